@@ -1,0 +1,21 @@
+// Test runner configuration: every package's tests run against its TypeScript sources, so a test never
+// depends on a stale build. `@overt/*` imports resolve to the sources the same way.
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(`./packages/${p}`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@overt\/log\/service$/, replacement: src('log/src/service/index.ts') },
+      { find: /^@overt\/([a-z]+)$/, replacement: src('$1/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
