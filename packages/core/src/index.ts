@@ -8,3 +8,4 @@ export * from './errors.js';
 export * from './group.js';
 export * from './hash.js';
 export * from './sign.js';
+export * from './threshold.js';

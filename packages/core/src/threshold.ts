@@ -1,0 +1,89 @@
+/**
+ * Shamir secret sharing over the scalar field of ristretto255: the shapes shared by key generation (dkg/),
+ * resharing and threshold decryption (capsule/), and Lagrange interpolation at zero.
+ *
+ * Participant indices are 1..n (index 0 would be the secret itself). A (k, n) sharing is a polynomial f of
+ * degree k − 1 with f(0) = x; participant i holds x_i = f(i) and everybody may know Y_i = x_i·G.
+ */
+import { OvertError } from './errors.js';
+import { type Element, group, type Scalar, scalarFromInt } from './group.js';
+
+/** The largest number of participants in one sharing (indices are u8 on the wire). */
+export const MAX_PARTICIPANTS = 255;
+
+/** One participant's secret share x_i = f(i). Secret: never log it, never send it unencrypted. */
+export interface KeyShare {
+  readonly index: number;
+  readonly secret: Scalar;
+}
+
+/** The public side of a (k, n) sharing: Y = x·G and every Y_i = x_i·G (verificationKeys[i - 1]). */
+export interface ThresholdPublicKey {
+  readonly threshold: number;
+  readonly groupKey: Element;
+  readonly verificationKeys: readonly Element[];
+}
+
+/** Throws DKG_PARAMS unless 1 ≤ k ≤ n ≤ MAX_PARTICIPANTS. */
+export function checkThresholdParams(threshold: number, participants: number): void {
+  if (
+    !Number.isInteger(threshold) ||
+    !Number.isInteger(participants) ||
+    threshold < 1 ||
+    participants < threshold ||
+    participants > MAX_PARTICIPANTS
+  ) {
+    throw new OvertError('DKG_PARAMS', `need integers 1 <= k <= n <= ${MAX_PARTICIPANTS}`);
+  }
+}
+
+/** Throws SHARE_INDEX unless i is an integer in 1..MAX_PARTICIPANTS. */
+export function checkIndex(i: number): void {
+  if (!Number.isInteger(i) || i < 1 || i > MAX_PARTICIPANTS) {
+    throw new OvertError('SHARE_INDEX', `participant index must be in 1..${MAX_PARTICIPANTS}`);
+  }
+}
+
+/**
+ * λ_i for interpolation at 0 over the distinct indices `indices` (which must contain i):
+ * λ_i = Π_{j ≠ i} j / (j − i). Throws SHARE_DUPLICATE on repeated indices, SHARE_INDEX on a bad one.
+ */
+export function lagrangeAtZero(indices: readonly number[], i: number): Scalar {
+  const seen = new Set<number>();
+  for (const j of indices) {
+    checkIndex(j);
+    if (seen.has(j)) throw new OvertError('SHARE_DUPLICATE', 'duplicate participant index');
+    seen.add(j);
+  }
+  if (!seen.has(i)) throw new OvertError('SHARE_INDEX', 'index is not among the interpolation set');
+  let num = scalarFromInt(1);
+  let den = scalarFromInt(1);
+  const si = scalarFromInt(i);
+  for (const j of indices) {
+    if (j === i) continue;
+    const sj = scalarFromInt(j);
+    num = group.scalarMul(num, sj);
+    den = group.scalarMul(den, group.scalarSub(sj, si));
+  }
+  return group.scalarMul(num, group.scalarInv(den));
+}
+
+/** Evaluates the polynomial with the given coefficients (constant term first) at x = index, by Horner's rule. */
+export function evaluatePolynomial(coefficients: readonly Scalar[], index: number): Scalar {
+  const x = scalarFromInt(index);
+  let acc = coefficients[coefficients.length - 1]!;
+  for (let k = coefficients.length - 2; k >= 0; k--)
+    acc = group.scalarAdd(group.scalarMul(acc, x), coefficients[k]!);
+  return acc;
+}
+
+/**
+ * Σ_l index^l · C_l for commitments C_l = a_l·G (Feldman): the public image f(index)·G of a committed
+ * polynomial, which checks a received share without learning it.
+ */
+export function evaluateCommitment(commitments: readonly Element[], index: number): Element {
+  const x = scalarFromInt(index);
+  let acc = commitments[commitments.length - 1]!;
+  for (let k = commitments.length - 2; k >= 0; k--) acc = group.add(group.mul(x, acc), commitments[k]!);
+  return acc;
+}
