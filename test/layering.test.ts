@@ -1,0 +1,92 @@
+// Enforces the layering of docs/ARCHITECTURE.md: nothing imports upward, and the browser-safe layers (core,
+// the verifying half of log, client) import no `node:` module and use no Buffer. An upward import is a bug.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const packages = join(root, 'packages');
+
+/** Lower rank = lower layer. A package may import only packages of strictly lower rank. */
+const RANK: Record<string, number> = {
+  core: 0,
+  log: 1,
+  client: 2,
+  witness: 2,
+  trustee: 3,
+  server: 3,
+  cli: 4,
+  web: 4,
+};
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...sources(p));
+    else if (p.endsWith('.ts') && !p.endsWith('.test.ts') && !p.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specs: string[] = [];
+  for (const m of text.matchAll(
+    /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
+    specs.push((m[1] ?? m[2])!);
+  }
+  return specs;
+}
+
+function isBrowserSafe(pkg: string, file: string): boolean {
+  if (pkg === 'core' || pkg === 'client') return true;
+  if (pkg === 'log') return !relative(join(packages, 'log', 'src'), file).startsWith('service');
+  return false;
+}
+
+const present = readdirSync(packages).filter((p) => {
+  try {
+    return statSync(join(packages, p, 'src')).isDirectory();
+  } catch {
+    return false;
+  }
+});
+
+describe('layering (docs/ARCHITECTURE.md)', () => {
+  it('knows every package', () => {
+    for (const p of present) expect(RANK[p], `package ${p} has no layer`).toBeDefined();
+  });
+
+  for (const pkg of present) {
+    it(`${pkg} imports only lower layers`, () => {
+      const bad: string[] = [];
+      for (const file of sources(join(packages, pkg, 'src'))) {
+        for (const spec of imports(file)) {
+          const m = /^@overt\/([a-z]+)/.exec(spec);
+          if (m && !(RANK[m[1]!]! < RANK[pkg]!)) bad.push(`${relative(root, file)} -> ${spec}`);
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+
+  for (const pkg of present.filter((p) => p === 'core' || p === 'log' || p === 'client')) {
+    it(`${pkg}'s browser-safe sources use no node: module and no Buffer`, () => {
+      const bad: string[] = [];
+      for (const file of sources(join(packages, pkg, 'src')).filter((f) => isBrowserSafe(pkg, f))) {
+        const text = readFileSync(file, 'utf8');
+        if (
+          imports(file).some(
+            (s) => s.startsWith('node:') || s.startsWith('../service') || s.startsWith('./service'),
+          )
+        ) {
+          bad.push(relative(root, file));
+        } else if (/\bBuffer\b/.test(text.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, '')))
+          bad.push(`${relative(root, file)} (Buffer)`);
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+});
