@@ -1,0 +1,153 @@
+/**
+ * The small framework every `overt` command is written in: a declarative description (options, positionals,
+ * help text with an example) parsed by node:util parseArgs, a uniform `--help` and `--json`, and the exit-code
+ * contract (0 ok, 1 verification failed, 2 usage error). No dependency: parseArgs does all we need.
+ */
+import { parseArgs } from 'node:util';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** A usage mistake: unknown option, missing argument, malformed value. Exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  /** Placeholder shown in help, e.g. `DIR`. */
+  readonly value?: string;
+  readonly description: string;
+}
+
+/** Where a command writes. Tests pass their own; the process entry passes stdout/stderr. */
+export interface Io {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM); long-running commands wait on it. */
+  readonly stopped: Promise<void>;
+}
+
+export interface CommandContext {
+  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  readonly positionals: readonly string[];
+  readonly json: boolean;
+  readonly io: Io;
+}
+
+export interface Command {
+  /** `['log', 'verify']`. */
+  readonly path: readonly [string, string];
+  readonly summary: string;
+  /** Positional arguments, in order, e.g. `['URL']`; each is required. */
+  readonly positionals: readonly string[];
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** Paragraphs printed after the options in `--help`. */
+  readonly details?: string;
+  readonly examples: readonly string[];
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const COMMON: Readonly<Record<string, OptionSpec>> = {
+  json: { type: 'boolean', description: 'print machine-readable JSON instead of text' },
+  help: { type: 'boolean', description: 'show this help' },
+};
+
+export function helpText(cmd: Command): string {
+  const all = { ...cmd.options, ...COMMON };
+  const lines = [`overt ${cmd.path.join(' ')} — ${cmd.summary}`, ''];
+  lines.push(`Usage: overt ${cmd.path.join(' ')} ${cmd.positionals.join(' ')} [options]`.replace(/ +/g, ' '));
+  lines.push('', 'Options:');
+  const left = Object.entries(all).map(
+    ([name, o]) => `  --${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`,
+  );
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  Object.values(all).forEach((o, i) => {
+    const more = o.multiple ? ' (repeatable)' : '';
+    lines.push(`${left[i]!.padEnd(width)}${o.description}${more}`);
+  });
+  if (cmd.details) lines.push('', cmd.details);
+  lines.push('', cmd.examples.length > 1 ? 'Examples:' : 'Example:');
+  for (const e of cmd.examples) lines.push(`  ${e}`);
+  lines.push('', 'Exit status: 0 ok, 1 verification failed, 2 usage error.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Parses `args` (after the two command words) for `cmd`. @throws UsageError. */
+export function parseCommandArgs(
+  cmd: Command,
+  args: readonly string[],
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const [name, o] of Object.entries({ ...cmd.options, ...COMMON }))
+    options[name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
+  if (values.help === true) return { values, positionals: parsed.positionals };
+  if (parsed.positionals.length !== cmd.positionals.length) {
+    throw new UsageError(
+      cmd.positionals.length === 0
+        ? `unexpected argument ${JSON.stringify(parsed.positionals[0])}`
+        : `expected ${cmd.positionals.join(' ')}`,
+    );
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+/** The value of a required string option. @throws UsageError when absent. */
+export function requireString(ctx: CommandContext, name: string): string {
+  const v = ctx.values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+export function optionalString(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function stringList(ctx: CommandContext, name: string): string[] {
+  const v = ctx.values[name];
+  return Array.isArray(v) ? v : [];
+}
+
+/** A decimal integer option within [min, max]. @throws UsageError. */
+export function intOption(ctx: CommandContext, name: string, min: number, max: number): number | undefined {
+  const v = optionalString(ctx, name);
+  if (v === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]*)$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return Number(v);
+}
+
+/**
+ * Splits `KEY=VALUE`. Either side may itself contain `=` (a URL's query, a vkey's base64 padding), so the split
+ * is at the first `=` whose right-hand side `acceptValue` accepts. @throws UsageError if there is none.
+ */
+export function splitPair(
+  option: string,
+  text: string,
+  acceptValue: (value: string) => boolean,
+): [string, string] {
+  for (let i = text.indexOf('='); i > 0; i = text.indexOf('=', i + 1)) {
+    const value = text.slice(i + 1);
+    if (acceptValue(value)) return [text.slice(0, i), value];
+  }
+  throw new UsageError(`--${option} takes KEY=VALUE with a valid value, got ${JSON.stringify(text)}`);
+}
+
+/** Writes a result: `human` lines for people, or one JSON document for `--json`. */
+export function emit(ctx: CommandContext, json: unknown, human: string): void {
+  if (ctx.json) ctx.io.stdout(`${JSON.stringify(json)}\n`);
+  else ctx.io.stdout(human.endsWith('\n') ? human : `${human}\n`);
+}

@@ -1,0 +1,90 @@
+/**
+ * The `overt` command: dispatch of `overt <family> <command> …` to the commands of each family, top-level and
+ * family help. Only the `log` and `witness` families exist so far.
+ *
+ * `main` never calls process.exit and writes only through the given {@link Io}, so it runs the same under the
+ * process entry (run.ts) and inside tests.
+ */
+import {
+  type Command,
+  EXIT_OK,
+  EXIT_USAGE,
+  helpText,
+  type Io,
+  parseCommandArgs,
+  UsageError,
+} from './command.js';
+import { logCommands } from './log-commands.js';
+import { witnessCommands } from './witness-commands.js';
+
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
+
+const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands];
+
+const VERSION = '0.1.0';
+
+function topHelp(): string {
+  const lines = [
+    'overt — Overt transparency log and witness tools',
+    '',
+    'Usage: overt <family> <command> [options]',
+    '',
+  ];
+  lines.push('Commands:');
+  const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length)) + 4;
+  for (const c of COMMANDS) lines.push(`  ${c.path.join(' ').padEnd(width)}${c.summary}`);
+  lines.push('', "Run 'overt <family> <command> --help' for a command's options and an example.");
+  lines.push('Exit status: 0 ok, 1 verification failed, 2 usage error.');
+  return `${lines.join('\n')}\n`;
+}
+
+function familyHelp(family: string): string {
+  const lines = [`Usage: overt ${family} <command> [options]`, '', 'Commands:'];
+  for (const c of COMMANDS.filter((c) => c.path[0] === family))
+    lines.push(`  ${c.path[1]!.padEnd(14)}${c.summary}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs the command named by `argv` (without the node and script paths) and returns its exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [family, name, ...rest] = argv;
+  if (family === undefined || family === '--help' || family === '-h' || family === 'help') {
+    io.stdout(topHelp());
+    return family === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (family === '--version') {
+    io.stdout(`${VERSION}\n`);
+    return EXIT_OK;
+  }
+  if (!COMMANDS.some((c) => c.path[0] === family)) {
+    io.stderr(`overt: unknown command family ${JSON.stringify(family)}\n\n${topHelp()}`);
+    return EXIT_USAGE;
+  }
+  if (name === undefined || name === '--help' || name === '-h') {
+    io.stdout(familyHelp(family));
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const cmd = COMMANDS.find((c) => c.path[0] === family && c.path[1] === name);
+  if (cmd === undefined) {
+    io.stderr(`overt: unknown command ${JSON.stringify(`${family} ${name}`)}\n\n${familyHelp(family)}`);
+    return EXIT_USAGE;
+  }
+  const json = rest.includes('--json');
+  try {
+    const { values, positionals } = parseCommandArgs(cmd, rest);
+    if (values.help === true) {
+      io.stdout(helpText(cmd));
+      return EXIT_OK;
+    }
+    return await cmd.run({ values, positionals, json, io });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      if (json) io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'usage', message: e.message } })}\n`);
+      io.stderr(
+        `overt ${cmd.path.join(' ')}: ${e.message}\nRun 'overt ${cmd.path.join(' ')} --help' for usage.\n`,
+      );
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
