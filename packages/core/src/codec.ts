@@ -19,10 +19,16 @@ export class Writer {
     this.view = new DataView(this.buf.buffer);
   }
 
+  /**
+   * Makes room for n bytes and returns their offset. It may replace `buf` and `view`, so callers must call it
+   * before reading either: in `this.buf[this.reserve(1)] = v` the old buffer is evaluated first and the write
+   * is lost when the buffer grows.
+   */
   private reserve(n: number): number {
     const need = this.len + n;
     if (need > this.buf.length) {
-      let cap = this.buf.length * 2;
+      // At least 1: doubling a zero capacity (new Writer(0)) would never reach `need`.
+      let cap = Math.max(1, this.buf.length * 2);
       while (cap < need) cap *= 2;
       const next = new Uint8Array(cap);
       next.set(this.buf.subarray(0, this.len));
@@ -36,19 +42,22 @@ export class Writer {
 
   u8(v: number): this {
     checkUint(v, 0xff);
-    this.buf[this.reserve(1)] = v;
+    const at = this.reserve(1);
+    this.buf[at] = v;
     return this;
   }
 
   u16(v: number): this {
     checkUint(v, 0xffff);
-    this.view.setUint16(this.reserve(2), v);
+    const at = this.reserve(2);
+    this.view.setUint16(at, v);
     return this;
   }
 
   u32(v: number): this {
     checkUint(v, 0xffffffff);
-    this.view.setUint32(this.reserve(4), v);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v);
     return this;
   }
 
@@ -63,7 +72,8 @@ export class Writer {
 
   /** Raw bytes with no length prefix (fixed-size fields). */
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.reserve(b.length));
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
     return this;
   }
 

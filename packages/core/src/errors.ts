@@ -31,7 +31,6 @@ export type GroupErrorCode =
 /** TDH2 access capsules, decryption shares and their combination (capsule/). */
 export type CapsuleErrorCode =
   | 'CAPSULE_INVALID'
-  | 'CAPSULE_LABEL_MISMATCH'
   | 'CAPSULE_MISMATCH'
   | 'SHARE_INVALID'
   | 'SHARE_INDEX'
@@ -48,7 +47,10 @@ export type DkgErrorCode =
   | 'DKG_DISQUALIFIED'
   | 'DKG_TOO_FEW_QUALIFIED'
   | 'DKG_TRANSCRIPT'
-  | 'DKG_STATE';
+  | 'DKG_STATE'
+  | 'DKG_SESSION'
+  | 'DKG_SIGNATURE'
+  | 'DKG_BAD_COMMITMENT';
 
 /** Envelopes, the committing AEAD and chunked streams (envelope/, aead/). */
 export type EnvelopeErrorCode =

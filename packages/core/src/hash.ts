@@ -8,9 +8,12 @@
  */
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { utf8Encode } from './bytes.js';
+import { InternalError } from './errors.js';
 
 function frame(tag: string, parts: readonly Uint8Array[]): Uint8Array {
   const t = utf8Encode(tag);
+  // The framing's u16 length would silently wrap for a longer tag, making two tags frame alike.
+  if (t.length > 0xffff) throw new InternalError('hash tag longer than 65535 bytes');
   let n = 2 + t.length;
   for (const p of parts) n += 4 + p.length;
   const out = new Uint8Array(n);

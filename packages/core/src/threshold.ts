@@ -68,8 +68,14 @@ export function lagrangeAtZero(indices: readonly number[], i: number): Scalar {
   return group.scalarMul(num, group.scalarInv(den));
 }
 
-/** Evaluates the polynomial with the given coefficients (constant term first) at x = index, by Horner's rule. */
+/**
+ * Evaluates the polynomial with the given coefficients (constant term first) at x = index, by Horner's rule.
+ * Throws SHARE_INDEX unless index is in 1..MAX_PARTICIPANTS: f(0) is the shared secret itself, never a share.
+ * Throws DKG_PARAMS for an empty polynomial.
+ */
 export function evaluatePolynomial(coefficients: readonly Scalar[], index: number): Scalar {
+  checkIndex(index);
+  checkNonEmpty(coefficients.length);
   const x = scalarFromInt(index);
   let acc = coefficients[coefficients.length - 1]!;
   for (let k = coefficients.length - 2; k >= 0; k--)
@@ -77,11 +83,17 @@ export function evaluatePolynomial(coefficients: readonly Scalar[], index: numbe
   return acc;
 }
 
+function checkNonEmpty(n: number): void {
+  if (n === 0) throw new OvertError('DKG_PARAMS', 'a polynomial needs at least one coefficient');
+}
+
 /**
  * Σ_l index^l · C_l for commitments C_l = a_l·G (Feldman): the public image f(index)·G of a committed
  * polynomial, which checks a received share without learning it.
  */
 export function evaluateCommitment(commitments: readonly Element[], index: number): Element {
+  // Commitments arrive from other participants: an empty list must fail with our error, not a TypeError.
+  checkNonEmpty(commitments.length);
   const x = scalarFromInt(index);
   let acc = commitments[commitments.length - 1]!;
   for (let k = commitments.length - 2; k >= 0; k--) acc = group.add(group.mul(x, acc), commitments[k]!);

@@ -1,0 +1,103 @@
+/**
+ * Errors of @overt/client.
+ *
+ * Every failure on attacker-controlled input (a peer's MLS message, a key package from the directory, state bytes
+ * read back from storage) surfaces as a {@link ClientError} whose `code` belongs to a closed union, so the
+ * application can branch on it. A failure that can only come from a bug in this package is a
+ * {@link ClientInternalError}. Messages never contain keys, plaintext or user identifiers: they name the rule that
+ * failed, not the value.
+ *
+ * Codes are grouped by the module that raises them; each module owns its own union below.
+ */
+
+/** The MLS layer (src/mls/). docs/spec/mls.md maps each code to its check IDs. */
+export type MlsErrorCode =
+  /** Bytes do not decode as the expected MLS structure (RFC 9420 §6), or carry trailing bytes. */
+  | 'MLS_MALFORMED'
+  /** An MLS message of a wire format this operation does not take (e.g. a PublicMessage, a GroupInfo). */
+  | 'MLS_WIRE_FORMAT'
+  /** The message names another group. */
+  | 'MLS_WRONG_GROUP'
+  /** The message's epoch is not one this member holds keys for (future, evicted, or stale for a handshake). */
+  | 'MLS_EPOCH'
+  /** The message's key was already used or discarded: a replay, or a message older than the retention window. */
+  | 'MLS_REPLAY'
+  /** The message was sent by this very member (an echo from the relay); members cannot decrypt their own. */
+  | 'MLS_OWN_MESSAGE'
+  /** Decryption failed (sender data or content AEAD). */
+  | 'MLS_DECRYPT'
+  /** A signature, membership tag or confirmation tag does not verify. */
+  | 'MLS_VERIFY'
+  /** The sender is not an acceptable member (external sender, blank leaf, removed since the message's epoch). */
+  | 'MLS_SENDER'
+  /** A commit that requires an UpdatePath (RFC 9420 §12.4.2) has none. */
+  | 'MLS_COMMIT_MISSING_PATH'
+  /** A proposal type Overt does not allow (only add, remove and update are). */
+  | 'MLS_PROPOSAL_UNSUPPORTED'
+  /** A credential is not a well-formed Overt credential. */
+  | 'MLS_CREDENTIAL_MALFORMED'
+  /** The credential's identity key differs from the leaf's signature key. */
+  | 'MLS_CREDENTIAL_KEY_MISMATCH'
+  /** The authentication service (key-transparency hook) rejected a member. */
+  | 'MLS_CREDENTIAL_REJECTED'
+  /** A member's credential changed in an Update or commit path. */
+  | 'MLS_CREDENTIAL_CHANGED'
+  /** Two leaves claim the same (user id, device id). */
+  | 'MLS_DUPLICATE_DEVICE'
+  /** A key package is unusable: wrong ciphersuite or version, lifetime, signature, capabilities. */
+  | 'MLS_KEY_PACKAGE_INVALID'
+  /** A Welcome addresses none of the key packages offered. */
+  | 'MLS_WELCOME_NOT_FOR_US'
+  /** The group is configured in a way Overt does not allow (ciphersuite, group context extensions). */
+  | 'MLS_GROUP_POLICY'
+  /** Any other RFC 9420 validation failure reported by the MLS engine. */
+  | 'MLS_INVALID'
+  /** This device is no longer a member (removed, or left). */
+  | 'MLS_NOT_MEMBER'
+  /** The operation needs no pending commit, or a pending commit that does not exist. */
+  | 'MLS_PENDING_COMMIT'
+  /** Proposals are pending: commit them before sending application messages (RFC 9420 §12.1). */
+  | 'MLS_PROPOSALS_PENDING'
+  /** Application payload bytes are not a valid Overt key-transport payload. */
+  | 'MLS_PAYLOAD_MALFORMED'
+  /** Serialised conversation state or key-package secrets do not decode, or do not belong to this identity. */
+  | 'MLS_STATE_MALFORMED'
+  /** The caller passed an argument that cannot be used (wrong length, unknown member, …). */
+  | 'MLS_USAGE';
+
+export type ClientErrorCode = MlsErrorCode;
+
+export interface ClientErrorOptions {
+  /** The check ID from docs/SPEC.md that failed (e.g. `MLS-6`), where the failure protects a guarantee. */
+  check?: string;
+  /** The lower-level error, if any. Never put secret material here. */
+  cause?: unknown;
+}
+
+/** A failure the caller can act on: bad input, a failed check, a protocol violation by a peer. */
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  readonly check: string | undefined;
+
+  constructor(code: ClientErrorCode, message: string, options: ClientErrorOptions = {}) {
+    super(options.check ? `${code} [${options.check}]: ${message}` : `${code}: ${message}`, {
+      cause: options.cause,
+    });
+    this.name = 'ClientError';
+    this.code = code;
+    this.check = options.check;
+  }
+}
+
+/** A broken invariant inside this package: a bug in us, never the caller's input. */
+export class ClientInternalError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(`internal error (a bug in @overt/client): ${message}`, { cause: options.cause });
+    this.name = 'ClientInternalError';
+  }
+}
+
+/** True when `e` is a {@link ClientError}, optionally with the given code. */
+export function isClientError(e: unknown, code?: ClientErrorCode): e is ClientError {
+  return e instanceof ClientError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,235 @@
+/**
+ * Sealing an envelope (docs/spec/envelope.md §6.1). The sender draws a fresh content key K and a capsule seed,
+ * derives the message keys (aead/keys.ts), encodes the header context, encrypts the payload chunk by chunk
+ * with STREAM under the header-context hash, computes the franking commitment and the ciphertext digest on
+ * the way, and finally completes the header, computes the label and seals the capsule
+ * sealCapsule(Y_e, K, L, seed). (K, seed) then travel to the recipients inside the MLS application message.
+ *
+ * {@link EnvelopeSealer} never holds more than one chunk of plaintext; {@link sealEnvelope} is the one-shot
+ * form for payloads already in memory.
+ */
+
+import { type CryptoBackend, defaultCryptoBackend } from '../aead/backend.js';
+import { CONTENT_KEY_BYTES, deriveMessageKeys } from '../aead/keys.js';
+import { StreamSealer } from '../aead/stream.js';
+import { concatBytes, type RandomSource, randomBytes } from '../bytes.js';
+import { SEED_BYTES, sealCapsule } from '../capsule/index.js';
+import { OvertError } from '../errors.js';
+import { FrankingMac } from '../franking/commitment.js';
+import { decodeElement, type Element } from '../group.js';
+import { type Chunk, ChunkGeometry, CiphertextDigest, Framer } from './chunks.js';
+import { encodeEnvelopeHead } from './envelope.js';
+import { sortStrings } from './fields.js';
+import {
+  DEFAULT_CHUNK_SIZE,
+  encodeHeaderContext,
+  envelopeLabel,
+  HEADER_VERSION,
+  type Header,
+  type HeaderContext,
+  type HeaderFields,
+  headerContextHash,
+} from './header.js';
+
+export interface SealOptions {
+  /**
+   * Source of K and the capsule seed, drawn in that order (32 bytes each). Defaults to the platform CSPRNG;
+   * pass a deterministic source only for test vectors: reusing K across envelopes reuses GCM nonces.
+   */
+  readonly rng?: RandomSource;
+  /** Plaintext bytes per chunk (default 65,536). */
+  readonly chunkSize?: number;
+  readonly backend?: CryptoBackend;
+}
+
+/** What sealing produces: the envelope's head, and the secrets for the MLS message. */
+export interface SealedEnvelopeHead {
+  readonly header: Header;
+  readonly headerBytes: Uint8Array;
+  readonly label: Uint8Array;
+  readonly capsule: Uint8Array;
+  /** u32 len(header) ‖ header ‖ capsule: the envelope's bytes before the ciphertext. */
+  readonly head: Uint8Array;
+  /** K: secret; goes only into the MLS application message. */
+  readonly contentKey: Uint8Array;
+  /** The capsule seed: secret; goes only into the MLS application message. */
+  readonly seed: Uint8Array;
+}
+
+export interface SealedEnvelope extends SealedEnvelopeHead {
+  /** head ‖ ciphertext. */
+  readonly envelope: Uint8Array;
+}
+
+export interface StreamSealResult extends SealedEnvelopeHead {
+  /** Ciphertext of the chunks completed by finish() (append after everything update() returned). */
+  readonly ciphertextTail: Uint8Array;
+}
+
+function join(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : concatBytes(...parts);
+}
+
+/**
+ * Streaming sealer for a payload of known length. Feed the payload in pieces of any size with update(); it
+ * returns the ciphertext of every chunk completed so far (append them in order); finish() returns the rest
+ * and the head. The envelope is head ‖ all ciphertext pieces, so a caller that streams to storage writes the
+ * ciphertext first and the head when finish() returns.
+ *
+ * Calls are serialised internally; do not modify a buffer passed to update() until its promise settles.
+ * After any failure the sealer refuses further calls.
+ */
+export class EnvelopeSealer {
+  private readonly digest = new CiphertextDigest();
+  private queue: Promise<unknown> = Promise.resolve();
+  private failed = false;
+  private finished = false;
+
+  private constructor(
+    private readonly context: HeaderContext,
+    private readonly contextBytes: Uint8Array,
+    private readonly epochKey: Element,
+    private readonly contentKey: Uint8Array,
+    private readonly seed: Uint8Array,
+    private readonly stream: StreamSealer,
+    private readonly franking: FrankingMac,
+    private readonly framer: Framer,
+    private readonly backend: CryptoBackend,
+  ) {}
+
+  /**
+   * Validates the header fields (ENVELOPE_MALFORMED ENV-1, ENVELOPE_TOO_LARGE ENV-3), the epoch key
+   * (GROUP_*), draws K and the seed, and prepares the stream. Recipients are sorted here; duplicates are
+   * refused.
+   */
+  static async create(
+    fields: HeaderFields,
+    payloadLength: number,
+    epochKey: Element,
+    options: SealOptions = {},
+  ): Promise<EnvelopeSealer> {
+    const key = decodeElement(epochKey, 'epoch key');
+    const context: HeaderContext = {
+      version: HEADER_VERSION,
+      orgId: fields.orgId,
+      epoch: fields.epoch,
+      conversationId: fields.conversationId,
+      senderUserId: fields.senderUserId,
+      senderDeviceId: fields.senderDeviceId,
+      recipients: Array.isArray(fields.recipients) ? sortStrings(fields.recipients) : fields.recipients,
+      messageId: fields.messageId,
+      sendTime: fields.sendTime,
+      contentType: fields.contentType,
+      payloadLength,
+      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      keyCommitment: new Uint8Array(32),
+    };
+    // Validate before drawing secrets, so that a bad field costs no randomness and leaks nothing.
+    encodeHeaderContext(context);
+    const rng = options.rng ?? randomBytes;
+    const contentKey = rng(CONTENT_KEY_BYTES);
+    const seed = rng(SEED_BYTES);
+    const keys = deriveMessageKeys(contentKey);
+    const committed: HeaderContext = { ...context, keyCommitment: keys.commitment };
+    const contextBytes = encodeHeaderContext(committed);
+    const hc = headerContextHash(contextBytes);
+    const backend = options.backend ?? defaultCryptoBackend();
+    const stream = await StreamSealer.create(keys, hc, backend);
+    const geometry = new ChunkGeometry(payloadLength, committed.chunkSize);
+    const framer = new Framer((i) => geometry.plainLength(i), geometry.count, {
+      overflow: { code: 'ENVELOPE_MALFORMED', check: 'ENV-1', message: 'payload longer than declared' },
+      underflow: { code: 'ENVELOPE_MALFORMED', check: 'ENV-1', message: 'payload shorter than declared' },
+    });
+    return new EnvelopeSealer(
+      committed,
+      contextBytes,
+      key,
+      contentKey,
+      seed,
+      stream,
+      new FrankingMac(keys.frankingKey, hc),
+      framer,
+      backend,
+    );
+  }
+
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.failed || this.finished)
+        throw new OvertError('STREAM_ORDER', 'sealer already finished or failed', { check: 'AEAD-5' });
+      return step();
+    });
+    this.queue = run.catch(() => {
+      this.failed = true;
+    });
+    return run;
+  }
+
+  /**
+   * Seals the chunks of one piece: every chunk's encryption and plaintext hash start at once (positions are
+   * claimed in order), then the hashes enter the digest and the franking MAC in chunk order.
+   */
+  private async sealChunks(chunks: readonly Chunk[]): Promise<Uint8Array[]> {
+    const work = chunks.map((c) => {
+      const ct = this.stream.seal(c.bytes, c.last);
+      return Promise.all([ct, this.backend.sha256(c.bytes), ct.then((x) => this.backend.sha256(x))]);
+    });
+    const out: Uint8Array[] = [];
+    for (const [ct, plainHash, cipherHash] of await Promise.all(work)) {
+      this.franking.add(plainHash);
+      this.digest.add(cipherHash);
+      out.push(ct);
+    }
+    return out;
+  }
+
+  /** Encrypts the next piece of payload; resolves to the ciphertext of the chunks it completed (maybe none). */
+  update(plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const out = await this.sealChunks(this.framer.push(plaintext));
+      return out.length === 0 ? new Uint8Array(0) : join(out);
+    });
+  }
+
+  /** Seals the last chunk, completes the header and seals the capsule. */
+  finish(): Promise<StreamSealResult> {
+    return this.serial(async () => {
+      const tail = await this.sealChunks(this.framer.end());
+      const header: Header = {
+        ...this.context,
+        frankingCommitment: this.franking.digest(),
+        ciphertextDigest: this.digest.digest(),
+      };
+      const headerBytes = concatBytes(this.contextBytes, header.frankingCommitment, header.ciphertextDigest);
+      const label = envelopeLabel(headerBytes);
+      const capsule = sealCapsule(this.epochKey, this.contentKey, label, this.seed);
+      this.finished = true;
+      return {
+        header,
+        headerBytes,
+        label,
+        capsule,
+        head: encodeEnvelopeHead(headerBytes, capsule),
+        contentKey: this.contentKey,
+        seed: this.seed,
+        ciphertextTail: tail.length === 0 ? new Uint8Array(0) : join(tail),
+      };
+    });
+  }
+}
+
+/**
+ * Seals a payload held in memory: (header fields, payload, Y_e) → envelope bytes, K and seed.
+ * Throws as {@link EnvelopeSealer.create}.
+ */
+export async function sealEnvelope(
+  fields: HeaderFields,
+  payload: Uint8Array,
+  epochKey: Element,
+  options: SealOptions = {},
+): Promise<SealedEnvelope> {
+  const sealer = await EnvelopeSealer.create(fields, payload.length, epochKey, options);
+  const body = await sealer.update(payload);
+  const { ciphertextTail, ...head } = await sealer.finish();
+  return { ...head, envelope: concatBytes(head.head, body, ciphertextTail) };
+}

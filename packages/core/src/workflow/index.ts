@@ -1,0 +1,10 @@
+/**
+ * Access-workflow objects (DESIGN §3–§5): the signed policy, requests with their confidential commitment,
+ * trustee decisions, and warrant scope. Each has a canonical versioned encoding, a signature, and a
+ * verified type that only its verify function produces.
+ */
+export * from './decision.js';
+export * from './policy.js';
+export * from './request.js';
+export * from './scope.js';
+export * from './signed.js';

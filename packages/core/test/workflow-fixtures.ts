@@ -1,0 +1,116 @@
+/**
+ * Shared fixtures for the workflow tests: an organisation key, a 2-of-3 trustee policy with two witnesses and
+ * two requesters, and helpers that build signed requests and decisions.
+ */
+import { utf8Encode } from '../src/bytes.js';
+import { sha256 } from '../src/hash.js';
+import { signingKeyFromSeed } from '../src/sign.js';
+import { decisionFor, signDecision, type Verdict } from '../src/workflow/decision.js';
+import { type Policy, signPolicy, verifyPolicy } from '../src/workflow/policy.js';
+import {
+  commitConfidential,
+  type Request,
+  type RequestConfidential,
+  signRequest,
+  type VerifiedRequest,
+  verifyRequest,
+} from '../src/workflow/request.js';
+import { SEND_TIME, seededRng } from './envelope-fixtures.js';
+
+const key = (n: number) => signingKeyFromSeed(new Uint8Array(32).fill(n));
+
+export const orgKey = key(0x01);
+export const trusteeKeys = [key(0x11), key(0x12), key(0x13)];
+export const witnessKeys = [key(0x21), key(0x22)];
+export const requesterKeys = { police: key(0x31), internal: key(0x32) };
+export const DAY = 86_400_000;
+
+export function policy(overrides: Partial<Policy> = {}): Policy {
+  return {
+    version: 1,
+    orgId: 'example.org',
+    serial: 3,
+    issuedAt: SEND_TIME - 30 * DAY,
+    trustees: trusteeKeys.map((k, i) => ({
+      index: i + 1,
+      name: ['General Counsel', 'Oversight Board', 'Data Protection Officer'][i]!,
+      signingKey: k.publicKey,
+      encryptionKey: new Uint8Array(32).fill(0x40 + i),
+    })),
+    threshold: 2,
+    witnesses: witnessKeys.map((k, i) => ({ name: `witness${i + 1}.example.net`, signingKey: k.publicKey })),
+    witnessQuorum: 2,
+    requesters: [
+      {
+        id: 'internal-investigations',
+        name: 'Internal Investigations',
+        signingKey: requesterKeys.internal.publicKey,
+        encryptionKey: new Uint8Array(32).fill(0x51),
+      },
+      {
+        id: 'police-unit-7',
+        name: 'Police Unit 7',
+        signingKey: requesterKeys.police.publicKey,
+        encryptionKey: new Uint8Array(32).fill(0x52),
+      },
+    ],
+    limits: {
+      maxSubjects: 3,
+      maxWindowMs: 31 * DAY,
+      maxEnvelopes: 1000,
+      maxSealMs: 180 * DAY,
+      maxExtensions: 2,
+    },
+    epochLength: { kind: 'calendar-month' },
+    retentionMs: 365 * DAY,
+    ...overrides,
+  };
+}
+
+export const verifiedPolicy = verifyPolicy(signPolicy(policy(), orgKey), orgKey.publicKey);
+
+export const confidential: RequestConfidential = {
+  justification: 'Suspected disclosure of client data to a competitor between 1 and 20 December.',
+  caseReference: 'II-2025-0042',
+};
+
+export const committed = commitConfidential(confidential, seededRng('salt'));
+
+export function request(overrides: Partial<Request> = {}): Request {
+  return {
+    version: 1,
+    orgId: 'example.org',
+    requestId: new Uint8Array(16).fill(0x77),
+    policyHash: verifiedPolicy.hash,
+    requesterId: 'internal-investigations',
+    createdAt: SEND_TIME + 10 * DAY,
+    legalBasis: 'Employment contract §12; works council agreement 2024/3',
+    documentHash: sha256(utf8Encode('order document')),
+    subjects: ['alice@example.org'],
+    window: { from: SEND_TIME - 5 * DAY, until: SEND_TIME + 5 * DAY },
+    conversations: [],
+    maxEnvelopes: 500,
+    sealUntil: SEND_TIME + 100 * DAY,
+    confidentialCommitment: committed.commitment,
+    ...overrides,
+  };
+}
+
+export function signedRequest(overrides: Partial<Request> = {}, signer = requesterKeys.internal): Uint8Array {
+  return signRequest(request(overrides), signer);
+}
+
+export function verifiedRequest(overrides: Partial<Request> = {}): VerifiedRequest {
+  return verifyRequest(signedRequest(overrides), verifiedPolicy);
+}
+
+export function signedDecision(
+  req: VerifiedRequest,
+  trusteeIndex: number,
+  verdict: Verdict = 'approve',
+): Uint8Array {
+  return signDecision(
+    decisionFor(req, trusteeIndex, verdict, SEND_TIME + 11 * DAY),
+    trusteeKeys[trusteeIndex - 1]!,
+  );
+}
