@@ -1,0 +1,201 @@
+/**
+ * Errors of @overt/server (docs/spec/relay.md §7).
+ *
+ * Every refusal the relay makes — on a request body, a signature, a delivery-service rule, a storage conflict —
+ * is a {@link RelayError} whose `code` is one of the closed {@link RelayErrorCode} union. The HTTP layer maps the
+ * code to a status with {@link statusOf} and to an RFC 9457 `application/problem+json` body, so no handler
+ * chooses a status by hand. A failure that can only come from a bug in the relay is a {@link RelayInternalError}.
+ * Messages never contain keys, signatures, message contents or user/device identifiers: they name the field and
+ * the rule, not the value.
+ */
+
+/** Boundary of the HTTP/WebSocket API (RLY-). */
+export type BoundaryErrorCode =
+  | 'RELAY_MALFORMED_JSON'
+  | 'RELAY_INVALID_BODY'
+  | 'RELAY_INVALID_PARAMS'
+  | 'RELAY_BODY_TOO_LARGE'
+  | 'RELAY_UNSUPPORTED_MEDIA_TYPE'
+  | 'RELAY_NOT_FOUND'
+  | 'RELAY_RATE_LIMITED'
+  | 'RELAY_LOG_UNAVAILABLE'
+  | 'RELAY_CONFIG'
+  | 'RELAY_INTERNAL';
+
+/** Device and admin authentication (AUTH-). */
+export type AuthErrorCode =
+  | 'AUTH_MISSING'
+  | 'AUTH_MALFORMED'
+  | 'AUTH_UNKNOWN_DEVICE'
+  | 'AUTH_DEVICE_REMOVED'
+  | 'AUTH_STALE'
+  | 'AUTH_REPLAY'
+  | 'AUTH_BAD_SIGNATURE'
+  | 'AUTH_FORBIDDEN';
+
+/** The directory: users, devices, the org-admin and its signed statements. */
+export type DirectoryErrorCode =
+  | 'DIR_USER_EXISTS'
+  | 'DIR_USER_UNKNOWN'
+  | 'DIR_DEVICE_EXISTS'
+  | 'DIR_DEVICE_UNKNOWN'
+  | 'DIR_DEVICE_REMOVED'
+  | 'DIR_KEY_IN_USE'
+  | 'DIR_STATEMENT_INVALID'
+  | 'DIR_ADMIN_MISMATCH';
+
+/** The MLS delivery service (DS-). */
+export type DeliveryErrorCode =
+  | 'DS_MLS_MALFORMED'
+  | 'DS_WIRE_FORMAT'
+  | 'DS_GROUP_MISMATCH'
+  | 'DS_GROUP_EXISTS'
+  | 'DS_GROUP_UNKNOWN'
+  | 'DS_NOT_MEMBER'
+  | 'DS_EPOCH_MISMATCH'
+  | 'DS_COMMIT_CONFLICT'
+  | 'DS_MEMBERSHIP'
+  | 'DS_KEY_PACKAGE_OWNER'
+  | 'DS_KEY_PACKAGE_LIMIT'
+  | 'DS_ACK_RANGE';
+
+/** Envelopes, blobs and epoch keys (RLY- ingest). */
+export type EnvelopeErrorCode =
+  | 'ENV_MALFORMED'
+  | 'ENV_ID_MISMATCH'
+  | 'ENV_SENDER'
+  | 'ENV_EPOCH'
+  | 'ENV_TIME'
+  | 'ENV_CAPSULE'
+  | 'ENV_EXISTS'
+  | 'ENV_NOT_FOUND'
+  | 'ENV_CONTEXT'
+  | 'ENV_FORBIDDEN'
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_STATE'
+  | 'BLOB_DIGEST'
+  | 'EPOCH_KEY_INVALID'
+  | 'EPOCH_KEY_EXISTS'
+  | 'EPOCH_KEY_UNKNOWN';
+
+/** Storage drivers (STORE-R-). */
+export type StorageErrorCode = 'STORE_R_FAILED' | 'STORE_R_CORRUPT' | 'STORE_R_INVALID';
+
+export type RelayErrorCode =
+  | BoundaryErrorCode
+  | AuthErrorCode
+  | DirectoryErrorCode
+  | DeliveryErrorCode
+  | EnvelopeErrorCode
+  | StorageErrorCode;
+
+/** The HTTP status of each code (docs/spec/relay.md §7). One table, so a code always has one status. */
+const STATUS: Record<RelayErrorCode, number> = {
+  RELAY_MALFORMED_JSON: 400,
+  RELAY_INVALID_BODY: 400,
+  RELAY_INVALID_PARAMS: 400,
+  RELAY_BODY_TOO_LARGE: 413,
+  RELAY_UNSUPPORTED_MEDIA_TYPE: 415,
+  RELAY_NOT_FOUND: 404,
+  RELAY_RATE_LIMITED: 429,
+  RELAY_LOG_UNAVAILABLE: 503,
+  RELAY_CONFIG: 500,
+  RELAY_INTERNAL: 500,
+  AUTH_MISSING: 401,
+  AUTH_MALFORMED: 401,
+  AUTH_UNKNOWN_DEVICE: 401,
+  AUTH_DEVICE_REMOVED: 401,
+  AUTH_STALE: 401,
+  AUTH_REPLAY: 401,
+  AUTH_BAD_SIGNATURE: 401,
+  AUTH_FORBIDDEN: 403,
+  DIR_USER_EXISTS: 409,
+  DIR_USER_UNKNOWN: 404,
+  DIR_DEVICE_EXISTS: 409,
+  DIR_DEVICE_UNKNOWN: 404,
+  DIR_DEVICE_REMOVED: 409,
+  DIR_KEY_IN_USE: 409,
+  DIR_STATEMENT_INVALID: 400,
+  DIR_ADMIN_MISMATCH: 500,
+  DS_MLS_MALFORMED: 400,
+  DS_WIRE_FORMAT: 400,
+  DS_GROUP_MISMATCH: 400,
+  DS_GROUP_EXISTS: 409,
+  DS_GROUP_UNKNOWN: 404,
+  DS_NOT_MEMBER: 403,
+  DS_EPOCH_MISMATCH: 409,
+  DS_COMMIT_CONFLICT: 409,
+  DS_MEMBERSHIP: 400,
+  DS_KEY_PACKAGE_OWNER: 400,
+  DS_KEY_PACKAGE_LIMIT: 409,
+  DS_ACK_RANGE: 400,
+  ENV_MALFORMED: 400,
+  ENV_ID_MISMATCH: 400,
+  ENV_SENDER: 403,
+  ENV_EPOCH: 409,
+  ENV_TIME: 400,
+  ENV_CAPSULE: 400,
+  ENV_EXISTS: 409,
+  ENV_NOT_FOUND: 404,
+  ENV_CONTEXT: 400,
+  ENV_FORBIDDEN: 403,
+  BLOB_UNKNOWN: 404,
+  BLOB_STATE: 409,
+  BLOB_DIGEST: 400,
+  EPOCH_KEY_INVALID: 400,
+  EPOCH_KEY_EXISTS: 409,
+  EPOCH_KEY_UNKNOWN: 404,
+  STORE_R_FAILED: 503,
+  STORE_R_CORRUPT: 500,
+  STORE_R_INVALID: 400,
+};
+
+export interface RelayErrorOptions {
+  /** The check ID of docs/spec/relay.md that failed (e.g. `DS-3`). */
+  check?: string;
+  /** The lower-level error. Never secret material. */
+  cause?: unknown;
+  /** Seconds after which a retry may succeed (429, 503): sent as `Retry-After`. */
+  retryAfter?: number;
+}
+
+/** A refusal the client can act on. */
+export class RelayError extends Error {
+  readonly code: RelayErrorCode;
+  readonly check: string | undefined;
+  readonly retryAfter: number | undefined;
+
+  constructor(code: RelayErrorCode, message: string, options: RelayErrorOptions = {}) {
+    super(options.check ? `${code} [${options.check}]: ${message}` : `${code}: ${message}`, {
+      cause: options.cause,
+    });
+    this.name = 'RelayError';
+    this.code = code;
+    this.check = options.check;
+    this.retryAfter = options.retryAfter;
+  }
+
+  /** The HTTP status this error is served with. */
+  get status(): number {
+    return statusOf(this.code);
+  }
+}
+
+/** A broken invariant inside the relay: a bug in us, never the caller's input. */
+export class RelayInternalError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(`internal error (a bug in @overt/server): ${message}`, { cause: options.cause });
+    this.name = 'RelayInternalError';
+  }
+}
+
+export function statusOf(code: RelayErrorCode): number {
+  return STATUS[code];
+}
+
+/** Every code, for tests and docs. */
+export const RELAY_ERROR_CODES = Object.keys(STATUS) as RelayErrorCode[];
+
+export function isRelayError(e: unknown, code?: RelayErrorCode): e is RelayError {
+  return e instanceof RelayError && (code === undefined || e.code === code);
+}

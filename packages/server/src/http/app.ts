@@ -1,0 +1,571 @@
+/**
+ * The relay's HTTP + WebSocket surface on Fastify (docs/spec/relay.md §2): routes, body parsing and limits,
+ * signed-request authentication, rate limits, RFC 9457 problem responses, and the mailbox push socket.
+ *
+ * The order of work on every request is fixed, cheapest refusal first: per-address token bucket (RLY-5) →
+ * body size limit (RLY-3) and media type (RLY-4) → strict JSON (RLY-1) → signature (AUTH-1..8) → per-principal
+ * token bucket (RLY-5) → schema (RLY-2) → the operation. Each refusal is a RelayError rendered by one error
+ * handler, so a status always comes from the code table in errors.ts.
+ */
+import websocket from '@fastify/websocket';
+import { encodeEnvelopeHead, toBase64, toBase64Url } from '@overt/core';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerFactory,
+} from 'fastify';
+import type { WebSocket } from 'ws';
+import type { z } from 'zod';
+import { type Principal, readPresentedAuth, verifyPresentedAuth } from '../auth.js';
+import { isRelayError, RelayError } from '../errors.js';
+import type { MailboxHub } from '../hub.js';
+import { type BucketConfig, TokenBuckets } from '../rate-limit.js';
+import type { RelayService } from '../service.js';
+import {
+  blobChunkCount,
+  type DeviceRecord,
+  type EnvelopeRecord,
+  type EpochKeyRecord,
+  type GroupRecord,
+  MAX_BLOB_CHUNK,
+  type MailboxItem,
+} from '../storage/storage.js';
+import { bodies, params, parseBody, parseJson, parseParams, queries } from './schemas.js';
+
+export interface RateLimits {
+  /** Per authenticated device (and the admin). */
+  readonly principal: BucketConfig;
+  /** Per client address, before authentication. */
+  readonly address: BucketConfig;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  principal: { capacity: 120, refillPerSecond: 20 },
+  address: { capacity: 600, refillPerSecond: 100 },
+};
+
+/** JSON bodies and whole inline envelopes (RLY-3). */
+export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
+
+export interface AppOptions {
+  readonly service: RelayService;
+  readonly hub: MailboxHub;
+  readonly now: () => number;
+  readonly freshnessMs: number;
+  readonly rateLimits: RateLimits;
+  readonly bodyLimit: number;
+  /** How long a WebSocket may stay unauthenticated (default 10 s). */
+  readonly wsAuthTimeoutMs?: number;
+  /** A custom HTTP server (relay.ts uses it to route /log/ to the log's handler first). */
+  readonly serverFactory?: FastifyServerFactory;
+}
+
+/** A request body as received: its exact bytes (signed) and, for JSON, the parsed value. */
+interface Body {
+  readonly bytes: Uint8Array;
+  readonly json: unknown;
+  readonly kind: 'json' | 'binary';
+}
+
+type AuthMode = 'none' | 'device' | 'admin';
+type BodyMode = 'none' | 'json' | 'binary';
+
+interface Ctx {
+  readonly req: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly principal: Principal | undefined;
+  /** The authenticated device (routes with auth 'device'). */
+  readonly device: DeviceRecord;
+  readonly body: Body | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function problem(reply: FastifyReply, e: RelayError): FastifyReply {
+  if (e.retryAfter !== undefined) reply.header('Retry-After', String(e.retryAfter));
+  return reply
+    .status(e.status)
+    .type('application/problem+json')
+    .send({
+      type: 'about:blank',
+      title: e.code,
+      status: e.status,
+      detail: e.message,
+      code: e.code,
+      ...(e.check !== undefined ? { check: e.check } : {}),
+    });
+}
+
+/** Maps Fastify's own errors (body parsing, limits) to our codes. */
+function fromFastifyError(e: { code?: string; statusCode?: number }): RelayError | undefined {
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new RelayError('RELAY_BODY_TOO_LARGE', 'the body exceeds the limit', { check: 'RLY-3' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RelayError('RELAY_UNSUPPORTED_MEDIA_TYPE', 'unsupported content type', { check: 'RLY-4' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new RelayError('RELAY_MALFORMED_JSON', 'the body is empty', { check: 'RLY-1' });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new RelayError('RELAY_INVALID_BODY', 'content length does not match the body', {
+        check: 'RLY-3',
+      });
+  }
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
+    return new RelayError('RELAY_INVALID_PARAMS', 'the request is malformed', { check: 'RLY-2' });
+  return undefined;
+}
+
+function deviceJson(d: DeviceRecord) {
+  return {
+    deviceId: d.deviceId,
+    userId: d.userId,
+    identityKey: toBase64(d.identityKey),
+    status: d.status,
+    enrolLogIndex: d.enrolLogIndex,
+    removalLogIndex: d.removalLogIndex,
+    createdAt: d.createdAt,
+    removedAt: d.removedAt,
+  };
+}
+
+function groupJson(g: GroupRecord) {
+  return { groupId: toBase64Url(g.groupId), epoch: g.epoch, members: g.members };
+}
+
+export function mailboxItemJson(i: MailboxItem) {
+  return {
+    seq: i.seq,
+    kind: i.kind,
+    groupId: toBase64Url(i.groupId),
+    epoch: i.epoch,
+    sender: i.senderDeviceId,
+    data: toBase64(i.data),
+    receivedAt: i.receivedAt,
+  };
+}
+
+function epochKeyJson(k: EpochKeyRecord) {
+  return {
+    epoch: k.epoch,
+    threshold: k.threshold,
+    groupKey: toBase64(k.groupKey),
+    verificationKeys: k.verificationKeys.map(toBase64),
+    transcriptHash: toBase64(k.transcriptHash),
+    statement: toBase64(k.statement),
+    logIndex: k.logIndex,
+    publishedAt: k.publishedAt,
+  };
+}
+
+async function envelopeJson(e: EnvelopeRecord, blob: { size: number; chunkSize: number } | undefined) {
+  return {
+    messageId: toBase64Url(e.messageId),
+    orgId: e.orgId,
+    epoch: e.epoch,
+    conversationId: toBase64Url(e.conversationId),
+    senderUserId: e.senderUserId,
+    senderDeviceId: e.senderDeviceId,
+    sendTime: e.sendTime,
+    receivedAt: e.receivedAt,
+    head: toBase64(encodeEnvelopeHead(e.header, e.capsule)),
+    ...(e.ciphertext !== null ? { ciphertext: toBase64(e.ciphertext) } : {}),
+    ...(blob !== undefined
+      ? {
+          blob: {
+            size: blob.size,
+            chunkSize: blob.chunkSize,
+            chunks: blobChunkCount(blob.size, blob.chunkSize),
+          },
+        }
+      : {}),
+  };
+}
+
+/** Builds the Fastify app (not listening). */
+export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
+  const { service } = o;
+  const principalBuckets = new TokenBuckets(o.rateLimits.principal, o.now);
+  const addressBuckets = new TokenBuckets(o.rateLimits.address, o.now);
+  const app = Fastify({
+    bodyLimit: o.bodyLimit,
+    logger: false,
+    return503OnClosing: true,
+    ...(o.serverFactory !== undefined ? { serverFactory: o.serverFactory } : {}),
+  });
+
+  // Our own parsers only: the exact bytes are kept for the signature; JSON is parsed strictly (RLY-1).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, raw: Buffer, done) => {
+    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    try {
+      done(null, { bytes, json: parseJson(bytes), kind: 'json' } satisfies Body);
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, raw: Buffer, done) => {
+    done(null, {
+      bytes: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength),
+      json: undefined,
+      kind: 'binary',
+    });
+  });
+
+  app.setErrorHandler((error, _req, reply) => {
+    if (isRelayError(error)) return problem(reply, error);
+    const mapped = fromFastifyError(error as { code?: string; statusCode?: number });
+    if (mapped !== undefined) return problem(reply, mapped);
+    // Our bug or a database failure: the client learns only the code.
+    console.error('relay: internal error', error);
+    return problem(reply, new RelayError('RELAY_INTERNAL', 'internal error'));
+  });
+  app.setNotFoundHandler((_req, reply) =>
+    problem(reply, new RelayError('RELAY_NOT_FOUND', 'no such endpoint', { check: 'RLY-6' })),
+  );
+
+  app.addHook('onRequest', async (req) => {
+    addressBuckets.take(`addr:${req.ip}`);
+  });
+
+  await app.register(websocket, { options: { maxPayload: 4096 } });
+
+  async function authenticate(req: FastifyRequest, bytes: Uint8Array): Promise<Principal> {
+    const auth = readPresentedAuth((name) => req.headers[name]);
+    const principal = await verifyPresentedAuth(auth, req.method, req.url, bytes, {
+      storage: service.storage,
+      now: o.now(),
+      freshnessMs: o.freshnessMs,
+    });
+    principalBuckets.take(auth.signerText);
+    return principal;
+  }
+
+  function route(
+    method: 'GET' | 'POST' | 'PUT',
+    url: string,
+    opts: { auth: AuthMode; body: BodyMode; bodyLimit?: number },
+    handler: (ctx: Ctx) => Promise<unknown>,
+  ): void {
+    app.route({
+      method,
+      url,
+      ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
+      handler: async (req, reply) => {
+        const body = req.body as Body | undefined;
+        if (opts.body === 'none' && body !== undefined && body.bytes.length > 0)
+          throw new RelayError('RELAY_INVALID_BODY', 'this endpoint takes no body', { check: 'RLY-2' });
+        if (opts.body !== 'none' && (body === undefined || body.kind !== opts.body))
+          throw new RelayError(
+            'RELAY_UNSUPPORTED_MEDIA_TYPE',
+            `this endpoint takes application/${opts.body === 'json' ? 'json' : 'octet-stream'}`,
+            { check: 'RLY-4' },
+          );
+        let principal: Principal | undefined;
+        if (opts.auth !== 'none') {
+          principal = await authenticate(req, body?.bytes ?? EMPTY);
+          if (principal.kind !== opts.auth)
+            throw new RelayError('AUTH_FORBIDDEN', `this endpoint is for the ${opts.auth}`, {
+              check: 'AUTH-8',
+            });
+        }
+        const device =
+          principal?.kind === 'device' ? principal.device : (undefined as unknown as DeviceRecord);
+        const result = await handler({ req, reply, principal, device, body });
+        if (reply.sent) return reply;
+        return result;
+      },
+    });
+  }
+
+  const json = <S extends z.ZodType>(ctx: Ctx, schema: S) => parseBody(schema, ctx.body?.json);
+  const p = <S extends z.ZodType>(ctx: Ctx, schema: S) => parseParams(schema, ctx.req.params);
+  const q = <S extends z.ZodType>(ctx: Ctx, schema: S) => parseParams(schema, ctx.req.query ?? {});
+
+  route('GET', '/v1/health', { auth: 'none', body: 'none' }, async (ctx) => {
+    q(ctx, queries.none);
+    return { status: 'ok' };
+  });
+
+  // ── Admin (§2.2) ──
+  route('POST', '/v1/admin/users', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { userId } = json(ctx, bodies.createUser);
+    const u = await service.createUser(userId);
+    ctx.reply.status(201);
+    return u;
+  });
+  route('POST', '/v1/admin/devices', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { statement } = json(ctx, bodies.statement);
+    const d = await service.enrolDevice(statement);
+    ctx.reply.status(201);
+    return deviceJson(d);
+  });
+  route('POST', '/v1/admin/devices/:deviceId/removal', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { deviceId } = p(ctx, params.device);
+    const { statement } = json(ctx, bodies.statement);
+    return deviceJson(await service.removeDevice(deviceId, statement));
+  });
+  route('POST', '/v1/admin/epoch-keys', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { statement } = json(ctx, bodies.statement);
+    const k = await service.publishEpochKey(statement);
+    ctx.reply.status(201);
+    return epochKeyJson(k);
+  });
+  route('POST', '/v1/admin/retention', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { epoch } = json(ctx, bodies.retention);
+    return { epoch, deleted: await service.deleteEpoch(epoch) };
+  });
+
+  // ── Directory, read by devices (§2.3) ──
+  route('GET', '/v1/devices/self', { auth: 'device', body: 'none' }, async (ctx) => ({
+    ...deviceJson(ctx.device),
+    keyPackages: await service.storage.countKeyPackages(ctx.device.deviceId),
+  }));
+  route('GET', '/v1/users/:userId/devices', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { userId } = p(ctx, params.user);
+    return { devices: (await service.listUserDevices(userId)).map(deviceJson) };
+  });
+  route('GET', '/v1/epoch-keys/current', { auth: 'device', body: 'none' }, async () =>
+    epochKeyJson(await service.epochKey('current')),
+  );
+  route('GET', '/v1/epoch-keys/:epoch', { auth: 'device', body: 'none' }, async (ctx) =>
+    epochKeyJson(await service.epochKey(p(ctx, params.epoch).epoch)),
+  );
+
+  // ── Delivery service (§6) ──
+  route('POST', '/v1/key-packages', { auth: 'device', body: 'json' }, async (ctx) => {
+    const { keyPackages } = json(ctx, bodies.publishKeyPackages);
+    const available = await service.publishKeyPackages(ctx.device, keyPackages);
+    ctx.reply.status(201);
+    return { available };
+  });
+  route('POST', '/v1/users/:userId/key-packages/claim', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { userId } = p(ctx, params.user);
+    const r = await service.claimKeyPackages(ctx.device, userId);
+    return {
+      keyPackages: r.claimed.map((c) => ({ deviceId: c.deviceId, keyPackage: toBase64(c.keyPackage) })),
+      exhausted: r.exhausted,
+    };
+  });
+  route('POST', '/v1/groups', { auth: 'device', body: 'json' }, async (ctx) => {
+    const { groupId } = json(ctx, bodies.createGroup);
+    const g = await service.createGroup(ctx.device, groupId);
+    ctx.reply.status(201);
+    return groupJson(g);
+  });
+  route('GET', '/v1/groups/:groupId', { auth: 'device', body: 'none' }, async (ctx) =>
+    groupJson(await service.getGroup(ctx.device, p(ctx, params.group).groupId)),
+  );
+  route('POST', '/v1/groups/:groupId/commits', { auth: 'device', body: 'json' }, async (ctx) => {
+    const { groupId } = p(ctx, params.group);
+    const b = json(ctx, bodies.commit);
+    const out = await service.submitCommit(ctx.device, groupId, b.commit, b.welcome, b.removes ?? []);
+    ctx.reply.status(201);
+    return out;
+  });
+  route('GET', '/v1/groups/:groupId/commits', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { groupId } = p(ctx, params.group);
+    const { from, limit } = q(ctx, queries.commits);
+    const list = await service.listCommits(ctx.device, groupId, from ?? 0, Math.min(limit ?? 100, 100));
+    return {
+      commits: list.map((c) => ({
+        epoch: c.epoch,
+        sender: c.senderDeviceId,
+        commit: toBase64(c.commit),
+        acceptedAt: c.acceptedAt,
+      })),
+    };
+  });
+  route('POST', '/v1/groups/:groupId/messages', { auth: 'device', body: 'json' }, async (ctx) => {
+    const { groupId } = p(ctx, params.group);
+    const { message } = json(ctx, bodies.message);
+    const recipients = await service.postMessage(ctx.device, groupId, message);
+    ctx.reply.status(201);
+    return { recipients };
+  });
+  route('GET', '/v1/mailbox', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { after, limit } = q(ctx, queries.mailbox);
+    const items = await service.fetchMailbox(ctx.device, after ?? 0, Math.min(limit ?? 100, 100));
+    return { items: items.map(mailboxItemJson) };
+  });
+  route('POST', '/v1/mailbox/ack', { auth: 'device', body: 'json' }, async (ctx) => {
+    const { upTo } = json(ctx, bodies.ack);
+    return { upTo, removed: await service.ackMailbox(ctx.device, upTo) };
+  });
+
+  // ── Envelopes and blobs (§6.7) ──
+  route('PUT', '/v1/envelopes/:messageId', { auth: 'device', body: 'binary' }, async (ctx) => {
+    const { messageId } = p(ctx, params.envelope);
+    const { blob } = q(ctx, queries.putEnvelope);
+    const r = await service.putEnvelope(ctx.device, messageId, ctx.body!.bytes, blob);
+    ctx.reply.status(r === 'stored' ? 201 : 200);
+    return { messageId: toBase64Url(messageId), result: r };
+  });
+  route('GET', '/v1/envelopes/:messageId', { auth: 'device', body: 'none' }, async (ctx) => {
+    const e = await service.getEnvelope(ctx.device, p(ctx, params.envelope).messageId);
+    const blob = e.blobId !== null ? await service.storage.getBlob(e.blobId) : undefined;
+    return envelopeJson(e, blob);
+  });
+  route('GET', '/v1/envelopes/:messageId/chunks/:index', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { messageId, index } = p(ctx, params.envelopeChunk);
+    const chunk = await service.readEnvelopeChunk(ctx.device, messageId, index);
+    return ctx.reply
+      .type('application/octet-stream')
+      .send(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  });
+  route('POST', '/v1/blobs', { auth: 'device', body: 'json' }, async (ctx) => {
+    const b = json(ctx, bodies.createBlob);
+    const blobId = await service.createBlob(ctx.device, b.size, b.chunkSize, b.sha256);
+    ctx.reply.status(201);
+    return { blobId, chunks: blobChunkCount(b.size, b.chunkSize) };
+  });
+  route(
+    'PUT',
+    '/v1/blobs/:blobId/chunks/:index',
+    { auth: 'device', body: 'binary', bodyLimit: MAX_BLOB_CHUNK },
+    async (ctx) => {
+      const { blobId, index } = p(ctx, params.blobChunk);
+      await service.putBlobChunk(ctx.device, blobId, index, ctx.body!.bytes);
+      return ctx.reply.status(204).send();
+    },
+  );
+  route('POST', '/v1/blobs/:blobId/complete', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { blobId } = p(ctx, params.blob);
+    await service.completeBlob(ctx.device, blobId);
+    return { blobId, complete: true };
+  });
+
+  // ── Mailbox push (§6.6) ──
+  app.get('/v1/ws', { websocket: true }, (socket, req) => {
+    mailboxSocket(socket, req, o, principalBuckets);
+  });
+
+  return app;
+}
+
+/** One WebSocket connection: authenticate by the first frame, then push mailbox items and take acks. */
+function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, buckets: TokenBuckets): void {
+  const { service, hub } = o;
+  let device: DeviceRecord | undefined;
+  let lastSent = 0;
+  let pumping = false;
+  let again = false;
+  let unsubscribe: (() => void) | undefined;
+  let busy: Promise<void> = Promise.resolve();
+
+  const send = (msg: unknown) => {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
+  };
+  const fail = (e: unknown, close: number | undefined) => {
+    const err = isRelayError(e) ? e : new RelayError('RELAY_INTERNAL', 'internal error');
+    if (!isRelayError(e)) console.error('relay: internal error on a mailbox socket', e);
+    send({ type: 'error', code: err.code, detail: err.message, ...(err.check ? { check: err.check } : {}) });
+    if (close !== undefined) socket.close(close, err.code);
+  };
+  const timer = setTimeout(() => {
+    if (device === undefined)
+      fail(new RelayError('AUTH_MISSING', 'no authentication frame', { check: 'AUTH-1' }), 4401);
+  }, o.wsAuthTimeoutMs ?? 10_000);
+
+  const pump = async (): Promise<void> => {
+    if (device === undefined) return;
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        for (;;) {
+          const items = await service.fetchMailbox(device, lastSent, 100);
+          if (items.length === 0 || socket.readyState !== socket.OPEN) break;
+          send({ type: 'items', items: items.map(mailboxItemJson) });
+          lastSent = items[items.length - 1]!.seq;
+        }
+      } while (again);
+    } catch (e) {
+      fail(e, 1011);
+    } finally {
+      pumping = false;
+    }
+  };
+
+  const onFrame = async (data: unknown) => {
+    let msg: Record<string, unknown>;
+    try {
+      const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
+      msg = parsed as Record<string, unknown>;
+    } catch (cause) {
+      return fail(
+        new RelayError('RELAY_MALFORMED_JSON', 'frame is not a JSON object', { check: 'RLY-1', cause }),
+        4400,
+      );
+    }
+    if (device === undefined) {
+      if (msg.type !== 'auth')
+        return fail(
+          new RelayError('AUTH_MISSING', 'the first frame must authenticate', { check: 'AUTH-1' }),
+          4401,
+        );
+      try {
+        const auth = readPresentedAuth((name) => msg[name.slice('overt-'.length)]);
+        const principal = await verifyPresentedAuth(auth, 'GET', req.url, new Uint8Array(0), {
+          storage: service.storage,
+          now: o.now(),
+          freshnessMs: o.freshnessMs,
+        });
+        if (principal.kind !== 'device')
+          throw new RelayError('AUTH_FORBIDDEN', 'the mailbox is for devices', { check: 'AUTH-8' });
+        buckets.take(auth.signerText);
+        device = principal.device;
+      } catch (e) {
+        return fail(e, 4401);
+      }
+      clearTimeout(timer);
+      unsubscribe = hub.subscribe(device.deviceId, {
+        wake: () => void pump(),
+        removed: () =>
+          fail(new RelayError('AUTH_DEVICE_REMOVED', 'the device was removed', { check: 'AUTH-4' }), 4403),
+      });
+      send({ type: 'ready' });
+      return pump();
+    }
+    if (msg.type === 'ack') {
+      const upTo = msg.upTo;
+      try {
+        buckets.take(`device:${device.deviceId}`);
+        if (
+          typeof upTo !== 'number' ||
+          !Number.isSafeInteger(upTo) ||
+          upTo < 0 ||
+          Object.keys(msg).length !== 2
+        )
+          throw new RelayError('RELAY_INVALID_BODY', 'ack needs exactly an integer upTo', { check: 'RLY-2' });
+        // DS-9: only what this connection delivered can be acknowledged on it.
+        if (upTo > lastSent)
+          throw new RelayError('DS_ACK_RANGE', 'acknowledgement beyond the last delivered item', {
+            check: 'DS-9',
+          });
+        const removed = await service.ackMailbox(device, upTo);
+        send({ type: 'acked', upTo, removed });
+      } catch (e) {
+        fail(e, undefined);
+      }
+      return;
+    }
+    fail(new RelayError('RELAY_INVALID_BODY', 'unknown frame type', { check: 'RLY-2' }), undefined);
+  };
+
+  // Frames are handled one at a time, in order, so an ack never overtakes the auth frame.
+  socket.on('message', (data) => {
+    busy = busy.then(() => onFrame(data)).catch((e) => fail(e, 1011));
+  });
+  socket.on('close', () => {
+    clearTimeout(timer);
+    unsubscribe?.();
+  });
+}

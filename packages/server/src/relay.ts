@@ -1,0 +1,145 @@
+/**
+ * `createRelay(config)`: the relay as one start/stop-able server (docs/spec/relay.md §1). It opens the storage
+ * (SQLite under a data directory, or PostgreSQL by URL), binds the org-admin key (STORE-R-1), builds the HTTP +
+ * WebSocket app, and mounts the log's tile handler under /log/ when one is given.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_FRESHNESS_MS } from './auth.js';
+import { RelayError } from './errors.js';
+import { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
+import { MailboxHub } from './hub.js';
+import type { LogPort } from './log-port.js';
+import { RelayService } from './service.js';
+import { PostgresRelayStorage } from './storage/postgres.js';
+import { SqliteRelayStorage } from './storage/sqlite.js';
+import type { RelayStorage } from './storage/storage.js';
+
+/** Where the relay keeps its state: exactly one of these. */
+export type RelayStorageConfig =
+  | { readonly dataDir: string }
+  | { readonly databaseUrl: string; readonly schema?: string }
+  | { readonly storage: RelayStorage };
+
+export type RelayConfig = RelayStorageConfig & {
+  /** Listen address (default 127.0.0.1). */
+  readonly host?: string;
+  /** Listen port; 0 (the default) picks an ephemeral one. */
+  readonly port?: number;
+  /** The organisation's id, as in envelope headers and directory statements. */
+  readonly orgId: string;
+  /** The org-admin's Ed25519 public key, bound to the storage on first start. */
+  readonly adminPublicKey: Uint8Array;
+  /** The transparency log (the log service's Sequencer). */
+  readonly log: LogPort;
+  /** The log's HTTP handler (@overt/log/service createLogHandler with prefix '/log/'), served under /log/. */
+  readonly logHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** Signed-request freshness window in ms (AUTH-5), default 30 s. */
+  readonly freshnessMs?: number;
+  /** Envelope send-time window in ms (RLY-12), default 5 minutes. */
+  readonly envelopeSkewMs?: number;
+  readonly rateLimits?: RateLimits;
+  /** Largest JSON or inline-envelope body (default 2 MiB). */
+  readonly bodyLimit?: number;
+  /** The clock (ms since the Unix epoch); default Date.now. */
+  readonly now?: () => number;
+};
+
+export interface Relay {
+  /** Starts listening; resolves the base URL, e.g. `http://127.0.0.1:41234`. */
+  start(): Promise<string>;
+  /** Stops listening, closes sockets, and closes the storage (when the relay opened it). */
+  stop(): Promise<void>;
+  /** The base URL once started. */
+  readonly url: string;
+  readonly storage: RelayStorage;
+  readonly hub: MailboxHub;
+  readonly app: FastifyInstance;
+}
+
+async function openStorage(config: RelayStorageConfig): Promise<{ storage: RelayStorage; owned: boolean }> {
+  if ('storage' in config) return { storage: config.storage, owned: false };
+  if ('databaseUrl' in config)
+    return {
+      storage: await PostgresRelayStorage.open({
+        connectionString: config.databaseUrl,
+        ...(config.schema !== undefined ? { schema: config.schema } : {}),
+      }),
+      owned: true,
+    };
+  mkdirSync(config.dataDir, { recursive: true });
+  return { storage: SqliteRelayStorage.open({ path: join(config.dataDir, 'relay.sqlite') }), owned: true };
+}
+
+/** Creates a relay: storage open and migrated, admin key bound, app built; call start() to listen. */
+export async function createRelay(config: RelayConfig): Promise<Relay> {
+  if (config.adminPublicKey.length !== 32)
+    throw new RelayError('RELAY_CONFIG', 'the org-admin public key must be 32 bytes');
+  const now = config.now ?? Date.now;
+  const { storage, owned } = await openStorage(config);
+  let app: FastifyInstance;
+  const hub = new MailboxHub();
+  try {
+    await storage.claimOrgAdmin(config.adminPublicKey, now());
+    const service = new RelayService({
+      storage,
+      log: config.log,
+      hub,
+      orgId: config.orgId,
+      now,
+      ...(config.envelopeSkewMs !== undefined ? { envelopeSkewMs: config.envelopeSkewMs } : {}),
+    });
+    const logHandler = config.logHandler;
+    app = await buildApp({
+      service,
+      hub,
+      now,
+      freshnessMs: config.freshnessMs ?? DEFAULT_FRESHNESS_MS,
+      rateLimits: config.rateLimits ?? DEFAULT_RATE_LIMITS,
+      bodyLimit: config.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      ...(logHandler !== undefined
+        ? {
+            serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+              createServer((req, res) => {
+                if (req.url?.startsWith('/log/')) {
+                  logHandler(req, res).then(
+                    (handled) => {
+                      if (!handled) handler(req, res);
+                    },
+                    () => handler(req, res),
+                  );
+                  return;
+                }
+                handler(req, res);
+              }),
+          }
+        : {}),
+    });
+  } catch (e) {
+    if (owned) await storage.close();
+    throw e;
+  }
+  let url = '';
+  return {
+    get url() {
+      return url;
+    },
+    storage,
+    hub,
+    app,
+    async start() {
+      await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 0 });
+      const addr = app.server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `http://${host}:${addr.port}`;
+      return url;
+    },
+    async stop() {
+      await app.close();
+      if (owned) await storage.close();
+    },
+  };
+}

@@ -1,0 +1,544 @@
+/**
+ * The relay's operations, independent of HTTP (docs/spec/relay.md §4, §6): the directory (users, devices, the
+ * org-admin's statements and their log entries), the MLS delivery service (key packages, groups, commits,
+ * Welcomes, messages, mailboxes) and the envelope and blob store with the ingest checks. Every method takes an
+ * already authenticated principal and already validated input; every refusal is a {@link RelayError}.
+ */
+import {
+  decodeElement,
+  decodeEnvelopeHead,
+  decodeHeader,
+  EnvelopeIngester,
+  envelopeHeadLength,
+  equalBytes,
+  type IngestContext,
+  type IngestedEnvelope,
+  isOvertError,
+  sha256,
+  toBase64Url,
+  utf8Encode,
+} from '@overt/core';
+import { isLogError } from '@overt/log';
+import { RelayError } from './errors.js';
+import type { MailboxHub } from './hub.js';
+import type { LogPort } from './log-port.js';
+import {
+  readGroupMessage,
+  readKeyPackage,
+  readOvertCredential,
+  readWelcomeRecipients,
+} from './mls-framing.js';
+import {
+  type DeviceStatementKind,
+  deviceEntry,
+  epochKeyEntry,
+  verifyDeviceStatement,
+  verifyEpochKeyStatement,
+} from './statements.js';
+import {
+  blobChunkCount,
+  type CommitOutcome,
+  type DeviceRecord,
+  type EnvelopeRecord,
+  type EpochKeyRecord,
+  type GroupRecord,
+  type MailboxItem,
+  type RelayStorage,
+  type StoredCommit,
+} from './storage/storage.js';
+
+export interface RelayServiceOptions {
+  readonly storage: RelayStorage;
+  readonly log: LogPort;
+  readonly hub: MailboxHub;
+  readonly orgId: string;
+  readonly now: () => number;
+  /** Largest accepted |now − sendTime| of an envelope (ENV-17), default 5 minutes. */
+  readonly envelopeSkewMs?: number;
+  /** The relay's payload limit for envelopes (default 64 MiB). */
+  readonly maxPayloadBytes?: number;
+}
+
+/**
+ * Whether a failed append certainly did not reach the log (the sequencer refused it before queueing, or was
+ * closed or halted). Any other failure (STORE_FAILED, a timeout) leaves the outcome unknown (log service spec).
+ */
+function certainlyNotAppended(e: unknown): boolean {
+  const cause = e instanceof RelayError ? e.cause : e;
+  return (
+    isLogError(cause) &&
+    (cause.code === 'SEQ_CLOSED' ||
+      cause.code === 'SEQ_HALTED' ||
+      cause.code === 'SEQ_QUEUE_FULL' ||
+      cause.code === 'SEQ_ENTRY_TOO_LARGE')
+  );
+}
+
+function logUnavailable(cause: unknown): RelayError {
+  return new RelayError('RELAY_LOG_UNAVAILABLE', 'the transparency log did not accept the entry', {
+    check: 'AUTH-10',
+    cause,
+    retryAfter: 1,
+  });
+}
+
+function mustBeMember(group: GroupRecord | undefined, deviceId: string): GroupRecord {
+  if (group === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+  if (!group.members.includes(deviceId))
+    throw new RelayError('DS_NOT_MEMBER', 'the device is not a member of the group', { check: 'DS-5' });
+  return group;
+}
+
+/** Maps core's envelope ingest errors to the relay's codes and check IDs (docs/spec/relay.md §6.7). */
+function ingestError(e: unknown): unknown {
+  if (!isOvertError(e)) return e;
+  const byCheck: Record<string, [RelayError['code'], string]> = {
+    'ENV-5': ['ENV_CONTEXT', 'RLY-15'],
+    'ENV-6': ['ENV_EPOCH', 'RLY-11'],
+    'ENV-8': ['ENV_SENDER', 'RLY-10'],
+    'ENV-9': ['ENV_CONTEXT', 'RLY-15'],
+    'ENV-17': ['ENV_TIME', 'RLY-12'],
+    'ENV-18': ['ENV_CAPSULE', 'RLY-13'],
+  };
+  const [code, check] = byCheck[e.check ?? ''] ?? ['ENV_MALFORMED', 'RLY-14'];
+  return new RelayError(code, `envelope refused (${e.code}${e.check ? ` ${e.check}` : ''})`, {
+    check,
+    cause: e,
+  });
+}
+
+export class RelayService {
+  readonly storage: RelayStorage;
+  private readonly log: LogPort;
+  private readonly hub: MailboxHub;
+  readonly orgId: string;
+  private readonly now: () => number;
+  private readonly envelopeSkewMs: number;
+  private readonly maxPayloadBytes: number;
+
+  constructor(o: RelayServiceOptions) {
+    this.storage = o.storage;
+    this.log = o.log;
+    this.hub = o.hub;
+    this.orgId = o.orgId;
+    this.now = o.now;
+    this.envelopeSkewMs = o.envelopeSkewMs ?? 5 * 60_000;
+    this.maxPayloadBytes = o.maxPayloadBytes ?? 64 * 1024 * 1024;
+  }
+
+  private async adminKey(): Promise<Uint8Array> {
+    const k = await this.storage.getOrgAdmin();
+    if (k === undefined) throw new RelayError('DIR_ADMIN_MISMATCH', 'no org-admin key is bound');
+    return k;
+  }
+
+  // ── Directory (§4) ────────────────────────────────────────────────────────────────────────────────────────
+
+  createUser(userId: string) {
+    return this.storage.createUser(userId, this.now());
+  }
+
+  private async appendToLog(entry: Uint8Array): Promise<number> {
+    try {
+      const { index } = await this.log.append(entry);
+      return index;
+    } catch (e) {
+      throw logUnavailable(e);
+    }
+  }
+
+  /**
+   * Enrols a device from the admin's device-added statement (AUTH-9, AUTH-10): the statement is checked, the
+   * device recorded as pending, the statement appended to the log, and the device activated with the index.
+   * A pending device cannot authenticate, so the directory never serves a device the log does not show. If the
+   * append certainly failed the pending record is deleted; if its outcome is unknown the record stays pending
+   * and the admin's retry with the same statement resumes it (the log may then hold the statement twice).
+   */
+  async enrolDevice(statementBytes: Uint8Array): Promise<DeviceRecord> {
+    const s = verifyDeviceStatement(await this.adminKey(), 'added', statementBytes);
+    if (s.orgId !== this.orgId)
+      throw new RelayError('DIR_STATEMENT_INVALID', 'statement names another organisation', {
+        check: 'AUTH-9',
+      });
+    const started = await this.storage.beginEnrolment({
+      deviceId: s.deviceId,
+      userId: s.userId,
+      identityKey: s.identityKey,
+      now: this.now(),
+    });
+    let index: number;
+    try {
+      index = await this.appendToLog(deviceEntry('added', statementBytes));
+    } catch (e) {
+      if (started === 'new' && certainlyNotAppended(e)) await this.storage.abandonEnrolment(s.deviceId);
+      throw e;
+    }
+    return this.storage.completeEnrolment(s.deviceId, index);
+  }
+
+  /**
+   * Removes a device from the admin's device-removed statement, which must name the device's user and key. The
+   * device is cut off first (it can no longer authenticate, its mailbox and key packages are gone, its sockets
+   * close), then the removal is logged; a failed append leaves it removed, and a retry logs it.
+   */
+  async removeDevice(deviceId: string, statementBytes: Uint8Array): Promise<DeviceRecord> {
+    const kind: DeviceStatementKind = 'removed';
+    const s = verifyDeviceStatement(await this.adminKey(), kind, statementBytes);
+    const device = await this.storage.getDevice(deviceId);
+    if (device === undefined || device.status === 'pending')
+      throw new RelayError('DIR_DEVICE_UNKNOWN', 'no such device', { check: 'STORE-R-4' });
+    if (
+      s.orgId !== this.orgId ||
+      s.deviceId !== deviceId ||
+      s.userId !== device.userId ||
+      !equalBytes(s.identityKey, device.identityKey)
+    )
+      throw new RelayError('DIR_STATEMENT_INVALID', 'statement does not name this device', {
+        check: 'AUTH-9',
+      });
+    await this.storage.beginRemoval(deviceId, this.now());
+    this.hub.removed(deviceId);
+    const index = await this.appendToLog(deviceEntry(kind, statementBytes));
+    return this.storage.completeRemoval(deviceId, index);
+  }
+
+  async listUserDevices(userId: string): Promise<DeviceRecord[]> {
+    if ((await this.storage.getUser(userId)) === undefined)
+      throw new RelayError('DIR_USER_UNKNOWN', 'no such user');
+    return (await this.storage.listUserDevices(userId)).filter((d) => d.status !== 'pending');
+  }
+
+  /** Publishes an epoch key from the admin's statement (AUTH-9): logged, then stored with its index. */
+  async publishEpochKey(statementBytes: Uint8Array): Promise<EpochKeyRecord> {
+    const s = verifyEpochKeyStatement(await this.adminKey(), statementBytes);
+    if (s.orgId !== this.orgId)
+      throw new RelayError('EPOCH_KEY_INVALID', 'statement names another organisation', { check: 'AUTH-9' });
+    const current = await this.storage.currentEpochKey();
+    if (current !== undefined && s.epoch <= current.epoch)
+      throw new RelayError(
+        s.epoch === current.epoch ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
+        'epoch is not new',
+        {
+          check: 'STORE-R-2',
+        },
+      );
+    const logIndex = await this.appendToLog(epochKeyEntry(statementBytes));
+    const record: EpochKeyRecord = {
+      epoch: s.epoch,
+      threshold: s.threshold,
+      groupKey: s.groupKey,
+      verificationKeys: s.verificationKeys,
+      transcriptHash: s.transcriptHash,
+      statement: statementBytes,
+      logIndex,
+      publishedAt: this.now(),
+    };
+    await this.storage.putEpochKey(record);
+    return record;
+  }
+
+  async epochKey(epoch: number | 'current'): Promise<EpochKeyRecord> {
+    const k =
+      epoch === 'current' ? await this.storage.currentEpochKey() : await this.storage.getEpochKey(epoch);
+    if (k === undefined) throw new RelayError('EPOCH_KEY_UNKNOWN', 'no such epoch key');
+    return k;
+  }
+
+  // ── Delivery service (§6) ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Stores key packages published by `device` (DS-6): each must be an MLSMessage(KeyPackage) whose leaf
+   * signature key is the device's identity key and whose Overt credential names the device and its user.
+   */
+  async publishKeyPackages(device: DeviceRecord, packages: readonly Uint8Array[]): Promise<number> {
+    const stored = packages.map((data) => {
+      const kp = readKeyPackage(data);
+      const owner =
+        kp.credentialIdentity === undefined ? undefined : readOvertCredential(kp.credentialIdentity);
+      if (
+        !equalBytes(kp.signatureKey, device.identityKey) ||
+        owner === undefined ||
+        owner.userId !== device.userId ||
+        !equalBytes(owner.deviceId, utf8Encode(device.deviceId)) ||
+        !equalBytes(owner.identityKey, device.identityKey)
+      )
+        throw new RelayError('DS_KEY_PACKAGE_OWNER', 'the key package is not this device', { check: 'DS-6' });
+      return { ref: kp.ref, data };
+    });
+    return this.storage.addKeyPackages(device.deviceId, stored, this.now());
+  }
+
+  /**
+   * Claims one key package of every active device of `userId` except the caller (DS-6). Devices with none left
+   * are listed as exhausted.
+   */
+  async claimKeyPackages(
+    caller: DeviceRecord,
+    userId: string,
+  ): Promise<{ claimed: { deviceId: string; keyPackage: Uint8Array }[]; exhausted: string[] }> {
+    const devices = (await this.listUserDevices(userId)).filter(
+      (d) => d.status === 'active' && d.deviceId !== caller.deviceId,
+    );
+    const claimed: { deviceId: string; keyPackage: Uint8Array }[] = [];
+    const exhausted: string[] = [];
+    for (const d of devices) {
+      const kp = await this.storage.claimKeyPackage(d.deviceId, this.now());
+      if (kp === undefined) exhausted.push(d.deviceId);
+      else claimed.push({ deviceId: d.deviceId, keyPackage: kp.data });
+    }
+    return { claimed, exhausted };
+  }
+
+  createGroup(device: DeviceRecord, groupId: Uint8Array): Promise<GroupRecord> {
+    return this.storage.createGroup(groupId, device.deviceId, this.now());
+  }
+
+  async getGroup(device: DeviceRecord, groupId: Uint8Array): Promise<GroupRecord> {
+    return mustBeMember(await this.storage.getGroup(groupId), device.deviceId);
+  }
+
+  async listCommits(
+    device: DeviceRecord,
+    groupId: Uint8Array,
+    from: number,
+    limit: number,
+  ): Promise<StoredCommit[]> {
+    mustBeMember(await this.storage.getGroup(groupId), device.deviceId);
+    return this.storage.listCommits(groupId, from, limit);
+  }
+
+  /**
+   * Accepts a commit (DS-1..DS-8): the MLS framing must be a commit of this group; its epoch is read from the
+   * framing, never from the client's JSON. The devices added are exactly the owners of the claimed key packages
+   * the Welcome is addressed to (DS-8), so a committer cannot route a Welcome to a device it did not add.
+   */
+  async submitCommit(
+    device: DeviceRecord,
+    groupId: Uint8Array,
+    commit: Uint8Array,
+    welcome: Uint8Array | undefined,
+    removes: readonly string[],
+  ): Promise<CommitOutcome> {
+    const framing = readGroupMessage(commit);
+    if (framing.contentType !== 'commit')
+      throw new RelayError('DS_WIRE_FORMAT', 'expected a commit', { check: 'DS-1' });
+    if (!equalBytes(framing.groupId, groupId))
+      throw new RelayError('DS_GROUP_MISMATCH', 'the commit belongs to another group', { check: 'DS-2' });
+    const adds: string[] = [];
+    if (welcome !== undefined) {
+      for (const ref of readWelcomeRecipients(welcome)) {
+        const owner = await this.storage.claimedKeyPackageOwner(ref);
+        if (owner === undefined)
+          throw new RelayError('DS_MEMBERSHIP', 'the Welcome names a key package that was not claimed', {
+            check: 'DS-8',
+          });
+        if (adds.includes(owner))
+          throw new RelayError('DS_MEMBERSHIP', 'the Welcome names one device twice', { check: 'DS-8' });
+        adds.push(owner);
+      }
+    }
+    const outcome = await this.storage.acceptCommit({
+      groupId,
+      epoch: framing.epoch,
+      senderDeviceId: device.deviceId,
+      commit,
+      adds,
+      removes,
+      welcome: welcome ?? null,
+      now: this.now(),
+    });
+    this.hub.notify([...outcome.notified, ...outcome.welcomed]);
+    return outcome;
+  }
+
+  /** Fans an application or proposal message out to the group (DS-1, DS-2, DS-3, DS-5). */
+  async postMessage(
+    device: DeviceRecord,
+    groupId: Uint8Array,
+    message: Uint8Array,
+  ): Promise<readonly string[]> {
+    const framing = readGroupMessage(message);
+    if (framing.contentType === 'commit')
+      throw new RelayError('DS_WIRE_FORMAT', 'commits go to the commit endpoint', { check: 'DS-1' });
+    if (!equalBytes(framing.groupId, groupId))
+      throw new RelayError('DS_GROUP_MISMATCH', 'the message belongs to another group', { check: 'DS-2' });
+    const recipients = await this.storage.postGroupMessage({
+      groupId,
+      epoch: framing.epoch,
+      senderDeviceId: device.deviceId,
+      message,
+      now: this.now(),
+    });
+    this.hub.notify(recipients);
+    return recipients;
+  }
+
+  fetchMailbox(device: DeviceRecord, after: number, limit: number): Promise<MailboxItem[]> {
+    return this.storage.fetchMailbox(device.deviceId, after, limit);
+  }
+
+  ackMailbox(device: DeviceRecord, upTo: number): Promise<number> {
+    return this.storage.ackMailbox(device.deviceId, upTo);
+  }
+
+  // ── Envelopes and blobs (§6.7) ─────────────────────────────────────────────────────────────────────────
+
+  private async ingestContext(
+    device: DeviceRecord,
+    conversationId: Uint8Array | undefined,
+  ): Promise<IngestContext> {
+    const key = await this.storage.currentEpochKey();
+    if (key === undefined)
+      throw new RelayError('ENV_EPOCH', 'no epoch key is published', { check: 'RLY-11' });
+    let members: string[] | undefined;
+    if (conversationId !== undefined) {
+      const group = await this.storage.getGroup(conversationId);
+      if (group !== undefined) {
+        const users = new Set<string>();
+        for (const d of group.members) {
+          const rec = await this.storage.getDevice(d);
+          if (rec !== undefined) users.add(rec.userId);
+        }
+        members = [...users];
+      }
+    }
+    return {
+      orgId: this.orgId,
+      epoch: key.epoch,
+      epochKey: decodeElement(key.groupKey, 'epoch key'),
+      senderUserId: device.userId,
+      senderDeviceId: utf8Encode(device.deviceId),
+      now: this.now(),
+      maxClockSkewMs: this.envelopeSkewMs,
+      maxPayloadBytes: this.maxPayloadBytes,
+      ...(members !== undefined ? { members } : {}),
+    };
+  }
+
+  /**
+   * Ingests an envelope (RLY-10..RLY-16) with core's ingest check, then stores it. `body` is the whole envelope,
+   * or, with `blobId`, its head only (u32 len ‖ header ‖ capsule) while the ciphertext is the blob's content.
+   */
+  async putEnvelope(
+    device: DeviceRecord,
+    messageId: Uint8Array,
+    body: Uint8Array,
+    blobId: string | undefined,
+  ): Promise<'stored' | 'duplicate'> {
+    let ingested: IngestedEnvelope;
+    let ciphertext: Uint8Array | null = null;
+    try {
+      const headLength = envelopeHeadLength(body);
+      const headBytes = body.subarray(0, headLength);
+      const head = decodeEnvelopeHead(headBytes);
+      if (!equalBytes(head.header.messageId, messageId))
+        throw new RelayError('ENV_ID_MISMATCH', 'the header names another message id', { check: 'RLY-16' });
+      const ingester = EnvelopeIngester.create(
+        head,
+        await this.ingestContext(device, head.header.conversationId),
+      );
+      if (blobId === undefined) {
+        ciphertext = body.slice(headLength);
+        await ingester.update(ciphertext);
+      } else {
+        if (body.length !== headLength)
+          throw new RelayError('ENV_MALFORMED', 'a blob-backed upload carries the head only', {
+            check: 'RLY-14',
+          });
+        const blob = await this.storage.getBlob(blobId);
+        if (blob === undefined || blob.ownerDeviceId !== device.deviceId)
+          throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+        if (!blob.complete) throw new RelayError('BLOB_STATE', 'the blob is not complete');
+        for (let i = 0; i < blobChunkCount(blob.size, blob.chunkSize); i++) {
+          const chunk = await this.storage.readBlobChunk(blobId, i);
+          if (chunk === undefined) throw new RelayError('STORE_R_CORRUPT', 'a blob chunk is missing');
+          await ingester.update(chunk);
+        }
+      }
+      ingested = await ingester.finish();
+    } catch (e) {
+      throw ingestError(e);
+    }
+    const h = ingested.header;
+    const record: EnvelopeRecord = {
+      messageId,
+      orgId: h.orgId,
+      epoch: h.epoch,
+      conversationId: h.conversationId,
+      senderUserId: h.senderUserId,
+      senderDeviceId: device.deviceId,
+      sendTime: h.sendTime,
+      header: ingested.headerBytes,
+      capsule: body.slice(4 + ingested.headerBytes.length, envelopeHeadLength(body)),
+      ciphertext,
+      blobId: blobId ?? null,
+      receivedAt: this.now(),
+    };
+    return this.storage.putEnvelope(record);
+  }
+
+  /** An envelope, to a device whose user is among its header's recipients (RLY-9). */
+  async getEnvelope(device: DeviceRecord, messageId: Uint8Array): Promise<EnvelopeRecord> {
+    const e = await this.storage.getEnvelope(messageId);
+    if (e === undefined) throw new RelayError('ENV_NOT_FOUND', 'no such envelope');
+    if (!decodeHeader(e.header).recipients.includes(device.userId))
+      throw new RelayError('ENV_FORBIDDEN', 'the device is not a recipient of the envelope', {
+        check: 'RLY-9',
+      });
+    return e;
+  }
+
+  async readEnvelopeChunk(device: DeviceRecord, messageId: Uint8Array, index: number): Promise<Uint8Array> {
+    const e = await this.getEnvelope(device, messageId);
+    if (e.blobId === null) throw new RelayError('BLOB_UNKNOWN', 'the envelope has no blob');
+    const chunk = await this.storage.readBlobChunk(e.blobId, index);
+    if (chunk === undefined) throw new RelayError('BLOB_UNKNOWN', 'no such chunk');
+    return chunk;
+  }
+
+  deleteEpoch(epoch: number): Promise<number> {
+    return this.storage.deleteEpochEnvelopes(this.orgId, epoch);
+  }
+
+  async createBlob(
+    device: DeviceRecord,
+    size: number,
+    chunkSize: number,
+    digest: Uint8Array,
+  ): Promise<string> {
+    const blobId = toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+    await this.storage.createBlob({
+      blobId,
+      ownerDeviceId: device.deviceId,
+      size,
+      chunkSize,
+      sha256: digest,
+      now: this.now(),
+    });
+    return blobId;
+  }
+
+  putBlobChunk(device: DeviceRecord, blobId: string, index: number, data: Uint8Array): Promise<void> {
+    return this.storage.putBlobChunk(blobId, device.deviceId, index, data);
+  }
+
+  /** Completes a blob once every chunk is stored and the whole matches its SHA-256 (STORE-R-6). */
+  async completeBlob(device: DeviceRecord, blobId: string): Promise<void> {
+    const blob = await this.storage.getBlob(blobId);
+    if (blob === undefined || blob.ownerDeviceId !== device.deviceId)
+      throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+    const count = blobChunkCount(blob.size, blob.chunkSize);
+    if (blob.chunksStored !== count)
+      throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
+    const digest = sha256.create();
+    for (let i = 0; i < count; i++) {
+      const c = await this.storage.readBlobChunk(blobId, i);
+      if (c === undefined)
+        throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
+      digest.update(c);
+    }
+    if (!equalBytes(digest.digest(), blob.sha256))
+      throw new RelayError('BLOB_DIGEST', 'the blob does not match its SHA-256', { check: 'STORE-R-6' });
+    await this.storage.completeBlob(blobId, device.deviceId);
+  }
+}

@@ -1,0 +1,1051 @@
+/**
+ * PostgreSQL driver of {@link RelayStorage} (pg 8): for relays beyond one machine, configured by `DATABASE_URL`
+ * (docs/spec/relay.md §5).
+ *
+ * Sessions run with `synchronous_commit = on`, so COMMIT returns only once the WAL is flushed. Concurrency is
+ * settled by row locks and constraints, never by the application: a commit locks its group row `FOR UPDATE`
+ * (DS-3/DS-4: one commit per (group, epoch), also enforced by the primary key of `commits`); a key-package claim
+ * takes one row `FOR UPDATE SKIP LOCKED` (DS-6: two claimers never get the same package); a fan-out locks the
+ * recipients' device rows in device-id order before taking their next mailbox seq, so two fan-outs cannot
+ * deadlock and each device's items commit in seq order (a reader never sees seq n+1 before seq n).
+ *
+ * All tables live in one schema (option `schema`, default `public`); tests give each run its own random schema.
+ */
+import pg from 'pg';
+import { RelayError } from '../errors.js';
+import { planCommit, planMessage, sameBytes } from './rules.js';
+import {
+  type BlobRecord,
+  blobChunkCount,
+  blobChunkLength,
+  type CommitOutcome,
+  type CommitSubmission,
+  type DeviceRecord,
+  type DeviceStatus,
+  type EnvelopeRecord,
+  type EpochKeyRecord,
+  type GroupMessage,
+  type GroupRecord,
+  MAX_KEY_PACKAGES_PER_DEVICE,
+  type MailboxItem,
+  type MailboxKind,
+  type NewBlob,
+  type NewDevice,
+  plainBytes,
+  type RelayStorage,
+  type StoredCommit,
+  type StoredKeyPackage,
+  sortedUnique,
+  type UserRecord,
+} from './storage.js';
+
+/** Versioned migrations; each runs in one transaction with its `schema_migrations` row. Never edit one. */
+const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'relay tables',
+    sql: `
+      CREATE TABLE org_admin (
+        id smallint PRIMARY KEY CHECK (id = 0),
+        public_key bytea NOT NULL,
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE users (
+        user_id text PRIMARY KEY,
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE devices (
+        device_id text PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users (user_id),
+        identity_key bytea NOT NULL UNIQUE,
+        status text NOT NULL CHECK (status IN ('pending', 'active', 'removed')),
+        enrol_log_index bigint,
+        removal_log_index bigint,
+        created_at bigint NOT NULL,
+        removed_at bigint,
+        mailbox_seq bigint NOT NULL DEFAULT 0
+      );
+      CREATE INDEX devices_by_user ON devices (user_id);
+      CREATE TABLE auth_nonces (
+        signer text NOT NULL,
+        nonce bytea NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (signer, nonce)
+      );
+      CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
+      CREATE TABLE key_packages (
+        id bigserial PRIMARY KEY,
+        device_id text NOT NULL REFERENCES devices (device_id),
+        ref bytea NOT NULL UNIQUE,
+        data bytea NOT NULL,
+        published_at bigint NOT NULL,
+        claimed_at bigint
+      );
+      CREATE INDEX key_packages_unclaimed ON key_packages (device_id, id) WHERE claimed_at IS NULL;
+      CREATE TABLE groups (
+        group_id bytea PRIMARY KEY,
+        epoch bigint NOT NULL CHECK (epoch >= 0),
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE group_members (
+        group_id bytea NOT NULL REFERENCES groups (group_id),
+        device_id text NOT NULL REFERENCES devices (device_id),
+        PRIMARY KEY (group_id, device_id)
+      );
+      CREATE TABLE commits (
+        group_id bytea NOT NULL REFERENCES groups (group_id),
+        epoch bigint NOT NULL CHECK (epoch >= 0),
+        sender_device_id text NOT NULL,
+        data bytea NOT NULL,
+        accepted_at bigint NOT NULL,
+        PRIMARY KEY (group_id, epoch)
+      );
+      CREATE TABLE mailbox (
+        device_id text NOT NULL REFERENCES devices (device_id),
+        seq bigint NOT NULL CHECK (seq > 0),
+        kind text NOT NULL CHECK (kind IN ('commit', 'welcome', 'message')),
+        group_id bytea NOT NULL,
+        epoch bigint NOT NULL,
+        sender_device_id text NOT NULL,
+        data bytea NOT NULL,
+        received_at bigint NOT NULL,
+        PRIMARY KEY (device_id, seq)
+      );
+      CREATE TABLE blobs (
+        blob_id text PRIMARY KEY,
+        owner_device_id text NOT NULL,
+        size bigint NOT NULL CHECK (size > 0),
+        chunk_size integer NOT NULL CHECK (chunk_size > 0),
+        sha256 bytea NOT NULL,
+        complete boolean NOT NULL DEFAULT false,
+        created_at bigint NOT NULL
+      );
+      CREATE TABLE blob_chunks (
+        blob_id text NOT NULL REFERENCES blobs (blob_id) ON DELETE CASCADE,
+        idx integer NOT NULL CHECK (idx >= 0),
+        data bytea NOT NULL,
+        PRIMARY KEY (blob_id, idx)
+      );
+      CREATE TABLE envelopes (
+        message_id bytea PRIMARY KEY,
+        org_id text NOT NULL,
+        epoch bigint NOT NULL,
+        conversation_id bytea NOT NULL,
+        sender_user_id text NOT NULL,
+        sender_device_id text NOT NULL,
+        send_time bigint NOT NULL,
+        header bytea NOT NULL,
+        capsule bytea NOT NULL,
+        ciphertext bytea,
+        blob_id text UNIQUE REFERENCES blobs (blob_id),
+        received_at bigint NOT NULL,
+        CHECK ((ciphertext IS NULL) <> (blob_id IS NULL))
+      );
+      CREATE INDEX envelopes_by_epoch ON envelopes (org_id, epoch);
+      CREATE TABLE epoch_keys (
+        epoch bigint PRIMARY KEY CHECK (epoch >= 0),
+        threshold integer NOT NULL,
+        group_key bytea NOT NULL,
+        verification_keys bytea NOT NULL,
+        transcript_hash bytea NOT NULL,
+        statement bytea NOT NULL,
+        log_index bigint NOT NULL,
+        published_at bigint NOT NULL
+      );
+    `,
+  },
+];
+
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Schema names are interpolated into SQL and connection options: plain lowercase identifiers only. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const NONCE_PRUNE_EVERY = 256;
+
+export interface PostgresRelayStorageOptions {
+  /** A libpq connection URI, e.g. `DATABASE_URL`. */
+  readonly connectionString: string;
+  /** Schema holding the relay's tables (created if absent); default `public`. */
+  readonly schema?: string;
+  /** Pool size (default 8). */
+  readonly maxConnections?: number;
+}
+
+function failed(what: string, cause: unknown): RelayError {
+  return new RelayError('STORE_R_FAILED', `postgres: ${what} failed`, { cause });
+}
+
+function corrupt(what: string): RelayError {
+  return new RelayError('STORE_R_CORRUPT', `postgres: ${what}`, { check: 'STORE-R-3' });
+}
+
+/** bigint columns arrive as decimal strings; every value this driver writes is a safe integer. */
+function num(v: string | number | null): number {
+  const n = Number(v);
+  if (v === null || !Number.isSafeInteger(n)) throw corrupt('integer column out of range');
+  return n;
+}
+
+function numOrNull(v: string | number | null): number | null {
+  return v === null ? null : num(v);
+}
+
+interface DeviceRow {
+  device_id: string;
+  user_id: string;
+  identity_key: Uint8Array;
+  status: string;
+  enrol_log_index: string | null;
+  removal_log_index: string | null;
+  created_at: string;
+  removed_at: string | null;
+}
+
+const STATUSES: readonly DeviceStatus[] = ['pending', 'active', 'removed'];
+const KINDS: readonly MailboxKind[] = ['commit', 'welcome', 'message'];
+
+function deviceFrom(r: DeviceRow): DeviceRecord {
+  const status = STATUSES.find((s) => s === r.status);
+  if (status === undefined) throw corrupt('device status');
+  return {
+    deviceId: r.device_id,
+    userId: r.user_id,
+    identityKey: plainBytes(r.identity_key),
+    status,
+    enrolLogIndex: numOrNull(r.enrol_log_index),
+    removalLogIndex: numOrNull(r.removal_log_index),
+    createdAt: num(r.created_at),
+    removedAt: numOrNull(r.removed_at),
+  };
+}
+
+interface EnvelopeRow {
+  message_id: Uint8Array;
+  org_id: string;
+  epoch: string;
+  conversation_id: Uint8Array;
+  sender_user_id: string;
+  sender_device_id: string;
+  send_time: string;
+  header: Uint8Array;
+  capsule: Uint8Array;
+  ciphertext: Uint8Array | null;
+  blob_id: string | null;
+  received_at: string;
+}
+
+function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
+  return {
+    messageId: plainBytes(r.message_id),
+    orgId: r.org_id,
+    epoch: num(r.epoch),
+    conversationId: plainBytes(r.conversation_id),
+    senderUserId: r.sender_user_id,
+    senderDeviceId: r.sender_device_id,
+    sendTime: num(r.send_time),
+    header: plainBytes(r.header),
+    capsule: plainBytes(r.capsule),
+    ciphertext: r.ciphertext === null ? null : plainBytes(r.ciphertext),
+    blobId: r.blob_id,
+    receivedAt: num(r.received_at),
+  };
+}
+
+interface EpochKeyRow {
+  epoch: string;
+  threshold: number;
+  group_key: Uint8Array;
+  verification_keys: Uint8Array;
+  transcript_hash: Uint8Array;
+  statement: Uint8Array;
+  log_index: string;
+  published_at: string;
+}
+
+function epochKeyFrom(r: EpochKeyRow): EpochKeyRecord {
+  const vk = plainBytes(r.verification_keys);
+  if (vk.length % 32 !== 0) throw corrupt('verification keys length');
+  const verificationKeys: Uint8Array[] = [];
+  for (let i = 0; i < vk.length; i += 32) verificationKeys.push(vk.slice(i, i + 32));
+  return {
+    epoch: num(r.epoch),
+    threshold: r.threshold,
+    groupKey: plainBytes(r.group_key),
+    verificationKeys,
+    transcriptHash: plainBytes(r.transcript_hash),
+    statement: plainBytes(r.statement),
+    logIndex: num(r.log_index),
+    publishedAt: num(r.published_at),
+  };
+}
+
+type Q = pg.PoolClient | pg.Pool;
+
+async function rows<R extends pg.QueryResultRow>(c: Q, sql: string, params: unknown[] = []): Promise<R[]> {
+  return (await c.query<R>(sql, params)).rows;
+}
+
+/** The PostgreSQL storage of one relay. Open with {@link PostgresRelayStorage.open}. */
+export class PostgresRelayStorage implements RelayStorage {
+  private noncesSincePrune = 0;
+  private closed = false;
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  /** Connects and migrates. */
+  static async open(options: PostgresRelayStorageOptions): Promise<PostgresRelayStorage> {
+    const schema = options.schema ?? 'public';
+    if (!SCHEMA_NAME.test(schema))
+      throw new RelayError('STORE_R_INVALID', 'schema name must be a lowercase identifier', {
+        check: 'STORE-R-3',
+      });
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 8,
+      options: `-c search_path=${schema} -c synchronous_commit=on`,
+    });
+    // An idle client's connection error surfaces here; the next query fails and becomes STORE_R_FAILED.
+    pool.on('error', () => {});
+    const storage = new PostgresRelayStorage(pool);
+    try {
+      await storage.migrate(schema);
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
+    return storage;
+  }
+
+  private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw failed(`${what} (connect)`, e);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      if (e instanceof RelayError) throw e;
+      throw failed(what, e);
+    } finally {
+      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  private async read<T>(what: string, fn: (c: Q) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.pool);
+    } catch (e) {
+      if (e instanceof RelayError) throw e;
+      throw failed(what, e);
+    }
+  }
+
+  private async migrate(schema: string): Promise<void> {
+    await this.tx('migration', async (c) => {
+      // One migrator per schema at a time, across processes; the lock ends with the transaction.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`overt-relay-migrate:${schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, ' +
+          'applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+      const applied = new Set(
+        (await rows<{ version: number }>(c, 'SELECT version FROM schema_migrations')).map((r) => r.version),
+      );
+      if (Math.max(0, ...applied) > POSTGRES_SCHEMA_VERSION)
+        throw new RelayError('STORE_R_CORRUPT', 'database schema is newer than this software', {
+          check: 'STORE-R-3',
+        });
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+    });
+  }
+
+  async claimOrgAdmin(publicKey: Uint8Array, now: number): Promise<void> {
+    await this.tx('claim admin', async (c) => {
+      await c.query(
+        'INSERT INTO org_admin (id, public_key, created_at) VALUES (0, $1, $2) ON CONFLICT (id) DO NOTHING',
+        [publicKey, now],
+      );
+      const r = await rows<{ public_key: Uint8Array }>(c, 'SELECT public_key FROM org_admin WHERE id = 0');
+      if (r[0] === undefined || !sameBytes(plainBytes(r[0].public_key), publicKey))
+        throw new RelayError('DIR_ADMIN_MISMATCH', 'the database belongs to another org-admin key', {
+          check: 'STORE-R-1',
+        });
+    });
+  }
+
+  async getOrgAdmin(): Promise<Uint8Array | undefined> {
+    return this.read('read admin', async (c) => {
+      const r = await rows<{ public_key: Uint8Array }>(c, 'SELECT public_key FROM org_admin WHERE id = 0');
+      return r[0] === undefined ? undefined : plainBytes(r[0].public_key);
+    });
+  }
+
+  async useNonce(signer: string, nonce: Uint8Array, expiresAt: number, now: number): Promise<boolean> {
+    const prune = ++this.noncesSincePrune >= NONCE_PRUNE_EVERY;
+    if (prune) this.noncesSincePrune = 0;
+    return this.tx('use nonce', async (c) => {
+      if (prune) await c.query('DELETE FROM auth_nonces WHERE expires_at < $1', [now]);
+      // An expired row is replaced; a live one makes the upsert's WHERE false, so no row is returned. The
+      // primary key serialises concurrent inserts of one pair: exactly one of them returns a row.
+      const r = await rows(
+        c,
+        'INSERT INTO auth_nonces (signer, nonce, expires_at) VALUES ($1, $2, $3) ' +
+          'ON CONFLICT (signer, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at ' +
+          'WHERE auth_nonces.expires_at < $4 RETURNING 1',
+        [signer, nonce, expiresAt, now],
+      );
+      return r.length === 1;
+    });
+  }
+
+  async createUser(userId: string, now: number): Promise<UserRecord> {
+    return this.tx('create user', async (c) => {
+      const r = await c.query(
+        'INSERT INTO users (user_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [userId, now],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('DIR_USER_EXISTS', 'the user id is taken', { check: 'STORE-R-4' });
+      return { userId, createdAt: now };
+    });
+  }
+
+  async getUser(userId: string): Promise<UserRecord | undefined> {
+    return this.read('read user', async (c) => {
+      const r = await rows<{ created_at: string }>(c, 'SELECT created_at FROM users WHERE user_id = $1', [
+        userId,
+      ]);
+      return r[0] === undefined ? undefined : { userId, createdAt: num(r[0].created_at) };
+    });
+  }
+
+  private async deviceRow(c: Q, deviceId: string, lock = false): Promise<DeviceRow | undefined> {
+    const r = await rows<DeviceRow>(
+      c,
+      `SELECT * FROM devices WHERE device_id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [deviceId],
+    );
+    return r[0];
+  }
+
+  async beginEnrolment(d: NewDevice): Promise<'new' | 'resumed'> {
+    return this.tx('begin enrolment', async (c) => {
+      // FOR SHARE: the user cannot vanish under the insert; concurrent enrolments of one id meet at the PK.
+      if ((await rows(c, 'SELECT 1 FROM users WHERE user_id = $1 FOR SHARE', [d.userId])).length === 0)
+        throw new RelayError('DIR_USER_UNKNOWN', 'no such user', { check: 'STORE-R-4' });
+      const existing = await this.deviceRow(c, d.deviceId, true);
+      if (existing !== undefined) {
+        if (
+          existing.status === 'pending' &&
+          existing.user_id === d.userId &&
+          sameBytes(plainBytes(existing.identity_key), d.identityKey)
+        )
+          return 'resumed';
+        throw new RelayError('DIR_DEVICE_EXISTS', 'the device id is taken', { check: 'STORE-R-4' });
+      }
+      const r = await c.query(
+        "INSERT INTO devices (device_id, user_id, identity_key, status, created_at) VALUES ($1, $2, $3, 'pending', $4) " +
+          'ON CONFLICT DO NOTHING',
+        [d.deviceId, d.userId, d.identityKey, d.now],
+      );
+      if (r.rowCount !== 1) {
+        const taken = await this.deviceRow(c, d.deviceId);
+        if (taken !== undefined)
+          throw new RelayError('DIR_DEVICE_EXISTS', 'the device id is taken', { check: 'STORE-R-4' });
+        throw new RelayError('DIR_KEY_IN_USE', 'the identity key belongs to another device', {
+          check: 'STORE-R-4',
+        });
+      }
+      return 'new';
+    });
+  }
+
+  async completeEnrolment(deviceId: string, logIndex: number): Promise<DeviceRecord> {
+    return this.tx('complete enrolment', async (c) => {
+      const r = await rows<DeviceRow>(
+        c,
+        "UPDATE devices SET status = 'active', enrol_log_index = $1 WHERE device_id = $2 AND status = 'pending' RETURNING *",
+        [logIndex, deviceId],
+      );
+      if (r[0] === undefined) throw new RelayError('DIR_DEVICE_UNKNOWN', 'no pending device with this id');
+      return deviceFrom(r[0]);
+    });
+  }
+
+  async abandonEnrolment(deviceId: string): Promise<void> {
+    await this.tx('abandon enrolment', async (c) => {
+      await c.query("DELETE FROM devices WHERE device_id = $1 AND status = 'pending'", [deviceId]);
+    });
+  }
+
+  async beginRemoval(deviceId: string, now: number): Promise<DeviceRecord> {
+    return this.tx('begin removal', async (c) => {
+      const row = await this.deviceRow(c, deviceId, true);
+      if (row === undefined || row.status === 'pending')
+        throw new RelayError('DIR_DEVICE_UNKNOWN', 'no such device', { check: 'STORE-R-4' });
+      if (row.status === 'removed' && row.removal_log_index !== null)
+        throw new RelayError('DIR_DEVICE_REMOVED', 'the device is already removed', { check: 'STORE-R-4' });
+      if (row.status === 'active')
+        await c.query("UPDATE devices SET status = 'removed', removed_at = $1 WHERE device_id = $2", [
+          now,
+          deviceId,
+        ]);
+      await c.query('DELETE FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL', [deviceId]);
+      await c.query('DELETE FROM mailbox WHERE device_id = $1', [deviceId]);
+      return deviceFrom((await this.deviceRow(c, deviceId))!);
+    });
+  }
+
+  async completeRemoval(deviceId: string, logIndex: number): Promise<DeviceRecord> {
+    return this.tx('complete removal', async (c) => {
+      const r = await rows<DeviceRow>(
+        c,
+        'UPDATE devices SET removal_log_index = $1 WHERE device_id = $2 AND status = $3 AND removal_log_index IS NULL ' +
+          'RETURNING *',
+        [logIndex, deviceId, 'removed'],
+      );
+      if (r[0] === undefined)
+        throw new RelayError('DIR_DEVICE_UNKNOWN', 'no removal in progress for this device');
+      return deviceFrom(r[0]);
+    });
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | undefined> {
+    return this.read('read device', async (c) => {
+      const r = await this.deviceRow(c, deviceId);
+      return r === undefined ? undefined : deviceFrom(r);
+    });
+  }
+
+  async listUserDevices(userId: string): Promise<DeviceRecord[]> {
+    return this.read('list devices', async (c) =>
+      (
+        await rows<DeviceRow>(c, 'SELECT * FROM devices WHERE user_id = $1 ORDER BY device_id COLLATE "C"', [
+          userId,
+        ])
+      ).map(deviceFrom),
+    );
+  }
+
+  private async unclaimedCount(c: Q, deviceId: string): Promise<number> {
+    const r = await rows<{ n: string }>(
+      c,
+      'SELECT count(*) AS n FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL',
+      [deviceId],
+    );
+    return num(r[0]!.n);
+  }
+
+  async addKeyPackages(
+    deviceId: string,
+    packages: readonly StoredKeyPackage[],
+    now: number,
+  ): Promise<number> {
+    return this.tx('add key packages', async (c) => {
+      // Locking the device row serialises concurrent uploads of one device, so the limit holds.
+      if ((await this.deviceRow(c, deviceId, true))?.status !== 'active')
+        throw new RelayError('DIR_DEVICE_UNKNOWN', 'no active device with this id');
+      if ((await this.unclaimedCount(c, deviceId)) + packages.length > MAX_KEY_PACKAGES_PER_DEVICE)
+        throw new RelayError('DS_KEY_PACKAGE_LIMIT', 'too many unclaimed key packages', { check: 'DS-6' });
+      if (packages.length > 0) {
+        const r = await c.query(
+          'INSERT INTO key_packages (device_id, ref, data, published_at) ' +
+            'SELECT $1::text, r, d, $4::bigint FROM unnest($2::bytea[], $3::bytea[]) AS t (r, d) ON CONFLICT DO NOTHING',
+          [deviceId, packages.map((p) => p.ref), packages.map((p) => p.data), now],
+        );
+        if (r.rowCount !== packages.length)
+          throw new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', {
+            check: 'DS-6',
+          });
+      }
+      return this.unclaimedCount(c, deviceId);
+    });
+  }
+
+  async claimKeyPackage(deviceId: string, now: number): Promise<StoredKeyPackage | undefined> {
+    return this.tx('claim key package', async (c) => {
+      const r = await rows<{ ref: Uint8Array; data: Uint8Array }>(
+        c,
+        'UPDATE key_packages SET claimed_at = $1 WHERE id = (SELECT id FROM key_packages WHERE device_id = $2 ' +
+          'AND claimed_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) AND claimed_at IS NULL RETURNING ref, data',
+        [now, deviceId],
+      );
+      return r[0] === undefined ? undefined : { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data) };
+    });
+  }
+
+  async claimedKeyPackageOwner(ref: Uint8Array): Promise<string | undefined> {
+    return this.read('key package owner', async (c) => {
+      const r = await rows<{ device_id: string }>(
+        c,
+        'SELECT device_id FROM key_packages WHERE ref = $1 AND claimed_at IS NOT NULL',
+        [ref],
+      );
+      return r[0]?.device_id;
+    });
+  }
+
+  async countKeyPackages(deviceId: string): Promise<number> {
+    return this.read('count key packages', (c) => this.unclaimedCount(c, deviceId));
+  }
+
+  private async groupRow(c: Q, groupId: Uint8Array, lock = false): Promise<GroupRecord | undefined> {
+    const g = await rows<{ epoch: string; created_at: string }>(
+      c,
+      `SELECT epoch, created_at FROM groups WHERE group_id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [groupId],
+    );
+    if (g[0] === undefined) return undefined;
+    const members = (
+      await rows<{ device_id: string }>(c, 'SELECT device_id FROM group_members WHERE group_id = $1', [
+        groupId,
+      ])
+    ).map((r) => r.device_id);
+    return {
+      groupId,
+      epoch: num(g[0].epoch),
+      members: sortedUnique(members),
+      createdAt: num(g[0].created_at),
+    };
+  }
+
+  async createGroup(groupId: Uint8Array, creatorDeviceId: string, now: number): Promise<GroupRecord> {
+    return this.tx('create group', async (c) => {
+      if ((await this.deviceRow(c, creatorDeviceId))?.status !== 'active')
+        throw new RelayError('DIR_DEVICE_UNKNOWN', 'no active device with this id');
+      const r = await c.query(
+        'INSERT INTO groups (group_id, epoch, created_at) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING',
+        [groupId, now],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('DS_GROUP_EXISTS', 'the group id is taken', { check: 'DS-2' });
+      await c.query('INSERT INTO group_members (group_id, device_id) VALUES ($1, $2)', [
+        groupId,
+        creatorDeviceId,
+      ]);
+      return { groupId, epoch: 0, members: [creatorDeviceId], createdAt: now };
+    });
+  }
+
+  async getGroup(groupId: Uint8Array): Promise<GroupRecord | undefined> {
+    return this.read('read group', (c) => this.groupRow(c, groupId));
+  }
+
+  private async statuses(c: Q, ids: readonly string[]): Promise<Map<string, DeviceStatus>> {
+    const out = new Map<string, DeviceStatus>();
+    for (const r of await rows<{ device_id: string; status: string }>(
+      c,
+      'SELECT device_id, status FROM devices WHERE device_id = ANY($1::text[])',
+      [sortedUnique(ids)],
+    )) {
+      const s = STATUSES.find((x) => x === r.status);
+      if (s !== undefined) out.set(r.device_id, s);
+    }
+    return out;
+  }
+
+  private async enqueue(
+    c: pg.PoolClient,
+    devices: readonly string[],
+    kind: MailboxKind,
+    groupId: Uint8Array,
+    epoch: number,
+    sender: string,
+    data: Uint8Array,
+    now: number,
+  ): Promise<void> {
+    if (devices.length === 0) return;
+    const ids = sortedUnique(devices);
+    // Lock in a fixed order (byte order of the ids) so that concurrent fan-outs cannot deadlock.
+    await c.query(
+      'SELECT 1 FROM devices WHERE device_id = ANY($1::text[]) ORDER BY device_id COLLATE "C" FOR UPDATE',
+      [ids],
+    );
+    const seqs = await rows<{ device_id: string; mailbox_seq: string }>(
+      c,
+      'UPDATE devices SET mailbox_seq = mailbox_seq + 1 WHERE device_id = ANY($1::text[]) RETURNING device_id, mailbox_seq',
+      [ids],
+    );
+    if (seqs.length !== ids.length) throw corrupt('a mailbox owner vanished inside a transaction');
+    await c.query(
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at) ' +
+        'SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
+      [seqs.map((s) => s.device_id), seqs.map((s) => s.mailbox_seq), kind, groupId, epoch, sender, data, now],
+    );
+  }
+
+  async acceptCommit(s: CommitSubmission): Promise<CommitOutcome> {
+    return this.tx('accept commit', async (c) => {
+      const group = await this.groupRow(c, s.groupId, true);
+      if (group === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+      const exists =
+        (await rows(c, 'SELECT 1 FROM commits WHERE group_id = $1 AND epoch = $2', [s.groupId, s.epoch]))
+          .length > 0;
+      const plan = planCommit(group, s, exists, await this.statuses(c, [...group.members, ...s.adds]));
+      try {
+        await c.query(
+          'INSERT INTO commits (group_id, epoch, sender_device_id, data, accepted_at) VALUES ($1, $2, $3, $4, $5)',
+          [s.groupId, s.epoch, s.senderDeviceId, s.commit, s.now],
+        );
+      } catch (e) {
+        // The primary key is the last word on "one commit per epoch" (unique_violation).
+        if ((e as { code?: string }).code === '23505')
+          throw new RelayError('DS_COMMIT_CONFLICT', 'a commit for this epoch was already accepted', {
+            check: 'DS-4',
+          });
+        throw e;
+      }
+      const cas = await c.query('UPDATE groups SET epoch = $1 WHERE group_id = $2 AND epoch = $3', [
+        plan.newEpoch,
+        s.groupId,
+        s.epoch,
+      ]);
+      if (cas.rowCount !== 1) throw corrupt('group epoch moved under a row lock');
+      if (s.removes.length > 0)
+        await c.query('DELETE FROM group_members WHERE group_id = $1 AND device_id = ANY($2::text[])', [
+          s.groupId,
+          [...s.removes],
+        ]);
+      if (plan.welcomed.length > 0)
+        await c.query(
+          'INSERT INTO group_members (group_id, device_id) SELECT $1::bytea, unnest($2::text[])',
+          [s.groupId, [...plan.welcomed]],
+        );
+      await this.enqueue(c, plan.notified, 'commit', s.groupId, s.epoch, s.senderDeviceId, s.commit, s.now);
+      if (s.welcome !== null)
+        await this.enqueue(
+          c,
+          plan.welcomed,
+          'welcome',
+          s.groupId,
+          plan.newEpoch,
+          s.senderDeviceId,
+          s.welcome,
+          s.now,
+        );
+      return { epoch: plan.newEpoch, notified: plan.notified, welcomed: plan.welcomed };
+    });
+  }
+
+  async listCommits(groupId: Uint8Array, fromEpoch: number, limit: number): Promise<StoredCommit[]> {
+    return this.read('list commits', async (c) =>
+      (
+        await rows<{ epoch: string; sender_device_id: string; data: Uint8Array; accepted_at: string }>(
+          c,
+          'SELECT epoch, sender_device_id, data, accepted_at FROM commits WHERE group_id = $1 AND epoch >= $2 ' +
+            'ORDER BY epoch LIMIT $3',
+          [groupId, fromEpoch, limit],
+        )
+      ).map((r) => ({
+        epoch: num(r.epoch),
+        senderDeviceId: r.sender_device_id,
+        commit: plainBytes(r.data),
+        acceptedAt: num(r.accepted_at),
+      })),
+    );
+  }
+
+  async postGroupMessage(m: GroupMessage): Promise<readonly string[]> {
+    return this.tx('post message', async (c) => {
+      // FOR SHARE: no commit can change the epoch or roster until this message is in the mailboxes, so a
+      // message is always fanned out to the roster of the epoch it was accepted in.
+      const g = await rows(c, 'SELECT 1 FROM groups WHERE group_id = $1 FOR SHARE', [m.groupId]);
+      if (g.length === 0) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+      const group = (await this.groupRow(c, m.groupId))!;
+      const recipients = planMessage(group, m, await this.statuses(c, group.members));
+      await this.enqueue(c, recipients, 'message', m.groupId, m.epoch, m.senderDeviceId, m.message, m.now);
+      return recipients;
+    });
+  }
+
+  async fetchMailbox(deviceId: string, afterSeq: number, limit: number): Promise<MailboxItem[]> {
+    return this.read('fetch mailbox', async (c) =>
+      (
+        await rows<{
+          seq: string;
+          kind: string;
+          group_id: Uint8Array;
+          epoch: string;
+          sender_device_id: string;
+          data: Uint8Array;
+          received_at: string;
+        }>(
+          c,
+          'SELECT seq, kind, group_id, epoch, sender_device_id, data, received_at FROM mailbox ' +
+            'WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+          [deviceId, afterSeq, limit],
+        )
+      ).map((r) => {
+        const kind = KINDS.find((k) => k === r.kind);
+        if (kind === undefined) throw corrupt('mailbox kind');
+        return {
+          seq: num(r.seq),
+          kind,
+          groupId: plainBytes(r.group_id),
+          epoch: num(r.epoch),
+          senderDeviceId: r.sender_device_id,
+          data: plainBytes(r.data),
+          receivedAt: num(r.received_at),
+        };
+      }),
+    );
+  }
+
+  async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {
+    return this.tx('ack mailbox', async (c) => {
+      const r = await rows<{ mailbox_seq: string }>(
+        c,
+        'SELECT mailbox_seq FROM devices WHERE device_id = $1',
+        [deviceId],
+      );
+      if (r[0] === undefined || upToSeq > num(r[0].mailbox_seq))
+        throw new RelayError('DS_ACK_RANGE', 'acknowledgement beyond the last delivered item', {
+          check: 'DS-9',
+        });
+      const d = await c.query('DELETE FROM mailbox WHERE device_id = $1 AND seq <= $2', [deviceId, upToSeq]);
+      return d.rowCount ?? 0;
+    });
+  }
+
+  async lastMailboxSeq(deviceId: string): Promise<number> {
+    return this.read('mailbox seq', async (c) => {
+      const r = await rows<{ mailbox_seq: string }>(
+        c,
+        'SELECT mailbox_seq FROM devices WHERE device_id = $1',
+        [deviceId],
+      );
+      return r[0] === undefined ? 0 : num(r[0].mailbox_seq);
+    });
+  }
+
+  async putEnvelope(e: EnvelopeRecord): Promise<'stored' | 'duplicate'> {
+    return this.tx('put envelope', async (c) => {
+      if (e.blobId !== null) {
+        const b = await rows<{ owner_device_id: string; complete: boolean }>(
+          c,
+          'SELECT owner_device_id, complete FROM blobs WHERE blob_id = $1 FOR SHARE',
+          [e.blobId],
+        );
+        if (b[0] === undefined || b[0].owner_device_id !== e.senderDeviceId)
+          throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+        if (!b[0].complete) throw new RelayError('BLOB_STATE', 'the blob is not complete');
+      }
+      const inserted = await c
+        .query(
+          'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
+            'send_time, header, capsule, ciphertext, blob_id, received_at) ' +
+            'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (message_id) DO NOTHING',
+          [
+            e.messageId,
+            e.orgId,
+            e.epoch,
+            e.conversationId,
+            e.senderUserId,
+            e.senderDeviceId,
+            e.sendTime,
+            e.header,
+            e.capsule,
+            e.ciphertext,
+            e.blobId,
+            e.receivedAt,
+          ],
+        )
+        .catch((err: { code?: string }) => {
+          if (err.code === '23505')
+            throw new RelayError('BLOB_STATE', 'the blob belongs to another envelope');
+          throw err;
+        });
+      if (inserted.rowCount === 1) return 'stored';
+      const existing = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [
+        e.messageId,
+      ]);
+      const x = envelopeFrom(existing[0]!);
+      if (
+        sameBytes(x.header, e.header) &&
+        sameBytes(x.capsule, e.capsule) &&
+        sameBytes(x.ciphertext, e.ciphertext) &&
+        x.blobId === e.blobId
+      )
+        return 'duplicate';
+      throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
+    });
+  }
+
+  async getEnvelope(messageId: Uint8Array): Promise<EnvelopeRecord | undefined> {
+    return this.read('get envelope', async (c) => {
+      const r = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [messageId]);
+      return r[0] === undefined ? undefined : envelopeFrom(r[0]);
+    });
+  }
+
+  async deleteEpochEnvelopes(orgId: string, epoch: number): Promise<number> {
+    return this.tx('delete epoch', async (c) => {
+      const deleted = await rows<{ blob_id: string | null }>(
+        c,
+        'DELETE FROM envelopes WHERE org_id = $1 AND epoch = $2 RETURNING blob_id',
+        [orgId, epoch],
+      );
+      const blobs = deleted.map((r) => r.blob_id).filter((b): b is string => b !== null);
+      if (blobs.length > 0) await c.query('DELETE FROM blobs WHERE blob_id = ANY($1::text[])', [blobs]);
+      return deleted.length;
+    });
+  }
+
+  async createBlob(b: NewBlob): Promise<void> {
+    await this.tx('create blob', async (c) => {
+      const r = await c.query(
+        'INSERT INTO blobs (blob_id, owner_device_id, size, chunk_size, sha256, created_at) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+        [b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256, b.now],
+      );
+      if (r.rowCount !== 1) throw new RelayError('BLOB_STATE', 'the blob id is taken');
+    });
+  }
+
+  private async blobRow(c: Q, blobId: string, lock: '' | ' FOR UPDATE' | ' FOR SHARE' = '') {
+    const r = await rows<{
+      owner_device_id: string;
+      size: string;
+      chunk_size: number;
+      sha256: Uint8Array;
+      complete: boolean;
+      created_at: string;
+    }>(
+      c,
+      `SELECT owner_device_id, size, chunk_size, sha256, complete, created_at FROM blobs WHERE blob_id = $1${lock}`,
+      [blobId],
+    );
+    return r[0];
+  }
+
+  async putBlobChunk(blobId: string, ownerDeviceId: string, index: number, data: Uint8Array): Promise<void> {
+    await this.tx('put blob chunk', async (c) => {
+      const b = await this.blobRow(c, blobId, ' FOR SHARE');
+      if (b === undefined || b.owner_device_id !== ownerDeviceId)
+        throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+      if (b.complete) throw new RelayError('BLOB_STATE', 'the blob is complete');
+      if (blobChunkLength(num(b.size), b.chunk_size, index) !== data.length)
+        throw new RelayError('BLOB_STATE', 'chunk index or length does not fit the blob', {
+          check: 'STORE-R-6',
+        });
+      const r = await c.query(
+        'INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [blobId, index, data],
+      );
+      if (r.rowCount === 1) return;
+      const existing = await rows<{ data: Uint8Array }>(
+        c,
+        'SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2',
+        [blobId, index],
+      );
+      if (!sameBytes(plainBytes(existing[0]!.data), data))
+        throw new RelayError('BLOB_STATE', 'the chunk was stored with other bytes', { check: 'STORE-R-6' });
+    });
+  }
+
+  async completeBlob(blobId: string, ownerDeviceId: string): Promise<void> {
+    await this.tx('complete blob', async (c) => {
+      const b = await this.blobRow(c, blobId, ' FOR UPDATE');
+      if (b === undefined || b.owner_device_id !== ownerDeviceId)
+        throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+      const n = await rows<{ n: string }>(c, 'SELECT count(*) AS n FROM blob_chunks WHERE blob_id = $1', [
+        blobId,
+      ]);
+      if (num(n[0]!.n) !== blobChunkCount(num(b.size), b.chunk_size))
+        throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
+      await c.query('UPDATE blobs SET complete = true WHERE blob_id = $1', [blobId]);
+    });
+  }
+
+  async getBlob(blobId: string): Promise<BlobRecord | undefined> {
+    return this.read('get blob', async (c) => {
+      const b = await this.blobRow(c, blobId);
+      if (b === undefined) return undefined;
+      const n = await rows<{ n: string }>(c, 'SELECT count(*) AS n FROM blob_chunks WHERE blob_id = $1', [
+        blobId,
+      ]);
+      return {
+        blobId,
+        ownerDeviceId: b.owner_device_id,
+        size: num(b.size),
+        chunkSize: b.chunk_size,
+        sha256: plainBytes(b.sha256),
+        now: num(b.created_at),
+        complete: b.complete,
+        chunksStored: num(n[0]!.n),
+      };
+    });
+  }
+
+  async readBlobChunk(blobId: string, index: number): Promise<Uint8Array | undefined> {
+    return this.read('read blob chunk', async (c) => {
+      const r = await rows<{ data: Uint8Array }>(
+        c,
+        'SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2',
+        [blobId, index],
+      );
+      return r[0] === undefined ? undefined : plainBytes(r[0].data);
+    });
+  }
+
+  async putEpochKey(k: EpochKeyRecord): Promise<void> {
+    await this.tx('put epoch key', async (c) => {
+      // One publisher at a time, so "greater than every stored epoch" cannot race.
+      await c.query('LOCK TABLE epoch_keys IN SHARE ROW EXCLUSIVE MODE');
+      const m = await rows<{ m: string | null }>(c, 'SELECT max(epoch) AS m FROM epoch_keys');
+      const max = m[0]!.m === null ? null : num(m[0]!.m);
+      if (max !== null && k.epoch <= max) {
+        const exists = (await rows(c, 'SELECT 1 FROM epoch_keys WHERE epoch = $1', [k.epoch])).length > 0;
+        throw new RelayError(
+          exists ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
+          exists
+            ? 'this epoch key is already published'
+            : 'epoch keys are published in increasing epoch order',
+          { check: 'STORE-R-2' },
+        );
+      }
+      const vk = new Uint8Array(k.verificationKeys.length * 32);
+      for (const [i, key] of k.verificationKeys.entries()) vk.set(key, i * 32);
+      await c.query(
+        'INSERT INTO epoch_keys (epoch, threshold, group_key, verification_keys, transcript_hash, statement, ' +
+          'log_index, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [k.epoch, k.threshold, k.groupKey, vk, k.transcriptHash, k.statement, k.logIndex, k.publishedAt],
+      );
+    });
+  }
+
+  async getEpochKey(epoch: number): Promise<EpochKeyRecord | undefined> {
+    return this.read('get epoch key', async (c) => {
+      const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys WHERE epoch = $1', [epoch]);
+      return r[0] === undefined ? undefined : epochKeyFrom(r[0]);
+    });
+  }
+
+  async currentEpochKey(): Promise<EpochKeyRecord | undefined> {
+    return this.read('current epoch key', async (c) => {
+      const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys ORDER BY epoch DESC LIMIT 1');
+      return r[0] === undefined ? undefined : epochKeyFrom(r[0]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,526 @@
+// The storage contract (docs/spec/relay.md §5): one suite, run against the SQLite and the PostgreSQL driver.
+// Without DATABASE_URL the PostgreSQL run is skipped loudly (a warning and a visibly skipped test).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, sha256 } from '@overt/core';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRelayError, type RelayErrorCode } from '../errors.js';
+import { PostgresRelayStorage } from './postgres.js';
+import { SqliteRelayStorage } from './sqlite.js';
+import {
+  type CommitSubmission,
+  type EnvelopeRecord,
+  MAX_KEY_PACKAGES_PER_DEVICE,
+  type RelayStorage,
+} from './storage.js';
+import { dropSchema, randomSchemaName, testDatabaseUrl } from './testing.js';
+
+interface Driver {
+  /** Opens a fresh, empty storage. */
+  fresh(): Promise<RelayStorage>;
+  /** Records a schema version newer than this software knows, behind the driver's back. */
+  bumpSchema(): Promise<void>;
+  /** Opens the same database again (a restart). */
+  reopen(): Promise<RelayStorage>;
+  cleanup(): Promise<void>;
+}
+
+async function rejects(p: Promise<unknown>, code: RelayErrorCode): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (isRelayError(e, code)) return;
+    throw new Error(`expected ${code}, got ${String(e)}`);
+  }
+  throw new Error(`expected ${code}, but it resolved`);
+}
+
+const T = 1_700_000_000_000;
+const key = () => randomBytes(32);
+
+async function enrol(
+  s: RelayStorage,
+  deviceId: string,
+  userId: string,
+  logIndex: number,
+): Promise<Uint8Array> {
+  if ((await s.getUser(userId)) === undefined) await s.createUser(userId, T);
+  const identityKey = key();
+  expect(await s.beginEnrolment({ deviceId, userId, identityKey, now: T })).toBe('new');
+  await s.completeEnrolment(deviceId, logIndex);
+  return identityKey;
+}
+
+function commit(groupId: Uint8Array, epoch: number, sender: string, extra: Partial<CommitSubmission> = {}) {
+  return {
+    groupId,
+    epoch,
+    senderDeviceId: sender,
+    commit: randomBytes(40),
+    adds: [],
+    removes: [],
+    welcome: null,
+    now: T,
+    ...extra,
+  } satisfies CommitSubmission;
+}
+
+function envelope(messageId: Uint8Array, epoch: number, extra: Partial<EnvelopeRecord> = {}): EnvelopeRecord {
+  return {
+    messageId,
+    orgId: 'org.example',
+    epoch,
+    conversationId: randomBytes(16),
+    senderUserId: 'alice',
+    senderDeviceId: 'a1',
+    sendTime: T,
+    header: randomBytes(200),
+    capsule: randomBytes(160),
+    ciphertext: randomBytes(100),
+    blobId: null,
+    receivedAt: T + 5,
+    ...extra,
+  };
+}
+
+function contract(name: string, driver: () => Driver): void {
+  describe(`relay storage contract: ${name}`, () => {
+    let d: Driver;
+    let s: RelayStorage;
+    beforeEach(async () => {
+      d = driver();
+      s = await d.fresh();
+    });
+    afterEach(async () => {
+      await s.close();
+      await d.cleanup();
+    });
+
+    it('STORE-R-1: binds the org-admin key once and refuses another one', async () => {
+      const admin = key();
+      expect(await s.getOrgAdmin()).toBeUndefined();
+      await s.claimOrgAdmin(admin, T);
+      await s.claimOrgAdmin(admin, T + 1);
+      expect(await s.getOrgAdmin()).toEqual(admin);
+      await rejects(s.claimOrgAdmin(key(), T), 'DIR_ADMIN_MISMATCH');
+    });
+
+    it('migrations are idempotent and keep the data on restart', async () => {
+      await s.createUser('alice', T);
+      await s.close();
+      s = await d.reopen();
+      expect(await s.getUser('alice')).toEqual({ userId: 'alice', createdAt: T });
+    });
+
+    it('STORE-R-3: refuses to open a database whose schema is newer than this software', async () => {
+      await s.close();
+      await d.bumpSchema();
+      await rejects(d.reopen(), 'STORE_R_CORRUPT');
+      s = await d.fresh();
+    });
+
+    it('AUTH-6: a nonce is accepted once until it expires, and once under concurrency', async () => {
+      const n = randomBytes(16);
+      expect(await s.useNonce('device:a1', n, T + 1000, T)).toBe(true);
+      expect(await s.useNonce('device:a1', n, T + 1000, T + 10)).toBe(false);
+      expect(await s.useNonce('device:b1', n, T + 1000, T + 10)).toBe(true);
+      expect(await s.useNonce('device:a1', n, T + 5000, T + 2000)).toBe(true);
+      const m = randomBytes(16);
+      const results = await Promise.all(Array.from({ length: 8 }, () => s.useNonce('admin', m, T + 1000, T)));
+      expect(results.filter((r) => r)).toHaveLength(1);
+    });
+
+    it('STORE-R-4: users and devices are unique, device ids and keys never reused', async () => {
+      await s.createUser('alice', T);
+      await rejects(s.createUser('alice', T), 'DIR_USER_EXISTS');
+      const k = key();
+      await rejects(
+        s.beginEnrolment({ deviceId: 'x', userId: 'nobody', identityKey: k, now: T }),
+        'DIR_USER_UNKNOWN',
+      );
+      expect(await s.beginEnrolment({ deviceId: 'a1', userId: 'alice', identityKey: k, now: T })).toBe('new');
+      expect(await s.beginEnrolment({ deviceId: 'a1', userId: 'alice', identityKey: k, now: T })).toBe(
+        'resumed',
+      );
+      await rejects(
+        s.beginEnrolment({ deviceId: 'a1', userId: 'alice', identityKey: key(), now: T }),
+        'DIR_DEVICE_EXISTS',
+      );
+      await rejects(
+        s.beginEnrolment({ deviceId: 'a2', userId: 'alice', identityKey: k, now: T }),
+        'DIR_KEY_IN_USE',
+      );
+      expect((await s.getDevice('a1'))?.status).toBe('pending');
+      const dev = await s.completeEnrolment('a1', 7);
+      expect(dev).toMatchObject({ deviceId: 'a1', userId: 'alice', status: 'active', enrolLogIndex: 7 });
+      expect(dev.identityKey).toEqual(k);
+      await rejects(s.completeEnrolment('a1', 8), 'DIR_DEVICE_UNKNOWN');
+      await rejects(
+        s.beginEnrolment({ deviceId: 'a1', userId: 'alice', identityKey: k, now: T }),
+        'DIR_DEVICE_EXISTS',
+      );
+
+      await s.beginEnrolment({ deviceId: 'a3', userId: 'alice', identityKey: key(), now: T });
+      await s.abandonEnrolment('a3');
+      expect(await s.getDevice('a3')).toBeUndefined();
+      await s.abandonEnrolment('a1');
+      expect((await s.getDevice('a1'))?.status).toBe('active');
+
+      const removed = await s.beginRemoval('a1', T + 9);
+      expect(removed).toMatchObject({ status: 'removed', removalLogIndex: null, removedAt: T + 9 });
+      expect((await s.beginRemoval('a1', T + 10)).status).toBe('removed');
+      expect((await s.completeRemoval('a1', 11)).removalLogIndex).toBe(11);
+      await rejects(s.beginRemoval('a1', T), 'DIR_DEVICE_REMOVED');
+      await rejects(s.completeRemoval('a1', 12), 'DIR_DEVICE_UNKNOWN');
+      await rejects(s.beginRemoval('zz', T), 'DIR_DEVICE_UNKNOWN');
+      await rejects(
+        s.beginEnrolment({ deviceId: 'a1', userId: 'alice', identityKey: key(), now: T }),
+        'DIR_DEVICE_EXISTS',
+      );
+      expect((await s.listUserDevices('alice')).map((x) => x.deviceId)).toEqual(['a1']);
+    });
+
+    it('DS-6: key packages are claimed once each, oldest first, even by concurrent claimers', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const pkgs = Array.from({ length: 5 }, () => ({ ref: randomBytes(32), data: randomBytes(300) }));
+      expect(await s.addKeyPackages('a1', pkgs.slice(0, 2), T)).toBe(2);
+      expect(await s.addKeyPackages('a1', pkgs.slice(2), T)).toBe(5);
+      await rejects(s.addKeyPackages('a1', [pkgs[0]!], T), 'DS_KEY_PACKAGE_OWNER');
+      expect(await s.countKeyPackages('a1')).toBe(5);
+      expect(await s.claimKeyPackage('a1', T)).toEqual(pkgs[0]);
+      const claims = await Promise.all(Array.from({ length: 10 }, () => s.claimKeyPackage('a1', T)));
+      const won = claims.filter((c) => c !== undefined);
+      expect(won).toHaveLength(4);
+      expect(new Set(won.map((c) => c!.data.join(','))).size).toBe(4);
+      expect(await s.countKeyPackages('a1')).toBe(0);
+      expect(await s.claimKeyPackage('a1', T)).toBeUndefined();
+      expect(await s.claimedKeyPackageOwner(pkgs[3]!.ref)).toBe('a1');
+      expect(await s.claimedKeyPackageOwner(randomBytes(32))).toBeUndefined();
+    });
+
+    it('DS-6: the per-device key-package limit refuses the whole batch; removal drops unclaimed ones', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const many = Array.from({ length: MAX_KEY_PACKAGES_PER_DEVICE }, () => ({
+        ref: randomBytes(32),
+        data: randomBytes(8),
+      }));
+      expect(await s.addKeyPackages('a1', many, T)).toBe(MAX_KEY_PACKAGES_PER_DEVICE);
+      await rejects(
+        s.addKeyPackages('a1', [{ ref: randomBytes(32), data: randomBytes(8) }], T),
+        'DS_KEY_PACKAGE_LIMIT',
+      );
+      await s.beginRemoval('a1', T);
+      expect(await s.countKeyPackages('a1')).toBe(0);
+      await rejects(
+        s.addKeyPackages('a1', [{ ref: randomBytes(32), data: randomBytes(8) }], T),
+        'DIR_DEVICE_UNKNOWN',
+      );
+    });
+
+    it('DS-3/DS-4: exactly one commit per (group, epoch), in order; the loser gets a conflict', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      await enrol(s, 'b2', 'bob', 2);
+      const g = randomBytes(16);
+      expect(await s.createGroup(g, 'a1', T)).toMatchObject({ epoch: 0, members: ['a1'] });
+      await rejects(s.createGroup(g, 'b1', T), 'DS_GROUP_EXISTS');
+      const welcome = randomBytes(64);
+      const out = await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1', 'b2'], welcome }));
+      expect(out).toEqual({ epoch: 1, notified: [], welcomed: ['b1', 'b2'] });
+      expect((await s.getGroup(g))?.members).toEqual(['a1', 'b1', 'b2']);
+
+      const c1 = commit(g, 1, 'b1');
+      const c2 = commit(g, 1, 'b2');
+      const results = await Promise.allSettled([s.acceptCommit(c1), s.acceptCommit(c2)]);
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected');
+      expect(ok).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(isRelayError((lost[0] as PromiseRejectedResult).reason, 'DS_COMMIT_CONFLICT')).toBe(true);
+      await rejects(s.acceptCommit(commit(g, 1, 'a1')), 'DS_COMMIT_CONFLICT');
+      await rejects(s.acceptCommit(commit(g, 5, 'a1')), 'DS_EPOCH_MISMATCH');
+      expect((await s.getGroup(g))?.epoch).toBe(2);
+      const list = await s.listCommits(g, 0, 10);
+      expect(list.map((c) => c.epoch)).toEqual([0, 1]);
+      const winner = (ok[0] as PromiseFulfilledResult<{ notified: readonly string[] }>).value;
+      const winnerSender = list[1]!.senderDeviceId;
+      expect(winner.notified).toEqual(['a1', 'b1', 'b2'].filter((x) => x !== winnerSender));
+      expect(await s.listCommits(g, 1, 1)).toHaveLength(1);
+    });
+
+    it('DS-5/DS-7: membership rules are checked and a refused commit changes nothing', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      await enrol(s, 'c1', 'carol', 2);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      const w = randomBytes(10);
+      await rejects(s.acceptCommit(commit(g, 0, 'b1')), 'DS_NOT_MEMBER');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1'] })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { welcome: w })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { adds: ['a1'], welcome: w })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { adds: ['zz'], welcome: w })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1', 'b1'], welcome: w })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { removes: ['a1'] })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(g, 0, 'a1', { removes: ['c1'] })), 'DS_MEMBERSHIP');
+      await rejects(s.acceptCommit(commit(randomBytes(8), 0, 'a1')), 'DS_GROUP_UNKNOWN');
+      expect(await s.getGroup(g)).toMatchObject({ epoch: 0, members: ['a1'] });
+      expect(await s.listCommits(g, 0, 10)).toEqual([]);
+      expect(await s.lastMailboxSeq('b1')).toBe(0);
+
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1', 'c1'], welcome: w }));
+      await s.beginRemoval('c1', T);
+      const out = await s.acceptCommit(commit(g, 1, 'b1', { removes: ['c1'] }));
+      // Removed devices get nothing; the removed member is active-filtered too.
+      expect(out.notified).toEqual(['a1']);
+      expect((await s.getGroup(g))?.members).toEqual(['a1', 'b1']);
+      await rejects(s.acceptCommit(commit(g, 2, 'c1')), 'DS_NOT_MEMBER');
+    });
+
+    it('DS-10/DS-9: mailboxes get monotonic seqs, deliver until acknowledged, forget acknowledged items; no ack past the last seq', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      const welcome = randomBytes(30);
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1'], welcome }));
+      const msgs = [randomBytes(20), randomBytes(21), randomBytes(22)];
+      for (const m of msgs)
+        expect(
+          await s.postGroupMessage({ groupId: g, epoch: 1, senderDeviceId: 'a1', message: m, now: T + 1 }),
+        ).toEqual(['b1']);
+      await rejects(
+        s.postGroupMessage({ groupId: g, epoch: 0, senderDeviceId: 'a1', message: msgs[0]!, now: T }),
+        'DS_EPOCH_MISMATCH',
+      );
+      await rejects(
+        s.postGroupMessage({ groupId: g, epoch: 1, senderDeviceId: 'zz', message: msgs[0]!, now: T }),
+        'DS_NOT_MEMBER',
+      );
+      const items = await s.fetchMailbox('b1', 0, 100);
+      expect(items.map((i) => [i.seq, i.kind, i.epoch])).toEqual([
+        [1, 'welcome', 1],
+        [2, 'message', 1],
+        [3, 'message', 1],
+        [4, 'message', 1],
+      ]);
+      expect(items[0]!.data).toEqual(welcome);
+      expect(items[1]!.groupId).toEqual(g);
+      expect(items.slice(1).map((i) => i.data)).toEqual(msgs);
+      expect((await s.fetchMailbox('b1', 2, 1)).map((i) => i.seq)).toEqual([3]);
+      expect(await s.fetchMailbox('a1', 0, 10)).toEqual([]);
+      expect(await s.ackMailbox('b1', 2)).toBe(2);
+      expect((await s.fetchMailbox('b1', 0, 100)).map((i) => i.seq)).toEqual([3, 4]);
+      await rejects(s.ackMailbox('b1', 5), 'DS_ACK_RANGE');
+      expect(await s.ackMailbox('b1', 4)).toBe(2);
+      expect(await s.ackMailbox('b1', 4)).toBe(0);
+      await s.postGroupMessage({ groupId: g, epoch: 1, senderDeviceId: 'a1', message: msgs[0]!, now: T });
+      expect((await s.fetchMailbox('b1', 0, 100)).map((i) => i.seq)).toEqual([5]);
+      expect(await s.lastMailboxSeq('b1')).toBe(5);
+      await s.beginRemoval('b1', T);
+      expect(await s.fetchMailbox('b1', 0, 100)).toEqual([]);
+      expect(
+        await s.postGroupMessage({ groupId: g, epoch: 1, senderDeviceId: 'a1', message: msgs[0]!, now: T }),
+      ).toEqual([]);
+    });
+
+    it('concurrent fan-outs to overlapping mailboxes keep every device seq gap-free', async () => {
+      for (const dv of ['a1', 'b1', 'c1']) await enrol(s, dv, dv, 0);
+      const g1 = randomBytes(8);
+      const g2 = randomBytes(8);
+      await s.createGroup(g1, 'a1', T);
+      await s.createGroup(g2, 'b1', T);
+      await s.acceptCommit(commit(g1, 0, 'a1', { adds: ['b1', 'c1'], welcome: randomBytes(4) }));
+      await s.acceptCommit(commit(g2, 0, 'b1', { adds: ['a1', 'c1'], welcome: randomBytes(4) }));
+      const posts = [];
+      for (let i = 0; i < 20; i++) {
+        posts.push(
+          s.postGroupMessage({
+            groupId: g1,
+            epoch: 1,
+            senderDeviceId: 'a1',
+            message: randomBytes(8),
+            now: T,
+          }),
+        );
+        posts.push(
+          s.postGroupMessage({
+            groupId: g2,
+            epoch: 1,
+            senderDeviceId: 'b1',
+            message: randomBytes(8),
+            now: T,
+          }),
+        );
+      }
+      await Promise.all(posts);
+      const seqs = (await s.fetchMailbox('c1', 0, 1000)).map((i) => i.seq);
+      expect(seqs).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+    });
+
+    it('STORE-R-5: envelopes are unique by message id; a retried PUT is a duplicate; retention deletes an epoch', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const id = randomBytes(16);
+      const e = envelope(id, 3);
+      expect(await s.putEnvelope(e)).toBe('stored');
+      expect(await s.putEnvelope(e)).toBe('duplicate');
+      await rejects(s.putEnvelope({ ...e, capsule: randomBytes(160) }), 'ENV_EXISTS');
+      expect(await s.getEnvelope(id)).toEqual(e);
+      expect(await s.getEnvelope(randomBytes(16))).toBeUndefined();
+
+      // A large ciphertext lives in a chunked blob.
+      const data = randomBytes(3 * 65536 + 17);
+      const blobId = 'blob-1';
+      await s.createBlob({
+        blobId,
+        ownerDeviceId: 'a1',
+        size: data.length,
+        chunkSize: 65536,
+        sha256: sha256(data),
+        now: T,
+      });
+      await rejects(
+        s.createBlob({
+          blobId,
+          ownerDeviceId: 'a1',
+          size: 1,
+          chunkSize: 65536,
+          sha256: sha256(data),
+          now: T,
+        }),
+        'BLOB_STATE',
+      );
+      const blobEnv = envelope(randomBytes(16), 3, { ciphertext: null, blobId });
+      await rejects(s.putEnvelope(blobEnv), 'BLOB_STATE');
+      for (let i = 0; i < 4; i++)
+        await s.putBlobChunk(blobId, 'a1', i, data.slice(i * 65536, (i + 1) * 65536));
+      await s.completeBlob(blobId, 'a1');
+      await rejects(s.putEnvelope({ ...blobEnv, senderDeviceId: 'b1' }), 'BLOB_UNKNOWN');
+      expect(await s.putEnvelope(blobEnv)).toBe('stored');
+      await rejects(s.putEnvelope(envelope(randomBytes(16), 3, { ciphertext: null, blobId })), 'BLOB_STATE');
+      const other = envelope(randomBytes(16), 4);
+      await s.putEnvelope(other);
+
+      expect(await s.deleteEpochEnvelopes('org.example', 3)).toBe(2);
+      expect(await s.getEnvelope(id)).toBeUndefined();
+      expect(await s.getEnvelope(blobEnv.messageId)).toBeUndefined();
+      expect(await s.getBlob(blobId)).toBeUndefined();
+      expect(await s.readBlobChunk(blobId, 0)).toBeUndefined();
+      expect(await s.getEnvelope(other.messageId)).toEqual(other);
+      expect(await s.deleteEpochEnvelopes('org.example', 3)).toBe(0);
+    });
+
+    it('STORE-R-6: blobs of 10 MB round-trip chunk by chunk; chunk shape and completion are checked', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const chunk = 1024 * 1024;
+      const data = randomBytes(10 * 1024 * 1024 + 12345);
+      const blobId = 'big';
+      await s.createBlob({
+        blobId,
+        ownerDeviceId: 'a1',
+        size: data.length,
+        chunkSize: chunk,
+        sha256: sha256(data),
+        now: T,
+      });
+      await rejects(s.putBlobChunk(blobId, 'a1', 0, data.slice(0, chunk - 1)), 'BLOB_STATE');
+      await rejects(s.putBlobChunk(blobId, 'a1', 11, data.slice(0, 1)), 'BLOB_STATE');
+      await rejects(s.putBlobChunk(blobId, 'b1', 0, data.slice(0, chunk)), 'BLOB_UNKNOWN');
+      for (let i = 0; i < 10; i++)
+        await s.putBlobChunk(blobId, 'a1', i, data.slice(i * chunk, (i + 1) * chunk));
+      await s.putBlobChunk(blobId, 'a1', 0, data.slice(0, chunk));
+      await rejects(s.putBlobChunk(blobId, 'a1', 0, randomBytes(chunk)), 'BLOB_STATE');
+      await rejects(s.completeBlob(blobId, 'a1'), 'BLOB_STATE');
+      await s.putBlobChunk(blobId, 'a1', 10, data.slice(10 * chunk));
+      await s.completeBlob(blobId, 'a1');
+      await rejects(s.putBlobChunk(blobId, 'a1', 10, data.slice(10 * chunk)), 'BLOB_STATE');
+      const b = await s.getBlob(blobId);
+      expect(b).toMatchObject({ complete: true, chunksStored: 11, size: data.length, chunkSize: chunk });
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < 11; i++) parts.push((await s.readBlobChunk(blobId, i))!);
+      expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
+    });
+
+    it('STORE-R-2: epoch keys are published once each, in increasing order', async () => {
+      const k = (epoch: number) => ({
+        epoch,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex: epoch + 10,
+        publishedAt: T,
+      });
+      expect(await s.currentEpochKey()).toBeUndefined();
+      const k3 = k(3);
+      await s.putEpochKey(k3);
+      await rejects(s.putEpochKey(k(3)), 'EPOCH_KEY_EXISTS');
+      await rejects(s.putEpochKey(k(2)), 'EPOCH_KEY_INVALID');
+      const k5 = k(5);
+      await s.putEpochKey(k5);
+      expect(await s.currentEpochKey()).toEqual(k5);
+      expect(await s.getEpochKey(3)).toEqual(k3);
+      expect(await s.getEpochKey(4)).toBeUndefined();
+    });
+  });
+}
+
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+let opened = 0;
+contract('sqlite', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overt-relay-store-'));
+  tmpDirs.push(dir);
+  const path = join(dir, 'relay.sqlite');
+  return {
+    fresh: async () => SqliteRelayStorage.open({ path: `${path}.${++opened}` }),
+    reopen: async () => SqliteRelayStorage.open({ path: `${path}.${opened}` }),
+    bumpSchema: async () => {
+      const db = new Database(`${path}.${opened}`);
+      db.prepare("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')").run();
+      db.close();
+    },
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+const url = testDatabaseUrl();
+if (url === undefined) {
+  console.warn('DATABASE_URL is not set: the PostgreSQL run of the relay storage contract is SKIPPED');
+  describe('relay storage contract: postgres', () => {
+    it.skip('SKIPPED: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it', () => {});
+  });
+} else {
+  contract('postgres', () => {
+    const schema = randomSchemaName();
+    const other = randomSchemaName();
+    let current = schema;
+    let bumped = false;
+    return {
+      fresh: () => {
+        // After bumpSchema the next fresh storage lives in a clean schema; both are dropped afterwards.
+        if (bumped) current = other;
+        return PostgresRelayStorage.open({ connectionString: url, schema: current });
+      },
+      reopen: () => PostgresRelayStorage.open({ connectionString: url, schema: current }),
+      bumpSchema: async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`INSERT INTO ${current}.schema_migrations (version, name) VALUES (99, 'future')`);
+        await c.end();
+        bumped = true;
+      },
+      cleanup: async () => {
+        await dropSchema(url, schema);
+        await dropSchema(url, other);
+      },
+    };
+  });
+}

@@ -1,0 +1,243 @@
+// Test harness for the relay's HTTP tests: a real relay on an ephemeral 127.0.0.1 port, backed by SQLite files
+// in a temporary directory, appending to a real log sequencer (@overt/log/service), and clients that sign their
+// requests exactly as docs/spec/relay.md §3 says.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSigningKey, type SigningKeyPair, toBase64 } from '@overt/core';
+import { generateSignerKey } from '@overt/log';
+import { createLogHandler, openSqliteStorage, Sequencer, type SqliteLogStorage } from '@overt/log/service';
+import WebSocket from 'ws';
+import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
+import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
+import { createRelay, type Relay } from '../src/relay.js';
+import { signDeviceStatement } from '../src/statements.js';
+
+export const ORG = 'org.test';
+export const LOG_ORIGIN = 'relay.test/log';
+
+export interface Response {
+  readonly status: number;
+  readonly headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies of every endpoint's shape
+  readonly body: any;
+}
+
+/** A mailbox item as the relay sends it (docs/spec/relay.md §6.6). */
+export type Item = ReturnType<typeof mailboxItemJson>;
+
+/** A WebSocket frame from the relay. */
+export interface Frame {
+  readonly type: string;
+  readonly items?: Item[];
+  readonly code?: string;
+  readonly check?: string;
+  readonly upTo?: number;
+  readonly removed?: number;
+}
+
+/** A signing client: a device or the admin. */
+export class Client {
+  constructor(
+    readonly url: string,
+    readonly key: SigningKeyPair,
+    readonly signer: Signer,
+  ) {}
+
+  /** Signs and sends. `body`: a JSON value, raw bytes (octet-stream), or undefined. */
+  async request(
+    method: 'GET' | 'POST' | 'PUT',
+    target: string,
+    body?: unknown,
+    options: {
+      timestamp?: number;
+      nonce?: Uint8Array;
+      headers?: Partial<AuthHeaders>;
+      contentType?: string;
+    } = {},
+  ): Promise<Response> {
+    let bytes: Uint8Array = new Uint8Array(0);
+    let contentType: string | undefined;
+    if (body instanceof Uint8Array) {
+      bytes = body;
+      contentType = 'application/octet-stream';
+    } else if (typeof body === 'string') {
+      bytes = new TextEncoder().encode(body);
+      contentType = 'application/json';
+    } else if (body !== undefined) {
+      bytes = new TextEncoder().encode(JSON.stringify(body));
+      contentType = 'application/json';
+    }
+    const auth = signRequest(this.key, this.signer, method, target, bytes, options);
+    return send(this.url, method, target, bytes, {
+      ...((options.contentType ?? contentType)
+        ? { 'content-type': (options.contentType ?? contentType)! }
+        : {}),
+      ...auth,
+      ...options.headers,
+    });
+  }
+}
+
+export async function send(
+  url: string,
+  method: string,
+  target: string,
+  bytes: Uint8Array,
+  headers: Record<string, string>,
+): Promise<Response> {
+  const res = await fetch(`${url}${target}`, {
+    method,
+    headers,
+    ...(method !== 'GET' ? { body: new Uint8Array(bytes) } : {}),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  if ((res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body };
+}
+
+export interface Harness {
+  readonly relay: Relay;
+  readonly url: string;
+  readonly admin: Client;
+  readonly adminKey: SigningKeyPair;
+  readonly sequencer: Sequencer;
+  readonly logStorage: SqliteLogStorage;
+  /** Creates a user (if needed) and enrols a device with a fresh identity key. */
+  enrol(userId: string, deviceId: string): Promise<Device>;
+  close(): Promise<void>;
+}
+
+export interface Device extends Client {
+  readonly deviceId: string;
+  readonly userId: string;
+  readonly logIndex: number;
+}
+
+export async function startHarness(
+  options: { rateLimits?: RateLimits; now?: () => number; freshnessMs?: number } = {},
+): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
+  const logStorage = openSqliteStorage({ path: join(dir, 'log.sqlite') });
+  const sequencer = await Sequencer.start({
+    storage: logStorage,
+    origin: LOG_ORIGIN,
+    key: generateSignerKey(LOG_ORIGIN),
+  });
+  const adminKey = generateSigningKey();
+  const relay = await createRelay({
+    dataDir: join(dir, 'relay'),
+    orgId: ORG,
+    adminPublicKey: adminKey.publicKey,
+    log: sequencer,
+    logHandler: createLogHandler({ storage: logStorage, sequencer, prefix: '/log/' }),
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.freshnessMs ? { freshnessMs: options.freshnessMs } : {}),
+  });
+  const url = await relay.start();
+  const admin = new Client(url, adminKey, { kind: 'admin' });
+  const users = new Set<string>();
+  return {
+    relay,
+    url,
+    admin,
+    adminKey,
+    sequencer,
+    logStorage,
+    async enrol(userId, deviceId) {
+      if (!users.has(userId)) {
+        const r = await admin.request('POST', '/v1/admin/users', { userId });
+        if (r.status !== 201) throw new Error(`create user: ${r.status} ${JSON.stringify(r.body)}`);
+        users.add(userId);
+      }
+      const key = generateSigningKey();
+      const statement = signDeviceStatement(adminKey, {
+        kind: 'added',
+        orgId: ORG,
+        userId,
+        deviceId,
+        identityKey: key.publicKey,
+        time: Date.now(),
+      });
+      const r = await admin.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
+      if (r.status !== 201) throw new Error(`enrol: ${r.status} ${JSON.stringify(r.body)}`);
+      const client = new Client(url, key, { kind: 'device', deviceId });
+      return Object.assign(client, { deviceId, userId, logIndex: r.body.enrolLogIndex as number });
+    },
+    async close() {
+      await relay.stop();
+      await sequencer.close();
+      await logStorage.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A mailbox socket that records every frame. */
+export class MailboxSocket {
+  readonly frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+  readonly closed: Promise<{ code: number }>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => {
+      this.frames.push(JSON.parse(d.toString()) as Frame);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code) => resolve({ code })));
+  }
+
+  /** Connects and sends the auth frame (signed unless `auth` overrides it). */
+  static async open(url: string, device: Client, auth?: Record<string, unknown>): Promise<MailboxSocket> {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/ws`);
+    const s = new MailboxSocket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const h = signRequest(device.key, device.signer, 'GET', '/v1/ws', new Uint8Array(0));
+    ws.send(
+      JSON.stringify(
+        auth ?? {
+          type: 'auth',
+          signer: h['overt-signer'],
+          timestamp: h['overt-timestamp'],
+          nonce: h['overt-nonce'],
+          signature: h['overt-signature'],
+        },
+      ),
+    );
+    return s;
+  }
+
+  /** Waits until a frame satisfies `pred` (or 5 s pass). */
+  async waitFor(pred: (frames: Frame[]) => boolean, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.frames)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; frames: ${JSON.stringify(this.frames).slice(0, 500)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  items(): Item[] {
+    return this.frames.filter((f) => f.type === 'items').flatMap((f) => f.items ?? []);
+  }
+
+  ack(upTo: number): void {
+    this.ws.send(JSON.stringify({ type: 'ack', upTo }));
+  }
+
+  close(): Promise<{ code: number }> {
+    this.ws.close();
+    return this.closed;
+  }
+}
