@@ -39,6 +39,18 @@ export interface Equation {
 
 export type BatchStrategy = 'auto' | 'combined' | 'individual';
 
+// Map keys for points, by object: equations share point objects (G, a trustee's Y_i, a capsule's u), so each
+// distinct object is hex-encoded once instead of once per use.
+const keys = new WeakMap<Uint8Array, string>();
+function keyOf(point: Element): string {
+  let k = keys.get(point);
+  if (k === undefined) {
+    k = toHex(point);
+    keys.set(point, k);
+  }
+  return k;
+}
+
 function product(t: Term): Element {
   // G has libsodium's precomputed table: a base-point multiplication costs about a third of a variable one.
   return equalBytes(t.point, group.generator) ? group.baseMul(t.scalar) : group.mul(t.scalar, t.point);
@@ -75,7 +87,7 @@ export function holdsCombined(eqs: readonly Equation[], rng: RandomSource): bool
   const rho = coefficients(eqs.length, rng);
   const merged = new Map<string, { point: Element; scalar: Scalar }>();
   const add = (point: Element, scalar: Scalar) => {
-    const key = toHex(point);
+    const key = keyOf(point);
     const m = merged.get(key);
     if (m) m.scalar = group.scalarAdd(m.scalar, scalar);
     else merged.set(key, { point, scalar });
@@ -96,14 +108,17 @@ export function plan(eqs: readonly Equation[], strategy: BatchStrategy): boolean
   if (strategy !== 'auto') return eqs.map(() => strategy === 'combined');
   const uses = new Map<string, number>();
   for (const eq of eqs)
-    for (const t of eq.terms) uses.set(toHex(t.point), (uses.get(toHex(t.point)) ?? 0) + 1);
+    for (const t of eq.terms) {
+      const k = keyOf(t.point);
+      uses.set(k, (uses.get(k) ?? 0) + 1);
+    }
   return eqs.map((eq) => {
     let alone = COST.add * (eq.terms.length - 1);
     let combined = COST.variable + COST.add;
     for (const t of eq.terms) {
       const mul = equalBytes(t.point, group.generator) ? COST.base : COST.variable;
       alone += mul;
-      combined += (mul + COST.add) / uses.get(toHex(t.point))!;
+      combined += (mul + COST.add) / uses.get(keyOf(t.point))!;
     }
     return combined < alone;
   });

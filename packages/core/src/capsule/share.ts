@@ -27,7 +27,7 @@ import {
   MAX_PARTICIPANTS,
   type ThresholdPublicKey,
 } from '../threshold.js';
-import { unmask, type VerifiedCapsule } from './capsule.js';
+import { isValidPublicKey, unmask, type VerifiedCapsule } from './capsule.js';
 import { allHold, type Equation } from './linear.js';
 import { SHARE_BYTES, TAG } from './params.js';
 
@@ -170,12 +170,7 @@ export function checkShareCapsule(capsule: VerifiedCapsule, share: DecryptionSha
 
 /** SHR-9: a verification key must be a valid non-identity element. */
 export function checkVerificationKey(verificationKey: Element): void {
-  if (
-    !(verificationKey instanceof Uint8Array) ||
-    verificationKey.length !== 32 ||
-    isIdentity(verificationKey) ||
-    !group.isValidElement(verificationKey)
-  )
+  if (!isValidPublicKey(verificationKey))
     throw invalid('verification key is not a valid non-identity element', 'SHR-9');
 }
 

@@ -191,6 +191,20 @@ describe('deterministic sealing (A5: recipients recompute the capsule)', () => {
     );
   });
 
+  it('a key found valid once and then changed in place is checked again', () => {
+    const key = Y.slice() as Element;
+    const k32 = randomBytes(32);
+    sealCapsule(key, k32, k32, k32);
+    key.fill(0xff);
+    expectCode(() => sealCapsule(key, k32, k32, k32), 'CAPSULE_INVALID', 'CAP-4');
+    const c = sealed(Y);
+    const vk = s23.publicKey.verificationKeys[0]!.slice() as Element;
+    const share = createShare(s23.shares[0]!, c.verified);
+    verifyShare(vk, c.verified, share);
+    vk.fill(0);
+    expectCode(() => verifyShare(vk, c.verified, share), 'SHARE_INVALID', 'SHR-9');
+  });
+
   it('the randomized entry point gives fresh, valid capsules', () => {
     const key = randomBytes(32);
     const label = randomBytes(32);
