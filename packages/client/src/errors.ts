@@ -65,19 +65,41 @@ export type MlsErrorCode =
   /** The caller passed an argument that cannot be used (wrong length, unknown member, …). */
   | 'MLS_USAGE';
 
-export type ClientErrorCode = MlsErrorCode;
+/** The SDK layer (src/transport/, src/store/, src/sdk/). docs/spec/client.md maps each code to its check IDs. */
+export type SdkErrorCode =
+  /** The relay answered with an RFC 9457 problem; `relayCode` on the error carries the relay's own code. */
+  | 'RELAY_REFUSED'
+  /** The relay could not be reached, or the connection broke. */
+  | 'RELAY_UNAVAILABLE'
+  /** A relay response does not have the shape docs/spec/relay.md §2.2 gives it. */
+  | 'RELAY_RESPONSE_MALFORMED'
+  /** Bytes read back from the state store do not decode. */
+  | 'SDK_STORE_MALFORMED'
+  /** No conversation with this id is known to this device. */
+  | 'SDK_UNKNOWN_CONVERSATION'
+  /** The directory does not vouch for a device (absent, removed, or another key): key transparency (A6). */
+  | 'SDK_DEVICE_UNVERIFIED'
+  /** The caller passed an argument that cannot be used. */
+  | 'SDK_USAGE';
+
+export type ClientErrorCode = MlsErrorCode | SdkErrorCode;
 
 export interface ClientErrorOptions {
   /** The check ID from docs/SPEC.md that failed (e.g. `MLS-6`), where the failure protects a guarantee. */
   check?: string;
   /** The lower-level error, if any. Never put secret material here. */
   cause?: unknown;
+  /** For RELAY_REFUSED: the relay's code (docs/spec/relay.md §7) and HTTP status. */
+  relayCode?: string;
+  status?: number;
 }
 
 /** A failure the caller can act on: bad input, a failed check, a protocol violation by a peer. */
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
   readonly check: string | undefined;
+  readonly relayCode: string | undefined;
+  readonly status: number | undefined;
 
   constructor(code: ClientErrorCode, message: string, options: ClientErrorOptions = {}) {
     super(options.check ? `${code} [${options.check}]: ${message}` : `${code}: ${message}`, {
@@ -86,6 +108,8 @@ export class ClientError extends Error {
     this.name = 'ClientError';
     this.code = code;
     this.check = options.check;
+    this.relayCode = options.relayCode;
+    this.status = options.status;
   }
 }
 

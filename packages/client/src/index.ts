@@ -1,6 +1,12 @@
 /**
  * @overt/client — Overt's client SDK for Node and the browser. Browser-safe: no `node:` imports, Uint8Array only.
- * So far: typed errors and the MLS layer (conversations as RFC 9420 groups of devices).
+ * Typed errors, the MLS layer (conversations as RFC 9420 groups of devices), the relay transport (signed requests,
+ * mailbox socket), the state-store interface, and `OvertClient` (send and receive with capsule checks).
  */
 export * from './errors.js';
 export * from './mls/index.js';
+export * from './sdk/client.js';
+export * from './store/store.js';
+export * from './transport/mailbox-socket.js';
+export * from './transport/relay-transport.js';
+export * from './transport/signing.js';

@@ -1,0 +1,188 @@
+// docs/spec/client.md §4 end to end against a real relay (server harness: SQLite, real log sequencer, ephemeral
+// port): two users chat both ways, a user's two devices both receive, an offline device receives once on
+// reconnect (a new session over the same store), and a 10 MB file round trips through a chunked blob.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { equalBytes, randomBytes, utf8Decode } from '@overt/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectClientError } from '../../test/expect-error.js';
+import { FileStore } from '../../test/file-store.js';
+import { ORG, startWorld, type World } from '../../test/relay-world.js';
+import { type ClientEvent, OvertClient } from '../index.js';
+
+let w: World;
+
+beforeAll(async () => {
+  w = await startWorld();
+});
+afterAll(async () => {
+  await w.close();
+});
+
+function texts(events: ClientEvent[]): string[] {
+  return events.flatMap((e) => (e.kind === 'message' ? [utf8Decode(e.payload)] : []));
+}
+
+describe('OvertClient messaging', () => {
+  it('two users chat both ways; the sender is the MLS-authenticated device', async () => {
+    const alice = await w.device('alice', 'alice-phone');
+    const bob = await w.device('bob', 'bob-phone');
+    await bob.client.publishKeyPackages(2);
+    const { conversationId, missing } = await alice.client.createConversation(['bob']);
+    expect(missing).toEqual([]);
+    const joined = await bob.client.sync();
+    expect(joined).toHaveLength(1);
+    expect(joined[0]).toMatchObject({ kind: 'joined' });
+    expect(
+      bob.client
+        .members(conversationId)
+        .map((m) => m.deviceId)
+        .sort(),
+    ).toEqual(['alice-phone', 'bob-phone']);
+
+    await alice.client.sendText(conversationId, 'hello bob');
+    const got = await bob.client.sync();
+    expect(texts(got)).toEqual(['hello bob']);
+    expect(got[0]).toMatchObject({ kind: 'message', sender: { userId: 'alice', deviceId: 'alice-phone' } });
+    await bob.client.sendText(conversationId, 'hi alice');
+    await bob.client.sendText(conversationId, 'second');
+    expect(texts(await alice.client.sync())).toEqual(['hi alice', 'second']);
+    // Acknowledged items are gone: a second sync sees nothing new.
+    expect(await bob.client.sync()).toEqual([]);
+  });
+
+  it('a user with two devices receives on both; the sender’s other device receives its own user’s message', async () => {
+    const carol = await w.device('carol', 'carol-phone');
+    const dave1 = await w.device('dave', 'dave-phone');
+    const dave2 = await w.device('dave', 'dave-laptop');
+    const carol2 = await w.device('carol', 'carol-laptop');
+    for (const d of [dave1, dave2, carol2]) await d.client.publishKeyPackages(1);
+    const { conversationId } = await carol.client.createConversation(['dave']);
+    for (const d of [dave1, dave2, carol2]) expect((await d.client.sync())[0]?.kind).toBe('joined');
+    await carol.client.sendText(conversationId, 'to all of dave');
+    for (const d of [dave1, dave2, carol2]) expect(texts(await d.client.sync())).toEqual(['to all of dave']);
+  });
+
+  it('an offline device receives once on reconnect, from its stored state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'overt-client-'));
+    const store = await FileStore.open(dir);
+    const erin = await w.device('erin', 'erin-phone');
+    const frank = await w.device('frank', 'frank-phone', store);
+    await frank.client.publishKeyPackages(1);
+    const { conversationId } = await erin.client.createConversation(['frank']);
+    await erin.client.sendText(conversationId, 'while you were away 1');
+    await erin.client.sendText(conversationId, 'while you were away 2');
+    // Frank's device comes online as a new session over the same store.
+    const again = await OvertClient.open({
+      url: w.url,
+      orgId: ORG,
+      userId: 'frank',
+      deviceId: 'frank-phone',
+      signingKey: frank.key,
+      store,
+    });
+    const events = await again.sync();
+    expect(events.map((e) => e.kind)).toEqual(['joined', 'message', 'message']);
+    expect(texts(events)).toEqual(['while you were away 1', 'while you were away 2']);
+    await erin.client.sendText(conversationId, 'now online');
+    // And a third session restores the joined conversation from the file store.
+    const third = await OvertClient.open({
+      url: w.url,
+      orgId: ORG,
+      userId: 'frank',
+      deviceId: 'frank-phone',
+      signingKey: frank.key,
+      store,
+    });
+    expect(texts(await third.sync())).toEqual(['now online']);
+    expect(await third.sync()).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a 10 MB file round trips through a chunked blob', async () => {
+    const gina = await w.device('gina', 'gina-phone');
+    const hal = await w.device('hal', 'hal-phone');
+    await hal.client.publishKeyPackages(1);
+    const { conversationId } = await gina.client.createConversation(['hal']);
+    await hal.client.sync();
+    const file = randomBytes(10 * 1000 * 1000);
+    await gina.client.sendFile(conversationId, file, 'application/octet-stream');
+    const [e] = await hal.client.sync();
+    expect(e).toMatchObject({ kind: 'message', contentType: 'application/octet-stream' });
+    expect(e?.kind === 'message' && equalBytes(e.payload, file)).toBe(true);
+  });
+  it('a relay failure while fetching the envelope loses nothing: the next sync opens the message once', async () => {
+    const ivy = await w.device('ivy', 'ivy-phone');
+    const jon = await w.device('jon', 'jon-phone');
+    await jon.client.publishKeyPackages(1);
+    const { conversationId } = await ivy.client.createConversation(['jon']);
+    await jon.client.sync();
+    await ivy.client.sendText(conversationId, 'survives a broken fetch');
+    let failNext = true;
+    const flaky = await OvertClient.open({
+      url: w.url,
+      orgId: ORG,
+      userId: 'jon',
+      deviceId: 'jon-phone',
+      signingKey: jon.key,
+      store: jon.store,
+      fetch: async (url, init) => {
+        if (failNext && url.includes('/v1/envelopes/')) {
+          failNext = false;
+          throw new TypeError('network down');
+        }
+        return fetch(url, init);
+      },
+    });
+    await expectClientError(flaky.sync(), 'RELAY_UNAVAILABLE');
+    expect(await jon.store.list('inbox/')).toHaveLength(1);
+    expect(texts(await flaky.sync())).toEqual(['survives a broken fetch']);
+    expect(await jon.store.list('inbox/')).toEqual([]);
+    expect(await flaky.sync()).toEqual([]);
+  });
+  it('a commit whose answer is lost is settled from the relay’s record, at once or on the next sync', async () => {
+    const kim = await w.device('kim', 'kim-phone');
+    const lee = await w.device('lee', 'lee-phone');
+    const max = await w.device('max', 'max-phone');
+    await lee.client.publishKeyPackages(1);
+    await max.client.publishKeyPackages(1);
+    let mode: 'ok' | 'lose-answer' | 'lose-all' = 'ok';
+    const flaky = await OvertClient.open({
+      url: w.url,
+      orgId: ORG,
+      userId: 'kim',
+      deviceId: 'kim-phone',
+      signingKey: kim.key,
+      store: kim.store,
+      fetch: async (url, init) => {
+        if (mode !== 'ok' && url.includes('/commits') && (init.method === 'POST' || mode === 'lose-all')) {
+          if (init.method === 'POST') await fetch(url, init);
+          throw new TypeError('connection reset');
+        }
+        return fetch(url, init);
+      },
+    });
+    const { conversationId } = await flaky.createConversation([]);
+    // The relay accepted the commit; only its answer was lost: the client asks and merges at once.
+    mode = 'lose-answer';
+    expect(await flaky.addMembers(conversationId, ['lee'])).toEqual([]);
+    mode = 'ok';
+    expect(flaky.conversation(conversationId).hasPendingCommit).toBe(false);
+    expect(flaky.members(conversationId).map((m) => m.userId)).toEqual(['kim', 'lee']);
+    expect((await lee.client.sync())[0]?.kind).toBe('joined');
+    // Neither the answer nor the question gets through: the outcome is unknown until the next sync settles it.
+    mode = 'lose-all';
+    const add = flaky.addMembers(conversationId, ['max']);
+    await expect(add).rejects.toMatchObject({ code: 'RELAY_UNAVAILABLE' });
+    expect(flaky.conversation(conversationId).hasPendingCommit).toBe(true);
+    mode = 'ok';
+    await flaky.sync();
+    expect(flaky.members(conversationId)).toHaveLength(3);
+    expect((await max.client.sync())[0]?.kind).toBe('joined');
+    expect((await lee.client.sync())[0]?.kind).toBe('membership');
+    await flaky.sendText(conversationId, 'all settled');
+    expect(texts(await lee.client.sync())).toEqual(['all settled']);
+    expect(texts(await max.client.sync())).toEqual(['all settled']);
+  });
+});

@@ -1,0 +1,692 @@
+/**
+ * `OvertClient`: one device's messaging session (docs/spec/client.md §4). It joins the pieces: the relay transport
+ * (signed requests), the MLS layer (one `Conversation` per group), core's envelopes (seal with an access capsule,
+ * open with the recipient checks) and a key–value store for everything that must survive a restart.
+ *
+ * Send (DESIGN §4 flow 1): seal the payload under the current epoch key with a header naming this device and the
+ * conversation's users → PUT the envelope (inline, or a chunked blob for large files) → send (message id, K, seed)
+ * through MLS. Receive (flow 2): read the mailbox in order → MLS-decrypt → fetch the envelope → `openEnvelope`
+ * with the context MLS vouches for (sender credential, group id, the roster of the message's epoch). Any failure
+ * is returned as a `rejected` event with its code and check ID, never as a message (A5, CLI-1..CLI-4).
+ *
+ * All operations of one client run one at a time, and state is written to the store before the mailbox is
+ * acknowledged, so a crash repeats at most the processing of unacknowledged items (MLS then refuses a replay).
+ */
+import {
+  concatBytes,
+  decodeElement,
+  decodeEnvelopeHead,
+  type Element,
+  equalBytes,
+  type HeaderFields,
+  isOvertError,
+  type KeyTransport,
+  openEnvelope,
+  randomBytes,
+  type SigningKeyPair,
+  sealEnvelope,
+  sha256,
+  toBase64Url,
+  toHex,
+  utf8Decode,
+  utf8Encode,
+} from '@overt/core';
+import { ClientError, isClientError } from '../errors.js';
+import { Conversation, type ConversationOptions, type DeviceRef } from '../mls/conversation.js';
+import { createMlsIdentity, type MemberCredential, type MlsIdentity } from '../mls/credential.js';
+import {
+  decodeKeyPackageBundle,
+  encodeKeyPackageBundle,
+  generateKeyPackage,
+  type KeyPackageBundle,
+} from '../mls/keyPackage.js';
+import type { KeyValueStore } from '../store/store.js';
+import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
+import { type FetchLike, type MailboxItem, RelayTransport } from '../transport/relay-transport.js';
+import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
+
+/** Content type of text messages. */
+export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
+/** Envelopes larger than this go through a chunked blob (the relay's inline body limit is 2 MiB). */
+export const INLINE_ENVELOPE_MAX = 1 << 20;
+/** Blob chunk size used for uploads (the relay accepts 64 KiB .. 1 MiB). */
+export const BLOB_CHUNK_SIZE = 1 << 20;
+/** How often a send or commit is retried after losing a race for the group's epoch (relay DS-3/DS-4). */
+const MAX_RETRIES = 5;
+
+export interface OvertClientOptions {
+  /** The relay's base URL. */
+  readonly url: string;
+  /** The organisation id that envelope headers carry (the relay's). */
+  readonly orgId: string;
+  readonly userId: string;
+  /** The device id: `[A-Za-z0-9._~-]{1,64}` (relay.md §2.2); it travels as ASCII bytes in MLS and envelopes. */
+  readonly deviceId: string;
+  /** The device identity key: enrolled on the log by the org-admin, also the MLS signature key. */
+  readonly signingKey: SigningKeyPair;
+  readonly store: KeyValueStore;
+  readonly fetch?: FetchLike;
+  readonly WebSocket?: WebSocketConstructor;
+  readonly now?: () => number;
+}
+
+/** Who sent a message, as the MLS credential that signed it says. */
+export interface Sender {
+  readonly userId: string;
+  readonly deviceId: string;
+}
+
+/** What `sync()` reports, in mailbox order. */
+export type ClientEvent =
+  | { readonly kind: 'joined'; readonly conversationId: Uint8Array; readonly members: readonly Sender[] }
+  | {
+      readonly kind: 'membership';
+      readonly conversationId: Uint8Array;
+      readonly added: readonly Sender[];
+      readonly removed: readonly Sender[];
+      /** This device was removed: the conversation is closed for it. */
+      readonly removedSelf: boolean;
+    }
+  | {
+      readonly kind: 'message';
+      readonly conversationId: Uint8Array;
+      readonly messageId: Uint8Array;
+      readonly sender: Sender;
+      readonly sendTime: number;
+      readonly contentType: string;
+      readonly payload: Uint8Array;
+      /** The franking key of the envelope (secret), kept for an abuse report (DESIGN §4 flow 10). */
+      readonly frankingKey: Uint8Array;
+    }
+  | {
+      /** A mailbox item that failed a check: never shown as a message. `code`/`check` say which rule failed. */
+      readonly kind: 'rejected';
+      readonly conversationId: Uint8Array;
+      readonly item: 'welcome' | 'commit' | 'message';
+      readonly sender: string;
+      readonly code: string;
+      readonly check: string | undefined;
+    };
+
+/** The result of a send. */
+export interface SentMessage {
+  readonly messageId: Uint8Array;
+  readonly epoch: number;
+}
+
+function sender(m: MemberCredential): Sender {
+  return { userId: m.userId, deviceId: utf8Decode(m.deviceId) };
+}
+
+function convKey(id: Uint8Array): string {
+  return `conv/${toBase64Url(id)}`;
+}
+
+const CURSOR_KEY = 'mailbox/cursor';
+
+/** One device's session with a relay. Create with {@link OvertClient.open}. */
+export class OvertClient {
+  /** Signed access to the relay as this device (for endpoints the SDK does not wrap). */
+  readonly transport: RelayTransport;
+  readonly identity: MlsIdentity;
+  private readonly conversations = new Map<string, Conversation>();
+  private readonly bundles = new Map<string, KeyPackageBundle>();
+  private readonly epochKeys = new Map<number, Element>();
+  private readonly pendingEvents: ClientEvent[] = [];
+  private cursor = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly mlsOptions: ConversationOptions;
+
+  private constructor(private readonly options: OvertClientOptions) {
+    this.transport = new RelayTransport({
+      url: options.url,
+      key: options.signingKey,
+      signer: { kind: 'device', deviceId: options.deviceId },
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+    this.identity = createMlsIdentity(options.userId, utf8Encode(options.deviceId), options.signingKey);
+    this.mlsOptions = {
+      authenticate: (m) => this.authenticate(m),
+      ...(options.now ? { now: options.now } : {}),
+    };
+  }
+
+  /**
+   * Opens a session, restoring conversations, key packages and the mailbox cursor from the store.
+   * Throws SDK_STORE_MALFORMED if stored bytes do not decode (MLS_STATE_MALFORMED kept as cause).
+   */
+  static async open(options: OvertClientOptions): Promise<OvertClient> {
+    const c = new OvertClient(options);
+    const s = options.store;
+    try {
+      for (const k of await s.list('conv/')) {
+        const bytes = await s.get(k);
+        if (bytes === undefined) continue;
+        const conv = await Conversation.restore(c.identity, bytes, c.mlsOptions);
+        if (convKey(conv.groupId) !== k)
+          throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation is filed under another id', {
+            check: 'CLI-7',
+          });
+        c.conversations.set(k, conv);
+      }
+      for (const k of await s.list('kp/')) {
+        const bytes = await s.get(k);
+        if (bytes !== undefined) c.bundles.set(k, await decodeKeyPackageBundle(bytes, c.identity));
+      }
+    } catch (cause) {
+      if (isClientError(cause, 'SDK_STORE_MALFORMED')) throw cause;
+      if (isClientError(cause))
+        throw new ClientError('SDK_STORE_MALFORMED', 'stored state does not decode', {
+          check: 'CLI-7',
+          cause,
+        });
+      throw cause;
+    }
+    const cursor = await s.get(CURSOR_KEY);
+    if (cursor !== undefined) {
+      let text = '';
+      try {
+        text = utf8Decode(cursor);
+      } catch {
+        // Not UTF-8: refused just below like any other malformed cursor.
+      }
+      const n = Number(text);
+      if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
+        throw new ClientError('SDK_STORE_MALFORMED', 'mailbox cursor does not decode', { check: 'CLI-7' });
+      c.cursor = n;
+    }
+    return c;
+  }
+
+  get userId(): string {
+    return this.options.userId;
+  }
+
+  get deviceId(): string {
+    return this.options.deviceId;
+  }
+
+  /** Ids of the conversations this device is a member of. */
+  conversationIds(): Uint8Array[] {
+    return [...this.conversations.values()].filter((c) => c.isMember).map((c) => c.groupId);
+  }
+
+  /** The MLS conversation (for inspection and advanced use; the SDK persists it after its own operations). */
+  conversation(conversationId: Uint8Array): Conversation {
+    const c = this.conversations.get(convKey(conversationId));
+    if (c === undefined) throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'no such conversation');
+    return c;
+  }
+
+  /** The current roster of a conversation, one entry per device. */
+  members(conversationId: Uint8Array): Sender[] {
+    return this.conversation(conversationId).members().map(sender);
+  }
+
+  /** Generates `count` one-time key packages, keeps their private halves in the store, publishes them. */
+  publishKeyPackages(count: number): Promise<number> {
+    return this.exclusive(async () => {
+      if (!Number.isSafeInteger(count) || count < 1 || count > 100)
+        throw new ClientError('SDK_USAGE', 'publish 1..100 key packages at a time');
+      const bundles = await Promise.all(
+        Array.from({ length: count }, () =>
+          generateKeyPackage(this.identity, this.options.now ? { now: this.options.now } : {}),
+        ),
+      );
+      for (const b of bundles) {
+        const k = `kp/${toHex(b.ref)}`;
+        await this.options.store.put(k, encodeKeyPackageBundle(b));
+        this.bundles.set(k, b);
+      }
+      return this.transport.publishKeyPackages(bundles.map((b) => b.keyPackage));
+    });
+  }
+
+  /**
+   * Creates a conversation (an MLS group) with every active device of `userIds` and this user's other devices.
+   * Devices without a key package on the relay are left out (listed in `missing`).
+   */
+  createConversation(userIds: readonly string[]): Promise<{ conversationId: Uint8Array; missing: string[] }> {
+    return this.exclusive(async () => {
+      const conv = await Conversation.create(this.identity, this.mlsOptions);
+      await this.transport.createGroup(conv.groupId);
+      await this.saveConversation(conv);
+      const missing = await this.addUsersLocked(conv, [...new Set([this.userId, ...userIds])]);
+      return { conversationId: conv.groupId, missing };
+    });
+  }
+
+  /**
+   * Adds every active device of `userIds` not yet in the conversation (new members, or new devices of members).
+   * Returns the device ids that had no key package.
+   */
+  addMembers(conversationId: Uint8Array, userIds: readonly string[]): Promise<string[]> {
+    return this.exclusive(async () => this.addUsersLocked(this.conversation(conversationId), userIds));
+  }
+
+  /** Removes every device of `userIds` from the conversation. */
+  removeMembers(conversationId: Uint8Array, userIds: readonly string[]): Promise<void> {
+    return this.exclusive(async () => {
+      const conv = this.conversation(conversationId);
+      const gone = new Set(userIds);
+      const refs = conv.members().filter((m) => gone.has(m.userId));
+      await this.removeLocked(conv, refs);
+    });
+  }
+
+  /** Removes the named devices (e.g. a lost phone) from the conversation. */
+  removeDevices(conversationId: Uint8Array, devices: readonly Sender[]): Promise<void> {
+    return this.exclusive(async () => {
+      const conv = this.conversation(conversationId);
+      const refs = devices.map((d) => ({ userId: d.userId, deviceId: utf8Encode(d.deviceId) }));
+      await this.removeLocked(conv, refs);
+    });
+  }
+
+  /** Sends a text message. */
+  sendText(conversationId: Uint8Array, text: string): Promise<SentMessage> {
+    return this.send(conversationId, utf8Encode(text), TEXT_CONTENT_TYPE);
+  }
+
+  /** Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type. */
+  sendFile(conversationId: Uint8Array, bytes: Uint8Array, contentType: string): Promise<SentMessage> {
+    return this.send(conversationId, bytes, contentType);
+  }
+
+  /**
+   * Processes every pending mailbox item in order and acknowledges it; returns what happened, including items
+   * received while another operation had to catch up first. Never throws for a bad item: it becomes a
+   * `rejected` event. Throws RELAY_* when the relay cannot be read.
+   */
+  sync(): Promise<ClientEvent[]> {
+    return this.exclusive(async () => {
+      await this.syncLocked();
+      return this.pendingEvents.splice(0);
+    });
+  }
+
+  /**
+   * Opens the mailbox WebSocket; `onWake` is called whenever the relay pushes items (call `sync()` then).
+   * Throws RELAY_UNAVAILABLE.
+   */
+  connect(onWake: () => void, onClose?: (code: number) => void): Promise<MailboxSocket> {
+    return MailboxSocket.open({
+      url: this.options.url,
+      key: this.options.signingKey,
+      signer: { kind: 'device', deviceId: this.deviceId },
+      onItems: () => onWake(),
+      ...(onClose ? { onClose } : {}),
+      ...(this.options.WebSocket ? { WebSocket: this.options.WebSocket } : {}),
+      ...(this.options.now ? { now: this.options.now } : {}),
+    });
+  }
+
+  // --- internals (called with the lock held) ---
+
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(f, f);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The authentication service (MLS-3, CLI-5): a device may join a conversation only if the directory lists it
+   * as active with exactly this identity key and a log index (its enrolment statement is on the log, relay.md
+   * §4.2). Fails closed.
+   */
+  private async authenticate(m: MemberCredential): Promise<boolean> {
+    const deviceId = utf8Decode(m.deviceId);
+    const devices = await this.transport.userDevices(m.userId);
+    const d = devices.find((x) => x.deviceId === deviceId);
+    return (
+      d !== undefined &&
+      d.userId === m.userId &&
+      d.status === 'active' &&
+      d.enrolLogIndex !== null &&
+      equalBytes(d.identityKey, m.identityKey)
+    );
+  }
+
+  private async saveConversation(conv: Conversation): Promise<void> {
+    const k = convKey(conv.groupId);
+    await this.options.store.put(k, conv.serialize());
+    this.conversations.set(k, conv);
+  }
+
+  private async epochKey(epoch?: number): Promise<{ epoch: number; key: Element }> {
+    if (epoch !== undefined) {
+      const cached = this.epochKeys.get(epoch);
+      if (cached !== undefined) return { epoch, key: cached };
+    }
+    const info = await this.transport.epochKey(epoch);
+    if (epoch !== undefined && info.epoch !== epoch)
+      throw new ClientError('RELAY_RESPONSE_MALFORMED', 'relay served another epoch key');
+    let key: Element;
+    try {
+      key = decodeElement(info.groupKey, 'epoch key');
+    } catch (cause) {
+      throw new ClientError('RELAY_RESPONSE_MALFORMED', 'epoch key is not a group element', { cause });
+    }
+    this.epochKeys.set(info.epoch, key);
+    return { epoch: info.epoch, key };
+  }
+
+  /** Runs a commit through the relay; on losing the epoch race, catches up and rebuilds it (DS-3/DS-4). */
+  private async commitWithRetry(
+    conv: Conversation,
+    build: () => Promise<
+      { commit: Uint8Array; welcome: Uint8Array | undefined; removes?: string[] } | undefined
+    >,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const out = await build();
+      if (out === undefined) return;
+      // Stored with the pending commit, so a crash before the answer cannot lose a commit the relay accepted.
+      await this.saveConversation(conv);
+      try {
+        await this.transport.postCommit(conv.groupId, out.commit, out.welcome, out.removes ?? []);
+      } catch (e) {
+        if (isTransient(e)) {
+          // The answer may be lost rather than the request: the relay sends the committer no copy of its own
+          // commit, so ask which commit it holds for this epoch (DS-4: at most one).
+          let accepted: Uint8Array | undefined;
+          try {
+            accepted = await this.transport.commitAt(conv.groupId, Number(conv.epoch));
+          } catch {
+            // Outcome unknown: the commit stays pending; the next sync() settles it (resolvePending).
+            throw e;
+          }
+          if (accepted !== undefined && equalBytes(accepted, out.commit)) break;
+        }
+        await conv.discardPendingCommit();
+        await this.saveConversation(conv);
+        if (attempt < MAX_RETRIES && isRaceLost(e)) {
+          await this.syncLocked();
+          continue;
+        }
+        throw e;
+      }
+      break;
+    }
+    await conv.mergePendingCommit();
+    await this.saveConversation(conv);
+  }
+
+  /**
+   * Settles commits whose acceptance is unknown (their POST failed in transit): the relay's commit for that epoch
+   * is processed like any incoming one — ours merges (mls.md §7.1 step 4.1), another member's replaces ours — and
+   * with none, ours is discarded.
+   */
+  private async resolvePending(): Promise<void> {
+    for (const conv of this.conversations.values()) {
+      if (!conv.hasPendingCommit) continue;
+      const accepted = await this.transport.commitAt(conv.groupId, Number(conv.epoch));
+      if (accepted === undefined) await conv.discardPendingCommit();
+      else await conv.processIncoming(accepted);
+      await this.saveConversation(conv);
+    }
+  }
+
+  private async addUsersLocked(conv: Conversation, userIds: readonly string[]): Promise<string[]> {
+    const missing: string[] = [];
+    await this.commitWithRetry(conv, async () => {
+      const present = new Set(conv.members().map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
+      const keyPackages: Uint8Array[] = [];
+      missing.length = 0;
+      for (const userId of userIds) {
+        const devices = await this.transport.userDevices(userId);
+        const wanted = devices.filter(
+          (d) => d.status === 'active' && !present.has(`${userId}\u0000${d.deviceId}`),
+        );
+        if (wanted.length === 0) continue;
+        // A claim hands out one key package of every active device of the user; those of devices already in the
+        // conversation are not used (the relay has no per-device claim, client.md §7).
+        const claim = await this.transport.claimKeyPackages(userId);
+        const want = new Set(wanted.map((d) => d.deviceId));
+        for (const k of claim.keyPackages) if (want.has(k.deviceId)) keyPackages.push(k.keyPackage);
+        for (const d of claim.exhausted) if (want.has(d)) missing.push(d);
+      }
+      if (keyPackages.length === 0) return undefined;
+      return conv.addMembers(keyPackages);
+    });
+    return missing;
+  }
+
+  private async removeLocked(conv: Conversation, refs: readonly DeviceRef[]): Promise<void> {
+    if (refs.length === 0) return;
+    await this.commitWithRetry(conv, async () => {
+      const roster = conv.members();
+      const still = refs.filter((r) =>
+        roster.some((m) => m.userId === r.userId && equalIds(m.deviceId, r.deviceId)),
+      );
+      if (still.length === 0) return undefined;
+      const out = await conv.removeMembers(still);
+      return { ...out, removes: still.map((r) => utf8Decode(r.deviceId)) };
+    });
+  }
+
+  private send(conversationId: Uint8Array, payload: Uint8Array, contentType: string): Promise<SentMessage> {
+    return this.exclusive(async () => {
+      const conv = this.conversation(conversationId);
+      for (let attempt = 0; ; attempt++) {
+        const { epoch, key } = await this.epochKey();
+        const fields: HeaderFields = {
+          orgId: this.options.orgId,
+          epoch,
+          conversationId: conv.groupId,
+          senderUserId: this.userId,
+          senderDeviceId: this.identity.deviceId,
+          recipients: [...new Set(conv.members().map((m) => m.userId))].sort(),
+          messageId: randomBytes(16),
+          sendTime: (this.options.now ?? Date.now)(),
+          contentType,
+        };
+        let sealed: Awaited<ReturnType<typeof sealEnvelope>>;
+        try {
+          sealed = await sealEnvelope(fields, payload, key);
+        } catch (cause) {
+          if (isOvertError(cause)) throw new ClientError('SDK_USAGE', 'payload cannot be sealed', { cause });
+          throw cause;
+        }
+        await this.putEnvelope(sealed.header.messageId, sealed.envelope, sealed.head.length);
+        const transport: KeyTransport = {
+          messageId: sealed.header.messageId,
+          contentKey: sealed.contentKey,
+          seed: sealed.seed,
+        };
+        const message = await conv.encrypt(transport);
+        await this.saveConversation(conv);
+        try {
+          await this.transport.postMessage(conv.groupId, message);
+        } catch (e) {
+          // Another member's commit moved the epoch: catch up, and send again under the new roster.
+          if (attempt < MAX_RETRIES && isRaceLost(e)) {
+            await this.syncLocked();
+            continue;
+          }
+          throw e;
+        }
+        return { messageId: sealed.header.messageId, epoch };
+      }
+    });
+  }
+
+  /** Inline for small envelopes; a chunked blob of the ciphertext, then the head, for large ones. */
+  private async putEnvelope(messageId: Uint8Array, envelope: Uint8Array, headLength: number): Promise<void> {
+    if (envelope.length <= INLINE_ENVELOPE_MAX) {
+      await this.transport.putEnvelope(messageId, envelope);
+      return;
+    }
+    const ciphertext = envelope.subarray(headLength);
+    const { blobId, chunks } = await this.transport.createBlob(
+      ciphertext.length,
+      BLOB_CHUNK_SIZE,
+      sha256(ciphertext),
+    );
+    for (let i = 0; i < chunks; i++)
+      await this.transport.putBlobChunk(
+        blobId,
+        i,
+        ciphertext.subarray(i * BLOB_CHUNK_SIZE, (i + 1) * BLOB_CHUNK_SIZE),
+      );
+    await this.transport.completeBlob(blobId);
+    await this.transport.putEnvelope(messageId, envelope.subarray(0, headLength), blobId);
+  }
+
+  private async syncLocked(): Promise<void> {
+    await this.resolvePending();
+    for (;;) {
+      const items = await this.transport.mailbox(this.cursor);
+      if (items.length === 0) return;
+      for (const item of items) {
+        const event = await this.process(item);
+        if (event !== undefined) this.pendingEvents.push(event);
+      }
+      const upTo = items[items.length - 1]!.seq;
+      await this.transport.ack(upTo);
+      this.cursor = upTo;
+      await this.options.store.put(CURSOR_KEY, utf8Encode(String(upTo)));
+    }
+  }
+
+  private rejected(item: MailboxItem, e: unknown): ClientEvent {
+    if (!isClientError(e) && !isOvertError(e)) throw e;
+    return {
+      kind: 'rejected',
+      conversationId: item.groupId,
+      item: item.kind,
+      sender: item.sender,
+      code: (e as ClientError).relayCode ?? (e as { code: string }).code,
+      check: (e as { check?: string }).check,
+    };
+  }
+
+  private async process(item: MailboxItem): Promise<ClientEvent | undefined> {
+    const inboxKey = `inbox/${item.seq}`;
+    try {
+      if (item.kind === 'welcome') return await this.processWelcome(item);
+      const conv = this.conversations.get(convKey(item.groupId));
+      if (conv === undefined)
+        throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
+      const stored = await this.options.store.get(inboxKey);
+      let pending = stored === undefined ? undefined : decodePendingOpen(stored);
+      if (pending === undefined) {
+        const inc = await conv.processIncoming(item.data);
+        if (inc.kind === 'application') {
+          pending = {
+            transport: inc.payload,
+            senderUserId: inc.sender.userId,
+            senderDeviceId: inc.sender.deviceId,
+            members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
+          };
+          // The record before the MLS state: a crash in between leaves a record, never a consumed key without one.
+          await this.options.store.put(inboxKey, encodePendingOpen(pending));
+        }
+        await this.saveConversation(conv);
+        if (inc.kind === 'commit')
+          return inc.own
+            ? undefined
+            : {
+                kind: 'membership',
+                conversationId: conv.groupId,
+                added: inc.change.added.map(sender),
+                removed: inc.change.removed.map(sender),
+                removedSelf: inc.removedSelf,
+              };
+        if (inc.kind === 'proposal') return undefined;
+      }
+      const event = await this.openMessage(conv, pending!);
+      await this.options.store.delete(inboxKey);
+      return event;
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      await this.options.store.delete(inboxKey);
+      if (isClientError(e, 'MLS_OWN_MESSAGE')) return undefined;
+      return this.rejected(item, e);
+    }
+  }
+
+  private async processWelcome(item: MailboxItem): Promise<ClientEvent | undefined> {
+    if (this.conversations.get(convKey(item.groupId))?.isMember) return undefined;
+    const { conversation, keyPackageRef } = await Conversation.join(
+      this.identity,
+      item.data,
+      [...this.bundles.values()],
+      this.mlsOptions,
+    );
+    await this.saveConversation(conversation);
+    const k = `kp/${toHex(keyPackageRef)}`;
+    this.bundles.delete(k);
+    await this.options.store.delete(k);
+    return {
+      kind: 'joined',
+      conversationId: conversation.groupId,
+      members: conversation.members().map(sender),
+    };
+  }
+
+  /**
+   * Flow 2: the envelope the MLS message announces, opened against what MLS says (CLI-1..CLI-3). The epoch key
+   * is the one published for the header's epoch.
+   */
+  private async openMessage(conv: Conversation, p: PendingOpen): Promise<ClientEvent> {
+    const transport = p.transport;
+    const served = await this.transport.getEnvelope(transport.messageId);
+    let ciphertext = served.ciphertext;
+    if (ciphertext === undefined) {
+      if (served.blob === undefined)
+        throw new ClientError('RELAY_RESPONSE_MALFORMED', 'envelope has no body');
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < served.blob.chunks; i++)
+        parts.push(await this.transport.getEnvelopeChunk(transport.messageId, i));
+      ciphertext = concatBytes(...parts);
+    }
+    const head = decodeEnvelopeHead(served.head);
+    const { key } = await this.epochKey(head.header.epoch);
+    const opened = await openEnvelope(concatBytes(served.head, ciphertext), transport, {
+      orgId: this.options.orgId,
+      epoch: head.header.epoch,
+      epochKey: key,
+      conversationId: conv.groupId,
+      senderUserId: p.senderUserId,
+      senderDeviceId: p.senderDeviceId,
+      members: p.members,
+    });
+    return {
+      kind: 'message',
+      conversationId: conv.groupId,
+      messageId: opened.header.messageId,
+      sender: { userId: p.senderUserId, deviceId: utf8Decode(p.senderDeviceId) },
+      sendTime: opened.header.sendTime,
+      contentType: opened.header.contentType,
+      payload: opened.payload,
+      frankingKey: opened.frankingKey,
+    };
+  }
+}
+
+function equalIds(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * A failure that says nothing about the item: the relay unreachable or pushing back (429, 503), the store broken,
+ * or the key-transparency hook unable to ask the directory. The item stays unacknowledged and is retried by the
+ * next sync; nothing is reported as rejected.
+ */
+function isTransient(e: unknown): boolean {
+  if (!isClientError(e)) return !isOvertError(e);
+  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED') return true;
+  if (e.code === 'RELAY_REFUSED') return e.status === 429 || e.status === 503;
+  if (e.code === 'MLS_CREDENTIAL_REJECTED') return isTransient(e.cause) && e.cause !== undefined;
+  return false;
+}
+
+/** The relay refused because another member's commit came first (relay.md DS-3, DS-4). */
+function isRaceLost(e: unknown): boolean {
+  return (
+    isClientError(e, 'RELAY_REFUSED') &&
+    (e.relayCode === 'DS_EPOCH_MISMATCH' || e.relayCode === 'DS_COMMIT_CONFLICT')
+  );
+}

@@ -1,0 +1,177 @@
+// docs/spec/client.md §2: request signing agrees byte for byte with relay.md §3.2 (the spec's vector, and the
+// server's own signer as an independent implementation, property-tested); problem+json answers become typed
+// RELAY_REFUSED errors; random and mutated response bodies give only our own errors (CLI-6).
+import { generateSigningKey, sha256, signingKeyFromSeed, toBase64, toHex, utf8Encode } from '@overt/core';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signRequest } from '../../../server/src/auth.js';
+import { expectClientError } from '../../test/expect-error.js';
+import { startWorld, type World } from '../../test/relay-world.js';
+import { ClientError } from '../errors.js';
+import { type FetchLike, RelayTransport } from './relay-transport.js';
+import { requestSigningInput, signRelayRequest } from './signing.js';
+
+describe('signed requests (relay.md §3.2)', () => {
+  it('the spec’s vector', () => {
+    const nonce = new Uint8Array(16).map((_, i) => i);
+    const body = utf8Encode('{"upTo":3}');
+    const input = requestSigningInput('POST', '/v1/mailbox/ack', 'device:d1', 0x0102030405, nonce, body);
+    const hex = (s: string) => toHex(utf8Encode(s));
+    expect(toHex(input)).toBe(
+      `0016${hex('overt/relay/v1/request')}04${hex('POST')}000f${hex('/v1/mailbox/ack')}09${hex('device:d1')}` +
+        `0000000102030405000102030405060708090a0b0c0d0e0f${toHex(sha256(body))}`,
+    );
+  });
+
+  it('agrees with the relay’s signer on every field (property)', () => {
+    const key = signingKeyFromSeed(new Uint8Array(32).fill(3));
+    const printable = fc.string({
+      minLength: 1,
+      maxLength: 40,
+      unit: fc.constantFrom(...'/abcXYZ09?=&-._~'.split('')),
+    });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('GET', 'POST', 'PUT'),
+        printable,
+        fc.oneof(
+          fc.constant({ kind: 'admin' as const }),
+          fc.constantFrom('d1', 'phone.2', 'x~y').map((d) => ({ kind: 'device' as const, deviceId: d })),
+        ),
+        fc.integer({ min: 0, max: 2 ** 50 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (method, target, signer, ts, nonce, body) => {
+          const ours = signRelayRequest(key, signer, method, `/${target}`, body, ts, nonce);
+          const theirs = signRequest(key, signer, method, `/${target}`, body, { timestamp: ts, nonce });
+          expect(ours).toEqual(theirs);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses fields the relay could not parse with SDK_USAGE, never a TypeError', async () => {
+    const key = generateSigningKey();
+    await expectClientError(
+      () => signRelayRequest(key, { kind: 'admin' }, 'GET', '/a b', new Uint8Array(0), 1),
+      'SDK_USAGE',
+    );
+    await expectClientError(
+      () => signRelayRequest(key, { kind: 'admin' }, 'GET', '/a', new Uint8Array(0), -1),
+      'SDK_USAGE',
+    );
+    await expectClientError(
+      () => signRelayRequest(key, { kind: 'admin' }, 'GET', '/a', new Uint8Array(0), 1, new Uint8Array(3)),
+      'SDK_USAGE',
+    );
+  });
+});
+
+describe('against a real relay', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld();
+  });
+  afterAll(async () => {
+    await w.close();
+  });
+
+  it('maps problem+json refusals to RELAY_REFUSED with the relay’s code, check and status', async () => {
+    const d = await w.device('pat', 'pat-phone');
+    const t = d.client.transport;
+    const notFound = await expectClientError(t.request('GET', '/v1/nothing-here'), 'RELAY_REFUSED');
+    expect(notFound).toMatchObject({ relayCode: 'RELAY_NOT_FOUND', status: 404 });
+    const stale = new RelayTransport({ ...t.options, now: () => Date.now() - 120_000 });
+    const s = await expectClientError(stale.mailbox(0), 'RELAY_REFUSED', 'AUTH-5');
+    expect(s).toMatchObject({ relayCode: 'AUTH_STALE', status: 401 });
+    const forbidden = await expectClientError(t.createUser('someone'), 'RELAY_REFUSED', 'AUTH-8');
+    expect(forbidden.relayCode).toBe('AUTH_FORBIDDEN');
+    // The signed request passes: the directory answers.
+    expect((await t.userDevices('pat')).map((x) => x.deviceId)).toEqual(['pat-phone']);
+  });
+
+  it('an unreachable relay is RELAY_UNAVAILABLE', async () => {
+    const t = new RelayTransport({
+      url: 'http://127.0.0.1:1',
+      key: generateSigningKey(),
+      signer: { kind: 'admin' },
+    });
+    await expectClientError(t.mailbox(0), 'RELAY_UNAVAILABLE');
+  });
+});
+
+describe('hostile responses (CLI-6)', () => {
+  const good = {
+    devices: [
+      {
+        deviceId: 'a',
+        userId: 'u',
+        identityKey: toBase64(new Uint8Array(32)),
+        status: 'active',
+        enrolLogIndex: 3,
+      },
+    ],
+    items: [{ seq: 1, kind: 'message', groupId: 'AAAA', epoch: 1, sender: 'a', data: 'AAAA' }],
+    keyPackages: [{ deviceId: 'a', keyPackage: 'AAAA' }],
+    exhausted: [],
+    epoch: 1,
+    groupKey: toBase64(new Uint8Array(32)),
+    logIndex: 1,
+    messageId: 'AAAAAAAAAAAAAAAAAAAAAA',
+    head: 'AAAA',
+    ciphertext: 'AAAA',
+    blob: { size: 1, chunkSize: 1, chunks: 1 },
+    available: 1,
+    blobId: 'x',
+    chunks: 1,
+  };
+  const calls: ((t: RelayTransport) => Promise<unknown>)[] = [
+    (t) => t.userDevices('u'),
+    (t) => t.mailbox(0),
+    (t) => t.claimKeyPackages('u'),
+    (t) => t.epochKey(),
+    (t) => t.getEnvelope(new Uint8Array(16)),
+    (t) => t.publishKeyPackages([new Uint8Array(1)]),
+    (t) => t.createBlob(1, 1, new Uint8Array(32)),
+    (t) => t.postCommit(new Uint8Array(1), new Uint8Array(1), undefined),
+  ];
+
+  it('random and mutated bodies give a value or our own errors only', async () => {
+    const text = JSON.stringify(good);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((b) => new Uint8Array(b)),
+          fc.tuple(fc.nat(text.length - 1), fc.integer({ min: 0, max: 255 })).map(([i, v]) => {
+            const b = utf8Encode(text);
+            b[i] = v;
+            return b;
+          }),
+          fc.jsonValue().map((v) => utf8Encode(JSON.stringify(v))),
+        ),
+        fc.constantFrom(200, 201, 400, 500),
+        fc.nat(calls.length - 1),
+        async (body, status, which) => {
+          const fetch: FetchLike = async () =>
+            new Response(body as unknown as BodyInit, {
+              status,
+              headers: { 'content-type': 'application/json' },
+            });
+          const t = new RelayTransport({
+            url: 'http://x',
+            key: generateSigningKey(),
+            signer: { kind: 'admin' },
+            fetch,
+          });
+          try {
+            await calls[which]!(t);
+          } catch (e) {
+            expect(e).toBeInstanceOf(ClientError);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});

@@ -1,0 +1,352 @@
+/**
+ * The client's transport to the relay (docs/spec/client.md §2): every endpoint of docs/spec/relay.md §2.2 as a
+ * typed method over the platform's `fetch`, each request signed (relay.md §3), each response checked for the
+ * shape the spec gives it. The relay is not trusted for content: everything it returns is re-checked by MLS and
+ * the envelope layer; the shape checks here only turn a broken or hostile response into our own error.
+ *
+ * A problem+json answer (RFC 9457) becomes `ClientError('RELAY_REFUSED')` carrying the relay's `code`, `check`
+ * and HTTP status; a network failure becomes RELAY_UNAVAILABLE; an ill-shaped body RELAY_RESPONSE_MALFORMED.
+ */
+import {
+  fromBase64,
+  fromBase64Url,
+  isOvertError,
+  type SigningKeyPair,
+  toBase64,
+  toBase64Url,
+  utf8Decode,
+  utf8Encode,
+} from '@overt/core';
+import { ClientError } from '../errors.js';
+import { type RequestSigner, signRelayRequest } from './signing.js';
+
+/** The `fetch` the transport uses (the global one by default; inject for tests or other runtimes). */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface TransportOptions {
+  /** The relay's base URL, e.g. `https://relay.example.org` (no trailing slash). */
+  readonly url: string;
+  readonly key: SigningKeyPair;
+  readonly signer: RequestSigner;
+  readonly fetch?: FetchLike;
+  /** Clock in ms (default Date.now), for the signed timestamp. */
+  readonly now?: () => number;
+}
+
+/** A device as the directory lists it (relay.md §2.2 "Device"). */
+export interface DirectoryDevice {
+  readonly deviceId: string;
+  readonly userId: string;
+  readonly identityKey: Uint8Array;
+  readonly status: 'active' | 'removed';
+  readonly enrolLogIndex: number | null;
+}
+
+/** A published epoch key (relay.md §2.2 "EpochKey"), as served; the statement is on the log. */
+export interface EpochKeyInfo {
+  readonly epoch: number;
+  readonly groupKey: Uint8Array;
+  readonly logIndex: number;
+}
+
+/** A mailbox item (relay.md §6.6). */
+export interface MailboxItem {
+  readonly seq: number;
+  readonly kind: 'commit' | 'welcome' | 'message';
+  readonly groupId: Uint8Array;
+  readonly epoch: number;
+  readonly sender: string;
+  readonly data: Uint8Array;
+}
+
+/** An envelope as served (relay.md §2.2 "Envelope"): the head, and the ciphertext inline or as blob chunks. */
+export interface ServedEnvelope {
+  readonly messageId: Uint8Array;
+  readonly epoch: number;
+  readonly head: Uint8Array;
+  readonly ciphertext: Uint8Array | undefined;
+  readonly blob: { readonly size: number; readonly chunkSize: number; readonly chunks: number } | undefined;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the network is checked field by field below
+type Json = any;
+
+function malformed(what: string, cause?: unknown): never {
+  throw new ClientError('RELAY_RESPONSE_MALFORMED', `relay response: ${what}`, { cause });
+}
+
+function int(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) malformed(`${what} is not a count`);
+  return v;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') malformed(`${what} is not a string`);
+  return v;
+}
+
+function b64(v: unknown, what: string): Uint8Array {
+  try {
+    return fromBase64(str(v, what));
+  } catch (e) {
+    if (isOvertError(e)) malformed(`${what} is not base64`, e);
+    throw e;
+  }
+}
+
+function b64u(v: unknown, what: string): Uint8Array {
+  try {
+    return fromBase64Url(str(v, what));
+  } catch (e) {
+    if (isOvertError(e)) malformed(`${what} is not base64url`, e);
+    throw e;
+  }
+}
+
+function arr(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) malformed(`${what} is not an array`);
+  return v;
+}
+
+function device(d: Json): DirectoryDevice {
+  if (d === null || typeof d !== 'object') malformed('device is not an object');
+  const status = d.status;
+  if (status !== 'active' && status !== 'removed') malformed('device status');
+  return {
+    deviceId: str(d.deviceId, 'deviceId'),
+    userId: str(d.userId, 'userId'),
+    identityKey: b64(d.identityKey, 'identityKey'),
+    status,
+    enrolLogIndex: d.enrolLogIndex === null ? null : int(d.enrolLogIndex, 'enrolLogIndex'),
+  };
+}
+
+function item(i: Json): MailboxItem {
+  if (i === null || typeof i !== 'object') malformed('item is not an object');
+  if (i.kind !== 'commit' && i.kind !== 'welcome' && i.kind !== 'message') malformed('item kind');
+  return {
+    seq: int(i.seq, 'seq'),
+    kind: i.kind,
+    groupId: b64u(i.groupId, 'groupId'),
+    epoch: int(i.epoch, 'epoch'),
+    sender: str(i.sender, 'sender'),
+    data: b64(i.data, 'data'),
+  };
+}
+
+/** Signed HTTP access to one relay as one principal (a device or the org-admin). */
+export class RelayTransport {
+  private readonly fetchFn: FetchLike;
+  private readonly now: () => number;
+
+  constructor(readonly options: TransportOptions) {
+    this.fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Signs and sends one request; returns the parsed JSON body (or raw bytes for `binary` responses).
+   * Throws RELAY_REFUSED (any non-2xx answer), RELAY_UNAVAILABLE, RELAY_RESPONSE_MALFORMED.
+   */
+  async request(
+    method: 'GET' | 'POST' | 'PUT',
+    target: string,
+    body?: Json | Uint8Array,
+    binaryResponse = false,
+  ): Promise<Json> {
+    let bytes: Uint8Array = new Uint8Array(0);
+    const headers: Record<string, string> = {};
+    if (body instanceof Uint8Array) {
+      bytes = body;
+      headers['content-type'] = 'application/octet-stream';
+    } else if (body !== undefined) {
+      bytes = utf8Encode(JSON.stringify(body));
+      headers['content-type'] = 'application/json';
+    }
+    Object.assign(
+      headers,
+      signRelayRequest(this.options.key, this.options.signer, method, target, bytes, this.now()),
+    );
+    let res: Response;
+    let payload: Uint8Array;
+    try {
+      res = await this.fetchFn(`${this.options.url}${target}`, {
+        method,
+        headers,
+        // A copy over a plain ArrayBuffer: BodyInit's types take no view of an ArrayBufferLike.
+        ...(body !== undefined ? { body: new Uint8Array(bytes) } : {}),
+      });
+      payload = new Uint8Array(await res.arrayBuffer());
+    } catch (cause) {
+      throw new ClientError('RELAY_UNAVAILABLE', 'the relay could not be reached', { cause });
+    }
+    const type = res.headers.get('content-type') ?? '';
+    if (res.status < 200 || res.status > 299) {
+      let code: string | undefined;
+      let check: string | undefined;
+      if (type.includes('json')) {
+        try {
+          const p = JSON.parse(utf8Decode(payload));
+          if (typeof p?.code === 'string') code = p.code;
+          if (typeof p?.check === 'string') check = p.check;
+        } catch {
+          // An unparsable problem body still is a refusal; the status says enough.
+        }
+      }
+      throw new ClientError('RELAY_REFUSED', `relay refused the request (${res.status} ${code ?? ''})`, {
+        ...(check !== undefined ? { check } : {}),
+        ...(code !== undefined ? { relayCode: code } : {}),
+        status: res.status,
+      });
+    }
+    if (binaryResponse) return payload;
+    if (res.status === 204) return undefined;
+    try {
+      return JSON.parse(utf8Decode(payload));
+    } catch (cause) {
+      return malformed('body is not JSON', cause);
+    }
+  }
+
+  // --- admin (relay.md §2.2, auth A) ---
+
+  async createUser(userId: string): Promise<void> {
+    await this.request('POST', '/v1/admin/users', { userId });
+  }
+
+  /** Posts an admin-signed device statement (relay.md §4.1); returns the log index of its entry. */
+  async enrolDevice(statement: Uint8Array): Promise<number> {
+    const r = await this.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
+    return int(r?.enrolLogIndex, 'enrolLogIndex');
+  }
+
+  async removeDevice(deviceId: string, statement: Uint8Array): Promise<void> {
+    await this.request('POST', `/v1/admin/devices/${encodeURIComponent(deviceId)}/removal`, {
+      statement: toBase64(statement),
+    });
+  }
+
+  // --- directory ---
+
+  async userDevices(userId: string): Promise<DirectoryDevice[]> {
+    const r = await this.request('GET', `/v1/users/${encodeURIComponent(userId)}/devices`);
+    return arr(r?.devices, 'devices').map(device);
+  }
+
+  async epochKey(epoch?: number): Promise<EpochKeyInfo> {
+    const r = await this.request('GET', `/v1/epoch-keys/${epoch === undefined ? 'current' : String(epoch)}`);
+    return {
+      epoch: int(r?.epoch, 'epoch'),
+      groupKey: b64(r?.groupKey, 'groupKey'),
+      logIndex: int(r?.logIndex, 'logIndex'),
+    };
+  }
+
+  // --- MLS delivery service ---
+
+  async publishKeyPackages(keyPackages: readonly Uint8Array[]): Promise<number> {
+    const r = await this.request('POST', '/v1/key-packages', { keyPackages: keyPackages.map(toBase64) });
+    return int(r?.available, 'available');
+  }
+
+  /** Claims one key package of each active device of `userId` (relay.md DS-6). */
+  async claimKeyPackages(
+    userId: string,
+  ): Promise<{ keyPackages: { deviceId: string; keyPackage: Uint8Array }[]; exhausted: string[] }> {
+    const r = await this.request('POST', `/v1/users/${encodeURIComponent(userId)}/key-packages/claim`);
+    return {
+      keyPackages: arr(r?.keyPackages, 'keyPackages').map((k: Json) => ({
+        deviceId: str(k?.deviceId, 'deviceId'),
+        keyPackage: b64(k?.keyPackage, 'keyPackage'),
+      })),
+      exhausted: arr(r?.exhausted, 'exhausted').map((d) => str(d, 'exhausted')),
+    };
+  }
+
+  async createGroup(groupId: Uint8Array): Promise<void> {
+    await this.request('POST', '/v1/groups', { groupId: toBase64Url(groupId) });
+  }
+
+  async postCommit(
+    groupId: Uint8Array,
+    commit: Uint8Array,
+    welcome: Uint8Array | undefined,
+    removes: readonly string[] = [],
+  ): Promise<number> {
+    const r = await this.request('POST', `/v1/groups/${toBase64Url(groupId)}/commits`, {
+      commit: toBase64(commit),
+      ...(welcome !== undefined ? { welcome: toBase64(welcome) } : {}),
+      ...(removes.length > 0 ? { removes } : {}),
+    });
+    return int(r?.epoch, 'epoch');
+  }
+
+  /** The commit the relay accepted at `epoch` (relay DS-4: at most one), or undefined if none yet. */
+  async commitAt(groupId: Uint8Array, epoch: number): Promise<Uint8Array | undefined> {
+    const r = await this.request('GET', `/v1/groups/${toBase64Url(groupId)}/commits?from=${epoch}&limit=1`);
+    const c = arr(r?.commits, 'commits')[0] as Json;
+    if (c === undefined) return undefined;
+    return int(c?.epoch, 'epoch') === epoch ? b64(c?.commit, 'commit') : undefined;
+  }
+
+  async postMessage(groupId: Uint8Array, message: Uint8Array): Promise<void> {
+    await this.request('POST', `/v1/groups/${toBase64Url(groupId)}/messages`, { message: toBase64(message) });
+  }
+
+  async mailbox(after: number, limit = 100): Promise<MailboxItem[]> {
+    const r = await this.request('GET', `/v1/mailbox?after=${after}&limit=${limit}`);
+    return arr(r?.items, 'items').map(item);
+  }
+
+  async ack(upTo: number): Promise<void> {
+    await this.request('POST', '/v1/mailbox/ack', { upTo });
+  }
+
+  // --- envelopes and blobs (relay.md §6.7) ---
+
+  async putEnvelope(messageId: Uint8Array, bytes: Uint8Array, blobId?: string): Promise<void> {
+    const q = blobId === undefined ? '' : `?blob=${blobId}`;
+    await this.request('PUT', `/v1/envelopes/${toBase64Url(messageId)}${q}`, bytes);
+  }
+
+  async getEnvelope(messageId: Uint8Array): Promise<ServedEnvelope> {
+    const id = toBase64Url(messageId);
+    const r = await this.request('GET', `/v1/envelopes/${id}`);
+    let blob: ServedEnvelope['blob'];
+    if (r?.blob !== undefined && r?.blob !== null) {
+      blob = {
+        size: int(r.blob.size, 'blob size'),
+        chunkSize: int(r.blob.chunkSize, 'blob chunkSize'),
+        chunks: int(r.blob.chunks, 'blob chunks'),
+      };
+    }
+    return {
+      messageId: b64u(r?.messageId, 'messageId'),
+      epoch: int(r?.epoch, 'epoch'),
+      head: b64(r?.head, 'head'),
+      ciphertext: r?.ciphertext === undefined || r?.ciphertext === null ? undefined : b64(r.ciphertext, 'ct'),
+      blob,
+    };
+  }
+
+  async getEnvelopeChunk(messageId: Uint8Array, index: number): Promise<Uint8Array> {
+    return this.request('GET', `/v1/envelopes/${toBase64Url(messageId)}/chunks/${index}`, undefined, true);
+  }
+
+  async createBlob(
+    size: number,
+    chunkSize: number,
+    sha256: Uint8Array,
+  ): Promise<{ blobId: string; chunks: number }> {
+    const r = await this.request('POST', '/v1/blobs', { size, chunkSize, sha256: toBase64(sha256) });
+    return { blobId: str(r?.blobId, 'blobId'), chunks: int(r?.chunks, 'chunks') };
+  }
+
+  async putBlobChunk(blobId: string, index: number, bytes: Uint8Array): Promise<void> {
+    await this.request('PUT', `/v1/blobs/${blobId}/chunks/${index}`, bytes);
+  }
+
+  async completeBlob(blobId: string): Promise<void> {
+    await this.request('POST', `/v1/blobs/${blobId}/complete`);
+  }
+}
