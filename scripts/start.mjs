@@ -1,9 +1,24 @@
-// `npm start`: builds the workspace and runs the whole system on its embedded default (SQLite under ./data).
-// The parts that exist so far are listed below; each issue that adds a service adds it here.
+// `npm start [-- --port N --data DIR]`: builds the workspace, then runs the whole system on its embedded default
+// (SQLite under ./data): the relay with the log at http://127.0.0.1:8420 (tiles under /log/, /.well-known/overt),
+// two witnesses as separate processes, three local trustee stand-ins for the epoch keys. docs/spec/start.md.
+// OVERT_START_SOURCE=1 skips the build and runs the TypeScript sources through tsx (the start test uses it, so it
+// never builds into the shared tree or runs a stale build).
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const build = spawnSync('npx', ['tsc', '--build'], { stdio: 'inherit' });
-if (build.status !== 0) process.exit(build.status ?? 1);
-
-console.log('Overt: the core protocol library is built (packages/core).');
-console.log('Not built yet: the relay, log service, witnesses and trustees (see the open issues).');
+const root = new URL('../', import.meta.url);
+let entry;
+if (process.env.OVERT_START_SOURCE === '1') {
+  const tsconfig = fileURLToPath(new URL('packages/server/src/standalone/tsconfig.run.json', root));
+  const tsx = await import('tsx/esm/api');
+  tsx.register({ tsconfig });
+  entry = await import(new URL('packages/server/src/standalone/main.ts', root).href);
+} else {
+  const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', root));
+  const build = spawnSync(process.execPath, [tsc, '--build'], { stdio: 'inherit', cwd: fileURLToPath(root) });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+  entry = await import(new URL('packages/server/dist/standalone/main.js', root).href);
+}
+// Exit explicitly once main has stopped everything (children reaped, databases closed): a client still holding a
+// connection open must not keep the process alive.
+process.exit(await entry.main(process.argv.slice(2)));

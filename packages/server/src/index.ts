@@ -12,6 +12,7 @@ export * from './mls-framing.js';
 export * from './rate-limit.js';
 export * from './relay.js';
 export * from './service.js';
+export { type RunningSystem, type SystemOptions, startSystem } from './standalone/system.js';
 export * from './statements.js';
 export * from './storage/postgres.js';
 export * from './storage/sqlite.js';

@@ -1,0 +1,189 @@
+/**
+ * `npm start` end to end (docs/spec/start.md): runs the real scripts/start.mjs as a child process (from the
+ * sources, OVERT_START_SOURCE=1, on free ports and a temporary data directory) and checks what a client would:
+ * the well-known document names the keys really in use (the checkpoint verifies under the advertised log key and
+ * carries the quorum of cosignatures by the advertised witnesses), the epoch-key statements are on the log (read
+ * through the tiles, the tree recomputed from them) and verify under the admin key, a restart reuses everything,
+ * and SIGTERM and SIGINT leave no process behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { equalBytes, utf8Decode } from '@overt/core';
+import {
+  decodeEntry,
+  decodeEntryBundle,
+  ENTRY_TYPES,
+  leafHash,
+  makeWitnessPolicy,
+  nodeHash,
+  parseSignerKey,
+  parseVerifierKey,
+  verifyCheckpoint,
+} from '@overt/log';
+import { afterAll, describe, expect, it } from 'vitest';
+import { verifyEpochKeyStatement } from '../statements.js';
+import { calendarMonthEpoch } from './epochs.js';
+import { isStandaloneError } from './errors.js';
+import { startSystem } from './system.js';
+import type { WellKnownDocument } from './well-known.js';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), 'overt-start-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly witnessPids: number[];
+  readonly output: () => string;
+}
+
+function start(): Promise<Started> {
+  const child = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
+    cwd: root,
+    env: { ...process.env, OVERT_START_SOURCE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
+    const early = (code: number | null) => reject(new Error(`start exited with ${code}:\n${out}`));
+    child.once('exit', early);
+    child.stdout?.on('data', () => {
+      if (!out.includes('Ctrl-C stops everything.')) return;
+      clearTimeout(timer);
+      child.off('exit', early);
+      const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
+      const witnessPids = [...out.matchAll(/\(process (\d+)\)/g)].map((m) => Number(m[1]));
+      if (!url || witnessPids.length !== 2) reject(new Error(`unexpected output:\n${out}`));
+      else resolve({ child, url, witnessPids, output: () => out });
+    });
+  });
+}
+
+async function stop(s: Started, signal: NodeJS.Signals): Promise<number | null> {
+  const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
+  s.child.kill(signal);
+  return exited;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function get(url: string): Promise<Response> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** RFC 6962 §2.1 MTH over the leaf hashes. */
+function treeRoot(leaves: readonly Uint8Array[]): Uint8Array {
+  if (leaves.length === 1) return leaves[0]!;
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return nodeHash(treeRoot(leaves.slice(0, k)), treeRoot(leaves.slice(k)));
+}
+
+/** The checkpoint, verified under the well-known keys with the advertised quorum (polled until witnessed). */
+async function witnessedCheckpoint(doc: WellKnownDocument) {
+  const policy = {
+    origin: doc.log.origin,
+    logKeys: [parseVerifierKey(doc.log.vkey)],
+    witnesses: makeWitnessPolicy(doc.log.witness_vkeys, doc.log.witness_quorum),
+  };
+  for (let i = 0; ; i++) {
+    const text = await (await get(`${doc.log.url}checkpoint`)).text();
+    try {
+      return verifyCheckpoint(text, policy);
+    } catch (e) {
+      if (i >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+describe('npm start (scripts/start.mjs)', () => {
+  let first: { vkey: string; witnesses: readonly string[]; size: number; org: string } | undefined;
+
+  it('serves the well-known keys really in use, a witnessed checkpoint and verifiable epoch keys; SIGTERM stops every process', async () => {
+    const s = await start();
+    try {
+      const doc = (await (await get(`${s.url}/.well-known/overt`)).json()) as WellKnownDocument;
+      expect(doc.log.url).toBe(`${s.url}/log/`);
+      expect(doc.log.witness_quorum).toBe(2);
+      expect(doc.log.witness_vkeys).toHaveLength(2);
+      const cp = await witnessedCheckpoint(doc);
+      expect(cp.cosignatures).toHaveLength(2);
+
+      // The entries through the tiles: the recomputed tree is the checkpoint's, and every entry is an
+      // epoch-key statement the admin signed, for this month and the next.
+      const bundle = new Uint8Array(
+        await (await get(`${doc.log.url}tile/entries/000.p/${cp.size}`)).arrayBuffer(),
+      );
+      const entries = decodeEntryBundle(bundle, cp.size);
+      expect(equalBytes(treeRoot(entries.map(leafHash)), cp.rootHash)).toBe(true);
+      const admin = parseSignerKey(readFileSync(join(dataDir, 'admin.key'), 'utf8').trim());
+      const statements = entries.map((e) => {
+        const entry = decodeEntry(e);
+        expect(entry.type).toBe(ENTRY_TYPES.epoch_key);
+        return verifyEpochKeyStatement(admin.publicKey, entry.body);
+      });
+      const current = calendarMonthEpoch(Date.now());
+      expect(statements.map((st) => st.epoch)).toEqual([current, current + 1]);
+      for (const st of statements) {
+        expect(st.orgId).toBe(doc.org);
+        expect(st.threshold).toBe(2);
+        expect(st.verificationKeys).toHaveLength(3);
+      }
+      // No one but the relay appends: the log's add endpoint is not served.
+      expect((await fetch(`${doc.log.url}add`, { method: 'POST', body: 'x' })).status).toBe(405);
+      first = { vkey: doc.log.vkey, witnesses: doc.log.witness_vkeys, size: cp.size, org: doc.org };
+      expect(s.output()).not.toMatch(/PRIVATE\+KEY/);
+    } finally {
+      expect(await stop(s, 'SIGTERM')).toBe(0);
+    }
+    for (const pid of s.witnessPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('a second start reuses the data directory (same keys, same log, same org, epochs reused); SIGINT stops it', async () => {
+    expect(first).toBeDefined();
+    const s = await start();
+    try {
+      const doc = (await (await get(`${s.url}/.well-known/overt`)).json()) as WellKnownDocument;
+      expect(doc.org).toBe(first!.org);
+      expect(doc.log.vkey).toBe(first!.vkey);
+      expect(doc.log.witness_vkeys).toEqual(first!.witnesses);
+      const cp = await witnessedCheckpoint(doc);
+      expect(cp.size).toBe(first!.size);
+      expect(s.output()).toMatch(/, reused, log index 0,/);
+      expect(s.output()).toMatch(/, reused, log index 1,/);
+      expect(s.output()).not.toMatch(/generated/);
+      expect(utf8Decode(new Uint8Array(readFileSync(join(dataDir, 'overt.json'))))).toContain(doc.org);
+    } finally {
+      expect(await stop(s, 'SIGINT')).toBe(0);
+    }
+    for (const pid of s.witnessPids) expect(alive(pid)).toBe(false);
+  });
+
+  it('START-1: refuses a data directory of another org before starting anything', async () => {
+    expect(first).toBeDefined();
+    await expect(startSystem({ dataDir, port: 0, org: `other-${first!.org}` })).rejects.toSatisfy(
+      (e: unknown) => isStandaloneError(e, 'START_CONFIG') && e.check === 'START-1',
+    );
+  });
+});

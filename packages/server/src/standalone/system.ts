@@ -1,0 +1,349 @@
+/**
+ * The whole system on its embedded default (docs/spec/start.md): what `npm start` runs.
+ *
+ * This process runs the relay with the log's sequencer in it (the relay appends directory and epoch-key
+ * statements through the sequencer and serves its tiles under /log/); two witnesses run as separate child
+ * processes, each with its own key and data directory; three local trustee identities generate the epoch keys
+ * (trustee.ts, epoch-keys.ts). Everything lives under one data directory, SQLite throughout:
+ *
+ *   overt.json            org id and log origin, fixed on first start
+ *   admin.key             the org admin's Ed25519 key (signed-note signer key format, mode 0600)
+ *   log/log.key, log/log.sqlite
+ *   relay/relay.sqlite
+ *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
+ *   trustees/trustee-1..3/   secret.key, epoch-<e>.share
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  formatVerifierKey,
+  isValidKeyName,
+  parseVerifierKey,
+  SIGNATURE_TYPE_ED25519,
+  type SignerKey,
+  verifierKeyOf,
+} from '@overt/log';
+import { createLogHandler, type LogWitness, openSqliteStorage, Sequencer } from '@overt/log/service';
+import { loadOrCreateKeyFile, submitToWitness } from '@overt/witness';
+import { createRelay } from '../relay.js';
+import { RelayService } from '../service.js';
+import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
+import { calendarMonthEpoch } from './epochs.js';
+import { StandaloneError } from './errors.js';
+import { LocalTrustee, writeFileAtomic } from './trustee.js';
+import { buildWellKnown, type WellKnownDocument } from './well-known.js';
+
+export const DEFAULT_PORT = 8420;
+export const DEFAULT_ORG = 'overt.localhost';
+export const WITNESS_COUNT = 2;
+export const WITNESS_QUORUM = 2;
+export const TRUSTEE_COUNT = 3;
+const STATE_FILE = 'overt.json';
+
+export interface SystemOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  /** The relay's port; 0 picks a free one. */
+  readonly port: number;
+  /** The witnesses' ports (default: the relay's port + 1 and + 2, or free ones when the relay's is 0). */
+  readonly witnessPorts?: readonly number[];
+  /** The org id for a new data directory; must match the stored one otherwise. */
+  readonly org?: string;
+  /** How long to wait for the first checkpoint carrying the witness quorum (default 15 s). */
+  readonly witnessedTimeoutMs?: number;
+  readonly now?: () => number;
+}
+
+export interface WitnessChildInfo {
+  readonly url: string;
+  readonly vkey: string;
+  readonly pid: number;
+  readonly dataDir: string;
+}
+
+export interface RunningSystem {
+  readonly url: string;
+  readonly dataDir: string;
+  readonly wellKnown: WellKnownDocument;
+  readonly witnesses: readonly WitnessChildInfo[];
+  readonly epochs: readonly EpochKeyOutcome[];
+  readonly adminKeyPath: string;
+  readonly adminKeyCreated: boolean;
+  readonly trusteeDirs: readonly string[];
+  /** Whether the log's checkpoint carried the witness quorum before start returned. */
+  readonly witnessed: boolean;
+  readonly logSize: number;
+  /** Stops the relay, the log and the witness children; resolves once every child has exited. */
+  close(): Promise<void>;
+}
+
+interface State {
+  readonly version: 1;
+  readonly org: string;
+  readonly origin: string;
+}
+
+function configError(message: string, cause?: unknown): StandaloneError {
+  return new StandaloneError('START_CONFIG', message, { check: 'START-1', cause });
+}
+
+/** Reads overt.json, or writes it on first start. START-1 when `org` disagrees with the stored org. */
+function loadState(dataDir: string, org: string | undefined): State {
+  const path = join(dataDir, STATE_FILE);
+  if (existsSync(path)) {
+    let state: State;
+    try {
+      state = JSON.parse(readFileSync(path, 'utf8')) as State;
+    } catch (e) {
+      throw configError(`${path} is not valid JSON`, e);
+    }
+    if (state.version !== 1 || typeof state.org !== 'string' || typeof state.origin !== 'string')
+      throw configError(`${path} is not an Overt state file`);
+    if (org !== undefined && org !== state.org)
+      throw configError(
+        `this data directory belongs to org ${state.org}; start without --org or use another --data`,
+      );
+    return state;
+  }
+  const chosen = org ?? DEFAULT_ORG;
+  // The org id is printable ASCII (relay.md §4) and names the log's key, so it must also be a key name.
+  if (!/^[\x21-\x7e]{1,200}$/.test(chosen) || !isValidKeyName(`${chosen}/log`))
+    throw configError('the org id must be 1 to 200 printable ASCII characters without "+"');
+  const state: State = { version: 1, org: chosen, origin: `${chosen}/log` };
+  writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(state, null, 2)}\n`));
+  return state;
+}
+
+/** The witness child's entry: the compiled .js next to this file, or the .ts source under tsx. */
+function childEntry(): { path: string; execArgv: string[]; env: NodeJS.ProcessEnv } {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    return {
+      path: fileURLToPath(new URL('./witness-process.ts', import.meta.url)),
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: fileURLToPath(new URL('./tsconfig.run.json', import.meta.url)),
+      },
+    };
+  }
+  return {
+    path: fileURLToPath(new URL('./witness-process.js', import.meta.url)),
+    execArgv: [],
+    env: process.env,
+  };
+}
+
+/** Waits for a child to exit, sending SIGKILL after `graceMs`. */
+function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolveStop();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function startWitnessChild(
+  config: { dataDir: string; name: string; port: number; host: string; origin: string; logVkey: string },
+  timeoutMs = 30_000,
+): Promise<{ child: ChildProcess; info: WitnessChildInfo }> {
+  const entry = childEntry();
+  const child = fork(entry.path, [JSON.stringify(config)], {
+    execArgv: entry.execArgv,
+    env: entry.env,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolveStart, reject) => {
+    const fail = (message: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new StandaloneError('START_CHILD', message, { check: 'START-5' }));
+    };
+    const timer = setTimeout(() => fail(`witness ${config.name} did not start in time`), timeoutMs);
+    child.once('exit', (code) => fail(`witness ${config.name} exited (code ${code})`));
+    child.once(
+      'message',
+      (m: { type?: string; url?: string; vkey?: string; pid?: number; message?: string }) => {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        if (m.type !== 'listening' || !m.url || !m.vkey) {
+          fail(`witness ${config.name} failed to start: ${m.message ?? 'no answer'}`);
+          return;
+        }
+        resolveStart({
+          child,
+          info: { url: m.url, vkey: m.vkey, pid: child.pid ?? 0, dataDir: config.dataDir },
+        });
+      },
+    );
+  });
+}
+
+/**
+ * Starts everything; on any failure stops what already runs and rethrows. Throws StandaloneError (START-*),
+ * the log's, the witness's and the relay's own errors for their configuration problems.
+ */
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  const dataDir = resolve(options.dataDir);
+  const host = options.host ?? '127.0.0.1';
+  const now = options.now ?? Date.now;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const state = loadState(dataDir, options.org);
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    cleanups.length = 0;
+  };
+  try {
+    for (const d of ['log', 'relay']) mkdirSync(join(dataDir, d), { recursive: true, mode: 0o700 });
+    const logKey: SignerKey = loadOrCreateKeyFile(
+      join(dataDir, 'log', 'log.key'),
+      SIGNATURE_TYPE_ED25519,
+      state.origin,
+      () => state.origin,
+    ).key;
+    const adminKeyPath = join(dataDir, 'admin.key');
+    const admin = loadOrCreateKeyFile(
+      adminKeyPath,
+      SIGNATURE_TYPE_ED25519,
+      `${state.org}/admin`,
+      () => `${state.org}/admin`,
+    );
+    const logVkey = formatVerifierKey(verifierKeyOf(logKey));
+
+    // The witnesses first: the sequencer needs their URLs and keys.
+    const children: { child: ChildProcess; info: WitnessChildInfo }[] = [];
+    cleanups.push(async () => {
+      await Promise.all(children.map((c) => stopChild(c.child)));
+    });
+    const started = await Promise.allSettled(
+      Array.from({ length: WITNESS_COUNT }, (_, i) =>
+        startWitnessChild({
+          dataDir: join(dataDir, `witness-${i + 1}`),
+          name: `${state.org}/witness-${i + 1}`,
+          port: options.witnessPorts?.[i] ?? (options.port === 0 ? 0 : options.port + 1 + i),
+          host,
+          origin: state.origin,
+          logVkey,
+        }),
+      ),
+    );
+    for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+
+    const witnesses: LogWitness[] = children.map(({ info }) => {
+      const key = parseVerifierKey(info.vkey);
+      return {
+        key,
+        addCheckpoint: (note, oldSize, prove, signal) =>
+          submitToWitness(info.url, note, oldSize, prove, { witnessKey: key, signal }),
+      };
+    });
+    const storage = openSqliteStorage({ path: join(dataDir, 'log', 'log.sqlite') });
+    cleanups.push(async () => storage.close());
+    const sequencer = await Sequencer.start({
+      storage,
+      origin: state.origin,
+      key: logKey,
+      witnesses,
+      witnessQuorum: WITNESS_QUORUM,
+    });
+    cleanups.push(() => sequencer.close());
+
+    let wellKnown: WellKnownDocument | undefined;
+    const relay = await createRelay({
+      dataDir: join(dataDir, 'relay'),
+      host,
+      port: options.port,
+      orgId: state.org,
+      adminPublicKey: admin.key.publicKey,
+      log: sequencer,
+      // Read-only: the relay is the log's only writer, through its checked admin statements (no POST add).
+      logHandler: createLogHandler({ storage, prefix: '/log/' }),
+      now,
+    });
+    cleanups.push(async () => {
+      // A client holding a connection open (keep-alive, or a response it never read) must not hold up the stop.
+      const server = relay.app.server;
+      const force = setTimeout(() => server.closeAllConnections(), 1_000);
+      force.unref();
+      server.closeIdleConnections();
+      await relay.stop();
+      clearTimeout(force);
+    });
+    relay.app.get('/.well-known/overt', async (_req, reply) => {
+      // The document names the listening URL, so it exists only once the relay listens.
+      if (wellKnown === undefined) return reply.code(503).header('retry-after', '1').send();
+      reply.header('cache-control', 'public, max-age=60');
+      return wellKnown;
+    });
+
+    const trusteeDirs = Array.from({ length: TRUSTEE_COUNT }, (_, i) =>
+      join(dataDir, 'trustees', `trustee-${i + 1}`),
+    );
+    const trustees = await Promise.all(trusteeDirs.map((d, i) => LocalTrustee.open(d, i + 1)));
+    const service = new RelayService({
+      storage: relay.storage,
+      log: sequencer,
+      hub: relay.hub,
+      orgId: state.org,
+      now,
+    });
+    const current = calendarMonthEpoch(now());
+    const epochs = await ensureEpochKeys({
+      trustees,
+      admin: admin.key.keyPair,
+      orgId: state.org,
+      storage: relay.storage,
+      service,
+      epochs: [current, current + 1],
+      now,
+    });
+
+    const url = await relay.start();
+    wellKnown = buildWellKnown({
+      org: state.org,
+      origin: state.origin,
+      logUrl: `${url}/log/`,
+      logVkey,
+      witnessVkeys: children.map((c) => c.info.vkey),
+      witnessQuorum: WITNESS_QUORUM,
+    });
+    const logSize = sequencer.checkpoint.size;
+    let witnessed = true;
+    try {
+      await sequencer.awaitWitnessed(logSize, options.witnessedTimeoutMs ?? 15_000);
+    } catch {
+      witnessed = false;
+    }
+    const doc = wellKnown;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      dataDir,
+      wellKnown: doc,
+      witnesses: children.map((c) => c.info),
+      epochs,
+      adminKeyPath,
+      adminKeyCreated: admin.created,
+      trusteeDirs,
+      witnessed,
+      logSize,
+      close() {
+        closing ??= cleanup();
+        return closing;
+      },
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
