@@ -76,7 +76,13 @@ export type WorkflowErrorCode =
   | 'DECISION_INVALID'
   | 'COMMITMENT_MISMATCH'
   | 'SIGNATURE_INVALID'
-  | 'SCOPE_OUTSIDE';
+  | 'SCOPE_OUTSIDE'
+  | 'EXECUTION_INVALID'
+  | 'RELEASE_INVALID'
+  | 'EXTENSION_INVALID'
+  | 'UNSEAL_INVALID'
+  | 'SHRED_INVALID'
+  | 'REFUSAL_INVALID';
 
 export type ErrorCode =
   | CodecErrorCode

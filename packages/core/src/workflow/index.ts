@@ -4,7 +4,15 @@
  * verified type that only its verify function produces.
  */
 export * from './decision.js';
+export * from './entries.js';
+export * from './execution.js';
+export * from './extension.js';
+export * from './overdue.js';
 export * from './policy.js';
+export * from './refusal.js';
+export * from './release.js';
 export * from './request.js';
 export * from './scope.js';
+export * from './shred.js';
 export * from './signed.js';
+export * from './unseal.js';

@@ -37,7 +37,12 @@ export const TAG_REQUEST_CONFIDENTIAL = 'overt/workflow/v1/request-confidential'
 export const LEGAL_BASIS_MAX = 1024;
 export const MAX_SUBJECTS = 0xffff;
 export const MAX_CONVERSATIONS = 1024;
-export const JUSTIFICATION_MAX = 0xffff;
+/**
+ * The justification's limit is set by the unseal entry, which must carry the whole opening in one log entry of
+ * at most 64 KiB (unseal.ts UNSEAL_JUSTIFICATION_MAX, docs/spec/workflow.md §9): a longer justification could be
+ * committed to but never opened on the log.
+ */
+export const JUSTIFICATION_MAX = 65_048;
 export const CASE_REFERENCE_MAX = 255;
 export const SALT_BYTES = 32;
 export const MAX_REQUEST_BYTES = 1 << 24;
