@@ -15,6 +15,7 @@ import {
   type SigningKeyPair,
   toBase64,
 } from '@overt/core';
+import { calendarMonthEpoch } from '../../server/src/epochs.js';
 import { signDeviceStatement, signEpochKeyStatement } from '../../server/src/statements.js';
 import { type Harness, ORG, startHarness } from '../../server/test/harness.js';
 import { type KeyValueStore, MemoryStore, OvertClient, RelayTransport } from '../src/index.js';
@@ -26,6 +27,8 @@ export interface World {
   readonly url: string;
   readonly admin: RelayTransport;
   readonly epochKey: Element;
+  /** The epoch of `epochKey`: the calendar month of the clock at start, the relay's current one (RLY-17). */
+  readonly epoch: number;
   /** Enrols a device (creating its user if needed) and opens a client for it. */
   device(userId: string, deviceId: string, store?: KeyValueStore): Promise<Device>;
   /** Revokes a device in the directory (admin statement on the log). */
@@ -50,11 +53,13 @@ export async function startWorld(): Promise<World> {
   const h = await startHarness({ rateLimits: generous });
   const admin = new RelayTransport({ url: h.url, key: h.adminKey, signer: { kind: 'admin' } });
   const epochKey = group.baseMul(randomNonZeroScalar());
+  // The relay's current epoch follows its clock (relay.md §6.7), so the key is published for this month.
+  const epoch = calendarMonthEpoch(Date.now());
   await admin.request('POST', '/v1/admin/epoch-keys', {
     statement: toBase64(
       signEpochKeyStatement(h.adminKey, {
         orgId: ORG,
-        epoch: 1,
+        epoch,
         threshold: 2,
         groupKey: epochKey,
         verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
@@ -69,6 +74,7 @@ export async function startWorld(): Promise<World> {
     url: h.url,
     admin,
     epochKey,
+    epoch,
     async device(userId, deviceId, store = new MemoryStore()) {
       if (!users.has(userId)) {
         await admin.createUser(userId);

@@ -76,7 +76,8 @@ export type EnvelopeErrorCode =
   | 'BLOB_DIGEST'
   | 'EPOCH_KEY_INVALID'
   | 'EPOCH_KEY_EXISTS'
-  | 'EPOCH_KEY_UNKNOWN';
+  | 'EPOCH_KEY_UNKNOWN'
+  | 'EPOCH_KEY_NOT_PUBLISHED';
 
 /** Storage drivers (STORE-R-). */
 export type StorageErrorCode = 'STORE_R_FAILED' | 'STORE_R_CORRUPT' | 'STORE_R_INVALID';
@@ -145,6 +146,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   EPOCH_KEY_INVALID: 400,
   EPOCH_KEY_EXISTS: 409,
   EPOCH_KEY_UNKNOWN: 404,
+  EPOCH_KEY_NOT_PUBLISHED: 503,
   STORE_R_FAILED: 503,
   STORE_R_CORRUPT: 500,
   STORE_R_INVALID: 400,

@@ -4,6 +4,7 @@
  * (docs/spec/relay.md).
  */
 export * from './auth.js';
+export * from './epochs.js';
 export * from './errors.js';
 export { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
 export * from './hub.js';

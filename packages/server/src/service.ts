@@ -11,6 +11,7 @@ import {
   EnvelopeIngester,
   envelopeHeadLength,
   equalBytes,
+  type Header,
   type IngestContext,
   type IngestedEnvelope,
   isOvertError,
@@ -19,6 +20,7 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { isLogError } from '@overt/log';
+import { calendarMonthEpoch } from './epochs.js';
 import { RelayError } from './errors.js';
 import type { MailboxHub } from './hub.js';
 import type { LogPort } from './log-port.js';
@@ -213,10 +215,12 @@ export class RelayService {
     const s = verifyEpochKeyStatement(await this.adminKey(), statementBytes);
     if (s.orgId !== this.orgId)
       throw new RelayError('EPOCH_KEY_INVALID', 'statement names another organisation', { check: 'AUTH-9' });
-    const current = await this.storage.currentEpochKey();
-    if (current !== undefined && s.epoch <= current.epoch)
+    // Keys are published in increasing order, each once (STORE-R-2), and may be published ahead of their month:
+    // the latest published epoch orders publication; the current one follows the clock (RLY-17).
+    const latest = await this.storage.currentEpochKey();
+    if (latest !== undefined && s.epoch <= latest.epoch)
       throw new RelayError(
-        s.epoch === current.epoch ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
+        s.epoch === latest.epoch ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
         'epoch is not new',
         {
           check: 'STORE-R-2',
@@ -237,10 +241,25 @@ export class RelayService {
     return record;
   }
 
+  /**
+   * An epoch key by number, or `'current'`: the key of the epoch whose window contains the relay's clock
+   * (relay.md §6.7). Keys published ahead of time are served by number only, so clients never seal to next
+   * month's key this month.
+   */
   async epochKey(epoch: number | 'current'): Promise<EpochKeyRecord> {
-    const k =
-      epoch === 'current' ? await this.storage.currentEpochKey() : await this.storage.getEpochKey(epoch);
+    if (epoch === 'current') return this.publishedKeyOf(calendarMonthEpoch(this.now()));
+    const k = await this.storage.getEpochKey(epoch);
     if (k === undefined) throw new RelayError('EPOCH_KEY_UNKNOWN', 'no such epoch key');
+    return k;
+  }
+
+  /** The published key of the epoch that is current (RLY-17): its absence is the relay's, not the client's. */
+  private async publishedKeyOf(epoch: number): Promise<EpochKeyRecord> {
+    const k = await this.storage.getEpochKey(epoch);
+    if (k === undefined)
+      throw new RelayError('EPOCH_KEY_NOT_PUBLISHED', 'no key is published for the current epoch', {
+        check: 'RLY-17',
+      });
     return k;
   }
 
@@ -383,24 +402,30 @@ export class RelayService {
 
   // ── Envelopes and blobs (§6.7) ─────────────────────────────────────────────────────────────────────────
 
-  private async ingestContext(
-    device: DeviceRecord,
-    conversationId: Uint8Array | undefined,
-  ): Promise<IngestContext> {
-    const key = await this.storage.currentEpochKey();
-    if (key === undefined)
-      throw new RelayError('ENV_EPOCH', 'no epoch key is published', { check: 'RLY-11' });
+  /**
+   * The context of core's ingest check (relay.md §6.7). The epoch follows the header's send time, checked in
+   * this order: the send time is fresh (RLY-12, before anything reads a date from it), the header's epoch is the
+   * one whose window contains the send time (RLY-11), and that epoch's key is published (RLY-17). Core repeats
+   * the freshness and epoch checks (ENV-17, ENV-6) against this context.
+   */
+  private async ingestContext(device: DeviceRecord, header: Header): Promise<IngestContext> {
+    const now = this.now();
+    if (Math.abs(now - header.sendTime) > this.envelopeSkewMs)
+      throw new RelayError('ENV_TIME', 'envelope refused: the send time is not fresh', { check: 'RLY-12' });
+    if (header.epoch !== calendarMonthEpoch(header.sendTime))
+      throw new RelayError('ENV_EPOCH', 'envelope refused: the epoch is not the one of the send time', {
+        check: 'RLY-11',
+      });
+    const key = await this.publishedKeyOf(header.epoch);
     let members: string[] | undefined;
-    if (conversationId !== undefined) {
-      const group = await this.storage.getGroup(conversationId);
-      if (group !== undefined) {
-        const users = new Set<string>();
-        for (const d of group.members) {
-          const rec = await this.storage.getDevice(d);
-          if (rec !== undefined) users.add(rec.userId);
-        }
-        members = [...users];
+    const group = await this.storage.getGroup(header.conversationId);
+    if (group !== undefined) {
+      const users = new Set<string>();
+      for (const d of group.members) {
+        const rec = await this.storage.getDevice(d);
+        if (rec !== undefined) users.add(rec.userId);
       }
+      members = [...users];
     }
     return {
       orgId: this.orgId,
@@ -408,7 +433,7 @@ export class RelayService {
       epochKey: decodeElement(key.groupKey, 'epoch key'),
       senderUserId: device.userId,
       senderDeviceId: utf8Encode(device.deviceId),
-      now: this.now(),
+      now,
       maxClockSkewMs: this.envelopeSkewMs,
       maxPayloadBytes: this.maxPayloadBytes,
       ...(members !== undefined ? { members } : {}),
@@ -433,10 +458,7 @@ export class RelayService {
       const head = decodeEnvelopeHead(headBytes);
       if (!equalBytes(head.header.messageId, messageId))
         throw new RelayError('ENV_ID_MISMATCH', 'the header names another message id', { check: 'RLY-16' });
-      const ingester = EnvelopeIngester.create(
-        head,
-        await this.ingestContext(device, head.header.conversationId),
-      );
+      const ingester = EnvelopeIngester.create(head, await this.ingestContext(device, head.header));
       if (blobId === undefined) {
         ciphertext = body.slice(headLength);
         await ingester.update(ciphertext);

@@ -165,7 +165,7 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
     const sealed = await sealEnvelope(
       {
         orgId: ORG,
-        epoch: 1,
+        epoch: w.epoch,
         conversationId: conversation,
         senderUserId: mallory.userId,
         senderDeviceId: utf8Encode(mallory.deviceId),

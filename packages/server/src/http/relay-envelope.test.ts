@@ -17,6 +17,7 @@ import {
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Device, type Harness, ORG, startHarness } from '../../test/harness.js';
+import { calendarMonthEpoch } from '../epochs.js';
 import { epochKeyEntry, signEpochKeyStatement } from '../statements.js';
 
 let h: Harness;
@@ -24,7 +25,8 @@ let alice: Device;
 let bob: Device;
 let carol: Device;
 let epochKey: Element;
-const EPOCH = 7;
+// The relay's current epoch follows its clock (RLY-11, RLY-17): publish the calendar month of the test's clock.
+const EPOCH = calendarMonthEpoch(Date.now());
 
 function fields(extra: Partial<HeaderFields> = {}): HeaderFields {
   return {

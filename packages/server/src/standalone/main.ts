@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { toBase64 } from '@overt/core';
+import { epochLabel } from '../epochs.js';
 import { TRUSTEE_THRESHOLD } from './epoch-keys.js';
-import { epochLabel } from './epochs.js';
 import { DEFAULT_PORT, type RunningSystem, startSystem, TRUSTEE_COUNT } from './system.js';
 
 const USAGE = `usage: npm start -- [--port N] [--data DIR] [--host HOST] [--org ID] [--witness-ports A,B]

@@ -24,8 +24,8 @@ import {
   verifyCheckpoint,
 } from '@overt/log';
 import { afterAll, describe, expect, it } from 'vitest';
+import { calendarMonthEpoch } from '../epochs.js';
 import { verifyEpochKeyStatement } from '../statements.js';
-import { calendarMonthEpoch } from './epochs.js';
 import { isStandaloneError } from './errors.js';
 import { startSystem } from './system.js';
 import type { WellKnownDocument } from './well-known.js';

@@ -12,12 +12,12 @@ import { generateSignerKey } from '@overt/log';
 import { openSqliteStorage, Sequencer } from '@overt/log/service';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { calendarMonthEpoch, epochLabel, epochStartMs } from '../epochs.js';
 import { MailboxHub } from '../hub.js';
 import { RelayService } from '../service.js';
 import { verifyEpochKeyStatement } from '../statements.js';
 import { SqliteRelayStorage } from '../storage/sqlite.js';
 import { ensureEpochKeys } from './epoch-keys.js';
-import { calendarMonthEpoch, epochLabel, epochStartMs } from './epochs.js';
 import { isStandaloneError } from './errors.js';
 import {
   decodeShareFile,

@@ -27,10 +27,10 @@ import {
 } from '@overt/log';
 import { createLogHandler, type LogWitness, openSqliteStorage, Sequencer } from '@overt/log/service';
 import { loadOrCreateKeyFile, submitToWitness } from '@overt/witness';
+import { calendarMonthEpoch } from '../epochs.js';
 import { createRelay } from '../relay.js';
 import { RelayService } from '../service.js';
 import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
-import { calendarMonthEpoch } from './epochs.js';
 import { StandaloneError } from './errors.js';
 import { LocalTrustee, writeFileAtomic } from './trustee.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';

@@ -315,7 +315,10 @@ export interface RelayStorage {
 
   getEpochKey(epoch: number): Promise<EpochKeyRecord | undefined>;
 
-  /** The epoch key with the highest epoch: the current one. */
+  /**
+   * The epoch key with the highest epoch (the latest published, possibly ahead of time). It orders publication
+   * (STORE-R-2); it is not the current epoch, which follows the clock (relay.md §6.7, RLY-17).
+   */
   currentEpochKey(): Promise<EpochKeyRecord | undefined>;
 
   /** Releases the database. Further calls fail. */
