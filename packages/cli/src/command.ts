@@ -60,8 +60,9 @@ const COMMON: Readonly<Record<string, OptionSpec>> = {
 
 export function helpText(cmd: Command): string {
   const all = { ...cmd.options, ...COMMON };
-  const lines = [`overt ${cmd.path.join(' ')} — ${cmd.summary}`, ''];
-  lines.push(`Usage: overt ${cmd.path.join(' ')} ${cmd.positionals.join(' ')} [options]`.replace(/ +/g, ' '));
+  const name = cmd.path.join(' ').trim();
+  const lines = [`overt ${name} — ${cmd.summary}`, ''];
+  lines.push(`Usage: overt ${name} ${cmd.positionals.join(' ')} [options]`.replace(/ +/g, ' '));
   lines.push('', 'Options:');
   const left = Object.entries(all).map(
     ([name, o]) => `  --${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`,

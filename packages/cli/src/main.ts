@@ -5,6 +5,8 @@
  * `main` never calls process.exit and writes only through the given {@link Io}, so it runs the same under the
  * process entry (run.ts) and inside tests.
  */
+
+import { chatCommands } from './chat-commands.js';
 import {
   type Command,
   EXIT_OK,
@@ -19,20 +21,20 @@ import { witnessCommands } from './witness-commands.js';
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands];
+const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands, ...chatCommands];
 
 const VERSION = '0.1.0';
 
 function topHelp(): string {
   const lines = [
-    'overt — Overt transparency log and witness tools',
+    'overt — Overt messaging, transparency log and witness tools',
     '',
     'Usage: overt <family> <command> [options]',
     '',
   ];
   lines.push('Commands:');
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length)) + 4;
-  for (const c of COMMANDS) lines.push(`  ${c.path.join(' ').padEnd(width)}${c.summary}`);
+  for (const c of COMMANDS) lines.push(`  ${c.path.join(' ').trim().padEnd(width)}${c.summary}`);
   lines.push('', "Run 'overt <family> <command> --help' for a command's options and an example.");
   lines.push('Exit status: 0 ok, 1 verification failed, 2 usage error.');
   return `${lines.join('\n')}\n`;
@@ -56,6 +58,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(`${VERSION}\n`);
     return EXIT_OK;
   }
+  // A one-word command (`overt send …`) has the path [name, ''].
+  const single = COMMANDS.find((c) => c.path[0] === family && c.path[1] === '');
+  if (single !== undefined) return runCommand(single, argv.slice(1), io);
   if (!COMMANDS.some((c) => c.path[0] === family)) {
     io.stderr(`overt: unknown command family ${JSON.stringify(family)}\n\n${topHelp()}`);
     return EXIT_USAGE;
@@ -69,9 +74,24 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stderr(`overt: unknown command ${JSON.stringify(`${family} ${name}`)}\n\n${familyHelp(family)}`);
     return EXIT_USAGE;
   }
+  return runCommand(cmd, rest, io);
+}
+
+/** Positionals written `[TEXT]` are optional: the command is parsed with them, else without. */
+function parseWithOptional(cmd: Command, rest: readonly string[]): ReturnType<typeof parseCommandArgs> {
+  try {
+    return parseCommandArgs(cmd, rest);
+  } catch (e) {
+    if (!(e instanceof UsageError) || !cmd.positionals.every((p) => p.startsWith('['))) throw e;
+    return parseCommandArgs({ ...cmd, positionals: [] }, rest);
+  }
+}
+
+async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promise<number> {
+  const name = cmd.path.join(' ').trim();
   const json = rest.includes('--json');
   try {
-    const { values, positionals } = parseCommandArgs(cmd, rest);
+    const { values, positionals } = parseWithOptional(cmd, rest);
     if (values.help === true) {
       io.stdout(helpText(cmd));
       return EXIT_OK;
@@ -80,9 +100,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) {
       if (json) io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'usage', message: e.message } })}\n`);
-      io.stderr(
-        `overt ${cmd.path.join(' ')}: ${e.message}\nRun 'overt ${cmd.path.join(' ')} --help' for usage.\n`,
-      );
+      io.stderr(`overt ${name}: ${e.message}\nRun 'overt ${name} --help' for usage.\n`);
       return EXIT_USAGE;
     }
     throw e;

@@ -1,0 +1,516 @@
+/**
+ * The messaging commands (docs/spec/cli.md): `device init` and `admin enrol` to put a device on the directory,
+ * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). State lives
+ * in a profile directory (profile.ts). Rejected mailbox items are printed as REJECTED with their code and check,
+ * never as messages; text from the network is shown with control characters escaped so that a sender cannot
+ * rewrite the reader's terminal.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
+import {
+  fromBase64,
+  fromBase64Url,
+  isOvertError,
+  randomBytes,
+  toBase64,
+  toBase64Url,
+  utf8Decode,
+  utf8Encode,
+} from '@overt/core';
+import { parseSignerKey } from '@overt/log';
+import {
+  type Command,
+  type CommandContext,
+  EXIT_FAILED,
+  EXIT_OK,
+  emit,
+  optionalString,
+  requireString,
+  UsageError,
+} from './command.js';
+import { FileStore } from './file-store.js';
+import { fetchOrg, initProfile, type OpenProfile, openProfile } from './profile.js';
+
+const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
+
+const profileOption = {
+  profile: { type: 'string', value: 'DIR', description: 'the device profile directory (overt device init)' },
+} as const;
+
+/** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
+async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
+  try {
+    return await f();
+  } catch (e) {
+    if (!isClientError(e) && !isOvertError(e)) throw e;
+    const relayCode = isClientError(e) ? e.relayCode : undefined;
+    const error = { code: e.code, check: e.check, relayCode, message: e.message };
+    if (ctx.json) ctx.io.stdout(`${JSON.stringify({ ok: false, error })}\n`);
+    ctx.io.stderr(
+      `overt: ${e.message} [${e.code}${relayCode ? ` ${relayCode}` : ''}${e.check ? ` ${e.check}` : ''}]\n`,
+    );
+    return EXIT_FAILED;
+  }
+}
+
+function convId(text: string): Uint8Array {
+  try {
+    const id = fromBase64Url(text);
+    if (id.length > 0) return id;
+  } catch {
+    // Reported just below as a usage error.
+  }
+  throw new UsageError(`${JSON.stringify(text)} is not a conversation id (see 'overt chat list')`);
+}
+
+/** Escapes C0/C1 controls except newline and tab: network text must not drive the terminal. */
+export function printable(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    const control = (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f);
+    out += control ? `\\u${c.toString(16).padStart(4, '0')}` : ch;
+  }
+  return out;
+}
+
+// --- device init / admin enrol ---
+
+const deviceInit: Command = {
+  path: ['device', 'init'],
+  summary: 'create a device key in a new profile directory',
+  positionals: [],
+  options: {
+    relay: { type: 'string', value: 'URL', description: 'the relay (npm start prints it)' },
+    user: { type: 'string', value: 'USER', description: 'your user id' },
+    device: {
+      type: 'string',
+      value: 'ID',
+      description: 'this device id, unique in the org (default: laptop-<random>)',
+    },
+    ...profileOption,
+  },
+  details:
+    'Creates DIR (mode 0700) with device.key (mode 0600) and prints the public key. Hand it to the org admin, who\nruns `overt admin enrol`; then run any profile command (e.g. `overt read`) to publish key packages.',
+  examples: ['overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const relay = requireString(ctx, 'relay');
+      const user = requireString(ctx, 'user');
+      const dir = resolve(requireString(ctx, 'profile'));
+      const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
+      if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
+      const org = await fetchOrg(relay);
+      const key = await initProfile(dir, { version: 1, relay, org, user, device });
+      const pub = toBase64(key.publicKey);
+      emit(
+        ctx,
+        { ok: true, profile: dir, org, user, device, deviceKey: pub },
+        `profile   ${dir}\nuser      ${user}\ndevice    ${device}\ndevice key ${pub}\n\nAsk the org admin to run:\n  overt admin enrol --relay ${relay} --admin-key ./data/admin.key --user ${user} --device ${device} --device-key ${pub}`,
+      );
+      return EXIT_OK;
+    }),
+};
+
+const adminEnrol: Command = {
+  path: ['admin', 'enrol'],
+  summary: "enrol a user's device: sign the device-added statement and log it",
+  positionals: [],
+  options: {
+    relay: { type: 'string', value: 'URL', description: 'the relay' },
+    'admin-key': {
+      type: 'string',
+      value: 'FILE',
+      description: "the org admin's key (npm start: ./data/admin.key)",
+    },
+    user: { type: 'string', value: 'USER', description: 'the user id (created if new)' },
+    device: { type: 'string', value: 'ID', description: 'the device id printed by `overt device init`' },
+    'device-key': {
+      type: 'string',
+      value: 'PUB',
+      description: 'the device public key (base64) printed by `overt device init`',
+    },
+  },
+  details:
+    'The relay checks the admin signature and appends the statement to the transparency log; prints its log index.',
+  examples: [
+    'overt admin enrol --relay http://127.0.0.1:8420 --admin-key ./data/admin.key --user bob --device laptop-1 --device-key <base64>',
+  ],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const relay = requireString(ctx, 'relay');
+      const user = requireString(ctx, 'user');
+      const device = requireString(ctx, 'device');
+      let identityKey: Uint8Array;
+      try {
+        identityKey = fromBase64(requireString(ctx, 'device-key'));
+      } catch {
+        throw new UsageError('--device-key must be base64');
+      }
+      if (identityKey.length !== 32)
+        throw new UsageError('--device-key must be a 32-byte Ed25519 public key');
+      let adminText: string;
+      try {
+        adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
+      } catch (e) {
+        if (e instanceof UsageError) throw e;
+        throw new UsageError('cannot read --admin-key');
+      }
+      const admin = parseSignerKey(adminText);
+      const org = await fetchOrg(relay);
+      // Loaded only here: the server package is large and only the admin needs its statement format.
+      const { signDeviceStatement } = await import('@overt/server');
+      const transport = new RelayTransport({ url: relay, key: admin.keyPair, signer: { kind: 'admin' } });
+      let userCreated = true;
+      try {
+        await transport.createUser(user);
+      } catch (e) {
+        if (!isClientError(e) || e.relayCode !== 'DIR_USER_EXISTS') throw e;
+        userCreated = false;
+      }
+      const statement = signDeviceStatement(admin.keyPair, {
+        kind: 'added',
+        orgId: org,
+        userId: user,
+        deviceId: device,
+        identityKey,
+        time: Date.now(),
+      });
+      const logIndex = await transport.enrolDevice(statement);
+      emit(
+        ctx,
+        { ok: true, user, device, userCreated, logIndex },
+        `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
+      );
+      return EXIT_OK;
+    }),
+};
+
+// --- chat new / list ---
+
+const chatNew: Command = {
+  path: ['chat', 'new'],
+  summary: 'create a conversation with other users',
+  positionals: [],
+  options: {
+    ...profileOption,
+    with: { type: 'string', value: 'USER[,USER…]', description: 'who to add (all their enrolled devices)' },
+  },
+  examples: ['overt chat new --profile ~/.overt/alice --with bob,carol'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const users = requireString(ctx, 'with')
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u !== '');
+      if (users.length === 0) throw new UsageError('--with needs at least one user');
+      const p = await openProfile(requireString(ctx, 'profile'));
+      const { conversationId, missing } = await p.client.createConversation(users);
+      const id = toBase64Url(conversationId);
+      const members = p.client.members(conversationId);
+      emit(
+        ctx,
+        { ok: true, conversation: id, members, missing },
+        `${id}\nmembers: ${members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}${
+          missing.length > 0
+            ? `\nnot added (no key package; they must run a command once): ${missing.join(', ')}`
+            : ''
+        }`,
+      );
+      return EXIT_OK;
+    }),
+};
+
+const chatList: Command = {
+  path: ['chat', 'list'],
+  summary: "list this device's conversations and their members",
+  positionals: [],
+  options: { ...profileOption },
+  details:
+    'Syncs first, so conversations others added you to appear (their messages stay unread for `overt read`).',
+  examples: ['overt chat list --profile ~/.overt/bob'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const p = await openProfile(requireString(ctx, 'profile'));
+      await keepUnread(p, await p.client.sync());
+      const chats = p.client.conversationIds().map((id) => ({
+        conversation: toBase64Url(id),
+        members: p.client.members(id),
+      }));
+      emit(
+        ctx,
+        { ok: true, conversations: chats },
+        chats.length === 0
+          ? 'no conversations'
+          : chats
+              .map(
+                (c) => `${c.conversation}  ${c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}`,
+              )
+              .join('\n'),
+      );
+      return EXIT_OK;
+    }),
+};
+
+// --- send ---
+
+const send: Command = {
+  path: ['send', ''],
+  summary: 'send a text message or a file to a conversation',
+  positionals: ['[TEXT]'],
+  options: {
+    ...profileOption,
+    to: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
+    file: { type: 'string', value: 'PATH', description: 'send this file instead of text' },
+    type: {
+      type: 'string',
+      value: 'MIME',
+      description: 'content type of --file (default application/octet-stream)',
+    },
+  },
+  examples: [
+    'overt send --profile ~/.overt/alice --to <conv> "hello bob"',
+    'overt send --profile ~/.overt/alice --to <conv> --file ./report.pdf --type application/pdf',
+  ],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const conv = convId(requireString(ctx, 'to'));
+      const file = optionalString(ctx, 'file');
+      if ((file === undefined) === (ctx.positionals.length === 0))
+        throw new UsageError('give either a text argument or --file PATH');
+      if (ctx.positionals.length > 1) throw new UsageError('quote the text as one argument');
+      let bytes: Uint8Array | undefined;
+      if (file !== undefined) {
+        try {
+          bytes = new Uint8Array(await readFile(file));
+        } catch {
+          throw new UsageError(`cannot read ${file}`);
+        }
+      }
+      const p = await openProfile(requireString(ctx, 'profile'));
+      // Catch up first: a commit we have not processed would make the relay refuse the send's epoch.
+      await keepUnread(p, await p.client.sync());
+      const sent =
+        bytes === undefined
+          ? await p.client.sendText(conv, ctx.positionals[0]!)
+          : await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream');
+      const messageId = toBase64Url(sent.messageId);
+      emit(ctx, { ok: true, messageId, epoch: sent.epoch, bytes: bytes?.length }, `sent ${messageId}`);
+      return EXIT_OK;
+    }),
+};
+
+// --- read / watch ---
+
+/** What `read` and `watch` print for one event. */
+interface Shown {
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected';
+  readonly conversation: string;
+  readonly [k: string]: unknown;
+}
+
+async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text: string }> {
+  const conversation = toBase64Url(e.conversationId);
+  const short = conversation.slice(0, 8);
+  switch (e.kind) {
+    case 'message': {
+      const from = `${e.sender.userId}/${e.sender.deviceId}`;
+      const time = new Date(e.sendTime).toISOString();
+      const messageId = toBase64Url(e.messageId);
+      if (e.contentType === TEXT_CONTENT_TYPE) {
+        try {
+          const text = utf8Decode(e.payload);
+          return {
+            json: { event: 'message', conversation, messageId, sender: e.sender, time, text },
+            text: `[${time}] ${short} ${printable(from)}: ${printable(text)}`,
+          };
+        } catch {
+          // Not UTF-8 although labelled text: saved as a file below.
+        }
+      }
+      const dir = join(p.dir, 'files');
+      await FileStore.open(dir);
+      const path = join(dir, messageId);
+      await writeFile(path, e.payload, { mode: 0o600 });
+      return {
+        json: {
+          event: 'file',
+          conversation,
+          messageId,
+          sender: e.sender,
+          time,
+          contentType: e.contentType,
+          bytes: e.payload.length,
+          path,
+        },
+        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes) saved to ${path}`,
+      };
+    }
+    case 'joined':
+      return {
+        json: { event: 'joined', conversation, members: e.members },
+        text: `${short} you were added; members: ${printable(e.members.map((m) => `${m.userId}/${m.deviceId}`).join(', '))}`,
+      };
+    case 'membership':
+      return {
+        json: {
+          event: 'membership',
+          conversation,
+          added: e.added,
+          removed: e.removed,
+          removedSelf: e.removedSelf,
+        },
+        text: `${short} ${printable(
+          [
+            ...e.added.map((m) => `+${m.userId}/${m.deviceId}`),
+            ...e.removed.map((m) => `-${m.userId}/${m.deviceId}`),
+          ].join(' '),
+        )}${e.removedSelf ? ' (you were removed)' : ''}`,
+      };
+    case 'rejected':
+      return {
+        json: {
+          event: 'rejected',
+          conversation,
+          item: e.item,
+          sender: e.sender,
+          code: e.code,
+          check: e.check,
+        },
+        text: `REJECTED ${e.item} in ${short} claimed from ${printable(e.sender)}: ${e.code}${
+          e.check ? ` (${e.check})` : ''
+        } — not shown, it failed verification`,
+      };
+  }
+}
+
+/**
+ * Events synced but not yet read (a `read --conv` of another conversation, a `send`, a `chat list`) are kept,
+ * encoded, in the profile store under `cli/unread/`, so no message is lost by being synced by another command.
+ */
+const UNREAD = 'cli/unread/';
+
+function encodeEvent(e: ClientEvent): Uint8Array {
+  return utf8Encode(JSON.stringify(e, (_k, v) => (v instanceof Uint8Array ? { b64: toBase64(v) } : v)));
+}
+
+function decodeEvent(bytes: Uint8Array): ClientEvent {
+  return JSON.parse(utf8Decode(bytes), (_k, v) =>
+    v !== null && typeof v === 'object' && typeof v.b64 === 'string' && Object.keys(v).length === 1
+      ? fromBase64(v.b64)
+      : v,
+  ) as ClientEvent;
+}
+
+async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promise<void> {
+  const existing = await p.store.list(UNREAD);
+  let next = existing.length === 0 ? 0 : Number(existing[existing.length - 1]!.slice(UNREAD.length)) + 1;
+  for (const e of events) await p.store.put(`${UNREAD}${String(next++).padStart(12, '0')}`, encodeEvent(e));
+}
+
+/** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
+async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
+  const out: ClientEvent[] = [];
+  const match = (e: ClientEvent) => conv === undefined || toBase64Url(e.conversationId) === toBase64Url(conv);
+  for (const k of await p.store.list(UNREAD)) {
+    const bytes = await p.store.get(k);
+    if (bytes === undefined) continue;
+    const e = decodeEvent(bytes);
+    if (!match(e)) continue;
+    out.push(e);
+    await p.store.delete(k);
+  }
+  return out;
+}
+
+async function syncAndTake(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
+  await keepUnread(p, await p.client.sync());
+  return takeUnread(p, conv);
+}
+
+const read: Command = {
+  path: ['read', ''],
+  summary: 'fetch and print new messages',
+  positionals: [],
+  options: {
+    ...profileOption,
+    conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
+  },
+  details:
+    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1.',
+  examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const conv = optionalString(ctx, 'conv');
+      const p = await openProfile(requireString(ctx, 'profile'));
+      const events = await syncAndTake(p, conv === undefined ? undefined : convId(conv));
+      const shown = await Promise.all(events.map((e) => show(p, e)));
+      emit(
+        ctx,
+        { ok: true, events: shown.map((s) => s.json) },
+        shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
+      );
+      return events.some((e) => e.kind === 'rejected') ? EXIT_FAILED : EXIT_OK;
+    }),
+};
+
+const watch: Command = {
+  path: ['watch', ''],
+  summary: 'print messages as they arrive, until Ctrl-C',
+  positionals: [],
+  options: { ...profileOption },
+  details:
+    'Holds the mailbox WebSocket open; each wake-up syncs and prints. With --json, one JSON object per line;\nthe first is {"event":"watching"}.',
+  examples: ['overt watch --profile ~/.overt/bob'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const p = await openProfile(requireString(ctx, 'profile'));
+      const line = (json: unknown, text: string) =>
+        ctx.io.stdout(`${ctx.json ? JSON.stringify(json) : text}\n`);
+      let running: Promise<void> = Promise.resolve();
+      let failure: unknown;
+      // Wake-ups are serialised: each sync prints its events before the next starts, so output keeps order.
+      const drain = () => {
+        running = running.then(async () => {
+          try {
+            for (const e of await syncAndTake(p, undefined)) {
+              const s = await show(p, e);
+              line(s.json, s.text);
+            }
+          } catch (e) {
+            failure = e;
+            ctx.io.stderr(`overt watch: sync failed: ${(e as Error).message}\n`);
+          }
+        });
+      };
+      let closed: (code: number) => void = () => undefined;
+      const socketClosed = new Promise<number>((r) => {
+        closed = r;
+      });
+      const socket = await p.client.connect(drain, (code) => closed(code));
+      line(
+        { event: 'watching', user: p.info.user, device: p.info.device },
+        `watching as ${p.info.user}/${p.info.device} (Ctrl-C stops)`,
+      );
+      drain();
+      const why = await Promise.race([ctx.io.stopped.then(() => 'stopped' as const), socketClosed]);
+      socket.close();
+      await running;
+      if (why !== 'stopped') {
+        ctx.io.stderr(`overt watch: the relay closed the connection (${why})\n`);
+        return EXIT_FAILED;
+      }
+      return failure === undefined ? EXIT_OK : EXIT_FAILED;
+    }),
+};
+
+export const chatCommands: readonly Command[] = [
+  deviceInit,
+  adminEnrol,
+  chatNew,
+  chatList,
+  send,
+  read,
+  watch,
+];

@@ -1,0 +1,222 @@
+/**
+ * The messaging commands end to end (docs/spec/cli.md), as two people in two terminals would run them: the real
+ * system of `npm start` (scripts/start.mjs from the sources, free ports, a temporary data directory), two
+ * profiles enrolled with its admin key, then chat new / send / read / watch through spawned `overt` processes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { utf8Encode } from '@overt/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
+import { printable } from './chat-commands.js';
+import { FileStore } from './file-store.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'overt-chat-cli-'));
+const dataDir = join(tmp, 'data');
+const alice = join(tmp, 'alice');
+const bob = join(tmp, 'bob');
+let system: ChildProcess;
+let relay = '';
+
+function startSystem(): Promise<string> {
+  system = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
+    cwd: root,
+    env: { ...process.env, OVERT_START_SOURCE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  system.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
+    system.once('exit', (code) => reject(new Error(`start exited with ${code}:\n${out}`)));
+    system.stdout?.on('data', (d) => {
+      out += String(d);
+      if (!out.includes('Ctrl-C stops everything.')) return;
+      clearTimeout(timer);
+      const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
+      if (url) resolve(url);
+      else reject(new Error(`unexpected output:\n${out}`));
+    });
+  });
+}
+
+async function ok(args: readonly string[]): Promise<Record<string, unknown>> {
+  const r = await runCli([...args, '--json']);
+  if (r.code !== 0) throw new Error(`overt ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+async function enrol(user: string, profile: string): Promise<void> {
+  const init = await ok([
+    'device',
+    'init',
+    '--relay',
+    relay,
+    '--user',
+    user,
+    '--device',
+    `${user}-laptop`,
+    '--profile',
+    profile,
+  ]);
+  const enrolled = await ok([
+    'admin',
+    'enrol',
+    '--relay',
+    relay,
+    '--admin-key',
+    join(dataDir, 'admin.key'),
+    '--user',
+    user,
+    '--device',
+    `${user}-laptop`,
+    '--device-key',
+    init.deviceKey as string,
+  ]);
+  expect(enrolled).toMatchObject({ ok: true, user, device: `${user}-laptop`, userCreated: true });
+  expect(enrolled.logIndex).toBeTypeOf('number');
+}
+
+beforeAll(async () => {
+  relay = await startSystem();
+}, 40_000);
+
+afterAll(async () => {
+  if (system?.exitCode === null) {
+    const exited = new Promise((r) => system.once('exit', r));
+    system.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('overt messaging commands against npm start', () => {
+  let conv = '';
+
+  it('device init writes a private profile; admin enrol logs both devices', async () => {
+    await Promise.all([enrol('alice', alice), enrol('bob', bob)]);
+    expect(statSync(alice).mode & 0o777).toBe(0o700);
+    expect(statSync(join(alice, 'device.key')).mode & 0o777).toBe(0o600);
+    // A second init on the same directory must not overwrite the device key.
+    const again = await runInProcess([
+      'device',
+      'init',
+      '--relay',
+      relay,
+      '--user',
+      'alice',
+      '--profile',
+      alice,
+    ]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already holds a device profile');
+  }, 40_000);
+
+  it('alice creates a chat with bob and sends text and a file; bob reads both', async () => {
+    // Bob's first command publishes his key packages, so alice can add him while he is offline.
+    expect(await ok(['chat', 'list', '--profile', bob])).toEqual({ ok: true, conversations: [] });
+    const created = await ok(['chat', 'new', '--profile', alice, '--with', 'bob']);
+    conv = created.conversation as string;
+    expect(created.missing).toEqual([]);
+    expect(created.members).toEqual(
+      expect.arrayContaining([
+        { userId: 'alice', deviceId: 'alice-laptop' },
+        { userId: 'bob', deviceId: 'bob-laptop' },
+      ]),
+    );
+    await ok(['send', '--profile', alice, '--to', conv, 'hello bob']);
+    const file = join(tmp, 'note.bin');
+    const content = new Uint8Array([0, 1, 2, 250, 255, 10, 13]);
+    writeFileSync(file, content);
+    await ok(['send', '--profile', alice, '--to', conv, '--file', file, '--type', 'application/x-test']);
+
+    const read = (await ok(['read', '--profile', bob])).events as Record<string, unknown>[];
+    expect(read.map((e) => e.event)).toEqual(['joined', 'message', 'file']);
+    expect(read[1]).toMatchObject({
+      conversation: conv,
+      sender: { userId: 'alice', deviceId: 'alice-laptop' },
+      text: 'hello bob',
+    });
+    expect(read[2]).toMatchObject({ contentType: 'application/x-test', bytes: content.length });
+    const saved = read[2]!.path as string;
+    expect(new Uint8Array(readFileSync(saved))).toEqual(content);
+    expect(statSync(saved).mode & 0o777).toBe(0o600);
+    // Read means read: nothing is shown twice.
+    const again = await runInProcess(['read', '--profile', bob, '--json']);
+    expect(JSON.parse(again.stdout).events).toEqual([]);
+  }, 60_000);
+
+  it('bob replies; alice reads it in text form, with --conv', async () => {
+    await ok(['send', '--profile', bob, '--to', conv, 'hi alice']);
+    const r = await runCli(['read', '--profile', alice, '--conv', conv]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/bob\/bob-laptop: hi alice\n/);
+    expect(r.stdout).not.toContain('REJECTED');
+  }, 30_000);
+
+  it('watch prints a message as it arrives and stops on SIGTERM', async () => {
+    const w = startDaemon(['watch', '--profile', bob, '--json']);
+    await w.waitFor((e) => e.event === 'watching');
+    await ok(['send', '--profile', alice, '--to', conv, 'live']);
+    const e = await w.waitFor((e) => e.event === 'message');
+    expect(e).toMatchObject({ text: 'live', sender: { userId: 'alice' } });
+    expect((await w.stop()).code).toBe(0);
+  }, 40_000);
+
+  it('refuses a device key others can read, and usage mistakes, with exit status 2', async () => {
+    chmodSync(join(bob, 'device.key'), 0o644);
+    const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('chmod 600');
+    chmodSync(join(bob, 'device.key'), 0o600);
+    expect((await runInProcess(['send', '--profile', bob, '--to', conv])).code).toBe(2);
+    expect((await runInProcess(['send', '--profile', bob, '--to', '!!', 'x'])).code).toBe(2);
+    for (const cmd of [
+      ['send'],
+      ['read'],
+      ['watch'],
+      ['chat', 'new'],
+      ['admin', 'enrol'],
+      ['device', 'init'],
+    ]) {
+      const h = await runInProcess([...cmd, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toContain('Example');
+    }
+  }, 30_000);
+});
+
+describe('rejected items', () => {
+  it('read prints a rejected item as REJECTED with code and check, never its content, and exits 1', async () => {
+    // The SDK's rejection (client.md) as it reaches the CLI: injected into the unread queue of bob's profile.
+    const store = await FileStore.open(join(bob, 'store'));
+    const rejected = {
+      kind: 'rejected',
+      conversationId: { b64: 'AAECAw==' },
+      item: 'message',
+      sender: 'alice',
+      code: 'ENV_CAPSULE_MISMATCH',
+      check: 'ENV-11',
+    };
+    await store.put('cli/unread/000000000000', utf8Encode(JSON.stringify(rejected)));
+    const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /^REJECTED message in AAECAw claimed from alice: ENV_CAPSULE_MISMATCH \(ENV-11\) — not shown/m,
+    );
+    expect(r.stdout).not.toMatch(/: (hello|hi|live)/);
+  }, 30_000);
+});
+
+describe('printable', () => {
+  it('escapes terminal control characters from the network, keeps newlines and text', () => {
+    expect(printable('a\u001b[2Jb\u009bc\nd\te')).toBe('a\\u001b[2Jb\\u009bc\nd\te');
+    expect(printable('héllo ✓')).toBe('héllo ✓');
+  });
+});
