@@ -1,6 +1,6 @@
 /**
  * Byte helpers shared by every module: concatenation, constant-time comparison, and strict hex, base64 and
- * UTF-8 codecs. Uint8Array only, never Buffer, so the core runs unchanged in browsers.
+ * UTF-8 codecs. Uint8Array only (never the Node-specific buffer class), so the core runs unchanged in browsers.
  *
  * The decoders are strict because they read attacker-controlled text (notes, JSON bodies): base64 must be
  * canonical (RFC 4648 §3.5: padding present, unused bits zero), hex must be lowercase or uppercase pairs.
