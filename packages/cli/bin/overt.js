@@ -1,14 +1,50 @@
 #!/usr/bin/env node
-// Launcher of the `overt` command. An installed package runs its compiled code (dist/). In a source checkout
-// that has not been built, it runs the TypeScript sources through tsx, with @overt/* resolved to the sibling
-// packages' sources by tsconfig.run.json, so `npx overt` works right after `npm install`.
-// OVERT_CLI_SOURCE=1 forces the sources even when a build exists (the CLI's tests use it, so they never run a
-// stale build).
-import { existsSync } from 'node:fs';
+// Launcher of the `overt` command. An installed package runs its compiled code (dist/). In a source checkout it
+// runs the compiled code only while it is at least as new as every TypeScript source of the workspace packages
+// it is built from; otherwise (not built yet, or sources changed since, e.g. after a pull) it runs the sources
+// through tsx, with @overt/* resolved to the sibling packages' sources by tsconfig.run.json, so `npx overt`
+// works right after `npm install` and never runs a stale build.
+// OVERT_CLI_SOURCE=1 forces the sources (the CLI's tests use it).
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/run.js', import.meta.url);
-if (process.env.OVERT_CLI_SOURCE !== '1' && existsSync(dist)) {
+const packages = new URL('../../', import.meta.url);
+
+/** The newest modification time of a file under `dir` whose name ends with `suffix` (0 when there is none). */
+function newest(dir, suffix) {
+  let time = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory()) time = Math.max(time, newest(path, suffix));
+    else if (e.name.endsWith(suffix) && !e.name.endsWith('.test.ts'))
+      time = Math.max(time, statSync(path).mtimeMs);
+  }
+  return time;
+}
+
+/**
+ * Whether dist/run.js exists and, in a source checkout, every workspace package's build is at least as new as
+ * its sources (tsc --build leaves a package's outputs alone when only another package changed).
+ */
+function buildIsCurrent() {
+  if (!existsSync(dist)) return false;
+  if (!existsSync(new URL('../src', import.meta.url))) return true;
+  const root = fileURLToPath(packages);
+  for (const name of readdirSync(root)) {
+    const src = newest(`${root}${name}/src`, '.ts');
+    if (src > 0 && src > newest(`${root}${name}/dist`, '.js')) return false;
+  }
+  return true;
+}
+
+if (process.env.OVERT_CLI_SOURCE !== '1' && buildIsCurrent()) {
   await import(dist.href);
 } else {
   let tsx;
@@ -16,7 +52,7 @@ if (process.env.OVERT_CLI_SOURCE !== '1' && existsSync(dist)) {
     tsx = await import('tsx/esm/api');
   } catch {
     console.error(
-      'overt: no compiled CLI found (run `npm run build`) and tsx is not installed to run the sources',
+      'overt: no current compiled CLI found (run `npm run build`) and tsx is not installed to run the sources',
     );
     process.exit(1);
   }
