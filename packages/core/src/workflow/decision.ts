@@ -20,7 +20,7 @@ import type { SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
 import { findTrustee, type VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES, type VerifiedRequest } from './request.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const DECISION_VERSION = 1;
 export const TAG_DECISION_SIGNATURE = 'overt/workflow/v1/decision';
@@ -144,8 +144,7 @@ export function verifyDecision(
   const d = decodeDecision(s.body);
   const trustee = findTrustee(policy.policy, d.trusteeIndex);
   if (d.orgId !== policy.policy.orgId || trustee === undefined) invalid('trustee', 'WF-D2');
-  if (!verifyBody(TAG_DECISION_SIGNATURE, trustee.signingKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'decision signature does not verify', { check: 'WF-D3' });
+  requireSignature(TAG_DECISION_SIGNATURE, trustee.signingKey, s, 'decision', 'WF-D3');
   if (!equalBytes(d.requestId, request.request.requestId) || !equalBytes(d.requestHash, request.hash))
     invalid('request binding', 'WF-D4');
   return { decision: d, signed: signed.slice() } as VerifiedDecision;

@@ -25,7 +25,7 @@ import { approvingTrustees, type VerifiedDecision } from './decision.js';
 import { MAX_ENTRY_SIGNED_BODY } from './entries.js';
 import type { VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES, type VerifiedRequest } from './request.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const EXECUTION_VERSION = 1;
 export const TAG_EXECUTION_SIGNATURE = 'overt/workflow/v1/execution';
@@ -222,8 +222,7 @@ export function verifyExecution(
     !equalBytes(e.requestHash, request.hash)
   )
     invalid('request binding', 'WF-E2');
-  if (!verifyBody(TAG_EXECUTION_SIGNATURE, relayPublicKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'execution signature does not verify', { check: 'WF-E3' });
+  requireSignature(TAG_EXECUTION_SIGNATURE, relayPublicKey, s, 'execution', 'WF-E3');
   const byHash = new Map<string, VerifiedDecision>();
   for (const d of decisions) byHash.set(toHex(decisionHash(d)), d);
   const relied: VerifiedDecision[] = [];

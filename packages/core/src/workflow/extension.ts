@@ -22,7 +22,7 @@ import { MAX_PARTICIPANTS } from '../threshold.js';
 import { authorisedTrustee } from './entries.js';
 import type { VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES, type VerifiedRequest } from './request.js';
-import { signBody, verifyBody } from './signed.js';
+import { requireSignature, signBody } from './signed.js';
 
 export const EXTENSION_VERSION = 1;
 export const TAG_EXTENSION_SIGNATURE = 'overt/workflow/v1/extension';
@@ -207,8 +207,13 @@ export function verifyExtension(
   const body = encodeExtensionStatement(s);
   for (const g of x.signatures) {
     const t = authorisedTrustee(policy, s.orgId, g.trusteeIndex, 'EXTENSION_INVALID', 'WF-X3', 'extension');
-    if (!verifyBody(TAG_EXTENSION_SIGNATURE, t.signingKey, { body, signature: g.signature }))
-      throw new OvertError('SIGNATURE_INVALID', 'extension signature does not verify', { check: 'WF-X4' });
+    requireSignature(
+      TAG_EXTENSION_SIGNATURE,
+      t.signingKey,
+      { body, signature: g.signature },
+      'extension',
+      'WF-X4',
+    );
   }
   return { extension: x, encoded: encoded.slice() } as VerifiedExtension;
 }

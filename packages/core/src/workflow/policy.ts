@@ -24,7 +24,7 @@ import { OvertError } from '../errors.js';
 import { taggedHash } from '../hash.js';
 import { SIGNING_PUBLIC_KEY_BYTES, type SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const POLICY_VERSION = 1;
 export const TAG_POLICY_SIGNATURE = 'overt/workflow/v1/policy';
@@ -299,8 +299,7 @@ export function signPolicy(p: Policy, orgKey: SigningKeyPair): Uint8Array {
 export function verifyPolicy(signed: Uint8Array, orgPublicKey: Uint8Array): VerifiedPolicy {
   const s = decodeSigned(signed, MAX_POLICY_BYTES, 'POLICY_INVALID', 'WF-P1');
   const policy = decodePolicy(s.body);
-  if (!verifyBody(TAG_POLICY_SIGNATURE, orgPublicKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'policy signature does not verify', { check: 'WF-P2' });
+  requireSignature(TAG_POLICY_SIGNATURE, orgPublicKey, s, 'policy', 'WF-P2');
   return { policy, hash: policyHash(s.body), signed: signed.slice() } as VerifiedPolicy;
 }
 

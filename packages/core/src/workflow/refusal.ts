@@ -19,10 +19,10 @@ import {
 import { OvertError } from '../errors.js';
 import type { SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
-import { authorisedTrustee, MAX_ENTRY_SIGNED_BODY } from './entries.js';
+import { openTrusteeSigned } from './entries.js';
 import type { VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES } from './request.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { signBody } from './signed.js';
 
 export const REFUSAL_VERSION = 1;
 export const TAG_REFUSAL_SIGNATURE = 'overt/workflow/v1/refusal';
@@ -126,11 +126,13 @@ export function verifyRefusal(
   policy: VerifiedPolicy,
   request?: { readonly requestId: Uint8Array; readonly hash: Uint8Array },
 ): VerifiedRefusal {
-  const s = decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'REFUSAL_INVALID', 'WF-F1');
-  const x = decodeRefusal(s.body);
-  const t = authorisedTrustee(policy, x.orgId, x.trusteeIndex, 'REFUSAL_INVALID', 'WF-F2', 'refusal');
-  if (!verifyBody(TAG_REFUSAL_SIGNATURE, t.signingKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'refusal signature does not verify', { check: 'WF-F3' });
+  const x = openTrusteeSigned(signed, policy, {
+    tag: TAG_REFUSAL_SIGNATURE,
+    code: 'REFUSAL_INVALID',
+    checks: ['WF-F1', 'WF-F2', 'WF-F3'],
+    what: 'refusal',
+    decode: decodeRefusal,
+  });
   if (
     request !== undefined &&
     (!equalBytes(x.requestId, request.requestId) || !equalBytes(x.requestHash, request.hash))

@@ -19,11 +19,11 @@ import { OvertError } from '../errors.js';
 import { sha256 } from '../hash.js';
 import type { SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
-import { authorisedTrustee, MAX_ENTRY_SIGNED_BODY } from './entries.js';
+import { openTrusteeSigned } from './entries.js';
 import type { VerifiedExecution } from './execution.js';
 import type { VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES } from './request.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { signBody } from './signed.js';
 
 export const RELEASE_VERSION = 1;
 export const TAG_RELEASE_SIGNATURE = 'overt/workflow/v1/release';
@@ -131,11 +131,13 @@ export function verifyRelease(
   policy: VerifiedPolicy,
   execution: VerifiedExecution,
 ): VerifiedRelease {
-  const s = decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'RELEASE_INVALID', 'WF-L1');
-  const x = decodeRelease(s.body);
-  const t = authorisedTrustee(policy, x.orgId, x.trusteeIndex, 'RELEASE_INVALID', 'WF-L2', 'release');
-  if (!verifyBody(TAG_RELEASE_SIGNATURE, t.signingKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'release signature does not verify', { check: 'WF-L3' });
+  const x = openTrusteeSigned(signed, policy, {
+    tag: TAG_RELEASE_SIGNATURE,
+    code: 'RELEASE_INVALID',
+    checks: ['WF-L1', 'WF-L2', 'WF-L3'],
+    what: 'release',
+    decode: decodeRelease,
+  });
   if (
     x.orgId !== execution.execution.orgId ||
     !equalBytes(x.requestId, execution.execution.requestId) ||

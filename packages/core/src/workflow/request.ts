@@ -27,7 +27,7 @@ import { OvertError } from '../errors.js';
 import { taggedHash } from '../hash.js';
 import type { SigningKeyPair } from '../sign.js';
 import { findRequester, type VerifiedPolicy } from './policy.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const REQUEST_VERSION = 1;
 export const REQUEST_ID_BYTES = 16;
@@ -226,8 +226,7 @@ export function verifyRequest(signed: Uint8Array, policy: VerifiedPolicy): Verif
   const requester = findRequester(p, q.requesterId);
   if (requester === undefined)
     throw new OvertError('REQUEST_INVALID', 'requester is not authorised by the policy', { check: 'WF-R3' });
-  if (!verifyBody(TAG_REQUEST_SIGNATURE, requester.signingKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'request signature does not verify', { check: 'WF-R4' });
+  requireSignature(TAG_REQUEST_SIGNATURE, requester.signingKey, s, 'request', 'WF-R4');
   const l = p.limits;
   if (q.subjects.length > l.maxSubjects) limit('subjects');
   if (q.window.until - q.window.from > l.maxWindowMs) limit('time window');

@@ -16,9 +16,9 @@ import {
 import { OvertError } from '../errors.js';
 import type { SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
-import { authorisedTrustee, MAX_ENTRY_SIGNED_BODY } from './entries.js';
+import { openTrusteeSigned } from './entries.js';
 import type { VerifiedPolicy } from './policy.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { signBody } from './signed.js';
 
 export const SHRED_VERSION = 1;
 export const TAG_SHRED_SIGNATURE = 'overt/workflow/v1/shred';
@@ -101,10 +101,12 @@ export function signShred(x: Shred, trusteeKey: SigningKeyPair): Uint8Array {
  * does not list (WF-S2); SIGNATURE_INVALID when the trustee's signature fails (WF-S3).
  */
 export function verifyShred(signed: Uint8Array, policy: VerifiedPolicy): VerifiedShred {
-  const s = decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'SHRED_INVALID', 'WF-S1');
-  const x = decodeShred(s.body);
-  const t = authorisedTrustee(policy, x.orgId, x.trusteeIndex, 'SHRED_INVALID', 'WF-S2', 'shred statement');
-  if (!verifyBody(TAG_SHRED_SIGNATURE, t.signingKey, s))
-    throw new OvertError('SIGNATURE_INVALID', 'shred signature does not verify', { check: 'WF-S3' });
+  const x = openTrusteeSigned(signed, policy, {
+    tag: TAG_SHRED_SIGNATURE,
+    code: 'SHRED_INVALID',
+    checks: ['WF-S1', 'WF-S2', 'WF-S3'],
+    what: 'shred statement',
+    decode: decodeShred,
+  });
   return { shred: x, signed: signed.slice() } as VerifiedShred;
 }

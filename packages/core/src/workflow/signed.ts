@@ -11,7 +11,7 @@
 import { concatBytes, utf8Encode } from '../bytes.js';
 import { Reader, Writer } from '../codec.js';
 import { decodeAs } from '../envelope/fields.js';
-import type { ErrorCode } from '../errors.js';
+import { type ErrorCode, OvertError } from '../errors.js';
 import { SIGNATURE_BYTES, type SigningKeyPair, sign, verifySignature } from '../sign.js';
 
 export interface SignedObject {
@@ -34,6 +34,18 @@ export function signBody(tag: string, key: SigningKeyPair, body: Uint8Array): Ui
 
 export function verifyBody(tag: string, publicKey: Uint8Array, signed: SignedObject): boolean {
   return verifySignature(publicKey, signingInput(tag, signed.body), signed.signature);
+}
+
+/** Throws SIGNATURE_INVALID under `check` unless `publicKey` signed `signed` under `tag`. */
+export function requireSignature(
+  tag: string,
+  publicKey: Uint8Array,
+  signed: SignedObject,
+  what: string,
+  check: string,
+): void {
+  if (!verifyBody(tag, publicKey, signed))
+    throw new OvertError('SIGNATURE_INVALID', `${what} signature does not verify`, { check });
 }
 
 /** Splits a signed object; any framing error is reported as `code` under `check`. */

@@ -28,7 +28,7 @@ import {
   type RequestOpening,
   type VerifiedRequest,
 } from './request.js';
-import { decodeSigned, signBody, verifyBody } from './signed.js';
+import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const UNSEAL_VERSION = 1;
 export const TAG_UNSEAL_SIGNATURE = 'overt/workflow/v1/unseal';
@@ -172,8 +172,7 @@ export function verifyUnseal(
     u.publisher === PUBLISHER_RELAY
       ? relayPublicKey
       : authorisedTrustee(policy, u.orgId, u.publisher, 'UNSEAL_INVALID', 'WF-U3', 'unseal').signingKey;
-  if (!verifyBody(TAG_UNSEAL_SIGNATURE, key, s))
-    throw new OvertError('SIGNATURE_INVALID', 'unseal signature does not verify', { check: 'WF-U4' });
+  requireSignature(TAG_UNSEAL_SIGNATURE, key, s, 'unseal', 'WF-U4');
   try {
     checkOpening(request.request, u.opening);
   } catch (cause) {
