@@ -9,6 +9,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@overt\/log\/service$/, replacement: src('log/src/service/index.ts') },
+      { find: /^@overt\/client\/node$/, replacement: src('client/src/node/index.ts') },
       { find: /^@overt\/([a-z]+)$/, replacement: src('$1/src/index.ts') },
     ],
   },

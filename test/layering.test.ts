@@ -41,7 +41,8 @@ function imports(file: string): string[] {
 }
 
 function isBrowserSafe(pkg: string, file: string): boolean {
-  if (pkg === 'core' || pkg === 'client') return true;
+  if (pkg === 'core') return true;
+  if (pkg === 'client') return !relative(join(packages, 'client', 'src'), file).startsWith('node');
   if (pkg === 'log') return !relative(join(packages, 'log', 'src'), file).startsWith('service');
   return false;
 }

@@ -8,6 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
+import { FileStore } from '@overt/client/node';
 import {
   fromBase64,
   fromBase64Url,
@@ -29,7 +30,6 @@ import {
   requireString,
   UsageError,
 } from './command.js';
-import { FileStore } from './file-store.js';
 import { fetchOrg, initProfile, type OpenProfile, openProfile } from './profile.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;

@@ -8,11 +8,11 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FileStore } from '@overt/client/node';
 import { utf8Encode } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
 import { printable } from './chat-commands.js';
-import { FileStore } from './file-store.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'overt-chat-cli-'));

@@ -8,6 +8,7 @@ import { closeSync, constants, fsyncSync, linkSync, openSync, rmSync, writeSync 
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OvertClient, type WebSocketConstructor } from '@overt/client';
+import { FileStore } from '@overt/client/node';
 import {
   fromHex,
   randomBytes,
@@ -18,7 +19,6 @@ import {
 } from '@overt/core';
 import WebSocket from 'ws';
 import { UsageError } from './command.js';
-import { FileStore } from './file-store.js';
 
 export interface ProfileInfo {
   readonly version: 1;

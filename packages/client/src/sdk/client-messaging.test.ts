@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { equalBytes, randomBytes, utf8Decode } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { FileStore } from '../../test/file-store.js';
 import { ORG, startWorld, type World } from '../../test/relay-world.js';
 import { type ClientEvent, OvertClient } from '../index.js';
+import { FileStore } from '../node/index.js';
 
 let w: World;
 

@@ -1,5 +1,5 @@
 // docs/spec/client.md §3: one contract suite for every KeyValueStore backend (memory here, the Node file store
-// of test/file-store.ts), and damaged stored state refused with SDK_STORE_MALFORMED when a session opens (CLI-7).
+// of src/node/file-store.ts), and damaged stored state refused with SDK_STORE_MALFORMED when a session opens (CLI-7).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { generateSigningKey, utf8Encode } from '@overt/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { FileStore } from '../../test/file-store.js';
+import { FileStore } from '../node/index.js';
 import { OvertClient } from '../sdk/client.js';
 import { type KeyValueStore, MemoryStore } from './store.js';
 

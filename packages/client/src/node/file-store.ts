@@ -1,13 +1,14 @@
 /**
- * The CLI's file-backed KeyValueStore (docs/spec/client.md's store interface, docs/spec/cli.md §2): one file per
+ * The SDK's file-backed KeyValueStore for Node (docs/spec/client.md's store interface; the CLI keeps its profiles
+ * in it, docs/spec/cli.md §2; IndexedDB is the browser's, later): one file per
  * key under a private directory, the key base64url-encoded as the file name. `put` writes a temporary file
  * (mode 0600) and renames it over the old one, so a crash or a concurrent reader sees the old or the new value,
  * never a mix.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyValueStore } from '@overt/client';
 import { fromBase64Url, randomBytes, toBase64Url, toHex, utf8Decode, utf8Encode } from '@overt/core';
+import type { KeyValueStore } from '../store/store.js';
 
 export class FileStore implements KeyValueStore {
   private constructor(private readonly dir: string) {}
