@@ -9,7 +9,7 @@ export * from './postgres-storage.js';
 export * from './sequencer.js';
 export * from './sqlite-storage.js';
 export * from './storage.js';
-export * from './tile-reader.js';
-export * from './witnessing.js';
 // Test support (a throwaway PostgreSQL schema per test run), shared by the log's and the relay's storage tests.
 export { dropSchema, randomSchemaName, testDatabaseUrl } from './testing.js';
+export * from './tile-reader.js';
+export * from './witnessing.js';
