@@ -84,6 +84,12 @@ export type WorkflowErrorCode =
   | 'SHRED_INVALID'
   | 'REFUSAL_INVALID';
 
+/** The org-admin's directory statements: devices and epoch keys (directory/, docs/spec/directory.md). */
+export type DirectoryErrorCode =
+  | 'DIRECTORY_STATEMENT_INVALID'
+  | 'DIRECTORY_EPOCH_KEY_INVALID'
+  | 'DIRECTORY_ENTRY_INVALID';
+
 export type ErrorCode =
   | CodecErrorCode
   | GroupErrorCode
@@ -91,7 +97,8 @@ export type ErrorCode =
   | DkgErrorCode
   | EnvelopeErrorCode
   | FrankingErrorCode
-  | WorkflowErrorCode;
+  | WorkflowErrorCode
+  | DirectoryErrorCode;
 
 export interface OvertErrorOptions {
   /** The check ID from docs/SPEC.md that failed (e.g. `CAP-2`), where the failure protects a guarantee. */

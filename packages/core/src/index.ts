@@ -7,6 +7,7 @@ export * from './aead/index.js';
 export * from './bytes.js';
 export * from './capsule/index.js';
 export * from './codec.js';
+export * from './directory/index.js';
 export * from './dkg/index.js';
 export * from './envelope/index.js';
 export * from './errors.js';

@@ -87,6 +87,35 @@ export const nobleBackend: CryptoBackend = {
   },
 };
 
+/**
+ * Synchronous AES-256-GCM (@noble/ciphers), the same function as both back-ends. For messages of a few KiB, a
+ * WebCrypto call costs more in key import, thread-pool dispatch and promise plumbing than the cipher itself;
+ * the envelope's small-payload path (envelope/seal.ts, envelope/open.ts) uses this instead.
+ */
+export function gcmSealSync(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  associatedData: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
+  return gcm(key, nonce, associatedData).encrypt(plaintext);
+}
+
+/** {@link gcmSealSync}'s inverse: the plaintext, or null when the tag does not verify. Never throws. */
+export function gcmOpenSync(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  associatedData: Uint8Array,
+  ciphertext: Uint8Array,
+): Uint8Array | null {
+  if (ciphertext.length < AEAD_TAG_BYTES) return null;
+  try {
+    return gcm(key, nonce, associatedData).decrypt(ciphertext);
+  } catch {
+    return null;
+  }
+}
+
 /** WebCrypto where the platform has it, else @noble/ciphers; both compute the same function. */
 export function defaultCryptoBackend(): CryptoBackend {
   return globalThis.crypto?.subtle !== undefined ? webCryptoBackend : nobleBackend;

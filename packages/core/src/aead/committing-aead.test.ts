@@ -2,11 +2,12 @@
 // against the GCM specification's test case 16 and against each other, the HKDF key schedule, and the key
 // commitment that defeats invisible salamanders (Dodis–Grubbs–Ristenpart–Woodage 2018).
 import { gcm } from '@noble/ciphers/aes.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { collidingCiphertext } from '../../test/gcm-key-collision.js';
-import { equalBytes, fromHex, toHex } from '../bytes.js';
+import { equalBytes, fromHex, toHex, utf8Encode } from '../bytes.js';
 import { isOvertError } from '../errors.js';
 import { nobleBackend, webCryptoBackend } from './backend.js';
 import { deriveMessageKeys, openMessageKeys } from './keys.js';
@@ -74,6 +75,21 @@ describe('AES-256-GCM back-ends', () => {
 });
 
 describe('key schedule and key commitment', () => {
+  it('is HKDF-SHA256 (RFC 5869) with the documented salt and labels', () => {
+    const derive = (k: Uint8Array, label: string, n: number) =>
+      toHex(hkdf(sha256, k, utf8Encode('overt/envelope/v1/key-schedule'), utf8Encode(label), n));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (k) => {
+        const keys = deriveMessageKeys(k);
+        expect(toHex(keys.encryptionKey)).toBe(derive(k, 'overt/envelope/v1/encryption-key', 32));
+        expect(toHex(keys.commitment)).toBe(derive(k, 'overt/envelope/v1/key-commitment', 32));
+        expect(toHex(keys.noncePrefix)).toBe(derive(k, 'overt/envelope/v1/nonce-prefix', 7));
+        expect(toHex(keys.frankingKey)).toBe(derive(k, 'overt/envelope/v1/franking-key', 32));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('derives four distinct values of the documented sizes, deterministically', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (k) => {

@@ -9,7 +9,8 @@
  * one K, which removes the invisible-salamander attack on GCM (Dodis–Grubbs–Ristenpart–Woodage, CRYPTO 2018).
  * The AWS Encryption SDK's key commitment is built the same way (HKDF-derived commitment key).
  */
-import { expand, extract } from '@noble/hashes/hkdf.js';
+import { extract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, utf8Encode } from '../bytes.js';
 import { OvertError } from '../errors.js';
@@ -30,6 +31,8 @@ const INFO_ENC = utf8Encode(TAG_ENCRYPTION_KEY);
 const INFO_COMMIT = utf8Encode(TAG_KEY_COMMITMENT);
 const INFO_PREFIX = utf8Encode(TAG_NONCE_PREFIX);
 const INFO_FRANK = utf8Encode(TAG_FRANKING_KEY);
+/** The single HKDF-Expand block counter every output here needs (each is at most one SHA-256 output). */
+const COUNTER_1 = Uint8Array.of(1);
 
 /** Everything derived from one content key K. All fields but `commitment` are secret. */
 export interface MessageKeys {
@@ -48,12 +51,22 @@ function checkContentKey(key: Uint8Array): void {
 export function deriveMessageKeys(contentKey: Uint8Array): MessageKeys {
   checkContentKey(contentKey);
   const prk = extract(sha256, contentKey, SALT);
-  return {
-    encryptionKey: expand(sha256, prk, INFO_ENC, 32),
-    commitment: expand(sha256, prk, INFO_COMMIT, KEY_COMMITMENT_BYTES),
-    noncePrefix: expand(sha256, prk, INFO_PREFIX, NONCE_PREFIX_BYTES),
-    frankingKey: expand(sha256, prk, INFO_FRANK, FRANKING_KEY_BYTES),
+  // HKDF-Expand (RFC 5869 §2.3) for L ≤ 32 is the first L bytes of T(1) = HMAC(PRK, info ‖ 0x01). The four
+  // outputs share one HMAC keyed with PRK, cloned per label, instead of keying a fresh HMAC for each.
+  const keyed = hmac.create(sha256, prk);
+  const expand32 = (info: Uint8Array, length: number): Uint8Array => {
+    const t = keyed.clone().update(info).update(COUNTER_1).digest();
+    return length === t.length ? t : t.slice(0, length);
   };
+  const keys = {
+    encryptionKey: expand32(INFO_ENC, 32),
+    commitment: expand32(INFO_COMMIT, KEY_COMMITMENT_BYTES),
+    noncePrefix: expand32(INFO_PREFIX, NONCE_PREFIX_BYTES),
+    frankingKey: expand32(INFO_FRANK, FRANKING_KEY_BYTES),
+  };
+  keyed.destroy();
+  prk.fill(0);
+  return keys;
 }
 
 /**

@@ -7,7 +7,14 @@ import { toHex } from '../bytes.js';
 import { isOvertError } from '../errors.js';
 import { nobleBackend, webCryptoBackend } from './backend.js';
 import { deriveMessageKeys } from './keys.js';
-import { MAX_STREAM_CHUNKS, StreamOpener, StreamSealer, streamNonce } from './stream.js';
+import {
+  MAX_STREAM_CHUNKS,
+  openStreamSync,
+  StreamOpener,
+  StreamSealer,
+  sealStreamSync,
+  streamNonce,
+} from './stream.js';
 
 const AD = new Uint8Array(32).fill(0x5a);
 const keysA = deriveMessageKeys(new Uint8Array(32).fill(1));
@@ -127,5 +134,55 @@ describe('STREAM attacks', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
     expect(o.complete).toBe(false);
+  });
+});
+
+describe('synchronous whole-stream functions', () => {
+  function openSync(cts: Uint8Array[], keys = keysA, ad = AD): string {
+    try {
+      openStreamSync(keys, ad, cts);
+      return 'ok';
+    } catch (e) {
+      if (isOvertError(e)) return `${e.code} ${e.check}`;
+      throw e;
+    }
+  }
+
+  it('seal the same bytes as StreamSealer and open them', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 100 }), { minLength: 1, maxLength: 6 }),
+        async (pts) => {
+          const sync = sealStreamSync(keysA, AD, pts);
+          expect(sync.map(toHex)).toEqual((await sealAll(pts)).map(toHex));
+          expect(openStreamSync(keysA, AD, sync).map(toHex)).toEqual(pts.map(toHex));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('refuse truncation, reordering, duplication, splicing and other associated data as StreamOpener does', async () => {
+    const a = await sealAll(chunks, keysA);
+    const b = await sealAll(chunks, keysB);
+    const attacks: Uint8Array[][] = [
+      a,
+      a.slice(0, 3),
+      a.slice(0, 1),
+      [a[1]!, a[0]!, a[2]!, a[3]!],
+      [a[0]!, a[0]!, a[1]!, a[2]!, a[3]!],
+      [a[0]!, b[1]!, a[2]!, a[3]!],
+      [a[0]!, a[1]!, a[2]!, b[3]!],
+      [a[0]!, a[2]!, a[3]!],
+      [a[0]!, a[1]!, a[2]!.subarray(0, 15), a[3]!],
+    ];
+    const expected = ['ok', 'STREAM_TRUNCATED AEAD-4', 'STREAM_TRUNCATED AEAD-4', 'STREAM_ORDER AEAD-3'];
+    for (const [i, cts] of attacks.entries()) {
+      const sync = openSync(cts);
+      expect(sync, `attack ${i}`).toBe(await openAll(cts));
+      if (i < expected.length) expect(sync).toBe(expected[i]);
+    }
+    expect(openSync(a, keysA, new Uint8Array(32))).toBe(await openAll(a, keysA, new Uint8Array(32)));
+    expect(openSync(a, keysA, new Uint8Array(32))).toBe('STREAM_ORDER AEAD-3');
   });
 });

@@ -14,7 +14,14 @@
  * a caller cannot continue past an error by accident.
  */
 import { OvertError } from '../errors.js';
-import { AEAD_NONCE_BYTES, type AeadKey, type CryptoBackend, defaultCryptoBackend } from './backend.js';
+import {
+  AEAD_NONCE_BYTES,
+  type AeadKey,
+  type CryptoBackend,
+  defaultCryptoBackend,
+  gcmOpenSync,
+  gcmSealSync,
+} from './backend.js';
 import { type MessageKeys, NONCE_PREFIX_BYTES } from './keys.js';
 
 /** The counter is a u32, so a stream has at most 2^32 − 1 chunks (index 0 .. 2^32 − 2, plus room to fail). */
@@ -157,4 +164,55 @@ export class StreamOpener {
       check: 'AEAD-3',
     });
   }
+}
+
+/**
+ * A whole stream sealed at once and synchronously (for messages held in memory): the same bytes as a
+ * {@link StreamSealer} fed `chunks` in order, the last one final.
+ */
+export function sealStreamSync(
+  keys: MessageKeys,
+  associatedData: Uint8Array,
+  chunks: readonly Uint8Array[],
+): Uint8Array[] {
+  return chunks.map((c, i) =>
+    gcmSealSync(
+      keys.encryptionKey,
+      streamNonce(keys.noncePrefix, i, i === chunks.length - 1),
+      associatedData,
+      c,
+    ),
+  );
+}
+
+/**
+ * A whole stream opened at once and synchronously, the last chunk as the final one. Accepts exactly what a
+ * {@link StreamOpener} accepts and fails the same way: STREAM_ORDER (AEAD-3) at the first chunk that does not
+ * authenticate at its position, STREAM_TRUNCATED (AEAD-4) when the last chunk authenticates only as a non-final
+ * one.
+ */
+export function openStreamSync(
+  keys: MessageKeys,
+  associatedData: Uint8Array,
+  chunks: readonly Uint8Array[],
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let index = 0; index < chunks.length; index++) {
+    const last = index === chunks.length - 1;
+    const c = chunks[index]!;
+    const k = keys.encryptionKey;
+    const plaintext = gcmOpenSync(k, streamNonce(keys.noncePrefix, index, last), associatedData, c);
+    if (plaintext !== null) {
+      out.push(plaintext);
+      continue;
+    }
+    if (last && gcmOpenSync(k, streamNonce(keys.noncePrefix, index, false), associatedData, c) !== null)
+      throw new OvertError('STREAM_TRUNCATED', `stream ends after non-final chunk ${index}`, {
+        check: 'AEAD-4',
+      });
+    throw new OvertError('STREAM_ORDER', `chunk ${index} does not authenticate at its position`, {
+      check: 'AEAD-3',
+    });
+  }
+  return out;
 }

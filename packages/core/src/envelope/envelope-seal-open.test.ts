@@ -46,7 +46,7 @@ import {
 } from './header.js';
 import { ingestEnvelope } from './ingest.js';
 import { EnvelopeOpener, openEnvelope, openRecoveredEnvelope } from './open.js';
-import { EnvelopeSealer, type SealedEnvelope, sealEnvelope } from './seal.js';
+import { EnvelopeSealer, type SealedEnvelope, SYNC_PAYLOAD_MAX, sealEnvelope } from './seal.js';
 
 function payloadOf(n: number, seed = 1): Uint8Array {
   const p = new Uint8Array(n);
@@ -153,6 +153,47 @@ describe('round trips', () => {
     expect(toHex(o.payload)).toBe(toHex(payload));
   });
 
+  it('the synchronous small-payload path seals the same bytes as the back-ends, on both sides of its limit', async () => {
+    for (const n of [0, 1, SYNC_PAYLOAD_MAX - 1, SYNC_PAYLOAD_MAX, SYNC_PAYLOAD_MAX + 1]) {
+      const payload = payloadOf(n, n + 3);
+      for (const chunkSize of [4096, 65536]) {
+        const opts = { chunkSize, rng: seededRng(`sync${n}`) };
+        const fast = await sealEnvelope(fields(), payload, epochKey, opts);
+        const viaBackend = await sealEnvelope(fields(), payload, epochKey, {
+          ...opts,
+          rng: seededRng(`sync${n}`),
+          backend: webCryptoBackend,
+        });
+        expect(toHex(fast.envelope)).toBe(toHex(viaBackend.envelope));
+        for (const backend of [undefined, nobleBackend, webCryptoBackend]) {
+          const o = await openEnvelope(fast.envelope, transportOf(fast), recipientContext(), { backend });
+          expect(toHex(o.payload)).toBe(toHex(payload));
+        }
+      }
+    }
+  });
+
+  it('the synchronous open refuses exactly what the back-end open refuses, with the same code and check', async () => {
+    const s = await seal(payloadOf(700), 256, 'sync-open');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: s.head.length - 200, max: s.envelope.length - 1 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.boolean(),
+        async (at, bit, truncate) => {
+          const bad = truncate ? s.envelope.slice(0, at) : flip(s.envelope, at, bit);
+          const sync = await outcome(() => openEnvelope(bad, transportOf(s), recipientContext()));
+          const viaBackend = await outcome(() =>
+            openEnvelope(bad, transportOf(s), recipientContext(), { backend: webCryptoBackend }),
+          );
+          expect(sync).toBe(viaBackend);
+          expect(sync).not.toBe('ok');
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('streams a 10 MiB file in 1 MiB pieces without a one-shot buffer', async () => {
     const total = 10 * 1024 * 1024;
     const piece = payloadOf(1024 * 1024, 7);
@@ -194,6 +235,16 @@ describe('round trips', () => {
     expect(await outcome(() => EnvelopeSealer.create(fields(), 1, group.identity))).toBe(
       'GROUP_IDENTITY undefined',
     );
+    // The one-shot seal (synchronous path) refuses the same epoch keys with the same codes.
+    const notAPoint = new Uint8Array(32).fill(0xff) as typeof epochKey;
+    for (const [key, code] of [
+      [group.identity, 'GROUP_IDENTITY undefined'],
+      [notAPoint, 'GROUP_BAD_ELEMENT undefined'],
+      [epochKey.subarray(1) as typeof epochKey, 'GROUP_BAD_ELEMENT undefined'],
+    ] as const) {
+      expect(await outcome(() => sealEnvelope(fields(), new Uint8Array(5), key))).toBe(code);
+      expect(await outcome(() => EnvelopeSealer.create(fields(), 5, key))).toBe(code);
+    }
   });
 });
 

@@ -12,12 +12,13 @@
 
 import { type CryptoBackend, defaultCryptoBackend } from '../aead/backend.js';
 import { CONTENT_KEY_BYTES, type MessageKeys, openMessageKeys } from '../aead/keys.js';
-import { StreamOpener } from '../aead/stream.js';
+import { openStreamSync, StreamOpener } from '../aead/stream.js';
 import { equalBytes } from '../bytes.js';
 import { encodeCapsule, SEED_BYTES, type VerifiedCapsule, verifyCapsuleOpening } from '../capsule/index.js';
 import { isOvertError, OvertError } from '../errors.js';
 import { FrankingMac } from '../franking/commitment.js';
 import type { Element } from '../group.js';
+import { sha256 } from '../hash.js';
 import { type Chunk, ChunkGeometry, CiphertextDigest, Framer } from './chunks.js';
 import {
   decodeEnvelope,
@@ -27,6 +28,7 @@ import {
 } from './envelope.js';
 import { sortStrings } from './fields.js';
 import { type Header, headerContextBytes, headerContextHash } from './header.js';
+import { SYNC_PAYLOAD_MAX } from './seal.js';
 
 /** What the recipient knows from MLS about the message it is opening. */
 export interface RecipientContext {
@@ -156,22 +158,68 @@ export async function openEnvelope(
 ): Promise<OpenedEnvelope> {
   const env = envelope instanceof Uint8Array ? decodeEnvelope(envelope) : envelope;
   const checked = checkHead(env, transport, ctx);
-  const payload = await decryptBody(env, checked.keys, checked.hc, options.backend ?? defaultCryptoBackend());
+  const payload = await decryptBody(env, checked.keys, checked.hc, options.backend);
   return { ...brandOpened(checked), payload } as OpenedEnvelope;
 }
 
 /**
  * The body checks shared by recipients and requesters: ciphertext length (ENV-4), digest (ENV-12), every
- * chunk (ENV-13), franking commitment (ENV-14).
+ * chunk (ENV-13), franking commitment (ENV-14). Without a chosen back-end, a small payload (up to
+ * SYNC_PAYLOAD_MAX, envelope/seal.ts) is checked in one synchronous pass over @noble AES-GCM and SHA-256, which
+ * accept and refuse exactly what the back-ends do.
  */
 async function decryptBody(
   env: UnverifiedEnvelope,
   keys: MessageKeys,
   hc: Uint8Array,
-  backend: CryptoBackend,
+  backend: CryptoBackend | undefined,
 ): Promise<Uint8Array> {
-  const h = env.header;
-  const geometry = new ChunkGeometry(h.payloadLength, h.chunkSize);
+  const chunks = ciphertextChunks(env);
+  if (backend === undefined && env.header.payloadLength <= SYNC_PAYLOAD_MAX)
+    return decryptBodySync(env.header, chunks, keys, hc);
+  const b = backend ?? defaultCryptoBackend();
+  // The digest first: it tells a changed ciphertext (relay or network) apart from a sender that encrypted
+  // something other than what it committed to, which is the only way a chunk can fail after this check.
+  checkDigest(env.header, await Promise.all(chunks.map((c) => b.sha256(c))));
+  const stream = await StreamOpener.create(keys, hc, b);
+  let plain: Uint8Array[];
+  try {
+    plain = await Promise.all(chunks.map((c, i) => stream.open(c, i === chunks.length - 1)));
+  } catch (cause) {
+    decryptFailed(cause);
+  }
+  return assemblePayload(env.header, keys, hc, plain, await Promise.all(plain.map((p) => b.sha256(p))));
+}
+
+/** {@link decryptBody} for small payloads: the same checks in the same order, synchronously. */
+function decryptBodySync(
+  h: Header,
+  chunks: readonly Uint8Array[],
+  keys: MessageKeys,
+  hc: Uint8Array,
+): Uint8Array {
+  checkDigest(
+    h,
+    chunks.map((c) => sha256(c)),
+  );
+  let plain: Uint8Array[];
+  try {
+    plain = openStreamSync(keys, hc, chunks);
+  } catch (cause) {
+    decryptFailed(cause);
+  }
+  return assemblePayload(
+    h,
+    keys,
+    hc,
+    plain,
+    plain.map((p) => sha256(p)),
+  );
+}
+
+/** The ciphertext cut into the header's chunks; ENV-4 unless its length is exactly the header's. */
+function ciphertextChunks(env: UnverifiedEnvelope): Uint8Array[] {
+  const geometry = new ChunkGeometry(env.header.payloadLength, env.header.chunkSize);
   if (env.ciphertext.length !== geometry.ciphertextLength)
     throw new OvertError('ENVELOPE_MALFORMED', 'ciphertext length does not match the header', {
       check: 'ENV-4',
@@ -181,24 +229,33 @@ async function decryptBody(
     chunks.push(env.ciphertext.subarray(at, at + geometry.cipherLength(i)));
     at += geometry.cipherLength(i);
   }
-  // The digest first: it tells a changed ciphertext (relay or network) apart from a sender that encrypted
-  // something other than what it committed to, which is the only way a chunk can fail after this check.
+  return chunks;
+}
+
+/** ENV-12 from the chunk hashes SHA-256(c_i), in order. */
+function checkDigest(h: Header, chunkHashes: readonly Uint8Array[]): void {
   const digest = new CiphertextDigest();
-  for (const hash of await Promise.all(chunks.map((c) => backend.sha256(c)))) digest.add(hash);
+  for (const hash of chunkHashes) digest.add(hash);
   if (!equalBytes(digest.digest(), h.ciphertextDigest)) digestMismatch();
-  const stream = await StreamOpener.create(keys, hc, backend);
-  let plain: Uint8Array[];
-  try {
-    plain = await Promise.all(chunks.map((c, i) => stream.open(c, i === chunks.length - 1)));
-  } catch (cause) {
-    throw new OvertError('ENVELOPE_DECRYPT', 'a chunk does not decrypt under the committed key', {
-      check: 'ENV-13',
-      cause,
-    });
-  }
+}
+
+function decryptFailed(cause: unknown): never {
+  throw new OvertError('ENVELOPE_DECRYPT', 'a chunk does not decrypt under the committed key', {
+    check: 'ENV-13',
+    cause,
+  });
+}
+
+/** Joins the plaintext chunks and checks the franking commitment over their hashes (ENV-14). */
+function assemblePayload(
+  h: Header,
+  keys: MessageKeys,
+  hc: Uint8Array,
+  plain: readonly Uint8Array[],
+  plainHashes: readonly Uint8Array[],
+): Uint8Array {
   const payload = new Uint8Array(h.payloadLength);
   const franking = new FrankingMac(keys.frankingKey, hc);
-  const plainHashes = await Promise.all(plain.map((p) => backend.sha256(p)));
   for (let i = 0, at = 0; i < plain.length; at += plain[i]!.length, i++) {
     payload.set(plain[i]!, at);
     franking.add(plainHashes[i]!);
@@ -238,7 +295,7 @@ export async function openRecoveredEnvelope(
     });
   const keys = openMessageKeys(contentKey, env.header.keyCommitment);
   const hc = headerContextHash(headerContextBytes(env.headerBytes));
-  const payload = await decryptBody(env, keys, hc, options.backend ?? defaultCryptoBackend());
+  const payload = await decryptBody(env, keys, hc, options.backend);
   return {
     header: env.header,
     headerBytes: env.headerBytes,

@@ -10,13 +10,20 @@
  */
 
 import { type CryptoBackend, defaultCryptoBackend } from '../aead/backend.js';
-import { CONTENT_KEY_BYTES, deriveMessageKeys } from '../aead/keys.js';
-import { StreamSealer } from '../aead/stream.js';
+import {
+  CONTENT_KEY_BYTES,
+  deriveMessageKeys,
+  KEY_COMMITMENT_BYTES,
+  type MessageKeys,
+} from '../aead/keys.js';
+import { StreamSealer, sealStreamSync } from '../aead/stream.js';
 import { concatBytes, type RandomSource, randomBytes } from '../bytes.js';
+import { isValidPublicKey } from '../capsule/capsule.js';
 import { SEED_BYTES, sealCapsule } from '../capsule/index.js';
 import { OvertError } from '../errors.js';
 import { FrankingMac } from '../franking/commitment.js';
 import { decodeElement, type Element } from '../group.js';
+import { sha256 } from '../hash.js';
 import { type Chunk, ChunkGeometry, CiphertextDigest, Framer } from './chunks.js';
 import { encodeEnvelopeHead } from './envelope.js';
 import { sortStrings } from './fields.js';
@@ -86,11 +93,7 @@ export class EnvelopeSealer {
   private finished = false;
 
   private constructor(
-    private readonly context: HeaderContext,
-    private readonly contextBytes: Uint8Array,
-    private readonly epochKey: Element,
-    private readonly contentKey: Uint8Array,
-    private readonly seed: Uint8Array,
+    private readonly prepared: PreparedSeal,
     private readonly stream: StreamSealer,
     private readonly franking: FrankingMac,
     private readonly framer: Framer,
@@ -108,49 +111,15 @@ export class EnvelopeSealer {
     epochKey: Element,
     options: SealOptions = {},
   ): Promise<EnvelopeSealer> {
-    const key = decodeElement(epochKey, 'epoch key');
-    const context: HeaderContext = {
-      version: HEADER_VERSION,
-      orgId: fields.orgId,
-      epoch: fields.epoch,
-      conversationId: fields.conversationId,
-      senderUserId: fields.senderUserId,
-      senderDeviceId: fields.senderDeviceId,
-      recipients: Array.isArray(fields.recipients) ? sortStrings(fields.recipients) : fields.recipients,
-      messageId: fields.messageId,
-      sendTime: fields.sendTime,
-      contentType: fields.contentType,
-      payloadLength,
-      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      keyCommitment: new Uint8Array(32),
-    };
-    // Validate before drawing secrets, so that a bad field costs no randomness and leaks nothing.
-    encodeHeaderContext(context);
-    const rng = options.rng ?? randomBytes;
-    const contentKey = rng(CONTENT_KEY_BYTES);
-    const seed = rng(SEED_BYTES);
-    const keys = deriveMessageKeys(contentKey);
-    const committed: HeaderContext = { ...context, keyCommitment: keys.commitment };
-    const contextBytes = encodeHeaderContext(committed);
-    const hc = headerContextHash(contextBytes);
+    const p = prepareSeal(fields, payloadLength, epochKey, options, 'copy');
     const backend = options.backend ?? defaultCryptoBackend();
-    const stream = await StreamSealer.create(keys, hc, backend);
-    const geometry = new ChunkGeometry(payloadLength, committed.chunkSize);
+    const stream = await StreamSealer.create(p.keys, p.hc, backend);
+    const geometry = new ChunkGeometry(payloadLength, p.context.chunkSize);
     const framer = new Framer((i) => geometry.plainLength(i), geometry.count, {
       overflow: { code: 'ENVELOPE_MALFORMED', check: 'ENV-1', message: 'payload longer than declared' },
       underflow: { code: 'ENVELOPE_MALFORMED', check: 'ENV-1', message: 'payload shorter than declared' },
     });
-    return new EnvelopeSealer(
-      committed,
-      contextBytes,
-      key,
-      contentKey,
-      seed,
-      stream,
-      new FrankingMac(keys.frankingKey, hc),
-      framer,
-      backend,
-    );
+    return new EnvelopeSealer(p, stream, new FrankingMac(p.keys.frankingKey, p.hc), framer, backend);
   }
 
   private serial<T>(step: () => Promise<T>): Promise<T> {
@@ -195,27 +164,122 @@ export class EnvelopeSealer {
   finish(): Promise<StreamSealResult> {
     return this.serial(async () => {
       const tail = await this.sealChunks(this.framer.end());
-      const header: Header = {
-        ...this.context,
-        frankingCommitment: this.franking.digest(),
-        ciphertextDigest: this.digest.digest(),
-      };
-      const headerBytes = concatBytes(this.contextBytes, header.frankingCommitment, header.ciphertextDigest);
-      const label = envelopeLabel(headerBytes);
-      const capsule = sealCapsule(this.epochKey, this.contentKey, label, this.seed);
+      const head = completeHead(this.prepared, this.franking.digest(), this.digest.digest());
       this.finished = true;
-      return {
-        header,
-        headerBytes,
-        label,
-        capsule,
-        head: encodeEnvelopeHead(headerBytes, capsule),
-        contentKey: this.contentKey,
-        seed: this.seed,
-        ciphertextTail: tail.length === 0 ? new Uint8Array(0) : join(tail),
-      };
+      return { ...head, ciphertextTail: tail.length === 0 ? new Uint8Array(0) : join(tail) };
     });
   }
+}
+
+/** Everything sealing derives before the first payload byte: validated header context, K, seed, keys. */
+interface PreparedSeal {
+  /** The header context with the key commitment filled in. */
+  readonly context: HeaderContext;
+  readonly contextBytes: Uint8Array;
+  /** HC, the AEAD associated data and the franking MAC's context. */
+  readonly hc: Uint8Array;
+  readonly epochKey: Element;
+  readonly contentKey: Uint8Array;
+  readonly seed: Uint8Array;
+  readonly keys: MessageKeys;
+}
+
+/**
+ * Validates the header fields (ENVELOPE_MALFORMED ENV-1, ENVELOPE_TOO_LARGE ENV-3) and the epoch key (GROUP_*),
+ * then draws K and the seed (in that order) and derives the message keys.
+ */
+function prepareSeal(
+  fields: HeaderFields,
+  payloadLength: number,
+  epochKey: Element,
+  options: SealOptions,
+  keyObject: 'copy' | 'borrow',
+): PreparedSeal {
+  // The streaming sealer holds the key across awaits, so it keeps a copy. The one-shot seal runs synchronously and
+  // may borrow the caller's object: a key that capsule.ts has already found valid (it caches valid keys by object
+  // and bytes) is then not decoded twice per message. Either way an invalid key fails in decodeElement.
+  const key =
+    keyObject === 'borrow' && isValidPublicKey(epochKey) ? epochKey : decodeElement(epochKey, 'epoch key');
+  const context: HeaderContext = {
+    version: HEADER_VERSION,
+    orgId: fields.orgId,
+    epoch: fields.epoch,
+    conversationId: fields.conversationId,
+    senderUserId: fields.senderUserId,
+    senderDeviceId: fields.senderDeviceId,
+    recipients: Array.isArray(fields.recipients) ? sortStrings(fields.recipients) : fields.recipients,
+    messageId: fields.messageId,
+    sendTime: fields.sendTime,
+    contentType: fields.contentType,
+    payloadLength,
+    chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    keyCommitment: new Uint8Array(32),
+  };
+  // Validate before drawing secrets, so that a bad field costs no randomness and leaks nothing.
+  const contextBytes = encodeHeaderContext(context);
+  const rng = options.rng ?? randomBytes;
+  const contentKey = rng(CONTENT_KEY_BYTES);
+  const seed = rng(SEED_BYTES);
+  const keys = deriveMessageKeys(contentKey);
+  const committed: HeaderContext = { ...context, keyCommitment: keys.commitment };
+  // The key commitment is the last field of the context encoding (header.ts writeContext, envelope.md §2):
+  // fill it in rather than validating and encoding everything a second time.
+  contextBytes.set(keys.commitment, contextBytes.length - KEY_COMMITMENT_BYTES);
+  return {
+    context: committed,
+    contextBytes,
+    hc: headerContextHash(contextBytes),
+    epochKey: key,
+    contentKey,
+    seed,
+    keys,
+  };
+}
+
+/** Completes the header with the franking commitment and ciphertext digest, labels it, seals the capsule. */
+function completeHead(
+  p: PreparedSeal,
+  frankingCommitment: Uint8Array,
+  ciphertextDigest: Uint8Array,
+): SealedEnvelopeHead {
+  const header: Header = { ...p.context, frankingCommitment, ciphertextDigest };
+  const headerBytes = concatBytes(p.contextBytes, frankingCommitment, ciphertextDigest);
+  const label = envelopeLabel(headerBytes);
+  const capsule = sealCapsule(p.epochKey, p.contentKey, label, p.seed);
+  return {
+    header,
+    headerBytes,
+    label,
+    capsule,
+    head: encodeEnvelopeHead(headerBytes, capsule),
+    contentKey: p.contentKey,
+    seed: p.seed,
+  };
+}
+
+/**
+ * Payloads up to this many bytes are sealed (and their envelopes opened, envelope/open.ts) in one synchronous
+ * pass over @noble AES-GCM and SHA-256 when no back-end is chosen: below it, WebCrypto's per-call cost (key
+ * import, thread-pool dispatch, promises) exceeds the pure-JS cipher's (bench/core/envelope.ts). The bytes are
+ * the same either way.
+ */
+export const SYNC_PAYLOAD_MAX = 4 * 1024;
+
+/** The synchronous small-payload seal: {@link sealEnvelope}'s result, computed in one pass. */
+function sealInMemory(p: PreparedSeal, payload: Uint8Array): SealedEnvelope {
+  const geometry = new ChunkGeometry(payload.length, p.context.chunkSize);
+  const plain: Uint8Array[] = [];
+  for (let i = 0, at = 0; i < geometry.count; at += geometry.plainLength(i), i++)
+    plain.push(payload.subarray(at, at + geometry.plainLength(i)));
+  const cipher = sealStreamSync(p.keys, p.hc, plain);
+  const franking = new FrankingMac(p.keys.frankingKey, p.hc);
+  const digest = new CiphertextDigest();
+  for (let i = 0; i < plain.length; i++) {
+    franking.add(sha256(plain[i]!));
+    digest.add(sha256(cipher[i]!));
+  }
+  const head = completeHead(p, franking.digest(), digest.digest());
+  return { ...head, envelope: concatBytes(head.head, ...cipher) };
 }
 
 /**
@@ -228,6 +292,8 @@ export async function sealEnvelope(
   epochKey: Element,
   options: SealOptions = {},
 ): Promise<SealedEnvelope> {
+  if (options.backend === undefined && payload.length <= SYNC_PAYLOAD_MAX)
+    return sealInMemory(prepareSeal(fields, payload.length, epochKey, options, 'borrow'), payload);
   const sealer = await EnvelopeSealer.create(fields, payload.length, epochKey, options);
   const body = await sealer.update(payload);
   const { ciphertextTail, ...head } = await sealer.finish();

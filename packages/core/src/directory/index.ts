@@ -1,0 +1,2 @@
+export * from './epochs.js';
+export * from './statements.js';
