@@ -10,6 +10,9 @@ const SUITES = {
   'log/merkle': 'bench/log/merkle.ts',
   'log/service': 'bench/log/run.ts',
   mls: 'bench/mls/run.ts',
+  'relay/e2e': 'bench/relay/e2e.ts',
+  'relay/capacity': 'bench/relay/capacity.ts',
+  'franking/stamp': 'bench/franking/stamp.ts',
 };
 
 const args = process.argv.slice(2);

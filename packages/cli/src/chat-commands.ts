@@ -1,6 +1,8 @@
 /**
  * The messaging commands (docs/spec/cli.md): `device init` and `admin enrol` to put a device on the directory,
- * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). State lives
+ * `device approve` to accept one of the user's own devices that log monitoring reported,
+ * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). `read` and
+ * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6). State lives
  * in a profile directory (profile.ts). Rejected mailbox items are printed as REJECTED with their code and check,
  * never as messages; text from the network is shown with control characters escaped so that a sender cannot
  * rewrite the reader's terminal.
@@ -14,6 +16,7 @@ import {
   fromBase64Url,
   isOvertError,
   randomBytes,
+  signDeviceStatement,
   toBase64,
   toBase64Url,
   utf8Decode,
@@ -30,7 +33,7 @@ import {
   requireString,
   UsageError,
 } from './command.js';
-import { fetchOrg, initProfile, type OpenProfile, openProfile } from './profile.js';
+import { fetchOrg, fetchTrust, initProfile, type OpenProfile, openProfile } from './profile.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
@@ -39,7 +42,7 @@ const profileOption = {
 } as const;
 
 /** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
-async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
+export async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
   try {
     return await f();
   } catch (e) {
@@ -101,8 +104,9 @@ const deviceInit: Command = {
       const dir = resolve(requireString(ctx, 'profile'));
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
-      const org = await fetchOrg(relay);
-      const key = await initProfile(dir, { version: 1, relay, org, user, device });
+      // First contact: the org's trust anchors are pinned in the profile (trust on first use, cli.md §2).
+      const { org, trust } = await fetchTrust(relay);
+      const key = await initProfile(dir, { version: 1, relay, org, user, device, trust });
       const pub = toBase64(key.publicKey);
       emit(
         ctx,
@@ -159,8 +163,6 @@ const adminEnrol: Command = {
       }
       const admin = parseSignerKey(adminText);
       const org = await fetchOrg(relay);
-      // Loaded only here: the server package is large and only the admin needs its statement format.
-      const { signDeviceStatement } = await import('@overt/server');
       const transport = new RelayTransport({ url: relay, key: admin.keyPair, signer: { kind: 'admin' } });
       let userCreated = true;
       try {
@@ -178,10 +180,75 @@ const adminEnrol: Command = {
         time: Date.now(),
       });
       const logIndex = await transport.enrolDevice(statement);
+      // Clients accept the device only once a witnessed checkpoint includes its enrolment (client.md §8).
+      await waitWitnessed(relay, logIndex);
       emit(
         ctx,
         { ok: true, user, device, userCreated, logIndex },
         `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
+      );
+      return EXIT_OK;
+    }),
+};
+
+/**
+ * Waits (up to 20 s) until the log's published checkpoint covers `index`. Only a convenience for the admin: the
+ * checkpoint is not verified here, every client verifies it.
+ */
+async function waitWitnessed(relay: string, index: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const res = await fetch(new URL('/log/checkpoint', relay));
+      const size = Number((await res.text()).split('\n')[1]);
+      if (res.ok && size > index) return;
+    } catch {
+      // Not reachable right now: asked again below.
+    }
+    if (Date.now() > deadline)
+      throw new UsageError('the enrolment is logged but no witnessed checkpoint covers it yet');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const deviceApprove: Command = {
+  path: ['device', 'approve'],
+  summary: 'approve one of your own devices, so log monitoring stops alerting on it',
+  positionals: ['DEVICE'],
+  options: {
+    ...profileOption,
+    key: {
+      type: 'string',
+      value: 'PUB',
+      description: 'only this identity key (base64) of the device (default: any key of that device id)',
+    },
+  },
+  details:
+    'Every read and watch checks the transparency log for devices enrolled for your user. A device you did not\napprove is printed as ALERT unknown-device (someone may be reading your messages: tell your org admin).\nApprove the devices you enrolled yourself, e.g. a new laptop.',
+  examples: [
+    'overt device approve alice-phone --profile ~/.overt/alice',
+    'overt device approve alice-phone --key <base64> --profile ~/.overt/alice --json',
+  ],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const device = ctx.positionals[0]!;
+      if (!ID_RE.test(device)) throw new UsageError('DEVICE must match [A-Za-z0-9._~-]{1,64}');
+      const keyText = optionalString(ctx, 'key');
+      let identityKey: Uint8Array | undefined;
+      if (keyText !== undefined) {
+        try {
+          identityKey = fromBase64(keyText);
+        } catch {
+          throw new UsageError('--key must be base64');
+        }
+        if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
+      }
+      const p = await openProfile(requireString(ctx, 'profile'));
+      await p.client.approveDevice(device, identityKey);
+      emit(
+        ctx,
+        { ok: true, user: p.info.user, device, key: keyText ?? null },
+        `approved ${p.info.user}/${device}${keyText ? ` (key ${keyText})` : ''}`,
       );
       return EXIT_OK;
     }),
@@ -305,12 +372,30 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected';
-  readonly conversation: string;
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert';
+  readonly conversation?: string;
   readonly [k: string]: unknown;
 }
 
 async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text: string }> {
+  if (e.kind === 'alert') {
+    const what =
+      e.alert === 'unknown-device'
+        ? 'a device you did not approve was enrolled for your user (tell your org admin; if it is yours: overt device approve)'
+        : 'one of your devices was removed';
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        user: e.userId,
+        device: e.deviceId,
+        key: toBase64(e.identityKey),
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT ${e.alert} ${printable(`${e.userId}/${e.deviceId}`)} (log index ${e.logIndex}, ${e.check}): ${what}`,
+    };
+  }
   const conversation = toBase64Url(e.conversationId);
   const short = conversation.slice(0, 8);
   switch (e.kind) {
@@ -322,7 +407,15 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
         try {
           const text = utf8Decode(e.payload);
           return {
-            json: { event: 'message', conversation, messageId, sender: e.sender, time, text },
+            json: {
+              event: 'message',
+              conversation,
+              messageId,
+              sender: e.sender,
+              time,
+              text,
+              reportable: e.reportable,
+            },
             text: `[${time}] ${short} ${printable(from)}: ${printable(text)}`,
           };
         } catch {
@@ -343,6 +436,7 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           contentType: e.contentType,
           bytes: e.payload.length,
           path,
+          reportable: e.reportable,
         },
         text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes) saved to ${path}`,
       };
@@ -412,7 +506,9 @@ async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promi
 /** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
 async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
   const out: ClientEvent[] = [];
-  const match = (e: ClientEvent) => conv === undefined || toBase64Url(e.conversationId) === toBase64Url(conv);
+  // Alerts concern the user, not a conversation: always shown.
+  const match = (e: ClientEvent) =>
+    conv === undefined || e.kind === 'alert' || toBase64Url(e.conversationId) === toBase64Url(conv);
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
@@ -438,7 +534,7 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1.',
+    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve).',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {
@@ -451,7 +547,7 @@ const read: Command = {
         { ok: true, events: shown.map((s) => s.json) },
         shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
       );
-      return events.some((e) => e.kind === 'rejected') ? EXIT_FAILED : EXIT_OK;
+      return events.some((e) => e.kind === 'rejected' || e.kind === 'alert') ? EXIT_FAILED : EXIT_OK;
     }),
 };
 
@@ -507,6 +603,7 @@ const watch: Command = {
 
 export const chatCommands: readonly Command[] = [
   deviceInit,
+  deviceApprove,
   adminEnrol,
   chatNew,
   chatList,

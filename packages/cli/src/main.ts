@@ -17,11 +17,12 @@ import {
   UsageError,
 } from './command.js';
 import { logCommands } from './log-commands.js';
+import { reportCommands } from './report-commands.js';
 import { witnessCommands } from './witness-commands.js';
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands, ...chatCommands];
+const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands, ...chatCommands, ...reportCommands];
 
 const VERSION = '0.1.0';
 

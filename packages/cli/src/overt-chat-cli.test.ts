@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileStore } from '@overt/client/node';
-import { utf8Encode } from '@overt/core';
+import { generateSigningKey, toBase64, utf8Encode } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
 import { printable } from './chat-commands.js';
@@ -169,6 +169,48 @@ describe('overt messaging commands against npm start', () => {
     expect((await w.stop()).code).toBe(0);
   }, 40_000);
 
+  it('a device enrolled for bob that bob did not approve is printed as an ALERT; an approved one is not (A6)', async () => {
+    const adminEnrol = (device: string) =>
+      ok([
+        'admin',
+        'enrol',
+        '--relay',
+        relay,
+        '--admin-key',
+        join(dataDir, 'admin.key'),
+        '--user',
+        'bob',
+        '--device',
+        device,
+        '--device-key',
+        toBase64(generateSigningKey().publicKey),
+      ]);
+    expect(await ok(['device', 'approve', 'bob-phone', '--profile', bob])).toEqual({
+      ok: true,
+      user: 'bob',
+      device: 'bob-phone',
+      key: null,
+    });
+    await adminEnrol('bob-phone');
+    const ghost = await adminEnrol('bob-ghost');
+    const r = await runInProcess(['read', '--profile', bob, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).events).toEqual([
+      expect.objectContaining({
+        event: 'alert',
+        alert: 'unknown-device',
+        user: 'bob',
+        device: 'bob-ghost',
+        logIndex: ghost.logIndex,
+        check: 'KT-6',
+      }),
+    ]);
+    // Shown once; the text form names the device and the check.
+    const again = await runInProcess(['read', '--profile', bob]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('ALERT');
+  }, 40_000);
+
   it('refuses a device key others can read, and usage mistakes, with exit status 2', async () => {
     chmodSync(join(bob, 'device.key'), 0o644);
     const r = await runInProcess(['read', '--profile', bob]);
@@ -184,6 +226,7 @@ describe('overt messaging commands against npm start', () => {
       ['chat', 'new'],
       ['admin', 'enrol'],
       ['device', 'init'],
+      ['device', 'approve'],
     ]) {
       const h = await runInProcess([...cmd, '--help']);
       expect(h.code).toBe(0);

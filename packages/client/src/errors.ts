@@ -79,10 +79,27 @@ export type SdkErrorCode =
   | 'SDK_UNKNOWN_CONVERSATION'
   /** The directory does not vouch for a device (absent, removed, or another key): key transparency (A6). */
   | 'SDK_DEVICE_UNVERIFIED'
+  /** No report is kept for this message (not received here, not stamped, or too large; FRK-6). */
+  | 'SDK_NOT_REPORTABLE'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 
-export type ClientErrorCode = MlsErrorCode | SdkErrorCode;
+/** Key transparency (src/log/, the authentication service and epoch keys). docs/spec/client.md §8. */
+export type KtErrorCode =
+  /** The org's trust anchors (log origin and key, witnesses and quorum, admin key) are malformed. */
+  | 'KT_ANCHORS_INVALID'
+  /** The log served a checkpoint that fails verification, entries that do not form the signed tree, or a split view. */
+  | 'KT_LOG_INVALID'
+  /** The log could not be read: nothing was concluded (retried later). */
+  | 'KT_LOG_UNAVAILABLE'
+  /** A member's device is not proven by an admin-signed device-added statement on the verified log. */
+  | 'KT_DEVICE_NOT_ON_LOG'
+  /** A member's device has an admin-signed removal on the log. */
+  | 'KT_DEVICE_REMOVED'
+  /** The epoch key the relay serves is not the one an admin-signed statement on the verified log gives. */
+  | 'KT_EPOCH_KEY_NOT_ON_LOG';
+
+export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode;
 
 export interface ClientErrorOptions {
   /** The check ID from docs/SPEC.md that failed (e.g. `MLS-6`), where the failure protects a guarantee. */

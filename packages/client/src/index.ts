@@ -4,8 +4,13 @@
  * mailbox socket), the state-store interface, and `OvertClient` (send and receive with capsule checks).
  */
 export * from './errors.js';
+export * from './log/anchors.js';
+export * from './log/directory-log.js';
 export * from './mls/index.js';
 export * from './sdk/client.js';
+export * from './sdk/franking.js';
+export * from './sdk/key-transparency.js';
+export * from './sdk/upload.js';
 export * from './store/store.js';
 export * from './transport/mailbox-socket.js';
 export * from './transport/relay-transport.js';

@@ -1,24 +1,37 @@
 /**
  * A real relay for the SDK's integration tests: the server's harness (SQLite relay on an ephemeral 127.0.0.1
- * port, a real log sequencer), an epoch key published from an admin statement, and helpers that enrol devices
- * the way an org-admin does — sign the device-added statement, POST it through the SDK's admin transport.
- *
- * The statement format lives in packages/server (statements.ts) only, so the admin signing uses the server's
- * `signDeviceStatement` here; see docs/spec/client.md §6.
+ * port, a real log sequencer) with two real witness daemons cosigning every checkpoint (quorum 2), an epoch key
+ * published from an admin statement, and helpers that enrol devices the way an org-admin does — sign the
+ * device-added statement (core directory/statements.ts), POST it through the SDK's admin transport — and wait
+ * until a witnessed checkpoint includes it, as a client that checks the log requires (docs/spec/client.md §8).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
+  calendarMonthEpoch,
   type Element,
   generateSigningKey,
   group,
   randomBytes,
   randomNonZeroScalar,
   type SigningKeyPair,
+  signDeviceStatement,
+  signEpochKeyStatement,
   toBase64,
 } from '@overt/core';
-import { calendarMonthEpoch } from '../../server/src/epochs.js';
-import { signDeviceStatement, signEpochKeyStatement } from '../../server/src/statements.js';
-import { type Harness, ORG, startHarness } from '../../server/test/harness.js';
-import { type KeyValueStore, MemoryStore, OvertClient, RelayTransport } from '../src/index.js';
+import { formatVerifierKey, generateSignerKey, parseVerifierKey, verifierKeyOf } from '@overt/log';
+import type { LogWitness } from '@overt/log/service';
+import { type RunningWitness, startWitnessDaemon, submitToWitness } from '@overt/witness';
+import { type Harness, LOG_ORIGIN, ORG, startHarness } from '../../server/test/harness.js';
+import {
+  type KeyValueStore,
+  MemoryStore,
+  OvertClient,
+  type OvertClientOptions,
+  RelayTransport,
+  type TrustAnchors,
+} from '../src/index.js';
 
 export { ORG };
 
@@ -26,13 +39,27 @@ export interface World {
   readonly h: Harness;
   readonly url: string;
   readonly admin: RelayTransport;
+  readonly adminKey: SigningKeyPair;
+  /** What every client pins: log origin and key, the two witnesses with quorum 2, the admin key. */
+  readonly trust: TrustAnchors;
   readonly epochKey: Element;
   /** The epoch of `epochKey`: the calendar month of the clock at start, the relay's current one (RLY-17). */
   readonly epoch: number;
   /** Enrols a device (creating its user if needed) and opens a client for it. */
-  device(userId: string, deviceId: string, store?: KeyValueStore): Promise<Device>;
+  device(
+    userId: string,
+    deviceId: string,
+    store?: KeyValueStore,
+    extra?: Partial<OvertClientOptions>,
+  ): Promise<Device>;
+  /** Enrols a device key on the log (admin statement) without opening a client; returns its log index. */
+  enrol(userId: string, deviceId: string, key: SigningKeyPair): Promise<number>;
   /** Revokes a device in the directory (admin statement on the log). */
   revoke(d: Device): Promise<void>;
+  /** Publishes an epoch key for `epoch` through the admin API and waits until it is witnessed. */
+  publishEpochKey(epoch: number, key?: Element): Promise<{ key: Element; logIndex: number }>;
+  /** Waits until the published (witnessed) checkpoint covers every entry appended so far. */
+  witnessed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,47 +77,96 @@ const generous = {
 };
 
 export async function startWorld(): Promise<World> {
-  const h = await startHarness({ rateLimits: generous });
+  const dir = mkdtempSync(join(tmpdir(), 'overt-client-world-'));
+  const logKey = generateSignerKey(LOG_ORIGIN);
+  const logVkey = formatVerifierKey(verifierKeyOf(logKey));
+  const daemons: RunningWitness[] = [];
+  for (const i of [1, 2])
+    daemons.push(
+      await startWitnessDaemon({
+        dataDir: join(dir, `witness-${i}`),
+        name: `witness-${i}.test`,
+        logs: [{ origin: LOG_ORIGIN, keys: [parseVerifierKey(logVkey)] }],
+        host: '127.0.0.1',
+        port: 0,
+      }),
+    );
+  const witnesses: LogWitness[] = daemons.map((d) => {
+    const key = parseVerifierKey(d.vkey);
+    return {
+      key,
+      addCheckpoint: (note, oldSize, prove, signal) =>
+        submitToWitness(d.url, note, oldSize, prove, { witnessKey: key, signal }),
+    };
+  });
+  const h = await startHarness({ rateLimits: generous, logKey, witnesses, witnessQuorum: 2 });
+  const trust: TrustAnchors = {
+    log: {
+      origin: LOG_ORIGIN,
+      url: `${h.url}/log/`,
+      vkey: logVkey,
+      witnessVkeys: daemons.map((d) => d.vkey),
+      witnessQuorum: 2,
+    },
+    adminKey: h.adminKey.publicKey,
+  };
   const admin = new RelayTransport({ url: h.url, key: h.adminKey, signer: { kind: 'admin' } });
-  const epochKey = group.baseMul(randomNonZeroScalar());
-  // The relay's current epoch follows its clock (relay.md §6.7), so the key is published for this month.
+  const witnessed = async (): Promise<void> => {
+    await h.sequencer.awaitWitnessed(h.sequencer.checkpoint.size, 10_000);
+  };
+  const publishEpochKey = async (epoch: number, key = group.baseMul(randomNonZeroScalar())) => {
+    const r = await admin.request('POST', '/v1/admin/epoch-keys', {
+      statement: toBase64(
+        signEpochKeyStatement(h.adminKey, {
+          orgId: ORG,
+          epoch,
+          threshold: 2,
+          groupKey: key,
+          verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
+          transcriptHash: randomBytes(32),
+          time: Date.now(),
+        }),
+      ),
+    });
+    await witnessed();
+    return { key, logIndex: Number((r as { logIndex?: unknown })?.logIndex) };
+  };
+  // The client seals to the epoch of its send time (calendar month), which the relay also calls current.
   const epoch = calendarMonthEpoch(Date.now());
-  await admin.request('POST', '/v1/admin/epoch-keys', {
-    statement: toBase64(
-      signEpochKeyStatement(h.adminKey, {
+  const { key: epochKey } = await publishEpochKey(epoch);
+  // Next month's too, published ahead as the standalone start does, so a run across a month boundary still seals.
+  await publishEpochKey(epoch + 1);
+  const users = new Set<string>();
+  const enrol = async (userId: string, deviceId: string, key: SigningKeyPair): Promise<number> => {
+    if (!users.has(userId)) {
+      await admin.createUser(userId);
+      users.add(userId);
+    }
+    const index = await admin.enrolDevice(
+      signDeviceStatement(h.adminKey, {
+        kind: 'added',
         orgId: ORG,
-        epoch,
-        threshold: 2,
-        groupKey: epochKey,
-        verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-        transcriptHash: randomBytes(32),
+        userId,
+        deviceId,
+        identityKey: key.publicKey,
         time: Date.now(),
       }),
-    ),
-  });
-  const users = new Set<string>();
+    );
+    await witnessed();
+    return index;
+  };
   return {
     h,
     url: h.url,
     admin,
+    adminKey: h.adminKey,
+    trust,
     epochKey,
     epoch,
-    async device(userId, deviceId, store = new MemoryStore()) {
-      if (!users.has(userId)) {
-        await admin.createUser(userId);
-        users.add(userId);
-      }
+    enrol,
+    async device(userId, deviceId, store = new MemoryStore(), extra = {}) {
       const key = generateSigningKey();
-      await admin.enrolDevice(
-        signDeviceStatement(h.adminKey, {
-          kind: 'added',
-          orgId: ORG,
-          userId,
-          deviceId,
-          identityKey: key.publicKey,
-          time: Date.now(),
-        }),
-      );
+      await enrol(userId, deviceId, key);
       const client = await OvertClient.open({
         url: h.url,
         orgId: ORG,
@@ -98,6 +174,8 @@ export async function startWorld(): Promise<World> {
         deviceId,
         signingKey: key,
         store,
+        trust,
+        ...extra,
       });
       return { client, key, store, userId, deviceId };
     },
@@ -113,7 +191,14 @@ export async function startWorld(): Promise<World> {
           time: Date.now(),
         }),
       );
+      await witnessed();
     },
-    close: () => h.close(),
+    publishEpochKey,
+    witnessed,
+    async close() {
+      await h.close();
+      for (const d of daemons) await d.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -20,6 +20,7 @@ export type BoundaryErrorCode =
   | 'RELAY_RATE_LIMITED'
   | 'RELAY_LOG_UNAVAILABLE'
   | 'RELAY_CONFIG'
+  | 'RELAY_FANOUT_MALFORMED'
   | 'RELAY_INTERNAL';
 
 /** Device and admin authentication (AUTH-). */
@@ -57,6 +58,7 @@ export type DeliveryErrorCode =
   | 'DS_MEMBERSHIP'
   | 'DS_KEY_PACKAGE_OWNER'
   | 'DS_KEY_PACKAGE_LIMIT'
+  | 'DS_KEY_PACKAGE_EXHAUSTED'
   | 'DS_ACK_RANGE';
 
 /** Envelopes, blobs and epoch keys (RLY- ingest). */
@@ -79,6 +81,16 @@ export type EnvelopeErrorCode =
   | 'EPOCH_KEY_UNKNOWN'
   | 'EPOCH_KEY_NOT_PUBLISHED';
 
+/** Abuse reports (franking, relay.md §10: FRK-1…FRK-4, RPT-). */
+export type ReportErrorCode =
+  | 'REPORT_DISABLED'
+  | 'REPORT_MALFORMED'
+  | 'REPORT_NOT_RECIPIENT'
+  | 'REPORT_OPENING'
+  | 'REPORT_STAMP'
+  | 'REPORT_ENVELOPE_UNKNOWN'
+  | 'REPORT_UNKNOWN';
+
 /** Storage drivers (STORE-R-). */
 export type StorageErrorCode = 'STORE_R_FAILED' | 'STORE_R_CORRUPT' | 'STORE_R_INVALID';
 
@@ -88,6 +100,7 @@ export type RelayErrorCode =
   | DirectoryErrorCode
   | DeliveryErrorCode
   | EnvelopeErrorCode
+  | ReportErrorCode
   | StorageErrorCode;
 
 /** The HTTP status of each code (docs/spec/relay.md §7). One table, so a code always has one status. */
@@ -101,6 +114,8 @@ const STATUS: Record<RelayErrorCode, number> = {
   RELAY_RATE_LIMITED: 429,
   RELAY_LOG_UNAVAILABLE: 503,
   RELAY_CONFIG: 500,
+  /** A cross-node fan-out message that does not parse (FAN-1): never served, the message is dropped. */
+  RELAY_FANOUT_MALFORMED: 502,
   RELAY_INTERNAL: 500,
   AUTH_MISSING: 401,
   AUTH_MALFORMED: 401,
@@ -129,6 +144,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   DS_MEMBERSHIP: 400,
   DS_KEY_PACKAGE_OWNER: 400,
   DS_KEY_PACKAGE_LIMIT: 409,
+  DS_KEY_PACKAGE_EXHAUSTED: 409,
   DS_ACK_RANGE: 400,
   ENV_MALFORMED: 400,
   ENV_ID_MISMATCH: 400,
@@ -147,6 +163,13 @@ const STATUS: Record<RelayErrorCode, number> = {
   EPOCH_KEY_EXISTS: 409,
   EPOCH_KEY_UNKNOWN: 404,
   EPOCH_KEY_NOT_PUBLISHED: 503,
+  REPORT_DISABLED: 404,
+  REPORT_MALFORMED: 400,
+  REPORT_NOT_RECIPIENT: 403,
+  REPORT_OPENING: 400,
+  REPORT_STAMP: 400,
+  REPORT_ENVELOPE_UNKNOWN: 404,
+  REPORT_UNKNOWN: 404,
   STORE_R_FAILED: 503,
   STORE_R_CORRUPT: 500,
   STORE_R_INVALID: 400,

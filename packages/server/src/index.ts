@@ -6,6 +6,7 @@
 export * from './auth.js';
 export * from './epochs.js';
 export * from './errors.js';
+export * from './franking.js';
 export { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
 export * from './hub.js';
 export * from './log-port.js';

@@ -7,12 +7,16 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { SigningKeyPair } from '@overt/core';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_FRESHNESS_MS } from './auth.js';
 import { RelayError } from './errors.js';
+import { ReportDesk } from './franking.js';
 import { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
 import { MailboxHub } from './hub.js';
+import { IngestPipeline } from './ingest/pipeline.js';
 import type { LogPort } from './log-port.js';
+import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
 import { RelayService } from './service.js';
 import { PostgresRelayStorage } from './storage/postgres.js';
 import { SqliteRelayStorage } from './storage/sqlite.js';
@@ -46,6 +50,25 @@ export type RelayConfig = RelayStorageConfig & {
   readonly bodyLimit?: number;
   /** The clock (ms since the Unix epoch); default Date.now. */
   readonly now?: () => number;
+  /**
+   * The relay's Ed25519 franking key (relay.md §10): it stamps every envelope served and verifies abuse
+   * reports. Without it envelopes carry no stamp and reports are refused (RPT-1). Keep it across restarts: a
+   * stamp made under a lost key can no longer be reported.
+   */
+  readonly frankingKey?: SigningKeyPair;
+  /**
+   * Cross-node fan-out over NATS JetStream (relay.md §6.6), for several relay nodes on one PostgreSQL database.
+   * Without it, pushes reach only the sockets of the node that stored the item.
+   */
+  readonly nats?: NatsFanoutOptions;
+  /** Worker threads for the capsule checks of the WebSocket send path (relay.md §6.8), default 2. */
+  readonly capsuleWorkers?: number;
+  /**
+   * BENCHMARK BASELINE ONLY — never in a deployment. Skips core's ingest check (capsule validity RLY-13 and
+   * ciphertext digest) on the WebSocket send path, so envelopes no trustee can open would be stored and
+   * delivered. Deliberately not settable from `npm start` or any command line (relay.md §6.8).
+   */
+  readonly unsafeSkipCapsuleChecks?: boolean;
 };
 
 export interface Relay {
@@ -58,6 +81,10 @@ export interface Relay {
   readonly storage: RelayStorage;
   readonly hub: MailboxHub;
   readonly app: FastifyInstance;
+  /** The WebSocket send path (its statistics, and warm() to start the capsule workers ahead of load). */
+  readonly ingest: IngestPipeline;
+  /** Franking stamps and abuse reports (relay.md §10). */
+  readonly reports: ReportDesk;
 }
 
 async function openStorage(config: RelayStorageConfig): Promise<{ storage: RelayStorage; owned: boolean }> {
@@ -81,7 +108,27 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
   const now = config.now ?? Date.now;
   const { storage, owned } = await openStorage(config);
   let app: FastifyInstance;
-  const hub = new MailboxHub();
+  let hub: MailboxHub;
+  const reports = new ReportDesk(storage, config.frankingKey, now);
+  try {
+    hub = new MailboxHub(config.nats !== undefined ? await NatsFanout.connect(config.nats) : undefined, {
+      isRemoved: async (deviceId) => (await storage.getDevice(deviceId))?.status === 'removed',
+    });
+  } catch (e) {
+    if (owned) await storage.close();
+    throw e;
+  }
+  const envelopeSkewMs = config.envelopeSkewMs ?? 5 * 60_000;
+  const ingest = new IngestPipeline({
+    storage,
+    hub,
+    orgId: config.orgId,
+    now,
+    envelopeSkewMs,
+    maxPayloadBytes: 64 * 1024 * 1024,
+    ...(config.capsuleWorkers !== undefined ? { capsuleWorkers: config.capsuleWorkers } : {}),
+    ...(config.unsafeSkipCapsuleChecks === true ? { unsafeSkipCapsuleChecks: true } : {}),
+  });
   try {
     await storage.claimOrgAdmin(config.adminPublicKey, now());
     const service = new RelayService({
@@ -90,12 +137,14 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       hub,
       orgId: config.orgId,
       now,
-      ...(config.envelopeSkewMs !== undefined ? { envelopeSkewMs: config.envelopeSkewMs } : {}),
+      envelopeSkewMs,
     });
     const logHandler = config.logHandler;
     app = await buildApp({
+      reports,
       service,
       hub,
+      ingest,
       now,
       freshnessMs: config.freshnessMs ?? DEFAULT_FRESHNESS_MS,
       rateLimits: config.rateLimits ?? DEFAULT_RATE_LIMITS,
@@ -119,6 +168,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
         : {}),
     });
   } catch (e) {
+    await hub.close();
     if (owned) await storage.close();
     throw e;
   }
@@ -130,7 +180,10 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     storage,
     hub,
     app,
+    ingest,
+    reports,
     async start() {
+      await hub.start();
       await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 0 });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -139,6 +192,8 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     },
     async stop() {
       await app.close();
+      await hub.close();
+      await ingest.close();
       if (owned) await storage.close();
     },
   };

@@ -92,7 +92,7 @@ function mustBeMember(group: GroupRecord | undefined, deviceId: string): GroupRe
 }
 
 /** Maps core's envelope ingest errors to the relay's codes and check IDs (docs/spec/relay.md §6.7). */
-function ingestError(e: unknown): unknown {
+export function ingestError(e: unknown): unknown {
   if (!isOvertError(e)) return e;
   const byCheck: Record<string, [RelayError['code'], string]> = {
     'ENV-5': ['ENV_CONTEXT', 'RLY-15'],
@@ -306,6 +306,32 @@ export class RelayService {
       else claimed.push({ deviceId: d.deviceId, keyPackage: kp.data });
     }
     return { claimed, exhausted };
+  }
+
+  /**
+   * Claims one key package of the named device of `userId` (DS-6), for adding one new device to the
+   * conversations its user is already in without using up a package of each of the user's other devices. The
+   * device must be an active device of that user other than the caller; with none left the claim is refused
+   * with DS_KEY_PACKAGE_EXHAUSTED rather than answered empty, so a caller cannot mistake it for success.
+   */
+  async claimDeviceKeyPackage(caller: DeviceRecord, userId: string, deviceId: string): Promise<Uint8Array> {
+    if ((await this.storage.getUser(userId)) === undefined)
+      throw new RelayError('DIR_USER_UNKNOWN', 'no such user');
+    const d = await this.storage.getDevice(deviceId);
+    if (d === undefined || d.userId !== userId || d.status === 'pending')
+      throw new RelayError('DIR_DEVICE_UNKNOWN', 'no such device of this user', { check: 'DS-6' });
+    if (d.status === 'removed')
+      throw new RelayError('DIR_DEVICE_REMOVED', 'the device was removed', { check: 'DS-6' });
+    if (d.deviceId === caller.deviceId)
+      throw new RelayError('DS_KEY_PACKAGE_OWNER', 'a device does not claim its own key packages', {
+        check: 'DS-6',
+      });
+    const kp = await this.storage.claimKeyPackage(d.deviceId, this.now());
+    if (kp === undefined)
+      throw new RelayError('DS_KEY_PACKAGE_EXHAUSTED', 'the device has no unclaimed key package', {
+        check: 'DS-6',
+      });
+    return kp.data;
   }
 
   createGroup(device: DeviceRecord, groupId: Uint8Array): Promise<GroupRecord> {
@@ -522,11 +548,15 @@ export class RelayService {
     return this.storage.deleteEpochEnvelopes(this.orgId, epoch);
   }
 
+  /**
+   * Starts a chunked blob. `digest` is the SHA-256 of the whole blob when the owner knows it up front; without it
+   * (the streaming form) the owner declares it at completion, so it can upload chunks as it seals them.
+   */
   async createBlob(
     device: DeviceRecord,
     size: number,
     chunkSize: number,
-    digest: Uint8Array,
+    digest: Uint8Array | undefined,
   ): Promise<string> {
     const blobId = toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
     await this.storage.createBlob({
@@ -534,7 +564,7 @@ export class RelayService {
       ownerDeviceId: device.deviceId,
       size,
       chunkSize,
-      sha256: digest,
+      sha256: digest ?? null,
       now: this.now(),
     });
     return blobId;
@@ -544,11 +574,22 @@ export class RelayService {
     return this.storage.putBlobChunk(blobId, device.deviceId, index, data);
   }
 
-  /** Completes a blob once every chunk is stored and the whole matches its SHA-256 (STORE-R-6). */
-  async completeBlob(device: DeviceRecord, blobId: string): Promise<void> {
+  /**
+   * Completes a blob once every chunk is stored and the whole matches its SHA-256 (STORE-R-6): the one declared
+   * at creation, or the one given now (both may be given; they must then agree). With neither there is nothing to
+   * check against, and the blob stays incomplete.
+   */
+  async completeBlob(device: DeviceRecord, blobId: string, declared?: Uint8Array): Promise<void> {
     const blob = await this.storage.getBlob(blobId);
     if (blob === undefined || blob.ownerDeviceId !== device.deviceId)
       throw new RelayError('BLOB_UNKNOWN', 'no such blob of this device');
+    if (blob.sha256 !== null && declared !== undefined && !equalBytes(blob.sha256, declared))
+      throw new RelayError('BLOB_DIGEST', 'the digest differs from the one declared at creation', {
+        check: 'STORE-R-6',
+      });
+    const expected = blob.sha256 ?? declared;
+    if (expected === undefined)
+      throw new RelayError('BLOB_DIGEST', 'no digest was declared for the blob', { check: 'STORE-R-6' });
     const count = blobChunkCount(blob.size, blob.chunkSize);
     if (blob.chunksStored !== count)
       throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
@@ -559,8 +600,8 @@ export class RelayService {
         throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
       digest.update(c);
     }
-    if (!equalBytes(digest.digest(), blob.sha256))
+    if (!equalBytes(digest.digest(), expected))
       throw new RelayError('BLOB_DIGEST', 'the blob does not match its SHA-256', { check: 'STORE-R-6' });
-    await this.storage.completeBlob(blobId, device.deviceId);
+    await this.storage.completeBlob(blobId, device.deviceId, expected);
   }
 }

@@ -5,8 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, type SigningKeyPair, toBase64 } from '@overt/core';
-import { generateSignerKey } from '@overt/log';
-import { createLogHandler, openSqliteStorage, Sequencer, type SqliteLogStorage } from '@overt/log/service';
+import { generateSignerKey, type SignerKey } from '@overt/log';
+import {
+  createLogHandler,
+  type LogWitness,
+  openSqliteStorage,
+  Sequencer,
+  type SqliteLogStorage,
+} from '@overt/log/service';
 import WebSocket from 'ws';
 import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
@@ -102,6 +108,8 @@ export interface Harness {
   readonly url: string;
   readonly admin: Client;
   readonly adminKey: SigningKeyPair;
+  /** The relay's franking key (relay.md §10), undefined when started without one. */
+  readonly frankingKey: SigningKeyPair | undefined;
   readonly sequencer: Sequencer;
   readonly logStorage: SqliteLogStorage;
   /** Creates a user (if needed) and enrols a device with a fresh identity key. */
@@ -116,16 +124,31 @@ export interface Device extends Client {
 }
 
 export async function startHarness(
-  options: { rateLimits?: RateLimits; now?: () => number; freshnessMs?: number } = {},
+  options: {
+    rateLimits?: RateLimits;
+    now?: () => number;
+    freshnessMs?: number;
+    /** The log's signing key (default: a fresh one); a client that verifies checkpoints needs its vkey. */
+    logKey?: SignerKey;
+    /** Witnesses the sequencer asks to cosign (default none), with their quorum (default all). */
+    witnesses?: readonly LogWitness[];
+    witnessQuorum?: number;
+    /** The relay's franking key (default: a fresh one); `false` runs a relay without one (RPT-1). */
+    frankingKey?: SigningKeyPair | false;
+  } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
   const logStorage = openSqliteStorage({ path: join(dir, 'log.sqlite') });
   const sequencer = await Sequencer.start({
     storage: logStorage,
     origin: LOG_ORIGIN,
-    key: generateSignerKey(LOG_ORIGIN),
+    key: options.logKey ?? generateSignerKey(LOG_ORIGIN),
+    ...(options.witnesses ? { witnesses: options.witnesses, witnessRetryMs: 50 } : {}),
+    ...(options.witnessQuorum !== undefined ? { witnessQuorum: options.witnessQuorum } : {}),
   });
   const adminKey = generateSigningKey();
+  const frankingKey =
+    options.frankingKey === false ? undefined : (options.frankingKey ?? generateSigningKey());
   const relay = await createRelay({
     dataDir: join(dir, 'relay'),
     orgId: ORG,
@@ -135,6 +158,7 @@ export async function startHarness(
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.freshnessMs ? { freshnessMs: options.freshnessMs } : {}),
+    ...(frankingKey !== undefined ? { frankingKey } : {}),
   });
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });
@@ -144,6 +168,7 @@ export async function startHarness(
     url,
     admin,
     adminKey,
+    frankingKey,
     sequencer,
     logStorage,
     async enrol(userId, deviceId) {

@@ -70,6 +70,15 @@ import {
   wipe,
 } from './engine.js';
 import {
+  decodeHistoryPart,
+  encodeHistoryPart,
+  HISTORY_PAYLOAD_TYPE,
+  type HistoryPart,
+  type HistorySetting,
+  historyExtensions,
+  historySettingOf,
+} from './history.js';
+import {
   checkKeyPackage,
   KEY_PACKAGE_BACKDATE_SECONDS,
   KEY_PACKAGE_LIFETIME_SECONDS,
@@ -118,6 +127,13 @@ export type Incoming =
       readonly epoch: bigint;
       readonly sender: Member;
       readonly payload: KeyTransportPayload;
+    }
+  | {
+      /** A history bundle part (history.ts): records of earlier messages for devices that joined later. */
+      readonly kind: 'history';
+      readonly epoch: bigint;
+      readonly sender: Member;
+      readonly part: HistoryPart;
     }
   | {
       readonly kind: 'proposal';
@@ -211,13 +227,16 @@ export class Conversation {
 
   /**
    * Creates a new group with this device as its only member, at epoch 0. `groupId` (the conversation id) defaults
-   * to 32 random bytes. Throws MLS_USAGE for a group id outside 1..64 bytes.
+   * to 32 random bytes. `history` is fixed for the group's life (history.ts): it goes into the GroupContext.
+   * Throws MLS_USAGE for a group id outside 1..64 bytes.
    */
   static async create(
     identity: MlsIdentity,
     options: ConversationOptions,
     groupId: Uint8Array = randomBytes(32),
+    history: HistorySetting = 'none',
   ): Promise<Conversation> {
+    const extensions = historyExtensions(history);
     if (groupId.length < 1 || groupId.length > MAX_GROUP_ID_BYTES)
       throw new ClientError('MLS_USAGE', 'group id must be 1..64 bytes');
     const cs = await mlsCiphersuite();
@@ -240,7 +259,7 @@ export class Conversation {
         groupId.slice(),
         kp.publicPackage,
         kp.privatePackage,
-        [],
+        extensions,
         cs,
         clientConfig(gate),
       );
@@ -255,7 +274,7 @@ export class Conversation {
    * key packages; the caller deletes the one reported as used). The Welcome must carry the ratchet tree.
    *
    * Every leaf of the group is offered to the authentication service (MLS-3); the roster must satisfy MLS-1, -2
-   * and -5; the group must be on suite 1 with no group-context extensions (MLS-17).
+   * and -5; the group must be on suite 1 with no group-context extension but the history setting (MLS-17).
    * Throws MLS_WIRE_FORMAT, MLS_WELCOME_NOT_FOR_US, MLS_GROUP_POLICY, MLS_CREDENTIAL_*, MLS_DUPLICATE_DEVICE,
    * MLS_DECRYPT, MLS_VERIFY, MLS_INVALID, MLS_MALFORMED.
    */
@@ -307,8 +326,7 @@ export class Conversation {
       throw gate.refusal ?? fromEngineError(e, 'incoming', 'Welcome');
     }
     if (gate.refusal !== undefined) throw gate.refusal;
-    if (state.groupContext.extensions.length !== 0)
-      throw new ClientError('MLS_GROUP_POLICY', 'group context carries extensions', { check: 'MLS-17' });
+    historySettingOf(state.groupContext.extensions);
     const conversation = new Conversation(cs, gate, options.now ?? Date.now, state, undefined);
     await conversation.authenticateNewLeaves(undefined, state.ratchetTree);
     const self = memberAt(state.ratchetTree, ownLeafIndex(state));
@@ -336,6 +354,11 @@ export class Conversation {
 
   get epoch(): bigint {
     return this.state.groupContext.epoch;
+  }
+
+  /** The history setting every member agreed on through the GroupContext (history.ts, MLS-17). */
+  get history(): HistorySetting {
+    return historySettingOf(this.state.groupContext.extensions);
   }
 
   get ownLeafIndex(): number {
@@ -501,11 +524,30 @@ export class Conversation {
    * Throws MLS_NOT_MEMBER, MLS_PROPOSALS_PENDING, MLS_USAGE.
    */
   encrypt(payload: KeyTransportPayload): Promise<Uint8Array> {
+    return this.encryptData(() => encodeKeyTransport(payload));
+  }
+
+  /**
+   * Encrypts one history-bundle part (history.ts) as an MLS application message. Throws MLS_USAGE for a part
+   * out of range, MLS_GROUP_POLICY (HIS-2) unless the group's history setting is `'shared'`, and what
+   * {@link encrypt} throws.
+   */
+  encryptHistory(part: HistoryPart): Promise<Uint8Array> {
+    return this.encryptData(() => {
+      if (this.history !== 'shared')
+        throw new ClientError('MLS_GROUP_POLICY', 'the conversation does not share history', {
+          check: 'HIS-2',
+        });
+      return encodeHistoryPart(part);
+    });
+  }
+
+  private encryptData(encode: () => Uint8Array): Promise<Uint8Array> {
     return this.exclusive(async () => {
       this.requireMember();
       if (this.hasPendingProposals)
         throw new ClientError('MLS_PROPOSALS_PENDING', 'commit the pending proposals before sending');
-      const data = encodeKeyTransport(payload);
+      const data = encode();
       let res: Awaited<ReturnType<typeof createApplicationMessage>>;
       try {
         res = await createApplicationMessage(this.state, data, this.cs);
@@ -704,7 +746,12 @@ export class Conversation {
       if (now === undefined || !sameCredential(now, sender))
         throw new ClientError('MLS_SENDER', 'sender left the group after that epoch', { check: 'MLS-12' });
     }
-    const payload = decodeKeyTransport(content.applicationData);
+    const bytes = content.applicationData;
+    // The first byte tells a history part (history.ts) from a key transport (payload.ts, version 1).
+    const decoded =
+      bytes[0] === HISTORY_PAYLOAD_TYPE
+        ? { kind: 'history' as const, part: decodeHistoryPart(bytes) }
+        : { kind: 'application' as const, payload: decodeKeyTransport(bytes) };
     if (data.current) {
       this.state = { ...state, secretTree: res.tree };
     } else {
@@ -713,7 +760,7 @@ export class Conversation {
       this.state = { ...state, historicalReceiverData: history };
     }
     if (this.pending === undefined) wipe(res.consumed);
-    return { kind: 'application', epoch: pm.epoch, sender, payload };
+    return { ...decoded, epoch: pm.epoch, sender };
   }
 
   private async receiveHandshake(pm: PrivateMessage, bytes: Uint8Array): Promise<Incoming> {

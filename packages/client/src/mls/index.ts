@@ -25,6 +25,16 @@ export {
   type MemberCredential,
   type MlsIdentity,
 } from './credential.js';
+export {
+  decodeHistoryPart,
+  encodeHistoryPart,
+  HISTORY_EXTENSION_TYPE,
+  HISTORY_MAX_PARTS,
+  HISTORY_MAX_RECORDS_PER_PART,
+  HISTORY_PAYLOAD_TYPE,
+  type HistoryPart,
+  type HistorySetting,
+} from './history.js';
 export { inspectMessage, type MessageInfo, welcomeRecipients } from './inspect.js';
 export {
   decodeKeyPackageBundle,

@@ -4,7 +4,7 @@
  * the device later finds the private half by the KeyPackageRef named in the Welcome (§12.4.3.1).
  *
  * Our key packages are signed by the device identity key (credential.ts), advertise exactly what Overt speaks
- * (suite 1, basic credentials, no extensions) and live {@link KEY_PACKAGE_LIFETIME_SECONDS}, back-dated by an
+ * (suite 1, basic credentials, the history-setting extension) and live {@link KEY_PACKAGE_LIFETIME_SECONDS}, back-dated by an
  * hour for clock skew. The private half is serialised with {@link encodeKeyPackageBundle} for the device's
  * encrypted store; it never contains the identity key.
  */
@@ -23,6 +23,7 @@ import {
   toMlsCredential,
 } from './credential.js';
 import { decodeMlsStrict, encodeMls } from './engine.js';
+import { HISTORY_EXTENSION_TYPE } from './history.js';
 
 /** How long a fresh key package is valid (RFC 9420 §7.2 lifetime). */
 export const KEY_PACKAGE_LIFETIME_SECONDS = 90 * 24 * 3600;
@@ -32,12 +33,14 @@ export const KEY_PACKAGE_BACKDATE_SECONDS = 3600;
 export const MAX_KEY_PACKAGE_LIFETIME_SECONDS =
   KEY_PACKAGE_LIFETIME_SECONDS + 2 * KEY_PACKAGE_BACKDATE_SECONDS;
 
-/** What every Overt leaf advertises: only what the group will ever use (no GREASE, no extensions). */
+/** What every Overt leaf advertises: only what the group will ever use (no GREASE; one extension, history.ts). */
 export function overtCapabilities(): Capabilities {
   return {
     versions: ['mls10'],
     ciphersuites: [CIPHERSUITE_NAME],
-    extensions: [],
+    // The history setting's GroupContext extension (history.ts): RFC 9420 §11.1 lets a group carry it only if
+    // every leaf lists it.
+    extensions: [HISTORY_EXTENSION_TYPE],
     proposals: [],
     credentials: ['basic'],
   };

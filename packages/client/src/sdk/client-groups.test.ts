@@ -125,6 +125,7 @@ describe('groups', () => {
     const [a, b] = devices as [Device, Device];
     const online = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: b.userId,
       deviceId: b.deviceId,
@@ -221,6 +222,7 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
     const victim = devices[1]!;
     const tampering = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: victim.userId,
       deviceId: victim.deviceId,

@@ -76,6 +76,7 @@ describe('OvertClient messaging', () => {
     // Frank's device comes online as a new session over the same store.
     const again = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: 'frank',
       deviceId: 'frank-phone',
@@ -89,6 +90,7 @@ describe('OvertClient messaging', () => {
     // And a third session restores the joined conversation from the file store.
     const third = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: 'frank',
       deviceId: 'frank-phone',
@@ -122,6 +124,7 @@ describe('OvertClient messaging', () => {
     let failNext = true;
     const flaky = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: 'jon',
       deviceId: 'jon-phone',
@@ -150,6 +153,7 @@ describe('OvertClient messaging', () => {
     let mode: 'ok' | 'lose-answer' | 'lose-all' = 'ok';
     const flaky = await OvertClient.open({
       url: w.url,
+      trust: w.trust,
       orgId: ORG,
       userId: 'kim',
       deviceId: 'kim-phone',

@@ -13,10 +13,11 @@
  * acknowledged, so a crash repeats at most the processing of unacknowledged items (MLS then refuses a replay).
  */
 import {
+  calendarMonthEpoch,
   concatBytes,
-  decodeElement,
   decodeEnvelopeHead,
   type Element,
+  envelopeHeadLength,
   equalBytes,
   type HeaderFields,
   isOvertError,
@@ -24,16 +25,16 @@ import {
   openEnvelope,
   randomBytes,
   type SigningKeyPair,
-  sealEnvelope,
-  sha256,
   toBase64Url,
   toHex,
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
 import { ClientError, isClientError } from '../errors.js';
+import type { TrustAnchors } from '../log/anchors.js';
 import { Conversation, type ConversationOptions, type DeviceRef } from '../mls/conversation.js';
 import { createMlsIdentity, type MemberCredential, type MlsIdentity } from '../mls/credential.js';
+import type { HistorySetting } from '../mls/history.js';
 import {
   decodeKeyPackageBundle,
   encodeKeyPackageBundle,
@@ -42,12 +43,28 @@ import {
 } from '../mls/keyPackage.js';
 import type { KeyValueStore } from '../store/store.js';
 import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
-import { type FetchLike, type MailboxItem, RelayTransport } from '../transport/relay-transport.js';
+import {
+  type FetchLike,
+  type FiledReport,
+  type MailboxItem,
+  RelayTransport,
+} from '../transport/relay-transport.js';
+import { checkStamp, fileReport, forgetReportable, keepReportable, type StampStatus } from './franking.js';
+import {
+  type HistoryContext,
+  holdHistoryPart,
+  keepHistoryRecord,
+  noteJoined,
+  openHeldHistory,
+  shareHistory,
+} from './history.js';
+import { KeyTransparency, type KtAlert } from './key-transparency.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
+import { sealAndPut } from './upload.js';
 
 /** Content type of text messages. */
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
-/** Envelopes larger than this go through a chunked blob (the relay's inline body limit is 2 MiB). */
+/** Envelopes whose ciphertext is larger than this go through a chunked blob (the relay's body limit is 2 MiB). */
 export const INLINE_ENVELOPE_MAX = 1 << 20;
 /** Blob chunk size used for uploads (the relay accepts 64 KiB .. 1 MiB). */
 export const BLOB_CHUNK_SIZE = 1 << 20;
@@ -65,6 +82,18 @@ export interface OvertClientOptions {
   /** The device identity key: enrolled on the log by the org-admin, also the MLS signature key. */
   readonly signingKey: SigningKeyPair;
   readonly store: KeyValueStore;
+  /**
+   * The org's trust anchors (log origin and key, witnesses and quorum, admin key): every member's device and every
+   * epoch key is checked against the log they define (key transparency, docs/spec/client.md §8).
+   */
+  readonly trust: TrustAnchors;
+  /** Also read the log and report alerts about this user's devices in every `sync()` (default false). */
+  readonly monitorLog?: boolean;
+  /**
+   * The relay's franking public key (relay.md §10, `/.well-known/overt` `franking_key`): each message's stamp is
+   * checked against it on receipt (FRK-5). Without it stamps are kept unchecked (`stampStatus: 'unverified'`).
+   */
+  readonly relayFrankingKey?: Uint8Array;
   readonly fetch?: FetchLike;
   readonly WebSocket?: WebSocketConstructor;
   readonly now?: () => number;
@@ -97,16 +126,25 @@ export type ClientEvent =
       readonly payload: Uint8Array;
       /** The franking key of the envelope (secret), kept for an abuse report (DESIGN §4 flow 10). */
       readonly frankingKey: Uint8Array;
+      /** The relay's franking stamp and what the recipient knows of it (client.md §4.5, FRK-5). */
+      readonly stamp: Uint8Array | undefined;
+      readonly stampStatus: StampStatus;
+      /** A report is kept for it: `report(messageId)` can file it with the organisation. */
+      readonly reportable: boolean;
+      /** Set for an earlier message given to this device when it joined (history, client.md §4.6). */
+      readonly history?: { readonly sharedBy: Sender };
     }
   | {
       /** A mailbox item that failed a check: never shown as a message. `code`/`check` say which rule failed. */
       readonly kind: 'rejected';
       readonly conversationId: Uint8Array;
-      readonly item: 'welcome' | 'commit' | 'message';
+      readonly item: 'welcome' | 'commit' | 'message' | 'history';
       readonly sender: string;
       readonly code: string;
       readonly check: string | undefined;
-    };
+    }
+  /** Log monitoring found a statement about this user's devices they did not expect (KT-6, KT-7; A6). */
+  | KtAlert;
 
 /** The result of a send. */
 export interface SentMessage {
@@ -129,6 +167,8 @@ export class OvertClient {
   /** Signed access to the relay as this device (for endpoints the SDK does not wrap). */
   readonly transport: RelayTransport;
   readonly identity: MlsIdentity;
+  /** Key transparency: the verified log, the authentication service, epoch keys, monitoring. */
+  readonly kt: KeyTransparency;
   private readonly conversations = new Map<string, Conversation>();
   private readonly bundles = new Map<string, KeyPackageBundle>();
   private readonly epochKeys = new Map<number, Element>();
@@ -146,6 +186,16 @@ export class OvertClient {
       ...(options.now ? { now: options.now } : {}),
     });
     this.identity = createMlsIdentity(options.userId, utf8Encode(options.deviceId), options.signingKey);
+    this.kt = new KeyTransparency({
+      anchors: options.trust,
+      orgId: options.orgId,
+      userId: options.userId,
+      deviceId: options.deviceId,
+      identityKey: options.signingKey.publicKey,
+      store: options.store,
+      transport: this.transport,
+      ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, {}) } : {}),
+    });
     this.mlsOptions = {
       authenticate: (m) => this.authenticate(m),
       ...(options.now ? { now: options.now } : {}),
@@ -159,6 +209,7 @@ export class OvertClient {
   static async open(options: OvertClientOptions): Promise<OvertClient> {
     const c = new OvertClient(options);
     const s = options.store;
+    await c.kt.init();
     try {
       for (const k of await s.list('conv/')) {
         const bytes = await s.get(k);
@@ -245,11 +296,15 @@ export class OvertClient {
 
   /**
    * Creates a conversation (an MLS group) with every active device of `userIds` and this user's other devices.
-   * Devices without a key package on the relay are left out (listed in `missing`).
+   * Devices without a key package on the relay are left out (listed in `missing`). `history` (default `'none'`,
+   * fixed for the conversation's life): whether devices added later are given earlier messages (client.md §4.6).
    */
-  createConversation(userIds: readonly string[]): Promise<{ conversationId: Uint8Array; missing: string[] }> {
+  createConversation(
+    userIds: readonly string[],
+    options: { history?: HistorySetting } = {},
+  ): Promise<{ conversationId: Uint8Array; missing: string[] }> {
     return this.exclusive(async () => {
-      const conv = await Conversation.create(this.identity, this.mlsOptions);
+      const conv = await Conversation.create(this.identity, this.mlsOptions, undefined, options.history);
       await this.transport.createGroup(conv.groupId);
       await this.saveConversation(conv);
       const missing = await this.addUsersLocked(conv, [...new Set([this.userId, ...userIds])]);
@@ -259,10 +314,19 @@ export class OvertClient {
 
   /**
    * Adds every active device of `userIds` not yet in the conversation (new members, or new devices of members).
-   * Returns the device ids that had no key package.
+   * Returns the device ids that had no key package. In a `'shared'` conversation, new devices of users already in
+   * it are then sent the history this device holds (client.md §4.6); if that fails the error is thrown, the
+   * devices stay added.
    */
   addMembers(conversationId: Uint8Array, userIds: readonly string[]): Promise<string[]> {
-    return this.exclusive(async () => this.addUsersLocked(this.conversation(conversationId), userIds));
+    return this.exclusive(async () => {
+      const conv = this.conversation(conversationId);
+      const before = conv.members();
+      const epoch = conv.epoch;
+      const missing = await this.addUsersLocked(conv, userIds);
+      if (conv.epoch !== epoch) await shareHistory(this.historyContext(), conv, before);
+      return missing;
+    });
   }
 
   /** Removes every device of `userIds` from the conversation. */
@@ -307,6 +371,20 @@ export class OvertClient {
   }
 
   /**
+   * Reports a received message to the organisation (DESIGN §4 flow 10, A12): files the report kept when it
+   * arrived (header, plaintext, franking key, the relay's stamp) with the relay, which verifies and stores it.
+   * SDK_NOT_REPORTABLE (FRK-6) when none is kept; RELAY_REFUSED with the relay's REPORT_* code otherwise.
+   */
+  report(messageId: Uint8Array, options: { reason?: string } = {}): Promise<FiledReport> {
+    return this.exclusive(() => fileReport(this.options.store, this.transport, messageId, options.reason));
+  }
+
+  /** Deletes the report kept for a message (e.g. when the user deletes it); it can no longer be reported. */
+  forgetReportable(messageId: Uint8Array): Promise<void> {
+    return this.exclusive(() => forgetReportable(this.options.store, messageId));
+  }
+
+  /**
    * Opens the mailbox WebSocket; `onWake` is called whenever the relay pushes items (call `sync()` then).
    * Throws RELAY_UNAVAILABLE.
    */
@@ -322,6 +400,25 @@ export class OvertClient {
     });
   }
 
+  /**
+   * Log monitoring (KT-6, KT-7): reads the log up to its latest verified checkpoint and returns the alerts about
+   * this user's devices (a device the user did not approve, an unannounced removal). Throws KT_LOG_INVALID when
+   * the log fails verification, KT_LOG_UNAVAILABLE when it cannot be read.
+   */
+  monitorLog(): Promise<KtAlert[]> {
+    return this.exclusive(() => this.kt.monitor());
+  }
+
+  /** The user approves one of their own devices: its enrolment raises no alert (see {@link KeyTransparency}). */
+  approveDevice(deviceId: string, identityKey?: Uint8Array): Promise<void> {
+    return this.exclusive(() => this.kt.approveDevice(deviceId, identityKey));
+  }
+
+  /** The user announces that one of their devices will be removed: its removal raises no alert. */
+  forgetDevice(deviceId: string): Promise<void> {
+    return this.exclusive(() => this.kt.forgetDevice(deviceId));
+  }
+
   // --- internals (called with the lock held) ---
 
   private exclusive<T>(f: () => Promise<T>): Promise<T> {
@@ -331,21 +428,28 @@ export class OvertClient {
   }
 
   /**
-   * The authentication service (MLS-3, CLI-5): a device may join a conversation only if the directory lists it
-   * as active with exactly this identity key and a log index (its enrolment statement is on the log, relay.md
-   * §4.2). Fails closed.
+   * The authentication service (MLS-3, CLI-5, KT-3, KT-4): a device may be in a conversation only if the
+   * directory lists it as active with exactly this identity key, and the admin-signed enrolment at the log index
+   * it gives is on the verified log naming exactly this user, device and key, with no removal read from the log.
+   * Fails closed: a refusal throws (kept as the MLS error's cause).
    */
   private async authenticate(m: MemberCredential): Promise<boolean> {
-    const deviceId = utf8Decode(m.deviceId);
-    const devices = await this.transport.userDevices(m.userId);
-    const d = devices.find((x) => x.deviceId === deviceId);
-    return (
-      d !== undefined &&
-      d.userId === m.userId &&
-      d.status === 'active' &&
-      d.enrolLogIndex !== null &&
-      equalBytes(d.identityKey, m.identityKey)
-    );
+    await this.kt.authenticate(m);
+    return true;
+  }
+
+  /** What the history code (history.ts) needs from this client; called with the lock held. */
+  private historyContext(): HistoryContext {
+    return {
+      store: this.options.store,
+      transport: this.transport,
+      orgId: this.options.orgId,
+      userId: this.userId,
+      relayFrankingKey: this.options.relayFrankingKey,
+      epochKey: async (epoch) => (await this.epochKey(epoch)).key,
+      save: (conv) => this.saveConversation(conv),
+      catchUp: () => this.syncLocked(),
+    };
   }
 
   private async saveConversation(conv: Conversation): Promise<void> {
@@ -354,22 +458,16 @@ export class OvertClient {
     this.conversations.set(k, conv);
   }
 
-  private async epochKey(epoch?: number): Promise<{ epoch: number; key: Element }> {
-    if (epoch !== undefined) {
-      const cached = this.epochKeys.get(epoch);
-      if (cached !== undefined) return { epoch, key: cached };
-    }
-    const info = await this.transport.epochKey(epoch);
-    if (epoch !== undefined && info.epoch !== epoch)
-      throw new ClientError('RELAY_RESPONSE_MALFORMED', 'relay served another epoch key');
-    let key: Element;
-    try {
-      key = decodeElement(info.groupKey, 'epoch key');
-    } catch (cause) {
-      throw new ClientError('RELAY_RESPONSE_MALFORMED', 'epoch key is not a group element', { cause });
-    }
-    this.epochKeys.set(info.epoch, key);
-    return { epoch: info.epoch, key };
+  /**
+   * The key of `epoch`, fetched by number and accepted only with its admin-signed statement on the verified log
+   * (KT-5: KT_EPOCH_KEY_NOT_ON_LOG otherwise). Cached for the session.
+   */
+  private async epochKey(epoch: number): Promise<{ epoch: number; key: Element }> {
+    const cached = this.epochKeys.get(epoch);
+    if (cached !== undefined) return { epoch, key: cached };
+    const key = await this.kt.epochKey(epoch);
+    this.epochKeys.set(epoch, key);
+    return { epoch, key };
   }
 
   /** Runs a commit through the relay; on losing the epoch race, catches up and rebuilds it (DS-3/DS-4). */
@@ -470,7 +568,10 @@ export class OvertClient {
     return this.exclusive(async () => {
       const conv = this.conversation(conversationId);
       for (let attempt = 0; ; attempt++) {
-        const { epoch, key } = await this.epochKey();
+        // The epoch of the send time (calendar month, core directory/epochs.ts), not whatever the relay calls
+        // current: a message sent at the end of a month is sealed to that month's key.
+        const sendTime = (this.options.now ?? Date.now)();
+        const { epoch, key } = await this.epochKey(calendarMonthEpoch(sendTime));
         const fields: HeaderFields = {
           orgId: this.options.orgId,
           epoch,
@@ -479,17 +580,14 @@ export class OvertClient {
           senderDeviceId: this.identity.deviceId,
           recipients: [...new Set(conv.members().map((m) => m.userId))].sort(),
           messageId: randomBytes(16),
-          sendTime: (this.options.now ?? Date.now)(),
+          sendTime,
           contentType,
         };
-        let sealed: Awaited<ReturnType<typeof sealEnvelope>>;
-        try {
-          sealed = await sealEnvelope(fields, payload, key);
-        } catch (cause) {
-          if (isOvertError(cause)) throw new ClientError('SDK_USAGE', 'payload cannot be sealed', { cause });
-          throw cause;
-        }
-        await this.putEnvelope(sealed.header.messageId, sealed.envelope, sealed.head.length);
+        // Inline for small envelopes; large ones stream into a chunked blob as they are sealed (upload.ts).
+        const sealed = await sealAndPut(this.transport, fields, payload, key, {
+          inlineMax: INLINE_ENVELOPE_MAX,
+          blobChunkSize: BLOB_CHUNK_SIZE,
+        });
         const transport: KeyTransport = {
           messageId: sealed.header.messageId,
           contentKey: sealed.contentKey,
@@ -507,34 +605,14 @@ export class OvertClient {
           }
           throw e;
         }
+        await keepHistoryRecord(this.options.store, conv, transport, sendTime);
         return { messageId: sealed.header.messageId, epoch };
       }
     });
   }
 
-  /** Inline for small envelopes; a chunked blob of the ciphertext, then the head, for large ones. */
-  private async putEnvelope(messageId: Uint8Array, envelope: Uint8Array, headLength: number): Promise<void> {
-    if (envelope.length <= INLINE_ENVELOPE_MAX) {
-      await this.transport.putEnvelope(messageId, envelope);
-      return;
-    }
-    const ciphertext = envelope.subarray(headLength);
-    const { blobId, chunks } = await this.transport.createBlob(
-      ciphertext.length,
-      BLOB_CHUNK_SIZE,
-      sha256(ciphertext),
-    );
-    for (let i = 0; i < chunks; i++)
-      await this.transport.putBlobChunk(
-        blobId,
-        i,
-        ciphertext.subarray(i * BLOB_CHUNK_SIZE, (i + 1) * BLOB_CHUNK_SIZE),
-      );
-    await this.transport.completeBlob(blobId);
-    await this.transport.putEnvelope(messageId, envelope.subarray(0, headLength), blobId);
-  }
-
   private async syncLocked(): Promise<void> {
+    if (this.options.monitorLog) this.pendingEvents.push(...(await this.kt.monitor()));
     await this.resolvePending();
     for (;;) {
       const items = await this.transport.mailbox(this.cursor);
@@ -569,10 +647,19 @@ export class OvertClient {
       const conv = this.conversations.get(convKey(item.groupId));
       if (conv === undefined)
         throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
+      const emit = (e: ClientEvent) => this.pendingEvents.push(e);
+      if (await openHeldHistory(this.historyContext(), conv, item.seq, emit)) return undefined;
       const stored = await this.options.store.get(inboxKey);
       let pending = stored === undefined ? undefined : decodePendingOpen(stored);
       if (pending === undefined) {
         const inc = await conv.processIncoming(item.data);
+        if (inc.kind === 'history') {
+          // Held before the MLS state, like the inbox record: its key is consumed once saved (history.ts).
+          await holdHistoryPart(this.options.store, item.seq, inc.part, inc.sender);
+          await this.saveConversation(conv);
+          await openHeldHistory(this.historyContext(), conv, item.seq, emit);
+          return undefined;
+        }
         if (inc.kind === 'application') {
           pending = {
             transport: inc.payload,
@@ -596,7 +683,9 @@ export class OvertClient {
               };
         if (inc.kind === 'proposal') return undefined;
       }
-      const event = await this.openMessage(conv, pending!);
+      const event = await this.openMessage(conv, pending!, item.inline);
+      if (event.kind === 'message')
+        await keepHistoryRecord(this.options.store, conv, pending!.transport, event.sendTime);
       await this.options.store.delete(inboxKey);
       return event;
     } catch (e) {
@@ -615,6 +704,7 @@ export class OvertClient {
       [...this.bundles.values()],
       this.mlsOptions,
     );
+    await noteJoined(this.options.store, conversation);
     await this.saveConversation(conversation);
     const k = `kp/${toHex(keyPackageRef)}`;
     this.bundles.delete(k);
@@ -630,9 +720,18 @@ export class OvertClient {
    * Flow 2: the envelope the MLS message announces, opened against what MLS says (CLI-1..CLI-3). The epoch key
    * is the one published for the header's epoch.
    */
-  private async openMessage(conv: Conversation, p: PendingOpen): Promise<ClientEvent> {
+  private async openMessage(
+    conv: Conversation,
+    p: PendingOpen,
+    inline: MailboxItem['inline'],
+  ): Promise<ClientEvent> {
     const transport = p.transport;
-    const served = await this.transport.getEnvelope(transport.messageId);
+    // The envelope came with the item (relay.md §6.8) when it is the one MLS announces; else one GET. Either way
+    // it is opened and checked against what MLS says, so a wrong inline envelope is refused, not trusted.
+    const served =
+      inline !== undefined && equalIds(inline.messageId, transport.messageId)
+        ? inlineServed(inline)
+        : await this.transport.getEnvelope(transport.messageId);
     let ciphertext = served.ciphertext;
     if (ciphertext === undefined) {
       if (served.blob === undefined)
@@ -653,6 +752,9 @@ export class OvertClient {
       senderDeviceId: p.senderDeviceId,
       members: p.members,
     });
+    // Franking (client.md §4.5): check the relay's stamp, keep the ready report before the event is returned.
+    const franking = checkStamp(opened, served.stamp, this.options.relayFrankingKey);
+    const reportable = await keepReportable(this.options.store, opened, franking);
     return {
       kind: 'message',
       conversationId: conv.groupId,
@@ -662,8 +764,22 @@ export class OvertClient {
       contentType: opened.header.contentType,
       payload: opened.payload,
       frankingKey: opened.frankingKey,
+      stamp: franking.stamp,
+      stampStatus: franking.status,
+      reportable,
     };
   }
+}
+
+/** An inline envelope (head ‖ ciphertext) in the shape of a served one. */
+function inlineServed(inline: NonNullable<MailboxItem['inline']>) {
+  const headLength = envelopeHeadLength(inline.envelope);
+  return {
+    head: inline.envelope.subarray(0, headLength),
+    ciphertext: inline.envelope.subarray(headLength) as Uint8Array | undefined,
+    blob: undefined as { readonly chunks: number } | undefined,
+    stamp: inline.stamp,
+  };
 }
 
 function equalIds(a: Uint8Array, b: Uint8Array): boolean {
@@ -677,7 +793,8 @@ function equalIds(a: Uint8Array, b: Uint8Array): boolean {
  */
 function isTransient(e: unknown): boolean {
   if (!isClientError(e)) return !isOvertError(e);
-  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED') return true;
+  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED' || e.code === 'KT_LOG_UNAVAILABLE')
+    return true;
   if (e.code === 'RELAY_REFUSED') return e.status === 429 || e.status === 503;
   if (e.code === 'MLS_CREDENTIAL_REJECTED') return isTransient(e.cause) && e.cause !== undefined;
   return false;

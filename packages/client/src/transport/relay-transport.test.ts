@@ -125,6 +125,23 @@ describe('hostile responses (CLI-6)', () => {
     available: 1,
     blobId: 'x',
     chunks: 1,
+    // Abuse reports (relay.md §10): the answer to a filed report, a listing, one report.
+    stamp: toBase64(new Uint8Array(73)),
+    reportId: 1,
+    result: 'stored',
+    senderUserId: 'u',
+    stampTime: 5,
+    reporterUserId: 'v',
+    reporterDeviceId: 'd',
+    senderDeviceId: 'a',
+    conversationId: 'AAAA',
+    sendTime: 4,
+    reason: null,
+    receivedAt: 6,
+    contentType: 'text/plain',
+    plaintext: 'AAAA',
+    report: 'AAAA',
+    reports: [],
   };
   const calls: ((t: RelayTransport) => Promise<unknown>)[] = [
     (t) => t.userDevices('u'),
@@ -135,6 +152,9 @@ describe('hostile responses (CLI-6)', () => {
     (t) => t.publishKeyPackages([new Uint8Array(1)]),
     (t) => t.createBlob(1, 1, new Uint8Array(32)),
     (t) => t.postCommit(new Uint8Array(1), new Uint8Array(1), undefined),
+    (t) => t.fileReport(new Uint8Array(1), 'why'),
+    (t) => t.listReports(),
+    (t) => t.getReport(1),
   ];
 
   it('random and mutated bodies give a value or our own errors only', async () => {

@@ -57,6 +57,15 @@ export interface MailboxItem {
   readonly epoch: number;
   readonly sender: string;
   readonly data: Uint8Array;
+  /**
+   * The envelope of a message sent on the relay's WebSocket path (relay.md §6.8), inline so that opening it
+   * needs no GET: head ‖ ciphertext, its message id, and the relay's franking stamp when it serves one.
+   */
+  readonly inline?: {
+    readonly messageId: Uint8Array;
+    readonly envelope: Uint8Array;
+    readonly stamp?: Uint8Array;
+  };
 }
 
 /** An envelope as served (relay.md §2.2 "Envelope"): the head, and the ciphertext inline or as blob chunks. */
@@ -66,6 +75,39 @@ export interface ServedEnvelope {
   readonly head: Uint8Array;
   readonly ciphertext: Uint8Array | undefined;
   readonly blob: { readonly size: number; readonly chunkSize: number; readonly chunks: number } | undefined;
+  /** The relay's franking stamp (relay.md §10.1), when it serves one; checked by the caller (FRK-5). */
+  readonly stamp: Uint8Array | undefined;
+}
+
+/** The relay's answer to a filed abuse report (relay.md §10.2). */
+export interface FiledReport {
+  readonly reportId: number;
+  readonly result: 'stored' | 'duplicate';
+  readonly messageId: Uint8Array;
+  readonly senderUserId: string;
+  readonly stampTime: number;
+}
+
+/** A stored report as the org-admin lists it (relay.md §10.2 "ReportSummary"). */
+export interface ReportSummary {
+  readonly reportId: number;
+  readonly messageId: Uint8Array;
+  readonly reporterUserId: string;
+  readonly reporterDeviceId: string;
+  readonly senderUserId: string;
+  readonly senderDeviceId: string;
+  readonly conversationId: Uint8Array;
+  readonly sendTime: number;
+  readonly stampTime: number;
+  readonly reason: string | null;
+  readonly receivedAt: number;
+}
+
+/** One report read by the org-admin: the summary, the reported plaintext, and the report bytes as filed. */
+export interface ReportDetail extends ReportSummary {
+  readonly contentType: string;
+  readonly plaintext: Uint8Array;
+  readonly report: Uint8Array;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the network is checked field by field below
@@ -121,6 +163,23 @@ function device(d: Json): DirectoryDevice {
   };
 }
 
+function reportSummary(r: Json): ReportSummary {
+  if (r === null || typeof r !== 'object') malformed('report is not an object');
+  return {
+    reportId: int(r.reportId, 'reportId'),
+    messageId: b64u(r.messageId, 'messageId'),
+    reporterUserId: str(r.reporterUserId, 'reporterUserId'),
+    reporterDeviceId: str(r.reporterDeviceId, 'reporterDeviceId'),
+    senderUserId: str(r.senderUserId, 'senderUserId'),
+    senderDeviceId: str(r.senderDeviceId, 'senderDeviceId'),
+    conversationId: b64u(r.conversationId, 'conversationId'),
+    sendTime: int(r.sendTime, 'sendTime'),
+    stampTime: int(r.stampTime, 'stampTime'),
+    reason: r.reason === null ? null : str(r.reason, 'reason'),
+    receivedAt: int(r.receivedAt, 'receivedAt'),
+  };
+}
+
 function item(i: Json): MailboxItem {
   if (i === null || typeof i !== 'object') malformed('item is not an object');
   if (i.kind !== 'commit' && i.kind !== 'welcome' && i.kind !== 'message') malformed('item kind');
@@ -131,6 +190,15 @@ function item(i: Json): MailboxItem {
     epoch: int(i.epoch, 'epoch'),
     sender: str(i.sender, 'sender'),
     data: b64(i.data, 'data'),
+    ...(i.envelope !== undefined
+      ? {
+          inline: {
+            messageId: b64u(i.messageId, 'messageId'),
+            envelope: b64(i.envelope, 'envelope'),
+            ...(i.stamp !== undefined ? { stamp: b64(i.stamp, 'stamp') } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -263,6 +331,20 @@ export class RelayTransport {
     };
   }
 
+  /**
+   * Claims one key package of the named device of `userId` (relay.md DS-6), to add one new device to a
+   * conversation. Refused with relay code DS_KEY_PACKAGE_EXHAUSTED when it has none left, DIR_DEVICE_UNKNOWN /
+   * DIR_DEVICE_REMOVED when it is not an active device of that user.
+   */
+  async claimDeviceKeyPackage(userId: string, deviceId: string): Promise<Uint8Array> {
+    const r = await this.request(
+      'POST',
+      `/v1/users/${encodeURIComponent(userId)}/devices/${encodeURIComponent(deviceId)}/key-packages/claim`,
+    );
+    if (str(r?.deviceId, 'deviceId') !== deviceId) malformed('the claim names another device');
+    return b64(r?.keyPackage, 'keyPackage');
+  }
+
   async createGroup(groupId: Uint8Array): Promise<void> {
     await this.request('POST', '/v1/groups', { groupId: toBase64Url(groupId) });
   }
@@ -326,6 +408,7 @@ export class RelayTransport {
       head: b64(r?.head, 'head'),
       ciphertext: r?.ciphertext === undefined || r?.ciphertext === null ? undefined : b64(r.ciphertext, 'ct'),
       blob,
+      stamp: r?.stamp === undefined ? undefined : b64(r.stamp, 'stamp'),
     };
   }
 
@@ -333,12 +416,20 @@ export class RelayTransport {
     return this.request('GET', `/v1/envelopes/${toBase64Url(messageId)}/chunks/${index}`, undefined, true);
   }
 
+  /**
+   * Starts a chunked blob (relay.md §6.7). With `sha256` the digest is declared up front; without it, it is
+   * declared by {@link completeBlob} (the streaming form: upload chunks as they are sealed).
+   */
   async createBlob(
     size: number,
     chunkSize: number,
-    sha256: Uint8Array,
+    sha256?: Uint8Array,
   ): Promise<{ blobId: string; chunks: number }> {
-    const r = await this.request('POST', '/v1/blobs', { size, chunkSize, sha256: toBase64(sha256) });
+    const r = await this.request('POST', '/v1/blobs', {
+      size,
+      chunkSize,
+      ...(sha256 !== undefined ? { sha256: toBase64(sha256) } : {}),
+    });
     return { blobId: str(r?.blobId, 'blobId'), chunks: int(r?.chunks, 'chunks') };
   }
 
@@ -346,7 +437,45 @@ export class RelayTransport {
     await this.request('PUT', `/v1/blobs/${blobId}/chunks/${index}`, bytes);
   }
 
-  async completeBlob(blobId: string): Promise<void> {
-    await this.request('POST', `/v1/blobs/${blobId}/complete`);
+  /** Completes a blob; `sha256` declares its digest when {@link createBlob} did not. */
+  async completeBlob(blobId: string, sha256?: Uint8Array): Promise<void> {
+    await this.request(
+      'POST',
+      `/v1/blobs/${blobId}/complete`,
+      sha256 !== undefined ? { sha256: toBase64(sha256) } : undefined,
+    );
+  }
+
+  // --- abuse reports (relay.md §10) ---
+
+  /** Files an encoded report (core encodeReport) as this device; `reason` is 1..500 characters. */
+  async fileReport(report: Uint8Array, reason?: string): Promise<FiledReport> {
+    const q = reason === undefined ? '' : `?reason=${encodeURIComponent(reason)}`;
+    const r = await this.request('POST', `/v1/reports${q}`, report);
+    if (r?.result !== 'stored' && r?.result !== 'duplicate') malformed('report result');
+    return {
+      reportId: int(r.reportId, 'reportId'),
+      result: r.result,
+      messageId: b64u(r.messageId, 'messageId'),
+      senderUserId: str(r.senderUserId, 'senderUserId'),
+      stampTime: int(r.stampTime, 'stampTime'),
+    };
+  }
+
+  /** The org-admin lists reports with id > `after` (at most 100). */
+  async listReports(after = 0, limit = 100): Promise<ReportSummary[]> {
+    const r = await this.request('GET', `/v1/admin/reports?after=${after}&limit=${limit}`);
+    return arr(r?.reports, 'reports').map(reportSummary);
+  }
+
+  /** The org-admin reads one report, verified again by the relay. */
+  async getReport(reportId: number): Promise<ReportDetail> {
+    const r = await this.request('GET', `/v1/admin/reports/${reportId}`);
+    return {
+      ...reportSummary(r),
+      contentType: str(r?.contentType, 'contentType'),
+      plaintext: r?.plaintext === '' ? new Uint8Array(0) : b64(r?.plaintext, 'plaintext'),
+      report: b64(r?.report, 'report'),
+    };
   }
 }

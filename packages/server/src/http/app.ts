@@ -19,11 +19,16 @@ import type { WebSocket } from 'ws';
 import type { z } from 'zod';
 import { type Principal, readPresentedAuth, verifyPresentedAuth } from '../auth.js';
 import { isRelayError, RelayError } from '../errors.js';
+import type { ReportDesk } from '../franking.js';
 import type { MailboxHub } from '../hub.js';
+import { frameRequestId, MAX_SEND_FRAME, parseSendFrame } from '../ingest/frames.js';
+import { type CheckedMessage, type IngestPipeline, sentJson } from '../ingest/pipeline.js';
 import { type BucketConfig, TokenBuckets } from '../rate-limit.js';
 import type { RelayService } from '../service.js';
 import {
+  type AbuseReportSummary,
   blobChunkCount,
+  type Delivery,
   type DeviceRecord,
   type EnvelopeRecord,
   type EpochKeyRecord,
@@ -51,6 +56,10 @@ export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 export interface AppOptions {
   readonly service: RelayService;
   readonly hub: MailboxHub;
+  /** The WebSocket send path (relay.md §6.8). */
+  readonly ingest: IngestPipeline;
+  /** Franking stamps and abuse reports (relay.md §10). */
+  readonly reports: ReportDesk;
   readonly now: () => number;
   readonly freshnessMs: number;
   readonly rateLimits: RateLimits;
@@ -69,7 +78,8 @@ interface Body {
 }
 
 type AuthMode = 'none' | 'device' | 'admin';
-type BodyMode = 'none' | 'json' | 'binary';
+/** `json?`: a JSON body or none at all (an endpoint whose body fields are all optional). */
+type BodyMode = 'none' | 'json' | 'json?' | 'binary';
 
 interface Ctx {
   readonly req: FastifyRequest;
@@ -133,6 +143,26 @@ function groupJson(g: GroupRecord) {
   return { groupId: toBase64Url(g.groupId), epoch: g.epoch, members: g.members };
 }
 
+/**
+ * A pushed mailbox item (relay.md §6.6, §6.8): with `envelope` (head ‖ ciphertext, base64, as GET
+ * /v1/envelopes returns it) when the message was sent on the WebSocket with an inline envelope that is still
+ * stored, so the recipient needs no GET per message. RLY-9 holds by construction: the envelope's recipients
+ * were checked to be the group's users (RLY-15) and the item went to a member's mailbox. `stampOf` gives the
+ * envelope's franking stamp, as the GET serves it (relay.md §10.1), when the relay has a franking key.
+ */
+export function deliveryJson(d: Delivery, stampOf: (e: EnvelopeRecord) => Uint8Array | undefined) {
+  const e = d.envelope;
+  if (e === undefined || e.ciphertext === null) return mailboxItemJson(d.item);
+  const stamp = stampOf(e);
+  return {
+    ...mailboxItemJson(d.item),
+    // Buffer's native base64: this runs once per pushed message on the hot path.
+    envelope: Buffer.concat([encodeEnvelopeHead(e.header, e.capsule), e.ciphertext]).toString('base64'),
+    messageId: toBase64Url(e.messageId),
+    ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}),
+  };
+}
+
 export function mailboxItemJson(i: MailboxItem) {
   return {
     seq: i.seq,
@@ -140,7 +170,7 @@ export function mailboxItemJson(i: MailboxItem) {
     groupId: toBase64Url(i.groupId),
     epoch: i.epoch,
     sender: i.senderDeviceId,
-    data: toBase64(i.data),
+    data: Buffer.from(i.data.buffer, i.data.byteOffset, i.data.byteLength).toString('base64'),
     receivedAt: i.receivedAt,
   };
 }
@@ -179,6 +209,23 @@ async function envelopeJson(e: EnvelopeRecord, blob: { size: number; chunkSize: 
           },
         }
       : {}),
+  };
+}
+
+/** A stored report without its bytes (relay.md §10.2 "ReportSummary"). */
+function reportSummaryJson(r: AbuseReportSummary) {
+  return {
+    reportId: r.reportId,
+    messageId: toBase64Url(r.messageId),
+    reporterUserId: r.reporterUserId,
+    reporterDeviceId: r.reporterDeviceId,
+    senderUserId: r.senderUserId,
+    senderDeviceId: r.senderDeviceId,
+    conversationId: toBase64Url(r.conversationId),
+    sendTime: r.sendTime,
+    stampTime: r.stampTime,
+    reason: r.reason,
+    receivedAt: r.receivedAt,
   };
 }
 
@@ -228,7 +275,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     addressBuckets.take(`addr:${req.ip}`);
   });
 
-  await app.register(websocket, { options: { maxPayload: 4096 } });
+  // Send frames carry inline envelopes (§6.8): ws closes the socket (1009) above this; frames between
+  // MAX_SEND_FRAME and it get a typed RLY-3 answer instead.
+  await app.register(websocket, { options: { maxPayload: MAX_SEND_FRAME + 64 * 1024 } });
 
   async function authenticate(req: FastifyRequest, bytes: Uint8Array): Promise<Principal> {
     const auth = readPresentedAuth((name) => req.headers[name]);
@@ -255,7 +304,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         const body = req.body as Body | undefined;
         if (opts.body === 'none' && body !== undefined && body.bytes.length > 0)
           throw new RelayError('RELAY_INVALID_BODY', 'this endpoint takes no body', { check: 'RLY-2' });
-        if (opts.body !== 'none' && (body === undefined || body.kind !== opts.body))
+        if (opts.body === 'json?' && body !== undefined && body.kind !== 'json')
+          throw new RelayError('RELAY_UNSUPPORTED_MEDIA_TYPE', 'this endpoint takes JSON or no body', {
+            check: 'RLY-4',
+          });
+        if (
+          (opts.body === 'json' || opts.body === 'binary') &&
+          (body === undefined || body.kind !== opts.body)
+        )
           throw new RelayError(
             'RELAY_UNSUPPORTED_MEDIA_TYPE',
             `this endpoint takes application/${opts.body === 'json' ? 'json' : 'octet-stream'}`,
@@ -347,6 +403,17 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       exhausted: r.exhausted,
     };
   });
+  route(
+    'POST',
+    '/v1/users/:userId/devices/:deviceId/key-packages/claim',
+    { auth: 'device', body: 'none' },
+    async (ctx) => {
+      const { userId, deviceId } = p(ctx, params.userDevice);
+      q(ctx, queries.none);
+      const keyPackage = await service.claimDeviceKeyPackage(ctx.device, userId, deviceId);
+      return { deviceId, keyPackage: toBase64(keyPackage) };
+    },
+  );
   route('POST', '/v1/groups', { auth: 'device', body: 'json' }, async (ctx) => {
     const { groupId } = json(ctx, bodies.createGroup);
     const g = await service.createGroup(ctx.device, groupId);
@@ -385,8 +452,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
   route('GET', '/v1/mailbox', { auth: 'device', body: 'none' }, async (ctx) => {
     const { after, limit } = q(ctx, queries.mailbox);
-    const items = await service.fetchMailbox(ctx.device, after ?? 0, Math.min(limit ?? 100, 100));
-    return { items: items.map(mailboxItemJson) };
+    // With the inline envelope of messages sent on the WebSocket (§6.8), as the push carries them.
+    const items = await service.storage.fetchDeliveries(
+      ctx.device.deviceId,
+      after ?? 0,
+      Math.min(limit ?? 100, 100),
+    );
+    return { items: items.map((d) => deliveryJson(d, (e) => o.reports.stampOf(e))) };
   });
   route('POST', '/v1/mailbox/ack', { auth: 'device', body: 'json' }, async (ctx) => {
     const { upTo } = json(ctx, bodies.ack);
@@ -404,7 +476,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   route('GET', '/v1/envelopes/:messageId', { auth: 'device', body: 'none' }, async (ctx) => {
     const e = await service.getEnvelope(ctx.device, p(ctx, params.envelope).messageId);
     const blob = e.blobId !== null ? await service.storage.getBlob(e.blobId) : undefined;
-    return envelopeJson(e, blob);
+    // The franking stamp (relay.md §10.1), computed now: deterministic, so the same bytes on every fetch.
+    const stamp = o.reports.stampOf(e);
+    return { ...(await envelopeJson(e, blob)), ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}) };
   });
   route('GET', '/v1/envelopes/:messageId/chunks/:index', { auth: 'device', body: 'none' }, async (ctx) => {
     const { messageId, index } = p(ctx, params.envelopeChunk);
@@ -429,10 +503,41 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       return ctx.reply.status(204).send();
     },
   );
-  route('POST', '/v1/blobs/:blobId/complete', { auth: 'device', body: 'none' }, async (ctx) => {
+  route('POST', '/v1/blobs/:blobId/complete', { auth: 'device', body: 'json?' }, async (ctx) => {
     const { blobId } = p(ctx, params.blob);
-    await service.completeBlob(ctx.device, blobId);
+    // No body: the digest was declared at creation. `{sha256}`: declared now (the streaming form, §6.7).
+    const declared = ctx.body === undefined ? undefined : json(ctx, bodies.completeBlob).sha256;
+    await service.completeBlob(ctx.device, blobId, declared);
     return { blobId, complete: true };
+  });
+
+  // ── Abuse reports (§10) ──
+  route('POST', '/v1/reports', { auth: 'device', body: 'binary' }, async (ctx) => {
+    const { reason } = q(ctx, queries.fileReport);
+    const r = await o.reports.file(ctx.device, ctx.body!.bytes, reason);
+    ctx.reply.status(r.result === 'stored' ? 201 : 200);
+    return {
+      reportId: r.reportId,
+      result: r.result,
+      messageId: toBase64Url(r.verified.header.messageId),
+      senderUserId: r.verified.header.senderUserId,
+      stampTime: r.verified.stampTime,
+    };
+  });
+  route('GET', '/v1/admin/reports', { auth: 'admin', body: 'none' }, async (ctx) => {
+    const { after, limit } = q(ctx, queries.reports);
+    const list = await o.reports.list(after ?? 0, Math.min(limit ?? 100, 100));
+    return { reports: list.map(reportSummaryJson) };
+  });
+  route('GET', '/v1/admin/reports/:reportId', { auth: 'admin', body: 'none' }, async (ctx) => {
+    q(ctx, queries.none);
+    const { record, verified } = await o.reports.get(p(ctx, params.report).reportId);
+    return {
+      ...reportSummaryJson(record),
+      contentType: verified.header.contentType,
+      plaintext: toBase64(verified.plaintext),
+      report: toBase64(record.report),
+    };
   });
 
   // ── Mailbox push (§6.6) ──
@@ -478,10 +583,12 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
       do {
         again = false;
         for (;;) {
-          const items = await service.fetchMailbox(device, lastSent, 100);
+          const items = await service.storage.fetchDeliveries(device.deviceId, lastSent, 100);
           if (items.length === 0 || socket.readyState !== socket.OPEN) break;
-          send({ type: 'items', items: items.map(mailboxItemJson) });
-          lastSent = items[items.length - 1]!.seq;
+          send({ type: 'items', items: items.map((d) => deliveryJson(d, (e) => o.reports.stampOf(e))) });
+          lastSent = items[items.length - 1]!.item.seq;
+          // A short page is the end of the mailbox; an item committed meanwhile has set `again`.
+          if (items.length < 100) break;
         }
       } while (again);
     } catch (e) {
@@ -491,7 +598,50 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
     }
   };
 
-  const onFrame = async (data: unknown) => {
+  // Send frames (§6.8): checked concurrently, stored and answered in the order they arrived on this socket.
+  let order: Promise<void> = Promise.resolve();
+  const onSendFrame = (data: Uint8Array) => {
+    const sender = device!;
+    const id = frameRequestId(data);
+    const refuse = (e: unknown) => {
+      const err = isRelayError(e) ? e : new RelayError('RELAY_INTERNAL', 'internal error');
+      if (!isRelayError(e)) console.error('relay: internal error on a send frame', e);
+      send({
+        type: 'error',
+        ...(id !== undefined ? { id } : {}),
+        code: err.code,
+        detail: err.message,
+        ...(err.check ? { check: err.check } : {}),
+      });
+    };
+    let checked: Promise<CheckedMessage>;
+    let requestId: number;
+    try {
+      const frame = parseSendFrame(data);
+      requestId = frame.requestId;
+      buckets.take(`device:${sender.deviceId}`);
+      checked = o.ingest.check(sender, frame);
+    } catch (e) {
+      order = order.then(() => refuse(e));
+      return;
+    }
+    // Settled now so a refusal is never an unhandled rejection while earlier frames are still in line.
+    const settled = checked.then(
+      (c) => ({ c }),
+      (e: unknown) => ({ e }),
+    );
+    order = order.then(async () => {
+      const r = await settled;
+      if ('e' in r) return refuse(r.e);
+      o.ingest.store(r.c).then((out) => send(sentJson(requestId, out)), refuse);
+    });
+  };
+
+  const onFrame = async (data: unknown, isBinary: boolean) => {
+    if (isBinary && device !== undefined) {
+      const b = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+      return onSendFrame(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    }
     let msg: Record<string, unknown>;
     try {
       const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
@@ -561,8 +711,8 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
   };
 
   // Frames are handled one at a time, in order, so an ack never overtakes the auth frame.
-  socket.on('message', (data) => {
-    busy = busy.then(() => onFrame(data)).catch((e) => fail(e, 1011));
+  socket.on('message', (data, isBinary) => {
+    busy = busy.then(() => onFrame(data, isBinary)).catch((e) => fail(e, 1011));
   });
   socket.on('close', () => {
     clearTimeout(timer);

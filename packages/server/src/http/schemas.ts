@@ -9,6 +9,7 @@ import { fromBase64, fromBase64Url, isOvertError, utf8Decode } from '@overt/core
 import { z } from 'zod';
 import { isDeviceId, isUserId } from '../auth.js';
 import { RelayError } from '../errors.js';
+import { MAX_REPORT_REASON } from '../franking.js';
 import { MAX_GROUP_ID_BYTES, MAX_KEY_PACKAGE_BYTES } from '../mls-framing.js';
 import { MAX_BLOB_BYTES, MAX_BLOB_CHUNK, MIN_BLOB_CHUNK } from '../storage/storage.js';
 
@@ -85,25 +86,46 @@ export const bodies = {
   createBlob: z.strictObject({
     size: z.number().int().min(1).max(MAX_BLOB_BYTES),
     chunkSize: z.number().int().min(MIN_BLOB_CHUNK).max(MAX_BLOB_CHUNK),
-    sha256: base64(32, 32),
+    /** Absent: the digest is declared at completion instead (the streaming form). */
+    sha256: base64(32, 32).optional(),
   }),
+  completeBlob: z.strictObject({ sha256: base64(32, 32) }),
 } as const;
 
 export const params = {
   user: z.strictObject({ userId }),
   device: z.strictObject({ deviceId }),
+  userDevice: z.strictObject({ userId, deviceId }),
   group: z.strictObject({ groupId: base64url(MAX_GROUP_ID_BYTES) }),
   envelope: z.strictObject({ messageId: base64url(16, 16) }),
   envelopeChunk: z.strictObject({ messageId: base64url(16, 16), index: decimal }),
   blobChunk: z.strictObject({ blobId: z.string().regex(/^[A-Za-z0-9_-]{22}$/), index: decimal }),
   blob: z.strictObject({ blobId: z.string().regex(/^[A-Za-z0-9_-]{22}$/) }),
   epoch: z.strictObject({ epoch: decimal }),
+  report: z.strictObject({ reportId: decimal }),
 } as const;
 
 export const queries = {
   none: z.strictObject({}),
   mailbox: z.strictObject({ after: decimal.optional(), limit: decimal.optional() }),
   commits: z.strictObject({ from: decimal.optional(), limit: decimal.optional() }),
+  /** An abuse report's optional reason (relay.md §10): 1..500 characters, no control characters. */
+  fileReport: z.strictObject({
+    reason: z
+      .string()
+      .min(1)
+      .max(MAX_REPORT_REASON)
+      .refine(
+        (t) =>
+          [...t].every((ch) => {
+            const c = ch.codePointAt(0)!;
+            return c >= 0x20 && (c < 0x7f || c > 0x9f);
+          }),
+        'control character',
+      )
+      .optional(),
+  }),
+  reports: z.strictObject({ after: decimal.optional(), limit: decimal.optional() }),
   putEnvelope: z.strictObject({
     blob: z
       .string()

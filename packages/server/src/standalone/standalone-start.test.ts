@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { equalBytes, utf8Decode } from '@overt/core';
+import { equalBytes, toBase64, utf8Decode } from '@overt/core';
 import {
   decodeEntry,
   decodeEntryBundle,
@@ -118,7 +118,9 @@ async function witnessedCheckpoint(doc: WellKnownDocument) {
 }
 
 describe('npm start (scripts/start.mjs)', () => {
-  let first: { vkey: string; witnesses: readonly string[]; size: number; org: string } | undefined;
+  let first:
+    | { vkey: string; witnesses: readonly string[]; size: number; org: string; franking: string }
+    | undefined;
 
   it('serves the well-known keys really in use, a witnessed checkpoint and verifiable epoch keys; SIGTERM stops every process', async () => {
     const s = await start();
@@ -138,6 +140,11 @@ describe('npm start (scripts/start.mjs)', () => {
       const entries = decodeEntryBundle(bundle, cp.size);
       expect(equalBytes(treeRoot(entries.map(leafHash)), cp.rootHash)).toBe(true);
       const admin = parseSignerKey(readFileSync(join(dataDir, 'admin.key'), 'utf8').trim());
+      // The admin key clients pin (trust on first use) is the one that signs the directory statements.
+      expect(doc.admin_key).toBe(toBase64(admin.publicKey));
+      // The franking key published is the relay's own, kept in relay/franking.key (relay.md §10).
+      const franking = parseSignerKey(readFileSync(join(dataDir, 'relay', 'franking.key'), 'utf8').trim());
+      expect(doc.franking_key).toBe(toBase64(franking.publicKey));
       const statements = entries.map((e) => {
         const entry = decodeEntry(e);
         expect(entry.type).toBe(ENTRY_TYPES.epoch_key);
@@ -152,7 +159,13 @@ describe('npm start (scripts/start.mjs)', () => {
       }
       // No one but the relay appends: the log's add endpoint is not served.
       expect((await fetch(`${doc.log.url}add`, { method: 'POST', body: 'x' })).status).toBe(405);
-      first = { vkey: doc.log.vkey, witnesses: doc.log.witness_vkeys, size: cp.size, org: doc.org };
+      first = {
+        vkey: doc.log.vkey,
+        witnesses: doc.log.witness_vkeys,
+        size: cp.size,
+        org: doc.org,
+        franking: doc.franking_key,
+      };
       expect(s.output()).not.toMatch(/PRIVATE\+KEY/);
     } finally {
       expect(await stop(s, 'SIGTERM')).toBe(0);
@@ -168,6 +181,8 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(doc.org).toBe(first!.org);
       expect(doc.log.vkey).toBe(first!.vkey);
       expect(doc.log.witness_vkeys).toEqual(first!.witnesses);
+      // The franking key persists (relay/franking.key), so stamps served before the restart stay reportable.
+      expect(doc.franking_key).toBe(first!.franking);
       const cp = await witnessedCheckpoint(doc);
       expect(cp.size).toBe(first!.size);
       expect(s.output()).toMatch(/, reused, log index 0,/);

@@ -217,6 +217,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       () => `${state.org}/admin`,
     );
     const logVkey = formatVerifierKey(verifierKeyOf(logKey));
+    // The relay's franking key (relay.md §10): persisted, so stamps made before a restart stay reportable.
+    const franking = loadOrCreateKeyFile(
+      join(dataDir, 'relay', 'franking.key'),
+      SIGNATURE_TYPE_ED25519,
+      `${state.org}/franking`,
+      () => `${state.org}/franking`,
+    ).key;
 
     // The witnesses first: the sequencer needs their URLs and keys.
     const children: { child: ChildProcess; info: WitnessChildInfo }[] = [];
@@ -265,6 +272,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       port: options.port,
       orgId: state.org,
       adminPublicKey: admin.key.publicKey,
+      frankingKey: franking.keyPair,
       log: sequencer,
       // Read-only: the relay is the log's only writer, through its checked admin statements (no POST add).
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
@@ -311,11 +319,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     const url = await relay.start();
     wellKnown = buildWellKnown({
       org: state.org,
+      adminKey: admin.key.publicKey,
       origin: state.origin,
       logUrl: `${url}/log/`,
       logVkey,
       witnessVkeys: children.map((c) => c.info.vkey),
       witnessQuorum: WITNESS_QUORUM,
+      frankingKey: franking.publicKey,
     });
     const logSize = sequencer.checkpoint.size;
     let witnessed = true;

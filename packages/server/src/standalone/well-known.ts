@@ -3,9 +3,16 @@
  * organisation id, the log's origin, URL and checkpoint key, and the witness keys with the quorum a checkpoint
  * must carry. The keys are the ones the running services use, never configured copies.
  */
+import { toBase64 } from '@overt/core';
 
 export interface WellKnownDocument {
   readonly org: string;
+  /**
+   * The org-admin's Ed25519 public key (standard base64): the key that signs every directory statement
+   * (docs/spec/directory.md). Clients pin it on first contact (trust on first use) and accept a device or an
+   * epoch key only with a log entry it signed.
+   */
+  readonly admin_key: string;
   readonly log: {
     readonly origin: string;
     /** The tile prefix (c2sp.org/tlog-tiles), ending in '/'. */
@@ -15,19 +22,23 @@ export interface WellKnownDocument {
     /** The witnesses' cosignature verifier keys (type 0x04), in configuration order. */
     readonly witness_vkeys: readonly string[];
     readonly witness_quorum: number;
-  };
+  } /** The relay's Ed25519 franking public key (relay.md §10), standard base64 of its 32 bytes. */;
+  readonly franking_key: string;
 }
 
 export function buildWellKnown(o: {
   readonly org: string;
+  readonly adminKey: Uint8Array;
   readonly origin: string;
   readonly logUrl: string;
   readonly logVkey: string;
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
+  readonly frankingKey: Uint8Array;
 }): WellKnownDocument {
   return {
     org: o.org,
+    admin_key: toBase64(o.adminKey),
     log: {
       origin: o.origin,
       url: o.logUrl,
@@ -35,5 +46,6 @@ export function buildWellKnown(o: {
       witness_vkeys: [...o.witnessVkeys],
       witness_quorum: o.witnessQuorum,
     },
+    franking_key: toBase64(o.frankingKey),
   };
 }

@@ -15,13 +15,18 @@ import pg from 'pg';
 import { RelayError } from '../errors.js';
 import { planCommit, planMessage, sameBytes } from './rules.js';
 import {
+  type AbuseReportRecord,
+  type AbuseReportSummary,
   type BlobRecord,
   blobChunkCount,
   blobChunkLength,
   type CommitOutcome,
   type CommitSubmission,
+  type Delivery,
   type DeviceRecord,
   type DeviceStatus,
+  type EnvelopedMessage,
+  type EnvelopedOutcome,
   type EnvelopeRecord,
   type EpochKeyRecord,
   type GroupMessage,
@@ -29,6 +34,7 @@ import {
   MAX_KEY_PACKAGES_PER_DEVICE,
   type MailboxItem,
   type MailboxKind,
+  type NewAbuseReport,
   type NewBlob,
   type NewDevice,
   plainBytes,
@@ -154,6 +160,34 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'mailbox envelope link',
+    // The envelope a message was sent with on the WebSocket path, pushed with its mailbox item (§6.8).
+    sql: 'ALTER TABLE mailbox ADD COLUMN envelope_id bytea',
+  },
+  {
+    version: 3,
+    name: 'abuse reports',
+    // Verified franking reports (relay.md §10). No reference to envelopes: a report outlives retention.
+    sql: `
+      CREATE TABLE abuse_reports (
+        report_id bigserial PRIMARY KEY,
+        message_id bytea NOT NULL,
+        reporter_user_id text NOT NULL,
+        reporter_device_id text NOT NULL,
+        sender_user_id text NOT NULL,
+        sender_device_id text NOT NULL,
+        conversation_id bytea NOT NULL,
+        send_time bigint NOT NULL,
+        stamp_time bigint NOT NULL,
+        reason text,
+        report bytea NOT NULL,
+        received_at bigint NOT NULL,
+        UNIQUE (message_id, reporter_user_id)
+      );
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -232,6 +266,23 @@ interface EnvelopeRow {
   ciphertext: Uint8Array | null;
   blob_id: string | null;
   received_at: string;
+}
+
+/** A mailbox row joined with its linked envelope's columns (all null when there is none). */
+type DeliveryRow = {
+  m_seq: string;
+  m_kind: string;
+  m_group_id: Uint8Array;
+  m_epoch: string;
+  m_sender: string;
+  m_data: Uint8Array;
+  m_received_at: string;
+} & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
+
+function hexKey(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
 }
 
 function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
@@ -806,6 +857,36 @@ export class PostgresRelayStorage implements RelayStorage {
     );
   }
 
+  async fetchDeliveries(deviceId: string, afterSeq: number, limit: number): Promise<Delivery[]> {
+    return this.read('fetch deliveries', async (c) =>
+      (
+        await rows<DeliveryRow>(
+          c,
+          'SELECT m.seq AS m_seq, m.kind AS m_kind, m.group_id AS m_group_id, m.epoch AS m_epoch, ' +
+            'm.sender_device_id AS m_sender, m.data AS m_data, m.received_at AS m_received_at, e.* ' +
+            'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
+            'WHERE m.device_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3',
+          [deviceId, afterSeq, limit],
+        )
+      ).map((r) => {
+        const kind = KINDS.find((k) => k === r.m_kind);
+        if (kind === undefined) throw corrupt('mailbox kind');
+        return {
+          item: {
+            seq: num(r.m_seq),
+            kind,
+            groupId: plainBytes(r.m_group_id),
+            epoch: num(r.m_epoch),
+            senderDeviceId: r.m_sender,
+            data: plainBytes(r.m_data),
+            receivedAt: num(r.m_received_at),
+          },
+          envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+        };
+      }),
+    );
+  }
+
   async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {
     return this.tx('ack mailbox', async (c) => {
       const r = await rows<{ mailbox_seq: string }>(
@@ -886,6 +967,141 @@ export class PostgresRelayStorage implements RelayStorage {
     });
   }
 
+  /**
+   * One transaction for the whole batch. The batch's groups are share-locked first (in byte order, so two
+   * batches cannot deadlock), which freezes their epochs and rosters; every message is planned against them
+   * before its envelope is inserted, and the envelope insert is its first write, so a refusal writes nothing.
+   * The fan-out of all stored messages is then one locked sequence bump and one insert (few round trips).
+   */
+  async storeMessages(batch: readonly EnvelopedMessage[]): Promise<EnvelopedOutcome[]> {
+    if (batch.length === 0) return [];
+    return this.tx('store messages', async (c) => {
+      const keys = [...new Set(batch.map((b) => hexKey(b.message.groupId)))].sort();
+      const groups = new Map<string, { group: GroupRecord; status: Map<string, DeviceStatus> }>();
+      for (const key of keys) {
+        const groupId = batch.find((b) => hexKey(b.message.groupId) === key)!.message.groupId;
+        const g = await rows(c, 'SELECT 1 FROM groups WHERE group_id = $1 FOR SHARE', [groupId]);
+        if (g.length === 0) continue;
+        const group = (await this.groupRow(c, groupId))!;
+        groups.set(key, { group, status: await this.statuses(c, group.members) });
+      }
+      const fanout: { recipients: readonly string[]; m: GroupMessage; envelopeId: Uint8Array }[] = [];
+      const outcomes: EnvelopedOutcome[] = [];
+      for (const { envelope: e, message: m } of batch) {
+        try {
+          if (e.ciphertext === null || e.blobId !== null || e.senderDeviceId !== m.senderDeviceId)
+            throw new RelayError('ENV_MALFORMED', 'a sent message carries its own inline envelope', {
+              check: 'RLY-14',
+            });
+          const g = groups.get(hexKey(m.groupId));
+          if (g === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+          const recipients = planMessage(g.group, m, g.status);
+          if ((await this.insertEnvelope(c, e)) === 'duplicate') {
+            outcomes.push({ result: 'duplicate' });
+            continue;
+          }
+          fanout.push({ recipients, m, envelopeId: e.messageId });
+          outcomes.push({ result: 'stored', recipients });
+        } catch (error) {
+          if (!(error instanceof RelayError)) throw error;
+          outcomes.push({ result: 'refused', error });
+        }
+      }
+      await this.enqueueMany(c, fanout);
+      return outcomes;
+    });
+  }
+
+  /** Inserts an inline envelope; 'duplicate' when the identical one exists, ENV_EXISTS when another does. */
+  private async insertEnvelope(c: pg.PoolClient, e: EnvelopeRecord): Promise<'stored' | 'duplicate'> {
+    const inserted = await c.query(
+      'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
+        'send_time, header, capsule, ciphertext, blob_id, received_at) ' +
+        'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11) ON CONFLICT (message_id) DO NOTHING',
+      [
+        e.messageId,
+        e.orgId,
+        e.epoch,
+        e.conversationId,
+        e.senderUserId,
+        e.senderDeviceId,
+        e.sendTime,
+        e.header,
+        e.capsule,
+        e.ciphertext,
+        e.receivedAt,
+      ],
+    );
+    if (inserted.rowCount === 1) return 'stored';
+    const existing = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [
+      e.messageId,
+    ]);
+    const x = envelopeFrom(existing[0]!);
+    if (
+      sameBytes(x.header, e.header) &&
+      sameBytes(x.capsule, e.capsule) &&
+      sameBytes(x.ciphertext, e.ciphertext)
+    )
+      return 'duplicate';
+    throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
+  }
+
+  /**
+   * The mailbox fan-out of many messages: every recipient's sequence is locked (byte order) and advanced by
+   * its number of items at once, and the items are numbered in batch order and inserted in one statement.
+   */
+  private async enqueueMany(
+    c: pg.PoolClient,
+    fanout: readonly { recipients: readonly string[]; m: GroupMessage; envelopeId: Uint8Array }[],
+  ): Promise<void> {
+    const counts = new Map<string, number>();
+    for (const f of fanout) for (const d of f.recipients) counts.set(d, (counts.get(d) ?? 0) + 1);
+    if (counts.size === 0) return;
+    const ids = sortedUnique([...counts.keys()]);
+    await c.query(
+      'SELECT 1 FROM devices WHERE device_id = ANY($1::text[]) ORDER BY device_id COLLATE "C" FOR UPDATE',
+      [ids],
+    );
+    const bumped = await rows<{ device_id: string; mailbox_seq: string }>(
+      c,
+      'UPDATE devices d SET mailbox_seq = d.mailbox_seq + t.n FROM unnest($1::text[], $2::bigint[]) AS t (id, n) ' +
+        'WHERE d.device_id = t.id RETURNING d.device_id, d.mailbox_seq',
+      [ids, ids.map((d) => counts.get(d)!)],
+    );
+    if (bumped.length !== ids.length) throw corrupt('a mailbox owner vanished inside a transaction');
+    // The first new seq of each device: its new last seq minus its count, plus one.
+    const next = new Map(bumped.map((b) => [b.device_id, num(b.mailbox_seq) - counts.get(b.device_id)! + 1]));
+    const cols = {
+      d: [] as string[],
+      s: [] as number[],
+      g: [] as Uint8Array[],
+      e: [] as number[],
+      f: [] as string[],
+      x: [] as Uint8Array[],
+      t: [] as number[],
+      v: [] as Uint8Array[],
+    };
+    for (const { recipients, m, envelopeId } of fanout)
+      for (const d of recipients) {
+        const seq = next.get(d)!;
+        next.set(d, seq + 1);
+        cols.d.push(d);
+        cols.s.push(seq);
+        cols.g.push(m.groupId);
+        cols.e.push(m.epoch);
+        cols.f.push(m.senderDeviceId);
+        cols.x.push(m.message);
+        cols.t.push(m.now);
+        cols.v.push(envelopeId);
+      }
+    await c.query(
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, envelope_id) ' +
+        "SELECT d, s, 'message', g, e, f, x, t, v FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], " +
+        '$5::text[], $6::bytea[], $7::bigint[], $8::bytea[]) AS u (d, s, g, e, f, x, t, v)',
+      [cols.d, cols.s, cols.g, cols.e, cols.f, cols.x, cols.t, cols.v],
+    );
+  }
+
   async getEnvelope(messageId: Uint8Array): Promise<EnvelopeRecord | undefined> {
     return this.read('get envelope', async (c) => {
       const r = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [messageId]);
@@ -911,7 +1127,8 @@ export class PostgresRelayStorage implements RelayStorage {
       const r = await c.query(
         'INSERT INTO blobs (blob_id, owner_device_id, size, chunk_size, sha256, created_at) ' +
           'VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
-        [b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256, b.now],
+        // A digest declared at completion (streaming form) is stored as empty bytes until then.
+        [b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256 ?? new Uint8Array(0), b.now],
       );
       if (r.rowCount !== 1) throw new RelayError('BLOB_STATE', 'the blob id is taken');
     });
@@ -958,7 +1175,7 @@ export class PostgresRelayStorage implements RelayStorage {
     });
   }
 
-  async completeBlob(blobId: string, ownerDeviceId: string): Promise<void> {
+  async completeBlob(blobId: string, ownerDeviceId: string, sha256?: Uint8Array): Promise<void> {
     await this.tx('complete blob', async (c) => {
       const b = await this.blobRow(c, blobId, ' FOR UPDATE');
       if (b === undefined || b.owner_device_id !== ownerDeviceId)
@@ -968,7 +1185,10 @@ export class PostgresRelayStorage implements RelayStorage {
       ]);
       if (num(n[0]!.n) !== blobChunkCount(num(b.size), b.chunk_size))
         throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
-      await c.query('UPDATE blobs SET complete = true WHERE blob_id = $1', [blobId]);
+      await c.query('UPDATE blobs SET complete = true, sha256 = $2 WHERE blob_id = $1', [
+        blobId,
+        b.sha256.length === 0 && sha256 !== undefined ? sha256 : b.sha256,
+      ]);
     });
   }
 
@@ -984,7 +1204,7 @@ export class PostgresRelayStorage implements RelayStorage {
         ownerDeviceId: b.owner_device_id,
         size: num(b.size),
         chunkSize: b.chunk_size,
-        sha256: plainBytes(b.sha256),
+        sha256: b.sha256.length === 0 ? null : plainBytes(b.sha256),
         now: num(b.created_at),
         complete: b.complete,
         chunksStored: num(n[0]!.n),
@@ -1043,9 +1263,101 @@ export class PostgresRelayStorage implements RelayStorage {
     });
   }
 
+  async putAbuseReport(r: NewAbuseReport): Promise<{ reportId: number; result: 'stored' | 'duplicate' }> {
+    return this.tx('put abuse report', async (c) => {
+      // The unique constraint settles concurrent reports of one message by one user: one row, one 'stored'.
+      const inserted = await rows<{ report_id: string }>(
+        c,
+        'INSERT INTO abuse_reports (message_id, reporter_user_id, reporter_device_id, sender_user_id, ' +
+          'sender_device_id, conversation_id, send_time, stamp_time, reason, report, received_at) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ' +
+          'ON CONFLICT (message_id, reporter_user_id) DO NOTHING RETURNING report_id',
+        [
+          r.messageId,
+          r.reporterUserId,
+          r.reporterDeviceId,
+          r.senderUserId,
+          r.senderDeviceId,
+          r.conversationId,
+          r.sendTime,
+          r.stampTime,
+          r.reason,
+          r.report,
+          r.receivedAt,
+        ],
+      );
+      if (inserted[0] !== undefined)
+        return { reportId: num(inserted[0].report_id), result: 'stored' as const };
+      const existing = await rows<{ report_id: string }>(
+        c,
+        'SELECT report_id FROM abuse_reports WHERE message_id = $1 AND reporter_user_id = $2',
+        [r.messageId, r.reporterUserId],
+      );
+      if (existing[0] === undefined) throw corrupt('a conflicting report vanished');
+      return { reportId: num(existing[0].report_id), result: 'duplicate' as const };
+    });
+  }
+
+  async listAbuseReports(afterId: number, limit: number): Promise<AbuseReportSummary[]> {
+    return this.read('list abuse reports', async (c) =>
+      (
+        await rows<AbuseReportRow>(
+          c,
+          `SELECT ${REPORT_SUMMARY_COLUMNS} FROM abuse_reports WHERE report_id > $1 ORDER BY report_id LIMIT $2`,
+          [afterId, limit],
+        )
+      ).map(reportSummaryFrom),
+    );
+  }
+
+  async getAbuseReport(reportId: number): Promise<AbuseReportRecord | undefined> {
+    return this.read('get abuse report', async (c) => {
+      const r = await rows<AbuseReportRow & { report: Uint8Array }>(
+        c,
+        'SELECT * FROM abuse_reports WHERE report_id = $1',
+        [reportId],
+      );
+      return r[0] === undefined ? undefined : { ...reportSummaryFrom(r[0]), report: plainBytes(r[0].report) };
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
   }
+}
+
+const REPORT_SUMMARY_COLUMNS =
+  'report_id, message_id, reporter_user_id, reporter_device_id, sender_user_id, sender_device_id, ' +
+  'conversation_id, send_time, stamp_time, reason, received_at';
+
+interface AbuseReportRow {
+  report_id: string;
+  message_id: Uint8Array;
+  reporter_user_id: string;
+  reporter_device_id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  conversation_id: Uint8Array;
+  send_time: string;
+  stamp_time: string;
+  reason: string | null;
+  received_at: string;
+}
+
+function reportSummaryFrom(r: AbuseReportRow): AbuseReportSummary {
+  return {
+    reportId: num(r.report_id),
+    messageId: plainBytes(r.message_id),
+    reporterUserId: r.reporter_user_id,
+    reporterDeviceId: r.reporter_device_id,
+    senderUserId: r.sender_user_id,
+    senderDeviceId: r.sender_device_id,
+    conversationId: plainBytes(r.conversation_id),
+    sendTime: num(r.send_time),
+    stampTime: num(r.stamp_time),
+    reason: r.reason,
+    receivedAt: num(r.received_at),
+  };
 }

@@ -14,6 +14,7 @@ import {
   type CommitSubmission,
   type EnvelopeRecord,
   MAX_KEY_PACKAGES_PER_DEVICE,
+  type NewAbuseReport,
   type RelayStorage,
 } from './storage.js';
 import { dropSchema, randomSchemaName, testDatabaseUrl } from './testing.js';
@@ -413,6 +414,118 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.deleteEpochEnvelopes('org.example', 3)).toBe(0);
     });
 
+    it('storeMessages: one batch stores each message whole or not at all, in order, linked for the push', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      await enrol(s, 'c1', 'carol', 2);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1'], welcome: randomBytes(30) }));
+      const lone = randomBytes(8);
+      await s.createGroup(lone, 'c1', T);
+      const msg = (sender: string, epoch = 1, groupId = g) => ({
+        envelope: envelope(randomBytes(16), 3, { senderDeviceId: sender }),
+        message: { groupId, epoch, senderDeviceId: sender, message: randomBytes(40), now: T + 2 },
+      });
+      const ok1 = msg('a1');
+      const ok2 = msg('b1');
+      const stale = msg('a1', 0);
+      const outsider = msg('c1');
+      const unknown = msg('a1', 1, randomBytes(8));
+      const taken = { ...msg('a1'), envelope: { ...ok1.envelope, capsule: randomBytes(160) } };
+      const again = { ...ok1, message: { ...ok1.message, message: randomBytes(40) } };
+      const blobby = {
+        ...msg('a1'),
+        envelope: envelope(randomBytes(16), 3, { ciphertext: null, blobId: 'x' }),
+      };
+      const out = await s.storeMessages([ok1, stale, outsider, ok2, unknown, taken, again, blobby]);
+      expect(out.map((o) => (o.result === 'refused' ? o.error.code : o.result))).toEqual([
+        'stored',
+        'DS_EPOCH_MISMATCH',
+        'DS_NOT_MEMBER',
+        'stored',
+        'DS_GROUP_UNKNOWN',
+        'ENV_EXISTS',
+        'duplicate',
+        'ENV_MALFORMED',
+      ]);
+      expect(out[0]).toEqual({ result: 'stored', recipients: ['b1'] });
+      expect(out[3]).toEqual({ result: 'stored', recipients: ['a1'] });
+      // Refused messages left nothing: neither an envelope nor a mailbox item.
+      for (const r of [stale, outsider, unknown, blobby])
+        expect(await s.getEnvelope(r.envelope.messageId)).toBeUndefined();
+      expect(await s.getEnvelope(ok1.envelope.messageId)).toEqual(ok1.envelope);
+      const b = await s.fetchDeliveries('b1', 1, 100);
+      expect(b.map((x) => x.item.data)).toEqual([ok1.message.message]);
+      expect(b[0]!.item.seq).toBe(2);
+      expect(b[0]!.envelope).toEqual(ok1.envelope);
+      expect(await s.fetchMailbox('b1', 1, 100)).toEqual(b.map((x) => x.item));
+      const a = await s.fetchDeliveries('a1', 0, 100);
+      expect(a.map((x) => x.envelope)).toEqual([ok2.envelope]);
+      expect(await s.lastMailboxSeq('c1')).toBe(0);
+      // A Welcome or commit has no linked envelope; retention unlinks (the item stays, the envelope goes).
+      expect((await s.fetchDeliveries('b1', 0, 1))[0]!.envelope).toBeUndefined();
+      await s.deleteEpochEnvelopes('org.example', 3);
+      expect((await s.fetchDeliveries('b1', 1, 100))[0]!.envelope).toBeUndefined();
+      expect(await s.storeMessages([])).toEqual([]);
+    });
+
+    it('storeMessages: a database failure mid-batch stores nothing of the batch (STORE_R_FAILED)', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1'], welcome: randomBytes(30) }));
+      const good = {
+        envelope: envelope(randomBytes(16), 3),
+        message: { groupId: g, epoch: 1, senderDeviceId: 'a1', message: randomBytes(40), now: T },
+      };
+      // A value no column accepts: the driver fails after the first message's rows were written.
+      const broken = {
+        envelope: envelope(randomBytes(16), 3, { receivedAt: Number.NaN }),
+        message: { groupId: g, epoch: 1, senderDeviceId: 'a1', message: randomBytes(40), now: T },
+      };
+      const seq = await s.lastMailboxSeq('b1');
+      await rejects(s.storeMessages([good, broken]), 'STORE_R_FAILED');
+      expect(await s.getEnvelope(good.envelope.messageId)).toBeUndefined();
+      expect(await s.lastMailboxSeq('b1')).toBe(seq);
+      expect(await s.fetchMailbox('b1', seq, 10)).toEqual([]);
+      // The same messages go through afterwards: nothing half-written is in the way.
+      expect((await s.storeMessages([good])).map((o) => o.result)).toEqual(['stored']);
+    });
+
+    it('storeMessages: per-device seqs stay gap-free and in batch order across a large batch and concurrent posts', async () => {
+      for (const [dev, user, i] of [
+        ['a1', 'alice', 0],
+        ['b1', 'bob', 1],
+        ['c1', 'carol', 2],
+      ] as const)
+        await enrol(s, dev, user, i);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1', 'c1'], welcome: randomBytes(30) }));
+      const batch = Array.from({ length: 120 }, (_, i) => ({
+        envelope: envelope(randomBytes(16), 3, { senderDeviceId: i % 2 === 0 ? 'a1' : 'b1' }),
+        message: {
+          groupId: g,
+          epoch: 1,
+          senderDeviceId: i % 2 === 0 ? 'a1' : 'b1',
+          message: new Uint8Array([i]),
+          now: T,
+        },
+      }));
+      const [out] = await Promise.all([
+        s.storeMessages(batch),
+        s.postGroupMessage({ groupId: g, epoch: 1, senderDeviceId: 'a1', message: randomBytes(3), now: T }),
+      ]);
+      expect(out.every((o) => o.result === 'stored')).toBe(true);
+      const c = await s.fetchMailbox('c1', 1, 1000);
+      expect(c.map((x) => x.seq)).toEqual(Array.from({ length: 121 }, (_, i) => i + 2));
+      const fromBatch = c.filter((x) => x.data.length === 1).map((x) => x.data[0]);
+      expect(fromBatch).toEqual(batch.map((_, i) => i));
+      expect((await s.fetchMailbox('a1', 0, 1000)).length).toBe(60);
+    });
+
     it('STORE-R-6: blobs of 10 MB round-trip chunk by chunk; chunk shape and completion are checked', async () => {
       await enrol(s, 'a1', 'alice', 0);
       const chunk = 1024 * 1024;
@@ -444,6 +557,24 @@ function contract(name: string, driver: () => Driver): void {
       expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
     });
 
+    it('STORE-R-6: a blob created without a digest records the one given at completion', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const data = randomBytes(70_000);
+      await s.createBlob({
+        blobId: 'streamed',
+        ownerDeviceId: 'a1',
+        size: data.length,
+        chunkSize: 65536,
+        sha256: null,
+        now: T,
+      });
+      expect((await s.getBlob('streamed'))?.sha256).toBeNull();
+      await s.putBlobChunk('streamed', 'a1', 0, data.slice(0, 65536));
+      await s.putBlobChunk('streamed', 'a1', 1, data.slice(65536));
+      await s.completeBlob('streamed', 'a1', sha256(data));
+      expect(await s.getBlob('streamed')).toMatchObject({ complete: true, sha256: sha256(data) });
+    });
+
     it('STORE-R-2: epoch keys are published once each, in increasing order', async () => {
       const k = (epoch: number) => ({
         epoch,
@@ -465,6 +596,58 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.currentEpochKey()).toEqual(k5);
       expect(await s.getEpochKey(3)).toEqual(k3);
       expect(await s.getEpochKey(4)).toBeUndefined();
+    });
+
+    it('RPT-3: abuse reports are stored once per (message, reporter user), listed in id order, kept past retention', async () => {
+      const report = (messageId: Uint8Array, reporterUserId: string, extra: Partial<NewAbuseReport> = {}) =>
+        ({
+          messageId,
+          reporterUserId,
+          reporterDeviceId: `${reporterUserId}-phone`,
+          senderUserId: 'alice',
+          senderDeviceId: 'a1',
+          conversationId: randomBytes(16),
+          sendTime: T,
+          stampTime: T + 5,
+          reason: null,
+          report: randomBytes(300),
+          receivedAt: T + 10,
+          ...extra,
+        }) satisfies NewAbuseReport;
+      const m1 = randomBytes(16);
+      const m2 = randomBytes(16);
+      expect(await s.listAbuseReports(0, 10)).toEqual([]);
+      const first = report(m1, 'bob', { reason: 'threatening 🙁' });
+      const a = await s.putAbuseReport(first);
+      expect(a.result).toBe('stored');
+      // The same user again (another device, other bytes): the first report stays, nothing is written.
+      expect(await s.putAbuseReport(report(m1, 'bob', { reporterDeviceId: 'bob-laptop' }))).toEqual({
+        reportId: a.reportId,
+        result: 'duplicate',
+      });
+      const b = await s.putAbuseReport(report(m1, 'carol'));
+      const c = await s.putAbuseReport(report(m2, 'bob'));
+      expect(b.reportId).toBeGreaterThan(a.reportId);
+      expect(c.reportId).toBeGreaterThan(b.reportId);
+      const { report: bytes, ...summary } = first;
+      expect(await s.getAbuseReport(a.reportId)).toEqual({ reportId: a.reportId, ...first });
+      expect(bytes.length).toBe(300);
+      const all = await s.listAbuseReports(0, 10);
+      expect(all.map((r) => r.reportId)).toEqual([a.reportId, b.reportId, c.reportId]);
+      expect(all[0]).toEqual({ reportId: a.reportId, ...summary });
+      expect('report' in all[0]!).toBe(false);
+      expect((await s.listAbuseReports(a.reportId, 1)).map((r) => r.reportId)).toEqual([b.reportId]);
+      expect(await s.getAbuseReport(c.reportId + 1000)).toBeUndefined();
+      // Concurrent identical reports: exactly one is stored.
+      const m3 = randomBytes(16);
+      const race = await Promise.all(Array.from({ length: 6 }, () => s.putAbuseReport(report(m3, 'dave'))));
+      expect(race.filter((r) => r.result === 'stored')).toHaveLength(1);
+      expect(new Set(race.map((r) => r.reportId)).size).toBe(1);
+      // Retention deletes envelopes, never reports; a restart keeps them.
+      await s.deleteEpochEnvelopes('org.example', 0);
+      await s.close();
+      s = await d.reopen();
+      expect((await s.listAbuseReports(0, 100)).length).toBe(4);
     });
   });
 }

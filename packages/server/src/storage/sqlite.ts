@@ -13,13 +13,18 @@ import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
 import { planCommit, planMessage, sameBytes } from './rules.js';
 import {
+  type AbuseReportRecord,
+  type AbuseReportSummary,
   type BlobRecord,
   blobChunkCount,
   blobChunkLength,
   type CommitOutcome,
   type CommitSubmission,
+  type Delivery,
   type DeviceRecord,
   type DeviceStatus,
+  type EnvelopedMessage,
+  type EnvelopedOutcome,
   type EnvelopeRecord,
   type EpochKeyRecord,
   type GroupMessage,
@@ -27,6 +32,7 @@ import {
   MAX_KEY_PACKAGES_PER_DEVICE,
   type MailboxItem,
   type MailboxKind,
+  type NewAbuseReport,
   type NewBlob,
   type NewDevice,
   plainBytes,
@@ -151,6 +157,34 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'mailbox envelope link',
+    // The envelope a message was sent with on the WebSocket path, pushed with its mailbox item (§6.8).
+    sql: 'ALTER TABLE mailbox ADD COLUMN envelope_id BLOB',
+  },
+  {
+    version: 3,
+    name: 'abuse reports',
+    // Verified franking reports (relay.md §10). No reference to envelopes: a report outlives retention.
+    sql: `
+      CREATE TABLE abuse_reports (
+        report_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id BLOB NOT NULL,
+        reporter_user_id TEXT NOT NULL,
+        reporter_device_id TEXT NOT NULL,
+        sender_user_id TEXT NOT NULL,
+        sender_device_id TEXT NOT NULL,
+        conversation_id BLOB NOT NULL,
+        send_time INTEGER NOT NULL,
+        stamp_time INTEGER NOT NULL,
+        reason TEXT,
+        report BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (message_id, reporter_user_id)
+      );
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -269,6 +303,23 @@ function epochKeyFrom(r: EpochKeyRow): EpochKeyRecord {
   };
 }
 
+/** A mailbox row joined with its linked envelope's columns (all null when there is none). */
+type DeliveryRow = {
+  m_seq: number;
+  m_kind: string;
+  m_group_id: Uint8Array;
+  m_epoch: number;
+  m_sender: string;
+  m_data: Uint8Array;
+  m_received_at: number;
+} & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
+
+function hexKey(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
 function concat32(keys: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(keys.length * 32);
   for (const [i, k] of keys.entries()) out.set(k, i * 32);
@@ -280,6 +331,7 @@ export class SqliteRelayStorage implements RelayStorage {
   private noncesSincePrune = 0;
   private closed = false;
   private nonceBatch: PendingNonce[] = [];
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(private readonly db: Database.Database) {}
 
@@ -338,6 +390,16 @@ export class SqliteRelayStorage implements RelayStorage {
       if (e instanceof RelayError) throw e;
       throw failed(what, e);
     }
+  }
+
+  /** A prepared statement, compiled once per storage (the hot paths of §6.8 run these thousands of times). */
+  private prep<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let st = this.statements.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st as unknown as Database.Statement<P, R>;
   }
 
   private read<T>(what: string, fn: () => T): T {
@@ -596,16 +658,13 @@ export class SqliteRelayStorage implements RelayStorage {
   }
 
   private groupRow(groupId: Uint8Array): GroupRecord | undefined {
-    const g = this.db
-      .prepare<[Uint8Array], { epoch: number; created_at: number }>(
-        'SELECT epoch, created_at FROM groups WHERE group_id = ?',
-      )
-      .get(groupId);
+    const g = this.prep<[Uint8Array], { epoch: number; created_at: number }>(
+      'SELECT epoch, created_at FROM groups WHERE group_id = ?',
+    ).get(groupId);
     if (g === undefined) return undefined;
-    const members = this.db
-      .prepare<[Uint8Array], { device_id: string }>(
-        'SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id',
-      )
+    const members = this.prep<[Uint8Array], { device_id: string }>(
+      'SELECT device_id FROM group_members WHERE group_id = ? ORDER BY device_id',
+    )
       .all(groupId)
       .map((r) => r.device_id);
     return { groupId, epoch: g.epoch, members, createdAt: g.created_at };
@@ -633,7 +692,7 @@ export class SqliteRelayStorage implements RelayStorage {
 
   private statuses(ids: readonly string[]): Map<string, DeviceStatus> {
     const out = new Map<string, DeviceStatus>();
-    const q = this.db.prepare<[string], { status: string }>('SELECT status FROM devices WHERE device_id = ?');
+    const q = this.prep<[string], { status: string }>('SELECT status FROM devices WHERE device_id = ?');
     for (const id of ids) {
       const r = q.get(id);
       const s = STATUSES.find((x) => x === r?.status);
@@ -651,17 +710,18 @@ export class SqliteRelayStorage implements RelayStorage {
     sender: string,
     data: Uint8Array,
     now: number,
+    envelopeId: Uint8Array | null = null,
   ): void {
-    const bump = this.db.prepare<[string], { mailbox_seq: number }>(
+    const bump = this.prep<[string], { mailbox_seq: number }>(
       'UPDATE devices SET mailbox_seq = mailbox_seq + 1 WHERE device_id = ? RETURNING mailbox_seq',
     );
-    const insert = this.db.prepare(
-      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    const insert = this.prep(
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, ' +
+        'envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     for (const d of devices) {
       const seq = bump.get(d)!.mailbox_seq;
-      insert.run(d, seq, kind, groupId, epoch, sender, data, now);
+      insert.run(d, seq, kind, groupId, epoch, sender, data, now, envelopeId);
     }
   }
 
@@ -758,6 +818,34 @@ export class SqliteRelayStorage implements RelayStorage {
     );
   }
 
+  async fetchDeliveries(deviceId: string, afterSeq: number, limit: number): Promise<Delivery[]> {
+    return this.read('fetch deliveries', () =>
+      this.prep<[string, number, number], DeliveryRow>(
+        'SELECT m.seq AS m_seq, m.kind AS m_kind, m.group_id AS m_group_id, m.epoch AS m_epoch, ' +
+          'm.sender_device_id AS m_sender, m.data AS m_data, m.received_at AS m_received_at, e.* ' +
+          'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
+          'WHERE m.device_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?',
+      )
+        .all(deviceId, afterSeq, limit)
+        .map((r) => {
+          const kind = KINDS.find((k) => k === r.m_kind);
+          if (kind === undefined) throw corrupt('mailbox kind');
+          return {
+            item: {
+              seq: r.m_seq,
+              kind,
+              groupId: plainBytes(r.m_group_id),
+              epoch: r.m_epoch,
+              senderDeviceId: r.m_sender,
+              data: plainBytes(r.m_data),
+              receivedAt: r.m_received_at,
+            },
+            envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+          };
+        }),
+    );
+  }
+
   async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {
     return this.tx('ack mailbox', () => {
       const row = this.db
@@ -809,26 +897,87 @@ export class SqliteRelayStorage implements RelayStorage {
         if (this.db.prepare('SELECT 1 FROM envelopes WHERE blob_id = ?').get(e.blobId) !== undefined)
           throw new RelayError('BLOB_STATE', 'the blob belongs to another envelope');
       }
-      this.db
-        .prepare(
-          'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
-            'send_time, header, capsule, ciphertext, blob_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          e.messageId,
-          e.orgId,
-          e.epoch,
-          e.conversationId,
-          e.senderUserId,
-          e.senderDeviceId,
-          e.sendTime,
-          e.header,
-          e.capsule,
-          e.ciphertext,
-          e.blobId,
-          e.receivedAt,
-        );
+      this.insertEnvelope(e);
       return 'stored';
+    });
+  }
+
+  private insertEnvelope(e: EnvelopeRecord): void {
+    this.prep(
+      'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
+        'send_time, header, capsule, ciphertext, blob_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      e.messageId,
+      e.orgId,
+      e.epoch,
+      e.conversationId,
+      e.senderUserId,
+      e.senderDeviceId,
+      e.sendTime,
+      e.header,
+      e.capsule,
+      e.ciphertext,
+      e.blobId,
+      e.receivedAt,
+    );
+  }
+
+  /**
+   * One BEGIN IMMEDIATE transaction for the whole batch: every message is checked before anything of it is
+   * written, so a refusal leaves no trace of that message; a database failure rolls back the whole batch.
+   */
+  async storeMessages(batch: readonly EnvelopedMessage[]): Promise<EnvelopedOutcome[]> {
+    if (batch.length === 0) return [];
+    return this.tx('store messages', () => {
+      const findEnvelope = this.prep<[Uint8Array], EnvelopeRow>(
+        'SELECT * FROM envelopes WHERE message_id = ?',
+      );
+      const groups = new Map<string, { group: GroupRecord; status: Map<string, DeviceStatus> } | null>();
+      return batch.map(({ envelope: e, message: m }): EnvelopedOutcome => {
+        try {
+          if (e.ciphertext === null || e.blobId !== null || e.senderDeviceId !== m.senderDeviceId)
+            throw new RelayError('ENV_MALFORMED', 'a sent message carries its own inline envelope', {
+              check: 'RLY-14',
+            });
+          const existing = findEnvelope.get(e.messageId);
+          if (existing !== undefined) {
+            const x = envelopeFrom(existing);
+            if (
+              sameBytes(x.header, e.header) &&
+              sameBytes(x.capsule, e.capsule) &&
+              sameBytes(x.ciphertext, e.ciphertext)
+            )
+              return { result: 'duplicate' };
+            throw new RelayError('ENV_EXISTS', 'another envelope has this message id', {
+              check: 'STORE-R-5',
+            });
+          }
+          const key = hexKey(m.groupId);
+          let g = groups.get(key);
+          if (g === undefined) {
+            const group = this.groupRow(m.groupId);
+            g = group === undefined ? null : { group, status: this.statuses(group.members) };
+            groups.set(key, g);
+          }
+          if (g === null) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+          const recipients = planMessage(g.group, m, g.status);
+          this.insertEnvelope(e);
+          this.enqueue(
+            recipients,
+            'message',
+            m.groupId,
+            m.epoch,
+            m.senderDeviceId,
+            m.message,
+            m.now,
+            e.messageId,
+          );
+          return { result: 'stored', recipients };
+        } catch (error) {
+          if (error instanceof RelayError) return { result: 'refused', error };
+          throw error;
+        }
+      });
     });
   }
 
@@ -865,7 +1014,8 @@ export class SqliteRelayStorage implements RelayStorage {
           'INSERT INTO blobs (blob_id, owner_device_id, size, chunk_size, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?) ' +
             'ON CONFLICT DO NOTHING',
         )
-        .run(b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256, b.now);
+        // A digest declared at completion (streaming form) is stored as empty bytes until then.
+        .run(b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256 ?? new Uint8Array(0), b.now);
       if (r.changes === 0) throw new RelayError('BLOB_STATE', 'the blob id is taken');
     });
   }
@@ -912,7 +1062,7 @@ export class SqliteRelayStorage implements RelayStorage {
     });
   }
 
-  async completeBlob(blobId: string, ownerDeviceId: string): Promise<void> {
+  async completeBlob(blobId: string, ownerDeviceId: string, sha256?: Uint8Array): Promise<void> {
     this.tx('complete blob', () => {
       const b = this.blobRow(blobId);
       if (b === undefined || b.owner_device_id !== ownerDeviceId)
@@ -922,7 +1072,9 @@ export class SqliteRelayStorage implements RelayStorage {
         .get(blobId)!.n;
       if (n !== blobChunkCount(b.size, b.chunk_size))
         throw new RelayError('BLOB_STATE', 'the blob is missing chunks', { check: 'STORE-R-6' });
-      this.db.prepare('UPDATE blobs SET complete = 1 WHERE blob_id = ?').run(blobId);
+      this.db
+        .prepare('UPDATE blobs SET complete = 1, sha256 = ? WHERE blob_id = ?')
+        .run(b.sha256.length === 0 && sha256 !== undefined ? sha256 : b.sha256, blobId);
     });
   }
 
@@ -938,7 +1090,7 @@ export class SqliteRelayStorage implements RelayStorage {
         ownerDeviceId: b.owner_device_id,
         size: b.size,
         chunkSize: b.chunk_size,
-        sha256: plainBytes(b.sha256),
+        sha256: b.sha256.length === 0 ? null : plainBytes(b.sha256),
         now: b.created_at,
         complete: b.complete === 1,
         chunksStored: n,
@@ -1008,10 +1160,97 @@ export class SqliteRelayStorage implements RelayStorage {
     });
   }
 
+  async putAbuseReport(r: NewAbuseReport): Promise<{ reportId: number; result: 'stored' | 'duplicate' }> {
+    return this.tx('put abuse report', () => {
+      const existing = this.db
+        .prepare<[Uint8Array, string], { report_id: number }>(
+          'SELECT report_id FROM abuse_reports WHERE message_id = ? AND reporter_user_id = ?',
+        )
+        .get(r.messageId, r.reporterUserId);
+      if (existing !== undefined) return { reportId: existing.report_id, result: 'duplicate' as const };
+      const info = this.db
+        .prepare(
+          'INSERT INTO abuse_reports (message_id, reporter_user_id, reporter_device_id, sender_user_id, ' +
+            'sender_device_id, conversation_id, send_time, stamp_time, reason, report, received_at) ' +
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          r.messageId,
+          r.reporterUserId,
+          r.reporterDeviceId,
+          r.senderUserId,
+          r.senderDeviceId,
+          r.conversationId,
+          r.sendTime,
+          r.stampTime,
+          r.reason,
+          r.report,
+          r.receivedAt,
+        );
+      return { reportId: Number(info.lastInsertRowid), result: 'stored' as const };
+    });
+  }
+
+  async listAbuseReports(afterId: number, limit: number): Promise<AbuseReportSummary[]> {
+    return this.read('list abuse reports', () =>
+      this.db
+        .prepare<[number, number], AbuseReportRow>(
+          `SELECT ${REPORT_SUMMARY_COLUMNS} FROM abuse_reports WHERE report_id > ? ORDER BY report_id LIMIT ?`,
+        )
+        .all(afterId, limit)
+        .map(reportSummaryFrom),
+    );
+  }
+
+  async getAbuseReport(reportId: number): Promise<AbuseReportRecord | undefined> {
+    return this.read('get abuse report', () => {
+      const r = this.db
+        .prepare<[number], AbuseReportRow & { report: Uint8Array }>(
+          'SELECT * FROM abuse_reports WHERE report_id = ?',
+        )
+        .get(reportId);
+      return r === undefined ? undefined : { ...reportSummaryFrom(r), report: plainBytes(r.report) };
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.nonceBatch.length > 0) this.flushNonces();
     this.closed = true;
     this.db.close();
   }
+}
+
+const REPORT_SUMMARY_COLUMNS =
+  'report_id, message_id, reporter_user_id, reporter_device_id, sender_user_id, sender_device_id, ' +
+  'conversation_id, send_time, stamp_time, reason, received_at';
+
+interface AbuseReportRow {
+  report_id: number;
+  message_id: Uint8Array;
+  reporter_user_id: string;
+  reporter_device_id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  conversation_id: Uint8Array;
+  send_time: number;
+  stamp_time: number;
+  reason: string | null;
+  received_at: number;
+}
+
+function reportSummaryFrom(r: AbuseReportRow): AbuseReportSummary {
+  return {
+    reportId: r.report_id,
+    messageId: plainBytes(r.message_id),
+    reporterUserId: r.reporter_user_id,
+    reporterDeviceId: r.reporter_device_id,
+    senderUserId: r.sender_user_id,
+    senderDeviceId: r.sender_device_id,
+    conversationId: plainBytes(r.conversation_id),
+    sendTime: r.send_time,
+    stampTime: r.stamp_time,
+    reason: r.reason,
+    receivedAt: r.received_at,
+  };
 }

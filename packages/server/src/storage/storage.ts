@@ -11,6 +11,8 @@
  * - Times are milliseconds since the Unix epoch, passed in by the caller (the storage reads no clock).
  */
 
+import type { RelayError } from '../errors.js';
+
 /** A device's directory state. `pending` exists only between the two halves of an enrolment (§4.2). */
 export type DeviceStatus = 'pending' | 'active' | 'removed';
 
@@ -131,6 +133,29 @@ export interface EnvelopeRecord {
   readonly receivedAt: number;
 }
 
+/**
+ * One message of the WebSocket send path (relay.md §6.8): an inline envelope and the MLS application message that
+ * announces it, stored together by {@link RelayStorage.storeMessages}.
+ */
+export interface EnvelopedMessage {
+  /** An inline envelope (ciphertext non-null, blobId null) whose sender is `message.senderDeviceId`. */
+  readonly envelope: EnvelopeRecord;
+  readonly message: GroupMessage;
+}
+
+/** What {@link RelayStorage.storeMessages} did with one message. */
+export type EnvelopedOutcome =
+  | { readonly result: 'stored'; readonly recipients: readonly string[] }
+  /** The identical envelope was already stored (a retried send): nothing was written, nothing fanned out. */
+  | { readonly result: 'duplicate' }
+  | { readonly result: 'refused'; readonly error: RelayError };
+
+/** A mailbox item with the inline envelope its message announced, when it was stored with it and still is. */
+export interface Delivery {
+  readonly item: MailboxItem;
+  readonly envelope: EnvelopeRecord | undefined;
+}
+
 export interface NewBlob {
   readonly blobId: string;
   readonly ownerDeviceId: string;
@@ -138,8 +163,11 @@ export interface NewBlob {
   readonly size: number;
   /** Every chunk but the last has exactly this size; the last has the rest. */
   readonly chunkSize: number;
-  /** SHA-256 of the whole blob, checked before it is completed. */
-  readonly sha256: Uint8Array;
+  /**
+   * SHA-256 of the whole blob, checked before it is completed; null when the owner declares it at completion
+   * (the streaming form, relay.md §6.7). Drivers store null as empty bytes, so no migration was needed.
+   */
+  readonly sha256: Uint8Array | null;
   readonly now: number;
 }
 
@@ -267,6 +295,12 @@ export interface RelayStorage {
   fetchMailbox(deviceId: string, afterSeq: number, limit: number): Promise<MailboxItem[]>;
 
   /**
+   * {@link fetchMailbox} for the push socket: each item with the envelope it was stored with by
+   * {@link storeMessages}, read in the same query (no per-item round trip), or undefined.
+   */
+  fetchDeliveries(deviceId: string, afterSeq: number, limit: number): Promise<Delivery[]>;
+
+  /**
    * Acknowledges every item with seq ≤ `upToSeq`: they are deleted and never delivered again. Resolves how many
    * were deleted. DS_ACK_RANGE if `upToSeq` exceeds the last seq ever assigned to the device (DS-9).
    */
@@ -285,6 +319,17 @@ export interface RelayStorage {
   getEnvelope(messageId: Uint8Array): Promise<EnvelopeRecord | undefined>;
 
   /**
+   * Group commit of the WebSocket send path (relay.md §6.8): stores many messages in ONE transaction (one
+   * fsync), each as its envelope plus its fan-out (the {@link postGroupMessage} rules, DS-3, DS-5, with the
+   * mailbox items linked to the envelope for {@link fetchDeliveries}). Outcomes are in input order. A refused
+   * message (DS_GROUP_UNKNOWN, DS_NOT_MEMBER, DS_EPOCH_MISMATCH, ENV_EXISTS) writes nothing and does not affect
+   * the others; an envelope identical to a stored one is 'duplicate' and fans nothing out again, so a resent
+   * frame is idempotent. Only a database failure rejects, and then nothing of the batch is stored: each message
+   * is stored whole or not at all.
+   */
+  storeMessages(batch: readonly EnvelopedMessage[]): Promise<EnvelopedOutcome[]>;
+
+  /**
    * Retention (DESIGN §4 flow 9): deletes every envelope of `epoch` in `orgId`, and the blobs they reference,
    * in one transaction. Resolves the number of envelopes deleted.
    */
@@ -300,8 +345,11 @@ export interface RelayStorage {
    */
   putBlobChunk(blobId: string, ownerDeviceId: string, index: number, data: Uint8Array): Promise<void>;
 
-  /** Marks a blob complete. BLOB_STATE unless every chunk is stored. The caller checks the digest first. */
-  completeBlob(blobId: string, ownerDeviceId: string): Promise<void>;
+  /**
+   * Marks a blob complete. BLOB_STATE unless every chunk is stored. The caller checks the digest first; a blob
+   * created without one records `sha256` (the digest declared at completion).
+   */
+  completeBlob(blobId: string, ownerDeviceId: string, sha256?: Uint8Array): Promise<void>;
 
   getBlob(blobId: string): Promise<BlobRecord | undefined>;
 
@@ -321,9 +369,47 @@ export interface RelayStorage {
    */
   currentEpochKey(): Promise<EpochKeyRecord | undefined>;
 
+  /**
+   * Stores a verified abuse report (relay.md §10). One report per (message, reporter user): a second one resolves
+   * the first's id with 'duplicate' and writes nothing. Report ids increase.
+   */
+  putAbuseReport(report: NewAbuseReport): Promise<{ reportId: number; result: 'stored' | 'duplicate' }>;
+
+  /** Reports with id > `afterId`, in id order, at most `limit`, without their report bytes. */
+  listAbuseReports(afterId: number, limit: number): Promise<AbuseReportSummary[]>;
+
+  getAbuseReport(reportId: number): Promise<AbuseReportRecord | undefined>;
+
   /** Releases the database. Further calls fail. */
   close(): Promise<void>;
 }
+
+/**
+ * An abuse report the relay verified (franking.md §4, relay.md §10). It is kept apart from the envelopes table
+ * and outlives retention: the organisation holds the reported plaintext as evidence.
+ */
+export interface NewAbuseReport {
+  readonly messageId: Uint8Array;
+  readonly reporterUserId: string;
+  readonly reporterDeviceId: string;
+  readonly senderUserId: string;
+  readonly senderDeviceId: string;
+  readonly conversationId: Uint8Array;
+  readonly sendTime: number;
+  /** The stamp's time: when the relay accepted the envelope. */
+  readonly stampTime: number;
+  /** The reporter's free text, or null. */
+  readonly reason: string | null;
+  /** The report exactly as filed (core encodeReport): header, fk, stamp, plaintext. Secret: never logged. */
+  readonly report: Uint8Array;
+  readonly receivedAt: number;
+}
+
+export interface AbuseReportRecord extends NewAbuseReport {
+  readonly reportId: number;
+}
+
+export type AbuseReportSummary = Omit<AbuseReportRecord, 'report'>;
 
 /** At most this many unclaimed key packages per device. */
 export const MAX_KEY_PACKAGES_PER_DEVICE = 200;

@@ -1,0 +1,91 @@
+/**
+ * The organisation's trust anchors (docs/spec/client.md §8.1): what a client must know before it can believe
+ * anything the relay says about devices and epoch keys — the log's origin and checkpoint key, the witnesses'
+ * cosignature keys with the quorum a checkpoint must carry, and the org-admin's public key that signs every
+ * directory statement. They come from the application (the CLI reads them from `/.well-known/overt` on first
+ * contact and pins them in its profile: trust on first use). Browser-safe.
+ */
+import { fromBase64 } from '@overt/core';
+import { type LogPolicy, makeWitnessPolicy, parseVerifierKey, SIGNATURE_TYPE_ED25519 } from '@overt/log';
+import { ClientError } from '../errors.js';
+
+export interface TrustAnchors {
+  readonly log: {
+    /** The checkpoint origin line, e.g. `example.org/log`. */
+    readonly origin: string;
+    /** The tile prefix (c2sp.org/tlog-tiles), e.g. `https://relay.example.org/log/`. */
+    readonly url: string;
+    /** The log's note verifier key (type 0x01). */
+    readonly vkey: string;
+    /** The witnesses' cosignature verifier keys (type 0x04). */
+    readonly witnessVkeys: readonly string[];
+    /** How many distinct witnesses must cosign a checkpoint. */
+    readonly witnessQuorum: number;
+  };
+  /** The org-admin's Ed25519 public key (32 bytes). */
+  readonly adminKey: Uint8Array;
+}
+
+function invalid(message: string, cause?: unknown): never {
+  throw new ClientError('KT_ANCHORS_INVALID', message, { check: 'KT-1', cause });
+}
+
+/** The log policy of the anchors. KT_ANCHORS_INVALID (KT-1) for malformed keys, a bad quorum or origin. */
+export function logPolicyOf(anchors: TrustAnchors): LogPolicy {
+  const { log } = anchors;
+  if (typeof log?.origin !== 'string' || log.origin.length === 0 || /\n/.test(log.origin))
+    invalid('log origin is malformed');
+  if (!(anchors.adminKey instanceof Uint8Array) || anchors.adminKey.length !== 32)
+    invalid('admin key is not 32 bytes');
+  try {
+    const logKey = parseVerifierKey(log.vkey);
+    if (logKey.type !== SIGNATURE_TYPE_ED25519) invalid('log key is not an Ed25519 note key');
+    return {
+      origin: log.origin,
+      logKeys: [logKey],
+      witnesses: makeWitnessPolicy([...log.witnessVkeys], log.witnessQuorum),
+    };
+  } catch (cause) {
+    if (cause instanceof ClientError) throw cause;
+    return invalid('log or witness keys are malformed', cause);
+  }
+}
+
+/**
+ * Reads the anchors from a `/.well-known/overt` document (docs/spec/start.md §2): `{ org, admin_key, log: {
+ * origin, url, vkey, witness_vkeys, witness_quorum } }`. The document is fetched over the network, so every
+ * field is checked; KT_ANCHORS_INVALID (KT-1) otherwise. Returns the org id with the anchors.
+ */
+export function trustAnchorsFromWellKnown(doc: unknown): { orgId: string; anchors: TrustAnchors } {
+  // biome-ignore lint/suspicious/noExplicitAny: the shape is checked field by field below
+  const d = doc as any;
+  const str = (v: unknown, what: string): string => {
+    if (typeof v !== 'string' || v.length === 0) invalid(`${what} is missing`);
+    return v;
+  };
+  const orgId = str(d?.org, 'org');
+  let adminKey: Uint8Array;
+  try {
+    adminKey = fromBase64(str(d?.admin_key, 'admin_key'));
+  } catch (cause) {
+    if (cause instanceof ClientError) throw cause;
+    return invalid('admin_key is not base64', cause);
+  }
+  const vkeys = d?.log?.witness_vkeys;
+  if (!Array.isArray(vkeys) || vkeys.some((v) => typeof v !== 'string'))
+    invalid('witness_vkeys is malformed');
+  const quorum = d?.log?.witness_quorum;
+  if (!Number.isSafeInteger(quorum)) invalid('witness_quorum is malformed');
+  const anchors: TrustAnchors = {
+    log: {
+      origin: str(d?.log?.origin, 'log.origin'),
+      url: str(d?.log?.url, 'log.url'),
+      vkey: str(d?.log?.vkey, 'log.vkey'),
+      witnessVkeys: vkeys as string[],
+      witnessQuorum: quorum as number,
+    },
+    adminKey,
+  };
+  logPolicyOf(anchors);
+  return { orgId, anchors };
+}

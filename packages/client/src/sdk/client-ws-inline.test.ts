@@ -1,0 +1,99 @@
+// relay.md §6.8 / client.md §2.3 through the SDK: a message sent on the relay's WebSocket send path reaches an
+// OvertClient's sync() with its envelope inline, and is opened from it without a GET of the envelope.
+import {
+  fromBase64,
+  randomBytes,
+  sealEnvelope,
+  toBase64,
+  toBase64Url,
+  utf8Decode,
+  utf8Encode,
+} from '@overt/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ORG, startWorld, type World } from '../../test/relay-world.js';
+import { Conversation } from '../mls/conversation.js';
+import { createMlsIdentity } from '../mls/credential.js';
+import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
+import { RelayTransport } from '../transport/relay-transport.js';
+
+let w: World;
+beforeAll(async () => {
+  w = await startWorld();
+});
+afterAll(async () => {
+  await w.close();
+});
+
+describe('inline envelopes (relay.md §6.8)', () => {
+  it('sync() opens a message sent on the WebSocket from the pushed envelope, without a GET', async () => {
+    const envelopeGets: string[] = [];
+    const fetchCounting: typeof fetch = (url, init) => {
+      if (String(url).includes('/v1/envelopes/')) envelopeGets.push(String(url));
+      return fetch(url, init);
+    };
+    const bob = await w.device('bob', 'bob-phone', undefined, { fetch: fetchCounting });
+    await bob.client.publishKeyPackages(1);
+    // Alice drives the relay directly: her own MLS group, her own send frames.
+    const alice = await w.device('alice', 'alice-phone');
+    const http = new RelayTransport({
+      url: w.url,
+      key: alice.key,
+      signer: { kind: 'device', deviceId: 'alice-phone' },
+    });
+    const groupId = randomBytes(16);
+    const conv = await Conversation.create(
+      createMlsIdentity('alice', utf8Encode('alice-phone'), alice.key),
+      { authenticate: () => true },
+      groupId,
+    );
+    await http.request('POST', '/v1/groups', { groupId: toBase64Url(groupId) });
+    const claim = (await http.request('POST', '/v1/users/bob/key-packages/claim')) as {
+      keyPackages: { keyPackage: string }[];
+    };
+    const add = await conv.addMembers([fromBase64(claim.keyPackages[0]!.keyPackage)]);
+    await http.request('POST', `/v1/groups/${toBase64Url(groupId)}/commits`, {
+      commit: toBase64(add.commit),
+      welcome: toBase64(add.welcome!),
+    });
+    await conv.mergePendingCommit();
+    expect((await bob.client.sync()).map((e) => e.kind)).toContain('joined');
+
+    const sealed = await sealEnvelope(
+      {
+        orgId: ORG,
+        epoch: w.epoch,
+        conversationId: groupId,
+        senderUserId: 'alice',
+        senderDeviceId: utf8Encode('alice-phone'),
+        recipients: ['alice', 'bob'],
+        messageId: randomBytes(16),
+        sendTime: Date.now(),
+        contentType: 'text/plain; charset=utf-8',
+      },
+      utf8Encode('hello over the socket'),
+      w.epochKey,
+    );
+    const mls = await conv.encrypt({
+      messageId: sealed.header.messageId,
+      contentKey: sealed.contentKey,
+      seed: sealed.seed,
+    });
+    const socket = await MailboxSocket.open({
+      url: w.url,
+      key: alice.key,
+      signer: { kind: 'device', deviceId: 'alice-phone' },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      onItems: () => {},
+    });
+    expect(await socket.send(groupId, mls, sealed.envelope)).toEqual({ result: 'stored', recipients: 1 });
+    socket.close();
+
+    const events = await bob.client.sync();
+    const msg = events.find((e) => e.kind === 'message');
+    expect(msg !== undefined && msg.kind === 'message' && utf8Decode(msg.payload)).toBe(
+      'hello over the socket',
+    );
+    expect(envelopeGets).toEqual([]);
+  });
+});

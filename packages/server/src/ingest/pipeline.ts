@@ -1,0 +1,358 @@
+/**
+ * The relay's high-throughput ingest path (relay.md §6.8): one message = (group, MLS application message,
+ * inline envelope) sent on the authenticated WebSocket. Three stages:
+ *
+ * 1. On the event loop, the cheap checks, cheapest first: MLS framing (DS-1, DS-2), the envelope head's
+ *    framing (RLY-14), its conversation is the group (RLY-15), fresh send time (RLY-12), epoch of the send time
+ *    (RLY-11), that epoch's key published (RLY-17), org (RLY-15), sender = authenticated device (RLY-10), the
+ *    sender is a member of the group at the message's epoch (DS-5, DS-3) and the recipients are the roster's
+ *    users (RLY-15). Rosters are cached per (group, epoch): a roster never changes within an epoch (a commit
+ *    starts a new one), and the storage checks DS-3/DS-5 again inside its transaction.
+ * 2. Core's ingest check (capsule validity ENV-18 / RLY-13, ciphertext digest ENV-12 / RLY-14) in a pool of
+ *    worker threads, batched — unless the relay was built with `unsafeSkipCapsuleChecks` (benchmark baseline).
+ * 3. Group commit: the checked messages of one event-loop turn (and all that arrive while a transaction runs)
+ *    are stored by one {@link RelayStorage.storeMessages} call, one transaction, then answered and their
+ *    recipients woken.
+ */
+import {
+  CAPSULE_BYTES,
+  ChunkGeometry,
+  decodeHeader,
+  envelopeHeadLength,
+  equalBytes,
+  type Header,
+  OvertError,
+  toBase64Url,
+  utf8Encode,
+} from '@overt/core';
+import { calendarMonthEpoch } from '../epochs.js';
+import { RelayError } from '../errors.js';
+import type { MailboxHub } from '../hub.js';
+import { readGroupMessage } from '../mls-framing.js';
+import { ingestError } from '../service.js';
+import type {
+  DeviceRecord,
+  EnvelopedMessage,
+  EnvelopedOutcome,
+  EnvelopeRecord,
+  RelayStorage,
+} from '../storage/storage.js';
+import { CapsuleCheckPool } from './capsule-pool.js';
+import type { SendFrame } from './frames.js';
+
+export interface IngestPipelineOptions {
+  readonly storage: RelayStorage;
+  readonly hub: MailboxHub;
+  readonly orgId: string;
+  readonly now: () => number;
+  readonly envelopeSkewMs: number;
+  readonly maxPayloadBytes: number;
+  /**
+   * Skips core's ingest check (capsule validity and ciphertext digest) entirely. For the capacity benchmark's
+   * baseline only: a relay running with it stores envelopes whose capsules no trustee may be able to open.
+   */
+  readonly unsafeSkipCapsuleChecks?: boolean;
+  /** Capsule-check worker threads (default 2); started on the first message. */
+  readonly capsuleWorkers?: number;
+  /** Most messages per storage transaction (default 512). */
+  readonly maxBatch?: number;
+}
+
+/** A message that passed every check and waits for its transaction. */
+export interface CheckedMessage {
+  readonly stored: EnvelopedMessage;
+}
+
+export interface SendOutcome {
+  readonly messageId: Uint8Array;
+  readonly result: 'stored' | 'duplicate';
+  readonly recipients: number;
+}
+
+interface Roster {
+  readonly members: readonly string[];
+  /** The members' users, sorted and de-duplicated: what the envelope's recipients must be (RLY-15). */
+  readonly users: readonly string[];
+}
+
+interface Queued {
+  readonly item: EnvelopedMessage;
+  readonly resolve: (o: SendOutcome) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** Counters for the benchmark and operators. */
+export interface IngestStats {
+  readonly accepted: number;
+  readonly stored: number;
+  readonly refused: number;
+  readonly transactions: number;
+  readonly capsuleChecks: number;
+  readonly capsuleBusyMs: number;
+}
+
+const ROSTER_CACHE_MAX = 10_000;
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+function context(what: string): RelayError {
+  return new RelayError('ENV_CONTEXT', `envelope refused: ${what}`, { check: 'RLY-15' });
+}
+
+export class IngestPipeline {
+  private pool: CapsuleCheckPool | undefined;
+  private readonly rosters = new Map<string, Roster>();
+  private readonly epochKeys = new Map<number, Uint8Array>();
+  private queue: Queued[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private closed = false;
+  private readonly counters = { accepted: 0, stored: 0, refused: 0, transactions: 0 };
+
+  constructor(private readonly o: IngestPipelineOptions) {}
+
+  /** Starts the capsule-check workers now (a benchmark keeps their start-up out of its window). */
+  async warm(): Promise<void> {
+    await this.capsulePool()?.ready();
+  }
+
+  private capsulePool(): CapsuleCheckPool | undefined {
+    if (this.o.unsafeSkipCapsuleChecks === true) return undefined;
+    // Never "no pool, so no check": a stopping relay refuses instead.
+    if (this.closed) throw new RelayError('RELAY_INTERNAL', 'the relay is stopping');
+    this.pool ??= new CapsuleCheckPool({ size: this.o.capsuleWorkers ?? 2 });
+    return this.pool;
+  }
+
+  /** Stages 1 and 2: every check, then the record to store. Refusals are RelayErrors. */
+  async check(device: DeviceRecord, frame: SendFrame): Promise<CheckedMessage> {
+    const framing = readGroupMessage(frame.message);
+    if (framing.contentType !== 'application')
+      throw new RelayError('DS_WIRE_FORMAT', 'the send frame carries application messages only', {
+        check: 'DS-1',
+      });
+    if (!equalBytes(framing.groupId, frame.groupId))
+      throw new RelayError('DS_GROUP_MISMATCH', 'the message belongs to another group', { check: 'DS-2' });
+    let header: Header;
+    let headLength: number;
+    let headerBytes: Uint8Array;
+    let capsule: Uint8Array;
+    try {
+      // The head without its label (a SHA-256 of the header only the capsule check needs: the workers' job).
+      headLength = envelopeHeadLength(frame.envelope);
+      if (frame.envelope.length < headLength)
+        throw new OvertError('ENVELOPE_MALFORMED', 'envelope ends inside its head', { check: 'ENV-4' });
+      headerBytes = frame.envelope.subarray(4, headLength - CAPSULE_BYTES);
+      capsule = frame.envelope.subarray(headLength - CAPSULE_BYTES, headLength);
+      header = decodeHeader(headerBytes);
+      const g = new ChunkGeometry(header.payloadLength, header.chunkSize);
+      if (frame.envelope.length - headLength !== g.ciphertextLength)
+        throw new OvertError('ENVELOPE_MALFORMED', 'ciphertext length does not match the header', {
+          check: 'ENV-16',
+        });
+    } catch (e) {
+      throw ingestError(e);
+    }
+    const now = this.o.now();
+    if (!equalBytes(header.conversationId, frame.groupId))
+      throw context('the conversation is not the group it is sent to');
+    if (Math.abs(now - header.sendTime) > this.o.envelopeSkewMs)
+      throw new RelayError('ENV_TIME', 'envelope refused: the send time is not fresh', { check: 'RLY-12' });
+    if (header.epoch !== calendarMonthEpoch(header.sendTime))
+      throw new RelayError('ENV_EPOCH', 'envelope refused: the epoch is not the one of the send time', {
+        check: 'RLY-11',
+      });
+    const epochKey = await this.epochKey(header.epoch);
+    if (header.orgId !== this.o.orgId) throw context('another organisation');
+    if (
+      header.senderUserId !== device.userId ||
+      !equalBytes(header.senderDeviceId, utf8Encode(device.deviceId))
+    )
+      throw new RelayError('ENV_SENDER', 'envelope refused: the sender is not the authenticated device', {
+        check: 'RLY-10',
+      });
+    if (header.payloadLength > this.o.maxPayloadBytes)
+      throw new RelayError('ENV_MALFORMED', 'envelope refused: payload exceeds the relay limit', {
+        check: 'RLY-14',
+      });
+    const roster = await this.roster(frame.groupId, framing.epoch);
+    if (!roster.members.includes(device.deviceId))
+      throw new RelayError('DS_NOT_MEMBER', 'the device is not a member of the group', { check: 'DS-5' });
+    if (
+      roster.users.length !== header.recipients.length ||
+      roster.users.some((u, i) => u !== header.recipients[i])
+    )
+      throw context('the recipients are not the group members');
+    const pool = this.capsulePool();
+    if (pool !== undefined) {
+      const verdict = await pool.check({
+        envelope: frame.envelope,
+        orgId: this.o.orgId,
+        epoch: header.epoch,
+        epochKey,
+        senderUserId: device.userId,
+        senderDeviceId: utf8Encode(device.deviceId),
+        now,
+        maxClockSkewMs: this.o.envelopeSkewMs,
+        maxPayloadBytes: this.o.maxPayloadBytes,
+        members: roster.users,
+      });
+      if (!verdict.ok && verdict.code === 'INTERNAL')
+        throw new RelayError('RELAY_INTERNAL', 'the ingest check failed to run');
+      if (!verdict.ok)
+        throw ingestError(
+          new OvertError(verdict.code as OvertError['code'], 'the ingest check refused the envelope', {
+            ...(verdict.check !== undefined ? { check: verdict.check } : {}),
+          }),
+        );
+    }
+    const envelope: EnvelopeRecord = {
+      messageId: header.messageId,
+      orgId: header.orgId,
+      epoch: header.epoch,
+      conversationId: header.conversationId,
+      senderUserId: header.senderUserId,
+      senderDeviceId: device.deviceId,
+      sendTime: header.sendTime,
+      header: headerBytes,
+      capsule,
+      ciphertext: frame.envelope.slice(headLength),
+      blobId: null,
+      receivedAt: now,
+    };
+    return {
+      stored: {
+        envelope,
+        message: {
+          groupId: frame.groupId,
+          epoch: framing.epoch,
+          senderDeviceId: device.deviceId,
+          message: frame.message,
+          now,
+        },
+      },
+    };
+  }
+
+  /** The published key of an epoch (RLY-17); published keys never change, so they are cached. */
+  private async epochKey(epoch: number): Promise<Uint8Array> {
+    const cached = this.epochKeys.get(epoch);
+    if (cached !== undefined) return cached;
+    const k = await this.o.storage.getEpochKey(epoch);
+    if (k === undefined)
+      throw new RelayError('EPOCH_KEY_NOT_PUBLISHED', 'no key is published for the current epoch', {
+        check: 'RLY-17',
+      });
+    this.epochKeys.set(epoch, k.groupKey);
+    return k.groupKey;
+  }
+
+  /** The roster of a group at an epoch; DS-3 when the group is at another epoch now. */
+  private async roster(groupId: Uint8Array, epoch: number): Promise<Roster> {
+    const key = `${hex(groupId)}/${epoch}`;
+    const cached = this.rosters.get(key);
+    if (cached !== undefined) return cached;
+    const group = await this.o.storage.getGroup(groupId);
+    if (group === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
+    if (group.epoch !== epoch)
+      throw new RelayError('DS_EPOCH_MISMATCH', 'the message is not for the group current epoch', {
+        check: 'DS-3',
+      });
+    const users = new Set<string>();
+    for (const d of group.members) {
+      const rec = await this.o.storage.getDevice(d);
+      if (rec !== undefined) users.add(rec.userId);
+    }
+    const roster: Roster = { members: group.members, users: [...users].sort() };
+    if (this.rosters.size >= ROSTER_CACHE_MAX) this.rosters.clear();
+    this.rosters.set(key, roster);
+    return roster;
+  }
+
+  /**
+   * Stage 3: queues a checked message for the next transaction. Call in the order the sender sent (the queue
+   * keeps it, so messages of one connection are stored and answered in order). Resolves after the commit.
+   */
+  store(checked: CheckedMessage): Promise<SendOutcome> {
+    if (this.closed) return Promise.reject(new RelayError('RELAY_INTERNAL', 'the relay is stopping'));
+    this.counters.accepted++;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item: checked.stored, resolve, reject });
+      if (!this.flushing && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  /** Stores the queue in transactions of at most maxBatch, one at a time, until it is empty. */
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.o.maxBatch ?? 512);
+        let outcomes: EnvelopedOutcome[];
+        try {
+          outcomes = await this.o.storage.storeMessages(batch.map((q) => q.item));
+        } catch (e) {
+          for (const q of batch) q.reject(e);
+          continue;
+        }
+        this.counters.transactions++;
+        const woken = new Set<string>();
+        batch.forEach((q, i) => {
+          const o = outcomes[i]!;
+          if (o.result === 'refused') {
+            this.counters.refused++;
+            q.reject(o.error);
+            return;
+          }
+          const recipients = o.result === 'stored' ? o.recipients : [];
+          if (o.result === 'stored') this.counters.stored++;
+          for (const d of recipients) woken.add(d);
+          q.resolve({
+            messageId: q.item.envelope.messageId,
+            result: o.result,
+            recipients: recipients.length,
+          });
+        });
+        this.o.hub.notify([...woken]);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  stats(): IngestStats {
+    const p = this.pool?.getStats();
+    return { ...this.counters, capsuleChecks: p?.checked ?? 0, capsuleBusyMs: p?.busyMs ?? 0 };
+  }
+
+  /** Stops the workers (no handle is left open). Queued messages still get their transaction first. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing || this.queue.length > 0) {
+      if (!this.flushing) await this.flush();
+      else await new Promise((r) => setImmediate(r));
+    }
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+}
+
+/** The JSON answer to a send frame (relay.md §6.8). */
+export function sentJson(requestId: number, o: SendOutcome) {
+  return {
+    type: 'sent',
+    id: requestId,
+    messageId: toBase64Url(o.messageId),
+    result: o.result,
+    recipients: o.recipients,
+  };
+}
