@@ -542,8 +542,7 @@ console.log(
       messages_per_size_per_variant: MESSAGES,
       setup_ms: round(setupMs),
       baseline: 'ts_mls',
-      machine_note:
-        'shared 2-core machine with other work running; compare the overhead ratios, not absolute figures',
+      machine_note: 'absolute figures follow the machine and its load (see load_average_at_start); compare the ratios',
       sizes,
       ...(relay ? { through_relay: relay } : {}),
     },
