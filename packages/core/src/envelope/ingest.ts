@@ -7,7 +7,7 @@
  * {@link IngestedEnvelope}, the only type the franking stamp (franking/) accepts.
  */
 
-import { type CryptoBackend, defaultCryptoBackend } from '../aead/backend.js';
+import { type CryptoBackend, defaultCryptoBackend, nobleBackend } from '../aead/backend.js';
 import { equalBytes } from '../bytes.js';
 import { decodeCapsule, type VerifiedCapsule, verifyCapsule } from '../capsule/index.js';
 import { isOvertError, OvertError } from '../errors.js';
@@ -21,6 +21,7 @@ import {
 } from './envelope.js';
 import { sortStrings } from './fields.js';
 import type { Header } from './header.js';
+import { SYNC_PAYLOAD_MAX } from './seal.js';
 
 /** What the relay knows when a device uploads an envelope. */
 export interface IngestContext {
@@ -107,14 +108,18 @@ function digestMismatch(): never {
 /**
  * Checks a whole uploaded envelope. Throws ENVELOPE_MALFORMED / _VERSION / _TOO_LARGE (ENV-1..4, ENV-19),
  * ENVELOPE_CONTEXT (ENV-5, 6, 8, 9, 17), ENVELOPE_CAPSULE (ENV-18), ENVELOPE_DIGEST (ENV-12).
+ * Without a `backend`, a payload of at most SYNC_PAYLOAD_MAX bytes is hashed with @noble (no WebCrypto hops,
+ * which cost more than the hashing at that size; envelope.md §4.2), a larger one with the platform default.
  */
 export async function ingestEnvelope(
   envelope: Uint8Array | UnverifiedEnvelope,
   ctx: IngestContext,
-  backend: CryptoBackend = defaultCryptoBackend(),
+  backend?: CryptoBackend,
 ): Promise<IngestedEnvelope> {
   const env = envelope instanceof Uint8Array ? decodeEnvelope(envelope) : envelope;
-  const ingester = EnvelopeIngester.create(env, ctx, backend);
+  const chosen =
+    backend ?? (env.header.payloadLength <= SYNC_PAYLOAD_MAX ? nobleBackend : defaultCryptoBackend());
+  const ingester = EnvelopeIngester.create(env, ctx, chosen);
   await ingester.update(env.ciphertext);
   return ingester.finish();
 }
