@@ -15,7 +15,7 @@
 import {
   calendarMonthEpoch,
   concatBytes,
-  decodeEnvelopeHead,
+  decodeEnvelope,
   type Element,
   envelopeHeadLength,
   equalBytes,
@@ -556,7 +556,7 @@ export class OvertClient {
     await this.commitWithRetry(conv, async () => {
       const roster = conv.members();
       const still = refs.filter((r) =>
-        roster.some((m) => m.userId === r.userId && equalIds(m.deviceId, r.deviceId)),
+        roster.some((m) => m.userId === r.userId && equalBytes(m.deviceId, r.deviceId)),
       );
       if (still.length === 0) return undefined;
       const out = await conv.removeMembers(still);
@@ -729,7 +729,7 @@ export class OvertClient {
     // The envelope came with the item (relay.md §6.8) when it is the one MLS announces; else one GET. Either way
     // it is opened and checked against what MLS says, so a wrong inline envelope is refused, not trusted.
     const served =
-      inline !== undefined && equalIds(inline.messageId, transport.messageId)
+      inline !== undefined && equalBytes(inline.messageId, transport.messageId)
         ? inlineServed(inline)
         : await this.transport.getEnvelope(transport.messageId);
     let ciphertext = served.ciphertext;
@@ -741,11 +741,12 @@ export class OvertClient {
         parts.push(await this.transport.getEnvelopeChunk(transport.messageId, i));
       ciphertext = concatBytes(...parts);
     }
-    const head = decodeEnvelopeHead(served.head);
-    const { key } = await this.epochKey(head.header.epoch);
-    const opened = await openEnvelope(concatBytes(served.head, ciphertext), transport, {
+    // Decoded once: the header's epoch picks the key, and core opens the decoded envelope.
+    const envelope = decodeEnvelope(concatBytes(served.head, ciphertext));
+    const { key } = await this.epochKey(envelope.header.epoch);
+    const opened = await openEnvelope(envelope, transport, {
       orgId: this.options.orgId,
-      epoch: head.header.epoch,
+      epoch: envelope.header.epoch,
       epochKey: key,
       conversationId: conv.groupId,
       senderUserId: p.senderUserId,
@@ -780,10 +781,6 @@ function inlineServed(inline: NonNullable<MailboxItem['inline']>) {
     blob: undefined as { readonly chunks: number } | undefined,
     stamp: inline.stamp,
   };
-}
-
-function equalIds(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**
