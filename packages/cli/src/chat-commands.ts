@@ -22,7 +22,7 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { parseSignerKey } from '@overt/log';
+import { parseSignerKey, type SignerKey } from '@overt/log';
 import {
   type Command,
   type CommandContext,
@@ -40,6 +40,28 @@ const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 const profileOption = {
   profile: { type: 'string', value: 'DIR', description: 'the device profile directory (overt device init)' },
 } as const;
+
+/** The options of the `overt admin` commands: the relay, and the org admin's key that signs for the org. */
+export const adminOptions = {
+  relay: { type: 'string', value: 'URL', description: 'the relay' },
+  'admin-key': {
+    type: 'string',
+    value: 'FILE',
+    description: "the org admin's key (npm start: ./data/admin.key)",
+  },
+} as const;
+
+/** Reads the org admin's key from the file named by --admin-key; a file that cannot be read is a usage error. */
+export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
+  let adminText: string;
+  try {
+    adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError('cannot read --admin-key');
+  }
+  return parseSignerKey(adminText);
+}
 
 /** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
 export async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
@@ -122,12 +144,7 @@ const adminEnrol: Command = {
   summary: "enrol a user's device: sign the device-added statement and log it",
   positionals: [],
   options: {
-    relay: { type: 'string', value: 'URL', description: 'the relay' },
-    'admin-key': {
-      type: 'string',
-      value: 'FILE',
-      description: "the org admin's key (npm start: ./data/admin.key)",
-    },
+    ...adminOptions,
     user: { type: 'string', value: 'USER', description: 'the user id (created if new)' },
     device: { type: 'string', value: 'ID', description: 'the device id printed by `overt device init`' },
     'device-key': {
@@ -154,14 +171,7 @@ const adminEnrol: Command = {
       }
       if (identityKey.length !== 32)
         throw new UsageError('--device-key must be a 32-byte Ed25519 public key');
-      let adminText: string;
-      try {
-        adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
-      } catch (e) {
-        if (e instanceof UsageError) throw e;
-        throw new UsageError('cannot read --admin-key');
-      }
-      const admin = parseSignerKey(adminText);
+      const admin = await readAdminKey(ctx);
       const org = await fetchOrg(relay);
       const transport = new RelayTransport({ url: relay, key: admin.keyPair, signer: { kind: 'admin' } });
       let userCreated = true;

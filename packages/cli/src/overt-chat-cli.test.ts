@@ -3,98 +3,25 @@
  * system of `npm start` (scripts/start.mjs from the sources, free ports, a temporary data directory), two
  * profiles enrolled with its admin key, then chat new / send / read / watch through spawned `overt` processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FileStore } from '@overt/client/node';
 import { generateSigningKey, toBase64, utf8Encode } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ok, useNpmStart } from '../test/npm-start.js';
 import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
 import { printable } from './chat-commands.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), 'overt-chat-cli-'));
-const dataDir = join(tmp, 'data');
-const alice = join(tmp, 'alice');
-const bob = join(tmp, 'bob');
-let system: ChildProcess;
-let relay = '';
+const sys = useNpmStart('overt-chat-cli-');
+const alice = join(sys.tmp, 'alice');
+const bob = join(sys.tmp, 'bob');
 
-function startSystem(): Promise<string> {
-  system = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
-    cwd: root,
-    env: { ...process.env, OVERT_START_SOURCE: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  system.stderr?.on('data', (d) => {
-    out += String(d);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
-    system.once('exit', (code) => reject(new Error(`start exited with ${code}:\n${out}`)));
-    system.stdout?.on('data', (d) => {
-      out += String(d);
-      if (!out.includes('Ctrl-C stops everything.')) return;
-      clearTimeout(timer);
-      const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
-      if (url) resolve(url);
-      else reject(new Error(`unexpected output:\n${out}`));
-    });
-  });
-}
-
-async function ok(args: readonly string[]): Promise<Record<string, unknown>> {
-  const r = await runCli([...args, '--json']);
-  if (r.code !== 0) throw new Error(`overt ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
+/** Enrols `user`'s laptop with a profile in `profile`, checking what `overt admin enrol` reports. */
 async function enrol(user: string, profile: string): Promise<void> {
-  const init = await ok([
-    'device',
-    'init',
-    '--relay',
-    relay,
-    '--user',
-    user,
-    '--device',
-    `${user}-laptop`,
-    '--profile',
-    profile,
-  ]);
-  const enrolled = await ok([
-    'admin',
-    'enrol',
-    '--relay',
-    relay,
-    '--admin-key',
-    join(dataDir, 'admin.key'),
-    '--user',
-    user,
-    '--device',
-    `${user}-laptop`,
-    '--device-key',
-    init.deviceKey as string,
-  ]);
+  const enrolled = await sys.enrol(user, profile);
   expect(enrolled).toMatchObject({ ok: true, user, device: `${user}-laptop`, userCreated: true });
   expect(enrolled.logIndex).toBeTypeOf('number');
 }
-
-beforeAll(async () => {
-  relay = await startSystem();
-}, 40_000);
-
-afterAll(async () => {
-  if (system?.exitCode === null) {
-    const exited = new Promise((r) => system.once('exit', r));
-    system.kill('SIGTERM');
-    await exited;
-  }
-  rmSync(tmp, { recursive: true, force: true });
-});
 
 describe('overt messaging commands against npm start', () => {
   let conv = '';
@@ -108,7 +35,7 @@ describe('overt messaging commands against npm start', () => {
       'device',
       'init',
       '--relay',
-      relay,
+      sys.relay,
       '--user',
       'alice',
       '--profile',
@@ -131,7 +58,7 @@ describe('overt messaging commands against npm start', () => {
       ]),
     );
     await ok(['send', '--profile', alice, '--to', conv, 'hello bob']);
-    const file = join(tmp, 'note.bin');
+    const file = join(sys.tmp, 'note.bin');
     const content = new Uint8Array([0, 1, 2, 250, 255, 10, 13]);
     writeFileSync(file, content);
     await ok(['send', '--profile', alice, '--to', conv, '--file', file, '--type', 'application/x-test']);
@@ -171,20 +98,7 @@ describe('overt messaging commands against npm start', () => {
 
   it('a device enrolled for bob that bob did not approve is printed as an ALERT; an approved one is not (A6)', async () => {
     const adminEnrol = (device: string) =>
-      ok([
-        'admin',
-        'enrol',
-        '--relay',
-        relay,
-        '--admin-key',
-        join(dataDir, 'admin.key'),
-        '--user',
-        'bob',
-        '--device',
-        device,
-        '--device-key',
-        toBase64(generateSigningKey().publicKey),
-      ]);
+      ok(sys.adminEnrolArgs('bob', device, toBase64(generateSigningKey().publicKey)));
     expect(await ok(['device', 'approve', 'bob-phone', '--profile', bob])).toEqual({
       ok: true,
       user: 'bob',

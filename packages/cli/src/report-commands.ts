@@ -4,11 +4,9 @@
  * `overt admin reports` lets the org admin list and read the reports the relay verified. A report reveals that one
  * message's text to the organisation and nothing else.
  */
-import { readFile } from 'node:fs/promises';
 import { RelayTransport, type ReportSummary, TEXT_CONTENT_TYPE } from '@overt/client';
 import { fromBase64Url, toBase64, toBase64Url, utf8Decode } from '@overt/core';
-import { parseSignerKey } from '@overt/log';
-import { guarded, printable } from './chat-commands.js';
+import { adminOptions, guarded, printable, readAdminKey } from './chat-commands.js';
 import {
   type Command,
   type CommandContext,
@@ -89,14 +87,7 @@ function summaryJson(r: ReportSummary) {
 
 async function adminTransport(ctx: CommandContext): Promise<RelayTransport> {
   const relay = requireString(ctx, 'relay');
-  let adminText: string;
-  try {
-    adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError('cannot read --admin-key');
-  }
-  const admin = parseSignerKey(adminText);
+  const admin = await readAdminKey(ctx);
   return new RelayTransport({ url: relay, key: admin.keyPair, signer: { kind: 'admin' } });
 }
 
@@ -105,12 +96,7 @@ const adminReports: Command = {
   summary: 'list abuse reports, or read one (--id)',
   positionals: [],
   options: {
-    relay: { type: 'string', value: 'URL', description: 'the relay' },
-    'admin-key': {
-      type: 'string',
-      value: 'FILE',
-      description: "the org admin's key (npm start: ./data/admin.key)",
-    },
+    ...adminOptions,
     after: { type: 'string', value: 'N', description: 'list reports with an id above N (default 0)' },
     id: {
       type: 'string',

@@ -52,6 +52,11 @@ export interface World {
     store?: KeyValueStore,
     extra?: Partial<OvertClientOptions>,
   ): Promise<Device>;
+  /**
+   * Opens another session of an enrolled device: its key and store unless `extra` says otherwise (e.g. a `fetch`
+   * that plays a lying relay or a failing network).
+   */
+  reopen(d: Device, extra?: Partial<OvertClientOptions>): Promise<OvertClient>;
   /** Enrols a device key on the log (admin statement) without opening a client; returns its log index. */
   enrol(userId: string, deviceId: string, key: SigningKeyPair): Promise<number>;
   /** Revokes a device in the directory (admin statement on the log). */
@@ -155,6 +160,14 @@ export async function startWorld(): Promise<World> {
     await witnessed();
     return index;
   };
+  const open = (
+    userId: string,
+    deviceId: string,
+    key: SigningKeyPair,
+    store: KeyValueStore,
+    extra: Partial<OvertClientOptions>,
+  ): Promise<OvertClient> =>
+    OvertClient.open({ url: h.url, orgId: ORG, userId, deviceId, signingKey: key, store, trust, ...extra });
   return {
     h,
     url: h.url,
@@ -167,18 +180,10 @@ export async function startWorld(): Promise<World> {
     async device(userId, deviceId, store = new MemoryStore(), extra = {}) {
       const key = generateSigningKey();
       await enrol(userId, deviceId, key);
-      const client = await OvertClient.open({
-        url: h.url,
-        orgId: ORG,
-        userId,
-        deviceId,
-        signingKey: key,
-        store,
-        trust,
-        ...extra,
-      });
+      const client = await open(userId, deviceId, key, store, extra);
       return { client, key, store, userId, deviceId };
     },
+    reopen: (d, extra = {}) => open(d.userId, d.deviceId, d.key, d.store, extra),
     async revoke(d) {
       await admin.removeDevice(
         d.deviceId,

@@ -9,29 +9,18 @@ import {
   sealCapsule,
   sealEnvelope,
   toBase64,
-  utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { expectClientError } from '../../test/expect-error.js';
-import { type Device, ORG, startWorld, type World } from '../../test/relay-world.js';
-import { type ClientEvent, OvertClient, TEXT_CONTENT_TYPE, type WebSocketConstructor } from '../index.js';
+import { type Device, ORG } from '../../test/relay-world.js';
+import { texts, useWorld } from '../../test/use-world.js';
+import { TEXT_CONTENT_TYPE, type WebSocketConstructor } from '../index.js';
 import { createMlsIdentity } from '../mls/credential.js';
 import { generateKeyPackage } from '../mls/keyPackage.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
-
-function texts(events: ClientEvent[]): string[] {
-  return events.flatMap((e) => (e.kind === 'message' ? [utf8Decode(e.payload)] : []));
-}
+const w = useWorld();
 
 async function group(prefix: string, n: number): Promise<{ devices: Device[]; conversationId: Uint8Array }> {
   const devices: Device[] = [];
@@ -123,14 +112,7 @@ describe('groups', () => {
   it('the mailbox socket wakes an online device when a message arrives', async () => {
     const { devices, conversationId } = await group('ws', 2);
     const [a, b] = devices as [Device, Device];
-    const online = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: b.userId,
-      deviceId: b.deviceId,
-      signingKey: b.key,
-      store: b.store,
+    const online = await w.reopen(b, {
       WebSocket: WebSocket as unknown as WebSocketConstructor,
     });
     let wake!: () => void;
@@ -220,14 +202,7 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
 
   it('a relay that changes the ciphertext is caught by the recipient (ENV-12, CLI-3)', async () => {
     const victim = devices[1]!;
-    const tampering = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: victim.userId,
-      deviceId: victim.deviceId,
-      signingKey: victim.key,
-      store: victim.store,
+    const tampering = await w.reopen(victim, {
       fetch: async (url, init) => {
         const res = await fetch(url, init);
         if (!/\/v1\/envelopes\/[^/]+$/.test(url)) return res;

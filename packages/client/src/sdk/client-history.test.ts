@@ -3,11 +3,12 @@
 // sees nothing from before and a bundle sent anyway is refused (HIS-2); a member forging a bundle gets each bad
 // record rejected on its own (ENV-7 another conversation, ENV-11 wrong seed, unknown message id) and the good ones
 // are still shown (HIS-4).
-import { randomBytes, utf8Decode } from '@overt/core';
+import { randomBytes } from '@overt/core';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { type Device, ORG, startWorld, type World } from '../../test/relay-world.js';
+import type { Device } from '../../test/relay-world.js';
+import { texts, useWorld } from '../../test/use-world.js';
 import type { Conversation } from '../mls/conversation.js';
 import {
   encodeHistoryPart,
@@ -16,21 +17,9 @@ import {
   type HistoryPart,
 } from '../mls/history.js';
 import { MemoryStore } from '../store/store.js';
-import { type ClientEvent, OvertClient } from './client.js';
 import { historyParts, keptHistoryRecords } from './history.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
-
-function texts(events: ClientEvent[]): string[] {
-  return events.flatMap((e) => (e.kind === 'message' ? [utf8Decode(e.payload)] : []));
-}
+const w = useWorld();
 
 /** Ann (phone) and Ben in a conversation with `history`, each having sent one message the other read. */
 async function pair(prefix: string, history: 'none' | 'shared') {
@@ -181,14 +170,7 @@ describe('history for devices that join later', () => {
     const { ann, conversationId } = await pair('hc', 'shared');
     const laptop = await addLaptop('hc', ann, conversationId);
     let fetches = 0;
-    const flaky = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: laptop.userId,
-      deviceId: laptop.deviceId,
-      signingKey: laptop.key,
-      store: laptop.store,
+    const flaky = await w.reopen(laptop, {
       fetch: async (url, init) => {
         if (url.includes('/v1/envelopes/') && ++fetches === 2) throw new TypeError('network down');
         return fetch(url, init);

@@ -10,19 +10,13 @@ import {
   toBase64,
   utf8Encode,
 } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { ORG, startWorld, type World } from '../../test/relay-world.js';
+import { ORG } from '../../test/relay-world.js';
+import { useWorld } from '../../test/use-world.js';
 import { type ClientEvent, isClientError, MemoryStore, OvertClient } from '../index.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
+const w = useWorld();
 
 /**
  * A relay that puts a ghost device straight into its own storage, active, with `logIndex` as its enrolment —
@@ -108,14 +102,7 @@ describe('authentication service against the log (A6: ghost devices)', () => {
     await dave.client.kt.authenticate(member);
     await w.revoke(erin);
     // The lying relay: its directory answer still says "active".
-    const lying = await OvertClient.open({
-      url: w.url,
-      orgId: ORG,
-      userId: dave.userId,
-      deviceId: dave.deviceId,
-      signingKey: dave.key,
-      store: dave.store,
-      trust: w.trust,
+    const lying = await w.reopen(dave, {
       fetch: async (url, init) => {
         const res = await fetch(url, init);
         if (!/\/v1\/users\/[^/]+\/devices$/.test(url)) return res;
@@ -168,14 +155,7 @@ describe('epoch keys against the log (KT-5)', () => {
     const { conversationId } = await a.client.createConversation([b.userId]);
     let envelopePuts = 0;
     const epochUrls: string[] = [];
-    const client = await OvertClient.open({
-      url: w.url,
-      orgId: ORG,
-      userId: a.userId,
-      deviceId: a.deviceId,
-      signingKey: a.key,
-      store: a.store,
-      trust: w.trust,
+    const client = await w.reopen(a, {
       fetch: async (url, init) => {
         if (/\/v1\/envelopes\//.test(url) && init.method === 'PUT') envelopePuts++;
         const res = await fetch(url, init);
@@ -272,15 +252,7 @@ describe('log monitoring (KT-6, KT-7)', () => {
     const ghostIndex = await w.enrol('kim-kt', 'kim-ghost', generateSigningKey());
     // Another operation reads the log (the authentication service) before monitoring is asked.
     await kim.client.kt.log.update();
-    const again = await OvertClient.open({
-      url: w.url,
-      orgId: ORG,
-      userId: 'kim-kt',
-      deviceId: 'kim-kt-phone',
-      signingKey: kim.key,
-      store,
-      trust: w.trust,
-    });
+    const again = await w.reopen(kim);
     expect((await again.monitorLog()).map((a) => [a.deviceId, a.logIndex])).toEqual([
       ['kim-ghost', ghostIndex],
     ]);

@@ -1,17 +1,10 @@
 // docs/spec/client.md §4 at scale against a real relay: a conversation of 50 users, created in one commit; every
 // joiner authenticates all 50 leaves against the directory (CLI-5) and every member opens the message (CLI-1..3).
-import { utf8Decode } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, startWorld, type World } from '../../test/relay-world.js';
+import { describe, expect, it } from 'vitest';
+import type { Device } from '../../test/relay-world.js';
+import { texts, useWorld } from '../../test/use-world.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
+const w = useWorld();
 
 describe('a group of 50', () => {
   it('every member joins and receives the last member’s message', async () => {
@@ -26,9 +19,7 @@ describe('a group of 50', () => {
       expect(j.map((e) => e.kind)).toEqual(['joined']);
     await devices[49]!.client.sendText(conversationId, 'hello fifty');
     for (const g of await Promise.all(devices.slice(0, 49).map((d) => d.client.sync())))
-      expect(g.flatMap((e) => (e.kind === 'message' ? [utf8Decode(e.payload)] : []))).toEqual([
-        'hello fifty',
-      ]);
+      expect(texts(g)).toEqual(['hello fifty']);
     expect(devices[0]!.client.members(conversationId)).toHaveLength(50);
   });
 });

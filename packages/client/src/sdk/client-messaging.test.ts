@@ -4,25 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { equalBytes, randomBytes, utf8Decode } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { equalBytes, randomBytes } from '@overt/core';
+import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { ORG, startWorld, type World } from '../../test/relay-world.js';
-import { type ClientEvent, OvertClient } from '../index.js';
+import { texts, useWorld } from '../../test/use-world.js';
 import { FileStore } from '../node/index.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
-
-function texts(events: ClientEvent[]): string[] {
-  return events.flatMap((e) => (e.kind === 'message' ? [utf8Decode(e.payload)] : []));
-}
+const w = useWorld();
 
 describe('OvertClient messaging', () => {
   it('two users chat both ways; the sender is the MLS-authenticated device', async () => {
@@ -74,29 +62,13 @@ describe('OvertClient messaging', () => {
     await erin.client.sendText(conversationId, 'while you were away 1');
     await erin.client.sendText(conversationId, 'while you were away 2');
     // Frank's device comes online as a new session over the same store.
-    const again = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: 'frank',
-      deviceId: 'frank-phone',
-      signingKey: frank.key,
-      store,
-    });
+    const again = await w.reopen(frank);
     const events = await again.sync();
     expect(events.map((e) => e.kind)).toEqual(['joined', 'message', 'message']);
     expect(texts(events)).toEqual(['while you were away 1', 'while you were away 2']);
     await erin.client.sendText(conversationId, 'now online');
     // And a third session restores the joined conversation from the file store.
-    const third = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: 'frank',
-      deviceId: 'frank-phone',
-      signingKey: frank.key,
-      store,
-    });
+    const third = await w.reopen(frank);
     expect(texts(await third.sync())).toEqual(['now online']);
     expect(await third.sync()).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
@@ -122,14 +94,7 @@ describe('OvertClient messaging', () => {
     await jon.client.sync();
     await ivy.client.sendText(conversationId, 'survives a broken fetch');
     let failNext = true;
-    const flaky = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: 'jon',
-      deviceId: 'jon-phone',
-      signingKey: jon.key,
-      store: jon.store,
+    const flaky = await w.reopen(jon, {
       fetch: async (url, init) => {
         if (failNext && url.includes('/v1/envelopes/')) {
           failNext = false;
@@ -151,14 +116,7 @@ describe('OvertClient messaging', () => {
     await lee.client.publishKeyPackages(1);
     await max.client.publishKeyPackages(1);
     let mode: 'ok' | 'lose-answer' | 'lose-all' = 'ok';
-    const flaky = await OvertClient.open({
-      url: w.url,
-      trust: w.trust,
-      orgId: ORG,
-      userId: 'kim',
-      deviceId: 'kim-phone',
-      signingKey: kim.key,
-      store: kim.store,
+    const flaky = await w.reopen(kim, {
       fetch: async (url, init) => {
         if (mode !== 'ok' && url.includes('/commits') && (init.method === 'POST' || mode === 'lose-all')) {
           if (init.method === 'POST') await fetch(url, init);

@@ -10,19 +10,13 @@ import {
   utf8Encode,
   verifyReport,
 } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
-import { ORG, startWorld, type World } from '../../test/relay-world.js';
+import { ORG } from '../../test/relay-world.js';
+import { useWorld } from '../../test/use-world.js';
 import { type ClientEvent, MemoryStore, OvertClient, REPORTABLE_MAX, reportableKey } from '../index.js';
 
-let w: World;
-
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
+const w = useWorld();
 
 type MessageEvent = Extract<ClientEvent, { kind: 'message' }>;
 const messages = (events: ClientEvent[]) => events.filter((e): e is MessageEvent => e.kind === 'message');

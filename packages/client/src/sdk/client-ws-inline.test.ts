@@ -9,21 +9,16 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ORG, startWorld, type World } from '../../test/relay-world.js';
+import { ORG } from '../../test/relay-world.js';
+import { useWorld } from '../../test/use-world.js';
 import { Conversation } from '../mls/conversation.js';
 import { createMlsIdentity } from '../mls/credential.js';
 import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
 import { RelayTransport } from '../transport/relay-transport.js';
 
-let w: World;
-beforeAll(async () => {
-  w = await startWorld();
-});
-afterAll(async () => {
-  await w.close();
-});
+const w = useWorld();
 
 describe('inline envelopes (relay.md §6.8)', () => {
   it('sync() opens a message sent on the WebSocket from the pushed envelope, without a GET', async () => {

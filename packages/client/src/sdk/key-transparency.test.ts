@@ -2,10 +2,10 @@
 // tampered store); anything that does not decode is SDK_STORE_MALFORMED (CLI-7), never a TypeError; the approval
 // API refuses malformed arguments with SDK_USAGE.
 import { generateSigningKey, utf8Encode } from '@overt/core';
-import { formatVerifierKey, generateSignerKey, verifierKeyOf } from '@overt/log';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
+import { unreachableTrust } from '../../test/unreachable-trust.js';
 import { MemoryStore } from '../store/store.js';
 import { RelayTransport } from '../transport/relay-transport.js';
 import { KeyTransparency } from './key-transparency.js';
@@ -13,16 +13,7 @@ import { KeyTransparency } from './key-transparency.js';
 function kt(store: MemoryStore): KeyTransparency {
   const key = generateSigningKey();
   return new KeyTransparency({
-    anchors: {
-      log: {
-        origin: 'o.test/log',
-        url: 'http://127.0.0.1:1/log/',
-        vkey: formatVerifierKey(verifierKeyOf(generateSignerKey('o.test/log'))),
-        witnessVkeys: [],
-        witnessQuorum: 0,
-      },
-      adminKey: generateSigningKey().publicKey,
-    },
+    anchors: unreachableTrust(),
     orgId: 'org',
     userId: 'u',
     deviceId: 'd',

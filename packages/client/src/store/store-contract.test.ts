@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSigningKey, utf8Encode } from '@overt/core';
-import { formatVerifierKey, generateSignerKey, verifierKeyOf } from '@overt/log';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
+import { unreachableTrust } from '../../test/unreachable-trust.js';
 import { FileStore } from '../node/index.js';
 import { OvertClient } from '../sdk/client.js';
 import { type KeyValueStore, MemoryStore } from './store.js';
@@ -81,16 +81,7 @@ describe('stored state is checked on open (CLI-7)', () => {
     userId: 'u',
     deviceId: 'd',
     signingKey: generateSigningKey(),
-    trust: {
-      log: {
-        origin: 'o.test/log',
-        url: 'http://127.0.0.1:1/log/',
-        vkey: formatVerifierKey(verifierKeyOf(generateSignerKey('o.test/log'))),
-        witnessVkeys: [],
-        witnessQuorum: 0,
-      },
-      adminKey: generateSigningKey().publicKey,
-    },
+    trust: unreachableTrust(),
   };
 
   it('random or mutated conversation, key-package or cursor bytes give SDK_STORE_MALFORMED', async () => {
