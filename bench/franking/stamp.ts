@@ -14,26 +14,16 @@ import {
   randomNonZeroScalar,
   sealEnvelope,
   toBase64,
-  utf8Encode,
 } from '@overt/core';
 import { envelopeStamp, ReportDesk } from '../../packages/server/src/franking.js';
 import type { EnvelopeRecord, RelayStorage } from '../../packages/server/src/storage/storage.js';
+import { textFields } from '../../packages/server/test/harness.js';
 import { compare } from '../core/harness.js';
 
 const quick = process.argv.includes('--quick');
 const key = generateSigningKey();
 const sealed = await sealEnvelope(
-  {
-    orgId: 'bench.example',
-    epoch: 682,
-    conversationId: randomBytes(16),
-    senderUserId: 'alice',
-    senderDeviceId: utf8Encode('alice-phone'),
-    recipients: ['alice', 'bob'],
-    messageId: randomBytes(16),
-    sendTime: Date.now(),
-    contentType: 'text/plain; charset=utf-8',
-  },
+  textFields(682, {}, 'bench.example'),
   randomBytes(1024),
   group.baseMul(randomNonZeroScalar()),
 );

@@ -23,9 +23,8 @@ import {
   toBase64Url,
   utf8Encode,
 } from '../../packages/core/src/index.js';
-import { signRequest } from '../../packages/server/src/auth.js';
 import { encodeSendFrame } from '../../packages/server/src/ingest/frames.js';
-import { Client } from '../../packages/server/test/harness.js';
+import { authFrame, Client } from '../../packages/server/test/harness.js';
 
 export interface BenchDevice {
   readonly userId: string;
@@ -77,16 +76,7 @@ async function openSocket(url: string, d: BenchDevice, onFrame: (f: Record<strin
       else onFrame(f);
     });
   });
-  const h = signRequest(d.key, { kind: 'device', deviceId: d.deviceId }, 'GET', '/v1/ws', new Uint8Array(0));
-  ws.send(
-    JSON.stringify({
-      type: 'auth',
-      signer: h['overt-signer'],
-      timestamp: h['overt-timestamp'],
-      nonce: h['overt-nonce'],
-      signature: h['overt-signature'],
-    }),
-  );
+  ws.send(JSON.stringify(authFrame(d.key, { kind: 'device', deviceId: d.deviceId })));
   await ready;
   return ws;
 }

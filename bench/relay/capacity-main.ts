@@ -18,20 +18,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  generateSigningKey,
-  group,
-  randomBytes,
-  randomNonZeroScalar,
-  toBase64,
-} from '../../packages/core/src/index.js';
+import { generateSigningKey } from '../../packages/core/src/index.js';
 import { generateSignerKey } from '../../packages/log/src/index.js';
 import { openSqliteStorage, Sequencer } from '../../packages/log/src/service/index.js';
 import { calendarMonthEpoch } from '../../packages/server/src/epochs.js';
 import { createRelay, type Relay } from '../../packages/server/src/relay.js';
-import { signDeviceStatement, signEpochKeyStatement } from '../../packages/server/src/statements.js';
 import { dropSchema, randomSchemaName } from '../../packages/server/src/storage/testing.js';
-import { Client } from '../../packages/server/test/harness.js';
+import { addDevice, Client, publishEpochKey } from '../../packages/server/test/harness.js';
 import type { BenchDevice, DoneMessage, SetupMessage } from './capacity-client.js';
 
 const quick = process.argv.includes('--quick');
@@ -93,33 +86,12 @@ async function startRelay(storage: Storage, dir: string, checks: boolean) {
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });
   const epoch = calendarMonthEpoch(Date.now());
-  const epochKey = group.baseMul(randomNonZeroScalar());
-  const r = await admin.request('POST', '/v1/admin/epoch-keys', {
-    statement: toBase64(
-      signEpochKeyStatement(adminKey, {
-        orgId: ORG,
-        epoch,
-        threshold: 2,
-        groupKey: epochKey,
-        verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-        transcriptHash: randomBytes(32),
-        time: Date.now(),
-      }),
-    ),
-  });
+  const { epochKey, response: r } = await publishEpochKey(admin, adminKey, epoch, { orgId: ORG });
   if (r.status !== 201) throw new Error(`epoch key: ${r.status}`);
   const enrol = async (userId: string, deviceId: string): Promise<BenchDevice> => {
     expectOk(await admin.request('POST', '/v1/admin/users', { userId }));
-    const key = generateSigningKey();
-    const statement = signDeviceStatement(adminKey, {
-      kind: 'added',
-      orgId: ORG,
-      userId,
-      deviceId,
-      identityKey: key.publicKey,
-      time: Date.now(),
-    });
-    expectOk(await admin.request('POST', '/v1/admin/devices', { statement: toBase64(statement) }));
+    const { key, response } = await addDevice(admin, adminKey, ORG, userId, deviceId);
+    expectOk(response);
     return { userId, deviceId, key };
   };
   const stop = async () => {

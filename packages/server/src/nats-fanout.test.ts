@@ -15,7 +15,7 @@ import { openSqliteStorage, Sequencer, type SqliteLogStorage } from '@overt/log/
 import fc from 'fast-check';
 import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Client, MailboxSocket } from '../test/harness.js';
+import { addDevice, Client, MailboxSocket } from '../test/harness.js';
 import { isRelayError } from './errors.js';
 import {
   decodeFanoutMessage,
@@ -192,16 +192,7 @@ if (url === undefined || !natsUp) {
     async function enrol(userId: string, deviceId: string): Promise<Client> {
       const admin = new Client(urlA, adminKey, { kind: 'admin' });
       expect((await admin.request('POST', '/v1/admin/users', { userId })).status).toBe(201);
-      const key = generateSigningKey();
-      const statement = signDeviceStatement(adminKey, {
-        kind: 'added',
-        orgId: ORG,
-        userId,
-        deviceId,
-        identityKey: key.publicKey,
-        time: Date.now(),
-      });
-      const r = await admin.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
+      const { key, response: r } = await addDevice(admin, adminKey, ORG, userId, deviceId);
       expect(r.status).toBe(201);
       identities.set(deviceId, createMlsIdentity(userId, utf8Encode(deviceId), key));
       return new Client(urlA, key, { kind: 'device', deviceId });

@@ -4,7 +4,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKey, type SigningKeyPair, toBase64 } from '@overt/core';
+import {
+  type Element,
+  generateSigningKey,
+  group,
+  type HeaderFields,
+  randomBytes,
+  randomNonZeroScalar,
+  type SigningKeyPair,
+  toBase64,
+  utf8Encode,
+} from '@overt/core';
 import { generateSignerKey, type SignerKey } from '@overt/log';
 import {
   createLogHandler,
@@ -17,7 +27,7 @@ import WebSocket from 'ws';
 import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
 import { createRelay, type Relay } from '../src/relay.js';
-import { signDeviceStatement } from '../src/statements.js';
+import { signDeviceStatement, signEpochKeyStatement } from '../src/statements.js';
 
 export const ORG = 'org.test';
 export const LOG_ORIGIN = 'relay.test/log';
@@ -103,6 +113,74 @@ export async function send(
   return { status: res.status, headers: res.headers, body };
 }
 
+/**
+ * The admin enrols a device of an existing user: signs a device-added statement for a fresh identity key and posts
+ * it. Returns the key and the relay's answer unchecked, so each caller asserts the way its runner does.
+ */
+export async function addDevice(
+  admin: Client,
+  adminKey: SigningKeyPair,
+  orgId: string,
+  userId: string,
+  deviceId: string,
+): Promise<{ key: SigningKeyPair; response: Response }> {
+  const key = generateSigningKey();
+  const statement = signDeviceStatement(adminKey, {
+    kind: 'added',
+    orgId,
+    userId,
+    deviceId,
+    identityKey: key.publicKey,
+    time: Date.now(),
+  });
+  const response = await admin.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
+  return { key, response };
+}
+
+/**
+ * The admin publishes a 2-of-3 epoch key for `epoch`, signed at `options.time` (default now), with `options.epochKey` or a fresh group key (the trustees' verification keys are
+ * random points: nothing here decrypts). Returns the group key, the signed statement and the relay's answer.
+ */
+export async function publishEpochKey(
+  admin: Client,
+  adminKey: SigningKeyPair,
+  epoch: number,
+  options: { orgId?: string; epochKey?: Element; time?: number } = {},
+): Promise<{ epochKey: Element; statement: Uint8Array; response: Response }> {
+  const { orgId = ORG, epochKey = group.baseMul(randomNonZeroScalar()), time = Date.now() } = options;
+  const statement = signEpochKeyStatement(adminKey, {
+    orgId,
+    epoch,
+    threshold: 2,
+    groupKey: epochKey,
+    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
+    transcriptHash: randomBytes(32),
+    time,
+  });
+  const response = await admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) });
+  return { epochKey, statement, response };
+}
+
+/** Envelope header fields of a text message from alice's phone to alice and bob, fresh ids, sent now. */
+export function textFields(
+  epoch: number,
+  extra: Partial<HeaderFields> = {},
+  orgId: string = ORG,
+): HeaderFields {
+  return {
+    orgId,
+    epoch,
+    conversationId: randomBytes(16),
+    senderUserId: 'alice',
+    senderDeviceId: utf8Encode('alice-phone'),
+    recipients: ['alice', 'bob'],
+    messageId: randomBytes(16),
+    sendTime: Date.now(),
+    contentType: 'text/plain; charset=utf-8',
+    ...extra,
+  };
+}
+
 export interface Harness {
   readonly relay: Relay;
   readonly url: string;
@@ -177,16 +255,7 @@ export async function startHarness(
         if (r.status !== 201) throw new Error(`create user: ${r.status} ${JSON.stringify(r.body)}`);
         users.add(userId);
       }
-      const key = generateSigningKey();
-      const statement = signDeviceStatement(adminKey, {
-        kind: 'added',
-        orgId: ORG,
-        userId,
-        deviceId,
-        identityKey: key.publicKey,
-        time: Date.now(),
-      });
-      const r = await admin.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
+      const { key, response: r } = await addDevice(admin, adminKey, ORG, userId, deviceId);
       if (r.status !== 201) throw new Error(`enrol: ${r.status} ${JSON.stringify(r.body)}`);
       const client = new Client(url, key, { kind: 'device', deviceId });
       return Object.assign(client, { deviceId, userId, logIndex: r.body.enrolLogIndex as number });
@@ -197,6 +266,18 @@ export async function startHarness(
       await logStorage.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The mailbox socket's first frame (relay.md §6.8): `GET /v1/ws` signed now by `signer`. */
+export function authFrame(key: SigningKeyPair, signer: Signer): Record<string, unknown> {
+  const h = signRequest(key, signer, 'GET', '/v1/ws', new Uint8Array(0));
+  return {
+    type: 'auth',
+    signer: h['overt-signer'],
+    timestamp: h['overt-timestamp'],
+    nonce: h['overt-nonce'],
+    signature: h['overt-signature'],
   };
 }
 
@@ -222,18 +303,7 @@ export class MailboxSocket {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    const h = signRequest(device.key, device.signer, 'GET', '/v1/ws', new Uint8Array(0));
-    ws.send(
-      JSON.stringify(
-        auth ?? {
-          type: 'auth',
-          signer: h['overt-signer'],
-          timestamp: h['overt-timestamp'],
-          nonce: h['overt-nonce'],
-          signature: h['overt-signature'],
-        },
-      ),
-    );
+    ws.send(JSON.stringify(auth ?? authFrame(device.key, device.signer)));
     return s;
   }
 

@@ -8,21 +8,19 @@ import {
   RelayTransport,
   sealAndPut,
 } from '@overt/client';
-import {
-  type Element,
-  group,
-  type HeaderFields,
-  randomBytes,
-  randomNonZeroScalar,
-  sha256,
-  toBase64,
-  toBase64Url,
-  utf8Encode,
-} from '@overt/core';
+import { type Element, randomBytes, sha256, toBase64, toBase64Url, utf8Encode } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, type Harness, ORG, send, startHarness } from '../../test/harness.js';
+import {
+  type Device,
+  type Harness,
+  ORG,
+  publishEpochKey,
+  send,
+  startHarness,
+  textFields,
+} from '../../test/harness.js';
 import { calendarMonthEpoch } from '../epochs.js';
-import { signDeviceStatement, signEpochKeyStatement } from '../statements.js';
+import { signDeviceStatement } from '../statements.js';
 
 let h: Harness;
 let alice: Device;
@@ -57,19 +55,9 @@ beforeAll(async () => {
   bobTablet = await h.enrol('bob', 'bob-tablet');
   bobOld = await h.enrol('bob', 'bob-old');
   carol = await h.enrol('carol', 'carol-phone');
-  epochKey = group.baseMul(randomNonZeroScalar());
-  const statement = signEpochKeyStatement(h.adminKey, {
-    orgId: ORG,
-    epoch: EPOCH,
-    threshold: 2,
-    groupKey: epochKey,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time: Date.now(),
-  });
-  expect(
-    (await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) })).status,
-  ).toBe(201);
+  const published = await publishEpochKey(h.admin, h.adminKey, EPOCH);
+  expect(published.response.status).toBe(201);
+  epochKey = published.epochKey;
 });
 afterAll(async () => {
   await h.close();
@@ -262,17 +250,7 @@ describe('blobs declared at completion (the streaming form, §6.7)', () => {
       });
       return fetch(input, init);
     };
-    const fields: HeaderFields = {
-      orgId: ORG,
-      epoch: EPOCH,
-      conversationId: randomBytes(16),
-      senderUserId: 'alice',
-      senderDeviceId: utf8Encode('alice-phone'),
-      recipients: ['alice', 'bob'],
-      messageId: randomBytes(16),
-      sendTime: Date.now(),
-      contentType: 'application/octet-stream',
-    };
+    const fields = textFields(EPOCH, { contentType: 'application/octet-stream' });
     const payload = randomBytes(3 * 1024 * 1024 + 12_345);
     const blobChunkSize = 1 << 20;
     const sealed = await sealAndPut(transport(alice, recording), fields, payload, epochKey, {

@@ -5,7 +5,6 @@ import {
   type Element,
   group,
   type HeaderFields,
-  randomBytes,
   randomNonZeroScalar,
   sealEnvelope,
   toBase64,
@@ -13,9 +12,8 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, type Harness, ORG, startHarness } from '../../test/harness.js';
+import { type Device, type Harness, publishEpochKey, startHarness, textFields } from '../../test/harness.js';
 import { calendarMonthEpoch, epochStartMs } from '../epochs.js';
-import { signEpochKeyStatement } from '../statements.js';
 
 // The relay's clock starts one minute before 2030-01-01T00:00Z (epoch 719 → 720). Requests are signed with the
 // real clock, so the signed-request window (AUTH-5) is widened to cover the gap; the envelope window is not.
@@ -27,35 +25,13 @@ let h: Harness;
 let alice: Device;
 const keys = new Map<number, Element>();
 
-function fields(extra: Partial<HeaderFields> = {}): HeaderFields {
-  return {
-    orgId: ORG,
-    epoch: DECEMBER,
-    conversationId: randomBytes(16),
-    senderUserId: 'alice',
-    senderDeviceId: utf8Encode('alice-phone'),
-    recipients: ['alice'],
-    messageId: randomBytes(16),
-    sendTime: clock,
-    contentType: 'text/plain; charset=utf-8',
-    ...extra,
-  };
-}
+const fields = (extra: Partial<HeaderFields> = {}) =>
+  textFields(DECEMBER, { recipients: ['alice'], sendTime: clock, ...extra });
 
 async function publish(epoch: number) {
-  const key = group.baseMul(randomNonZeroScalar());
-  const statement = signEpochKeyStatement(h.adminKey, {
-    orgId: ORG,
-    epoch,
-    threshold: 2,
-    groupKey: key,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time: clock,
-  });
-  const r = await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) });
-  if (r.status === 201) keys.set(epoch, key);
-  return r;
+  const { epochKey, response } = await publishEpochKey(h.admin, h.adminKey, epoch, { time: clock });
+  if (response.status === 201) keys.set(epoch, epochKey);
+  return response;
 }
 
 async function put(extra: Partial<HeaderFields>, epochKey: Element) {

@@ -16,7 +16,14 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, type Harness, ORG, startHarness } from '../../test/harness.js';
+import {
+  type Device,
+  type Harness,
+  ORG,
+  publishEpochKey,
+  startHarness,
+  textFields,
+} from '../../test/harness.js';
 import { calendarMonthEpoch } from '../epochs.js';
 import { epochKeyEntry, signEpochKeyStatement } from '../statements.js';
 
@@ -28,38 +35,17 @@ let epochKey: Element;
 // The relay's current epoch follows its clock (RLY-11, RLY-17): publish the calendar month of the test's clock.
 const EPOCH = calendarMonthEpoch(Date.now());
 
-function fields(extra: Partial<HeaderFields> = {}): HeaderFields {
-  return {
-    orgId: ORG,
-    epoch: EPOCH,
-    conversationId: randomBytes(16),
-    senderUserId: 'alice',
-    senderDeviceId: utf8Encode('alice-phone'),
-    recipients: ['alice', 'bob'],
-    messageId: randomBytes(16),
-    sendTime: Date.now(),
-    contentType: 'text/plain; charset=utf-8',
-    ...extra,
-  };
-}
+const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, extra);
 
 beforeAll(async () => {
   h = await startHarness();
   alice = await h.enrol('alice', 'alice-phone');
   bob = await h.enrol('bob', 'bob-phone');
   carol = await h.enrol('carol', 'carol-phone');
-  epochKey = group.baseMul(randomNonZeroScalar());
-  const statement = signEpochKeyStatement(h.adminKey, {
-    orgId: ORG,
-    epoch: EPOCH,
-    threshold: 2,
-    groupKey: epochKey,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time: Date.now(),
-  });
-  const r = await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) });
-  expect(r.status).toBe(201);
+  const published = await publishEpochKey(h.admin, h.adminKey, EPOCH);
+  expect(published.response.status).toBe(201);
+  epochKey = published.epochKey;
+  const { statement, response: r } = published;
   const [entry] = await h.logStorage.readEntries(r.body.logIndex, 1);
   expect(entry).toEqual(epochKeyEntry(statement));
 });

@@ -28,10 +28,16 @@ import {
 } from '@overt/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, type Harness, ORG, startHarness } from '../../test/harness.js';
+import {
+  type Device,
+  type Harness,
+  ORG,
+  publishEpochKey as publishEpochKeyFor,
+  startHarness,
+  textFields,
+} from '../../test/harness.js';
 import { calendarMonthEpoch } from '../epochs.js';
 import { envelopeStamp } from '../franking.js';
-import { signEpochKeyStatement } from '../statements.js';
 
 let h: Harness;
 let alice: Device;
@@ -40,33 +46,11 @@ let carol: Device;
 let epochKey: Element;
 const EPOCH = calendarMonthEpoch(Date.now());
 
-function fields(extra: Partial<HeaderFields> = {}): HeaderFields {
-  return {
-    orgId: ORG,
-    epoch: EPOCH,
-    conversationId: randomBytes(16),
-    senderUserId: 'alice',
-    senderDeviceId: utf8Encode('alice-phone'),
-    recipients: ['alice', 'bob'],
-    messageId: randomBytes(16),
-    sendTime: Date.now(),
-    contentType: 'text/plain; charset=utf-8',
-    ...extra,
-  };
-}
+const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, extra);
 
 async function publishEpochKey(hh: Harness): Promise<void> {
-  const statement = signEpochKeyStatement(hh.adminKey, {
-    orgId: ORG,
-    epoch: EPOCH,
-    threshold: 2,
-    groupKey: epochKey,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time: Date.now(),
-  });
-  const r = await hh.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) });
-  expect(r.status).toBe(201);
+  const { response } = await publishEpochKeyFor(hh.admin, hh.adminKey, EPOCH, { epochKey });
+  expect(response.status).toBe(201);
 }
 
 /** Alice sends `text` (stored by the relay); bob fetches it with its stamp and opens it. */

@@ -16,9 +16,7 @@ import {
   equalBytes,
   fromBase64,
   fromBase64Url,
-  group,
   randomBytes,
-  randomNonZeroScalar,
   sealEnvelope,
   toBase64,
   toBase64Url,
@@ -33,13 +31,14 @@ import {
   type Harness,
   MailboxSocket,
   ORG,
+  publishEpochKey,
   startHarness,
+  textFields,
 } from '../../test/harness.js';
 import { calendarMonthEpoch } from '../epochs.js';
 import { isRelayError } from '../errors.js';
 import { CapsuleCheckPool } from '../ingest/capsule-pool.js';
 import { encodeSendFrame, MAX_SEND_FRAME, parseSendFrame } from '../ingest/frames.js';
-import { signEpochKeyStatement } from '../statements.js';
 
 let h: Harness;
 let alice: Device;
@@ -58,17 +57,7 @@ function identity(d: Device): MlsIdentity {
 /** A real message: an envelope sealed by core and the MLS application message carrying its key. */
 async function message(extra: { conversationId?: Uint8Array } = {}) {
   const sealed = await sealEnvelope(
-    {
-      orgId: ORG,
-      epoch: EPOCH,
-      conversationId: extra.conversationId ?? groupId,
-      senderUserId: 'alice',
-      senderDeviceId: utf8Encode('alice-phone'),
-      recipients: ['alice', 'bob'],
-      messageId: randomBytes(16),
-      sendTime: Date.now(),
-      contentType: 'text/plain; charset=utf-8',
-    },
+    textFields(EPOCH, { conversationId: extra.conversationId ?? groupId }),
     randomBytes(100),
     epochKey,
   );
@@ -104,19 +93,9 @@ beforeAll(async () => {
   });
   alice = await h.enrol('alice', 'alice-phone');
   bob = await h.enrol('bob', 'bob-phone');
-  epochKey = group.baseMul(randomNonZeroScalar());
-  const statement = signEpochKeyStatement(h.adminKey, {
-    orgId: ORG,
-    epoch: EPOCH,
-    threshold: 2,
-    groupKey: epochKey,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time: Date.now(),
-  });
-  expect(
-    (await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) })).status,
-  ).toBe(201);
+  const published = await publishEpochKey(h.admin, h.adminKey, EPOCH);
+  expect(published.response.status).toBe(201);
+  epochKey = published.epochKey;
   const bundle = await generateKeyPackage(identity(bob));
   await bob.request('POST', '/v1/key-packages', { keyPackages: [toBase64(bundle.keyPackage)] });
   groupId = randomBytes(16);
@@ -353,7 +332,7 @@ describe('capsule check pool', () => {
   it('terminates its workers on close and refuses work afterwards', async () => {
     const pool = new CapsuleCheckPool({ size: 2 });
     await pool.ready();
-    const r = await pool.check({
+    const garbage = () => ({
       envelope: randomBytes(10),
       orgId: ORG,
       epoch: EPOCH,
@@ -365,22 +344,10 @@ describe('capsule check pool', () => {
       maxPayloadBytes: 1 << 20,
       members: ['alice'],
     });
+    const r = await pool.check(garbage());
     expect(r).toMatchObject({ ok: false, code: expect.stringMatching(/^ENVELOPE_/) });
     expect(pool.getStats()).toMatchObject({ checked: 1, batches: 1 });
     await pool.close();
-    await expect(
-      pool.check({
-        envelope: randomBytes(10),
-        orgId: ORG,
-        epoch: EPOCH,
-        epochKey,
-        senderUserId: 'alice',
-        senderDeviceId: utf8Encode('alice-phone'),
-        now: Date.now(),
-        maxClockSkewMs: 60_000,
-        maxPayloadBytes: 1 << 20,
-        members: ['alice'],
-      }),
-    ).rejects.toThrow(/closed/);
+    await expect(pool.check(garbage())).rejects.toThrow(/closed/);
   });
 });

@@ -13,7 +13,19 @@
  */
 import pg from 'pg';
 import { RelayError } from '../errors.js';
-import { planCommit, planMessage, sameBytes } from './rules.js';
+import {
+  ABUSE_REPORT_COLUMNS,
+  type AbuseReportRow,
+  abuseReportRowValues,
+  ENVELOPE_COLUMNS,
+  envelopeRowValues,
+  MAILBOX_COLUMNS,
+  type MailboxRow,
+  mailboxItemFrom,
+  REPORT_SUMMARY_COLUMNS,
+  reportSummaryFrom,
+} from './rows.js';
+import { planCommit, planMessage, resubmittedEnvelope, sameBytes } from './rules.js';
 import {
   type AbuseReportRecord,
   type AbuseReportSummary,
@@ -213,6 +225,9 @@ function corrupt(what: string): RelayError {
   return new RelayError('STORE_R_CORRUPT', `postgres: ${what}`, { check: 'STORE-R-3' });
 }
 
+/** A report summary row: bigint columns as strings. */
+type PgReportRow = AbuseReportRow<string>;
+
 /** bigint columns arrive as decimal strings; every value this driver writes is a safe integer. */
 function num(v: string | number | null): number {
   const n = Number(v);
@@ -236,7 +251,6 @@ interface DeviceRow {
 }
 
 const STATUSES: readonly DeviceStatus[] = ['pending', 'active', 'removed'];
-const KINDS: readonly MailboxKind[] = ['commit', 'welcome', 'message'];
 
 function deviceFrom(r: DeviceRow): DeviceRecord {
   const status = STATUSES.find((s) => s === r.status);
@@ -269,15 +283,7 @@ interface EnvelopeRow {
 }
 
 /** A mailbox row joined with its linked envelope's columns (all null when there is none). */
-type DeliveryRow = {
-  m_seq: string;
-  m_kind: string;
-  m_group_id: Uint8Array;
-  m_epoch: string;
-  m_sender: string;
-  m_data: Uint8Array;
-  m_received_at: string;
-} & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
+type DeliveryRow = MailboxRow<string> & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
 
 function hexKey(b: Uint8Array): string {
   let s = '';
@@ -827,33 +833,12 @@ export class PostgresRelayStorage implements RelayStorage {
   async fetchMailbox(deviceId: string, afterSeq: number, limit: number): Promise<MailboxItem[]> {
     return this.read('fetch mailbox', async (c) =>
       (
-        await rows<{
-          seq: string;
-          kind: string;
-          group_id: Uint8Array;
-          epoch: string;
-          sender_device_id: string;
-          data: Uint8Array;
-          received_at: string;
-        }>(
+        await rows<MailboxRow<string>>(
           c,
-          'SELECT seq, kind, group_id, epoch, sender_device_id, data, received_at FROM mailbox ' +
-            'WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+          `SELECT ${MAILBOX_COLUMNS} FROM mailbox m WHERE m.device_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`,
           [deviceId, afterSeq, limit],
         )
-      ).map((r) => {
-        const kind = KINDS.find((k) => k === r.kind);
-        if (kind === undefined) throw corrupt('mailbox kind');
-        return {
-          seq: num(r.seq),
-          kind,
-          groupId: plainBytes(r.group_id),
-          epoch: num(r.epoch),
-          senderDeviceId: r.sender_device_id,
-          data: plainBytes(r.data),
-          receivedAt: num(r.received_at),
-        };
-      }),
+      ).map((r) => mailboxItemFrom(r, num, corrupt)),
     );
   }
 
@@ -862,28 +847,15 @@ export class PostgresRelayStorage implements RelayStorage {
       (
         await rows<DeliveryRow>(
           c,
-          'SELECT m.seq AS m_seq, m.kind AS m_kind, m.group_id AS m_group_id, m.epoch AS m_epoch, ' +
-            'm.sender_device_id AS m_sender, m.data AS m_data, m.received_at AS m_received_at, e.* ' +
+          `SELECT ${MAILBOX_COLUMNS}, e.* ` +
             'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
             'WHERE m.device_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3',
           [deviceId, afterSeq, limit],
         )
-      ).map((r) => {
-        const kind = KINDS.find((k) => k === r.m_kind);
-        if (kind === undefined) throw corrupt('mailbox kind');
-        return {
-          item: {
-            seq: num(r.m_seq),
-            kind,
-            groupId: plainBytes(r.m_group_id),
-            epoch: num(r.m_epoch),
-            senderDeviceId: r.m_sender,
-            data: plainBytes(r.m_data),
-            receivedAt: num(r.m_received_at),
-          },
-          envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
-        };
-      }),
+      ).map((r) => ({
+        item: mailboxItemFrom(r, num, corrupt),
+        envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+      })),
     );
   }
 
@@ -928,23 +900,9 @@ export class PostgresRelayStorage implements RelayStorage {
       }
       const inserted = await c
         .query(
-          'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
-            'send_time, header, capsule, ciphertext, blob_id, received_at) ' +
+          `INSERT INTO envelopes (${ENVELOPE_COLUMNS}) ` +
             'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (message_id) DO NOTHING',
-          [
-            e.messageId,
-            e.orgId,
-            e.epoch,
-            e.conversationId,
-            e.senderUserId,
-            e.senderDeviceId,
-            e.sendTime,
-            e.header,
-            e.capsule,
-            e.ciphertext,
-            e.blobId,
-            e.receivedAt,
-          ],
+          [...envelopeRowValues(e)],
         )
         .catch((err: { code?: string }) => {
           if (err.code === '23505')
@@ -955,15 +913,7 @@ export class PostgresRelayStorage implements RelayStorage {
       const existing = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [
         e.messageId,
       ]);
-      const x = envelopeFrom(existing[0]!);
-      if (
-        sameBytes(x.header, e.header) &&
-        sameBytes(x.capsule, e.capsule) &&
-        sameBytes(x.ciphertext, e.ciphertext) &&
-        x.blobId === e.blobId
-      )
-        return 'duplicate';
-      throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
+      return resubmittedEnvelope(envelopeFrom(existing[0]!), e, true);
     });
   }
 
@@ -1014,36 +964,17 @@ export class PostgresRelayStorage implements RelayStorage {
 
   /** Inserts an inline envelope; 'duplicate' when the identical one exists, ENV_EXISTS when another does. */
   private async insertEnvelope(c: pg.PoolClient, e: EnvelopeRecord): Promise<'stored' | 'duplicate'> {
+    // An inline envelope: blob_id is NULL whatever the record says.
     const inserted = await c.query(
-      'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
-        'send_time, header, capsule, ciphertext, blob_id, received_at) ' +
-        'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11) ON CONFLICT (message_id) DO NOTHING',
-      [
-        e.messageId,
-        e.orgId,
-        e.epoch,
-        e.conversationId,
-        e.senderUserId,
-        e.senderDeviceId,
-        e.sendTime,
-        e.header,
-        e.capsule,
-        e.ciphertext,
-        e.receivedAt,
-      ],
+      `INSERT INTO envelopes (${ENVELOPE_COLUMNS}) ` +
+        'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (message_id) DO NOTHING',
+      [...envelopeRowValues({ ...e, blobId: null })],
     );
     if (inserted.rowCount === 1) return 'stored';
     const existing = await rows<EnvelopeRow>(c, 'SELECT * FROM envelopes WHERE message_id = $1', [
       e.messageId,
     ]);
-    const x = envelopeFrom(existing[0]!);
-    if (
-      sameBytes(x.header, e.header) &&
-      sameBytes(x.capsule, e.capsule) &&
-      sameBytes(x.ciphertext, e.ciphertext)
-    )
-      return 'duplicate';
-    throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
+    return resubmittedEnvelope(envelopeFrom(existing[0]!), e, false);
   }
 
   /**
@@ -1268,23 +1199,10 @@ export class PostgresRelayStorage implements RelayStorage {
       // The unique constraint settles concurrent reports of one message by one user: one row, one 'stored'.
       const inserted = await rows<{ report_id: string }>(
         c,
-        'INSERT INTO abuse_reports (message_id, reporter_user_id, reporter_device_id, sender_user_id, ' +
-          'sender_device_id, conversation_id, send_time, stamp_time, reason, report, received_at) ' +
+        `INSERT INTO abuse_reports (${ABUSE_REPORT_COLUMNS}) ` +
           'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ' +
           'ON CONFLICT (message_id, reporter_user_id) DO NOTHING RETURNING report_id',
-        [
-          r.messageId,
-          r.reporterUserId,
-          r.reporterDeviceId,
-          r.senderUserId,
-          r.senderDeviceId,
-          r.conversationId,
-          r.sendTime,
-          r.stampTime,
-          r.reason,
-          r.report,
-          r.receivedAt,
-        ],
+        [...abuseReportRowValues(r)],
       );
       if (inserted[0] !== undefined)
         return { reportId: num(inserted[0].report_id), result: 'stored' as const };
@@ -1301,23 +1219,25 @@ export class PostgresRelayStorage implements RelayStorage {
   async listAbuseReports(afterId: number, limit: number): Promise<AbuseReportSummary[]> {
     return this.read('list abuse reports', async (c) =>
       (
-        await rows<AbuseReportRow>(
+        await rows<PgReportRow>(
           c,
           `SELECT ${REPORT_SUMMARY_COLUMNS} FROM abuse_reports WHERE report_id > $1 ORDER BY report_id LIMIT $2`,
           [afterId, limit],
         )
-      ).map(reportSummaryFrom),
+      ).map((r) => reportSummaryFrom(r, num)),
     );
   }
 
   async getAbuseReport(reportId: number): Promise<AbuseReportRecord | undefined> {
     return this.read('get abuse report', async (c) => {
-      const r = await rows<AbuseReportRow & { report: Uint8Array }>(
+      const r = await rows<PgReportRow & { report: Uint8Array }>(
         c,
         'SELECT * FROM abuse_reports WHERE report_id = $1',
         [reportId],
       );
-      return r[0] === undefined ? undefined : { ...reportSummaryFrom(r[0]), report: plainBytes(r[0].report) };
+      return r[0] === undefined
+        ? undefined
+        : { ...reportSummaryFrom(r[0], num), report: plainBytes(r[0].report) };
     });
   }
 
@@ -1326,38 +1246,4 @@ export class PostgresRelayStorage implements RelayStorage {
     this.closed = true;
     await this.pool.end();
   }
-}
-
-const REPORT_SUMMARY_COLUMNS =
-  'report_id, message_id, reporter_user_id, reporter_device_id, sender_user_id, sender_device_id, ' +
-  'conversation_id, send_time, stamp_time, reason, received_at';
-
-interface AbuseReportRow {
-  report_id: string;
-  message_id: Uint8Array;
-  reporter_user_id: string;
-  reporter_device_id: string;
-  sender_user_id: string;
-  sender_device_id: string;
-  conversation_id: Uint8Array;
-  send_time: string;
-  stamp_time: string;
-  reason: string | null;
-  received_at: string;
-}
-
-function reportSummaryFrom(r: AbuseReportRow): AbuseReportSummary {
-  return {
-    reportId: num(r.report_id),
-    messageId: plainBytes(r.message_id),
-    reporterUserId: r.reporter_user_id,
-    reporterDeviceId: r.reporter_device_id,
-    senderUserId: r.sender_user_id,
-    senderDeviceId: r.sender_device_id,
-    conversationId: plainBytes(r.conversation_id),
-    sendTime: num(r.send_time),
-    stampTime: num(r.stamp_time),
-    reason: r.reason,
-    receivedAt: num(r.received_at),
-  };
 }

@@ -4,7 +4,7 @@
  * PostgreSQL drivers cannot disagree on which commit or message is acceptable.
  */
 import { RelayError } from '../errors.js';
-import type { CommitSubmission, DeviceStatus, GroupMessage } from './storage.js';
+import type { CommitSubmission, DeviceStatus, EnvelopeRecord, GroupMessage } from './storage.js';
 import { sortedUnique } from './storage.js';
 
 /** The group as read inside the transaction. */
@@ -87,6 +87,25 @@ export function planMessage(
 }
 
 /** The one stored-envelope equality used for idempotent PUT. */
+/**
+ * STORE-R-5, for an envelope whose message id is taken by `stored`: 'duplicate' when it is the stored envelope
+ * byte for byte (a retried upload), ENV_EXISTS otherwise. `sameBlob`: the blob must be the same one too.
+ */
+export function resubmittedEnvelope(
+  stored: EnvelopeRecord,
+  e: EnvelopeRecord,
+  sameBlob: boolean,
+): 'duplicate' {
+  if (
+    sameBytes(stored.header, e.header) &&
+    sameBytes(stored.capsule, e.capsule) &&
+    sameBytes(stored.ciphertext, e.ciphertext) &&
+    (!sameBlob || stored.blobId === e.blobId)
+  )
+    return 'duplicate';
+  throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
+}
+
 export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null) return a === b;
   if (a.length !== b.length) return false;

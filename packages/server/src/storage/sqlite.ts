@@ -11,7 +11,19 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { planCommit, planMessage, sameBytes } from './rules.js';
+import {
+  ABUSE_REPORT_COLUMNS,
+  type AbuseReportRow,
+  abuseReportRowValues,
+  ENVELOPE_COLUMNS,
+  envelopeRowValues,
+  MAILBOX_COLUMNS,
+  type MailboxRow,
+  mailboxItemFrom,
+  REPORT_SUMMARY_COLUMNS,
+  reportSummaryFrom,
+} from './rows.js';
+import { planCommit, planMessage, resubmittedEnvelope, sameBytes } from './rules.js';
 import {
   type AbuseReportRecord,
   type AbuseReportSummary,
@@ -226,7 +238,6 @@ interface DeviceRow {
 }
 
 const STATUSES: readonly DeviceStatus[] = ['pending', 'active', 'removed'];
-const KINDS: readonly MailboxKind[] = ['commit', 'welcome', 'message'];
 
 function deviceFrom(r: DeviceRow): DeviceRecord {
   const status = STATUSES.find((s) => s === r.status);
@@ -304,15 +315,7 @@ function epochKeyFrom(r: EpochKeyRow): EpochKeyRecord {
 }
 
 /** A mailbox row joined with its linked envelope's columns (all null when there is none). */
-type DeliveryRow = {
-  m_seq: number;
-  m_kind: string;
-  m_group_id: Uint8Array;
-  m_epoch: number;
-  m_sender: string;
-  m_data: Uint8Array;
-  m_received_at: number;
-} & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
+type DeliveryRow = MailboxRow<number> & { [K in keyof EnvelopeRow]: EnvelopeRow[K] | null };
 
 function hexKey(b: Uint8Array): string {
   let s = '';
@@ -786,63 +789,26 @@ export class SqliteRelayStorage implements RelayStorage {
   async fetchMailbox(deviceId: string, afterSeq: number, limit: number): Promise<MailboxItem[]> {
     return this.read('fetch mailbox', () =>
       this.db
-        .prepare<
-          [string, number, number],
-          {
-            seq: number;
-            kind: string;
-            group_id: Uint8Array;
-            epoch: number;
-            sender_device_id: string;
-            data: Uint8Array;
-            received_at: number;
-          }
-        >(
-          'SELECT seq, kind, group_id, epoch, sender_device_id, data, received_at FROM mailbox ' +
-            'WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+        .prepare<[string, number, number], MailboxRow<number>>(
+          `SELECT ${MAILBOX_COLUMNS} FROM mailbox m WHERE m.device_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`,
         )
         .all(deviceId, afterSeq, limit)
-        .map((r) => {
-          const kind = KINDS.find((k) => k === r.kind);
-          if (kind === undefined) throw corrupt('mailbox kind');
-          return {
-            seq: r.seq,
-            kind,
-            groupId: plainBytes(r.group_id),
-            epoch: r.epoch,
-            senderDeviceId: r.sender_device_id,
-            data: plainBytes(r.data),
-            receivedAt: r.received_at,
-          };
-        }),
+        .map((r) => mailboxItemFrom(r, Number, corrupt)),
     );
   }
 
   async fetchDeliveries(deviceId: string, afterSeq: number, limit: number): Promise<Delivery[]> {
     return this.read('fetch deliveries', () =>
       this.prep<[string, number, number], DeliveryRow>(
-        'SELECT m.seq AS m_seq, m.kind AS m_kind, m.group_id AS m_group_id, m.epoch AS m_epoch, ' +
-          'm.sender_device_id AS m_sender, m.data AS m_data, m.received_at AS m_received_at, e.* ' +
+        `SELECT ${MAILBOX_COLUMNS}, e.* ` +
           'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
           'WHERE m.device_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?',
       )
         .all(deviceId, afterSeq, limit)
-        .map((r) => {
-          const kind = KINDS.find((k) => k === r.m_kind);
-          if (kind === undefined) throw corrupt('mailbox kind');
-          return {
-            item: {
-              seq: r.m_seq,
-              kind,
-              groupId: plainBytes(r.m_group_id),
-              epoch: r.m_epoch,
-              senderDeviceId: r.m_sender,
-              data: plainBytes(r.m_data),
-              receivedAt: r.m_received_at,
-            },
-            envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
-          };
-        }),
+        .map((r) => ({
+          item: mailboxItemFrom(r, Number, corrupt),
+          envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+        })),
     );
   }
 
@@ -874,17 +840,7 @@ export class SqliteRelayStorage implements RelayStorage {
       const existing = this.db
         .prepare<[Uint8Array], EnvelopeRow>('SELECT * FROM envelopes WHERE message_id = ?')
         .get(e.messageId);
-      if (existing !== undefined) {
-        const x = envelopeFrom(existing);
-        if (
-          sameBytes(x.header, e.header) &&
-          sameBytes(x.capsule, e.capsule) &&
-          sameBytes(x.ciphertext, e.ciphertext) &&
-          x.blobId === e.blobId
-        )
-          return 'duplicate';
-        throw new RelayError('ENV_EXISTS', 'another envelope has this message id', { check: 'STORE-R-5' });
-      }
+      if (existing !== undefined) return resubmittedEnvelope(envelopeFrom(existing), e, true);
       if (e.blobId !== null) {
         const blob = this.db
           .prepare<[string], { owner_device_id: string; complete: number }>(
@@ -903,22 +859,8 @@ export class SqliteRelayStorage implements RelayStorage {
   }
 
   private insertEnvelope(e: EnvelopeRecord): void {
-    this.prep(
-      'INSERT INTO envelopes (message_id, org_id, epoch, conversation_id, sender_user_id, sender_device_id, ' +
-        'send_time, header, capsule, ciphertext, blob_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ).run(
-      e.messageId,
-      e.orgId,
-      e.epoch,
-      e.conversationId,
-      e.senderUserId,
-      e.senderDeviceId,
-      e.sendTime,
-      e.header,
-      e.capsule,
-      e.ciphertext,
-      e.blobId,
-      e.receivedAt,
+    this.prep(`INSERT INTO envelopes (${ENVELOPE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      ...envelopeRowValues(e),
     );
   }
 
@@ -940,18 +882,8 @@ export class SqliteRelayStorage implements RelayStorage {
               check: 'RLY-14',
             });
           const existing = findEnvelope.get(e.messageId);
-          if (existing !== undefined) {
-            const x = envelopeFrom(existing);
-            if (
-              sameBytes(x.header, e.header) &&
-              sameBytes(x.capsule, e.capsule) &&
-              sameBytes(x.ciphertext, e.ciphertext)
-            )
-              return { result: 'duplicate' };
-            throw new RelayError('ENV_EXISTS', 'another envelope has this message id', {
-              check: 'STORE-R-5',
-            });
-          }
+          if (existing !== undefined)
+            return { result: resubmittedEnvelope(envelopeFrom(existing), e, false) };
           const key = hexKey(m.groupId);
           let g = groups.get(key);
           if (g === undefined) {
@@ -1170,23 +1102,9 @@ export class SqliteRelayStorage implements RelayStorage {
       if (existing !== undefined) return { reportId: existing.report_id, result: 'duplicate' as const };
       const info = this.db
         .prepare(
-          'INSERT INTO abuse_reports (message_id, reporter_user_id, reporter_device_id, sender_user_id, ' +
-            'sender_device_id, conversation_id, send_time, stamp_time, reason, report, received_at) ' +
-            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          `INSERT INTO abuse_reports (${ABUSE_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(
-          r.messageId,
-          r.reporterUserId,
-          r.reporterDeviceId,
-          r.senderUserId,
-          r.senderDeviceId,
-          r.conversationId,
-          r.sendTime,
-          r.stampTime,
-          r.reason,
-          r.report,
-          r.receivedAt,
-        );
+        .run(...abuseReportRowValues(r));
       return { reportId: Number(info.lastInsertRowid), result: 'stored' as const };
     });
   }
@@ -1194,22 +1112,22 @@ export class SqliteRelayStorage implements RelayStorage {
   async listAbuseReports(afterId: number, limit: number): Promise<AbuseReportSummary[]> {
     return this.read('list abuse reports', () =>
       this.db
-        .prepare<[number, number], AbuseReportRow>(
+        .prepare<[number, number], AbuseReportRow<number>>(
           `SELECT ${REPORT_SUMMARY_COLUMNS} FROM abuse_reports WHERE report_id > ? ORDER BY report_id LIMIT ?`,
         )
         .all(afterId, limit)
-        .map(reportSummaryFrom),
+        .map((r) => reportSummaryFrom(r, Number)),
     );
   }
 
   async getAbuseReport(reportId: number): Promise<AbuseReportRecord | undefined> {
     return this.read('get abuse report', () => {
       const r = this.db
-        .prepare<[number], AbuseReportRow & { report: Uint8Array }>(
+        .prepare<[number], AbuseReportRow<number> & { report: Uint8Array }>(
           'SELECT * FROM abuse_reports WHERE report_id = ?',
         )
         .get(reportId);
-      return r === undefined ? undefined : { ...reportSummaryFrom(r), report: plainBytes(r.report) };
+      return r === undefined ? undefined : { ...reportSummaryFrom(r, Number), report: plainBytes(r.report) };
     });
   }
 
@@ -1219,38 +1137,4 @@ export class SqliteRelayStorage implements RelayStorage {
     this.closed = true;
     this.db.close();
   }
-}
-
-const REPORT_SUMMARY_COLUMNS =
-  'report_id, message_id, reporter_user_id, reporter_device_id, sender_user_id, sender_device_id, ' +
-  'conversation_id, send_time, stamp_time, reason, received_at';
-
-interface AbuseReportRow {
-  report_id: number;
-  message_id: Uint8Array;
-  reporter_user_id: string;
-  reporter_device_id: string;
-  sender_user_id: string;
-  sender_device_id: string;
-  conversation_id: Uint8Array;
-  send_time: number;
-  stamp_time: number;
-  reason: string | null;
-  received_at: number;
-}
-
-function reportSummaryFrom(r: AbuseReportRow): AbuseReportSummary {
-  return {
-    reportId: r.report_id,
-    messageId: plainBytes(r.message_id),
-    reporterUserId: r.reporter_user_id,
-    reporterDeviceId: r.reporter_device_id,
-    senderUserId: r.sender_user_id,
-    senderDeviceId: r.sender_device_id,
-    conversationId: plainBytes(r.conversation_id),
-    sendTime: r.send_time,
-    stampTime: r.stamp_time,
-    reason: r.reason,
-    receivedAt: r.received_at,
-  };
 }
