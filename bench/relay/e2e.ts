@@ -542,7 +542,8 @@ console.log(
       messages_per_size_per_variant: MESSAGES,
       setup_ms: round(setupMs),
       baseline: 'ts_mls',
-      machine_note: 'absolute figures follow the machine and its load (see load_average_at_start); compare the ratios',
+      machine_note:
+        'absolute figures follow the machine and its load (see load_average_at_start); compare the ratios',
       sizes,
       ...(relay ? { through_relay: relay } : {}),
     },
