@@ -52,6 +52,24 @@ describe('OvertClient messaging', () => {
     for (const d of [dave1, dave2, carol2]) expect(texts(await d.client.sync())).toEqual(['to all of dave']);
   });
 
+  it('a member’s new device is added with its own key package only: the present devices keep theirs (DS-6)', async () => {
+    const nora = await w.device('nora', 'nora-phone');
+    const fay1 = await w.device('fay', 'fay-phone');
+    await fay1.client.publishKeyPackages(2);
+    const { conversationId } = await nora.client.createConversation(['fay']);
+    expect((await fay1.client.sync())[0]?.kind).toBe('joined');
+    const fay2 = await w.device('fay', 'fay-laptop');
+    await fay2.client.publishKeyPackages(1);
+    const storage = w.h.relay.storage;
+    expect(await storage.countKeyPackages('fay-phone')).toBe(1);
+    expect(await nora.client.addMembers(conversationId, ['fay'])).toEqual([]);
+    expect(await storage.countKeyPackages('fay-phone')).toBe(1);
+    expect(await storage.countKeyPackages('fay-laptop')).toBe(0);
+    expect((await fay2.client.sync())[0]?.kind).toBe('joined');
+    await nora.client.sendText(conversationId, 'welcome, laptop');
+    expect(texts(await fay2.client.sync())).toEqual(['welcome, laptop']);
+  });
+
   it('an offline device receives once on reconnect, from its stored state', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'overt-client-'));
     const store = await FileStore.open(dir);

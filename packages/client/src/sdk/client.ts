@@ -538,17 +538,42 @@ export class OvertClient {
           (d) => d.status === 'active' && !present.has(`${userId}\u0000${d.deviceId}`),
         );
         if (wanted.length === 0) continue;
-        // A claim hands out one key package of every active device of the user; those of devices already in the
-        // conversation are not used (the relay has no per-device claim, client.md §7).
-        const claim = await this.transport.claimKeyPackages(userId);
-        const want = new Set(wanted.map((d) => d.deviceId));
-        for (const k of claim.keyPackages) if (want.has(k.deviceId)) keyPackages.push(k.keyPackage);
-        for (const d of claim.exhausted) if (want.has(d)) missing.push(d);
+        const others = devices.filter((d) => d.status === 'active' && d.deviceId !== this.options.deviceId);
+        if (wanted.length === others.length) {
+          // Every active device of the user is wanted: one claim hands out a key package of each.
+          const claim = await this.transport.claimKeyPackages(userId);
+          const want = new Set(wanted.map((d) => d.deviceId));
+          for (const k of claim.keyPackages) if (want.has(k.deviceId)) keyPackages.push(k.keyPackage);
+          for (const d of claim.exhausted) if (want.has(d)) missing.push(d);
+          continue;
+        }
+        // Some are in the conversation already: claim only the new ones, so no one-time key package of a present
+        // device is used up (DS-6 per-device claims, relay.md §6.2).
+        for (const d of wanted) {
+          const kp = await this.claimDevice(userId, d.deviceId);
+          if (kp === undefined) missing.push(d.deviceId);
+          else keyPackages.push(kp);
+        }
       }
       if (keyPackages.length === 0) return undefined;
       return conv.addMembers(keyPackages);
     });
     return missing;
+  }
+
+  /** One key package of a device, or undefined when it has none left (or is no longer active). */
+  private async claimDevice(userId: string, deviceId: string): Promise<Uint8Array | undefined> {
+    try {
+      return await this.transport.claimDeviceKeyPackage(userId, deviceId);
+    } catch (e) {
+      if (
+        isClientError(e) &&
+        e.code === 'RELAY_REFUSED' &&
+        (e.relayCode === 'DS_KEY_PACKAGE_EXHAUSTED' || e.relayCode === 'DIR_DEVICE_REMOVED')
+      )
+        return undefined;
+      throw e;
+    }
   }
 
   private async removeLocked(conv: Conversation, refs: readonly DeviceRef[]): Promise<void> {
