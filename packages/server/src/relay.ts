@@ -51,6 +51,12 @@ export type RelayConfig = RelayStorageConfig & {
   /** The clock (ms since the Unix epoch); default Date.now. */
   readonly now?: () => number;
   /**
+   * Age after which a blob no envelope references is deleted (STORE-R-7: an upload abandoned half-way, or one
+   * whose envelope never came), default 24 hours; swept at start and then every `blobSweepMs` (default 1 hour).
+   */
+  readonly blobExpiryMs?: number;
+  readonly blobSweepMs?: number;
+  /**
    * The relay's Ed25519 franking key (relay.md §10): it stamps every envelope served and verifies abuse
    * reports. Without it envelopes carry no stamp and reports are refused (RPT-1). Keep it across restarts: a
    * stamp made under a lost key can no longer be reported.
@@ -172,6 +178,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     if (owned) await storage.close();
     throw e;
   }
+  let sweeper: { stop(): Promise<void> } | undefined;
   let url = '';
   return {
     get url() {
@@ -184,6 +191,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     reports,
     async start() {
       await hub.start();
+      sweeper = startBlobSweeper(storage, now, config.blobExpiryMs ?? DAY_MS, config.blobSweepMs ?? HOUR_MS);
       await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 0 });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -191,10 +199,45 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       return url;
     },
     async stop() {
+      await sweeper?.stop();
       await app.close();
       await hub.close();
       await ingest.close();
       if (owned) await storage.close();
+    },
+  };
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
+
+/**
+ * Deletes abandoned blobs now and every `everyMs` (STORE-R-7). A sweep that fails is retried at the next tick
+ * (storage keeps everything meanwhile); the timer does not keep the process alive; stop() waits for a running
+ * sweep so the storage is not closed under it.
+ */
+function startBlobSweeper(
+  storage: RelayStorage,
+  now: () => number,
+  expiryMs: number,
+  everyMs: number,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const sweep = () => {
+    running = running.then(() =>
+      storage.deleteStaleBlobs(now() - expiryMs).catch(() => {
+        // Transient (e.g. the database briefly unreachable): the next tick tries again. Nothing secret to log.
+        console.warn('relay: the sweep of abandoned blobs failed; it will be retried');
+      }),
+    );
+  };
+  sweep();
+  const timer = setInterval(sweep, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

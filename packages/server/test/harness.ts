@@ -213,6 +213,9 @@ export async function startHarness(
     witnessQuorum?: number;
     /** The relay's franking key (default: a fresh one); `false` runs a relay without one (RPT-1). */
     frankingKey?: SigningKeyPair | false;
+    /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
+    blobExpiryMs?: number;
+    blobSweepMs?: number;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -237,6 +240,8 @@ export async function startHarness(
     ...(options.now ? { now: options.now } : {}),
     ...(options.freshnessMs ? { freshnessMs: options.freshnessMs } : {}),
     ...(frankingKey !== undefined ? { frankingKey } : {}),
+    ...(options.blobExpiryMs !== undefined ? { blobExpiryMs: options.blobExpiryMs } : {}),
+    ...(options.blobSweepMs !== undefined ? { blobSweepMs: options.blobSweepMs } : {}),
   });
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });

@@ -272,3 +272,22 @@ describe('blobs declared at completion (the streaming form, §6.7)', () => {
     expect(got.body.blob.chunks).toBe(4);
   });
 });
+
+describe('abandoned blobs expire (STORE-R-7)', () => {
+  it('an upload left incomplete is swept; its id is then unknown', async () => {
+    const swept = await startHarness({ blobExpiryMs: 0, blobSweepMs: 20 });
+    try {
+      const carol = await swept.enrol('carol', 'carol-phone');
+      const created = await carol.request('POST', '/v1/blobs', { size: 1000, chunkSize: 65536 });
+      expect(created.status).toBe(201);
+      const { blobId } = created.body;
+      while ((await swept.relay.storage.getBlob(blobId)) !== undefined)
+        await new Promise((r) => setTimeout(r, 20));
+      const late = await carol.request('PUT', `/v1/blobs/${blobId}/chunks/0`, randomBytes(1000));
+      expect(late.status).toBe(404);
+      expect(late.body.code).toBe('BLOB_UNKNOWN');
+    } finally {
+      await swept.close();
+    }
+  });
+});

@@ -1053,6 +1053,17 @@ export class PostgresRelayStorage implements RelayStorage {
     });
   }
 
+  async deleteStaleBlobs(createdBefore: number): Promise<number> {
+    return this.tx('delete stale blobs', async (c) => {
+      const r = await c.query(
+        'DELETE FROM blobs b WHERE b.created_at < $1 ' +
+          'AND NOT EXISTS (SELECT 1 FROM envelopes e WHERE e.blob_id = b.blob_id)',
+        [createdBefore],
+      );
+      return r.rowCount ?? 0;
+    });
+  }
+
   async createBlob(b: NewBlob): Promise<void> {
     await this.tx('create blob', async (c) => {
       const r = await c.query(

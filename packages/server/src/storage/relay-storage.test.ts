@@ -575,6 +575,40 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getBlob('streamed')).toMatchObject({ complete: true, sha256: sha256(data) });
     });
 
+    it('STORE-R-7: abandoned blobs (incomplete, or complete with no envelope) older than the cut-off are deleted', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const blob = async (blobId: string, now: number, complete: boolean) => {
+        const data = randomBytes(100);
+        await s.createBlob({
+          blobId,
+          ownerDeviceId: 'a1',
+          size: 100,
+          chunkSize: 65536,
+          sha256: sha256(data),
+          now,
+        });
+        if (complete) {
+          await s.putBlobChunk(blobId, 'a1', 0, data);
+          await s.completeBlob(blobId, 'a1');
+        }
+      };
+      await blob('old-incomplete', T - 10, false);
+      await blob('old-unreferenced', T - 10, true);
+      await blob('old-referenced', T - 10, true);
+      await blob('new-incomplete', T, false);
+      const used = envelope(randomBytes(16), 3, { ciphertext: null, blobId: 'old-referenced' });
+      expect(await s.putEnvelope(used)).toBe('stored');
+      expect(await s.deleteStaleBlobs(T)).toBe(2);
+      expect(await s.getBlob('old-incomplete')).toBeUndefined();
+      expect(await s.getBlob('old-unreferenced')).toBeUndefined();
+      expect(await s.readBlobChunk('old-unreferenced', 0)).toBeUndefined();
+      expect(await s.getBlob('old-referenced')).toMatchObject({ complete: true });
+      expect(await s.readBlobChunk('old-referenced', 0)).toBeDefined();
+      expect(await s.getBlob('new-incomplete')).toMatchObject({ complete: false });
+      expect(await s.getEnvelope(used.messageId)).toEqual(used);
+      expect(await s.deleteStaleBlobs(T)).toBe(0);
+    });
+
     it('STORE-R-2: epoch keys are published once each, in increasing order', async () => {
       const k = (epoch: number) => ({
         epoch,

@@ -939,6 +939,19 @@ export class SqliteRelayStorage implements RelayStorage {
     });
   }
 
+  async deleteStaleBlobs(createdBefore: number): Promise<number> {
+    return this.tx(
+      'delete stale blobs',
+      () =>
+        this.db
+          .prepare(
+            'DELETE FROM blobs WHERE created_at < ? ' +
+              'AND NOT EXISTS (SELECT 1 FROM envelopes e WHERE e.blob_id = blobs.blob_id)',
+          )
+          .run(createdBefore).changes,
+    );
+  }
+
   async createBlob(b: NewBlob): Promise<void> {
     this.tx('create blob', () => {
       const r = this.db

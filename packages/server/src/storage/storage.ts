@@ -335,6 +335,12 @@ export interface RelayStorage {
    */
   deleteEpochEnvelopes(orgId: string, epoch: number): Promise<number>;
 
+  /**
+   * Expiry of abandoned uploads (STORE-R-7): deletes, with their chunks, the blobs created before `createdBefore`
+   * that no envelope references: incomplete ones, and complete ones whose envelope never came. Resolves how many.
+   */
+  deleteStaleBlobs(createdBefore: number): Promise<number>;
+
   /** Starts a chunked blob. BLOB_STATE if the id is taken. */
   createBlob(blob: NewBlob): Promise<void>;
 
