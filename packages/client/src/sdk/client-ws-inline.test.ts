@@ -91,4 +91,43 @@ describe('inline envelopes (relay.md §6.8)', () => {
     );
     expect(envelopeGets).toEqual([]);
   });
+
+  it('a connected OvertClient sends small messages on its socket (one frame, no PUT or POST) and large ones over HTTP', async () => {
+    const requests: string[] = [];
+    const counting: typeof fetch = (url, init) => {
+      requests.push(`${init?.method ?? 'GET'} ${new URL(String(url)).pathname}`);
+      return fetch(url, init);
+    };
+    const gets: string[] = [];
+    const getCounting: typeof fetch = (url, init) => {
+      if (String(url).includes('/v1/envelopes/')) gets.push(String(url));
+      return fetch(url, init);
+    };
+    const sender = await w.device('olga', 'olga-phone', undefined, {
+      fetch: counting,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+    });
+    const reader = await w.device('pavel', 'pavel-phone', undefined, { fetch: getCounting });
+    await reader.client.publishKeyPackages(1);
+    const { conversationId } = await sender.client.createConversation(['pavel']);
+    expect((await reader.client.sync())[0]?.kind).toBe('joined');
+    const socket = await sender.client.connect(() => {});
+    try {
+      requests.length = 0;
+      await sender.client.sendText(conversationId, 'framed');
+      expect(requests.filter((r) => r.startsWith('PUT /v1/envelopes') || r.endsWith('/messages'))).toEqual(
+        [],
+      );
+      const got = await reader.client.sync();
+      expect(got.map((e) => (e.kind === 'message' ? utf8Decode(e.payload) : e.kind))).toEqual(['framed']);
+      expect(gets).toEqual([]);
+      const big = randomBytes(600 * 1024);
+      await sender.client.sendFile(conversationId, big, 'application/octet-stream');
+      expect(requests.some((r) => r.startsWith('PUT /v1/envelopes'))).toBe(true);
+      const file = await reader.client.sync();
+      expect(file[0]?.kind === 'message' && file[0].payload).toEqual(big);
+    } finally {
+      socket.close();
+    }
+  });
 });

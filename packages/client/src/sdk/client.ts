@@ -14,7 +14,9 @@
  */
 import {
   calendarMonthEpoch,
+  ciphertextLength,
   concatBytes,
+  DEFAULT_CHUNK_SIZE,
   decodeEnvelope,
   type Element,
   envelopeHeadLength,
@@ -60,12 +62,17 @@ import {
 } from './history.js';
 import { KeyTransparency, type KtAlert } from './key-transparency.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
-import { sealAndPut } from './upload.js';
+import { sealAndPut, sealInline } from './upload.js';
 
 /** Content type of text messages. */
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 /** Envelopes whose ciphertext is larger than this go through a chunked blob (the relay's body limit is 2 MiB). */
 export const INLINE_ENVELOPE_MAX = 1 << 20;
+/**
+ * Envelopes whose ciphertext is at most this long go with their MLS message in one WebSocket send frame when the
+ * client is connected (relay.md §6.8; the relay's frame limit is 1.25 MiB in all).
+ */
+export const SOCKET_ENVELOPE_MAX = 1 << 19;
 /** Blob chunk size used for uploads (the relay accepts 64 KiB .. 1 MiB). */
 export const BLOB_CHUNK_SIZE = 1 << 20;
 /** How often a send or commit is retried after losing a race for the group's epoch (relay DS-3/DS-4). */
@@ -176,6 +183,8 @@ export class OvertClient {
   private cursor = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly mlsOptions: ConversationOptions;
+  /** The mailbox socket opened by connect(), while open: small messages are sent on it. */
+  private socket: MailboxSocket | undefined;
 
   private constructor(private readonly options: OvertClientOptions) {
     this.transport = new RelayTransport({
@@ -388,16 +397,21 @@ export class OvertClient {
    * Opens the mailbox WebSocket; `onWake` is called whenever the relay pushes items (call `sync()` then).
    * Throws RELAY_UNAVAILABLE.
    */
-  connect(onWake: () => void, onClose?: (code: number) => void): Promise<MailboxSocket> {
-    return MailboxSocket.open({
+  async connect(onWake: () => void, onClose?: (code: number) => void): Promise<MailboxSocket> {
+    const socket = await MailboxSocket.open({
       url: this.options.url,
       key: this.options.signingKey,
       signer: { kind: 'device', deviceId: this.deviceId },
       onItems: () => onWake(),
-      ...(onClose ? { onClose } : {}),
+      onClose: (code) => {
+        if (this.socket === socket) this.socket = undefined;
+        onClose?.(code);
+      },
       ...(this.options.WebSocket ? { WebSocket: this.options.WebSocket } : {}),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
+    this.socket = socket;
+    return socket;
   }
 
   /**
@@ -608,11 +622,19 @@ export class OvertClient {
           sendTime,
           contentType,
         };
-        // Inline for small envelopes; large ones stream into a chunked blob as they are sealed (upload.ts).
-        const sealed = await sealAndPut(this.transport, fields, payload, key, {
-          inlineMax: INLINE_ENVELOPE_MAX,
-          blobChunkSize: BLOB_CHUNK_SIZE,
-        });
+        // Connected and small: the envelope goes with the MLS message in one send frame (relay.md §6.8).
+        // Otherwise inline in a PUT, or, when large, streamed into a chunked blob as it is sealed (upload.ts).
+        const socket = this.socket?.isOpen ? this.socket : undefined;
+        const framed =
+          socket !== undefined && ciphertextLength(payload.length, DEFAULT_CHUNK_SIZE) <= SOCKET_ENVELOPE_MAX
+            ? await sealInline(fields, payload, key)
+            : undefined;
+        const sealed =
+          framed ??
+          (await sealAndPut(this.transport, fields, payload, key, {
+            inlineMax: INLINE_ENVELOPE_MAX,
+            blobChunkSize: BLOB_CHUNK_SIZE,
+          }));
         const transport: KeyTransport = {
           messageId: sealed.header.messageId,
           contentKey: sealed.contentKey,
@@ -621,7 +643,9 @@ export class OvertClient {
         const message = await conv.encrypt(transport);
         await this.saveConversation(conv);
         try {
-          await this.transport.postMessage(conv.groupId, message);
+          if (framed !== undefined && socket !== undefined)
+            await socket.send(conv.groupId, message, framed.envelope);
+          else await this.transport.postMessage(conv.groupId, message);
         } catch (e) {
           // Another member's commit moved the epoch: catch up, and send again under the new roster.
           if (attempt < MAX_RETRIES && isRaceLost(e)) {

@@ -12,6 +12,7 @@ import {
   EnvelopeSealer,
   type HeaderFields,
   isOvertError,
+  type SealedEnvelope,
   type SealedEnvelopeHead,
   sealEnvelope,
   sha256,
@@ -34,6 +35,15 @@ async function sealing<T>(step: () => Promise<T>): Promise<T> {
     if (isOvertError(cause)) throw new ClientError('SDK_USAGE', 'payload cannot be sealed', { cause });
     throw cause;
   }
+}
+
+/** Seals a small envelope without storing it (the caller sends it with its MLS message in one frame). */
+export function sealInline(
+  fields: HeaderFields,
+  payload: Uint8Array,
+  epochKey: Element,
+): Promise<SealedEnvelope> {
+  return sealing(() => sealEnvelope(fields, payload, epochKey));
 }
 
 /**

@@ -184,6 +184,11 @@ export class MailboxSocket {
     });
   }
 
+  /** Whether the socket is still open (a closed one refuses `send` with RELAY_UNAVAILABLE). */
+  get isOpen(): boolean {
+    return this.closedCode === undefined;
+  }
+
   close(): void {
     this.ws.close();
   }
