@@ -5,6 +5,7 @@
 
 export * from './http.js';
 export * from './integrate.js';
+export * from './pg-transaction.js';
 export * from './postgres-storage.js';
 export * from './sequencer.js';
 export * from './sqlite-storage.js';

@@ -18,6 +18,7 @@
  */
 import pg from 'pg';
 import { LogError } from '../errors.js';
+import { pgTransaction } from './pg-transaction.js';
 import {
   type AppendBatch,
   type AppendedRange,
@@ -121,29 +122,11 @@ export class PostgresLogStorage implements LogStorage {
     return storage;
   }
 
-  private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (e) {
-      throw storageError(`${what} (connect)`, e);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (e) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
-      if (e instanceof LogError) throw e;
-      throw storageError(what, e);
-    } finally {
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-      client.release(broken);
-    }
+  private tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return pgTransaction(this.pool, what, fn, {
+      isOwn: (e) => e instanceof LogError,
+      wrap: storageError,
+    });
   }
 
   private async query<R extends pg.QueryResultRow>(

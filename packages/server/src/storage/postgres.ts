@@ -11,6 +11,7 @@
  *
  * All tables live in one schema (option `schema`, default `public`); tests give each run its own random schema.
  */
+import { pgTransaction } from '@overt/log/service';
 import pg from 'pg';
 import { RelayError } from '../errors.js';
 import {
@@ -373,29 +374,8 @@ export class PostgresRelayStorage implements RelayStorage {
     return storage;
   }
 
-  private async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (e) {
-      throw failed(`${what} (connect)`, e);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (e) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
-      if (e instanceof RelayError) throw e;
-      throw failed(what, e);
-    } finally {
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-      client.release(broken);
-    }
+  private tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return pgTransaction(this.pool, what, fn, { isOwn: (e) => e instanceof RelayError, wrap: failed });
   }
 
   private async read<T>(what: string, fn: (c: Q) => Promise<T>): Promise<T> {
