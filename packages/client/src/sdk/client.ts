@@ -15,16 +15,12 @@
 import {
   calendarMonthEpoch,
   ciphertextLength,
-  concatBytes,
   DEFAULT_CHUNK_SIZE,
-  decodeEnvelope,
   type Element,
-  envelopeHeadLength,
   equalBytes,
   type HeaderFields,
   isOvertError,
   type KeyTransport,
-  openEnvelope,
   randomBytes,
   type SigningKeyPair,
   toBase64Url,
@@ -51,7 +47,7 @@ import {
   type MailboxItem,
   RelayTransport,
 } from '../transport/relay-transport.js';
-import { checkStamp, fileReport, forgetReportable, keepReportable, type StampStatus } from './franking.js';
+import { fileReport, forgetReportable, type StampStatus } from './franking.js';
 import {
   type HistoryContext,
   holdHistoryPart,
@@ -62,6 +58,14 @@ import {
 } from './history.js';
 import { KeyTransparency, type KtAlert } from './key-transparency.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
+import {
+  fetchEnvelope,
+  isRaceLost,
+  isTransient,
+  type Origin,
+  openReceived,
+  type ReceiveContext,
+} from './receive.js';
 import { sealAndPut, sealInline } from './upload.js';
 
 /** Content type of text messages. */
@@ -769,87 +773,36 @@ export class OvertClient {
    * Flow 2: the envelope the MLS message announces, opened against what MLS says (CLI-1..CLI-3). The epoch key
    * is the one published for the header's epoch.
    */
-  private async openMessage(
+  private openMessage(
     conv: Conversation,
     p: PendingOpen,
     inline: MailboxItem['inline'],
   ): Promise<ClientEvent> {
-    const transport = p.transport;
-    // The envelope came with the item (relay.md §6.8) when it is the one MLS announces; else one GET. Either way
-    // it is opened and checked against what MLS says, so a wrong inline envelope is refused, not trusted.
-    const served =
-      inline !== undefined && equalBytes(inline.messageId, transport.messageId)
-        ? inlineServed(inline)
-        : await this.transport.getEnvelope(transport.messageId);
-    let ciphertext = served.ciphertext;
-    if (ciphertext === undefined) {
-      if (served.blob === undefined)
-        throw new ClientError('RELAY_RESPONSE_MALFORMED', 'envelope has no body');
-      const parts: Uint8Array[] = [];
-      for (let i = 0; i < served.blob.chunks; i++)
-        parts.push(await this.transport.getEnvelopeChunk(transport.messageId, i));
-      ciphertext = concatBytes(...parts);
-    }
-    // Decoded once: the header's epoch picks the key, and core opens the decoded envelope.
-    const envelope = decodeEnvelope(concatBytes(served.head, ciphertext));
-    const { key } = await this.epochKey(envelope.header.epoch);
-    const opened = await openEnvelope(envelope, transport, {
-      orgId: this.options.orgId,
-      epoch: envelope.header.epoch,
-      epochKey: key,
-      conversationId: conv.groupId,
+    return this.receive(conv, p.transport, inline, {
       senderUserId: p.senderUserId,
       senderDeviceId: p.senderDeviceId,
       members: p.members,
     });
-    // Franking (client.md §4.5): check the relay's stamp, keep the ready report before the event is returned.
-    const franking = checkStamp(opened, served.stamp, this.options.relayFrankingKey);
-    const reportable = await keepReportable(this.options.store, opened, franking);
+  }
+
+  /** Fetches (or takes the pushed copy of), opens and checks one envelope (receive.ts). */
+  private async receive(
+    conv: Conversation,
+    transport: KeyTransport,
+    inline: MailboxItem['inline'],
+    origin: Origin,
+  ) {
+    const ctx = this.receiveContext();
+    return openReceived(ctx, conv, transport, await fetchEnvelope(ctx, transport.messageId, inline), origin);
+  }
+
+  private receiveContext(): ReceiveContext {
     return {
-      kind: 'message',
-      conversationId: conv.groupId,
-      messageId: opened.header.messageId,
-      sender: { userId: p.senderUserId, deviceId: utf8Decode(p.senderDeviceId) },
-      sendTime: opened.header.sendTime,
-      contentType: opened.header.contentType,
-      payload: opened.payload,
-      frankingKey: opened.frankingKey,
-      stamp: franking.stamp,
-      stampStatus: franking.status,
-      reportable,
+      store: this.options.store,
+      transport: this.transport,
+      orgId: this.options.orgId,
+      relayFrankingKey: this.options.relayFrankingKey,
+      epochKey: async (epoch) => (await this.epochKey(epoch)).key,
     };
   }
-}
-
-/** An inline envelope (head ‖ ciphertext) in the shape of a served one. */
-function inlineServed(inline: NonNullable<MailboxItem['inline']>) {
-  const headLength = envelopeHeadLength(inline.envelope);
-  return {
-    head: inline.envelope.subarray(0, headLength),
-    ciphertext: inline.envelope.subarray(headLength) as Uint8Array | undefined,
-    blob: undefined as { readonly chunks: number } | undefined,
-    stamp: inline.stamp,
-  };
-}
-
-/**
- * A failure that says nothing about the item: the relay unreachable or pushing back (429, 503), the store broken,
- * or the key-transparency hook unable to ask the directory. The item stays unacknowledged and is retried by the
- * next sync; nothing is reported as rejected.
- */
-function isTransient(e: unknown): boolean {
-  if (!isClientError(e)) return !isOvertError(e);
-  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED' || e.code === 'KT_LOG_UNAVAILABLE')
-    return true;
-  if (e.code === 'RELAY_REFUSED') return e.status === 429 || e.status === 503;
-  if (e.code === 'MLS_CREDENTIAL_REJECTED') return isTransient(e.cause) && e.cause !== undefined;
-  return false;
-}
-
-/** The relay refused because another member's commit came first (relay.md DS-3, DS-4). */
-function isRaceLost(e: unknown): boolean {
-  return (
-    isClientError(e, 'RELAY_REFUSED') &&
-    (e.relayCode === 'DS_EPOCH_MISMATCH' || e.relayCode === 'DS_COMMIT_CONFLICT')
-  );
 }

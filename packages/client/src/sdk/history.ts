@@ -17,12 +17,9 @@
  *       u8 1 ‖ vec8(sharer user id) ‖ vec8(sharer device id) ‖ the part's encoding (mls/history.ts).
  */
 import {
-  concatBytes,
-  decodeEnvelopeHead,
   type Element,
   isOvertError,
   type KeyTransport,
-  openEnvelope,
   Reader,
   randomBytes,
   toBase64Url,
@@ -44,7 +41,7 @@ import {
 import type { KeyValueStore } from '../store/store.js';
 import type { RelayTransport } from '../transport/relay-transport.js';
 import type { ClientEvent, Sender } from './client.js';
-import { checkStamp, keepReportable } from './franking.js';
+import { fetchEnvelope, isRaceLost, isTransient, openReceived } from './receive.js';
 
 /** Users named in one part (its u8 count). */
 const MAX_AUDIENCE = 255;
@@ -318,55 +315,13 @@ async function openRecord(
   record: KeyTransport,
   sharer: Sender,
 ): Promise<ClientEvent> {
-  const served = await ctx.transport.getEnvelope(record.messageId);
-  let ciphertext = served.ciphertext;
-  if (ciphertext === undefined) {
-    if (served.blob === undefined) throw new ClientError('RELAY_RESPONSE_MALFORMED', 'envelope has no body');
-    const parts: Uint8Array[] = [];
-    for (let i = 0; i < served.blob.chunks; i++)
-      parts.push(await ctx.transport.getEnvelopeChunk(record.messageId, i));
-    ciphertext = concatBytes(...parts);
-  }
-  const { header } = decodeEnvelopeHead(served.head);
-  const opened = await openEnvelope(concatBytes(served.head, ciphertext), record, {
-    orgId: ctx.orgId,
-    epoch: header.epoch,
-    epochKey: await ctx.epochKey(header.epoch),
-    conversationId: conv.groupId,
+  const fetched = await fetchEnvelope(ctx, record.messageId);
+  const { header } = fetched.envelope;
+  const event = await openReceived(ctx, conv, record, fetched, {
     senderUserId: header.senderUserId,
     senderDeviceId: header.senderDeviceId,
     members: header.recipients,
   });
-  const franking = checkStamp(opened, served.stamp, ctx.relayFrankingKey);
-  const reportable = await keepReportable(ctx.store, opened, franking);
-  await keepHistoryRecord(ctx.store, conv, record, opened.header.sendTime);
-  return {
-    kind: 'message',
-    conversationId: conv.groupId,
-    messageId: opened.header.messageId,
-    sender: toSender({ userId: header.senderUserId, deviceId: header.senderDeviceId }),
-    sendTime: opened.header.sendTime,
-    contentType: opened.header.contentType,
-    payload: opened.payload,
-    frankingKey: opened.frankingKey,
-    stamp: franking.stamp,
-    stampStatus: franking.status,
-    reportable,
-    history: { sharedBy: sharer },
-  };
-}
-
-/** As client.ts: failures that say nothing about the record (relay unreachable or pushing back, store broken). */
-function isTransient(e: unknown): boolean {
-  if (!isClientError(e)) return !isOvertError(e);
-  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED' || e.code === 'KT_LOG_UNAVAILABLE')
-    return true;
-  return e.code === 'RELAY_REFUSED' && (e.status === 429 || e.status === 503);
-}
-
-function isRaceLost(e: unknown): boolean {
-  return (
-    isClientError(e, 'RELAY_REFUSED') &&
-    (e.relayCode === 'DS_EPOCH_MISMATCH' || e.relayCode === 'DS_COMMIT_CONFLICT')
-  );
+  await keepHistoryRecord(ctx.store, conv, record, header.sendTime);
+  return { ...event, history: { sharedBy: sharer } };
 }
