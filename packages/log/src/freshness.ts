@@ -21,6 +21,18 @@ import { LogError } from './errors.js';
 /** Default tolerance for a witness clock ahead of the verifier's (seconds). */
 export const DEFAULT_MAX_FUTURE_SECONDS = 60;
 
+/**
+ * Default maximum age of a view (seconds) for clients and `overt log verify`: minutes, not hours — a relay can delay
+ * what a party sees by at most this much.
+ */
+export const DEFAULT_MAX_AGE_SECONDS = 300;
+
+/**
+ * Default interval of the log's heartbeat (ms; log-service.md "Heartbeat"): a healthy log's newest cosigned
+ * checkpoint is at most about this old, 30 times less than {@link DEFAULT_MAX_AGE_SECONDS}.
+ */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+
 export interface FreshnessOptions {
   /** The oldest the quorum-th newest cosignature may be, in seconds (a non-negative integer). */
   readonly maxAgeSeconds: number;
