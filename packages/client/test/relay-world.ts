@@ -160,7 +160,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     },
     adminKey: h.adminKey.publicKey,
   };
-  const admin = new RelayTransport({ url: h.url, key: h.adminKey, signer: { kind: 'admin' } });
+  const admin = new RelayTransport({
+    url: h.url,
+    key: h.adminKey,
+    signer: { kind: 'admin' },
+    now: clock.now,
+  });
   const witnessed = async (): Promise<void> => {
     await h.sequencer.awaitWitnessed(h.sequencer.checkpoint.size, 10_000);
   };
@@ -199,7 +204,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         userId,
         deviceId,
         identityKey: key.publicKey,
-        time: Date.now(),
+        time: clock.now(),
       }),
     );
     await witnessed();
@@ -268,7 +273,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           userId: d.userId,
           deviceId: d.deviceId,
           identityKey: d.key.publicKey,
-          time: Date.now(),
+          time: clock.now(),
         }),
       );
       await witnessed();

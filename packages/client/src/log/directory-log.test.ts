@@ -204,4 +204,23 @@ describe('trust anchors', () => {
     ])
       expect(() => trustAnchorsFromWellKnown(bad)).toThrowError(/KT_ANCHORS_INVALID/);
   });
+
+  it('refuses a witness quorum of 0, with or without witnesses: nothing would vouch for a view being current (KT-FRESH-2)', () => {
+    for (const log of [
+      { ...doc.log, witness_quorum: 0 },
+      { ...doc.log, witness_vkeys: [], witness_quorum: 0 },
+    ]) {
+      const e = (() => {
+        try {
+          trustAnchorsFromWellKnown({ ...doc, log });
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(isClientError(e, 'KT_ANCHORS_INVALID') && e.check).toBe('KT-FRESH-2');
+    }
+    expect(
+      trustAnchorsFromWellKnown({ ...doc, log: { ...doc.log, witness_quorum: 1 } }).anchors.log.witnessQuorum,
+    ).toBe(1);
+  });
 });
