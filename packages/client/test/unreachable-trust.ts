@@ -3,12 +3,7 @@
  * key, a log URL on a port nothing listens on, one witness key (quorum 1: the least the anchors accept).
  */
 import { generateSigningKey } from '@overt/core';
-import {
-  formatVerifierKey,
-  generateSignerKey,
-  SIGNATURE_TYPE_COSIGNATURE,
-  verifierKeyOf,
-} from '@overt/log';
+import { formatVerifierKey, generateSignerKey, SIGNATURE_TYPE_COSIGNATURE, verifierKeyOf } from '@overt/log';
 import type { TrustAnchors } from '../src/index.js';
 
 export function unreachableTrust(): TrustAnchors {
