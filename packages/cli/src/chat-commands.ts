@@ -63,12 +63,23 @@ export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
   return parseSignerKey(adminText);
 }
 
+/**
+ * The error to show for `e`: `e` itself, or the KT_LOG_STALE refusal (KT-FRESH-1, client.md §8.6) among its causes
+ * — an MLS refusal of a member made because the view of the log was stale says why only in its cause.
+ */
+function shownError(e: unknown): unknown {
+  for (let c: unknown = e; c !== undefined; c = (c as { cause?: unknown }).cause)
+    if (isClientError(c, 'KT_LOG_STALE')) return c;
+  return e;
+}
+
 /** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
 export async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
   try {
     return await f();
-  } catch (e) {
-    if (!isClientError(e) && !isOvertError(e)) throw e;
+  } catch (thrown) {
+    const e = shownError(thrown);
+    if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
     if (ctx.json) ctx.io.stdout(`${JSON.stringify({ ok: false, error })}\n`);

@@ -92,6 +92,11 @@ export type KtErrorCode =
   | 'KT_LOG_INVALID'
   /** The log could not be read: nothing was concluded (retried later). */
   | 'KT_LOG_UNAVAILABLE'
+  /**
+   * The client's view of the log is older than the maximum age and the relay served no fresher checkpoint (A16: a
+   * relay may be freezing this client's view): no key-transparency decision is made until it does.
+   */
+  | 'KT_LOG_STALE'
   /** A member's device is not proven by an admin-signed device-added statement on the verified log. */
   | 'KT_DEVICE_NOT_ON_LOG'
   /** A member's device has an admin-signed removal on the log. */

@@ -4,6 +4,9 @@
  * published from an admin statement, and helpers that enrol devices the way an org-admin does — sign the
  * device-added statement (core directory/statements.ts), POST it through the SDK's admin transport — and wait
  * until a witnessed checkpoint includes it, as a client that checks the log requires (docs/spec/client.md §8).
+ * Relay, witnesses and the clients it opens share one clock (`clock`), which a test may move forward: the
+ * witnesses' cosignature timestamps, the relay's freshness checks and the clients' view-age checks (§8.6) then
+ * all see the same time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +23,20 @@ import {
   signEpochKeyStatement,
   toBase64,
 } from '@overt/core';
-import { formatVerifierKey, generateSignerKey, parseVerifierKey, verifierKeyOf } from '@overt/log';
+import {
+  formatVerifierKey,
+  generateSignerKey,
+  parseVerifierKey,
+  quorumTimestamp,
+  verifierKeyOf,
+  verifyCheckpoint,
+} from '@overt/log';
 import type { LogWitness } from '@overt/log/service';
 import { type RunningWitness, startWitnessDaemon, submitToWitness } from '@overt/witness';
 import { type Harness, LOG_ORIGIN, ORG, startHarness } from '../../server/test/harness.js';
 import {
   type KeyValueStore,
+  logPolicyOf,
   MemoryStore,
   OvertClient,
   type OvertClientOptions,
@@ -35,8 +46,22 @@ import {
 
 export { ORG };
 
+/** The world's clock: real time plus an offset that only grows. */
+export interface WorldClock {
+  /** Milliseconds since the epoch, as every party of the world sees it. */
+  now(): number;
+  /** Moves the clock forward by `ms`. */
+  advance(ms: number): void;
+}
+
+export interface WorldOptions {
+  /** The log's heartbeat (default the sequencer's, 10 s). */
+  readonly heartbeatMs?: number;
+}
+
 export interface World {
   readonly h: Harness;
+  readonly clock: WorldClock;
   readonly url: string;
   readonly admin: RelayTransport;
   readonly adminKey: SigningKeyPair;
@@ -65,6 +90,11 @@ export interface World {
   publishEpochKey(epoch: number, key?: Element): Promise<{ key: Element; logIndex: number }>;
   /** Waits until the published (witnessed) checkpoint covers every entry appended so far. */
   witnessed(): Promise<void>;
+  /**
+   * Waits (up to 10 s) until the published checkpoint's witness quorum cosigned it at the clock's current time or
+   * later — a heartbeat after the clock moved — and returns that note.
+   */
+  fresh(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -81,8 +111,15 @@ const generous = {
   address: { capacity: 100_000, refillPerSecond: 100_000 },
 };
 
-export async function startWorld(): Promise<World> {
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-client-world-'));
+  let offset = 0;
+  const clock: WorldClock = {
+    now: () => Date.now() + offset,
+    advance: (ms) => {
+      offset += ms;
+    },
+  };
   const logKey = generateSignerKey(LOG_ORIGIN);
   const logVkey = formatVerifierKey(verifierKeyOf(logKey));
   const daemons: RunningWitness[] = [];
@@ -94,6 +131,7 @@ export async function startWorld(): Promise<World> {
         logs: [{ origin: LOG_ORIGIN, keys: [parseVerifierKey(logVkey)] }],
         host: '127.0.0.1',
         port: 0,
+        clock: () => Math.floor(clock.now() / 1000),
       }),
     );
   const witnesses: LogWitness[] = daemons.map((d) => {
@@ -104,7 +142,14 @@ export async function startWorld(): Promise<World> {
         submitToWitness(d.url, note, oldSize, prove, { witnessKey: key, signal }),
     };
   });
-  const h = await startHarness({ rateLimits: generous, logKey, witnesses, witnessQuorum: 2 });
+  const h = await startHarness({
+    rateLimits: generous,
+    logKey,
+    witnesses,
+    witnessQuorum: 2,
+    now: clock.now,
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+  });
   const trust: TrustAnchors = {
     log: {
       origin: LOG_ORIGIN,
@@ -115,7 +160,12 @@ export async function startWorld(): Promise<World> {
     },
     adminKey: h.adminKey.publicKey,
   };
-  const admin = new RelayTransport({ url: h.url, key: h.adminKey, signer: { kind: 'admin' } });
+  const admin = new RelayTransport({
+    url: h.url,
+    key: h.adminKey,
+    signer: { kind: 'admin' },
+    now: clock.now,
+  });
   const witnessed = async (): Promise<void> => {
     await h.sequencer.awaitWitnessed(h.sequencer.checkpoint.size, 10_000);
   };
@@ -154,7 +204,7 @@ export async function startWorld(): Promise<World> {
         userId,
         deviceId,
         identityKey: key.publicKey,
-        time: Date.now(),
+        time: clock.now(),
       }),
     );
     await witnessed();
@@ -167,9 +217,39 @@ export async function startWorld(): Promise<World> {
     store: KeyValueStore,
     extra: Partial<OvertClientOptions>,
   ): Promise<OvertClient> =>
-    OvertClient.open({ url: h.url, orgId: ORG, userId, deviceId, signingKey: key, store, trust, ...extra });
+    OvertClient.open({
+      url: h.url,
+      orgId: ORG,
+      userId,
+      deviceId,
+      signingKey: key,
+      store,
+      trust,
+      now: clock.now,
+      ...extra,
+    });
+  const policy = logPolicyOf(trust);
+  const fresh = async (): Promise<string> => {
+    const want = Math.floor(clock.now() / 1000);
+    for (let i = 0; i < 500; i++) {
+      const note = h.sequencer.publishedCheckpoint?.note;
+      if (note !== undefined) {
+        const cp = verifyCheckpoint(note, policy);
+        const t = quorumTimestamp(
+          cp.cosignatures.map((c) => c.timestamp),
+          policy.witnesses.quorum,
+          want,
+        );
+        if (t !== undefined && t >= want) return note;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('no heartbeat brought a fresh checkpoint within 10 s');
+  };
   return {
     h,
+    clock,
+    fresh,
     url: h.url,
     admin,
     adminKey: h.adminKey,
@@ -193,7 +273,7 @@ export async function startWorld(): Promise<World> {
           userId: d.userId,
           deviceId: d.deviceId,
           identityKey: d.key.publicKey,
-          time: Date.now(),
+          time: clock.now(),
         }),
       );
       await witnessed();

@@ -211,6 +211,8 @@ export async function startHarness(
     /** Witnesses the sequencer asks to cosign (default none), with their quorum (default all). */
     witnesses?: readonly LogWitness[];
     witnessQuorum?: number;
+    /** The log's heartbeat with witnesses (log-service.md "Heartbeat"), default the sequencer's. */
+    heartbeatMs?: number;
     /** The relay's franking key (default: a fresh one); `false` runs a relay without one (RPT-1). */
     frankingKey?: SigningKeyPair | false;
     /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
@@ -226,6 +228,7 @@ export async function startHarness(
     key: options.logKey ?? generateSignerKey(LOG_ORIGIN),
     ...(options.witnesses ? { witnesses: options.witnesses, witnessRetryMs: 50 } : {}),
     ...(options.witnessQuorum !== undefined ? { witnessQuorum: options.witnessQuorum } : {}),
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
   });
   const adminKey = generateSigningKey();
   const frankingKey =

@@ -154,6 +154,32 @@ describe('DirectoryLog', () => {
   });
 });
 
+describe('DirectoryLog freshness (client.md §8.6)', () => {
+  it('the view is as old as its witness quorum’s timestamps; a heartbeat of the same tree makes it fresh again', async () => {
+    let t = 1_800_000_000;
+    let now = t * 1000;
+    const log = new MemoryTiledLog(ORIGIN, logKey, witnesses, () => t);
+    log.append(added('ann', 'ann-phone'));
+    const dir = new DirectoryLog({
+      anchors,
+      orgId: 'org',
+      store: new MemoryStore(),
+      fetch: log.fetcher(PREFIX),
+      now: () => now,
+    });
+    expect((await dir.freshness(300)).fresh).toBe(false);
+    await dir.update();
+    expect(await dir.freshness(300)).toMatchObject({ fresh: true, ageSeconds: 0 });
+    now += 301_000;
+    expect(await dir.freshness(300)).toMatchObject({ fresh: false, ageSeconds: 301 });
+    // The log's heartbeat: the same tree cosigned again at the witnesses' current time.
+    t += 301;
+    log.append();
+    expect(await dir.update()).toEqual({ size: 1, newEntries: 0 });
+    expect(await dir.freshness(300)).toMatchObject({ fresh: true, ageSeconds: 0, timestamp: t });
+  });
+});
+
 describe('trust anchors', () => {
   const doc = {
     org: 'org',
@@ -203,5 +229,24 @@ describe('trust anchors', () => {
       { ...doc, log: { ...doc.log, witness_vkeys: [anchors.log.vkey] } },
     ])
       expect(() => trustAnchorsFromWellKnown(bad)).toThrowError(/KT_ANCHORS_INVALID/);
+  });
+
+  it('refuses a witness quorum of 0, with or without witnesses: nothing would vouch for a view being current (KT-FRESH-2)', () => {
+    for (const log of [
+      { ...doc.log, witness_quorum: 0 },
+      { ...doc.log, witness_vkeys: [], witness_quorum: 0 },
+    ]) {
+      const e = (() => {
+        try {
+          trustAnchorsFromWellKnown({ ...doc, log });
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(isClientError(e, 'KT_ANCHORS_INVALID') && e.check).toBe('KT-FRESH-2');
+    }
+    expect(
+      trustAnchorsFromWellKnown({ ...doc, log: { ...doc.log, witness_quorum: 1 } }).anchors.log.witnessQuorum,
+    ).toBe(1);
   });
 });

@@ -14,6 +14,8 @@
  *     kt/removed/<userId>/<deviceId>/<identity key hex>  the index of that device key's first removal
  *
  * Entries are indexed before the checkpoint is saved, so a crash repeats indexing (idempotent), never skips it.
+ * A checkpoint of the same tree that the witness quorum cosigned more recently (the log's heartbeat) replaces the
+ * stored one, so {@link DirectoryLog.freshness} tells how old the view is (§8.6, A16).
  */
 import {
   type DeviceStatement,
@@ -29,6 +31,8 @@ import {
   verifyDirectoryEntry,
 } from '@overt/core';
 import {
+  checkpointFreshness,
+  type Freshness,
   isLogError,
   type FetchLike as LogFetchLike,
   type LogPolicy,
@@ -36,6 +40,7 @@ import {
   type MonitorResult,
   type MonitorSnapshot,
   type MonitorStore,
+  type VerifiedCheckpoint,
 } from '@overt/log';
 import { ClientError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
@@ -79,6 +84,8 @@ export interface DirectoryLogOptions {
   readonly store: KeyValueStore;
   /** `fetch` (default: the platform's). */
   readonly fetch?: LogFetchLike;
+  /** The clock, ms since the epoch (default `Date.now`): the view's age is judged against it. */
+  readonly now?: () => number;
   /**
    * Told of every verified directory statement of this org as it is read, in log order, before the checkpoint
    * that includes it is saved (so after a crash it is told again).
@@ -97,11 +104,15 @@ export interface LogUpdate {
 export class DirectoryLog {
   private readonly monitor: Monitor;
   private readonly policy: LogPolicy;
+  private readonly now: () => number;
   private verifiedSize: number | undefined;
+  /** The latest accepted checkpoint with its cosignatures, once read (null: read it again). */
+  private view: VerifiedCheckpoint | undefined | null = null;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: DirectoryLogOptions) {
     this.policy = logPolicyOf(options.anchors);
+    this.now = options.now ?? Date.now;
     const fetchFn: LogFetchLike = options.fetch ?? ((url) => fetch(url));
     this.monitor = new Monitor({
       policy: this.policy,
@@ -109,7 +120,28 @@ export class DirectoryLog {
       fetch: fetchFn,
       store: new KvMonitorStore(options.store),
       onEntry: (index, entry) => this.index(index, entry),
+      // Only to compare two notes of the same tree: a cosignature dated beyond the skew is not fresher.
+      now: () => this.seconds(),
     });
+  }
+
+  private seconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  /**
+   * How fresh the latest verified checkpoint is now (log.md §4.1: its quorum-th newest witness timestamp against
+   * `maxAgeSeconds`); not fresh before the first checkpoint. SDK_STORE_MALFORMED if the stored one does not verify.
+   */
+  async freshness(maxAgeSeconds: number): Promise<Freshness> {
+    if (this.view === null) {
+      this.view = await this.monitor.latestVerified().catch((cause) => {
+        throw storeMalformed('stored log checkpoint', cause);
+      });
+    }
+    if (this.view === undefined)
+      return { fresh: false, timestamp: undefined, ageSeconds: undefined, future: 0 };
+    return checkpointFreshness(this.view, this.policy.witnesses.quorum, this.seconds(), { maxAgeSeconds });
   }
 
   get adminKey(): Uint8Array {
@@ -152,6 +184,7 @@ export class DirectoryLog {
     }
     switch (r.kind) {
       case 'ok':
+        this.view = null;
         this.verifiedSize = Math.max(r.checkpoint.size, r.previousSize);
         return { size: this.verifiedSize, newEntries: r.newEntries };
       case 'unavailable':

@@ -14,6 +14,11 @@
  *   user did not approve raises an `unknown-device` alert, the removal of a known device that was not announced
  *   with {@link KeyTransparency.forgetDevice} a `device-removed` alert. Alerts are stored before the checkpoint that
  *   contains their entry is saved, so a crash can repeat an alert but never lose one.
+ * - Freshness (KT-FRESH-1; DESIGN A16): every decision above is made only on a view of the log whose witness
+ *   quorum cosigned it at most `maxLogAgeSeconds` ago ({@link KeyTransparency.ensureFresh}); an older view is
+ *   refreshed first, and if the relay serves nothing fresher the decision is refused with KT_LOG_STALE — a relay
+ *   that keeps showing this client an old (consistent) checkpoint cannot hide a ghost device or a removal from it
+ *   for longer than that.
  *
  *     kt/known/<deviceId>    a device of this user the user knows: its identity key, or empty for "any key"
  *     kt/forget/<deviceId>   a removal the user announced (no alert for it)
@@ -30,7 +35,8 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { ClientError } from '../errors.js';
+import { DEFAULT_MAX_AGE_SECONDS } from '@overt/log';
+import { ClientError, isClientError } from '../errors.js';
 import type { TrustAnchors } from '../log/anchors.js';
 import { DirectoryLog } from '../log/directory-log.js';
 import type { MemberCredential } from '../mls/credential.js';
@@ -61,6 +67,10 @@ export interface KeyTransparencyOptions {
   readonly transport: RelayTransport;
   /** `fetch` for the log's tiles (default: the platform's). */
   readonly fetch?: (url: string) => Promise<{ status: number; arrayBuffer(): Promise<ArrayBuffer> }>;
+  /** The clock, ms since the epoch (default `Date.now`). */
+  readonly now?: () => number;
+  /** The oldest view of the log a decision may rest on, in seconds (default 300; client.md §8.6). */
+  readonly maxLogAgeSeconds?: number;
 }
 
 const knownKey = (deviceId: string): string => `kt/known/${deviceId}`;
@@ -77,15 +87,56 @@ function storeMalformed(what: string, cause?: unknown): ClientError {
 
 export class KeyTransparency {
   readonly log: DirectoryLog;
+  /** The oldest view a decision may rest on, in seconds. */
+  readonly maxLogAgeSeconds: number;
 
+  /** SDK_USAGE for a maximum age that is not a non-negative integer; KT_ANCHORS_INVALID for bad anchors. */
   constructor(private readonly options: KeyTransparencyOptions) {
+    const maxAge = options.maxLogAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
+    if (!Number.isSafeInteger(maxAge) || maxAge < 0)
+      throw new ClientError('SDK_USAGE', 'maxLogAgeSeconds must be a non-negative integer');
+    this.maxLogAgeSeconds = maxAge;
     this.log = new DirectoryLog({
       anchors: options.anchors,
       orgId: options.orgId,
       store: options.store,
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.now ? { now: options.now } : {}),
       onStatement: (index, s) => this.watch(index, s),
     });
+  }
+
+  /**
+   * The freshness gate before every key-transparency decision (KT-FRESH-1, client.md §8.6): returns at once if the
+   * verified view's witness quorum cosigned it at most {@link maxLogAgeSeconds} ago; otherwise reads the log once
+   * and checks again. Throws KT_LOG_STALE when the view is still too old (the relay served nothing fresher, or the
+   * log could not be read: KT_LOG_UNAVAILABLE is the cause), KT_LOG_INVALID when the log fails verification.
+   */
+  async ensureFresh(): Promise<void> {
+    if ((await this.log.freshness(this.maxLogAgeSeconds)).fresh) return;
+    let unavailable: unknown;
+    try {
+      await this.log.update();
+    } catch (e) {
+      if (!isClientError(e, 'KT_LOG_UNAVAILABLE')) throw e;
+      unavailable = e;
+    }
+    await this.requireFresh(unavailable);
+  }
+
+  /** KT_LOG_STALE unless the view is fresh now, without reading the log. */
+  private async requireFresh(cause?: unknown): Promise<void> {
+    const f = await this.log.freshness(this.maxLogAgeSeconds);
+    if (f.fresh) return;
+    const why =
+      f.ageSeconds !== undefined
+        ? `its witness quorum last cosigned it ${f.ageSeconds} s ago`
+        : 'no checkpoint with enough validly dated witness cosignatures was served';
+    throw new ClientError(
+      'KT_LOG_STALE',
+      `stale log view: ${why}, more than the ${this.maxLogAgeSeconds} s allowed; no key-transparency decision is made on it`,
+      { check: 'KT-FRESH-1', ...(cause !== undefined ? { cause } : {}) },
+    );
   }
 
   /** Records this device as known (once per store). */
@@ -96,11 +147,12 @@ export class KeyTransparency {
   }
 
   /**
-   * The authentication service's decision for one member (KT-3, KT-4). Throws KT_DEVICE_NOT_ON_LOG,
-   * KT_DEVICE_REMOVED, KT_LOG_INVALID (the log itself fails verification) or KT_LOG_UNAVAILABLE / RELAY_* (could
-   * not ask: transient).
+   * The authentication service's decision for one member (KT-3, KT-4), on a fresh view (KT-FRESH-1). Throws
+   * KT_DEVICE_NOT_ON_LOG, KT_DEVICE_REMOVED, KT_LOG_INVALID (the log itself fails verification), KT_LOG_STALE, or
+   * KT_LOG_UNAVAILABLE / RELAY_* (could not ask: transient).
    */
   async authenticate(m: MemberCredential): Promise<void> {
+    await this.ensureFresh();
     const deviceId = utf8Decode(m.deviceId);
     const listed = (await this.options.transport.userDevices(m.userId)).find((d) => d.deviceId === deviceId);
     if (
@@ -134,9 +186,11 @@ export class KeyTransparency {
 
   /**
    * The epoch key the relay serves for `epoch`, accepted only with its admin-signed statement on the verified log
-   * (KT-5). Throws KT_EPOCH_KEY_NOT_ON_LOG, RELAY_RESPONSE_MALFORMED, or the log's and relay's errors.
+   * (KT-5), on a fresh view (KT-FRESH-1). Throws KT_EPOCH_KEY_NOT_ON_LOG, KT_LOG_STALE, RELAY_RESPONSE_MALFORMED,
+   * or the log's and relay's errors.
    */
   async epochKey(epoch: number): Promise<Element> {
+    await this.ensureFresh();
     const info = await this.options.transport.epochKey(epoch);
     if (info.epoch !== epoch)
       throw new ClientError('RELAY_RESPONSE_MALFORMED', 'relay served another epoch key');
@@ -151,9 +205,14 @@ export class KeyTransparency {
     return decodeElement(s!.groupKey, 'epoch key');
   }
 
-  /** Reads the log up to its latest verified checkpoint and returns the alerts not delivered yet. */
+  /**
+   * Reads the log up to its latest verified checkpoint and returns the alerts not delivered yet. KT_LOG_STALE
+   * (KT-FRESH-1) when that checkpoint is older than the maximum age: "no alert" would then mean nothing. The
+   * alerts read so far stay stored and are returned by the next call that succeeds.
+   */
   async monitor(): Promise<KtAlert[]> {
     await this.log.update();
+    await this.requireFresh();
     return this.takeAlerts();
   }
 

@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
   isValidKeyName,
   parseVerifierKey,
@@ -53,6 +54,11 @@ export interface SystemOptions {
   readonly org?: string;
   /** How long to wait for the first checkpoint carrying the witness quorum (default 15 s). */
   readonly witnessedTimeoutMs?: number;
+  /**
+   * The log's heartbeat (start.md §1): how often the witnesses re-cosign the checkpoint when nothing was appended,
+   * so that clients see a fresh view (A16). Default {@link DEFAULT_HEARTBEAT_MS}.
+   */
+  readonly heartbeatMs?: number;
   readonly now?: () => number;
 }
 
@@ -262,6 +268,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       key: logKey,
       witnesses,
       witnessQuorum: WITNESS_QUORUM,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     });
     cleanups.push(() => sequencer.close());
 
