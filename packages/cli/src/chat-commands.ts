@@ -382,12 +382,44 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert';
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert' | 'notice';
   readonly conversation?: string;
   readonly [k: string]: unknown;
 }
 
 async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text: string }> {
+  if (e.kind === 'notice') {
+    // A new access policy (KT-10, A14): who may now do what. Public facts only, no key material.
+    return {
+      json: {
+        event: 'notice',
+        notice: e.notice,
+        serial: e.serial,
+        previousSerial: e.previousSerial,
+        changes: e.changes,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `NOTICE ${e.notice} serial ${e.previousSerial} → ${e.serial} (log index ${e.logIndex}, ${e.check}): ${printable(e.changes.join('; '))}`,
+    };
+  }
+  if (e.kind === 'alert' && !('userId' in e)) {
+    const what =
+      e.alert === 'epoch-key-invalid'
+        ? `an epoch key on the log is not signed by the trustees of the access policy (${e.reason}); nothing is sealed to it (tell your org's trustees)`
+        : `two different keys are on the log for one epoch (${e.reason}); nothing is sealed to either (tell your org's trustees)`;
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        epoch: e.epoch ?? null,
+        reason: e.reason,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT ${e.alert} epoch ${e.epoch ?? '?'} (log index ${e.logIndex}, ${e.check}): ${printable(what)}`,
+    };
+  }
   if (e.kind === 'alert') {
     const what =
       e.alert === 'unknown-device'
@@ -516,9 +548,12 @@ async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promi
 /** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
 async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
   const out: ClientEvent[] = [];
-  // Alerts concern the user, not a conversation: always shown.
+  // Alerts and notices concern the user, not a conversation: always shown.
   const match = (e: ClientEvent) =>
-    conv === undefined || e.kind === 'alert' || toBase64Url(e.conversationId) === toBase64Url(conv);
+    conv === undefined ||
+    e.kind === 'alert' ||
+    e.kind === 'notice' ||
+    toBase64Url(e.conversationId) === toBase64Url(conv);
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
