@@ -260,7 +260,7 @@ export class RelayService {
     const latest = await this.storage.currentEpochKey();
     if (latest !== undefined && s.epoch <= latest.epoch)
       throw new RelayError(
-        s.epoch === latest.epoch ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
+        (await this.storage.getEpochKey(s.epoch)) !== undefined ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
         'epoch is not new',
         {
           check: 'STORE-R-2',
