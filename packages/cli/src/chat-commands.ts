@@ -2,7 +2,8 @@
  * The messaging commands (docs/spec/cli.md): `device init` and `admin enrol` to put a device on the directory,
  * `device approve` to accept one of the user's own devices that log monitoring reported,
  * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). `read` and
- * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6). State lives
+ * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6), an epoch key
+ * the trustees did not sign or a second key for an epoch (A14); and NOTICE lines for a new access policy (KT-10). State lives
  * in a profile directory (profile.ts). Rejected mailbox items are printed as REJECTED with their code and check,
  * never as messages; text from the network is shown with control characters escaped so that a sender cannot
  * rewrite the reader's terminal.
@@ -579,7 +580,7 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve).',
+    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {

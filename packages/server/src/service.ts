@@ -215,7 +215,7 @@ export class RelayService {
   }
 
   /**
-   * Publishes the organisation's signed policy (AUTH-12, relay.md §4.4): it must verify under the org-admin key,
+   * Publishes the organisation's signed policy (AUTH-12, relay.md §4.3): it must verify under the org-admin key,
    * name this org, and carry a serial greater than the policy in force (STORE-R-8); then it is logged (type 1) and
    * becomes the policy in force, the one every later epoch key is verified under.
    */

@@ -205,7 +205,7 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 4,
     name: 'policies',
-    // The org's signed policies as logged (relay.md §4.4): the one with the highest serial is in force.
+    // The org's signed policies as logged (relay.md §4.3): the one with the highest serial is in force.
     sql: `
       CREATE TABLE policies (
         serial bigint PRIMARY KEY CHECK (serial >= 0),

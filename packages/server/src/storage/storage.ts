@@ -192,7 +192,7 @@ export interface EpochKeyRecord {
   readonly publishedAt: number;
 }
 
-/** The organisation's signed access policy as appended to the log (workflow.md §2, relay.md §4.4). */
+/** The organisation's signed access policy as appended to the log (workflow.md §2, relay.md §4.3). */
 export interface PolicyRecord {
   readonly serial: number;
   /** The signed policy (u32 len ‖ body ‖ signature), the log entry's body. */
