@@ -633,7 +633,12 @@ function contract(name: string, driver: () => Driver): void {
     });
 
     it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
-      const p = (serial: number) => ({ serial, signed: randomBytes(120), logIndex: serial + 3, publishedAt: T });
+      const p = (serial: number) => ({
+        serial,
+        signed: randomBytes(120),
+        logIndex: serial + 3,
+        publishedAt: T,
+      });
       expect(await s.currentPolicy()).toBeUndefined();
       const p1 = p(1);
       await s.putPolicy(p1);
