@@ -234,7 +234,8 @@ export function verifyDeviceStatement(
 }
 
 function checkEpochKeyFields(s: EpochKeyStatement): void {
-  const n = s.verificationKeys?.length;
+  if (!Array.isArray(s.verificationKeys)) epochInvalid('verification keys are missing');
+  const n = s.verificationKeys.length;
   if (
     !isOrgId(s.orgId) ||
     !Number.isSafeInteger(s.epoch) ||
