@@ -400,7 +400,7 @@ describe('epoch-key statements (v2: trustee-signed, A14)', () => {
 });
 
 describe('policy entries', () => {
-  it('u8 1 ‖ signed policy, verified under the org (admin) key only', () => {
+  it('u8 1 ‖ signed policy, verified under the org (admin) key only; fuzz gives only our own codes', () => {
     const signedPolicy = signPolicy(policy(), orgKey);
     const entry = policyEntry(signedPolicy);
     expect(entry[0]).toBe(1);
@@ -410,6 +410,32 @@ describe('policy entries', () => {
     );
     expect(() => verifyPolicyEntry(orgKey.publicKey, epochKeyEntry(signed()))).toThrow(
       expect.objectContaining({ code: 'DIRECTORY_ENTRY_INVALID', check: 'DIR-3' }),
+    );
+
+    // Fuzz: mutated, truncated and random entries give a policy or only our own codes.
+    fc.assert(
+      fc.property(
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        fc.nat(),
+        fc.uint8Array({ maxLength: 600 }),
+        (i, x, cut, r) => {
+          const m = new Uint8Array(entry);
+          m[i % m.length]! ^= x;
+          for (const b of [m, entry.subarray(0, cut % entry.length), Uint8Array.of(1, ...r)]) {
+            try {
+              verifyPolicyEntry(orgKey.publicKey, b);
+            } catch (e) {
+              if (
+                !isOvertError(e) ||
+                !['POLICY_INVALID', 'SIGNATURE_INVALID', 'DIRECTORY_ENTRY_INVALID'].includes(e.code)
+              )
+                throw e;
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
