@@ -102,7 +102,11 @@ export type KtErrorCode =
   /** A member's device has an admin-signed removal on the log. */
   | 'KT_DEVICE_REMOVED'
   /** The epoch key the relay serves is not the one an admin-signed statement on the verified log gives. */
-  | 'KT_EPOCH_KEY_NOT_ON_LOG';
+  | 'KT_EPOCH_KEY_NOT_ON_LOG'
+  /** The logged epoch key is not signed by k trustees of the policy in force, or fails its checks (KT-8, A14). */
+  | 'KT_EPOCH_KEY_UNTRUSTED'
+  /** The log holds two different keys for the epoch: the client seals to neither (KT-9, A14). */
+  | 'KT_EPOCH_KEY_CONFLICT';
 
 export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode;
 

@@ -56,7 +56,7 @@ import {
   openHeldHistory,
   shareHistory,
 } from './history.js';
-import { KeyTransparency, type KtAlert } from './key-transparency.js';
+import { KeyTransparency, type KtEvent } from './key-transparency.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
 import {
   fetchEnvelope,
@@ -160,8 +160,11 @@ export type ClientEvent =
       readonly code: string;
       readonly check: string | undefined;
     }
-  /** Log monitoring found a statement about this user's devices they did not expect (KT-6, KT-7; A6). */
-  | KtAlert;
+  /**
+   * Log monitoring found a statement about this user's devices they did not expect (KT-6, KT-7; A6), an epoch key
+   * that is not the trustees' or a second key for an epoch (KT-8, KT-9; A14), or a new access policy (KT-10).
+   */
+  | KtEvent;
 
 /** The result of a send. */
 export interface SentMessage {
@@ -434,7 +437,7 @@ export class OvertClient {
    * this user's devices (a device the user did not approve, an unannounced removal). Throws KT_LOG_INVALID when
    * the log fails verification, KT_LOG_UNAVAILABLE when it cannot be read.
    */
-  monitorLog(): Promise<KtAlert[]> {
+  monitorLog(): Promise<KtEvent[]> {
     return this.exclusive(() => this.kt.monitor());
   }
 
@@ -495,7 +498,11 @@ export class OvertClient {
     // A cached key too is used only on a fresh view (KT-FRESH-1): sealing or opening is a decision on the log.
     await this.kt.ensureFresh();
     const cached = this.epochKeys.get(epoch);
-    if (cached !== undefined) return { epoch, key: cached };
+    if (cached !== undefined) {
+      // A second key for the epoch read from the log since: seal to neither (KT-9).
+      await this.kt.checkEpochUsable(epoch);
+      return { epoch, key: cached };
+    }
     const key = await this.kt.epochKey(epoch);
     this.epochKeys.set(epoch, key);
     return { epoch, key };
