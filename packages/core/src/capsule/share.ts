@@ -15,6 +15,7 @@ import {
   type Element,
   group,
   hashToScalar,
+  hedgedNonce,
   isIdentity,
   type Scalar,
 } from '../group.js';
@@ -152,7 +153,7 @@ export function createShare(
   const value = group.mul(share.secret, capsule.u);
   if (isIdentity(value)) throw invalid('key share is zero', 'SHR-3');
   const verificationKey = verificationKeyOf(share);
-  const t = hashToScalar(TAG.shareNonce, share.secret, capsule.id, rng(32));
+  const t = hedgedNonce(TAG.shareNonce, share.secret, [capsule.id], rng);
   const a = group.baseMul(t);
   const b = group.mul(t, capsule.u);
   const c = shareChallenge(capsule, share.index, verificationKey, { value, a, b });
