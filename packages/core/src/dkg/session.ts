@@ -10,6 +10,7 @@ import { decodeAll, type Reader, Writer } from '../codec.js';
 import { OvertError } from '../errors.js';
 import { decodeElement, type Element } from '../group.js';
 import { taggedHash } from '../hash.js';
+import { isOrgId, ORG_ID_MAX } from '../ids.js';
 import { SIGNING_PUBLIC_KEY_BYTES } from '../sign.js';
 import { checkThresholdParams, isConsistentSharing, type ThresholdPublicKey } from '../threshold.js';
 
@@ -49,7 +50,7 @@ export interface DkgPrevious {
 }
 
 export interface DkgSessionParams {
-  /** The organization's identifier (1..255 bytes of UTF-8). */
+  /** The organization's id (foundations.md §8: 1..64 characters of 0x21–0x7e). */
   readonly org: string;
   /** The epoch number as the policy defines it (u32). */
   readonly epoch: number;
@@ -177,9 +178,9 @@ function checkPreviousConsistent(prev: DkgPrevious): void {
 }
 
 function validate(params: DkgSessionParams, previous: DkgPrevious | undefined): void {
-  if (typeof params.org !== 'string') throw paramsError('org must be a string');
-  const org = utf8Encode(params.org);
-  if (org.length < 1 || org.length > 255) throw paramsError('org must be 1..255 bytes of UTF-8');
+  // The org id of envelope headers and every other part (ids.ts, foundations.md §8).
+  if (!isOrgId(params.org))
+    throw paramsError(`org must be an org id (1..${ORG_ID_MAX} characters of 0x21-0x7e)`);
   checkU32(params.epoch, 'epoch');
   checkU32(params.attempt, 'attempt');
   checkCounts(params.threshold, params.participants.length);
