@@ -514,23 +514,19 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   // ── Abuse reports (§10) ──
   // Exactly the largest report core verifies (franking.md §4), whatever the general body limit: every message up
   // to MAX_REPORT_PLAINTEXT can be reported, and nothing larger is buffered.
-  route(
-    'POST',
-    '/v1/reports',
-    { auth: 'device', body: 'binary', bodyLimit: MAX_REPORT_BYTES },
-    async (ctx) => {
-      const { reason } = q(ctx, queries.fileReport);
-      const r = await o.reports.file(ctx.device, ctx.body!.bytes, reason);
-      ctx.reply.status(r.result === 'stored' ? 201 : 200);
-      return {
-        reportId: r.reportId,
-        result: r.result,
-        messageId: toBase64Url(r.verified.header.messageId),
-        senderUserId: r.verified.header.senderUserId,
-        stampTime: r.verified.stampTime,
-      };
-    },
-  );
+  const report = { auth: 'device', body: 'binary', bodyLimit: MAX_REPORT_BYTES } as const;
+  route('POST', '/v1/reports', report, async (ctx) => {
+    const { reason } = q(ctx, queries.fileReport);
+    const r = await o.reports.file(ctx.device, ctx.body!.bytes, reason);
+    ctx.reply.status(r.result === 'stored' ? 201 : 200);
+    return {
+      reportId: r.reportId,
+      result: r.result,
+      messageId: toBase64Url(r.verified.header.messageId),
+      senderUserId: r.verified.header.senderUserId,
+      stampTime: r.verified.stampTime,
+    };
+  });
   route('GET', '/v1/admin/reports', { auth: 'admin', body: 'none' }, async (ctx) => {
     const { after, limit } = q(ctx, queries.reports);
     const list = await o.reports.list(after ?? 0, Math.min(limit ?? 100, 100));
