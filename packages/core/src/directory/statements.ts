@@ -26,6 +26,7 @@ import { concatBytes, equalBytes, utf8Encode } from '../bytes.js';
 import { Reader, Writer } from '../codec.js';
 import { isOvertError, OvertError } from '../errors.js';
 import { decodeElement, type Element, elementEquals, group } from '../group.js';
+import { isDeviceId, isOrgId, isUserId } from '../ids.js';
 import { SIGNATURE_BYTES, type SigningKeyPair, sign, verifySignature } from '../sign.js';
 import { lagrangeAtZero } from '../threshold.js';
 import { type VerifiedPolicy, verifyPolicy } from '../workflow/policy.js';
@@ -43,23 +44,9 @@ export const DIRECTORY_ENTRY_TYPES = { epoch_key: 2, device_added: 3, device_rem
 /** The log entry type of the organisation's signed policy (log entry.ts ENTRY_TYPES.policy). */
 export const POLICY_ENTRY_TYPE = 1;
 
-/** User ids: `[A-Za-z0-9._~@+-]{1,128}`; device ids: `[A-Za-z0-9._~-]{1,64}` (relay.md §2.2). */
-const USER_ID = /^[A-Za-z0-9._~@+-]{1,128}$/;
-const DEVICE_ID = /^[A-Za-z0-9._~-]{1,64}$/;
-/** Org ids: 1..255 printable ASCII characters. */
-const ORG_ID = /^[\x21-\x7e]{1,255}$/;
-
-export function isUserId(s: unknown): s is string {
-  return typeof s === 'string' && USER_ID.test(s);
-}
-
-export function isDeviceId(s: unknown): s is string {
-  return typeof s === 'string' && DEVICE_ID.test(s);
-}
-
-export function isOrgId(s: unknown): s is string {
-  return typeof s === 'string' && ORG_ID.test(s);
-}
+// Org, user and device ids: the limits and alphabets shared by every part of the protocol (ids.ts,
+// foundations.md §8; the relay's alphabets of relay.md §2.2).
+export { isDeviceId, isOrgId, isUserId } from '../ids.js';
 
 export type DeviceStatementKind = 'added' | 'removed';
 

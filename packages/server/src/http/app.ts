@@ -8,7 +8,7 @@
  * handler, so a status always comes from the code table in errors.ts.
  */
 import websocket from '@fastify/websocket';
-import { encodeEnvelopeHead, toBase64, toBase64Url } from '@overt/core';
+import { encodeEnvelopeHead, MAX_REPORT_BYTES, toBase64, toBase64Url } from '@overt/core';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -518,7 +518,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   // ── Abuse reports (§10) ──
-  route('POST', '/v1/reports', { auth: 'device', body: 'binary' }, async (ctx) => {
+  // Exactly the largest report core verifies (franking.md §4), whatever the general body limit: every message up
+  // to MAX_REPORT_PLAINTEXT can be reported, and nothing larger is buffered.
+  const report = { auth: 'device', body: 'binary', bodyLimit: MAX_REPORT_BYTES } as const;
+  route('POST', '/v1/reports', report, async (ctx) => {
     const { reason } = q(ctx, queries.fileReport);
     const r = await o.reports.file(ctx.device, ctx.body!.bytes, reason);
     ctx.reply.status(r.result === 'stored' ? 201 : 200);

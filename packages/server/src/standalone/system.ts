@@ -21,6 +21,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isOrgId, ORG_ID_MAX } from '@overt/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
@@ -102,6 +103,17 @@ function configError(message: string, cause?: unknown): StandaloneError {
   return new StandaloneError('START_CONFIG', message, { check: 'START-1', cause });
 }
 
+const ORG_ID_RULE = `1 to ${ORG_ID_MAX} printable ASCII characters without "+"`;
+
+/**
+ * The org ids start accepts (START-1): core's org id (foundations.md §8, the one envelope headers, workflow
+ * objects, directory statements and DKG sessions take), which also names the log's and the admin's keys
+ * (`<org>/log`, `<org>/admin`), so it must make a C2SP key name: no "+".
+ */
+export function isStartOrgId(org: string): boolean {
+  return isOrgId(org) && isValidKeyName(`${org}/log`);
+}
+
 /** Reads overt.json, or writes it on first start. START-1 when `org` disagrees with the stored org. */
 function loadState(dataDir: string, org: string | undefined): State {
   const path = join(dataDir, STATE_FILE);
@@ -118,12 +130,13 @@ function loadState(dataDir: string, org: string | undefined): State {
       throw configError(
         `this data directory belongs to org ${state.org}; start without --org or use another --data`,
       );
+    // A data directory written when start allowed longer org ids could never seal an envelope: say so at once.
+    if (!isStartOrgId(state.org))
+      throw configError(`${path} holds an org id that is not valid (${ORG_ID_RULE})`);
     return state;
   }
   const chosen = org ?? DEFAULT_ORG;
-  // The org id is printable ASCII (relay.md §4) and names the log's key, so it must also be a key name.
-  if (!/^[\x21-\x7e]{1,200}$/.test(chosen) || !isValidKeyName(`${chosen}/log`))
-    throw configError('the org id must be 1 to 200 printable ASCII characters without "+"');
+  if (!isStartOrgId(chosen)) throw configError(`the org id must be ${ORG_ID_RULE}`);
   const state: State = { version: 1, org: chosen, origin: `${chosen}/log` };
   writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(state, null, 2)}\n`));
   return state;
