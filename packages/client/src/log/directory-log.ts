@@ -84,6 +84,11 @@ export interface DirectoryLogOptions {
    * that includes it is saved (so after a crash it is told again).
    */
   readonly onStatement?: (index: number, statement: DirectoryStatement) => void | Promise<void>;
+  /**
+   * Told of every other entry (u8 type ‖ body, not a directory statement) the same way, after the tree that
+   * includes it verified: the workflow entries, e.g. shred statements (client.md §8.6).
+   */
+  readonly onEntry?: (index: number, entry: Uint8Array) => void | Promise<void>;
 }
 
 /** The result of {@link DirectoryLog.update}. */
@@ -217,7 +222,10 @@ export class DirectoryLog {
 
   /** The monitor's hook: index one entry (already proven part of the checkpoint's tree). */
   private async index(index: number, entry: Uint8Array): Promise<void> {
-    if (!isDirectoryEntry(entry)) return;
+    if (!isDirectoryEntry(entry)) {
+      await this.options.onEntry?.(index, entry);
+      return;
+    }
     let s: DirectoryStatement;
     try {
       s = verifyDirectoryEntry(this.adminKey, entry);

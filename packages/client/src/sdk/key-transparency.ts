@@ -36,6 +36,7 @@ import { DirectoryLog } from '../log/directory-log.js';
 import type { MemberCredential } from '../mls/credential.js';
 import type { KeyValueStore } from '../store/store.js';
 import type { RelayTransport } from '../transport/relay-transport.js';
+import { watchShredEntry } from './shreds.js';
 
 /** What monitoring reports about the user's own devices. */
 export interface KtAlert {
@@ -85,6 +86,14 @@ export class KeyTransparency {
       store: options.store,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onStatement: (index, s) => this.watch(index, s),
+      // Shred statements: the history records of a shredded epoch are pruned (client.md §8.6, HIS-5).
+      onEntry: async (index, entry) => {
+        await watchShredEntry(
+          { store: options.store, orgId: options.orgId, adminKey: options.anchors.adminKey },
+          index,
+          entry,
+        );
+      },
     });
   }
 
