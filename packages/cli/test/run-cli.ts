@@ -158,3 +158,24 @@ export async function runInProcess(
   });
   return { code, stdout, stderr };
 }
+
+/**
+ * Unlocks a profile the way a command run with `env` would (test profile key by default), for tests that look at
+ * or alter its store directly.
+ */
+export async function unlockForTest(dir: string, env: Env = {}) {
+  const { SecretSource } = await import('../src/passphrase.js');
+  const { unlockProfile } = await import('../src/profile.js');
+  const ctx = {
+    values: {},
+    positionals: [],
+    json: false,
+    io: {
+      stdout: () => undefined,
+      stderr: () => undefined,
+      stopped: new Promise<void>(() => undefined),
+      env: cliEnv(env),
+    },
+  };
+  return unlockProfile(dir, new SecretSource(ctx));
+}
