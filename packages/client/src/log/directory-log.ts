@@ -86,7 +86,7 @@ export interface DirectoryLogOptions {
   readonly onStatement?: (index: number, statement: DirectoryStatement) => void | Promise<void>;
   /**
    * Told of every other entry (u8 type ‖ body, not a directory statement) the same way, after the tree that
-   * includes it verified: the workflow entries, e.g. shred statements (client.md §8.6).
+   * includes it verified: the workflow entries, e.g. shred statements (client.md §4.7).
    */
   readonly onEntry?: (index: number, entry: Uint8Array) => void | Promise<void>;
 }

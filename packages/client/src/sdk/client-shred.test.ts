@@ -1,4 +1,4 @@
-// docs/spec/client.md §3.1 and §8.6 against a real relay and its real, witnessed log: a device on an encrypted
+// docs/spec/client.md §3.1 and §4.7 against a real relay and its real, witnessed log: a device on an encrypted
 // file store keeps (message id, K, seed) history records of a 'shared' conversation, and no file of its store
 // holds a K, a seed or a message's text; once n − k + 1 trustees' shred statements for the epoch are on the log
 // (after the org's policy naming them), each client's log monitor prunes that epoch's records (HIS-5), and not before.

@@ -86,7 +86,7 @@ export class KeyTransparency {
       store: options.store,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       onStatement: (index, s) => this.watch(index, s),
-      // Shred statements: the history records of a shredded epoch are pruned (client.md §8.6, HIS-5).
+      // Shred statements: the history records of a shredded epoch are pruned (client.md §4.7, HIS-5).
       onEntry: async (index, entry) => {
         await watchShredEntry(
           { store: options.store, orgId: options.orgId, adminKey: options.anchors.adminKey },

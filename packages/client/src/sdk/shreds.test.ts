@@ -1,4 +1,4 @@
-// docs/spec/client.md §8.6 (HIS-5): the log monitor's handler for workflow entries. History records of an epoch are
+// docs/spec/client.md §4.7 (HIS-5): the log monitor's handler for workflow entries. History records of an epoch are
 // pruned once n − k + 1 distinct trustees of the org's policy (signed with the pinned admin key) have logged verified
 // shred statements for it; a statement before any policy, from outside the policy, of another org, forged or repeated
 // prunes nothing. Random entry bytes never throw.

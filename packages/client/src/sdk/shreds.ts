@@ -1,5 +1,5 @@
 /**
- * Shredded epochs in the client (docs/spec/client.md §8.6; DESIGN §4 flow 9, A13): once enough trustees have
+ * Shredded epochs in the client (docs/spec/client.md §4.7; DESIGN §4 flow 9, A13): once enough trustees have
  * logged that they erased their shares of an epoch's escrow key, that epoch's envelopes are unreadable outside
  * their conversations, and the relay deletes them. The (message id, K, seed) history records this device kept of
  * that epoch's messages (client.md §4.6) are then deleted too: they could only open those messages, and a stolen
