@@ -274,7 +274,9 @@ describe('the encrypted profile (cli.md §3)', () => {
     const legacySeed = readFileSync(join(carol, 'device.key'), 'utf8').trim();
     const none = await runInProcess(['read', '--profile', carol], { OVERT_PROFILE_KEY: undefined });
     expect(none.code).toBe(3);
-    expect(none.stderr).toContain('no passphrase given');
+    expect(none.stderr).toContain(
+      'was written unencrypted by an older version of overt; choose a passphrase to encrypt it. (no passphrase given: set OVERT_PASSPHRASE',
+    );
     expect(existsSync(join(carol, 'profile-key.json'))).toBe(false);
     expect(readFileSync(join(carol, 'device.key'), 'utf8').trim()).toBe(legacySeed);
 

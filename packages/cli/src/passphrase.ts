@@ -86,7 +86,8 @@ export class SecretSource {
   }
 
   private async askNew(intro: string): Promise<string> {
-    if (this.ctx.io.readSecret === undefined) throw new LockedError(NO_SECRET);
+    // Say why a passphrase is wanted (e.g. an old profile to encrypt), and how to give one.
+    if (this.ctx.io.readSecret === undefined) throw new LockedError(`${intro} (${NO_SECRET})`);
     this.ctx.io.stderr(`${intro}\n`);
     const first = checkNew(await this.ask('New passphrase: '));
     if ((await this.ask('Repeat it: ')) !== first) throw new UsageError('the two passphrases differ');
