@@ -1,14 +1,13 @@
 // docs/spec/client.md §3.1 and §4.7 against a real relay and its real, witnessed log: a device on an encrypted
 // file store keeps (message id, K, seed) history records of a 'shared' conversation, and no file of its store
-// holds a K, a seed or a message's text; once n − k + 1 trustees' shred statements for the epoch are on the log
-// (after the org's policy naming them), each client's log monitor prunes that epoch's records (HIS-5), and not before.
+// holds a K, a seed or a message's text; once n − k + 1 trustees of the org's logged policy have their shred
+// statements for the epoch on the log, each client's log monitor prunes that epoch's records (HIS-5), not before.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, shredFor, signPolicy, signShred, utf8Encode } from '@overt/core';
+import { randomBytes, shredFor, signShred, utf8Encode } from '@overt/core';
 import { ENTRY_TYPES, type EntryType, encodeEntry } from '@overt/log';
 import { afterAll, describe, expect, it } from 'vitest';
-import { policy, trusteeKeys } from '../../../core/test/workflow-fixtures.js';
 import { ORG } from '../../test/relay-world.js';
 import { texts, useWorld } from '../../test/use-world.js';
 import { FileStore } from '../node/index.js';
@@ -50,12 +49,13 @@ describe('history records at rest and after a shred', () => {
     ])
       expect(disk.some((b) => b.indexOf(Buffer.from(secret)) >= 0)).toBe(false);
 
-    // The org's policy (signed with the admin key every client pins), then one trustee's shred: 1 < 3 − 2 + 1.
-    await logEntry(ENTRY_TYPES.policy, signPolicy(policy({ orgId: ORG }), w.adminKey));
-    const shred = (i: number) => signShred(shredFor(ORG, w.epoch, i, Date.now()), trusteeKeys[i - 1]!);
+    // The world's policy (logged first, signed with the admin key every client pins) names three trustees, k = 2:
+    // one trustee's shred is not enough (1 < 3 − 2 + 1).
+    const shred = (i: number, key = w.trustees[i - 1]!) =>
+      signShred(shredFor(ORG, w.epoch, i, Date.now()), key);
     await logEntry(ENTRY_TYPES.shred, shred(1));
     // A statement in trustee 2's name that trustee 2 did not sign counts for nothing.
-    await logEntry(ENTRY_TYPES.shred, signShred(shredFor(ORG, w.epoch, 2, Date.now()), trusteeKeys[0]!));
+    await logEntry(ENTRY_TYPES.shred, shred(2, w.trustees[0]!));
     await ben.client.monitorLog();
     expect(await keptHistoryRecords(store, conversationId)).toHaveLength(2);
     expect(await isEpochShredded(store, w.epoch)).toBe(false);

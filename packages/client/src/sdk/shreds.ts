@@ -5,24 +5,22 @@
  * that epoch's messages (client.md §4.6) are then deleted too: they could only open those messages, and a stolen
  * device should not be the last place an erased epoch can still be read.
  *
- * The log monitor hands every non-directory entry it has verified to {@link watchShredEntry}:
- *
- * - a **policy** entry (log type 1) whose signature verifies under the pinned org-admin key and names this org is
- *   kept if its serial is higher than the one held (`kt/policy`: the signed policy): it names the trustees;
- * - a **shred** entry (log type 11) that verifies under the held policy (workflow.md §9.6: WF-S1…WF-S3) is noted
- *   (`kt/shred/<epoch>/<trustee index>`); when `n − k + 1` distinct trustees of the policy have shredded epoch `e`,
- *   fewer than k shares remain: the history records of `e` are pruned and `kt/shredded/<epoch>` notes it (HIS-5).
+ * The log reader (log/directory-log.ts) keeps the org's access policy in force along the log (a policy entry
+ * signed with the pinned org-admin key, directory.md §2) and hands every other non-directory entry it has verified
+ * to {@link watchShredEntry}: a **shred** entry (log type 11) that verifies under the policy in force at its
+ * position (workflow.md §9.6: WF-S1…WF-S3) is noted (`kt/shred/<epoch>/<trustee index>`); when `n − k + 1` distinct
+ * trustees of that policy have shredded epoch `e`, fewer than k shares remain: the history records of `e` are
+ * pruned and `kt/shredded/<epoch>` notes it (HIS-5).
  *
  * Anything that does not verify vouches for nothing and is ignored: a forged or foreign statement deletes nothing.
  * Entries are handled before the checkpoint that includes them is saved, so after a crash they are handled again
  * (every step is idempotent).
  */
-import { epochStartMs, isOvertError, type VerifiedPolicy, verifyPolicy, verifyShred } from '@overt/core';
+import { epochStartMs, isOvertError, type VerifiedPolicy, verifyShred } from '@overt/core';
 import { ENTRY_TYPES } from '@overt/log';
 import { ClientError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
 
-const POLICY_KEY = 'kt/policy';
 const pad = (n: number, w: number): string => String(n).padStart(w, '0');
 const shredPrefix = (epoch: number): string => `kt/shred/${pad(epoch, 10)}/`;
 const shreddedKey = (epoch: number): string => `kt/shredded/${pad(epoch, 10)}`;
@@ -60,23 +58,8 @@ export async function isEpochShredded(store: KeyValueStore, epoch: number): Prom
 
 export interface ShredWatchOptions {
   readonly store: KeyValueStore;
-  readonly orgId: string;
-  /** The pinned org-admin key (client.md §8.1): the org's policy is signed with it. */
-  readonly adminKey: Uint8Array;
-}
-
-function storeMalformed(what: string, cause?: unknown): ClientError {
-  return new ClientError('SDK_STORE_MALFORMED', `${what} does not decode`, { check: 'CLI-7', cause });
-}
-
-async function heldPolicy(o: ShredWatchOptions): Promise<VerifiedPolicy | undefined> {
-  const bytes = await o.store.get(POLICY_KEY);
-  if (bytes === undefined) return undefined;
-  try {
-    return verifyPolicy(bytes, o.adminKey);
-  } catch (cause) {
-    throw storeMalformed('stored policy', cause);
-  }
+  /** The org's access policy in force at the entry's position (the log reader's; undefined before the first). */
+  readonly policy: () => Promise<VerifiedPolicy | undefined>;
 }
 
 /** Runs `f` on attacker-controlled bytes: our own OvertError means "does not verify" (undefined). */
@@ -90,28 +73,19 @@ function verified<T>(f: () => T): T | undefined {
 }
 
 /**
- * The log monitor's hook for one verified log entry that is not a directory statement (`entry` = u8 type ‖ body,
- * log.md §7). Returns the epoch whose history it pruned, if this entry completed a shred quorum.
+ * The log monitor's hook for one verified log entry that is neither a policy nor a directory statement (`entry` =
+ * u8 type ‖ body, log.md §7). Returns the epoch whose history it pruned, if this entry completed a shred quorum.
  */
 export async function watchShredEntry(
   o: ShredWatchOptions,
   _index: number,
   entry: Uint8Array,
 ): Promise<number | undefined> {
-  const type = entry[0];
-  const body = entry.subarray(1);
-  if (type === ENTRY_TYPES.policy) {
-    const p = verified(() => verifyPolicy(body, o.adminKey));
-    if (p === undefined || p.policy.orgId !== o.orgId) return undefined;
-    const held = await heldPolicy(o);
-    if (held === undefined || p.policy.serial > held.policy.serial) await o.store.put(POLICY_KEY, body);
-    return undefined;
-  }
-  if (type !== ENTRY_TYPES.shred) return undefined;
-  const policy = await heldPolicy(o);
+  if (entry[0] !== ENTRY_TYPES.shred) return undefined;
+  const policy = await o.policy();
   // No policy read yet: no trustee is known, so the statement cannot be verified.
   if (policy === undefined) return undefined;
-  const s = verified(() => verifyShred(body, policy));
+  const s = verified(() => verifyShred(entry.subarray(1), policy));
   if (s === undefined) return undefined;
   const { epoch, trusteeIndex } = s.shred;
   await o.store.put(`${shredPrefix(epoch)}${pad(trusteeIndex, 3)}`, new Uint8Array(0));
