@@ -8,10 +8,9 @@
  * never as messages; text from the network is shown with control characters escaped so that a sender cannot
  * rewrite the reader's terminal.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
-import { FileStore } from '@overt/client/node';
 import {
   fromBase64,
   fromBase64Url,
@@ -34,13 +33,20 @@ import {
   requireString,
   UsageError,
 } from './command.js';
-import { fetchOrg, fetchTrust, initProfile, type OpenProfile, openProfile } from './profile.js';
+import { profileOptions, SecretSource } from './passphrase.js';
+import {
+  assertNoProfile,
+  FILE_PREFIX,
+  fetchOrg,
+  fetchTrust,
+  initProfile,
+  type OpenProfile,
+  openProfile,
+} from './profile.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
-const profileOption = {
-  profile: { type: 'string', value: 'DIR', description: 'the device profile directory (overt device init)' },
-} as const;
+const profileOption = profileOptions;
 
 /** The options of the `overt admin` commands: the relay, and the org admin's key that signs for the org. */
 export const adminOptions = {
@@ -129,8 +135,11 @@ const deviceInit: Command = {
     ...profileOption,
   },
   details:
-    'Creates DIR (mode 0700) with device.key (mode 0600) and prints the public key. Hand it to the org admin, who\nruns `overt admin enrol`; then run any profile command (e.g. `overt read`) to publish key packages.',
-  examples: ['overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice'],
+    'Creates DIR (mode 0700) with device.key (mode 0600) and prints the public key. Hand it to the org admin, who\nruns `overt admin enrol`; then run any profile command (e.g. `overt read`) to publish key packages.\nEverything secret in DIR is encrypted under a passphrase: --passphrase-file, $OVERT_PASSPHRASE, or asked\ntwice on the terminal; every command that opens the profile asks for it the same way.',
+  examples: [
+    'overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice',
+    'OVERT_PASSPHRASE=… overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice --json',
+  ],
   run: (ctx) =>
     guarded(ctx, async () => {
       const relay = requireString(ctx, 'relay');
@@ -138,9 +147,11 @@ const deviceInit: Command = {
       const dir = resolve(requireString(ctx, 'profile'));
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
-      // First contact: the org's trust anchors are pinned in the profile (trust on first use, cli.md §2).
+      assertNoProfile(dir);
+      const secret = await new SecretSource(ctx).forNew(`Choose a passphrase for the new profile ${dir}.`);
+      // First contact: the org's trust anchors are pinned in the profile (trust on first use, cli.md §3).
       const { org, trust } = await fetchTrust(relay);
-      const key = await initProfile(dir, { version: 1, relay, org, user, device, trust });
+      const key = await initProfile(dir, { relay, org, user, device, trust }, secret);
       const pub = toBase64(key.publicKey);
       emit(
         ctx,
@@ -265,7 +276,7 @@ const deviceApprove: Command = {
         }
         if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
       }
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       await p.client.approveDevice(device, identityKey);
       emit(
         ctx,
@@ -294,7 +305,7 @@ const chatNew: Command = {
         .map((u) => u.trim())
         .filter((u) => u !== '');
       if (users.length === 0) throw new UsageError('--with needs at least one user');
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const { conversationId, missing } = await p.client.createConversation(users);
       const id = toBase64Url(conversationId);
       const members = p.client.members(conversationId);
@@ -321,7 +332,7 @@ const chatList: Command = {
   examples: ['overt chat list --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       await keepUnread(p, await p.client.sync());
       const chats = p.client.conversationIds().map((id) => ({
         conversation: toBase64Url(id),
@@ -377,7 +388,7 @@ const send: Command = {
           throw new UsageError(`cannot read ${file}`);
         }
       }
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       // Catch up first: a commit we have not processed would make the relay refuse the send's epoch.
       await keepUnread(p, await p.client.sync());
       const sent =
@@ -476,10 +487,8 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           // Not UTF-8 although labelled text: saved as a file below.
         }
       }
-      const dir = join(p.dir, 'files');
-      await FileStore.open(dir);
-      const path = join(dir, messageId);
-      await writeFile(path, e.payload, { mode: 0o600 });
+      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3).
+      await p.store.put(`${FILE_PREFIX}${messageId}`, e.payload);
       return {
         json: {
           event: 'file',
@@ -489,10 +498,9 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           time,
           contentType: e.contentType,
           bytes: e.payload.length,
-          path,
           reportable: e.reportable,
         },
-        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes) saved to ${path}`,
+        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId} --out PATH`,
       };
     }
     case 'joined':
@@ -591,12 +599,12 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
+    'Files are kept encrypted in the profile (overt file save writes one out). A mailbox item that fails\nverification is printed as REJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {
       const conv = optionalString(ctx, 'conv');
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const events = await syncAndTake(p, conv === undefined ? undefined : convId(conv));
       const shown = await Promise.all(events.map((e) => show(p, e)));
       emit(
@@ -618,7 +626,7 @@ const watch: Command = {
   examples: ['overt watch --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const line = (json: unknown, text: string) =>
         ctx.io.stdout(`${ctx.json ? JSON.stringify(json) : text}\n`);
       let running: Promise<void> = Promise.resolve();

@@ -6,12 +6,11 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RelayTransport } from '@overt/client';
-import { FileStore } from '@overt/client/node';
 import { generateSigningKey, signPolicy, toBase64, utf8Encode, verifyPolicyEntry } from '@overt/core';
 import { decodeEntryBundle, parseSignerKey } from '@overt/log';
 import { describe, expect, it } from 'vitest';
 import { ok, useNpmStart } from '../test/npm-start.js';
-import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
+import { runCli, runInProcess, startDaemon, unlockForTest } from '../test/run-cli.js';
 import { printable } from './chat-commands.js';
 
 const sys = useNpmStart('overt-chat-cli-');
@@ -73,9 +72,16 @@ describe('overt messaging commands against npm start', () => {
       text: 'hello bob',
     });
     expect(read[2]).toMatchObject({ contentType: 'application/x-test', bytes: content.length });
-    const saved = read[2]!.path as string;
+    // The file is kept encrypted in the profile; `file save` writes it out.
+    const saved = join(sys.tmp, 'saved.bin');
+    const id = read[2]!.messageId as string;
+    expect(await ok(['file', 'save', id, '--out', saved, '--profile', bob])).toMatchObject({
+      ok: true,
+      bytes: content.length,
+    });
     expect(new Uint8Array(readFileSync(saved))).toEqual(content);
     expect(statSync(saved).mode & 0o777).toBe(0o600);
+    expect((await runInProcess(['file', 'save', id, '--out', saved, '--profile', bob])).code).toBe(2);
     // Read means read: nothing is shown twice.
     const again = await runInProcess(['read', '--profile', bob, '--json']);
     expect(JSON.parse(again.stdout).events).toEqual([]);
@@ -177,6 +183,8 @@ describe('overt messaging commands against npm start', () => {
       ['admin', 'enrol'],
       ['device', 'init'],
       ['device', 'approve'],
+      ['device', 'passphrase'],
+      ['file', 'save'],
     ]) {
       const h = await runInProcess([...cmd, '--help']);
       expect(h.code).toBe(0);
@@ -188,7 +196,7 @@ describe('overt messaging commands against npm start', () => {
 describe('rejected items', () => {
   it('read prints a rejected item as REJECTED with code and check, never its content, and exits 1', async () => {
     // The SDK's rejection (client.md) as it reaches the CLI: injected into the unread queue of bob's profile.
-    const store = await FileStore.open(join(bob, 'store'));
+    const { store } = await unlockForTest(bob);
     const rejected = {
       kind: 'rejected',
       conversationId: { b64: 'AAECAw==' },

@@ -73,8 +73,10 @@ export type SdkErrorCode =
   | 'RELAY_UNAVAILABLE'
   /** A relay response does not have the shape docs/spec/relay.md §2.2 gives it. */
   | 'RELAY_RESPONSE_MALFORMED'
-  /** Bytes read back from the state store do not decode. */
+  /** Bytes read back from the state store do not decode, or a sealed record does not authenticate (REST-2). */
   | 'SDK_STORE_MALFORMED'
+  /** The passphrase or key does not unlock the profile key (REST-1, client.md §3.1). */
+  | 'SDK_STORE_LOCKED'
   /** No conversation with this id is known to this device. */
   | 'SDK_UNKNOWN_CONVERSATION'
   /** The directory does not vouch for a device (absent, removed, or another key): key transparency (A6). */

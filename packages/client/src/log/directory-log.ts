@@ -123,6 +123,11 @@ export interface DirectoryLogOptions {
    * epoch-key entry that does not verify under the policy in force (KT-8), a second key for an epoch (KT-9).
    */
   readonly onEvent?: (event: DirectoryLogEvent) => void | Promise<void>;
+  /**
+   * Told of every other entry (u8 type ‖ body: neither a policy nor a directory statement) the same way, after the
+   * tree that includes it verified: the workflow entries, e.g. shred statements (client.md §4.7).
+   */
+  readonly onEntry?: (index: number, entry: Uint8Array) => void | Promise<void>;
 }
 
 /** What {@link DirectoryLogOptions.onEvent} is told. */
@@ -373,7 +378,10 @@ export class DirectoryLog {
   /** The monitor's hook: index one entry (already proven part of the checkpoint's tree). */
   private async index(index: number, entry: Uint8Array): Promise<void> {
     if (isPolicyEntry(entry)) return this.indexPolicy(index, entry);
-    if (!isDirectoryEntry(entry)) return;
+    if (!isDirectoryEntry(entry)) {
+      await this.options.onEntry?.(index, entry);
+      return;
+    }
     if (entry[0] === DIRECTORY_ENTRY_TYPES.epoch_key) return this.indexEpochKey(index, entry);
     let s: DirectoryStatement;
     try {

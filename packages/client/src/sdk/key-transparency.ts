@@ -49,6 +49,7 @@ import { DirectoryLog, type DirectoryLogEvent } from '../log/directory-log.js';
 import type { MemberCredential } from '../mls/credential.js';
 import type { KeyValueStore } from '../store/store.js';
 import type { RelayTransport } from '../transport/relay-transport.js';
+import { watchShredEntry } from './shreds.js';
 
 /** What monitoring reports about the user's own devices. */
 export interface KtAlert {
@@ -186,6 +187,11 @@ export class KeyTransparency {
       ...(options.now ? { now: options.now } : {}),
       onStatement: (index, s) => this.watch(index, s),
       onEvent: (e) => this.record(e),
+      // Shred statements: the history records of a shredded epoch are pruned (client.md §4.7, HIS-5).
+      onEntry: async (index, entry) => {
+        const policy = async () => (await this.log.accessPolicy())?.policy;
+        await watchShredEntry({ store: options.store, policy }, index, entry);
+      },
     });
   }
 
