@@ -153,9 +153,15 @@ describe('overt messaging commands against npm start', () => {
       ),
     };
     const transport = new RelayTransport({ url: sys.relay, key: admin.keyPair, signer: { kind: 'admin' } });
-    await transport.request('POST', '/v1/admin/policies', {
+    const posted = (await transport.request('POST', '/v1/admin/policies', {
       statement: toBase64(signPolicy(next, admin.keyPair)),
-    });
+    })) as { logIndex: number };
+    // The relay answers once the entry is sequenced; a client sees it once a cosigned checkpoint covers it.
+    for (let i = 0; i < 200; i++) {
+      const cp = await (await fetch(`${sys.relay}/log/checkpoint`)).text();
+      if (Number(cp.split('\n')[1]) > posted.logIndex) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const r = await runInProcess(['read', '--profile', bob]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
