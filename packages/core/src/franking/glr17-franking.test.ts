@@ -11,6 +11,7 @@ import {
   outcome,
   recipientContext,
   seededRng,
+  senderSigningKey,
   transportOf,
 } from '../../test/envelope-fixtures.js';
 import { deriveMessageKeys } from '../aead/keys.js';
@@ -39,7 +40,7 @@ const STAMP_TIME = 1_767_225_601_234;
 
 async function delivered(text: string, messageByte = 0x42, sender = 'alice@example.org') {
   const f = fields({ messageId: new Uint8Array(16).fill(messageByte), senderUserId: sender });
-  const s = await sealEnvelope(f, utf8Encode(text), epochKey, {
+  const s = await sealEnvelope(f, utf8Encode(text), epochKey, senderSigningKey, {
     rng: seededRng(`frk${messageByte}`),
     chunkSize: 64,
   });
