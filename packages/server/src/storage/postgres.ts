@@ -14,18 +14,7 @@
 import { pgTransaction } from '@overt/log/service';
 import pg from 'pg';
 import { RelayError } from '../errors.js';
-import {
-  ABUSE_REPORT_COLUMNS,
-  type AbuseReportRow,
-  abuseReportRowValues,
-  ENVELOPE_COLUMNS,
-  envelopeRowValues,
-  MAILBOX_COLUMNS,
-  type MailboxRow,
-  mailboxItemFrom,
-  REPORT_SUMMARY_COLUMNS,
-  reportSummaryFrom,
-} from './rows.js';
+import { ABUSE_REPORT_COLUMNS, type AbuseReportRow, abuseReportRowValues, ENVELOPE_COLUMNS, envelopeRowValues, MAILBOX_COLUMNS, type MailboxRow, mailboxItemFrom, REPORT_SUMMARY_COLUMNS, reportSummaryFrom, capsuleColumn } from './rows.js';
 import { planCommit, planMessage, resubmittedEnvelope, sameBytes } from './rules.js';
 import {
   type AbuseReportRecord,
@@ -302,7 +291,7 @@ function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
     senderDeviceId: r.sender_device_id,
     sendTime: num(r.send_time),
     header: plainBytes(r.header),
-    capsule: plainBytes(r.capsule),
+    ...capsuleColumn(r.capsule, 'postgres'),
     ciphertext: r.ciphertext === null ? null : plainBytes(r.ciphertext),
     blobId: r.blob_id,
     receivedAt: num(r.received_at),

@@ -80,6 +80,7 @@ function envelope(messageId: Uint8Array, epoch: number, extra: Partial<EnvelopeR
     sendTime: T,
     header: randomBytes(200),
     capsule: randomBytes(160),
+    signature: randomBytes(64),
     ciphertext: randomBytes(100),
     blobId: null,
     receivedAt: T + 5,

@@ -11,18 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import {
-  ABUSE_REPORT_COLUMNS,
-  type AbuseReportRow,
-  abuseReportRowValues,
-  ENVELOPE_COLUMNS,
-  envelopeRowValues,
-  MAILBOX_COLUMNS,
-  type MailboxRow,
-  mailboxItemFrom,
-  REPORT_SUMMARY_COLUMNS,
-  reportSummaryFrom,
-} from './rows.js';
+import { ABUSE_REPORT_COLUMNS, type AbuseReportRow, abuseReportRowValues, ENVELOPE_COLUMNS, envelopeRowValues, MAILBOX_COLUMNS, type MailboxRow, mailboxItemFrom, REPORT_SUMMARY_COLUMNS, reportSummaryFrom, capsuleColumn } from './rows.js';
 import { planCommit, planMessage, resubmittedEnvelope, sameBytes } from './rules.js';
 import {
   type AbuseReportRecord,
@@ -279,7 +268,7 @@ function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
     senderDeviceId: r.sender_device_id,
     sendTime: r.send_time,
     header: plainBytes(r.header),
-    capsule: plainBytes(r.capsule),
+    ...capsuleColumn(r.capsule, 'sqlite'),
     ciphertext: r.ciphertext === null ? null : plainBytes(r.ciphertext),
     blobId: r.blob_id,
     receivedAt: r.received_at,
