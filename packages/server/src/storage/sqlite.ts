@@ -11,7 +11,19 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { ABUSE_REPORT_COLUMNS, type AbuseReportRow, abuseReportRowValues, ENVELOPE_COLUMNS, envelopeRowValues, MAILBOX_COLUMNS, type MailboxRow, mailboxItemFrom, REPORT_SUMMARY_COLUMNS, reportSummaryFrom, capsuleColumn } from './rows.js';
+import {
+  ABUSE_REPORT_COLUMNS,
+  type AbuseReportRow,
+  abuseReportRowValues,
+  capsuleColumn,
+  ENVELOPE_COLUMNS,
+  envelopeRowValues,
+  MAILBOX_COLUMNS,
+  type MailboxRow,
+  mailboxItemFrom,
+  REPORT_SUMMARY_COLUMNS,
+  reportSummaryFrom,
+} from './rows.js';
 import { planCommit, planMessage, resubmittedEnvelope, sameBytes } from './rules.js';
 import {
   type AbuseReportRecord,
