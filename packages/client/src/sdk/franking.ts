@@ -13,11 +13,11 @@
 import {
   createReport,
   decodeReport,
+  decodeStamp,
   encodeReport,
   isOvertError,
   type OpenedEnvelope,
   toBase64Url,
-  decodeStamp,
   verifyStamp,
 } from '@overt/core';
 import { ClientError } from '../errors.js';

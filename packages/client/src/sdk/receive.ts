@@ -110,8 +110,7 @@ export async function openReceived(
   const epoch = calendarMonthEpoch(envelope.header.sendTime);
   if (envelope.header.epoch !== epoch)
     throw timeRefused('the envelope epoch is not the calendar month of its send time', 'CLI-8');
-  const senderKey =
-    origin.senderKey ?? (await ctx.deviceKey(origin.senderUserId, origin.senderDeviceId));
+  const senderKey = origin.senderKey ?? (await ctx.deviceKey(origin.senderUserId, origin.senderDeviceId));
   const opened = await openEnvelope(envelope, transport, {
     orgId: ctx.orgId,
     epoch,
