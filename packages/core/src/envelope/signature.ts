@@ -45,6 +45,7 @@ export function signSender(key: SigningKeyPair, label: Uint8Array, capsule: Uint
 
 /** True iff `head.signature` is `deviceKey`'s signature over the head's label and capsule. Never throws. */
 export function isSenderSignatureValid(head: EnvelopeHead, deviceKey: Uint8Array): boolean {
+  if (!(deviceKey instanceof Uint8Array) || !(head.signature instanceof Uint8Array)) return false;
   if (head.signature.length !== SENDER_SIGNATURE_BYTES) return false;
   return verifySignature(deviceKey, senderSignatureInput(head.label, head.capsule), head.signature);
 }
