@@ -8,7 +8,8 @@
  *    the sender is a member at the MLS message's epoch — DS-3, DS-5 —, recipients = the members' users).
  *    The storage checks DS-3/DS-5 again inside its transaction.
  * 2. Core's ingest check (sender signature ENV-20 / RLY-20, capsule validity ENV-18 / RLY-13, ciphertext digest
- *    ENV-12 / RLY-14) in a pool of worker threads, batched — unless the relay was built with `unsafeSkipCapsuleChecks` (benchmark baseline).
+ *    ENV-12 / RLY-14) in a pool of worker threads, batched — unless the relay was built with
+ *    `unsafeSkipCapsuleChecks` (benchmark baseline).
  * 3. Group commit: the checked messages of one event-loop turn (and all that arrive while a transaction runs)
  *    are stored by one {@link RelayStorage.storeMessages} call, one transaction, then answered and their
  *    recipients woken.
@@ -56,7 +57,10 @@ export interface IngestPipelineOptions {
   readonly capsuleWorkers?: number;
   /** Most messages per storage transaction (default 512). */
   readonly maxBatch?: number;
-  /** The ingest rules shared with the HTTP upload (relay.ts passes one instance to both); built from these options when absent. */
+  /**
+   * The ingest rules shared with the HTTP upload (relay.ts passes one instance to both); built from these options
+   * when absent.
+   */
   readonly rules?: IngestRules;
 }
 
