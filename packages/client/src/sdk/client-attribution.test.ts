@@ -348,3 +348,35 @@ async function expectOvertCheck(f: () => unknown, code: string, check: string): 
   }
   expect(error).toMatchObject({ name: 'OvertError', code, check });
 }
+
+describe('the sender key of a history record comes from the log (client.md §8.3)', () => {
+  it('a directory that points alice’s device at another log entry, or lists no such device, gives no key', async () => {
+    // alice's phone, listed at the index of bob's enrolment (an admin-signed entry, but not alice's).
+    const bobsIndex = (await mallory.client.transport.userDevices('bob'))[0]!.enrolLogIndex;
+    const lying = await w.reopen(mallory, {
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (!new URL(url).pathname.endsWith('/v1/users/alice/devices')) return res;
+        const body = (await res.json()) as { devices: Record<string, unknown>[] };
+        const devices = body.devices.map((d) => ({ ...d, enrolLogIndex: bobsIndex }));
+        return new Response(JSON.stringify({ devices }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    });
+    await expectClientError(
+      lying.kt.deviceKey('alice', utf8Encode('alice-phone')),
+      'KT_DEVICE_NOT_ON_LOG',
+      'KT-3',
+    );
+    await expectClientError(
+      mallory.client.kt.deviceKey('alice', utf8Encode('alice-tablet')),
+      'SDK_DEVICE_UNVERIFIED',
+      'CLI-5',
+    );
+    expect(await mallory.client.kt.deviceKey('alice', utf8Encode('alice-phone'))).toEqual(
+      alice.key.publicKey,
+    );
+  });
+});
