@@ -2,7 +2,8 @@
  * The messaging commands (docs/spec/cli.md): `device init` and `admin enrol` to put a device on the directory,
  * `device approve` to accept one of the user's own devices that log monitoring reported,
  * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). `read` and
- * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6). State lives
+ * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6), an epoch key
+ * the trustees did not sign or a second key for an epoch (A14); and NOTICE lines for a new access policy (KT-10). State lives
  * in a profile directory (profile.ts). Rejected mailbox items are printed as REJECTED with their code and check,
  * never as messages; text from the network is shown with control characters escaped so that a sender cannot
  * rewrite the reader's terminal.
@@ -63,12 +64,23 @@ export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
   return parseSignerKey(adminText);
 }
 
+/**
+ * The error to show for `e`: `e` itself, or the KT_LOG_STALE refusal (KT-FRESH-1, client.md §8.6) among its causes
+ * — an MLS refusal of a member made because the view of the log was stale says why only in its cause.
+ */
+function shownError(e: unknown): unknown {
+  for (let c: unknown = e; c !== undefined; c = (c as { cause?: unknown }).cause)
+    if (isClientError(c, 'KT_LOG_STALE')) return c;
+  return e;
+}
+
 /** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
 export async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
   try {
     return await f();
-  } catch (e) {
-    if (!isClientError(e) && !isOvertError(e)) throw e;
+  } catch (thrown) {
+    const e = shownError(thrown);
+    if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
     if (ctx.json) ctx.io.stdout(`${JSON.stringify({ ok: false, error })}\n`);
@@ -382,12 +394,44 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert';
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert' | 'notice';
   readonly conversation?: string;
   readonly [k: string]: unknown;
 }
 
 async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text: string }> {
+  if (e.kind === 'notice') {
+    // A new access policy (KT-10, A14): who may now do what. Public facts only, no key material.
+    return {
+      json: {
+        event: 'notice',
+        notice: e.notice,
+        serial: e.serial,
+        previousSerial: e.previousSerial,
+        changes: e.changes,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `NOTICE ${e.notice} serial ${e.previousSerial} → ${e.serial} (log index ${e.logIndex}, ${e.check}): ${printable(e.changes.join('; '))}`,
+    };
+  }
+  if (e.kind === 'alert' && !('userId' in e)) {
+    const what =
+      e.alert === 'epoch-key-invalid'
+        ? `an epoch key on the log is not signed by the trustees of the access policy (${e.reason}); nothing is sealed to it (tell your org's trustees)`
+        : `two different keys are on the log for one epoch (${e.reason}); nothing is sealed to either (tell your org's trustees)`;
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        epoch: e.epoch ?? null,
+        reason: e.reason,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT ${e.alert} epoch ${e.epoch ?? '?'} (log index ${e.logIndex}, ${e.check}): ${printable(what)}`,
+    };
+  }
   if (e.kind === 'alert') {
     const what =
       e.alert === 'unknown-device'
@@ -516,9 +560,12 @@ async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promi
 /** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
 async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
   const out: ClientEvent[] = [];
-  // Alerts concern the user, not a conversation: always shown.
+  // Alerts and notices concern the user, not a conversation: always shown.
   const match = (e: ClientEvent) =>
-    conv === undefined || e.kind === 'alert' || toBase64Url(e.conversationId) === toBase64Url(conv);
+    conv === undefined ||
+    e.kind === 'alert' ||
+    e.kind === 'notice' ||
+    toBase64Url(e.conversationId) === toBase64Url(conv);
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
@@ -544,7 +591,7 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve).',
+    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {

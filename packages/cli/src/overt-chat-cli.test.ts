@@ -5,8 +5,10 @@
  */
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RelayTransport } from '@overt/client';
 import { FileStore } from '@overt/client/node';
-import { generateSigningKey, toBase64, utf8Encode } from '@overt/core';
+import { generateSigningKey, signPolicy, toBase64, utf8Encode, verifyPolicyEntry } from '@overt/core';
+import { decodeEntryBundle, parseSignerKey } from '@overt/log';
 import { describe, expect, it } from 'vitest';
 import { ok, useNpmStart } from '../test/npm-start.js';
 import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
@@ -123,6 +125,40 @@ describe('overt messaging commands against npm start', () => {
     const again = await runInProcess(['read', '--profile', bob]);
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain('ALERT');
+  }, 40_000);
+
+  it('a new policy on the log (a trustee swapped for a key the admin holds) is printed as a NOTICE (KT-10, A14)', async () => {
+    // The admin reads the policy in force from the log (entry 0, written by npm start) and logs a successor.
+    const admin = parseSignerKey(readFileSync(sys.adminKey, 'utf8').trim());
+    const checkpoint = await (await fetch(`${sys.relay}/log/checkpoint`)).text();
+    const size = Number(checkpoint.split('\n')[1]);
+    const bundle = new Uint8Array(
+      await (await fetch(`${sys.relay}/log/tile/entries/000.p/${Math.min(size, 256)}`)).arrayBuffer(),
+    );
+    const first = verifyPolicyEntry(
+      admin.publicKey,
+      decodeEntryBundle(bundle, Math.min(size, 256))[0]!,
+    ).policy;
+    const next = {
+      ...first,
+      serial: first.serial + 1,
+      trustees: first.trustees.map((t) =>
+        t.index === 3 ? { ...t, signingKey: generateSigningKey().publicKey } : t,
+      ),
+    };
+    const transport = new RelayTransport({ url: sys.relay, key: admin.keyPair, signer: { kind: 'admin' } });
+    await transport.request('POST', '/v1/admin/policies', {
+      statement: toBase64(signPolicy(next, admin.keyPair)),
+    });
+    const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `NOTICE policy-changed serial ${first.serial} → ${next.serial} \\(log index \\d+, KT-10\\): trustee 3 \\(Local trustee 3\\) signing key replaced`,
+      ),
+    );
+    // Shown once.
+    expect((await runInProcess(['read', '--profile', bob])).stdout).not.toContain('NOTICE');
   }, 40_000);
 
   it('refuses a device key others can read, and usage mistakes, with exit status 2', async () => {

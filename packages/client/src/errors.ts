@@ -97,12 +97,21 @@ export type KtErrorCode =
   | 'KT_LOG_INVALID'
   /** The log could not be read: nothing was concluded (retried later). */
   | 'KT_LOG_UNAVAILABLE'
+  /**
+   * The client's view of the log is older than the maximum age and the relay served no fresher checkpoint (A16: a
+   * relay may be freezing this client's view): no key-transparency decision is made until it does.
+   */
+  | 'KT_LOG_STALE'
   /** A member's device is not proven by an admin-signed device-added statement on the verified log. */
   | 'KT_DEVICE_NOT_ON_LOG'
   /** A member's device has an admin-signed removal on the log. */
   | 'KT_DEVICE_REMOVED'
   /** The epoch key the relay serves is not the one an admin-signed statement on the verified log gives. */
-  | 'KT_EPOCH_KEY_NOT_ON_LOG';
+  | 'KT_EPOCH_KEY_NOT_ON_LOG'
+  /** The logged epoch key is not signed by k trustees of the policy in force, or fails its checks (KT-8, A14). */
+  | 'KT_EPOCH_KEY_UNTRUSTED'
+  /** The log holds two different keys for the epoch: the client seals to neither (KT-9, A14). */
+  | 'KT_EPOCH_KEY_CONFLICT';
 
 export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode;
 

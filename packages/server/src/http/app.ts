@@ -369,6 +369,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ctx.reply.status(201);
     return epochKeyJson(k);
   });
+  route('POST', '/v1/admin/policies', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { statement } = json(ctx, bodies.statement);
+    const r = await service.publishPolicy(statement);
+    ctx.reply.status(201);
+    return { serial: r.serial, logIndex: r.logIndex, publishedAt: r.publishedAt };
+  });
   route('POST', '/v1/admin/retention', { auth: 'admin', body: 'json' }, async (ctx) => {
     const { epoch } = json(ctx, bodies.retention);
     return { epoch, deleted: await service.deleteEpoch(epoch) };

@@ -12,12 +12,17 @@
  *   relay/relay.sqlite
  *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
  *   trustees/trustee-1..3/   secret.key, epoch-<e>.share
+ *   requester/secret.key     the local requester stand-in the policy names
+ *
+ * Before any epoch key the admin key signs the organisation's policy (policy.ts) and the relay logs it; each
+ * epoch key is then signed by the trustees and verified under that policy (DESIGN A14).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
   isValidKeyName,
   parseVerifierKey,
@@ -32,6 +37,7 @@ import { createRelay } from '../relay.js';
 import { RelayService } from '../service.js';
 import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
 import { StandaloneError } from './errors.js';
+import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { LocalTrustee, writeFileAtomic } from './trustee.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
@@ -53,6 +59,11 @@ export interface SystemOptions {
   readonly org?: string;
   /** How long to wait for the first checkpoint carrying the witness quorum (default 15 s). */
   readonly witnessedTimeoutMs?: number;
+  /**
+   * The log's heartbeat (start.md §1): how often the witnesses re-cosign the checkpoint when nothing was appended,
+   * so that clients see a fresh view (A16). Default {@link DEFAULT_HEARTBEAT_MS}.
+   */
+  readonly heartbeatMs?: number;
   readonly now?: () => number;
 }
 
@@ -69,6 +80,8 @@ export interface RunningSystem {
   readonly wellKnown: WellKnownDocument;
   readonly witnesses: readonly WitnessChildInfo[];
   readonly epochs: readonly EpochKeyOutcome[];
+  /** The policy in force: logged on first start, reused after. */
+  readonly policy: PolicyOutcome;
   readonly adminKeyPath: string;
   readonly adminKeyCreated: boolean;
   readonly trusteeDirs: readonly string[];
@@ -262,6 +275,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       key: logKey,
       witnesses,
       witnessQuorum: WITNESS_QUORUM,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     });
     cleanups.push(() => sequencer.close());
 
@@ -305,10 +319,21 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       orgId: state.org,
       now,
     });
+    const policy = await ensurePolicy({
+      dataDir,
+      orgId: state.org,
+      admin: admin.key.keyPair,
+      trustees,
+      witnessVkeys: children.map((c) => c.info.vkey),
+      witnessQuorum: WITNESS_QUORUM,
+      storage: relay.storage,
+      service,
+      now,
+    });
     const current = calendarMonthEpoch(now());
     const epochs = await ensureEpochKeys({
       trustees,
-      admin: admin.key.keyPair,
+      policy: policy.policy,
       orgId: state.org,
       storage: relay.storage,
       service,
@@ -342,6 +367,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       wellKnown: doc,
       witnesses: children.map((c) => c.info),
       epochs,
+      policy,
       adminKeyPath,
       adminKeyCreated: admin.created,
       trusteeDirs,
