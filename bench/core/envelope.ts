@@ -23,8 +23,10 @@ import {
   type Element,
   EnvelopeOpener,
   EnvelopeSealer,
+  generateSigningKey,
   group,
   ingestEnvelope,
+  isSenderSignatureValid,
   nobleBackend,
   openEnvelope,
   randomBytes,
@@ -32,6 +34,7 @@ import {
   StreamSealer,
   sealCapsule,
   sealEnvelope,
+  signSender,
   verifyCapsuleOpening,
   webCryptoBackend,
 } from '../../packages/core/src/index.js';
@@ -116,6 +119,8 @@ function withMbps(r: Result, bytes: number): Result {
 // Fixtures.
 const epochSecret = randomScalar();
 const epochKey: Element = group.baseMul(epochSecret);
+/** The sending device's identity key: signs (L, capsule) of every envelope (envelope.md §3.1). */
+const signer = generateSigningKey();
 const fields = {
   orgId: 'example.org',
   epoch: 1,
@@ -134,6 +139,7 @@ const recipientCtx = {
   conversationId: fields.conversationId,
   senderUserId: fields.senderUserId,
   senderDeviceId: fields.senderDeviceId,
+  senderKey: signer.publicKey,
   members: fields.recipients,
 };
 const ingestCtx = {
@@ -142,9 +148,11 @@ const ingestCtx = {
   epochKey,
   senderUserId: fields.senderUserId,
   senderDeviceId: fields.senderDeviceId,
+  senderKey: signer.publicKey,
   now: fields.sendTime,
   maxClockSkewMs: 3_600_000,
   maxPayloadBytes: 1 << 30,
+  members: fields.recipients,
 };
 
 const KIB = 1024;
@@ -152,7 +160,7 @@ const CHUNK = 64 * KIB;
 const FILE = 8 * 1024 * KIB;
 const msg = randomBytes(KIB);
 const chunk = randomBytes(CHUNK);
-const sealed1k = await sealEnvelope(fields, msg, epochKey);
+const sealed1k = await sealEnvelope(fields, msg, epochKey, signer);
 const transport1k = { messageId: fields.messageId, contentKey: sealed1k.contentKey, seed: sealed1k.seed };
 
 // 1 KiB messages against the raw scalar multiplications.
@@ -182,7 +190,19 @@ const messages = await compareAsync(
       fn: () => group.mul(s, epochKey),
     },
     { name: 'capsule seal alone (sealCapsule)', fn: () => sealCapsule(epochKey, K, L, seed) },
-    { name: 'envelope seal, 1 KiB, with capsule', fn: () => sealEnvelope(fields, msg, epochKey), bytes: KIB },
+    {
+      name: 'envelope seal, 1 KiB, with capsule',
+      fn: () => sealEnvelope(fields, msg, epochKey, signer),
+      bytes: KIB,
+    },
+    {
+      name: 'sender signature alone (Ed25519 sign, libsodium)',
+      fn: () => signSender(signer, sealed1k.label, sealed1k.capsule),
+    },
+    {
+      name: 'sender signature check alone (Ed25519 verify, libsodium)',
+      fn: () => isSenderSignatureValid(sealed1k, signer.publicKey),
+    },
     {
       name: 'capsule recompute alone (verifyCapsuleOpening)',
       fn: () =>
@@ -201,7 +221,7 @@ const messages = await compareAsync(
   ],
   'first',
 );
-for (const m of [messages[2]!, messages[4]!]) {
+for (const m of [messages[2]!, messages[6]!]) {
   m.target_ops_per_s = 2000;
   m.meets_target = m.ops_per_s >= 2000;
 }
@@ -248,14 +268,14 @@ const bulk = await compareAsync(
 
 // Whole files: seal and open 8 MiB in 64 KiB chunks (AEAD + both chunk hashes + capsule once).
 const file = randomBytes(FILE);
-const sealedFile = await sealEnvelope(fields, file, epochKey);
+const sealedFile = await sealEnvelope(fields, file, epochKey, signer);
 const fileTransport = {
   messageId: fields.messageId,
   contentKey: sealedFile.contentKey,
   seed: sealedFile.seed,
 };
 async function sealFile(backend: CryptoBackend) {
-  const sealer = await EnvelopeSealer.create(fields, FILE, epochKey, { backend });
+  const sealer = await EnvelopeSealer.create(fields, FILE, epochKey, signer, { backend });
   for (let at = 0; at < FILE; at += 1 << 20) await sealer.update(file.subarray(at, at + (1 << 20)));
   await sealer.finish();
 }

@@ -26,6 +26,7 @@ const sealed = await sealEnvelope(
   textFields(682, {}, 'bench.example'),
   randomBytes(1024),
   group.baseMul(randomNonZeroScalar()),
+  generateSigningKey(),
 );
 const headerLength = new DataView(sealed.head.buffer, sealed.head.byteOffset).getUint32(0);
 const record: EnvelopeRecord = {
@@ -37,7 +38,8 @@ const record: EnvelopeRecord = {
   senderDeviceId: 'alice-phone',
   sendTime: sealed.header.sendTime,
   header: sealed.head.subarray(4, 4 + headerLength),
-  capsule: sealed.head.subarray(4 + headerLength),
+  capsule: sealed.capsule,
+  signature: sealed.signature,
   ciphertext: sealed.envelope.subarray(sealed.head.length),
   blobId: null,
   receivedAt: Date.now(),
@@ -51,7 +53,7 @@ const results = compare(
       name: 'envelope JSON body (baseline)',
       fn: () =>
         JSON.stringify({
-          head: toBase64(encodeEnvelopeHead(record.header, record.capsule)),
+          head: toBase64(encodeEnvelopeHead(record.header, record.capsule, record.signature)),
           ciphertext: toBase64(record.ciphertext!),
         }),
     },

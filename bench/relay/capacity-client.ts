@@ -132,6 +132,7 @@ async function prepare(s: SetupMessage, pair: SetupMessage['senders'][number]) {
       },
       randomBytes(s.payloadBytes),
       s.epochKey as Element,
+      pair.sender.key,
     );
     const message = await conv.encrypt({
       messageId: sealed.header.messageId,

@@ -214,7 +214,7 @@ async function overtVariant(epoch: number, epochKey: Element): Promise<Variant> 
         contentType: 'text/plain; charset=utf-8',
       };
       const t1 = now();
-      const sealed = await sealEnvelope(fields, payload, epochKey);
+      const sealed = await sealEnvelope(fields, payload, epochKey, senderId.signingKey);
       const sealMs = now() - t1;
       const fieldsMs = t1 - t;
       relay.set(key(sealed.header.messageId), sealed.envelope);
@@ -246,6 +246,7 @@ async function overtVariant(epoch: number, epochKey: Element): Promise<Variant> 
           conversationId: conv.groupId,
           senderUserId: inc.sender.userId,
           senderDeviceId: inc.sender.deviceId,
+          senderKey: inc.sender.identityKey,
           members,
         });
         if (opened.payload.length !== payload.length) throw new Error('payload length differs');

@@ -83,6 +83,11 @@ export type SdkErrorCode =
   | 'SDK_DEVICE_UNVERIFIED'
   /** No report is kept for this message (not received here, not stamped, or too large; FRK-6). */
   | 'SDK_NOT_REPORTABLE'
+  /**
+   * An envelope's times do not hold together: its epoch is not the calendar month of its send time (CLI-8), or a
+   * live message's send time is too far from the relay's stamp time (CLI-9).
+   */
+  | 'SDK_ENVELOPE_TIME'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 

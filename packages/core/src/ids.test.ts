@@ -2,7 +2,7 @@
 // unsigned, first difference decides, a proper prefix first), checked through the validators that rely on them.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { epochKey, fields, outcome } from '../test/envelope-fixtures.js';
+import { epochKey, fields, outcome, senderSigningKey } from '../test/envelope-fixtures.js';
 import { request } from '../test/workflow-fixtures.js';
 import { compareBytes, utf8Encode } from './bytes.js';
 import { decodeDeviceStatement, signDeviceStatement } from './directory/statements.js';
@@ -45,7 +45,7 @@ describe('identifier limits (foundations.md §8)', () => {
     }));
     // Each use returns 'ok' or the code it refused with.
     const uses = async (org: string) => ({
-      header: await outcome(() => sealEnvelope(fields({ orgId: org }), utf8Encode('hi'), epochKey)),
+      header: await outcome(() => sealEnvelope(fields({ orgId: org }), utf8Encode('hi'), epochKey, senderSigningKey)),
       directory: await outcome(() =>
         decodeDeviceStatement(
           'added',
@@ -119,6 +119,7 @@ describe('byte order (foundations.md §9)', () => {
       fields({ senderUserId: 'alice', recipients: ['alice2', 'alice', 'Bob'] }),
       utf8Encode('hi'),
       epochKey,
+      senderSigningKey,
     );
     const header = decodeEnvelopeHead(sealed.head).header;
     // The sender sorts the list; a verifier accepts exactly that order.

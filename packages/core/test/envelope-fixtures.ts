@@ -12,6 +12,7 @@ import type { KeyTransport, RecipientContext } from '../src/envelope/open.js';
 import type { SealedEnvelopeHead } from '../src/envelope/seal.js';
 import { OvertError } from '../src/errors.js';
 import { type Element, group, hashToScalar, type Scalar } from '../src/group.js';
+import { type SigningKeyPair, signingKeyFromSeed } from '../src/sign.js';
 
 /** A deterministic byte source: SHA-256 in counter mode over a label. */
 export function seededRng(label: string): (n: number) => Uint8Array {
@@ -33,6 +34,15 @@ export const otherEpochKey: Element = group.baseMul(
 );
 
 export const SEND_TIME = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+/** The sending device's identity key (alice-laptop): signs every fixture envelope's (L, capsule). */
+export const senderSigningKey: SigningKeyPair = signingKeyFromSeed(
+  sha256(utf8Encode('overt/test/alice-laptop-identity')),
+);
+/** Another device's key: what a relay or an outsider signs with when it forges. */
+export const otherSigningKey: SigningKeyPair = signingKeyFromSeed(
+  sha256(utf8Encode('overt/test/not-alice-identity')),
+);
 
 export function fields(overrides: Partial<HeaderFields> = {}): HeaderFields {
   return {
@@ -58,6 +68,7 @@ export function recipientContext(overrides: Partial<RecipientContext> = {}): Rec
     conversationId: f.conversationId,
     senderUserId: f.senderUserId,
     senderDeviceId: f.senderDeviceId,
+    senderKey: senderSigningKey.publicKey,
     members: ['bob@example.org', 'alice@example.org', 'carol@example.org'],
     ...overrides,
   };
@@ -71,9 +82,11 @@ export function ingestContext(overrides: Partial<IngestContext> = {}): IngestCon
     epochKey,
     senderUserId: f.senderUserId,
     senderDeviceId: f.senderDeviceId,
+    senderKey: senderSigningKey.publicKey,
     now: SEND_TIME + 1500,
     maxClockSkewMs: 5 * 60_000,
     maxPayloadBytes: 1 << 30,
+    members: ['carol@example.org', 'bob@example.org', 'alice@example.org'],
     ...overrides,
   };
 }
@@ -110,7 +123,7 @@ export const headerFieldsArb: fc.Arbitrary<HeaderFields> = fc
     recipients: [...new Set([...others, f.senderUserId])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
   }));
 
-/** Offsets of every field's value inside an encoded v1 header, walked independently of the codec. */
+/** Offsets of every field's value inside an encoded header, walked independently of the codec. */
 export function headerFieldOffsets(h: Uint8Array): Record<string, { at: number; length: number }> {
   const out: Record<string, { at: number; length: number }> = {};
   let o = 0;

@@ -1,7 +1,9 @@
 // Committed vectors for envelopes, franking (vectors/envelope.json) and workflow objects (vectors/workflow.json):
 // the generators reproduce them byte for byte, and every derived value is recomputed here from the formulas
-// of docs/spec/envelope.md and docs/spec/franking.md with raw SHA-256 / HMAC, independently of the codec.
+// of docs/spec/envelope.md and docs/spec/franking.md with raw SHA-256 / HMAC and @noble's Ed25519, independently
+// of the codec.
 import { readFileSync } from 'node:fs';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
@@ -11,11 +13,14 @@ import {
   combineShares,
   createShare,
   decodeCapsule,
+  decodeShare,
+  encodeShare,
   verifyCapsule,
   verifyShare,
 } from '../src/capsule/index.js';
 import { decodeEnvelope } from '../src/envelope/envelope.js';
 import { openEnvelope } from '../src/envelope/open.js';
+import { verifySenderSignature } from '../src/envelope/signature.js';
 import { verifyReport } from '../src/franking/report.js';
 import { decodeElement, decodeScalar, group } from '../src/group.js';
 import { verifyDecision } from '../src/workflow/decision.js';
@@ -42,9 +47,19 @@ interface EnvelopeCase {
   header: string;
   label: string;
   capsule: string;
+  senderSignatureInput: string;
+  senderSignature: string;
+  head: string;
   ciphertext: string;
   envelope: string;
-  franking: { stampTime: number; stamp: string; report: string };
+  recovery: {
+    trusteeIndex: number;
+    capsuleId: string;
+    shareRandomness: string;
+    share: string;
+    contentKey: string;
+  };
+  franking: { reporterUserId: string; stampTime: number; stamp: string; report: string };
 }
 
 const envelopeFile = readFileSync(VECTORS_PATH, 'utf8');
@@ -52,6 +67,8 @@ const workflowFile = readFileSync(WORKFLOW_VECTORS_PATH, 'utf8');
 const V = JSON.parse(envelopeFile) as {
   epochSecret: string;
   epochKey: string;
+  senderSigningSeed: string;
+  senderPublicKey: string;
   relayPublicKey: string;
   cases: EnvelopeCase[];
 };
@@ -105,14 +122,28 @@ describe('envelope vectors', () => {
       concatBytes(tagOnly('overt/franking/v1/commitment'), fromHex(c.headerContextHash), ...plainHashes),
     );
     expect(toHex(fc)).toBe(c.frankingCommitment);
-    // Envelope framing: u32 len(header) ‖ header ‖ capsule ‖ ciphertext.
+    // Header version 2; the epoch is the calendar month of the send time (directory.md §4).
+    expect(header[0]).toBe(2);
+    const t = new Date(c.input.sendTime as number);
+    expect(c.input.epoch).toBe(12 * (t.getUTCFullYear() - 1970) + t.getUTCMonth());
+    // Sender signature: Ed25519 (RFC 8032, @noble as an independent implementation) over
+    // u16 len(tag) ‖ tag ‖ L ‖ capsule, under the key of the listed seed.
+    expect(c.senderSignatureInput).toBe(
+      toHex(tagOnly('overt/envelope/v2/sender-signature')) + c.label + c.capsule,
+    );
+    expect(toHex(ed25519.getPublicKey(fromHex(V.senderSigningSeed)))).toBe(V.senderPublicKey);
+    expect(toHex(ed25519.sign(fromHex(c.senderSignatureInput), fromHex(V.senderSigningSeed)))).toBe(
+      c.senderSignature,
+    );
+    // Envelope framing: u32 len(header) ‖ header ‖ capsule ‖ signature ‖ ciphertext.
     const len = header.length;
-    expect(c.envelope).toBe(
+    expect(c.head).toBe(
       toHex(Uint8Array.of(len >>> 24, (len >> 16) & 255, (len >> 8) & 255, len & 255)) +
         c.header +
         c.capsule +
-        c.ciphertext,
+        c.senderSignature,
     );
+    expect(c.envelope).toBe(c.head + c.ciphertext);
   });
 
   it.each(V.cases)(
@@ -135,23 +166,27 @@ describe('envelope vectors', () => {
           conversationId: fromHex(c.input.conversationId as string),
           senderUserId: c.input.senderUserId as string,
           senderDeviceId: fromHex(c.input.senderDeviceId as string),
+          senderKey: fromHex(V.senderPublicKey),
           members: c.input.recipients as string[],
         },
       );
       expect(toHex(opened.payload)).toBe(c.input.payload);
+      verifySenderSignature(fromHex(c.head), fromHex(V.senderPublicKey));
       const capsule = verifyCapsule(epochKey, decodeCapsule(fromHex(c.capsule)), fromHex(c.label));
+      expect(toHex(capsule.id)).toBe(c.recovery.capsuleId);
       const secret = decodeScalar(fromHex(V.epochSecret));
       // The epoch secret as a (1, 1) sharing: its one verification key is the epoch key.
       const keySet = { threshold: 1, groupKey: epochKey, verificationKeys: [epochKey] };
-      const share = verifyShare(
-        keySet,
-        capsule,
-        createShare({ index: 1, secret }, capsule, () => new Uint8Array(32)),
+      const made = createShare({ index: c.recovery.trusteeIndex, secret }, capsule, () =>
+        fromHex(c.recovery.shareRandomness),
       );
-      expect(toHex(combineShares(capsule, [share], keySet))).toBe(c.input.contentKey);
+      expect(toHex(encodeShare(made))).toBe(c.recovery.share);
+      const share = verifyShare(keySet, capsule, decodeShare(fromHex(c.recovery.share)));
+      expect(toHex(combineShares(capsule, [share], keySet))).toBe(c.recovery.contentKey);
+      expect(c.recovery.contentKey).toBe(c.input.contentKey);
       const report = verifyReport(fromHex(c.franking.report), {
         relayPublicKey: fromHex(V.relayPublicKey),
-        reporterUserId: 'alice@example.org',
+        reporterUserId: c.franking.reporterUserId,
       });
       expect(report.stampTime).toBe(c.franking.stampTime);
     },

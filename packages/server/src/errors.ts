@@ -69,6 +69,7 @@ export type EnvelopeErrorCode =
   | 'ENV_EPOCH'
   | 'ENV_TIME'
   | 'ENV_CAPSULE'
+  | 'ENV_SIGNATURE'
   | 'ENV_EXISTS'
   | 'ENV_NOT_FOUND'
   | 'ENV_CONTEXT'
@@ -155,6 +156,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   ENV_EPOCH: 409,
   ENV_TIME: 400,
   ENV_CAPSULE: 400,
+  ENV_SIGNATURE: 403,
   ENV_EXISTS: 409,
   ENV_NOT_FOUND: 404,
   ENV_CONTEXT: 400,

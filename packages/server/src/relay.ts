@@ -15,6 +15,7 @@ import { ReportDesk } from './franking.js';
 import { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
 import { MailboxHub } from './hub.js';
 import { IngestPipeline } from './ingest/pipeline.js';
+import { IngestRules } from './ingest/rules.js';
 import type { LogPort } from './log-port.js';
 import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
 import { RelayService } from './service.js';
@@ -125,13 +126,17 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     throw e;
   }
   const envelopeSkewMs = config.envelopeSkewMs ?? 5 * 60_000;
+  const maxPayloadBytes = 64 * 1024 * 1024;
+  // One set of ingest rules for the HTTP upload and the WebSocket send frame (relay.md §6.7; A15).
+  const rules = new IngestRules({ storage, orgId: config.orgId, now, envelopeSkewMs, maxPayloadBytes });
   const ingest = new IngestPipeline({
     storage,
     hub,
     orgId: config.orgId,
     now,
     envelopeSkewMs,
-    maxPayloadBytes: 64 * 1024 * 1024,
+    maxPayloadBytes,
+    rules,
     ...(config.capsuleWorkers !== undefined ? { capsuleWorkers: config.capsuleWorkers } : {}),
     ...(config.unsafeSkipCapsuleChecks === true ? { unsafeSkipCapsuleChecks: true } : {}),
   });
@@ -144,6 +149,8 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       orgId: config.orgId,
       now,
       envelopeSkewMs,
+      maxPayloadBytes,
+      rules,
     });
     const logHandler = config.logHandler;
     app = await buildApp({

@@ -5,14 +5,12 @@
  * already authenticated principal and already validated input; every refusal is a {@link RelayError}.
  */
 import {
-  decodeElement,
   decodeEnvelopeHead,
   decodeHeader,
   EnvelopeIngester,
+  encodeCapsule,
   envelopeHeadLength,
   equalBytes,
-  type Header,
-  type IngestContext,
   type IngestedEnvelope,
   isOvertError,
   sha256,
@@ -24,6 +22,7 @@ import { isLogError } from '@overt/log';
 import { calendarMonthEpoch } from './epochs.js';
 import { RelayError } from './errors.js';
 import type { MailboxHub } from './hub.js';
+import { IngestRules } from './ingest/rules.js';
 import type { LogPort } from './log-port.js';
 import {
   readGroupMessage,
@@ -63,6 +62,8 @@ export interface RelayServiceOptions {
   readonly envelopeSkewMs?: number;
   /** The relay's payload limit for envelopes (default 64 MiB). */
   readonly maxPayloadBytes?: number;
+  /** The envelope ingest rules shared with the WebSocket send path (relay.ts passes one instance to both). */
+  readonly rules?: IngestRules;
 }
 
 /**
@@ -105,6 +106,7 @@ export function ingestError(e: unknown): unknown {
     'ENV-9': ['ENV_CONTEXT', 'RLY-15'],
     'ENV-17': ['ENV_TIME', 'RLY-12'],
     'ENV-18': ['ENV_CAPSULE', 'RLY-13'],
+    'ENV-20': ['ENV_SIGNATURE', 'RLY-20'],
   };
   const [code, check] = byCheck[e.check ?? ''] ?? ['ENV_MALFORMED', 'RLY-14'];
   return new RelayError(code, `envelope refused (${e.code}${e.check ? ` ${e.check}` : ''})`, {
@@ -119,8 +121,7 @@ export class RelayService {
   private readonly hub: MailboxHub;
   readonly orgId: string;
   private readonly now: () => number;
-  private readonly envelopeSkewMs: number;
-  private readonly maxPayloadBytes: number;
+  private readonly rules: IngestRules;
 
   constructor(o: RelayServiceOptions) {
     this.storage = o.storage;
@@ -128,8 +129,15 @@ export class RelayService {
     this.hub = o.hub;
     this.orgId = o.orgId;
     this.now = o.now;
-    this.envelopeSkewMs = o.envelopeSkewMs ?? 5 * 60_000;
-    this.maxPayloadBytes = o.maxPayloadBytes ?? 64 * 1024 * 1024;
+    this.rules =
+      o.rules ??
+      new IngestRules({
+        storage: o.storage,
+        orgId: o.orgId,
+        now: o.now,
+        envelopeSkewMs: o.envelopeSkewMs ?? 5 * 60_000,
+        maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024 * 1024,
+      });
   }
 
   private async adminKey(): Promise<Uint8Array> {
@@ -469,46 +477,10 @@ export class RelayService {
   // ── Envelopes and blobs (§6.7) ─────────────────────────────────────────────────────────────────────────
 
   /**
-   * The context of core's ingest check (relay.md §6.7). The epoch follows the header's send time, checked in
-   * this order: the send time is fresh (RLY-12, before anything reads a date from it), the header's epoch is the
-   * one whose window contains the send time (RLY-11), and that epoch's key is published (RLY-17). Core repeats
-   * the freshness and epoch checks (ENV-17, ENV-6) against this context.
-   */
-  private async ingestContext(device: DeviceRecord, header: Header): Promise<IngestContext> {
-    const now = this.now();
-    if (Math.abs(now - header.sendTime) > this.envelopeSkewMs)
-      throw new RelayError('ENV_TIME', 'envelope refused: the send time is not fresh', { check: 'RLY-12' });
-    if (header.epoch !== calendarMonthEpoch(header.sendTime))
-      throw new RelayError('ENV_EPOCH', 'envelope refused: the epoch is not the one of the send time', {
-        check: 'RLY-11',
-      });
-    const key = await this.publishedKeyOf(header.epoch);
-    let members: string[] | undefined;
-    const group = await this.storage.getGroup(header.conversationId);
-    if (group !== undefined) {
-      const users = new Set<string>();
-      for (const d of group.members) {
-        const rec = await this.storage.getDevice(d);
-        if (rec !== undefined) users.add(rec.userId);
-      }
-      members = [...users];
-    }
-    return {
-      orgId: this.orgId,
-      epoch: key.epoch,
-      epochKey: decodeElement(key.groupKey, 'epoch key'),
-      senderUserId: device.userId,
-      senderDeviceId: utf8Encode(device.deviceId),
-      now,
-      maxClockSkewMs: this.envelopeSkewMs,
-      maxPayloadBytes: this.maxPayloadBytes,
-      ...(members !== undefined ? { members } : {}),
-    };
-  }
-
-  /**
-   * Ingests an envelope (RLY-10..RLY-16) with core's ingest check, then stores it. `body` is the whole envelope,
-   * or, with `blobId`, its head only (u32 len ‖ header ‖ capsule) while the ciphertext is the blob's content.
+   * Ingests an envelope with the relay's ingest rules — the one function the WebSocket send path runs too
+   * (ingest/rules.ts: RLY-10..12, 14, 15, 17, 19, DS-5) — and core's ingest check (sender signature RLY-20,
+   * capsule RLY-13, digest RLY-14), then stores it. `body` is the whole envelope, or, with `blobId`, its head only
+   * (u32 len ‖ header ‖ capsule ‖ signature) while the ciphertext is the blob's content.
    */
   async putEnvelope(
     device: DeviceRecord,
@@ -524,7 +496,8 @@ export class RelayService {
       const head = decodeEnvelopeHead(headBytes);
       if (!equalBytes(head.header.messageId, messageId))
         throw new RelayError('ENV_ID_MISMATCH', 'the header names another message id', { check: 'RLY-16' });
-      const ingester = EnvelopeIngester.create(head, await this.ingestContext(device, head.header));
+      const ruled = await this.rules.check(device, head.header);
+      const ingester = EnvelopeIngester.create(head, this.rules.coreContext(device, ruled));
       if (blobId === undefined) {
         ciphertext = body.slice(headLength);
         await ingester.update(ciphertext);
@@ -557,7 +530,8 @@ export class RelayService {
       senderDeviceId: device.deviceId,
       sendTime: h.sendTime,
       header: ingested.headerBytes,
-      capsule: body.slice(4 + ingested.headerBytes.length, envelopeHeadLength(body)),
+      capsule: encodeCapsule(ingested.capsule),
+      signature: ingested.signature,
       ciphertext,
       blobId: blobId ?? null,
       receivedAt: this.now(),

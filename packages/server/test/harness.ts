@@ -4,8 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Conversation, createMlsIdentity, generateKeyPackage } from '@overt/client';
 import {
   type Element,
+  fromBase64,
   generateSigningKey,
   group,
   type HeaderFields,
@@ -18,6 +20,7 @@ import {
   signingKeyFromSeed,
   signPolicy,
   toBase64,
+  toBase64Url,
   utf8Encode,
   verifyPolicy,
 } from '@overt/core';
@@ -415,4 +418,42 @@ export class MailboxSocket {
     this.ws.close();
     return this.closed;
   }
+}
+
+/**
+ * A conversation on the relay with real MLS (a commit and a Welcome, DS-8): `creator` creates the group and adds
+ * one device of each of `others` (each publishes a key package first). Returns the group id and the creator's MLS
+ * state, from which it encrypts application messages. The relay's ingest rules (relay.md §6.7) accept envelopes
+ * only in a conversation like this, from a member, addressed to exactly its members' users.
+ */
+export async function createConversation(
+  creator: Device,
+  others: readonly Device[],
+): Promise<{ groupId: Uint8Array; conversation: Conversation }> {
+  const options = { authenticate: () => true };
+  const identity = (d: Device) => createMlsIdentity(d.userId, utf8Encode(d.deviceId), d.key);
+  const groupId = randomBytes(16);
+  const conversation = await Conversation.create(identity(creator), options, groupId);
+  const created = await creator.request('POST', '/v1/groups', { groupId: toBase64Url(groupId) });
+  if (created.status !== 201) throw new Error(`create group: ${created.status}`);
+  if (others.length === 0) return { groupId, conversation };
+  const keyPackages: Uint8Array[] = [];
+  for (const d of others) {
+    const bundle = await generateKeyPackage(identity(d));
+    await d.request('POST', '/v1/key-packages', { keyPackages: [toBase64(bundle.keyPackage)] });
+    const claim = await creator.request(
+      'POST',
+      `/v1/users/${d.userId}/devices/${d.deviceId}/key-packages/claim`,
+    );
+    if (claim.status !== 200) throw new Error(`claim: ${claim.status}`);
+    keyPackages.push(fromBase64(claim.body.keyPackage as string));
+  }
+  const add = await conversation.addMembers(keyPackages);
+  const r = await creator.request('POST', `/v1/groups/${toBase64Url(groupId)}/commits`, {
+    commit: toBase64(add.commit),
+    welcome: toBase64(add.welcome!),
+  });
+  if (r.status !== 201) throw new Error(`commit: ${r.status} ${JSON.stringify(r.body)}`);
+  await conversation.mergePendingCommit();
+  return { groupId, conversation };
 }

@@ -8,6 +8,7 @@ import {
   randomBytes,
   sealCapsule,
   sealEnvelope,
+  signSender,
   toBase64,
   utf8Encode,
 } from '@overt/core';
@@ -159,6 +160,7 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
       },
       utf8Encode('escrow-free'),
       w.epochKey,
+      devices[0]!.key,
     );
     const f = forge(sealed);
     // The relay's public capsule check (RLY-13) passes: each forgery carries a well-formed capsule for its label.
@@ -180,13 +182,18 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
   }
 
   it('a capsule that escrows another key (escrow skipped) is rejected (ENV-11)', async () => {
-    await sendForged((s) => ({
-      envelope: encodeEnvelope(
-        s.headerBytes,
-        sealCapsule(w.epochKey, randomBytes(32), s.label, randomBytes(32)),
-        s.envelope.subarray(s.head.length),
-      ),
-    }));
+    await sendForged((s) => {
+      // The sender signs its own forgery: the signature says who sent it, not that the escrow is sound.
+      const capsule = sealCapsule(w.epochKey, randomBytes(32), s.label, randomBytes(32));
+      return {
+        envelope: encodeEnvelope(
+          s.headerBytes,
+          capsule,
+          signSender(devices[0]!.key, s.label, capsule),
+          s.envelope.subarray(s.head.length),
+        ),
+      };
+    });
     await everyoneRejects('ENVELOPE_CAPSULE', 'ENV-11');
   });
 
@@ -196,8 +203,23 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
   });
 
   it('an envelope labelled for another conversation is rejected (ENV-7)', async () => {
-    await sendForged((s) => ({ envelope: s.envelope }), randomBytes(32));
+    // The relay stores an envelope only in a conversation of its sender (RLY-19, DS-5): take another real one
+    // with the same members, and announce its envelope in this one.
+    await Promise.all(devices.slice(1).map((d) => d.client.publishKeyPackages(1)));
+    const { conversationId: other, missing } = await devices[0]!.client.createConversation(
+      devices.slice(1).map((d) => d.userId),
+    );
+    expect(missing).toEqual([]);
+    for (const d of devices.slice(1)) expect((await d.client.sync()).map((e) => e.kind)).toEqual(['joined']);
+    await sendForged((s) => ({ envelope: s.envelope }), other);
     await everyoneRejects('ENVELOPE_CONTEXT', 'ENV-7');
+    // A made-up conversation is refused by the relay before anyone sees it.
+    const refused = await expectClientError(
+      sendForged((s) => ({ envelope: s.envelope }), randomBytes(32)),
+      'RELAY_REFUSED',
+      'RLY-19',
+    );
+    expect(refused.relayCode).toBe('DS_GROUP_UNKNOWN');
   });
 
   it('a relay that changes the ciphertext is caught by the recipient (ENV-12, CLI-3)', async () => {

@@ -1,6 +1,6 @@
 // docs/spec/client.md §4.3: the inbox record round trips (property), and random or mutated bytes give only
 // SDK_STORE_MALFORMED (CLI-7).
-import { randomBytes } from '@overt/core';
+import { randomBytes, utf8Encode, Writer } from '@overt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClientError } from '../errors.js';
@@ -19,6 +19,7 @@ const record = fc.record({
   }),
   senderUserId: id,
   senderDeviceId: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+  senderKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
   members: fc.array(id, { maxLength: 20 }),
 });
 
@@ -31,6 +32,22 @@ describe('inbox record', () => {
         expect(encodePendingOpen(decodePendingOpen(bytes))).toEqual(bytes);
       }),
     );
+  });
+
+  it('a version 1 record (written before envelopes were signed) decodes without a sender key; none is written', () => {
+    const v1 = new Writer(200)
+      .u8(1)
+      .bytes(new Uint8Array(16).fill(1))
+      .bytes(new Uint8Array(32).fill(2))
+      .bytes(new Uint8Array(32).fill(3))
+      .vec8(utf8Encode('alice'))
+      .vec8(utf8Encode('alice-phone'))
+      .u16(1)
+      .vec8(utf8Encode('bob'))
+      .finish();
+    const p = decodePendingOpen(v1);
+    expect(p).toMatchObject({ senderUserId: 'alice', senderKey: undefined, members: ['bob'] });
+    expect(() => encodePendingOpen(p)).toThrow(/SDK_USAGE/);
   });
 
   it('random, truncated, extended and mutated bytes give SDK_STORE_MALFORMED only', () => {

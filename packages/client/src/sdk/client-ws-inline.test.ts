@@ -68,6 +68,7 @@ describe('inline envelopes (relay.md §6.8)', () => {
       },
       utf8Encode('hello over the socket'),
       w.epochKey,
+      alice.key,
     );
     const mls = await conv.encrypt({
       messageId: sealed.header.messageId,

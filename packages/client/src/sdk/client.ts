@@ -5,8 +5,9 @@
  *
  * Send (DESIGN §4 flow 1): seal the payload under the current epoch key with a header naming this device and the
  * conversation's users → PUT the envelope (inline, or a chunked blob for large files) → send (message id, K, seed)
- * through MLS. Receive (flow 2): read the mailbox in order → MLS-decrypt → fetch the envelope → `openEnvelope`
- * with the context MLS vouches for (sender credential, group id, the roster of the message's epoch). Any failure
+ * through MLS; the envelope is signed with this device's identity key (envelope.md §3.1). Receive (flow 2): read
+ * the mailbox in order → MLS-decrypt → fetch the envelope → `openEnvelope` with the context MLS vouches for (sender
+ * credential and its key, group id, the roster of the message's epoch) and the time checks (CLI-8, CLI-9). Any failure
  * is returned as a `rejected` event with its code and check ID, never as a message (A5, CLI-1..CLI-4).
  *
  * All operations of one client run one at a time, and state is written to the store before the mailbox is
@@ -65,6 +66,7 @@ import {
   type Origin,
   openReceived,
   type ReceiveContext,
+  SEND_TIME_SKEW_MS,
 } from './receive.js';
 import { sealAndPut, sealInline } from './upload.js';
 
@@ -111,6 +113,11 @@ export interface OvertClientOptions {
    * checked against it on receipt (FRK-5). Without it stamps are kept unchecked (`stampStatus: 'unverified'`).
    */
   readonly relayFrankingKey?: Uint8Array;
+  /**
+   * Largest accepted difference between a live message's send time and the relay's stamp time, ms (CLI-9;
+   * default {@link SEND_TIME_SKEW_MS}, the relay's default ingest window). Raise it only with the relay's.
+   */
+  readonly sendTimeSkewMs?: number;
   readonly fetch?: FetchLike;
   readonly WebSocket?: WebSocketConstructor;
   readonly now?: () => number;
@@ -478,7 +485,9 @@ export class OvertClient {
       orgId: this.options.orgId,
       userId: this.userId,
       relayFrankingKey: this.options.relayFrankingKey,
+      sendTimeSkewMs: this.options.sendTimeSkewMs ?? SEND_TIME_SKEW_MS,
       epochKey: async (epoch) => (await this.epochKey(epoch)).key,
+      deviceKey: (userId, deviceId) => this.kt.deviceKey(userId, deviceId),
       save: (conv) => this.saveConversation(conv),
       catchUp: () => this.syncLocked(),
     };
@@ -651,11 +660,11 @@ export class OvertClient {
         const socket = this.socket?.isOpen ? this.socket : undefined;
         const framed =
           socket !== undefined && ciphertextLength(payload.length, DEFAULT_CHUNK_SIZE) <= SOCKET_ENVELOPE_MAX
-            ? await sealInline(fields, payload, key)
+            ? await sealInline(fields, payload, key, this.options.signingKey)
             : undefined;
         const sealed =
           framed ??
-          (await sealAndPut(this.transport, fields, payload, key, {
+          (await sealAndPut(this.transport, fields, payload, key, this.options.signingKey, {
             inlineMax: INLINE_ENVELOPE_MAX,
             blobChunkSize: BLOB_CHUNK_SIZE,
           }));
@@ -740,6 +749,7 @@ export class OvertClient {
             transport: inc.payload,
             senderUserId: inc.sender.userId,
             senderDeviceId: inc.sender.deviceId,
+            senderKey: inc.sender.identityKey,
             members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
           };
           // The record before the MLS state: a crash in between leaves a record, never a consumed key without one.
@@ -803,7 +813,9 @@ export class OvertClient {
     return this.receive(conv, p.transport, inline, {
       senderUserId: p.senderUserId,
       senderDeviceId: p.senderDeviceId,
+      ...(p.senderKey !== undefined ? { senderKey: p.senderKey } : {}),
       members: p.members,
+      live: true,
     });
   }
 
@@ -824,7 +836,9 @@ export class OvertClient {
       transport: this.transport,
       orgId: this.options.orgId,
       relayFrankingKey: this.options.relayFrankingKey,
+      sendTimeSkewMs: this.options.sendTimeSkewMs ?? SEND_TIME_SKEW_MS,
       epochKey: async (epoch) => (await this.epochKey(epoch)).key,
+      deviceKey: (userId, deviceId) => this.kt.deviceKey(userId, deviceId),
     };
   }
 }

@@ -14,6 +14,7 @@
 import {
   createReport,
   decodeReport,
+  decodeStamp,
   encodeReport,
   isOvertError,
   MAX_REPORT_PLAINTEXT,
@@ -40,6 +41,8 @@ export interface StampCheck {
   /** The stamp, when it is usable for a report (status `verified` or `unverified`). */
   readonly stamp: Uint8Array | undefined;
   readonly status: StampStatus;
+  /** The relay's receive time the stamp states, when the stamp is usable and decodes (client.md §4.3, CLI-9). */
+  readonly stampTime?: number;
 }
 
 /** FRK-5: the stamp served with an envelope, checked under the relay's franking key when it is pinned. */
@@ -49,10 +52,18 @@ export function checkStamp(
   relayFrankingKey: Uint8Array | undefined,
 ): StampCheck {
   if (stamp === undefined) return { stamp: undefined, status: 'absent' };
-  if (relayFrankingKey === undefined) return { stamp, status: 'unverified' };
+  if (relayFrankingKey === undefined) {
+    let stampTime: number | undefined;
+    try {
+      stampTime = decodeStamp(stamp).stampTime;
+    } catch (e) {
+      if (!isOvertError(e)) throw e;
+    }
+    return { stamp, status: 'unverified', ...(stampTime !== undefined ? { stampTime } : {}) };
+  }
   try {
-    verifyStamp(opened.header, opened.label, stamp, relayFrankingKey);
-    return { stamp, status: 'verified' };
+    const stampTime = verifyStamp(opened.header, opened.label, stamp, relayFrankingKey);
+    return { stamp, status: 'verified', stampTime };
   } catch (e) {
     if (!isOvertError(e)) throw e;
     return { stamp: undefined, status: 'invalid' };

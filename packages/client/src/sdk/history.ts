@@ -4,8 +4,10 @@
  * device of a user already in the conversation sends, in the new epoch, a history bundle: the (message id, K,
  * seed) records of the earlier messages it holds. The new device fetches each envelope and checks it exactly as
  * a live message is checked — capsule recomputed from the seed (A5), header conversation = this group, org,
- * epoch key on the log — with the sender and recipients the header names (the relay checked at upload that the
- * sender is the uploading device, RLY-10, and that the recipients were the members, RLY-15). So a member can show
+ * epoch key on the log, the sender signature under the key the log gives the header's sender device (ENV-21,
+ * A15) — with the sender and recipients the header names (the relay checked at upload that the sender is the
+ * uploading device, RLY-10, and that the recipients were the members, RLY-15; the signature means neither rests
+ * on the relay's word). So a member can show
  * a new device only what is in real envelopes of this conversation; one record that fails its checks is rejected
  * alone (HIS-4) and the others are still shown.
  *
@@ -55,8 +57,11 @@ export interface HistoryContext {
   readonly orgId: string;
   readonly userId: string;
   readonly relayFrankingKey: Uint8Array | undefined;
+  readonly sendTimeSkewMs: number;
   /** The epoch key of `epoch`, accepted only with its statement on the verified log (KT-5). */
   epochKey(epoch: number): Promise<Element>;
+  /** The identity key the verified log gives a device (KT-3): a record's sender signature must verify under it. */
+  deviceKey(userId: string, deviceId: Uint8Array): Promise<Uint8Array>;
   /** Stores the conversation's MLS state (after encrypting a part). */
   save(conv: Conversation): Promise<void>;
   /** Processes the mailbox (after losing an epoch race, relay DS-3/DS-4). */
@@ -317,10 +322,13 @@ async function openRecord(
 ): Promise<ClientEvent> {
   const fetched = await fetchEnvelope(ctx, record.messageId);
   const { header } = fetched.envelope;
+  // The sender the header names, with the key the log gives that device: the sharer cannot choose either, and a
+  // record of an envelope the sender never signed — one a relay wrote into its storage — is refused (ENV-21, A15).
   const event = await openReceived(ctx, conv, record, fetched, {
     senderUserId: header.senderUserId,
     senderDeviceId: header.senderDeviceId,
     members: header.recipients,
+    live: false,
   });
   await keepHistoryRecord(ctx.store, conv, record, header.sendTime);
   return { ...event, history: { sharedBy: sharer } };

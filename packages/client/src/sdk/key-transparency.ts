@@ -274,6 +274,32 @@ export class KeyTransparency {
   }
 
   /**
+   * The identity key the verified log gives a device (KT-3), for checking the sender signature of an envelope whose
+   * sender MLS does not vouch for here (a history record, client.md §4.6; A15). The directory names the log index
+   * of the device's enrolment; the admin-signed device-added statement there must name exactly this user and
+   * device, and its key — read from the log, not from the directory — is returned. A device removed since is still
+   * answered: the envelopes it sent before stay attributable to it. Throws SDK_DEVICE_UNVERIFIED (CLI-5: the
+   * directory lists no enrolment), KT_DEVICE_NOT_ON_LOG (KT-3), KT_LOG_STALE (KT-FRESH-1), or the log's and relay's
+   * errors.
+   */
+  async deviceKey(userId: string, deviceId: Uint8Array): Promise<Uint8Array> {
+    await this.ensureFresh();
+    const id = utf8Decode(deviceId);
+    const listed = (await this.options.transport.userDevices(userId)).find((d) => d.deviceId === id);
+    if (listed === undefined || listed.userId !== userId || listed.enrolLogIndex === null)
+      throw new ClientError('SDK_DEVICE_UNVERIFIED', 'the directory lists no enrolment of this device', {
+        check: 'CLI-5',
+      });
+    const index = listed.enrolLogIndex;
+    if (!(await this.log.covers(index))) throw notOnLog('the enrolment is not in a verified checkpoint');
+    const s = await this.log.deviceAddedAt(index);
+    if (s === undefined) throw notOnLog('the log entry is not an admin-signed device enrolment');
+    if (s.orgId !== this.options.orgId || s.userId !== userId || s.deviceId !== id)
+      throw notOnLog('the logged enrolment names another device');
+    return s.identityKey;
+  }
+
+  /**
    * The epoch key the relay serves for `epoch`, accepted only if its statement at the index the relay names is on
    * the verified log naming this org, epoch and key (KT-5), verifies under the policy in force at its position —
    * k trustee signatures, the policy named, verification keys that interpolate to the key (KT-8) — and is the only

@@ -1,10 +1,13 @@
 /**
  * Receiving one message's envelope (docs/spec/client.md §4.3), shared by live messages (client.ts) and history
- * records (history.ts): take the envelope the relay pushed with the item or fetch it (and its blob chunks), open
- * it with core's recipient checks against what MLS says, check the relay's stamp and keep the ready report
- * (§4.5), and build the message event. Also the error classes both receive paths use.
+ * records (history.ts): take the envelope the relay pushed with the item or fetch it (and its blob chunks), check
+ * that its epoch is the calendar month of its send time (CLI-8), open it with core's recipient checks against
+ * what MLS says — the sender's signature under its credential key among them (ENV-21, A15) —, check the relay's
+ * stamp (§4.5) and, for a live message, that the send time is within the stated skew of the stamp time (CLI-9),
+ * keep the ready report, and build the message event. Also the error classes both receive paths use.
  */
 import {
+  calendarMonthEpoch,
   concatBytes,
   decodeEnvelope,
   type Element,
@@ -28,15 +31,37 @@ export interface ReceiveContext {
   readonly transport: RelayTransport;
   readonly orgId: string;
   readonly relayFrankingKey: Uint8Array | undefined;
+  /** Largest accepted |stamp time − send time| of a live message, ms (CLI-9). */
+  readonly sendTimeSkewMs: number;
   /** The epoch key of `epoch`, accepted only with its statement on the verified log (KT-5). */
   epochKey(epoch: number): Promise<Element>;
+  /** The identity key the verified log gives a device (KT-3), for a sender MLS does not vouch for here. */
+  deviceKey(userId: string, deviceId: Uint8Array): Promise<Uint8Array>;
 }
+
+/**
+ * The largest difference the recipient accepts between a live message's send time and the relay's stamp time
+ * (its receive time), 5 minutes: the relay's own ingest window (relay.md RLY-12, `envelopeSkewMs` default), so an
+ * honest sender and relay never exceed it. Docs: client.md §4.3.
+ */
+export const SEND_TIME_SKEW_MS = 5 * 60_000;
 
 /** Who MLS (or, for history, the envelope's own header) says sent the message, and to whom. */
 export interface Origin {
   readonly senderUserId: string;
   readonly senderDeviceId: Uint8Array;
+  /**
+   * The sender's identity key from the MLS credential that sent the message. Absent for history records (and
+   * inbox records written before envelopes were signed): the key the log gives the header's sender is used.
+   */
+  readonly senderKey?: Uint8Array;
   readonly members: readonly string[];
+  /** A live message (not history): its send time is checked against the relay's stamp time (CLI-9). */
+  readonly live: boolean;
+}
+
+function timeRefused(message: string, check: string): ClientError {
+  return new ClientError('SDK_ENVELOPE_TIME', message, { check });
 }
 
 type MessageEvent = Extract<ClientEvent, { kind: 'message' }>;
@@ -65,9 +90,12 @@ export async function fetchEnvelope(
 }
 
 /**
- * Opens a fetched envelope with core's recipient checks (ENV-5..16: context, key commitment, the capsule
- * recomputed from the seed — A5 —, digest, decryption), checks its stamp (FRK-5), keeps the ready report, and
- * returns the message event.
+ * Opens a fetched envelope: its epoch is the calendar month of its send time (CLI-8, before any key is fetched);
+ * core's recipient checks (ENV-5..16: context, the sender signature under the sender's key — ENV-21 —, key
+ * commitment, the capsule recomputed from the seed — A5 —, digest, decryption); the stamp (FRK-5); for a live
+ * message with a usable stamp, |stamp time − send time| ≤ the skew (CLI-9). Then keeps the ready report and
+ * returns the message event. A stamp that is absent or invalid (FRK-5) gives no stamp time: CLI-9 is then not
+ * checked (the relay has no franking key, or its stamp is not believed).
  */
 export async function openReceived(
   ctx: ReceiveContext,
@@ -77,16 +105,29 @@ export async function openReceived(
   origin: Origin,
 ): Promise<MessageEvent> {
   const { envelope } = fetched;
+  // The recipient's epoch is the month of the send time, not whatever the header says (directory.md §4): a
+  // header that names another epoch would be sealed to another month's key than its time says.
+  const epoch = calendarMonthEpoch(envelope.header.sendTime);
+  if (envelope.header.epoch !== epoch)
+    throw timeRefused('the envelope epoch is not the calendar month of its send time', 'CLI-8');
+  const senderKey = origin.senderKey ?? (await ctx.deviceKey(origin.senderUserId, origin.senderDeviceId));
   const opened = await openEnvelope(envelope, transport, {
     orgId: ctx.orgId,
-    epoch: envelope.header.epoch,
-    epochKey: await ctx.epochKey(envelope.header.epoch),
+    epoch,
+    epochKey: await ctx.epochKey(epoch),
     conversationId: conv.groupId,
     senderUserId: origin.senderUserId,
     senderDeviceId: origin.senderDeviceId,
+    senderKey,
     members: origin.members,
   });
   const franking = checkStamp(opened, fetched.stamp, ctx.relayFrankingKey);
+  if (
+    origin.live &&
+    franking.stampTime !== undefined &&
+    Math.abs(franking.stampTime - opened.header.sendTime) > ctx.sendTimeSkewMs
+  )
+    throw timeRefused('the send time is too far from the relay stamp time', 'CLI-9');
   const reportable = await keepReportable(ctx.store, opened, franking);
   const sender: Sender = { userId: origin.senderUserId, deviceId: utf8Decode(origin.senderDeviceId) };
   return {

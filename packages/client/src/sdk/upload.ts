@@ -2,8 +2,9 @@
  * Sealing an envelope and putting it on the relay (docs/spec/client.md §4, relay.md §6.7). A small envelope goes
  * inline in one PUT. A large one streams: core's {@link EnvelopeSealer} seals the payload chunk by chunk, each
  * relay blob chunk is uploaded as soon as its ciphertext is complete, the blob's SHA-256 is computed on the way
- * and declared at completion, and the head (known only once sealing finishes) is PUT last. So the client never
- * holds the whole ciphertext, only the payload it was given and one blob chunk.
+ * and declared at completion, and the head (known only once sealing finishes, signed with the device's identity
+ * key, envelope.md §3.1) is PUT last. So the client never holds the whole ciphertext, only the payload it was
+ * given and one blob chunk.
  */
 import {
   ciphertextLength,
@@ -14,6 +15,7 @@ import {
   isOvertError,
   type SealedEnvelope,
   type SealedEnvelopeHead,
+  type SigningKeyPair,
   sealEnvelope,
   sha256,
 } from '@overt/core';
@@ -37,17 +39,22 @@ async function sealing<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Seals a small envelope without storing it (the caller sends it with its MLS message in one frame). */
+/**
+ * Seals a small envelope, signed with the device's identity key `signer`, without storing it (the caller sends it
+ * with its MLS message in one frame).
+ */
 export function sealInline(
   fields: HeaderFields,
   payload: Uint8Array,
   epochKey: Element,
+  signer: SigningKeyPair,
 ): Promise<SealedEnvelope> {
-  return sealing(() => sealEnvelope(fields, payload, epochKey));
+  return sealing(() => sealEnvelope(fields, payload, epochKey, signer));
 }
 
 /**
- * Seals `payload` under the epoch key and stores the envelope on the relay; resolves the head and the secrets
+ * Seals `payload` under the epoch key, signs it with the device's identity key `signer` (the key the relay
+ * authenticates the upload with) and stores the envelope on the relay; resolves the head and the secrets
  * (K, seed) for the MLS message. Throws SDK_USAGE when core refuses to seal, RELAY_* when the relay refuses.
  * A failure mid-stream leaves an incomplete blob on the relay, which no envelope can reference.
  */
@@ -56,15 +63,16 @@ export async function sealAndPut(
   fields: HeaderFields,
   payload: Uint8Array,
   epochKey: Element,
+  signer: SigningKeyPair,
   limits: UploadLimits,
 ): Promise<SealedEnvelopeHead> {
   const size = ciphertextLength(payload.length, DEFAULT_CHUNK_SIZE);
   if (size <= limits.inlineMax) {
-    const { envelope, ...head } = await sealing(() => sealEnvelope(fields, payload, epochKey));
+    const { envelope, ...head } = await sealing(() => sealEnvelope(fields, payload, epochKey, signer));
     await transport.putEnvelope(head.header.messageId, envelope);
     return head;
   }
-  const sealer = await sealing(() => EnvelopeSealer.create(fields, payload.length, epochKey));
+  const sealer = await sealing(() => EnvelopeSealer.create(fields, payload.length, epochKey, signer));
   const { blobId } = await transport.createBlob(size, limits.blobChunkSize);
   const out = new BlobChunker(transport, blobId, limits.blobChunkSize);
   // Feed the sealer one blob chunk of plaintext at a time: its ciphertext is slightly longer (a tag per

@@ -116,6 +116,7 @@ export class MailboxSocket {
       w.reject(
         new ClientError('RELAY_REFUSED', `the relay refused the message (${String(frame.code)})`, {
           ...(typeof frame.code === 'string' ? { relayCode: frame.code } : {}),
+          ...(typeof frame.check === 'string' ? { check: frame.check } : {}),
         }),
       );
   }

@@ -10,6 +10,7 @@ import {
   onlyOurErrors,
   recipientContext,
   seededRng,
+  senderSigningKey,
   transportOf,
 } from '../../test/envelope-fixtures.js';
 import {
@@ -26,6 +27,7 @@ import { decodeHeader } from './header.js';
 import { EnvelopeIngester, ingestEnvelope } from './ingest.js';
 import { EnvelopeOpener, openEnvelope } from './open.js';
 import { sealEnvelope } from './seal.js';
+import { verifySenderSignature } from './signature.js';
 
 const ENVELOPE_CODES = [
   'ENVELOPE_MALFORMED',
@@ -38,10 +40,11 @@ const ENVELOPE_CODES = [
   'ENVELOPE_DECRYPT',
   'STREAM_ORDER',
   'STREAM_TRUNCATED',
+  'ENVELOPE_SIGNATURE',
 ];
 const FRANKING_CODES = ['FRANKING_INVALID', 'FRANKING_STAMP'];
 
-const s = await sealEnvelope(fields(), new Uint8Array(300).fill(3), epochKey, {
+const s = await sealEnvelope(fields(), new Uint8Array(300).fill(3), epochKey, senderSigningKey, {
   chunkSize: 64,
   rng: seededRng('fuzz'),
 });
@@ -67,6 +70,16 @@ describe('decoder fuzzing', () => {
         await onlyOurErrors(() => envelopeHeadLength(b), ENVELOPE_CODES);
         await onlyOurErrors(() => decodeEnvelopeHead(b), ENVELOPE_CODES);
         await onlyOurErrors(() => decodeEnvelope(b), ENVELOPE_CODES);
+      }),
+      RUNS,
+    );
+  });
+
+  it('verifySenderSignature on mutated heads and keys', async () => {
+    await fc.assert(
+      fc.asyncProperty(fuzzInputs(s.head), fuzzInputs(senderSigningKey.publicKey), async (head, key) => {
+        await onlyOurErrors(() => verifySenderSignature(head, senderSigningKey.publicKey), ENVELOPE_CODES);
+        await onlyOurErrors(() => verifySenderSignature(s.head, key), ENVELOPE_CODES);
       }),
       RUNS,
     );

@@ -11,6 +11,7 @@ import {
   encodeHeader,
   encodeHeaderContext,
   envelopeLabel,
+  HEADER_VERSION,
   type Header,
   type HeaderFields,
   headerContextBytes,
@@ -25,7 +26,7 @@ function header(f: HeaderFields = fields(), extra: Partial<Header> = {}): Header
   return {
     ...f,
     recipients: [...f.recipients].sort(),
-    version: 1,
+    version: HEADER_VERSION,
     payloadLength: 1000,
     chunkSize: 256,
     keyCommitment: new Uint8Array(32).fill(1),
@@ -45,7 +46,7 @@ const headerArb: fc.Arbitrary<Header> = fc
     frankingCommitment: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     ciphertextDigest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
   })
-  .map(({ f, ...rest }) => ({ ...f, version: 1, ...rest }));
+  .map(({ f, ...rest }) => ({ ...f, version: HEADER_VERSION, ...rest }));
 
 describe('header codec', () => {
   it('round-trips every valid header, and the encoding is canonical', () => {
@@ -82,7 +83,8 @@ describe('header codec', () => {
   });
 
   it.each<[string, Partial<Header>, string]>([
-    ['version 2', { version: 2 }, 'ENVELOPE_VERSION ENV-2'],
+    ['version 1 (unsigned envelopes)', { version: 1 }, 'ENVELOPE_VERSION ENV-2'],
+    ['version 3', { version: 3 }, 'ENVELOPE_VERSION ENV-2'],
     ['empty org id', { orgId: '' }, 'ENVELOPE_MALFORMED ENV-1'],
     ['org id with a space', { orgId: 'a b' }, 'ENVELOPE_MALFORMED ENV-1'],
     ['org id with non-ASCII', { orgId: 'exämple' }, 'ENVELOPE_MALFORMED ENV-1'],

@@ -10,14 +10,16 @@ import {
   outcome,
   SEND_TIME,
   seededRng,
+  senderSigningKey,
 } from '../../test/envelope-fixtures.js';
 import { nobleBackend } from '../aead/backend.js';
 import { toHex, utf8Encode } from '../bytes.js';
-import { decodeEnvelope } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { EnvelopeIngester, type IngestContext, ingestEnvelope } from './ingest.js';
 import { sealEnvelope } from './seal.js';
+import { signSender } from './signature.js';
 
-const sealed = await sealEnvelope(fields(), new Uint8Array(5000).fill(7), epochKey, {
+const sealed = await sealEnvelope(fields(), new Uint8Array(5000).fill(7), epochKey, senderSigningKey, {
   chunkSize: 1024,
   rng: seededRng('ingest'),
 });
@@ -54,6 +56,11 @@ describe('relay ingest', () => {
     ['a send time too far in the future', { now: SEND_TIME - 5 * 60_000 - 1 }, 'ENVELOPE_CONTEXT ENV-17'],
     ['a payload above the relay limit', { maxPayloadBytes: 4999 }, 'ENVELOPE_TOO_LARGE ENV-19'],
     [
+      'a signature by a key other than the authenticated device’s',
+      { senderKey: new Uint8Array(32).fill(1) },
+      'ENVELOPE_SIGNATURE ENV-20',
+    ],
+    [
       'a capsule that is not valid under the epoch key',
       { epochKey: otherEpochKey },
       'ENVELOPE_CAPSULE ENV-18',
@@ -71,12 +78,24 @@ describe('relay ingest', () => {
     );
   });
 
-  it('rejects a flipped capsule (ENV-18) and a flipped ciphertext (ENV-12)', async () => {
+  it('rejects a flipped capsule or signature (ENV-20), a capsule re-signed but invalid (ENV-18), and a flipped ciphertext (ENV-12)', async () => {
     const capsuleAt = 4 + sealed.headerBytes.length;
-    for (let i = 0; i < 192; i += 11)
+    // The capsule is signed: a flipped capsule fails the signature first, and so does a flipped signature.
+    for (let i = 0; i < 192 + 64; i += 11)
       expect(await outcome(() => ingestEnvelope(flip(sealed.envelope, capsuleAt + i), ingestContext()))).toBe(
-        'ENVELOPE_CAPSULE ENV-18',
+        'ENVELOPE_SIGNATURE ENV-20',
       );
+    // Signed by the sender itself, a broken capsule still fails its validity proof.
+    for (let i = 0; i < 192; i += 23) {
+      const capsule = flip(sealed.capsule, i);
+      const env = encodeEnvelope(
+        sealed.headerBytes,
+        capsule,
+        signSender(senderSigningKey, sealed.label, capsule),
+        sealed.envelope.subarray(sealed.head.length),
+      );
+      expect(await outcome(() => ingestEnvelope(env, ingestContext()))).toBe('ENVELOPE_CAPSULE ENV-18');
+    }
     for (let pos = sealed.head.length; pos < sealed.envelope.length; pos += 97)
       expect(await outcome(() => ingestEnvelope(flip(sealed.envelope, pos), ingestContext()))).toBe(
         'ENVELOPE_DIGEST ENV-12',

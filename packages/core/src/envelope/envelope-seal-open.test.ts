@@ -13,9 +13,11 @@ import {
   headerFieldOffsets,
   ingestContext,
   otherEpochKey,
+  otherSigningKey,
   outcome,
   recipientContext,
   seededRng,
+  senderSigningKey,
   transportOf,
 } from '../../test/envelope-fixtures.js';
 import { collidingCiphertext } from '../../test/gcm-key-collision.js';
@@ -33,6 +35,7 @@ import {
 } from '../capsule/index.js';
 import { frankingCommitment } from '../franking/commitment.js';
 import { group, type Scalar } from '../group.js';
+import { type SigningKeyPair, verifySignature } from '../sign.js';
 import { evaluatePolynomial } from '../threshold.js';
 import { ChunkGeometry, ciphertextDigest } from './chunks.js';
 import { decodeEnvelope, decodeEnvelopeHead, encodeEnvelope, envelopeHeadLength } from './envelope.js';
@@ -40,13 +43,20 @@ import {
   encodeHeader,
   encodeHeaderContext,
   envelopeLabel,
+  HEADER_VERSION,
   type Header,
   type HeaderContext,
   headerContextHash,
 } from './header.js';
-import { ingestEnvelope } from './ingest.js';
+import { EnvelopeIngester, ingestEnvelope } from './ingest.js';
 import { EnvelopeOpener, openEnvelope, openRecoveredEnvelope } from './open.js';
 import { EnvelopeSealer, type SealedEnvelope, SYNC_PAYLOAD_MAX, sealEnvelope } from './seal.js';
+import {
+  senderSignatureInput,
+  signSender,
+  TAG_SENDER_SIGNATURE,
+  verifySenderSignature,
+} from './signature.js';
 
 function payloadOf(n: number, seed = 1): Uint8Array {
   const p = new Uint8Array(n);
@@ -59,7 +69,7 @@ function payloadOf(n: number, seed = 1): Uint8Array {
 }
 
 async function seal(payload: Uint8Array, chunkSize = 256, rngLabel = 'env'): Promise<SealedEnvelope> {
-  return sealEnvelope(fields(), payload, epochKey, { chunkSize, rng: seededRng(rngLabel) });
+  return sealEnvelope(fields(), payload, epochKey, senderSigningKey, { chunkSize, rng: seededRng(rngLabel) });
 }
 
 /** Splits an envelope into head and ciphertext chunks, per its header. */
@@ -96,7 +106,7 @@ describe('round trips', () => {
 
   it('opens 3 MiB in the default 64 KiB chunks, one-shot and streamed', async () => {
     const payload = payloadOf(3 * 1024 * 1024 + 5);
-    const s = await sealEnvelope(fields(), payload, epochKey);
+    const s = await sealEnvelope(fields(), payload, epochKey, senderSigningKey);
     const o = await openEnvelope(s.envelope, transportOf(s), recipientContext());
     expect(toHex(o.payload.subarray(-64))).toBe(toHex(payload.subarray(-64)));
     expect(o.payload.length).toBe(payload.length);
@@ -115,9 +125,18 @@ describe('round trips', () => {
         fc.integer({ min: 16, max: 700 }),
         fc.integer({ min: 1, max: 900 }),
         async (payload, chunkSize, piece) => {
-          const s = await sealEnvelope(fields(), payload, epochKey, { chunkSize, rng: seededRng('prop') });
+          const s = await sealEnvelope(fields(), payload, epochKey, senderSigningKey, {
+            chunkSize,
+            rng: seededRng('prop'),
+          });
           const opts = { chunkSize, rng: seededRng('prop') };
-          const sealer = await EnvelopeSealer.create(fields(), payload.length, epochKey, opts);
+          const sealer = await EnvelopeSealer.create(
+            fields(),
+            payload.length,
+            epochKey,
+            senderSigningKey,
+            opts,
+          );
           const parts: Uint8Array[] = [];
           for (let at = 0; at < payload.length; at += piece)
             parts.push(await sealer.update(payload.subarray(at, at + piece)));
@@ -138,12 +157,12 @@ describe('round trips', () => {
 
   it('produces identical envelopes on the WebCrypto and @noble back-ends, each opening the other', async () => {
     const payload = payloadOf(5000);
-    const a = await sealEnvelope(fields(), payload, epochKey, {
+    const a = await sealEnvelope(fields(), payload, epochKey, senderSigningKey, {
       rng: seededRng('b'),
       chunkSize: 1000,
       backend: webCryptoBackend,
     });
-    const b = await sealEnvelope(fields(), payload, epochKey, {
+    const b = await sealEnvelope(fields(), payload, epochKey, senderSigningKey, {
       rng: seededRng('b'),
       chunkSize: 1000,
       backend: nobleBackend,
@@ -158,8 +177,8 @@ describe('round trips', () => {
       const payload = payloadOf(n, n + 3);
       for (const chunkSize of [4096, 65536]) {
         const opts = { chunkSize, rng: seededRng(`sync${n}`) };
-        const fast = await sealEnvelope(fields(), payload, epochKey, opts);
-        const viaBackend = await sealEnvelope(fields(), payload, epochKey, {
+        const fast = await sealEnvelope(fields(), payload, epochKey, senderSigningKey, opts);
+        const viaBackend = await sealEnvelope(fields(), payload, epochKey, senderSigningKey, {
           ...opts,
           rng: seededRng(`sync${n}`),
           backend: webCryptoBackend,
@@ -201,6 +220,7 @@ describe('round trips', () => {
       fields({ contentType: 'application/octet-stream' }),
       total,
       epochKey,
+      senderSigningKey,
     );
     const ct: Uint8Array[] = [];
     for (let i = 0; i < 10; i++) ct.push(await sealer.update(piece));
@@ -219,20 +239,22 @@ describe('round trips', () => {
   });
 
   it('refuses payloads that do not match the declared length, and use after finish', async () => {
-    const s1 = await EnvelopeSealer.create(fields(), 10, epochKey, { chunkSize: 16 });
+    const s1 = await EnvelopeSealer.create(fields(), 10, epochKey, senderSigningKey, { chunkSize: 16 });
     expect(await outcome(() => s1.update(new Uint8Array(11)))).toBe('ENVELOPE_MALFORMED ENV-1');
     expect(await outcome(() => s1.update(new Uint8Array(1)))).toBe('STREAM_ORDER AEAD-5');
-    const s2 = await EnvelopeSealer.create(fields(), 10, epochKey, { chunkSize: 16 });
+    const s2 = await EnvelopeSealer.create(fields(), 10, epochKey, senderSigningKey, { chunkSize: 16 });
     await s2.update(new Uint8Array(9));
     expect(await outcome(() => s2.finish())).toBe('ENVELOPE_MALFORMED ENV-1');
-    const s3 = await EnvelopeSealer.create(fields(), 1, epochKey);
+    const s3 = await EnvelopeSealer.create(fields(), 1, epochKey, senderSigningKey);
     await s3.update(new Uint8Array(1));
     await s3.finish();
     expect(await outcome(() => s3.finish())).toBe('STREAM_ORDER AEAD-5');
     expect(
-      await outcome(() => EnvelopeSealer.create(fields({ recipients: ['bob@example.org'] }), 1, epochKey)),
+      await outcome(() =>
+        EnvelopeSealer.create(fields({ recipients: ['bob@example.org'] }), 1, epochKey, senderSigningKey),
+      ),
     ).toBe('ENVELOPE_MALFORMED ENV-1');
-    expect(await outcome(() => EnvelopeSealer.create(fields(), 1, group.identity))).toBe(
+    expect(await outcome(() => EnvelopeSealer.create(fields(), 1, group.identity, senderSigningKey))).toBe(
       'GROUP_IDENTITY undefined',
     );
     // The one-shot seal (synchronous path) refuses the same epoch keys with the same codes.
@@ -242,8 +264,10 @@ describe('round trips', () => {
       [notAPoint, 'GROUP_BAD_ELEMENT undefined'],
       [epochKey.subarray(1) as typeof epochKey, 'GROUP_BAD_ELEMENT undefined'],
     ] as const) {
-      expect(await outcome(() => sealEnvelope(fields(), new Uint8Array(5), key))).toBe(code);
-      expect(await outcome(() => EnvelopeSealer.create(fields(), 5, key))).toBe(code);
+      expect(await outcome(() => sealEnvelope(fields(), new Uint8Array(5), key, senderSigningKey))).toBe(
+        code,
+      );
+      expect(await outcome(() => EnvelopeSealer.create(fields(), 5, key, senderSigningKey))).toBe(code);
     }
   });
 });
@@ -319,14 +343,15 @@ describe('bit flips', () => {
     'recipient2.length': 'ENVELOPE_MALFORMED ENV-1',
     recipient2: 'ENVELOPE_CONTEXT ENV-9',
     messageId: 'ENVELOPE_CONTEXT ENV-10',
-    sendTime: 'ENVELOPE_CAPSULE ENV-11',
+    // Every field the MLS context does not pin changes the label, which the sender signed (ENV-21).
+    sendTime: 'ENVELOPE_SIGNATURE ENV-21',
     'contentType.length': 'ENVELOPE_MALFORMED ENV-1',
-    contentType: 'ENVELOPE_CAPSULE ENV-11',
+    contentType: 'ENVELOPE_SIGNATURE ENV-21',
     payloadLength: 'ENVELOPE_MALFORMED ENV-4',
-    chunkSize: 'ENVELOPE_CAPSULE ENV-11',
-    keyCommitment: 'ENVELOPE_COMMITMENT AEAD-2',
-    frankingCommitment: 'ENVELOPE_CAPSULE ENV-11',
-    ciphertextDigest: 'ENVELOPE_CAPSULE ENV-11',
+    chunkSize: 'ENVELOPE_SIGNATURE ENV-21',
+    keyCommitment: 'ENVELOPE_SIGNATURE ENV-21',
+    frankingCommitment: 'ENVELOPE_SIGNATURE ENV-21',
+    ciphertextDigest: 'ENVELOPE_SIGNATURE ENV-21',
   };
 
   it('in every header field fails with the code of the first check it breaks', async () => {
@@ -356,10 +381,11 @@ describe('bit flips', () => {
       expect(await outcome(() => openEnvelope(flip(s.envelope, pos), t, ctx))).toBe(
         'ENVELOPE_MALFORMED ENV-1',
       );
+    // The capsule and the signature are both signed-over or the signature itself: ENV-21 first.
     const capsuleAt = 4 + s.headerBytes.length;
-    for (let i = 0; i < 192; i += 7)
+    for (let i = 0; i < 192 + 64; i += 7)
       expect(await outcome(() => openEnvelope(flip(s.envelope, capsuleAt + i, i % 8), t, ctx))).toBe(
-        'ENVELOPE_CAPSULE ENV-11',
+        'ENVELOPE_SIGNATURE ENV-21',
       );
     for (let pos = s.head.length; pos < s.envelope.length; pos += 37) {
       expect(await outcome(() => openEnvelope(flip(s.envelope, pos, pos % 8), t, ctx))).toBe(
@@ -391,6 +417,8 @@ async function forge(
     franking?: Uint8Array;
     /** Ciphertext chunks made by the caller, and the plaintext the committed key opens them to. */
     rawChunks?: (hc: Uint8Array) => { chunks: Uint8Array[]; plaintext: Uint8Array };
+    /** The key that signs (L, capsule); the sender's by default. */
+    signer?: SigningKeyPair;
   } = {},
 ) {
   const contentKey = new Uint8Array(32).fill(0x11);
@@ -400,7 +428,7 @@ async function forge(
   const ctx: HeaderContext = {
     ...f,
     recipients: [...f.recipients].sort(),
-    version: 1,
+    version: HEADER_VERSION,
     payloadLength: payload.length,
     chunkSize: 256,
     keyCommitment: keys.commitment,
@@ -424,8 +452,9 @@ async function forge(
   const headerBytes = encodeHeader(header);
   const label = envelopeLabel(headerBytes);
   const capsule = (opts.capsule ?? ((l, k, s) => sealCapsule(epochKey, k, l, s)))(label, contentKey, seed);
+  const signature = signSender(opts.signer ?? senderSigningKey, label, capsule);
   return {
-    envelope: encodeEnvelope(headerBytes, capsule, concatBytes(...chunks)),
+    envelope: encodeEnvelope(headerBytes, capsule, signature, concatBytes(...chunks)),
     transport: { messageId: f.messageId, contentKey, seed },
     contentKey,
     label,
@@ -523,7 +552,7 @@ describe('malicious senders (A5) and relays (A4)', () => {
     ).toBe('ENVELOPE_COMMITMENT AEAD-2');
   });
 
-  it('a relay that changes any header field (and keeps the capsule) is caught by relay, trustee and recipient (A4)', async () => {
+  it('a relay that changes any header field (and keeps the capsule) is caught by relay, trustee and recipient (A4, A15)', async () => {
     const s = await seal(payloadOf(1000));
     const h = s.header;
     const changes: Partial<Header>[] = [
@@ -543,19 +572,25 @@ describe('malicious senders (A5) and relays (A4)', () => {
     for (const change of changes) {
       const relabelled = { ...h, ...change };
       const headerBytes = encodeHeader(relabelled);
-      const env = encodeEnvelope(headerBytes, s.capsule, s.envelope.subarray(s.head.length));
+      const ciphertext = s.envelope.subarray(s.head.length);
       const label = envelopeLabel(headerBytes);
-      // Trustees and the relay: the capsule's validity proof is bound to the old label.
+      // Trustees and the relay: the capsule's validity proof is bound to the old label…
       expect(() => verifyCapsule(epochKey, decodeCapsule(s.capsule), label)).toThrow(/CAPSULE_INVALID/);
+      // …and so is the sender's signature.
+      const env = encodeEnvelope(headerBytes, s.capsule, s.signature, ciphertext);
+      expect(await outcome(() => verifySenderSignature(env, senderSigningKey.publicKey))).toBe(
+        'ENVELOPE_SIGNATURE ENV-22',
+      );
       const relay = ingestContext({
         orgId: relabelled.orgId,
         epoch: relabelled.epoch,
         senderUserId: relabelled.senderUserId,
         senderDeviceId: relabelled.senderDeviceId,
         now: relabelled.sendTime,
+        members: relabelled.recipients,
       });
-      expect(await outcome(() => ingestEnvelope(env, relay))).toBe('ENVELOPE_CAPSULE ENV-18');
-      // A recipient whose MLS context happens to match the forged header still recomputes the capsule.
+      expect(await outcome(() => ingestEnvelope(env, relay))).toBe('ENVELOPE_SIGNATURE ENV-20');
+      // A recipient whose MLS context happens to match the forged header checks the signature too.
       const ctx = recipientContext({
         orgId: relabelled.orgId,
         epoch: relabelled.epoch,
@@ -564,11 +599,138 @@ describe('malicious senders (A5) and relays (A4)', () => {
         senderDeviceId: relabelled.senderDeviceId,
         members: relabelled.recipients,
       });
-      const got = await outcome(() =>
-        openEnvelope(env, { ...transportOf(s), messageId: relabelled.messageId }, ctx),
+      const t = { ...transportOf(s), messageId: relabelled.messageId };
+      expect(await outcome(() => openEnvelope(env, t, ctx))).toBe('ENVELOPE_SIGNATURE ENV-21');
+      // Even re-signed with the sender's own key (a sender relabelling its own envelope), the capsule is bound
+      // to the old label: the relay's proof check and the recipient's recomputation refuse it.
+      const resigned = encodeEnvelope(
+        headerBytes,
+        s.capsule,
+        signSender(senderSigningKey, label, s.capsule),
+        ciphertext,
       );
+      expect(await outcome(() => ingestEnvelope(resigned, relay))).toBe('ENVELOPE_CAPSULE ENV-18');
+      const got = await outcome(() => openEnvelope(resigned, t, ctx));
       expect(['ENVELOPE_CAPSULE ENV-11', 'ENVELOPE_COMMITMENT AEAD-2']).toContain(got);
     }
+  });
+});
+
+describe('sender signature (A15)', () => {
+  it('the sealer signs u16 len(tag) ‖ tag ‖ L ‖ capsule with the device key; the input can never be an MLS SignContent', async () => {
+    const s = await seal(payloadOf(300));
+    const input = senderSignatureInput(s.label, s.capsule);
+    const tag = utf8Encode(TAG_SENDER_SIGNATURE);
+    expect(toHex(input)).toBe(toHex(concatBytes(Uint8Array.of(0, tag.length), tag, s.label, s.capsule)));
+    expect(TAG_SENDER_SIGNATURE).toBe('overt/envelope/v2/sender-signature');
+    // RFC 9420 §5.1.2: SignContent starts with the varint length of a label "MLS 1.0 …" (never 0).
+    expect(input[0]).toBe(0);
+    expect(verifySignature(senderSigningKey.publicKey, input, s.signature)).toBe(true);
+    expect(toHex(s.head.subarray(4 + s.headerBytes.length + 192))).toBe(toHex(s.signature));
+    expect(verifySenderSignature(s.head, senderSigningKey.publicKey).label).toEqual(s.label);
+    expect(verifySenderSignature(decodeEnvelopeHead(s.envelope), senderSigningKey.publicKey).capsule).toEqual(
+      s.capsule,
+    );
+  });
+
+  it('an unsigned envelope, or one signed by another key, is refused by relay (ENV-20), recipient (ENV-21) and trustee (ENV-22)', async () => {
+    const s = await seal(payloadOf(1000));
+    const ciphertext = s.envelope.subarray(s.head.length);
+    for (const signature of [new Uint8Array(64), signSender(otherSigningKey, s.label, s.capsule)]) {
+      const env = encodeEnvelope(s.headerBytes, s.capsule, signature, ciphertext);
+      const head = env.subarray(0, s.head.length);
+      expect(await outcome(() => ingestEnvelope(env, ingestContext()))).toBe('ENVELOPE_SIGNATURE ENV-20');
+      expect(await outcome(() => EnvelopeIngester.create(head, ingestContext()))).toBe(
+        'ENVELOPE_SIGNATURE ENV-20',
+      );
+      expect(await outcome(() => openEnvelope(env, transportOf(s), recipientContext()))).toBe(
+        'ENVELOPE_SIGNATURE ENV-21',
+      );
+      expect(await outcome(() => EnvelopeOpener.create(head, transportOf(s), recipientContext()))).toBe(
+        'ENVELOPE_SIGNATURE ENV-21',
+      );
+      expect(await outcome(() => verifySenderSignature(head, senderSigningKey.publicKey))).toBe(
+        'ENVELOPE_SIGNATURE ENV-22',
+      );
+    }
+    // The right signature under a key other than the sender's: the relay and recipient compare against the
+    // device they know, not against a key the envelope could name.
+    expect(
+      await outcome(() =>
+        ingestEnvelope(s.envelope, ingestContext({ senderKey: otherSigningKey.publicKey })),
+      ),
+    ).toBe('ENVELOPE_SIGNATURE ENV-20');
+    expect(
+      await outcome(() =>
+        openEnvelope(s.envelope, transportOf(s), recipientContext({ senderKey: otherSigningKey.publicKey })),
+      ),
+    ).toBe('ENVELOPE_SIGNATURE ENV-21');
+    expect(await outcome(() => verifySenderSignature(s.head, new Uint8Array(32)))).toBe(
+      'ENVELOPE_SIGNATURE ENV-22',
+    );
+  });
+
+  it('a relay-forged envelope (valid capsule from the public Y, header "alice → bob") is refused by the trustee check', async () => {
+    const relayKey = new Uint8Array(32).fill(0x77);
+    const forged = await sealEnvelope(
+      fields({ recipients: ['alice@example.org', 'bob@example.org'] }),
+      utf8Encode('I confess everything'),
+      epochKey,
+      otherSigningKey,
+      { rng: () => relayKey },
+    );
+    // Anyone holding Y builds a capsule whose validity proof holds for the label: that alone proves nothing.
+    expect(() => verifyCapsule(epochKey, decodeCapsule(forged.capsule), forged.label)).not.toThrow();
+    expect(await outcome(() => verifySenderSignature(forged.head, senderSigningKey.publicKey))).toBe(
+      'ENVELOPE_SIGNATURE ENV-22',
+    );
+    expect(
+      await outcome(() =>
+        ingestEnvelope(forged.envelope, ingestContext({ members: ['alice@example.org', 'bob@example.org'] })),
+      ),
+    ).toBe('ENVELOPE_SIGNATURE ENV-20');
+  });
+
+  it('a capsule swapped after the recipients checked it (another valid capsule under the same label) is refused', async () => {
+    const s = await seal(payloadOf(800));
+    await openEnvelope(s.envelope, transportOf(s), recipientContext());
+    const swappedCapsule = sealCapsule(epochKey, new Uint8Array(32).fill(0x66), s.label, new Uint8Array(32));
+    expect(() => verifyCapsule(epochKey, decodeCapsule(swappedCapsule), s.label)).not.toThrow();
+    const swapped = encodeEnvelope(
+      s.headerBytes,
+      swappedCapsule,
+      s.signature,
+      s.envelope.subarray(s.head.length),
+    );
+    expect(await outcome(() => verifySenderSignature(swapped, senderSigningKey.publicKey))).toBe(
+      'ENVELOPE_SIGNATURE ENV-22',
+    );
+    expect(await outcome(() => ingestEnvelope(swapped, ingestContext()))).toBe('ENVELOPE_SIGNATURE ENV-20');
+    expect(await outcome(() => openEnvelope(swapped, transportOf(s), recipientContext()))).toBe(
+      'ENVELOPE_SIGNATURE ENV-21',
+    );
+  });
+
+  it('the sealer refuses a signing key that is not an Ed25519 key pair, before drawing randomness', async () => {
+    let drawn = 0;
+    const rng = (n: number) => {
+      drawn += n;
+      return new Uint8Array(n);
+    };
+    const bad = [
+      { publicKey: senderSigningKey.publicKey, secretKey: new Uint8Array(32) },
+      { publicKey: new Uint8Array(31), secretKey: senderSigningKey.secretKey },
+      undefined as unknown as SigningKeyPair,
+    ];
+    for (const key of bad) {
+      expect(await outcome(() => sealEnvelope(fields(), new Uint8Array(5), epochKey, key, { rng }))).toBe(
+        'ENVELOPE_MALFORMED undefined',
+      );
+      expect(await outcome(() => EnvelopeSealer.create(fields(), 5, epochKey, key, { rng }))).toBe(
+        'ENVELOPE_MALFORMED undefined',
+      );
+    }
+    expect(drawn).toBe(0);
   });
 });
 

@@ -36,7 +36,11 @@ import {
   writeAscii,
 } from './fields.js';
 
-export const HEADER_VERSION = 1;
+/**
+ * Version 2 (envelope format 2): the header layout of version 1, in envelopes that carry the sender's signature
+ * (docs/spec/envelope.md §3). Version 1 envelopes had none and are refused (ENV-2).
+ */
+export const HEADER_VERSION = 2;
 export const MAX_RECIPIENTS = 1024;
 export const CONTENT_TYPE_MAX = 127;
 export const MIN_CHUNK_SIZE = 16;
@@ -46,7 +50,7 @@ export const DEFAULT_CHUNK_SIZE = 1 << 16;
 export const MAX_PAYLOAD_BYTES = 2 ** 40;
 export const FRANKING_COMMITMENT_BYTES = 32;
 export const CIPHERTEXT_DIGEST_BYTES = 32;
-/** The largest header v1 can encode (all variable fields at their bounds). */
+/** The largest header can encode (all variable fields at their bounds). */
 export const MAX_HEADER_BYTES =
   1 +
   (1 + ORG_ID_MAX) +

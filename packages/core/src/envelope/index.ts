@@ -18,3 +18,4 @@ export * from './header.js';
 export * from './ingest.js';
 export * from './open.js';
 export * from './seal.js';
+export * from './signature.js';

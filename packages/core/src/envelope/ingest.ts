@@ -1,9 +1,10 @@
 /**
  * The relay's ingest check (DESIGN §4 step 1, docs/spec/envelope.md §6.3). The relay holds no content key, so
  * it checks what it can check publicly before it stores and fans out an envelope: the header is well formed
- * and within its size limits, names the organisation, the current epoch and the authenticated sender, its
- * send time is fresh, the capsule is valid for the label under the epoch key (the TDH2 validity proof), and
- * the ciphertext is exactly the one the header's digest names. An envelope that passes is an
+ * and within its size limits, names the organisation, the current epoch, the authenticated sender and the
+ * conversation's members, its send time is fresh, the authenticated device signed (L, capsule) (A15), the capsule
+ * is valid for the label under the epoch key (the TDH2 validity proof), and the ciphertext is exactly the one the
+ * header's digest names. An envelope that passes is an
  * {@link IngestedEnvelope}, the only type the franking stamp (franking/) accepts.
  */
 
@@ -22,6 +23,7 @@ import {
 import { sortStrings } from './fields.js';
 import type { Header } from './header.js';
 import { SYNC_PAYLOAD_MAX } from './seal.js';
+import { requireSenderSignature } from './signature.js';
 
 /** What the relay knows when a device uploads an envelope. */
 export interface IngestContext {
@@ -32,14 +34,20 @@ export interface IngestContext {
   /** The sender as authenticated by the relay's session with the device. */
   readonly senderUserId: string;
   readonly senderDeviceId: Uint8Array;
+  /** That device's Ed25519 identity key (the key on the log), which must have signed (L, capsule): ENV-20. */
+  readonly senderKey: Uint8Array;
   /** The relay's clock, in ms since the Unix epoch. */
   readonly now: number;
   /** Largest accepted |now − sendTime| in ms. */
   readonly maxClockSkewMs: number;
   /** The relay's own payload limit (at most the format's MAX_PAYLOAD_BYTES). */
   readonly maxPayloadBytes: number;
-  /** The conversation's members as the delivery service knows them, if it does; else not checked. */
-  readonly members?: readonly string[];
+  /**
+   * The user ids of the conversation's members as the delivery service knows them (any order): the header's
+   * recipients must be exactly these (ENV-9). The relay refuses an envelope for a conversation it does not know
+   * before it gets here (relay.md §6.7).
+   */
+  readonly members: readonly string[];
 }
 
 declare const ingestedBrand: unique symbol;
@@ -50,6 +58,8 @@ export interface IngestedEnvelope {
   readonly headerBytes: Uint8Array;
   readonly label: Uint8Array;
   readonly capsule: VerifiedCapsule;
+  /** The sender's signature over (L, capsule), verified under the authenticated device's key. */
+  readonly signature: Uint8Array;
   readonly ciphertextLength: number;
 }
 
@@ -70,12 +80,13 @@ function checkHead(head: EnvelopeHead, ctx: IngestContext): CheckedHead {
   if (h.epoch !== ctx.epoch) context('ENV-6', 'epoch');
   if (h.senderUserId !== ctx.senderUserId || !equalBytes(h.senderDeviceId, ctx.senderDeviceId))
     context('ENV-8', 'sender');
-  if (ctx.members !== undefined) {
-    const m = sortStrings(ctx.members);
-    if (m.length !== h.recipients.length || m.some((u, i) => u !== h.recipients[i]))
-      context('ENV-9', 'recipients');
-  }
+  const m = sortStrings(ctx.members);
+  if (m.length !== h.recipients.length || m.some((u, i) => u !== h.recipients[i]))
+    context('ENV-9', 'recipients');
   if (Math.abs(ctx.now - h.sendTime) > ctx.maxClockSkewMs) context('ENV-17', 'send time');
+  // The signature before the capsule: it is the cheaper check (one Ed25519 verification against ~2.6 scalar
+  // multiplications), and a relay must never store an envelope its sender did not sign.
+  requireSenderSignature(head, ctx.senderKey, 'ENV-20');
   let capsule: VerifiedCapsule;
   try {
     capsule = verifyCapsule(ctx.epochKey, decodeCapsule(head.capsule), head.label);
@@ -97,6 +108,7 @@ function ingested(c: CheckedHead): IngestedEnvelope {
     headerBytes: c.head.headerBytes,
     label: c.head.label,
     capsule: c.capsule,
+    signature: c.head.signature,
     ciphertextLength: new ChunkGeometry(h.payloadLength, h.chunkSize).ciphertextLength,
   } as IngestedEnvelope;
 }
@@ -107,7 +119,8 @@ function digestMismatch(): never {
 
 /**
  * Checks a whole uploaded envelope. Throws ENVELOPE_MALFORMED / _VERSION / _TOO_LARGE (ENV-1..4, ENV-19),
- * ENVELOPE_CONTEXT (ENV-5, 6, 8, 9, 17), ENVELOPE_CAPSULE (ENV-18), ENVELOPE_DIGEST (ENV-12).
+ * ENVELOPE_CONTEXT (ENV-5, 6, 8, 9, 17), ENVELOPE_SIGNATURE (ENV-20), ENVELOPE_CAPSULE (ENV-18),
+ * ENVELOPE_DIGEST (ENV-12).
  * Without a `backend`, a payload of at most SYNC_PAYLOAD_MAX bytes is hashed with @noble (no WebCrypto hops,
  * which cost more than the hashing at that size; envelope.md §4.2), a larger one with the platform default.
  */

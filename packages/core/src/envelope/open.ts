@@ -2,7 +2,9 @@
  * Opening an envelope as a recipient (DESIGN §4 step 2, docs/spec/envelope.md §6.2). The MLS application
  * message gives the recipient (message id, K, seed) and, through the sender's credential and the group, the
  * context every header field must match. Before any decryption the recipient checks the header against that
- * context (ENV-5..10), checks K against the header's key commitment (AEAD-2), and recomputes the capsule
+ * context (ENV-5..10), checks that the sender's MLS credential key signed (L, capsule) (ENV-21: a sender that
+ * does not sign, or signs with another key, would leave trustees unable to attribute its envelope, A15),
+ * checks K against the header's key commitment (AEAD-2), and recomputes the capsule
  * from (Y_e, K, L, seed) and compares it byte for byte with the envelope's (ENV-11): a sender that skips or
  * corrupts escrow, and a relay that re-labels an envelope, are both rejected here (A5, A4). Then the
  * ciphertext digest, the chunks and the franking commitment are checked.
@@ -29,6 +31,7 @@ import {
 import { sortStrings } from './fields.js';
 import { type Header, headerContextBytes, headerContextHash } from './header.js';
 import { SYNC_PAYLOAD_MAX } from './seal.js';
+import { requireSenderSignature } from './signature.js';
 
 /** What the recipient knows from MLS about the message it is opening. */
 export interface RecipientContext {
@@ -40,6 +43,8 @@ export interface RecipientContext {
   /** From the MLS credential that signed the application message. */
   readonly senderUserId: string;
   readonly senderDeviceId: Uint8Array;
+  /** The Ed25519 signature key of that credential (the device's identity key): it must have signed (L, capsule). */
+  readonly senderKey: Uint8Array;
   /** User ids of the group's members in the MLS epoch of the message, the sender included (any order). */
   readonly members: readonly string[];
 }
@@ -64,6 +69,8 @@ export interface OpenedEnvelopeHead {
   readonly headerBytes: Uint8Array;
   readonly label: Uint8Array;
   readonly capsule: VerifiedCapsule;
+  /** The sender's signature over (L, capsule), verified under the sender's MLS credential key. */
+  readonly signature: Uint8Array;
   /** The franking key fk, for an abuse report (franking/). Secret. */
   readonly frankingKey: Uint8Array;
 }
@@ -97,13 +104,14 @@ interface CheckedHead {
   readonly hc: Uint8Array;
 }
 
-/** Every check that needs no ciphertext: context, key commitment, capsule. */
+/** Every check that needs no ciphertext: context, sender signature, key commitment, capsule. */
 function checkHead(head: EnvelopeHead, transport: KeyTransport, ctx: RecipientContext): CheckedHead {
   if (!(transport.contentKey instanceof Uint8Array) || transport.contentKey.length !== CONTENT_KEY_BYTES)
     throw new OvertError('ENVELOPE_MALFORMED', 'content key must be 32 bytes', { check: 'AEAD-1' });
   if (!(transport.seed instanceof Uint8Array) || transport.seed.length !== SEED_BYTES)
     throw new OvertError('ENVELOPE_MALFORMED', 'capsule seed must be 32 bytes', { check: 'AEAD-1' });
   checkRecipientContext(head.header, ctx, transport.messageId);
+  requireSenderSignature(head, ctx.senderKey, 'ENV-21');
   const keys = openMessageKeys(transport.contentKey, head.header.keyCommitment);
   let capsule: VerifiedCapsule;
   try {
@@ -141,13 +149,15 @@ function brandOpened(c: CheckedHead): OpenedEnvelopeHead {
     headerBytes: c.head.headerBytes,
     label: c.head.label,
     capsule: c.capsule,
+    signature: c.head.signature,
     frankingKey: c.keys.frankingKey,
   } as OpenedEnvelopeHead;
 }
 
 /**
  * Opens a whole envelope held in memory. Throws, in the order checked: ENVELOPE_MALFORMED / _VERSION /
- * _TOO_LARGE (ENV-1..4), ENVELOPE_CONTEXT (ENV-5..10), ENVELOPE_COMMITMENT (AEAD-2), ENVELOPE_CAPSULE
+ * _TOO_LARGE (ENV-1..4), ENVELOPE_CONTEXT (ENV-5..10), ENVELOPE_SIGNATURE (ENV-21), ENVELOPE_COMMITMENT
+ * (AEAD-2), ENVELOPE_CAPSULE
  * (ENV-11), ENVELOPE_DIGEST (ENV-12), ENVELOPE_DECRYPT (ENV-13), ENVELOPE_COMMITMENT (ENV-14).
  */
 export async function openEnvelope(

@@ -2,8 +2,9 @@
  * Sealing an envelope (docs/spec/envelope.md §6.1). The sender draws a fresh content key K and a capsule seed,
  * derives the message keys (aead/keys.ts), encodes the header context, encrypts the payload chunk by chunk
  * with STREAM under the header-context hash, computes the franking commitment and the ciphertext digest on
- * the way, and finally completes the header, computes the label and seals the capsule
- * sealCapsule(Y_e, K, L, seed). (K, seed) then travel to the recipients inside the MLS application message.
+ * the way, and finally completes the header, computes the label, seals the capsule sealCapsule(Y_e, K, L, seed)
+ * and signs (L, capsule) with the sending device's identity key (envelope/signature.ts). (K, seed) then travel to
+ * the recipients inside the MLS application message.
  *
  * {@link EnvelopeSealer} never holds more than one chunk of plaintext; {@link sealEnvelope} is the one-shot
  * form for payloads already in memory.
@@ -24,6 +25,7 @@ import { OvertError } from '../errors.js';
 import { FrankingMac } from '../franking/commitment.js';
 import { decodeElement, type Element } from '../group.js';
 import { sha256 } from '../hash.js';
+import { SIGNING_PUBLIC_KEY_BYTES, type SigningKeyPair } from '../sign.js';
 import { type Chunk, ChunkGeometry, CiphertextDigest, Framer } from './chunks.js';
 import { encodeEnvelopeHead } from './envelope.js';
 import { sortStrings } from './fields.js';
@@ -37,6 +39,7 @@ import {
   type HeaderFields,
   headerContextHash,
 } from './header.js';
+import { signSender } from './signature.js';
 
 export interface SealOptions {
   /**
@@ -55,7 +58,9 @@ export interface SealedEnvelopeHead {
   readonly headerBytes: Uint8Array;
   readonly label: Uint8Array;
   readonly capsule: Uint8Array;
-  /** u32 len(header) ‖ header ‖ capsule: the envelope's bytes before the ciphertext. */
+  /** The sending device's Ed25519 signature over (L, capsule) (envelope.md §3.1). */
+  readonly signature: Uint8Array;
+  /** u32 len(header) ‖ header ‖ capsule ‖ signature: the envelope's bytes before the ciphertext. */
   readonly head: Uint8Array;
   /** K: secret; goes only into the MLS application message. */
   readonly contentKey: Uint8Array;
@@ -102,16 +107,18 @@ export class EnvelopeSealer {
 
   /**
    * Validates the header fields (ENVELOPE_MALFORMED ENV-1, ENVELOPE_TOO_LARGE ENV-3), the epoch key
-   * (GROUP_*), draws K and the seed, and prepares the stream. Recipients are sorted here; duplicates are
-   * refused.
+   * (GROUP_*) and the signing key (ENVELOPE_MALFORMED), draws K and the seed, and prepares the stream.
+   * Recipients are sorted here; duplicates are refused. `signer` is the sending device's identity key pair:
+   * the device named by `fields.senderDeviceId`, whose key is on the log.
    */
   static async create(
     fields: HeaderFields,
     payloadLength: number,
     epochKey: Element,
+    signer: SigningKeyPair,
     options: SealOptions = {},
   ): Promise<EnvelopeSealer> {
-    const p = prepareSeal(fields, payloadLength, epochKey, options, 'copy');
+    const p = prepareSeal(fields, payloadLength, epochKey, signer, options, 'copy');
     const backend = options.backend ?? defaultCryptoBackend();
     const stream = await StreamSealer.create(p.keys, p.hc, backend);
     const geometry = new ChunkGeometry(payloadLength, p.context.chunkSize);
@@ -179,19 +186,21 @@ interface PreparedSeal {
   /** HC, the AEAD associated data and the franking MAC's context. */
   readonly hc: Uint8Array;
   readonly epochKey: Element;
+  readonly signer: SigningKeyPair;
   readonly contentKey: Uint8Array;
   readonly seed: Uint8Array;
   readonly keys: MessageKeys;
 }
 
 /**
- * Validates the header fields (ENVELOPE_MALFORMED ENV-1, ENVELOPE_TOO_LARGE ENV-3) and the epoch key (GROUP_*),
- * then draws K and the seed (in that order) and derives the message keys.
+ * Validates the header fields (ENVELOPE_MALFORMED ENV-1, ENVELOPE_TOO_LARGE ENV-3), the epoch key (GROUP_*) and
+ * the signing key's shape, then draws K and the seed (in that order) and derives the message keys.
  */
 function prepareSeal(
   fields: HeaderFields,
   payloadLength: number,
   epochKey: Element,
+  signer: SigningKeyPair,
   options: SealOptions,
   keyObject: 'copy' | 'borrow',
 ): PreparedSeal {
@@ -217,6 +226,13 @@ function prepareSeal(
   };
   // Validate before drawing secrets, so that a bad field costs no randomness and leaks nothing.
   const contextBytes = encodeHeaderContext(context);
+  if (
+    !(signer?.secretKey instanceof Uint8Array) ||
+    signer.secretKey.length !== 64 ||
+    !(signer.publicKey instanceof Uint8Array) ||
+    signer.publicKey.length !== SIGNING_PUBLIC_KEY_BYTES
+  )
+    throw new OvertError('ENVELOPE_MALFORMED', 'the signing key is not an Ed25519 key pair');
   const rng = options.rng ?? randomBytes;
   const contentKey = rng(CONTENT_KEY_BYTES);
   const seed = rng(SEED_BYTES);
@@ -230,13 +246,17 @@ function prepareSeal(
     contextBytes,
     hc: headerContextHash(contextBytes),
     epochKey: key,
+    signer,
     contentKey,
     seed,
     keys,
   };
 }
 
-/** Completes the header with the franking commitment and ciphertext digest, labels it, seals the capsule. */
+/**
+ * Completes the header with the franking commitment and ciphertext digest, labels it, seals the capsule and
+ * signs (L, capsule).
+ */
 function completeHead(
   p: PreparedSeal,
   frankingCommitment: Uint8Array,
@@ -246,12 +266,14 @@ function completeHead(
   const headerBytes = concatBytes(p.contextBytes, frankingCommitment, ciphertextDigest);
   const label = envelopeLabel(headerBytes);
   const capsule = sealCapsule(p.epochKey, p.contentKey, label, p.seed);
+  const signature = signSender(p.signer, label, capsule);
   return {
     header,
     headerBytes,
     label,
     capsule,
-    head: encodeEnvelopeHead(headerBytes, capsule),
+    signature,
+    head: encodeEnvelopeHead(headerBytes, capsule, signature),
     contentKey: p.contentKey,
     seed: p.seed,
   };
@@ -283,18 +305,19 @@ function sealInMemory(p: PreparedSeal, payload: Uint8Array): SealedEnvelope {
 }
 
 /**
- * Seals a payload held in memory: (header fields, payload, Y_e) → envelope bytes, K and seed.
- * Throws as {@link EnvelopeSealer.create}.
+ * Seals a payload held in memory: (header fields, payload, Y_e, the device's signing key) → envelope bytes, K
+ * and seed. Throws as {@link EnvelopeSealer.create}.
  */
 export async function sealEnvelope(
   fields: HeaderFields,
   payload: Uint8Array,
   epochKey: Element,
+  signer: SigningKeyPair,
   options: SealOptions = {},
 ): Promise<SealedEnvelope> {
   if (options.backend === undefined && payload.length <= SYNC_PAYLOAD_MAX)
-    return sealInMemory(prepareSeal(fields, payload.length, epochKey, options, 'borrow'), payload);
-  const sealer = await EnvelopeSealer.create(fields, payload.length, epochKey, options);
+    return sealInMemory(prepareSeal(fields, payload.length, epochKey, signer, options, 'borrow'), payload);
+  const sealer = await EnvelopeSealer.create(fields, payload.length, epochKey, signer, options);
   const body = await sealer.update(payload);
   const { ciphertextTail, ...head } = await sealer.finish();
   return { ...head, envelope: concatBytes(head.head, body, ciphertextTail) };

@@ -11,6 +11,7 @@ import {
   outcome,
   recipientContext,
   seededRng,
+  senderSigningKey,
   transportOf,
 } from '../../test/envelope-fixtures.js';
 import { deriveMessageKeys } from '../aead/keys.js';
@@ -42,7 +43,7 @@ const STAMP_TIME = 1_767_225_601_234;
 
 async function delivered(text: string, messageByte = 0x42, sender = 'alice@example.org') {
   const f = fields({ messageId: new Uint8Array(16).fill(messageByte), senderUserId: sender });
-  const s = await sealEnvelope(f, utf8Encode(text), epochKey, {
+  const s = await sealEnvelope(f, utf8Encode(text), epochKey, senderSigningKey, {
     rng: seededRng(`frk${messageByte}`),
     chunkSize: 64,
   });
@@ -200,7 +201,7 @@ describe('forged reports fail (A12)', () => {
 describe('the reporting limit (franking.md §2, §4)', () => {
   /** A message of `n` bytes, sealed, ingested, stamped and opened as a recipient sees it. */
   async function deliveredBytes(n: number) {
-    const s = await sealEnvelope(fields(), new Uint8Array(n).fill(0x61), epochKey, {
+    const s = await sealEnvelope(fields(), new Uint8Array(n).fill(0x61), epochKey, senderSigningKey, {
       rng: seededRng(`size${n}`),
     });
     const stamp = stampEnvelope(await ingestEnvelope(s.envelope, ingestContext()), relayKey, STAMP_TIME);

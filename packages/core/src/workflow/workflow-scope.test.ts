@@ -9,6 +9,7 @@ import {
   outcome,
   SEND_TIME,
   seededRng,
+  senderSigningKey,
 } from '../../test/envelope-fixtures.js';
 import { verifiedRequest } from '../../test/workflow-fixtures.js';
 import { compareBytes, utf8Encode } from '../bytes.js';
@@ -90,12 +91,15 @@ describe('inScope', () => {
 
   it('decides from the label-bound header of a real envelope with the request’s scope', async () => {
     const req = verifiedRequest();
-    const s = await sealEnvelope(fields(), new Uint8Array(10), epochKey, { rng: seededRng('scope') });
+    const s = await sealEnvelope(fields(), new Uint8Array(10), epochKey, senderSigningKey, {
+      rng: seededRng('scope'),
+    });
     expect(inScope(decodeHeader(s.headerBytes), scopeOf(req))).toEqual({ inScope: true });
     const late = await sealEnvelope(
       fields({ sendTime: req.request.window.until }),
       new Uint8Array(10),
       epochKey,
+      senderSigningKey,
     );
     expect(inScope(late.header, scopeOf(req)).inScope).toBe(false);
   });

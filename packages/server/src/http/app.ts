@@ -157,7 +157,9 @@ export function deliveryJson(d: Delivery, stampOf: (e: EnvelopeRecord) => Uint8A
   return {
     ...mailboxItemJson(d.item),
     // Buffer's native base64: this runs once per pushed message on the hot path.
-    envelope: Buffer.concat([encodeEnvelopeHead(e.header, e.capsule), e.ciphertext]).toString('base64'),
+    envelope: Buffer.concat([encodeEnvelopeHead(e.header, e.capsule, e.signature), e.ciphertext]).toString(
+      'base64',
+    ),
     messageId: toBase64Url(e.messageId),
     ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}),
   };
@@ -198,7 +200,7 @@ async function envelopeJson(e: EnvelopeRecord, blob: { size: number; chunkSize: 
     senderDeviceId: e.senderDeviceId,
     sendTime: e.sendTime,
     receivedAt: e.receivedAt,
-    head: toBase64(encodeEnvelopeHead(e.header, e.capsule)),
+    head: toBase64(encodeEnvelopeHead(e.header, e.capsule, e.signature)),
     ...(e.ciphertext !== null ? { ciphertext: toBase64(e.ciphertext) } : {}),
     ...(blob !== undefined
       ? {

@@ -11,6 +11,7 @@ import {
 import { type Element, randomBytes, sha256, toBase64, toBase64Url, utf8Encode } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createConversation,
   type Device,
   type Harness,
   ORG,
@@ -250,10 +251,12 @@ describe('blobs declared at completion (the streaming form, §6.7)', () => {
       });
       return fetch(input, init);
     };
-    const fields = textFields(EPOCH, { contentType: 'application/octet-stream' });
+    // The relay accepts envelopes only in a conversation of the sender (RLY-19, DS-5) addressed to its members.
+    const { groupId } = await createConversation(alice, [bobPhone]);
+    const fields = textFields(EPOCH, { conversationId: groupId, contentType: 'application/octet-stream' });
     const payload = randomBytes(3 * 1024 * 1024 + 12_345);
     const blobChunkSize = 1 << 20;
-    const sealed = await sealAndPut(transport(alice, recording), fields, payload, epochKey, {
+    const sealed = await sealAndPut(transport(alice, recording), fields, payload, epochKey, alice.key, {
       inlineMax: 1 << 20,
       blobChunkSize,
     });

@@ -12,7 +12,14 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Device, type Harness, publishEpochKey, startHarness, textFields } from '../../test/harness.js';
+import {
+  createConversation,
+  type Device,
+  type Harness,
+  publishEpochKey,
+  startHarness,
+  textFields,
+} from '../../test/harness.js';
 import { calendarMonthEpoch, epochStartMs } from '../epochs.js';
 
 // The relay's clock starts one minute before 2030-01-01T00:00Z (epoch 719 → 720). Requests are signed with the
@@ -23,10 +30,12 @@ let clock = epochStartMs(JANUARY) - 60_000;
 
 let h: Harness;
 let alice: Device;
+/** A conversation of alice's phone alone (the ingest rules need a real one, RLY-19). */
+let conversationId: Uint8Array;
 const keys = new Map<number, Element>();
 
 const fields = (extra: Partial<HeaderFields> = {}) =>
-  textFields(DECEMBER, { recipients: ['alice'], sendTime: clock, ...extra });
+  textFields(DECEMBER, { conversationId, recipients: ['alice'], sendTime: clock, ...extra });
 
 async function publish(epoch: number) {
   const { epochKey, response } = await publishEpochKey(h.admin, h.adminKey, epoch, { time: clock });
@@ -35,13 +44,14 @@ async function publish(epoch: number) {
 }
 
 async function put(extra: Partial<HeaderFields>, epochKey: Element) {
-  const sealed = await sealEnvelope(fields(extra), utf8Encode('x'), epochKey);
+  const sealed = await sealEnvelope(fields(extra), utf8Encode('x'), epochKey, alice.key);
   return alice.request('PUT', `/v1/envelopes/${toBase64Url(sealed.header.messageId)}`, sealed.envelope);
 }
 
 beforeAll(async () => {
   h = await startHarness({ now: () => clock, freshnessMs: 100 * 365 * 86_400_000 });
   alice = await h.enrol('alice', 'alice-phone');
+  conversationId = (await createConversation(alice, [])).groupId;
 });
 afterAll(async () => {
   await h.close();

@@ -1,6 +1,6 @@
 // docs/spec/relay.md §6.7 over real HTTP: epoch keys published from admin statements onto the log, envelopes
-// sealed by core and ingested with core's checks (RLY-9..RLY-16), a 10 MB ciphertext through a chunked blob,
-// and retention of a shredded epoch.
+// sealed and signed by core and ingested with the relay's ingest rules and core's checks (RLY-9..RLY-20, DS-5),
+// a 10 MB ciphertext through a chunked blob, and retention of a shredded epoch.
 import {
   type Element,
   fromBase64,
@@ -17,6 +17,7 @@ import {
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createConversation,
   type Device,
   type Harness,
   ORG,
@@ -32,16 +33,22 @@ let alice: Device;
 let bob: Device;
 let carol: Device;
 let epochKey: Element;
+/** A conversation of alice's and bob's phones on the relay (ingest rules RLY-19, DS-5, RLY-15). */
+let conversationId: Uint8Array;
 // The relay's current epoch follows its clock (RLY-11, RLY-17): publish the calendar month of the test's clock.
 const EPOCH = calendarMonthEpoch(Date.now());
 
-const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, extra);
+const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, { conversationId, ...extra });
+/** Seals as alice's phone: signed with its identity key (envelope.md §3.1). */
+const seal = (f: HeaderFields, payload: Uint8Array, key: Element = epochKey) =>
+  sealEnvelope(f, payload, key, alice.key);
 
 beforeAll(async () => {
   h = await startHarness();
   alice = await h.enrol('alice', 'alice-phone');
   bob = await h.enrol('bob', 'bob-phone');
   carol = await h.enrol('carol', 'carol-phone');
+  conversationId = (await createConversation(alice, [bob])).groupId;
   const published = await publishEpochKey(h.admin, h.adminKey, EPOCH);
   expect(published.response.status).toBe(201);
   epochKey = published.epochKey;
@@ -76,7 +83,7 @@ describe('epoch keys (STORE-R-2, AUTH-9)', () => {
 describe('envelope ingest (RLY-9..RLY-16)', () => {
   it('stores a valid envelope once, serves it to recipients only', async () => {
     const payload = utf8Encode('hello, overtly');
-    const sealed = await sealEnvelope(fields(), payload, epochKey);
+    const sealed = await seal(fields(), payload);
     const id = toBase64Url(sealed.header.messageId);
     const put = await alice.request('PUT', `/v1/envelopes/${id}`, sealed.envelope);
     expect(put.status).toBe(201);
@@ -98,27 +105,45 @@ describe('envelope ingest (RLY-9..RLY-16)', () => {
     expect(denied.status).toBe(403);
     expect(denied.body).toMatchObject({ code: 'ENV_FORBIDDEN', check: 'RLY-9' });
     // Another envelope under the same id is refused.
-    const other = await sealEnvelope(fields({ messageId: sealed.header.messageId }), payload, epochKey);
+    const other = await seal(fields({ messageId: sealed.header.messageId }), payload);
     expect((await alice.request('PUT', `/v1/envelopes/${id}`, other.envelope)).body.code).toBe('ENV_EXISTS');
   });
 
   it('refuses each ingest violation with its check ID and stores nothing', async () => {
     const payload = utf8Encode('x');
     const cases: [string, Uint8Array, Device, string, string, number][] = [];
-    const valid = await sealEnvelope(fields(), payload, epochKey);
+    const valid = await seal(fields(), payload);
     cases.push(['sender', valid.envelope, bob, 'ENV_SENDER', 'RLY-10', 403]);
-    const wrongEpoch = await sealEnvelope(fields({ epoch: EPOCH + 1 }), payload, epochKey);
+    const wrongEpoch = await seal(fields({ epoch: EPOCH + 1 }), payload);
     cases.push(['epoch', wrongEpoch.envelope, alice, 'ENV_EPOCH', 'RLY-11', 409]);
-    const stale = await sealEnvelope(fields({ sendTime: Date.now() - 3_600_000 }), payload, epochKey);
+    const stale = await seal(fields({ sendTime: Date.now() - 3_600_000 }), payload);
     cases.push(['time', stale.envelope, alice, 'ENV_TIME', 'RLY-12', 400]);
-    const otherKey = await sealEnvelope(fields(), payload, group.baseMul(randomNonZeroScalar()));
+    const otherKey = await seal(fields(), payload, group.baseMul(randomNonZeroScalar()));
     cases.push(['capsule', otherKey.envelope, alice, 'ENV_CAPSULE', 'RLY-13', 400]);
     const tampered = new Uint8Array(valid.envelope);
     tampered[tampered.length - 1]! ^= 1;
     cases.push(['digest', tampered, alice, 'ENV_MALFORMED', 'RLY-14', 400]);
     cases.push(['truncated', valid.envelope.subarray(0, 10), alice, 'ENV_MALFORMED', 'RLY-14', 400]);
-    const otherOrg = await sealEnvelope(fields({ orgId: 'other.org' }), payload, epochKey);
+    const otherOrg = await seal(fields({ orgId: 'other.org' }), payload);
     cases.push(['org', otherOrg.envelope, alice, 'ENV_CONTEXT', 'RLY-15', 400]);
+    // Signed by another device's key (bob's), under alice's header: the relay checks the authenticated device's.
+    const notSigned = await sealEnvelope(fields(), payload, epochKey, bob.key);
+    cases.push(['signature', notSigned.envelope, alice, 'ENV_SIGNATURE', 'RLY-20', 403]);
+    const madeUp = await seal(fields({ conversationId: randomBytes(16) }), payload);
+    cases.push(['made-up conversation', madeUp.envelope, alice, 'DS_GROUP_UNKNOWN', 'RLY-19', 404]);
+    const outsider = await sealEnvelope(
+      fields({
+        senderUserId: 'carol',
+        senderDeviceId: utf8Encode('carol-phone'),
+        recipients: ['alice', 'bob', 'carol'],
+      }),
+      payload,
+      epochKey,
+      carol.key,
+    );
+    cases.push(['not a member', outsider.envelope, carol, 'DS_NOT_MEMBER', 'DS-5', 403]);
+    const toSomeone = await seal(fields({ recipients: ['alice', 'bob', 'carol'] }), payload);
+    cases.push(['recipients', toSomeone.envelope, alice, 'ENV_CONTEXT', 'RLY-15', 400]);
     for (const [what, bytes, device, code, check, status] of cases) {
       const id = toBase64Url(what === 'truncated' ? randomBytes(16) : idOf(bytes));
       const r = await device.request('PUT', `/v1/envelopes/${id}`, bytes);
@@ -138,18 +163,14 @@ describe('envelope ingest (RLY-9..RLY-16)', () => {
   it('RLY-15: checks the recipients against the conversation the delivery service knows', async () => {
     const conv = randomBytes(16);
     await alice.request('POST', '/v1/groups', { groupId: toBase64Url(conv) });
-    const wrong = await sealEnvelope(fields({ conversationId: conv }), utf8Encode('x'), epochKey);
+    const wrong = await seal(fields({ conversationId: conv }), utf8Encode('x'));
     const r = await alice.request(
       'PUT',
       `/v1/envelopes/${toBase64Url(wrong.header.messageId)}`,
       wrong.envelope,
     );
     expect(r.body).toMatchObject({ code: 'ENV_CONTEXT', check: 'RLY-15' });
-    const right = await sealEnvelope(
-      fields({ conversationId: conv, recipients: ['alice'] }),
-      utf8Encode('x'),
-      epochKey,
-    );
+    const right = await seal(fields({ conversationId: conv, recipients: ['alice'] }), utf8Encode('x'));
     expect(
       (await alice.request('PUT', `/v1/envelopes/${toBase64Url(right.header.messageId)}`, right.envelope))
         .status,
@@ -158,7 +179,7 @@ describe('envelope ingest (RLY-9..RLY-16)', () => {
 
   it('carries a 10 MB ciphertext through a chunked blob, ingested chunk by chunk', async () => {
     const payload = randomBytes(10 * 1024 * 1024 + 777);
-    const sealed = await sealEnvelope(fields(), payload, epochKey);
+    const sealed = await seal(fields(), payload);
     const ciphertext = sealed.envelope.subarray(sealed.head.length);
     const chunkSize = 1024 * 1024;
     const created = await alice.request('POST', '/v1/blobs', {
@@ -212,7 +233,7 @@ describe('envelope ingest (RLY-9..RLY-16)', () => {
   });
 
   it('retention deletes every envelope of a shredded epoch', async () => {
-    const sealed = await sealEnvelope(fields(), utf8Encode('to be shredded'), epochKey);
+    const sealed = await seal(fields(), utf8Encode('to be shredded'));
     const id = toBase64Url(sealed.header.messageId);
     await alice.request('PUT', `/v1/envelopes/${id}`, sealed.envelope);
     const r = await h.admin.request('POST', '/v1/admin/retention', { epoch: EPOCH });

@@ -29,6 +29,7 @@ import {
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createConversation,
   type Device,
   type Harness,
   ORG,
@@ -44,9 +45,11 @@ let alice: Device;
 let bob: Device;
 let carol: Device;
 let epochKey: Element;
+/** A conversation of alice's and bob's phones (the relay's ingest rules need a real one, RLY-19). */
+let conversationId: Uint8Array;
 const EPOCH = calendarMonthEpoch(Date.now());
 
-const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, extra);
+const fields = (extra: Partial<HeaderFields> = {}) => textFields(EPOCH, { conversationId, ...extra });
 
 async function publishEpochKey(hh: Harness): Promise<void> {
   const { response } = await publishEpochKeyFor(hh.admin, hh.adminKey, EPOCH, { epochKey });
@@ -56,7 +59,7 @@ async function publishEpochKey(hh: Harness): Promise<void> {
 /** Alice sends `text` (stored by the relay); bob fetches it with its stamp and opens it. */
 async function delivered(text: string, extra: Partial<HeaderFields> = {}) {
   const f = fields(extra);
-  const sealed = await sealEnvelope(f, utf8Encode(text), epochKey);
+  const sealed = await sealEnvelope(f, utf8Encode(text), epochKey, alice.key);
   const id = toBase64Url(sealed.header.messageId);
   expect((await alice.request('PUT', `/v1/envelopes/${id}`, sealed.envelope)).status).toBe(201);
   const got = await bob.request('GET', `/v1/envelopes/${id}`);
@@ -66,7 +69,7 @@ async function delivered(text: string, extra: Partial<HeaderFields> = {}) {
   return { sealed, id, stamp, opened, receivedAt: got.body.receivedAt as number };
 }
 
-async function open(sealed: SealedEnvelope, f: HeaderFields) {
+async function open(sealed: SealedEnvelope, f: HeaderFields, senderKey = alice.key.publicKey) {
   return openEnvelope(
     sealed.envelope,
     { messageId: sealed.header.messageId, contentKey: sealed.contentKey, seed: sealed.seed },
@@ -77,6 +80,7 @@ async function open(sealed: SealedEnvelope, f: HeaderFields) {
       conversationId: f.conversationId,
       senderUserId: f.senderUserId,
       senderDeviceId: f.senderDeviceId,
+      senderKey,
       members: f.recipients,
     },
   );
@@ -91,6 +95,7 @@ beforeAll(async () => {
   alice = await h.enrol('alice', 'alice-phone');
   bob = await h.enrol('bob', 'bob-phone');
   carol = await h.enrol('carol', 'carol-phone');
+  conversationId = (await createConversation(alice, [bob])).groupId;
   epochKey = group.baseMul(randomNonZeroScalar());
   await publishEpochKey(h);
 });
@@ -115,6 +120,8 @@ describe('stamps (relay.md §10.1)', () => {
       now: receivedAt,
       maxClockSkewMs: 300_000,
       maxPayloadBytes: 1 << 20,
+      senderKey: alice.key.publicKey,
+      members: ['alice', 'bob'],
     });
     expect(stampEnvelope(ingested, h.frankingKey!, receivedAt)).toEqual(stamp);
     const record = (await h.relay.storage.getEnvelope(sealed.header.messageId))!;
@@ -183,7 +190,7 @@ describe('reports (A12)', () => {
     };
     // A message the relay never stored, stamped with the relay's own key: only storage can tell (RPT-2).
     const f = fields();
-    const unstored = await sealEnvelope(f, utf8Encode('never sent'), epochKey);
+    const unstored = await sealEnvelope(f, utf8Encode('never sent'), epochKey, alice.key);
     const unstoredOpened = await open(unstored, f);
     const hdr = decodeHeader(unstoredOpened.headerBytes);
     // The stored envelope, stamped by the relay's key at another time than it received it: not a stamp it served.
@@ -196,6 +203,8 @@ describe('reports (A12)', () => {
       now: Date.now(),
       maxClockSkewMs: 300_000,
       maxPayloadBytes: 1 << 20,
+      senderKey: alice.key.publicKey,
+      members: ['alice', 'bob'],
     });
     const otherTime = stampEnvelope(ingestedA, h.frankingKey!, a.receivedAt + 1);
     const fakeStamp = stampEnvelope(
@@ -208,6 +217,8 @@ describe('reports (A12)', () => {
         now: Date.now(),
         maxClockSkewMs: 300_000,
         maxPayloadBytes: 1 << 20,
+        senderKey: alice.key.publicKey,
+        members: ['alice', 'bob'],
       }),
       h.frankingKey!,
       Date.now(),
@@ -346,15 +357,19 @@ describe('a relay without a franking key (RPT-1)', () => {
       const sender = await other.enrol('alice', 'alice-phone');
       const reader = await other.enrol('bob', 'bob-phone');
       await publishEpochKey(other);
-      const f = fields();
-      const sealed = await sealEnvelope(f, utf8Encode('unstamped'), epochKey);
+      const f = fields({ conversationId: (await createConversation(sender, [reader])).groupId });
+      const sealed = await sealEnvelope(f, utf8Encode('unstamped'), epochKey, sender.key);
       const id = toBase64Url(sealed.header.messageId);
       expect((await sender.request('PUT', `/v1/envelopes/${id}`, sealed.envelope)).status).toBe(201);
       const got = await reader.request('GET', `/v1/envelopes/${id}`);
       expect(got.status).toBe(200);
       expect(got.body.stamp).toBeUndefined();
       const foreign = encodeReport(
-        createReport(await open(sealed, f), utf8Encode('unstamped'), new Uint8Array(STAMP_BYTES)),
+        createReport(
+          await open(sealed, f, sender.key.publicKey),
+          utf8Encode('unstamped'),
+          new Uint8Array(STAMP_BYTES),
+        ),
       );
       const r = await reader.request('POST', '/v1/reports', foreign);
       expect([r.status, r.body.code, r.body.check]).toEqual([404, 'REPORT_DISABLED', 'RPT-1']);

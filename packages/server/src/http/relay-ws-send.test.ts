@@ -16,7 +16,9 @@ import {
   equalBytes,
   fromBase64,
   fromBase64Url,
+  group,
   randomBytes,
+  randomNonZeroScalar,
   sealEnvelope,
   toBase64,
   toBase64Url,
@@ -55,11 +57,12 @@ function identity(d: Device): MlsIdentity {
 }
 
 /** A real message: an envelope sealed by core and the MLS application message carrying its key. */
-async function message(extra: { conversationId?: Uint8Array } = {}) {
+async function message(extra: { conversationId?: Uint8Array; epochKey?: Element } = {}) {
   const sealed = await sealEnvelope(
     textFields(EPOCH, { conversationId: extra.conversationId ?? groupId }),
     randomBytes(100),
-    epochKey,
+    extra.epochKey ?? epochKey,
+    alice.key,
   );
   const mls = await aliceConv.encrypt({
     messageId: sealed.header.messageId,
@@ -172,19 +175,25 @@ describe('WebSocket send path (relay.md §6.8)', () => {
     await b.close();
   });
 
-  it('RLY-13: a forged capsule is refused with its code when the checks are on, and nothing is stored', async () => {
+  it('RLY-20/RLY-13: a changed capsule or one invalid for its label is refused with its code, and nothing is stored', async () => {
     const a = await ready(alice);
     const m = await message();
     const forged = m.envelope.slice();
     const headerLength = new DataView(forged.buffer).getUint32(0);
     forged[4 + headerLength + 40]! ^= 1;
+    // The capsule is signed by the sender: a changed one fails the signature (checked first, the cheaper check).
     a.ws.send(encodeSendFrame({ ...m, envelope: forged }));
     expect(await answered(a, m.requestId)).toMatchObject({
       type: 'error',
-      code: 'ENV_CAPSULE',
-      check: 'RLY-13',
+      code: 'ENV_SIGNATURE',
+      check: 'RLY-20',
     });
     expect(await h.relay.storage.getEnvelope(m.messageId)).toBeUndefined();
+    // Signed, but sealed to a key that is not the epoch's: the capsule's proof fails (RLY-13).
+    const wrongKey = await message({ epochKey: group.baseMul(randomNonZeroScalar()) });
+    a.ws.send(encodeSendFrame(wrongKey));
+    expect(await answered(a, wrongKey.requestId)).toMatchObject({ code: 'ENV_CAPSULE', check: 'RLY-13' });
+    expect(await h.relay.storage.getEnvelope(wrongKey.messageId)).toBeUndefined();
     // A ciphertext that does not match the header's digest (ENV-12) is refused too.
     const tampered = m.envelope.slice();
     tampered[tampered.length - 1]! ^= 1;
@@ -339,6 +348,7 @@ describe('capsule check pool', () => {
       epochKey,
       senderUserId: 'alice',
       senderDeviceId: utf8Encode('alice-phone'),
+      senderKey: alice.key.publicKey,
       now: Date.now(),
       maxClockSkewMs: 60_000,
       maxPayloadBytes: 1 << 20,

@@ -1,6 +1,6 @@
 /**
- * The body of one capsule-check worker thread (relay.md §6.8): runs core's envelope ingest check (capsule
- * validity ENV-18, ciphertext digest ENV-12, and core's header checks again) off the relay's event loop. It
+ * The body of one capsule-check worker thread (relay.md §6.8): runs core's envelope ingest check (sender
+ * signature ENV-20, capsule validity ENV-18, ciphertext digest ENV-12, and core's header checks again) off the relay's event loop. It
  * receives batches of {@link CheckRequest}s and answers each batch with one {@link CheckResult} per item, in order,
  * plus the time the batch kept the thread busy (what the checks cost).
  */
@@ -16,6 +16,7 @@ async function checkOne(req: CheckBatch['items'][number]): Promise<CheckResult> 
       epochKey: decodeElement(req.epochKey, 'epoch key'),
       senderUserId: req.senderUserId,
       senderDeviceId: req.senderDeviceId,
+      senderKey: req.senderKey,
       now: req.now,
       maxClockSkewMs: req.maxClockSkewMs,
       maxPayloadBytes: req.maxPayloadBytes,

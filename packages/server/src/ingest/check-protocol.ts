@@ -2,7 +2,7 @@
 
 /** One envelope and the context of core's ingest check, in structured-clone form. */
 export interface CheckRequest {
-  /** The whole envelope: u32 length ‖ header ‖ capsule ‖ ciphertext. */
+  /** The whole envelope: u32 length ‖ header ‖ capsule ‖ signature ‖ ciphertext. */
   readonly envelope: Uint8Array;
   readonly orgId: string;
   readonly epoch: number;
@@ -10,6 +10,8 @@ export interface CheckRequest {
   readonly epochKey: Uint8Array;
   readonly senderUserId: string;
   readonly senderDeviceId: Uint8Array;
+  /** The authenticated device's Ed25519 identity key: the sender signature must verify under it (ENV-20). */
+  readonly senderKey: Uint8Array;
   readonly now: number;
   readonly maxClockSkewMs: number;
   readonly maxPayloadBytes: number;

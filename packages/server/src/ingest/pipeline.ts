@@ -3,13 +3,13 @@
  * inline envelope) sent on the authenticated WebSocket. Three stages:
  *
  * 1. On the event loop, the cheap checks, cheapest first: MLS framing (DS-1, DS-2), the envelope head's
- *    framing (RLY-14), its conversation is the group (RLY-15), fresh send time (RLY-12), epoch of the send time
- *    (RLY-11), that epoch's key published (RLY-17), org (RLY-15), sender = authenticated device (RLY-10), the
- *    sender is a member of the group at the message's epoch (DS-5, DS-3) and the recipients are the roster's
- *    users (RLY-15). Rosters are cached per (group, epoch): a roster never changes within an epoch (a commit
- *    starts a new one), and the storage checks DS-3/DS-5 again inside its transaction.
- * 2. Core's ingest check (capsule validity ENV-18 / RLY-13, ciphertext digest ENV-12 / RLY-14) in a pool of
- *    worker threads, batched — unless the relay was built with `unsafeSkipCapsuleChecks` (benchmark baseline).
+ *    framing (RLY-14), its conversation is the group (RLY-15), then the relay's ingest rules, the one function
+ *    the HTTP upload runs too (rules.ts: freshness, epoch, key, org, sender, payload limit, the conversation exists,
+ *    the sender is a member at the MLS message's epoch — DS-3, DS-5 —, recipients = the members' users).
+ *    The storage checks DS-3/DS-5 again inside its transaction.
+ * 2. Core's ingest check (sender signature ENV-20 / RLY-20, capsule validity ENV-18 / RLY-13, ciphertext digest
+ *    ENV-12 / RLY-14) in a pool of worker threads, batched — unless the relay was built with
+ *    `unsafeSkipCapsuleChecks` (benchmark baseline).
  * 3. Group commit: the checked messages of one event-loop turn (and all that arrive while a transaction runs)
  *    are stored by one {@link RelayStorage.storeMessages} call, one transaction, then answered and their
  *    recipients woken.
@@ -22,10 +22,10 @@ import {
   equalBytes,
   type Header,
   OvertError,
+  SENDER_SIGNATURE_BYTES,
   toBase64Url,
   utf8Encode,
 } from '@overt/core';
-import { calendarMonthEpoch } from '../epochs.js';
 import { RelayError } from '../errors.js';
 import type { MailboxHub } from '../hub.js';
 import { readGroupMessage } from '../mls-framing.js';
@@ -39,6 +39,7 @@ import type {
 } from '../storage/storage.js';
 import { CapsuleCheckPool } from './capsule-pool.js';
 import type { SendFrame } from './frames.js';
+import { IngestRules } from './rules.js';
 
 export interface IngestPipelineOptions {
   readonly storage: RelayStorage;
@@ -56,6 +57,11 @@ export interface IngestPipelineOptions {
   readonly capsuleWorkers?: number;
   /** Most messages per storage transaction (default 512). */
   readonly maxBatch?: number;
+  /**
+   * The ingest rules shared with the HTTP upload (relay.ts passes one instance to both); built from these options
+   * when absent.
+   */
+  readonly rules?: IngestRules;
 }
 
 /** A message that passed every check and waits for its transaction. */
@@ -67,12 +73,6 @@ export interface SendOutcome {
   readonly messageId: Uint8Array;
   readonly result: 'stored' | 'duplicate';
   readonly recipients: number;
-}
-
-interface Roster {
-  readonly members: readonly string[];
-  /** The members' users, sorted and de-duplicated: what the envelope's recipients must be (RLY-15). */
-  readonly users: readonly string[];
 }
 
 interface Queued {
@@ -91,29 +91,22 @@ export interface IngestStats {
   readonly capsuleBusyMs: number;
 }
 
-const ROSTER_CACHE_MAX = 10_000;
-
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
-
 function context(what: string): RelayError {
   return new RelayError('ENV_CONTEXT', `envelope refused: ${what}`, { check: 'RLY-15' });
 }
 
 export class IngestPipeline {
   private pool: CapsuleCheckPool | undefined;
-  private readonly rosters = new Map<string, Roster>();
-  private readonly epochKeys = new Map<number, Uint8Array>();
+  private readonly rules: IngestRules;
   private queue: Queued[] = [];
   private flushing = false;
   private scheduled = false;
   private closed = false;
   private readonly counters = { accepted: 0, stored: 0, refused: 0, transactions: 0 };
 
-  constructor(private readonly o: IngestPipelineOptions) {}
+  constructor(private readonly o: IngestPipelineOptions) {
+    this.rules = o.rules ?? new IngestRules(o);
+  }
 
   /** Starts the capsule-check workers now (a benchmark keeps their start-up out of its window). */
   async warm(): Promise<void> {
@@ -141,13 +134,16 @@ export class IngestPipeline {
     let headLength: number;
     let headerBytes: Uint8Array;
     let capsule: Uint8Array;
+    let signature: Uint8Array;
     try {
       // The head without its label (a SHA-256 of the header only the capsule check needs: the workers' job).
       headLength = envelopeHeadLength(frame.envelope);
       if (frame.envelope.length < headLength)
         throw new OvertError('ENVELOPE_MALFORMED', 'envelope ends inside its head', { check: 'ENV-4' });
-      headerBytes = frame.envelope.subarray(4, headLength - CAPSULE_BYTES);
-      capsule = frame.envelope.subarray(headLength - CAPSULE_BYTES, headLength);
+      const capsuleAt = headLength - CAPSULE_BYTES - SENDER_SIGNATURE_BYTES;
+      headerBytes = frame.envelope.subarray(4, capsuleAt);
+      capsule = frame.envelope.subarray(capsuleAt, capsuleAt + CAPSULE_BYTES);
+      signature = frame.envelope.subarray(capsuleAt + CAPSULE_BYTES, headLength);
       header = decodeHeader(headerBytes);
       const g = new ChunkGeometry(header.payloadLength, header.chunkSize);
       if (frame.envelope.length - headLength !== g.ciphertextLength)
@@ -157,49 +153,24 @@ export class IngestPipeline {
     } catch (e) {
       throw ingestError(e);
     }
-    const now = this.o.now();
     if (!equalBytes(header.conversationId, frame.groupId))
       throw context('the conversation is not the group it is sent to');
-    if (Math.abs(now - header.sendTime) > this.o.envelopeSkewMs)
-      throw new RelayError('ENV_TIME', 'envelope refused: the send time is not fresh', { check: 'RLY-12' });
-    if (header.epoch !== calendarMonthEpoch(header.sendTime))
-      throw new RelayError('ENV_EPOCH', 'envelope refused: the epoch is not the one of the send time', {
-        check: 'RLY-11',
-      });
-    const epochKey = await this.epochKey(header.epoch);
-    if (header.orgId !== this.o.orgId) throw context('another organisation');
-    if (
-      header.senderUserId !== device.userId ||
-      !equalBytes(header.senderDeviceId, utf8Encode(device.deviceId))
-    )
-      throw new RelayError('ENV_SENDER', 'envelope refused: the sender is not the authenticated device', {
-        check: 'RLY-10',
-      });
-    if (header.payloadLength > this.o.maxPayloadBytes)
-      throw new RelayError('ENV_MALFORMED', 'envelope refused: payload exceeds the relay limit', {
-        check: 'RLY-14',
-      });
-    const roster = await this.roster(frame.groupId, framing.epoch);
-    if (!roster.members.includes(device.deviceId))
-      throw new RelayError('DS_NOT_MEMBER', 'the device is not a member of the group', { check: 'DS-5' });
-    if (
-      roster.users.length !== header.recipients.length ||
-      roster.users.some((u, i) => u !== header.recipients[i])
-    )
-      throw context('the recipients are not the group members');
+    const ruled = await this.rules.check(device, header, framing.epoch);
+    const now = ruled.now;
     const pool = this.capsulePool();
     if (pool !== undefined) {
       const verdict = await pool.check({
         envelope: frame.envelope,
         orgId: this.o.orgId,
-        epoch: header.epoch,
-        epochKey,
+        epoch: ruled.epoch,
+        epochKey: ruled.epochKey,
         senderUserId: device.userId,
         senderDeviceId: utf8Encode(device.deviceId),
+        senderKey: device.identityKey,
         now,
         maxClockSkewMs: this.o.envelopeSkewMs,
         maxPayloadBytes: this.o.maxPayloadBytes,
-        members: roster.users,
+        members: ruled.members,
       });
       if (!verdict.ok && verdict.code === 'INTERNAL')
         throw new RelayError('RELAY_INTERNAL', 'the ingest check failed to run');
@@ -220,6 +191,7 @@ export class IngestPipeline {
       sendTime: header.sendTime,
       header: headerBytes,
       capsule,
+      signature,
       ciphertext: frame.envelope.slice(headLength),
       blobId: null,
       receivedAt: now,
@@ -236,41 +208,6 @@ export class IngestPipeline {
         },
       },
     };
-  }
-
-  /** The published key of an epoch (RLY-17); published keys never change, so they are cached. */
-  private async epochKey(epoch: number): Promise<Uint8Array> {
-    const cached = this.epochKeys.get(epoch);
-    if (cached !== undefined) return cached;
-    const k = await this.o.storage.getEpochKey(epoch);
-    if (k === undefined)
-      throw new RelayError('EPOCH_KEY_NOT_PUBLISHED', 'no key is published for the current epoch', {
-        check: 'RLY-17',
-      });
-    this.epochKeys.set(epoch, k.groupKey);
-    return k.groupKey;
-  }
-
-  /** The roster of a group at an epoch; DS-3 when the group is at another epoch now. */
-  private async roster(groupId: Uint8Array, epoch: number): Promise<Roster> {
-    const key = `${hex(groupId)}/${epoch}`;
-    const cached = this.rosters.get(key);
-    if (cached !== undefined) return cached;
-    const group = await this.o.storage.getGroup(groupId);
-    if (group === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
-    if (group.epoch !== epoch)
-      throw new RelayError('DS_EPOCH_MISMATCH', 'the message is not for the group current epoch', {
-        check: 'DS-3',
-      });
-    const users = new Set<string>();
-    for (const d of group.members) {
-      const rec = await this.o.storage.getDevice(d);
-      if (rec !== undefined) users.add(rec.userId);
-    }
-    const roster: Roster = { members: group.members, users: [...users].sort() };
-    if (this.rosters.size >= ROSTER_CACHE_MAX) this.rosters.clear();
-    this.rosters.set(key, roster);
-    return roster;
   }
 
   /**

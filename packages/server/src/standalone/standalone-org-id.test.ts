@@ -27,6 +27,7 @@ import { isStartOrgId, startSystem } from './system.js';
 
 const admin = signingKeyFromSeed(new Uint8Array(32).fill(1));
 const epochKey = group.baseMul(scalarFromInt(7));
+const sender = signingKeyFromSeed(new Uint8Array(32).fill(2));
 const trustees = await Promise.all(
   [1, 2].map(async (i) => ({
     signing: signingKeyFromSeed(new Uint8Array(32).fill(10 + i)),
@@ -50,6 +51,7 @@ async function useEverywhere(org: string): Promise<void> {
     },
     utf8Encode('hello'),
     epochKey,
+    sender,
   );
   expect(decodeEnvelopeHead(sealed.head).header.orgId).toBe(org);
   createDkgSession({

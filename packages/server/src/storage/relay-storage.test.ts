@@ -80,6 +80,7 @@ function envelope(messageId: Uint8Array, epoch: number, extra: Partial<EnvelopeR
     sendTime: T,
     header: randomBytes(200),
     capsule: randomBytes(160),
+    signature: randomBytes(64),
     ciphertext: randomBytes(100),
     blobId: null,
     receivedAt: T + 5,
@@ -369,6 +370,8 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.putEnvelope(e)).toBe('stored');
       expect(await s.putEnvelope(e)).toBe('duplicate');
       await rejects(s.putEnvelope({ ...e, capsule: randomBytes(160) }), 'ENV_EXISTS');
+      // The sender signature is stored with the capsule (capsule ‖ signature) and part of the identity too.
+      await rejects(s.putEnvelope({ ...e, signature: randomBytes(64) }), 'ENV_EXISTS');
       expect(await s.getEnvelope(id)).toEqual(e);
       expect(await s.getEnvelope(randomBytes(16))).toBeUndefined();
 

@@ -4,6 +4,8 @@
  * differs (SQLite returns numbers, PostgreSQL bigint columns arrive as decimal strings): each driver passes its
  * own integer conversion. SQL text that differs per dialect stays in the drivers.
  */
+import { concatBytes } from '@overt/core';
+import { RelayError } from '../errors.js';
 import {
   type AbuseReportSummary,
   type EnvelopeRecord,
@@ -29,11 +31,30 @@ export function envelopeRowValues(e: EnvelopeRecord) {
     e.senderDeviceId,
     e.sendTime,
     e.header,
-    e.capsule,
+    concatBytes(e.capsule, e.signature),
     e.ciphertext,
     e.blobId,
     e.receivedAt,
   ] as const;
+}
+
+/** Length of the sender signature at the end of the `capsule` column (capsule ‖ signature, relay.md §5). */
+const SIGNATURE_BYTES = 64;
+
+/**
+ * Splits the `capsule` column into the capsule and the sender signature (its last 64 bytes). A shorter value is
+ * STORE_R_CORRUPT (STORE-R-3).
+ */
+export function capsuleColumn(
+  value: Uint8Array,
+  driver: string,
+): { capsule: Uint8Array; signature: Uint8Array } {
+  if (value.length < SIGNATURE_BYTES)
+    throw new RelayError('STORE_R_CORRUPT', `${driver}: envelope capsule column too short`, {
+      check: 'STORE-R-3',
+    });
+  const at = value.length - SIGNATURE_BYTES;
+  return { capsule: plainBytes(value.subarray(0, at)), signature: plainBytes(value.subarray(at)) };
 }
 
 /** The columns an abuse report is inserted with, in the order of {@link abuseReportRowValues}. */

@@ -99,6 +99,7 @@ export function resubmittedEnvelope(
   if (
     sameBytes(stored.header, e.header) &&
     sameBytes(stored.capsule, e.capsule) &&
+    sameBytes(stored.signature, e.signature) &&
     sameBytes(stored.ciphertext, e.ciphertext) &&
     (!sameBlob || stored.blobId === e.blobId)
   )

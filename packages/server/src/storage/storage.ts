@@ -126,6 +126,11 @@ export interface EnvelopeRecord {
   readonly header: Uint8Array;
   /** The access capsule bytes. */
   readonly capsule: Uint8Array;
+  /**
+   * The sender's signature over (L, capsule), 64 bytes (envelope.md §3.1). Stored with the capsule: the
+   * `capsule` column holds capsule ‖ signature, the head's bytes after the header (relay.md §5).
+   */
+  readonly signature: Uint8Array;
   /** The ciphertext when stored inline; null when it lives in {@link blobId}. */
   readonly ciphertext: Uint8Array | null;
   /** A completed blob holding the ciphertext, or null. Exactly one of ciphertext and blobId is non-null. */
