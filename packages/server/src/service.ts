@@ -23,6 +23,7 @@ import { isLogError } from '@overt/log';
 import { calendarMonthEpoch } from './epochs.js';
 import { RelayError } from './errors.js';
 import type { MailboxHub } from './hub.js';
+import { DEFAULT_RESOURCE_LIMITS } from './limits.js';
 import type { LogPort } from './log-port.js';
 import {
   readGroupMessage,
@@ -59,6 +60,8 @@ export interface RelayServiceOptions {
   readonly envelopeSkewMs?: number;
   /** The relay's payload limit for envelopes (default 64 MiB). */
   readonly maxPayloadBytes?: number;
+  /** Blob bytes per device (STORE-R-8, relay.md §2.4); default DEFAULT_RESOURCE_LIMITS.blobQuotaBytes. */
+  readonly blobQuotaBytes?: number;
 }
 
 /**
@@ -117,6 +120,7 @@ export class RelayService {
   private readonly now: () => number;
   private readonly envelopeSkewMs: number;
   private readonly maxPayloadBytes: number;
+  private readonly blobQuotaBytes: number;
 
   constructor(o: RelayServiceOptions) {
     this.storage = o.storage;
@@ -126,6 +130,7 @@ export class RelayService {
     this.now = o.now;
     this.envelopeSkewMs = o.envelopeSkewMs ?? 5 * 60_000;
     this.maxPayloadBytes = o.maxPayloadBytes ?? 64 * 1024 * 1024;
+    this.blobQuotaBytes = o.blobQuotaBytes ?? DEFAULT_RESOURCE_LIMITS.blobQuotaBytes;
   }
 
   private async adminKey(): Promise<Uint8Array> {
@@ -550,7 +555,8 @@ export class RelayService {
 
   /**
    * Starts a chunked blob. `digest` is the SHA-256 of the whole blob when the owner knows it up front; without it
-   * (the streaming form) the owner declares it at completion, so it can upload chunks as it seals them.
+   * (the streaming form) the owner declares it at completion, so it can upload chunks as it seals them. The blob
+   * reserves its size in the device's quota at once (BLOB_QUOTA, STORE-R-8).
    */
   async createBlob(
     device: DeviceRecord,
@@ -559,14 +565,17 @@ export class RelayService {
     digest: Uint8Array | undefined,
   ): Promise<string> {
     const blobId = toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
-    await this.storage.createBlob({
-      blobId,
-      ownerDeviceId: device.deviceId,
-      size,
-      chunkSize,
-      sha256: digest ?? null,
-      now: this.now(),
-    });
+    await this.storage.createBlob(
+      {
+        blobId,
+        ownerDeviceId: device.deviceId,
+        size,
+        chunkSize,
+        sha256: digest ?? null,
+        now: this.now(),
+      },
+      this.blobQuotaBytes,
+    );
     return blobId;
   }
 
