@@ -1,9 +1,16 @@
 /**
  * Runs the `overt` command as a user would: `node packages/cli/bin/overt.js …` in a child process, from the
  * sources (OVERT_CLI_SOURCE=1, so a stale build is never what is tested).
+ *
+ * Every process is started through test/children.ts: in its own process group, stopped with everything it started
+ * when the test that started it finishes (passed, failed or timed out), and — for daemons started in a beforeAll —
+ * by the afterAll this module registers in every test file that imports it.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { spawnChild, stopChild, stopChildrenAfterAll } from '../../../test/children.js';
+
+stopChildrenAfterAll();
 
 const BIN = fileURLToPath(new URL('../bin/overt.js', import.meta.url));
 
@@ -14,10 +21,10 @@ export interface CliResult {
 }
 
 function start(args: readonly string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [BIN, ...args], {
+  return spawnChild(process.execPath, [BIN, ...args], {
     env: { ...process.env, OVERT_CLI_SOURCE: '1', NO_COLOR: '1' },
     stdio: 'pipe',
-  });
+  }) as ChildProcessWithoutNullStreams;
 }
 
 /** Runs a command to completion. */
@@ -39,6 +46,8 @@ export function runCli(args: readonly string[]): Promise<CliResult> {
 
 /** A long-running command (`serve`), with its stdout as JSON lines. */
 export interface Daemon {
+  /** The process id (also its process group's id). */
+  readonly pid: number;
   /** Every JSON line printed so far. */
   readonly events: Record<string, unknown>[];
   /** Resolves with the first event satisfying `pred` (waiting for it if needed). */
@@ -46,7 +55,10 @@ export interface Daemon {
     pred: (e: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
-  /** Sends SIGTERM and resolves with the exit code and everything printed. */
+  /**
+   * Sends SIGTERM to the daemon (its own shutdown is what the tests check) and resolves with the exit code and
+   * everything printed, once no process of its group is left.
+   */
   stop(): Promise<CliResult>;
 }
 
@@ -83,6 +95,7 @@ export function startDaemon(args: readonly string[]): Daemon {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   return {
+    pid: child.pid ?? 0,
     events,
     waitFor: (pred, timeoutMs = 30_000) => {
       const seen = events.find(pred);
@@ -104,9 +117,11 @@ export function startDaemon(args: readonly string[]): Daemon {
         );
       });
     },
-    stop: () => {
+    stop: async () => {
       child.kill('SIGTERM');
-      return closed;
+      const result = await closed;
+      await stopChild(child);
+      return result;
     },
   };
 }
