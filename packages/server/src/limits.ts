@@ -40,13 +40,13 @@ export interface ResourceLimits {
 const MiB = 1024 * 1024;
 
 export const DEFAULT_RESOURCE_LIMITS: ResourceLimits = {
-  socketFrames: 32,
+  socketFrames: 128,
   socketBytes: 16 * MiB,
-  deviceUploads: 64,
+  deviceUploads: 256,
   deviceUploadBytes: 32 * MiB,
-  totalUploads: 1024,
+  totalUploads: 4096,
   totalUploadBytes: 256 * MiB,
-  capsuleQueue: 1024,
+  capsuleQueue: 4096,
   pushBufferBytes: 8 * MiB,
   urlBytes: 8 * 1024,
   blobQuotaBytes: 1024 * MiB,

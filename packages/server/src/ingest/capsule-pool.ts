@@ -23,7 +23,7 @@ export interface CapsulePoolOptions {
   readonly size?: number;
   /** Largest batch handed to one worker at once (default 64). */
   readonly maxBatch?: number;
-  /** Most checks queued or running at once (default 1024); beyond, RELAY_BUSY (RLY-20). */
+  /** Most checks queued or running at once (default 4096); beyond, RELAY_BUSY (RLY-20). */
   readonly maxQueued?: number;
 }
 
@@ -78,7 +78,7 @@ export class CapsuleCheckPool {
 
   constructor(options: CapsulePoolOptions = {}) {
     this.maxBatch = options.maxBatch ?? 64;
-    this.maxQueued = options.maxQueued ?? 1024;
+    this.maxQueued = options.maxQueued ?? 4096;
     const url = workerUrl();
     for (let i = 0; i < (options.size ?? 2); i++) this.slots.push(this.spawn(url));
   }
