@@ -493,3 +493,45 @@ async function waitUntil(cond: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('a device that does not read its pushes (RLY-22)', () => {
+  let h: Harness;
+  let bob: Sender;
+  let carol: Sender;
+  beforeAll(async () => {
+    h = await startHarness({ rateLimits: NO_RATE_LIMITS, limits: { pushBufferBytes: MiB } });
+    ({ bob, carol } = await world(h));
+  }, 60_000);
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('buffers at most its bound for the socket, then waits; everything arrives once it reads again', async () => {
+    const carolSock = await ready(h, carol.device);
+    const bobSock = await ready(h, bob.device);
+    try {
+      // Carol's client stops reading: the kernel's socket buffers fill, then the relay's own.
+      carolSock.ws.pause();
+      // 40 messages of 512 KiB pushed with their envelopes inline: ~27 MiB of JSON, far more than the kernel holds.
+      const sent: Message[] = [];
+      for (let i = 0; i < 40; i++) {
+        const m = await message(bob, 512 * 1024);
+        const id = nextId++;
+        bobSock.ws.send(frameOf(bob, m, id));
+        await bobSock.waitFor(() => answerOf(bobSock, id) !== undefined, 60_000);
+        expect(answerOf(bobSock, id)).toMatchObject({ type: 'sent', result: 'stored', recipients: 1 });
+        sent.push(m);
+      }
+      await waitUntil(() => h.relay.socketStats.pushWaits >= 1);
+      // One push frame (about 1 MiB of JSON, or one item) may go out on top of the bound.
+      const item = Math.ceil(((sent[0]!.envelope.length + sent[0]!.mls.length) * 4) / 3) + 4096;
+      expect(h.relay.socketStats.peakBuffered).toBeLessThanOrEqual(MiB + Math.max(MiB, item) + item);
+      carolSock.ws.resume();
+      await carolSock.waitFor(() => pushed(carolSock).length >= sent.length, 60_000);
+      expect(pushed(carolSock)).toEqual(sent.map((m) => toBase64(m.mls)));
+    } finally {
+      await carolSock.close();
+      await bobSock.close();
+    }
+  }, 180_000);
+});
