@@ -10,7 +10,7 @@
  *   Beyond, RELAY_BUSY (503, Retry-After) before anything is stored.
  * - RLY-21 — the request target's length (414 RELAY_URL_TOO_LONG; header overflow 431 RELAY_HEADERS_TOO_LARGE).
  * - RLY-22 — pushes buffered for a socket that reads slowly: the push waits until the socket drained.
- * - STORE-R-8 — blob bytes a device holds in storage (507 BLOB_QUOTA).
+ * - STORE-R-9 — blob bytes a device holds in storage (507 BLOB_QUOTA).
  */
 import { RelayError } from './errors.js';
 
@@ -33,7 +33,7 @@ export interface ResourceLimits {
   readonly pushBufferBytes: number;
   /** RLY-21: longest request target (path and query), bytes. */
   readonly urlBytes: number;
-  /** STORE-R-8: blob bytes per device, incomplete and stored blobs together (each charged ≥ 64 KiB). */
+  /** STORE-R-9: blob bytes per device, incomplete and stored blobs together (each charged ≥ 64 KiB). */
   readonly blobQuotaBytes: number;
 }
 

@@ -81,7 +81,7 @@ export type RelayConfig = RelayStorageConfig & {
   /** Worker threads for the capsule checks of the WebSocket send path (relay.md §6.8), default 2. */
   readonly capsuleWorkers?: number;
   /**
-   * Resource bounds (relay.md §2.4: RLY-19..RLY-22, STORE-R-8), each defaulting to DEFAULT_RESOURCE_LIMITS:
+   * Resource bounds (relay.md §2.4: RLY-19..RLY-22, STORE-R-9), each defaulting to DEFAULT_RESOURCE_LIMITS:
    * WebSocket frames in flight, uploads in the ingest pipeline per device and in all, the capsule-check queue,
    * buffered pushes, the request target's length, and the per-device blob quota.
    */

@@ -345,7 +345,7 @@ describe('flood (relay.md §2.4): an abusive device against honest ones, on SQLi
     // Blobs: exactly the quota's worth (4 × 1 MiB), the rest 507 BLOB_QUOTA; chunks stored or 503 RELAY_BUSY.
     expect(blobs.created.map((r) => r.status)).toEqual([201, 201, 201, 201, 507, 507]);
     for (const r of blobs.created.slice(4))
-      expect(r.body).toMatchObject({ code: 'BLOB_QUOTA', check: 'STORE-R-8' });
+      expect(r.body).toMatchObject({ code: 'BLOB_QUOTA', check: 'STORE-R-9' });
     for (const r of blobs.chunks) if (r.status !== 204) expectBusy(r);
     expect(await h.relay.storage.blobUsage('mallory-phone')).toBe(4 * MiB);
 

@@ -1,6 +1,6 @@
 // docs/spec/relay.md §2.4, the relay's resource bounds one at a time against a real relay: the request target
 // (RLY-21) on the relay's routes and the log's tiles, the per-address bucket on the tiles (RLY-5), the WebSocket's
-// hard frame limit (RLY-3, close 1009), the per-device blob quota over HTTP (STORE-R-8), upload admission per
+// hard frame limit (RLY-3, close 1009), the per-device blob quota over HTTP (STORE-R-9), upload admission per
 // device and in all (RLY-20) and the bounded capsule-check queue. The flood of all of them at once is
 // relay-flood.test.ts.
 import { randomBytes, utf8Encode } from '@overt/core';
@@ -155,7 +155,7 @@ describe('WebSocket frame limit (RLY-3)', () => {
   });
 });
 
-describe('per-device blob quota over HTTP (STORE-R-8)', () => {
+describe('per-device blob quota over HTTP (STORE-R-9)', () => {
   let h: Harness;
   let alice: Device;
   let bob: Device;
@@ -175,7 +175,7 @@ describe('per-device blob quota over HTTP (STORE-R-8)', () => {
     const before = await h.relay.storage.blobUsage('alice-phone');
     expect(before).toBe(3 * MiB);
     const r = await create(alice, 1);
-    expectProblem(r, 507, 'BLOB_QUOTA', 'STORE-R-8');
+    expectProblem(r, 507, 'BLOB_QUOTA', 'STORE-R-9');
     expect(r.headers.get('retry-after')).toBeNull();
     expect(await h.relay.storage.blobUsage('alice-phone')).toBe(before);
     expect((await create(bob, 3 * MiB)).status).toBe(201);

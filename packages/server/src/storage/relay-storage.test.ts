@@ -610,7 +610,7 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.deleteStaleBlobs(T)).toBe(0);
     });
 
-    it('STORE-R-8: a device’s blobs (incomplete, complete, referenced) stay within its quota, also under concurrency', async () => {
+    it('STORE-R-9: a device’s blobs (incomplete, complete, referenced) stay within its quota, also under concurrency', async () => {
       await enrol(s, 'a1', 'alice', 0);
       await enrol(s, 'b1', 'bob', 1);
       const MiB = 1024 * 1024;
@@ -682,6 +682,27 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.currentEpochKey()).toEqual(k5);
       expect(await s.getEpochKey(3)).toEqual(k3);
       expect(await s.getEpochKey(4)).toBeUndefined();
+    });
+
+    it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
+      const p = (serial: number) => ({
+        serial,
+        signed: randomBytes(120),
+        logIndex: serial + 3,
+        publishedAt: T,
+      });
+      expect(await s.currentPolicy()).toBeUndefined();
+      const p1 = p(1);
+      await s.putPolicy(p1);
+      expect(await s.currentPolicy()).toEqual(p1);
+      await rejects(s.putPolicy(p(1)), 'POLICY_STALE');
+      await rejects(s.putPolicy(p(0)), 'POLICY_STALE');
+      const p4 = p(4);
+      await s.putPolicy(p4);
+      expect(await s.currentPolicy()).toEqual(p4);
+      await s.close();
+      s = await d.reopen();
+      expect(await s.currentPolicy()).toEqual(p4);
     });
 
     it('RPT-3: abuse reports are stored once per (message, reporter user), listed in id order, kept past retention', async () => {

@@ -49,6 +49,7 @@ import {
   type NewAbuseReport,
   type NewBlob,
   type NewDevice,
+  type PolicyRecord,
   plainBytes,
   type RelayStorage,
   type StoredCommit,
@@ -201,8 +202,21 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
+    name: 'policies',
+    // The org's signed policies as logged (relay.md §4.3): the one with the highest serial is in force.
+    sql: `
+      CREATE TABLE policies (
+        serial INTEGER PRIMARY KEY CHECK (serial >= 0),
+        policy BLOB NOT NULL,
+        log_index INTEGER NOT NULL,
+        published_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    version: 5,
     name: 'blobs by owner',
-    // The per-device blob quota (STORE-R-8) sums a device's blobs at every creation.
+    // The per-device blob quota (STORE-R-9) sums a device's blobs at every creation.
     sql: 'CREATE INDEX blobs_by_owner ON blobs (owner_device_id)',
   },
 ];
@@ -292,6 +306,13 @@ function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
     blobId: r.blob_id,
     receivedAt: r.received_at,
   };
+}
+
+interface PolicyRow {
+  serial: number;
+  policy: Uint8Array;
+  log_index: number;
+  published_at: number;
 }
 
 interface EpochKeyRow {
@@ -961,11 +982,11 @@ export class SqliteRelayStorage implements RelayStorage {
   }
 
   async createBlob(b: NewBlob, quotaBytes?: number): Promise<void> {
-    // BEGIN IMMEDIATE: the sum and the insert hold the write lock together (STORE-R-8).
+    // BEGIN IMMEDIATE: the sum and the insert hold the write lock together (STORE-R-9).
     this.tx('create blob', () => {
       if (quotaBytes !== undefined && this.usage(b.ownerDeviceId) + blobCharge(b.size) > quotaBytes)
         throw new RelayError('BLOB_QUOTA', 'the device has no blob quota left for this size', {
-          check: 'STORE-R-8',
+          check: 'STORE-R-9',
         });
       const r = this.db
         .prepare(
@@ -1129,6 +1150,33 @@ export class SqliteRelayStorage implements RelayStorage {
         .prepare<[], EpochKeyRow>('SELECT * FROM epoch_keys ORDER BY epoch DESC LIMIT 1')
         .get();
       return r === undefined ? undefined : epochKeyFrom(r);
+    });
+  }
+
+  async putPolicy(p: PolicyRecord): Promise<void> {
+    this.tx('put policy', () => {
+      const max = this.db.prepare<[], { m: number | null }>('SELECT max(serial) AS m FROM policies').get()!.m;
+      if (max !== null && p.serial <= max)
+        throw new RelayError('POLICY_STALE', 'policies are logged in increasing serial order', {
+          check: 'STORE-R-8',
+        });
+      this.db
+        .prepare('INSERT INTO policies (serial, policy, log_index, published_at) VALUES (?, ?, ?, ?)')
+        .run(p.serial, p.signed, p.logIndex, p.publishedAt);
+    });
+  }
+
+  async currentPolicy(): Promise<PolicyRecord | undefined> {
+    return this.read('current policy', () => {
+      const r = this.db.prepare<[], PolicyRow>('SELECT * FROM policies ORDER BY serial DESC LIMIT 1').get();
+      return r === undefined
+        ? undefined
+        : {
+            serial: r.serial,
+            signed: plainBytes(r.policy),
+            logIndex: r.log_index,
+            publishedAt: r.published_at,
+          };
     });
   }
 

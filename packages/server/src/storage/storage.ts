@@ -192,6 +192,15 @@ export interface EpochKeyRecord {
   readonly publishedAt: number;
 }
 
+/** The organisation's signed access policy as appended to the log (workflow.md §2, relay.md §4.3). */
+export interface PolicyRecord {
+  readonly serial: number;
+  /** The signed policy (u32 len ‖ body ‖ signature), the log entry's body. */
+  readonly signed: Uint8Array;
+  readonly logIndex: number;
+  readonly publishedAt: number;
+}
+
 /** The relay's storage. Drivers: {@link SqliteRelayStorage}, {@link PostgresRelayStorage}. */
 export interface RelayStorage {
   /**
@@ -342,7 +351,7 @@ export interface RelayStorage {
   deleteStaleBlobs(createdBefore: number): Promise<number>;
 
   /**
-   * Starts a chunked blob. BLOB_STATE if the id is taken. With `quotaBytes` (STORE-R-8), BLOB_QUOTA when the
+   * Starts a chunked blob. BLOB_STATE if the id is taken. With `quotaBytes` (STORE-R-9), BLOB_QUOTA when the
    * owner's blobs would then be charged more than that: every blob the owner holds counts, incomplete or complete,
    * referenced by an envelope or not, at {@link blobCharge} of its declared size (an incomplete blob reserves its
    * whole size, so its chunks can never outgrow the quota). The sum and the insert are one transaction, serialised
@@ -350,7 +359,7 @@ export interface RelayStorage {
    */
   createBlob(blob: NewBlob, quotaBytes?: number): Promise<void>;
 
-  /** The bytes charged to a device's blobs (STORE-R-8): the sum of {@link blobCharge} over the blobs it holds. */
+  /** The bytes charged to a device's blobs (STORE-R-9): the sum of {@link blobCharge} over the blobs it holds. */
   blobUsage(ownerDeviceId: string): Promise<number>;
 
   /**
@@ -383,6 +392,15 @@ export interface RelayStorage {
    * (STORE-R-2); it is not the current epoch, which follows the clock (relay.md §6.7, RLY-17).
    */
   currentEpochKey(): Promise<EpochKeyRecord | undefined>;
+
+  /**
+   * Stores a logged policy. POLICY_STALE (STORE-R-8) unless its serial is greater than every stored one: the
+   * policy in force is the one with the highest serial, and policies are logged in increasing serial order.
+   */
+  putPolicy(policy: PolicyRecord): Promise<void>;
+
+  /** The policy in force: the stored one with the highest serial, or undefined before the first. */
+  currentPolicy(): Promise<PolicyRecord | undefined>;
 
   /**
    * Stores a verified abuse report (relay.md §10). One report per (message, reporter user): a second one resolves
@@ -435,7 +453,7 @@ export const MIN_BLOB_CHUNK = 64 * 1024;
 export const MAX_BLOB_CHUNK = 1024 * 1024;
 
 /**
- * What a blob of `size` bytes counts against its owner's quota (STORE-R-8): its size, but at least one minimum
+ * What a blob of `size` bytes counts against its owner's quota (STORE-R-9): its size, but at least one minimum
  * chunk, so the quota also bounds how many blob rows a device can create.
  */
 export function blobCharge(size: number): number {
