@@ -3,12 +3,13 @@
  * (OVERT_START_SOURCE=1) on free ports with a temporary data directory, started before a test file's tests and
  * stopped after them, plus the `overt` calls those tests make to set up their people (device init, admin enrol).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { spawnChild, stopChild } from '../../../test/children.js';
 import { type Env, runCli } from './run-cli.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -65,7 +66,8 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
   let relay = '';
 
   beforeAll(async () => {
-    system = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
+    // Its own process group (test/children.ts): the witnesses it forks are stopped with it, even if it dies first.
+    system = spawnChild(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
       cwd: root,
       env: { ...process.env, OVERT_START_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,13 +76,12 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
   }, 40_000);
 
   afterAll(async () => {
-    const running = system;
-    if (running?.exitCode === null) {
-      const exited = new Promise((r) => running.once('exit', r));
-      running.kill('SIGTERM');
-      await exited;
+    try {
+      // SIGTERM to npm start, which stops its witnesses; SIGKILL to any process of its group left after 10 s.
+      if (system !== undefined) await stopChild(system, { leader: true, graceMs: 10_000 });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   const adminEnrolArgs = (user: string, device: string, deviceKey: string): string[] => [

@@ -5,10 +5,17 @@
  * Profiles are locked with a raw key (OVERT_PROFILE_KEY, docs/spec/cli.md §3.1), random per test file, so that
  * commands skip Argon2id; tests of passphrases pass their own environment (`env`, where `undefined` removes a
  * variable).
+ *
+ * Every process is started through test/children.ts: in its own process group, stopped with everything it started
+ * when the test that started it finishes (passed, failed or timed out), and — for daemons started in a beforeAll —
+ * by the afterAll this module registers in every test file that imports it.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { spawnChild, stopChild, stopChildrenAfterAll } from '../../../test/children.js';
+
+stopChildrenAfterAll();
 
 const BIN = fileURLToPath(new URL('../bin/overt.js', import.meta.url));
 
@@ -36,10 +43,10 @@ export interface CliResult {
 }
 
 function start(args: readonly string[], env: Env = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [BIN, ...args], {
+  return spawnChild(process.execPath, [BIN, ...args], {
     env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1', ...env }),
     stdio: 'pipe',
-  });
+  }) as ChildProcessWithoutNullStreams;
 }
 
 /** Runs a command to completion. */
@@ -61,6 +68,8 @@ export function runCli(args: readonly string[], env: Env = {}): Promise<CliResul
 
 /** A long-running command (`serve`), with its stdout as JSON lines. */
 export interface Daemon {
+  /** The process id (also its process group's id). */
+  readonly pid: number;
   /** Every JSON line printed so far. */
   readonly events: Record<string, unknown>[];
   /** Resolves with the first event satisfying `pred` (waiting for it if needed). */
@@ -68,7 +77,10 @@ export interface Daemon {
     pred: (e: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
-  /** Sends SIGTERM and resolves with the exit code and everything printed. */
+  /**
+   * Sends SIGTERM to the daemon (its own shutdown is what the tests check) and resolves with the exit code and
+   * everything printed, once no process of its group is left.
+   */
   stop(): Promise<CliResult>;
 }
 
@@ -105,6 +117,7 @@ export function startDaemon(args: readonly string[], env: Env = {}): Daemon {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
   return {
+    pid: child.pid ?? 0,
     events,
     waitFor: (pred, timeoutMs = 30_000) => {
       const seen = events.find(pred);
@@ -126,9 +139,11 @@ export function startDaemon(args: readonly string[], env: Env = {}): Daemon {
         );
       });
     },
-    stop: () => {
+    stop: async () => {
       child.kill('SIGTERM');
-      return closed;
+      const result = await closed;
+      await stopChild(child);
+      return result;
     },
   };
 }

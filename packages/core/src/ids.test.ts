@@ -45,7 +45,9 @@ describe('identifier limits (foundations.md §8)', () => {
     }));
     // Each use returns 'ok' or the code it refused with.
     const uses = async (org: string) => ({
-      header: await outcome(() => sealEnvelope(fields({ orgId: org }), utf8Encode('hi'), epochKey, senderSigningKey)),
+      header: await outcome(() =>
+        sealEnvelope(fields({ orgId: org }), utf8Encode('hi'), epochKey, senderSigningKey),
+      ),
       directory: await outcome(() =>
         decodeDeviceStatement(
           'added',

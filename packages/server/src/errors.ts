@@ -18,6 +18,9 @@ export type BoundaryErrorCode =
   | 'RELAY_UNSUPPORTED_MEDIA_TYPE'
   | 'RELAY_NOT_FOUND'
   | 'RELAY_RATE_LIMITED'
+  | 'RELAY_BUSY'
+  | 'RELAY_URL_TOO_LONG'
+  | 'RELAY_HEADERS_TOO_LARGE'
   | 'RELAY_LOG_UNAVAILABLE'
   | 'RELAY_CONFIG'
   | 'RELAY_FANOUT_MALFORMED'
@@ -77,6 +80,7 @@ export type EnvelopeErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_STATE'
   | 'BLOB_DIGEST'
+  | 'BLOB_QUOTA'
   | 'EPOCH_KEY_INVALID'
   | 'EPOCH_KEY_EXISTS'
   | 'EPOCH_KEY_UNKNOWN'
@@ -116,6 +120,10 @@ const STATUS: Record<RelayErrorCode, number> = {
   RELAY_UNSUPPORTED_MEDIA_TYPE: 415,
   RELAY_NOT_FOUND: 404,
   RELAY_RATE_LIMITED: 429,
+  /** Upload admission (RLY-24): the ingest pipeline holds its bound for this device or in all. */
+  RELAY_BUSY: 503,
+  RELAY_URL_TOO_LONG: 414,
+  RELAY_HEADERS_TOO_LARGE: 431,
   RELAY_LOG_UNAVAILABLE: 503,
   RELAY_CONFIG: 500,
   /** A cross-node fan-out message that does not parse (FAN-1): never served, the message is dropped. */
@@ -164,6 +172,8 @@ const STATUS: Record<RelayErrorCode, number> = {
   BLOB_UNKNOWN: 404,
   BLOB_STATE: 409,
   BLOB_DIGEST: 400,
+  /** The device's blob quota (STORE-R-9): RFC 4918's Insufficient Storage, not the request's size (413). */
+  BLOB_QUOTA: 507,
   EPOCH_KEY_INVALID: 400,
   EPOCH_KEY_EXISTS: 409,
   EPOCH_KEY_UNKNOWN: 404,

@@ -12,12 +12,23 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_FRESHNESS_MS } from './auth.js';
 import { RelayError } from './errors.js';
 import { ReportDesk } from './franking.js';
-import { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
+import {
+  buildApp,
+  checkTarget,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_RATE_LIMITS,
+  newSocketStats,
+  type RateLimits,
+  type SocketStats,
+  writeProblem,
+} from './http/app.js';
 import { MailboxHub } from './hub.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { IngestRules } from './ingest/rules.js';
+import { type ResourceLimits, resourceLimits } from './limits.js';
 import type { LogPort } from './log-port.js';
 import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
+import { TokenBuckets } from './rate-limit.js';
 import { RelayService } from './service.js';
 import { PostgresRelayStorage } from './storage/postgres.js';
 import { SqliteRelayStorage } from './storage/sqlite.js';
@@ -71,6 +82,12 @@ export type RelayConfig = RelayStorageConfig & {
   /** Worker threads for the capsule checks of the WebSocket send path (relay.md §6.8), default 2. */
   readonly capsuleWorkers?: number;
   /**
+   * Resource bounds (relay.md §2.4: RLY-23..RLY-26, STORE-R-9), each defaulting to DEFAULT_RESOURCE_LIMITS:
+   * WebSocket frames in flight, uploads in the ingest pipeline per device and in all, the capsule-check queue,
+   * buffered pushes, the request target's length, and the per-device blob quota.
+   */
+  readonly limits?: Partial<ResourceLimits>;
+  /**
    * BENCHMARK BASELINE ONLY — never in a deployment. Skips core's ingest check (capsule validity RLY-13 and
    * ciphertext digest) on the WebSocket send path, so envelopes no trustee can open would be stored and
    * delivered. Deliberately not settable from `npm start` or any command line (relay.md §6.8).
@@ -92,6 +109,10 @@ export interface Relay {
   readonly ingest: IngestPipeline;
   /** Franking stamps and abuse reports (relay.md §10). */
   readonly reports: ReportDesk;
+  /** The resource bounds in force (relay.md §2.4). */
+  readonly limits: ResourceLimits;
+  /** What the WebSocket flow bounds did (RLY-23, RLY-26). */
+  readonly socketStats: SocketStats;
 }
 
 async function openStorage(config: RelayStorageConfig): Promise<{ storage: RelayStorage; owned: boolean }> {
@@ -113,6 +134,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
   if (config.adminPublicKey.length !== 32)
     throw new RelayError('RELAY_CONFIG', 'the org-admin public key must be 32 bytes');
   const now = config.now ?? Date.now;
+  const limits = resourceLimits(config.limits);
   const { storage, owned } = await openStorage(config);
   let app: FastifyInstance;
   let hub: MailboxHub;
@@ -139,7 +161,12 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     rules,
     ...(config.capsuleWorkers !== undefined ? { capsuleWorkers: config.capsuleWorkers } : {}),
     ...(config.unsafeSkipCapsuleChecks === true ? { unsafeSkipCapsuleChecks: true } : {}),
+    limits,
   });
+  const socketStats = newSocketStats();
+  const rateLimits = config.rateLimits ?? DEFAULT_RATE_LIMITS;
+  // One per-address bucket for the app's routes and for the log's tiles served beside them (RLY-5).
+  const addressBuckets = new TokenBuckets(rateLimits.address, now);
   try {
     await storage.claimOrgAdmin(config.adminPublicKey, now());
     const service = new RelayService({
@@ -151,6 +178,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       envelopeSkewMs,
       maxPayloadBytes,
       rules,
+      blobQuotaBytes: limits.blobQuotaBytes,
     });
     const logHandler = config.logHandler;
     app = await buildApp({
@@ -160,13 +188,25 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       ingest,
       now,
       freshnessMs: config.freshnessMs ?? DEFAULT_FRESHNESS_MS,
-      rateLimits: config.rateLimits ?? DEFAULT_RATE_LIMITS,
+      rateLimits,
       bodyLimit: config.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      limits,
+      addressBuckets,
+      socketStats,
       ...(logHandler !== undefined
         ? {
             serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
               createServer((req, res) => {
                 if (req.url?.startsWith('/log/')) {
+                  // The log's tiles are the relay's routes too: the same per-address bucket (RLY-5) and
+                  // target bound (RLY-25) as every other route, before the log's handler reads anything.
+                  try {
+                    addressBuckets.take(`addr:${req.socket.remoteAddress ?? ''}`);
+                    checkTarget(req.url, limits);
+                  } catch (e) {
+                    writeProblem(res, e as RelayError);
+                    return;
+                  }
                   logHandler(req, res).then(
                     (handled) => {
                       if (!handled) handler(req, res);
@@ -196,6 +236,8 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     app,
     ingest,
     reports,
+    limits,
+    socketStats,
     async start() {
       await hub.start();
       sweeper = startBlobSweeper(storage, now, config.blobExpiryMs ?? DAY_MS, config.blobSweepMs ?? HOUR_MS);

@@ -23,6 +23,7 @@ import { calendarMonthEpoch } from './epochs.js';
 import { RelayError } from './errors.js';
 import type { MailboxHub } from './hub.js';
 import { IngestRules } from './ingest/rules.js';
+import { DEFAULT_RESOURCE_LIMITS } from './limits.js';
 import type { LogPort } from './log-port.js';
 import {
   readGroupMessage,
@@ -64,6 +65,8 @@ export interface RelayServiceOptions {
   readonly maxPayloadBytes?: number;
   /** The envelope ingest rules shared with the WebSocket send path (relay.ts passes one instance to both). */
   readonly rules?: IngestRules;
+  /** Blob bytes per device (STORE-R-9, relay.md §2.4); default DEFAULT_RESOURCE_LIMITS.blobQuotaBytes. */
+  readonly blobQuotaBytes?: number;
 }
 
 /**
@@ -122,6 +125,7 @@ export class RelayService {
   readonly orgId: string;
   private readonly now: () => number;
   private readonly rules: IngestRules;
+  private readonly blobQuotaBytes: number;
 
   constructor(o: RelayServiceOptions) {
     this.storage = o.storage;
@@ -138,6 +142,7 @@ export class RelayService {
         envelopeSkewMs: o.envelopeSkewMs ?? 5 * 60_000,
         maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024 * 1024,
       });
+    this.blobQuotaBytes = o.blobQuotaBytes ?? DEFAULT_RESOURCE_LIMITS.blobQuotaBytes;
   }
 
   private async adminKey(): Promise<Uint8Array> {
@@ -564,7 +569,8 @@ export class RelayService {
 
   /**
    * Starts a chunked blob. `digest` is the SHA-256 of the whole blob when the owner knows it up front; without it
-   * (the streaming form) the owner declares it at completion, so it can upload chunks as it seals them.
+   * (the streaming form) the owner declares it at completion, so it can upload chunks as it seals them. The blob
+   * reserves its size in the device's quota at once (BLOB_QUOTA, STORE-R-9).
    */
   async createBlob(
     device: DeviceRecord,
@@ -573,14 +579,17 @@ export class RelayService {
     digest: Uint8Array | undefined,
   ): Promise<string> {
     const blobId = toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
-    await this.storage.createBlob({
-      blobId,
-      ownerDeviceId: device.deviceId,
-      size,
-      chunkSize,
-      sha256: digest ?? null,
-      now: this.now(),
-    });
+    await this.storage.createBlob(
+      {
+        blobId,
+        ownerDeviceId: device.deviceId,
+        size,
+        chunkSize,
+        sha256: digest ?? null,
+        now: this.now(),
+      },
+      this.blobQuotaBytes,
+    );
     return blobId;
   }
 

@@ -35,6 +35,7 @@ import {
 import WebSocket from 'ws';
 import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
+import type { ResourceLimits } from '../src/limits.js';
 import { createRelay, type Relay } from '../src/relay.js';
 import { signDeviceStatement } from '../src/statements.js';
 
@@ -293,6 +294,10 @@ export async function startHarness(
     /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
     blobExpiryMs?: number;
     blobSweepMs?: number;
+    /** Resource bounds (relay.md §2.4), each defaulting to the relay's. */
+    limits?: Partial<ResourceLimits>;
+    /** Runs the relay on PostgreSQL in this (fresh) schema instead of SQLite; the caller drops the schema. */
+    postgres?: { readonly url: string; readonly schema: string };
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -309,7 +314,9 @@ export async function startHarness(
   const frankingKey =
     options.frankingKey === false ? undefined : (options.frankingKey ?? generateSigningKey());
   const relay = await createRelay({
-    dataDir: join(dir, 'relay'),
+    ...(options.postgres !== undefined
+      ? { databaseUrl: options.postgres.url, schema: options.postgres.schema }
+      : { dataDir: join(dir, 'relay') }),
     orgId: ORG,
     adminPublicKey: adminKey.publicKey,
     log: sequencer,
@@ -320,6 +327,7 @@ export async function startHarness(
     ...(frankingKey !== undefined ? { frankingKey } : {}),
     ...(options.blobExpiryMs !== undefined ? { blobExpiryMs: options.blobExpiryMs } : {}),
     ...(options.blobSweepMs !== undefined ? { blobSweepMs: options.blobSweepMs } : {}),
+    ...(options.limits !== undefined ? { limits: options.limits } : {}),
   });
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });

@@ -3,13 +3,14 @@
 // is at its index with its bytes; the tree recomputed from the stored entries (pure merkle.ts) matches the
 // latest checkpoint and every stored tile (pure tiles.ts); no size was ever signed with two roots, and every
 // checkpoint ever signed is a prefix of the final tree (no fork); appends continue after each restart.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { equalBytes, fromHex, toHex } from '@overt/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnChild, stopChildrenAfterAll } from '../../../../test/children.js';
 import { verifyCheckpointSignature } from '../checkpoint.js';
 import { CompactRange, leafHash } from '../merkle.js';
 import { formatSignerKey, generateSignerKey, verifierKeyOf } from '../note.js';
@@ -26,6 +27,7 @@ const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'overt-crash-'));
 const url = testDatabaseUrl();
 const schemas: string[] = [];
+stopChildrenAfterAll();
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
@@ -45,7 +47,8 @@ interface Run {
 }
 
 function startChild(target: Target, files: Record<string, string>, extra: Record<string, string>): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+  // Its own process group (test/children.ts): a child this test did not get to kill is stopped at its end.
+  const child = spawnChild(process.execPath, ['--import', 'tsx', CHILD], {
     env: {
       ...process.env,
       ...target.env,

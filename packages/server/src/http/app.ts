@@ -6,7 +6,14 @@
  * body size limit (RLY-3) and media type (RLY-4) → strict JSON (RLY-1) → signature (AUTH-1..8) → per-principal
  * token bucket (RLY-5) → schema (RLY-2) → the operation. Each refusal is a RelayError rendered by one error
  * handler, so a status always comes from the code table in errors.ts.
+ *
+ * Resource bounds (relay.md §2.4, limits.ts): the request target's length (RLY-25, checked after the address
+ * bucket); uploads admitted to the ingest pipeline per device and in all (RLY-24, 503 RELAY_BUSY); per WebSocket,
+ * the frames read and not yet answered (RLY-23: at the bound the socket is no longer read) and the pushes buffered
+ * unsent (RLY-26: the push waits for the socket to drain).
  */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import { encodeEnvelopeHead, MAX_REPORT_BYTES, toBase64, toBase64Url } from '@overt/core';
 import Fastify, {
@@ -22,7 +29,8 @@ import { isRelayError, RelayError } from '../errors.js';
 import type { ReportDesk } from '../franking.js';
 import type { MailboxHub } from '../hub.js';
 import { frameRequestId, MAX_SEND_FRAME, parseSendFrame } from '../ingest/frames.js';
-import { type CheckedMessage, type IngestPipeline, sentJson } from '../ingest/pipeline.js';
+import { type Admission, type CheckedMessage, type IngestPipeline, sentJson } from '../ingest/pipeline.js';
+import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from '../limits.js';
 import { type BucketConfig, TokenBuckets } from '../rate-limit.js';
 import type { RelayService } from '../service.js';
 import {
@@ -68,6 +76,28 @@ export interface AppOptions {
   readonly wsAuthTimeoutMs?: number;
   /** A custom HTTP server (relay.ts uses it to route /log/ to the log's handler first). */
   readonly serverFactory?: FastifyServerFactory;
+  /** Resource bounds (relay.md §2.4); default DEFAULT_RESOURCE_LIMITS. */
+  readonly limits?: ResourceLimits;
+  /** The per-address buckets (RLY-5), when the caller also applies them to routes outside the app (/log/). */
+  readonly addressBuckets?: TokenBuckets;
+  /** Counters of the WebSocket flow bounds, updated by every socket (for operators and tests). */
+  readonly socketStats?: SocketStats;
+}
+
+/** What the WebSocket flow bounds did (RLY-23, RLY-26), summed over every socket since the relay started. */
+export interface SocketStats {
+  /** Times a socket stopped being read because it held its bound of frames or bytes in flight (RLY-23). */
+  pauses: number;
+  /** The most frames and bytes one socket had in flight at once. */
+  peakFrames: number;
+  peakBytes: number;
+  /** Times a push waited for a slow socket to drain (RLY-26), and the most bytes one socket had buffered. */
+  pushWaits: number;
+  peakBuffered: number;
+}
+
+export function newSocketStats(): SocketStats {
+  return { pauses: 0, peakFrames: 0, peakBytes: 0, pushWaits: 0, peakBuffered: 0 };
 }
 
 /** A request body as received: its exact bytes (signed) and, for JSON, the parsed value. */
@@ -92,19 +122,57 @@ interface Ctx {
 
 const EMPTY = new Uint8Array(0);
 
+function problemBody(e: RelayError) {
+  return {
+    type: 'about:blank',
+    title: e.code,
+    status: e.status,
+    detail: e.message,
+    code: e.code,
+    ...(e.check !== undefined ? { check: e.check } : {}),
+  };
+}
+
 function problem(reply: FastifyReply, e: RelayError): FastifyReply {
   if (e.retryAfter !== undefined) reply.header('Retry-After', String(e.retryAfter));
-  return reply
-    .status(e.status)
-    .type('application/problem+json')
-    .send({
-      type: 'about:blank',
-      title: e.code,
-      status: e.status,
-      detail: e.message,
-      code: e.code,
-      ...(e.check !== undefined ? { check: e.check } : {}),
-    });
+  return reply.status(e.status).type('application/problem+json').send(problemBody(e));
+}
+
+/** The same RFC 9457 answer on a bare node:http response (routes served before Fastify, e.g. /log/). */
+export function writeProblem(res: ServerResponse, e: RelayError): void {
+  const body = JSON.stringify(problemBody(e));
+  res.writeHead(e.status, {
+    'Content-Type': 'application/problem+json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    ...(e.retryAfter !== undefined ? { 'Retry-After': String(e.retryAfter) } : {}),
+  });
+  res.end(body);
+}
+
+/**
+ * Node's HTTP parser refuses a request before Fastify sees it when the request line and headers exceed its
+ * limit (16 KiB) — an oversized URL among them. RLY-25: answered as problem+json too, then the connection closes.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else {
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new RelayError('RELAY_HEADERS_TOO_LARGE', 'the request line and headers exceed the limit', {
+              check: 'RLY-25',
+            })
+          : new RelayError('RELAY_INVALID_PARAMS', 'malformed HTTP request', { check: 'RLY-2' });
+      const body = JSON.stringify(problemBody(e));
+      socket.write(
+        `HTTP/1.1 ${e.status} ${e.code}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    }
+  }
+  socket.destroy();
 }
 
 /** Maps Fastify's own errors (body parsing, limits) to our codes. */
@@ -124,6 +192,12 @@ function fromFastifyError(e: { code?: string; statusCode?: number }): RelayError
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
     return new RelayError('RELAY_INVALID_PARAMS', 'the request is malformed', { check: 'RLY-2' });
   return undefined;
+}
+
+/** RLY-25: the request target (path and query, as sent) is at most `urlBytes` long. */
+export function checkTarget(url: string | undefined, limits: ResourceLimits): void {
+  if (url !== undefined && Buffer.byteLength(url) > limits.urlBytes)
+    throw new RelayError('RELAY_URL_TOO_LONG', 'the request target exceeds the limit', { check: 'RLY-25' });
 }
 
 function deviceJson(d: DeviceRecord) {
@@ -234,12 +308,25 @@ function reportSummaryJson(r: AbuseReportSummary) {
 /** Builds the Fastify app (not listening). */
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { service } = o;
+  const limits = o.limits ?? DEFAULT_RESOURCE_LIMITS;
   const principalBuckets = new TokenBuckets(o.rateLimits.principal, o.now);
-  const addressBuckets = new TokenBuckets(o.rateLimits.address, o.now);
+  const addressBuckets = o.addressBuckets ?? new TokenBuckets(o.rateLimits.address, o.now);
   const app = Fastify({
     bodyLimit: o.bodyLimit,
     logger: false,
     return503OnClosing: true,
+    // Path parameters are bounded by the schemas (RLY-2) and the whole target by RLY-25, not by the router's
+    // default of 100 characters (a valid user id has up to 128).
+    routerOptions: { maxParamLength: limits.urlBytes },
+    clientErrorHandler: clientError,
+    // Errors of the router itself, before any hook: problem+json with our codes as well.
+    frameworkErrors: (error, _req, reply) => {
+      const e =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new RelayError('RELAY_URL_TOO_LONG', 'the request target exceeds the limit', { check: 'RLY-25' })
+          : new RelayError('RELAY_INVALID_PARAMS', 'the request target is malformed', { check: 'RLY-2' });
+      problem(reply, e);
+    },
     ...(o.serverFactory !== undefined ? { serverFactory: o.serverFactory } : {}),
   });
 
@@ -275,6 +362,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req) => {
     addressBuckets.take(`addr:${req.ip}`);
+    checkTarget(req.url, limits);
   });
 
   // Send frames carry inline envelopes (§6.8): ws closes the socket (1009) above this; frames between
@@ -477,9 +565,15 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   route('PUT', '/v1/envelopes/:messageId', { auth: 'device', body: 'binary' }, async (ctx) => {
     const { messageId } = p(ctx, params.envelope);
     const { blob } = q(ctx, queries.putEnvelope);
-    const r = await service.putEnvelope(ctx.device, messageId, ctx.body!.bytes, blob);
-    ctx.reply.status(r === 'stored' ? 201 : 200);
-    return { messageId: toBase64Url(messageId), result: r };
+    // RLY-24: the upload holds a place in the ingest pipeline's bounds while it is checked and stored.
+    const admission = o.ingest.admit(ctx.device.deviceId, ctx.body!.bytes.length);
+    try {
+      const r = await service.putEnvelope(ctx.device, messageId, ctx.body!.bytes, blob);
+      ctx.reply.status(r === 'stored' ? 201 : 200);
+      return { messageId: toBase64Url(messageId), result: r };
+    } finally {
+      admission.release();
+    }
   });
   route('GET', '/v1/envelopes/:messageId', { auth: 'device', body: 'none' }, async (ctx) => {
     const e = await service.getEnvelope(ctx.device, p(ctx, params.envelope).messageId);
@@ -507,7 +601,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     { auth: 'device', body: 'binary', bodyLimit: MAX_BLOB_CHUNK },
     async (ctx) => {
       const { blobId, index } = p(ctx, params.blobChunk);
-      await service.putBlobChunk(ctx.device, blobId, index, ctx.body!.bytes);
+      const admission = o.ingest.admit(ctx.device.deviceId, ctx.body!.bytes.length);
+      try {
+        await service.putBlobChunk(ctx.device, blobId, index, ctx.body!.bytes);
+      } finally {
+        admission.release();
+      }
       return ctx.reply.status(204).send();
     },
   );
@@ -552,15 +651,39 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   // ── Mailbox push (§6.6) ──
+  const socketStats = o.socketStats ?? newSocketStats();
   app.get('/v1/ws', { websocket: true }, (socket, req) => {
-    mailboxSocket(socket, req, o, principalBuckets);
+    mailboxSocket(socket, req, o, principalBuckets, limits, socketStats);
   });
 
   return app;
 }
 
-/** One WebSocket connection: authenticate by the first frame, then push mailbox items and take acks. */
-function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, buckets: TokenBuckets): void {
+/** The byte length of a frame as ws hands it over (a Buffer, or fragments). */
+function frameBytes(data: unknown): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  if (Array.isArray(data)) return data.reduce((n: number, b: Buffer) => n + b.length, 0);
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  return 0;
+}
+
+/**
+ * One WebSocket connection: authenticate by the first frame, then push mailbox items, take acks and send frames.
+ *
+ * Flow (relay.md §2.4): every frame read counts as in flight until it is handled — a send frame until its
+ * answer is sent. With `socketFrames` frames or `socketBytes` bytes in flight the relay stops reading the socket
+ * (RLY-23) and resumes once answers went out: the client's own TCP window is the buffer, so a flood costs the
+ * relay at most the bound plus what one socket read had already delivered. Pushes wait while more than
+ * `pushBufferBytes` are buffered unsent for a slow reader (RLY-26).
+ */
+function mailboxSocket(
+  socket: WebSocket,
+  req: FastifyRequest,
+  o: AppOptions,
+  buckets: TokenBuckets,
+  limits: ResourceLimits,
+  stats: SocketStats,
+): void {
   const { service, hub } = o;
   let device: DeviceRecord | undefined;
   let lastSent = 0;
@@ -569,19 +692,90 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
   let unsubscribe: (() => void) | undefined;
   let busy: Promise<void> = Promise.resolve();
 
+  // RLY-23: frames read and not yet handled, and their bytes.
+  let inFlight = 0;
+  let inFlightBytes = 0;
+  /** Counts a frame in; the returned function counts it out (once) and resumes reading below the bound. */
+  const hold = (bytes: number): (() => void) => {
+    inFlight++;
+    inFlightBytes += bytes;
+    stats.peakFrames = Math.max(stats.peakFrames, inFlight);
+    stats.peakBytes = Math.max(stats.peakBytes, inFlightBytes);
+    if ((inFlight >= limits.socketFrames || inFlightBytes >= limits.socketBytes) && !socket.isPaused) {
+      socket.pause();
+      stats.pauses++;
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      inFlight--;
+      inFlightBytes -= bytes;
+      if (socket.isPaused && inFlight < limits.socketFrames && inFlightBytes < limits.socketBytes)
+        socket.resume();
+    };
+  };
+
   const send = (msg: unknown) => {
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
   };
+  const errorFrame = (err: RelayError, id?: number) => ({
+    type: 'error',
+    ...(id !== undefined ? { id } : {}),
+    code: err.code,
+    detail: err.message,
+    ...(err.check ? { check: err.check } : {}),
+    // RELAY_BUSY and RELAY_RATE_LIMITED: the seconds after which the same frame may be sent again.
+    ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+  });
   const fail = (e: unknown, close: number | undefined) => {
     const err = isRelayError(e) ? e : new RelayError('RELAY_INTERNAL', 'internal error');
     if (!isRelayError(e)) console.error('relay: internal error on a mailbox socket', e);
-    send({ type: 'error', code: err.code, detail: err.message, ...(err.check ? { check: err.check } : {}) });
+    send(errorFrame(err));
     if (close !== undefined) socket.close(close, err.code);
   };
   const timer = setTimeout(() => {
     if (device === undefined)
       fail(new RelayError('AUTH_MISSING', 'no authentication frame', { check: 'AUTH-1' }), 4401);
   }, o.wsAuthTimeoutMs ?? 10_000);
+
+  /** Sends text; resolves once ws handed it to the OS (or the socket closed). */
+  const write = (text: string): Promise<void> =>
+    new Promise((resolve) => {
+      if (socket.readyState !== socket.OPEN) return resolve();
+      socket.send(text, () => resolve());
+    });
+  /**
+   * Pushes one page of items, in frames of about 1 MiB of JSON (each at least one item), and waits for the
+   * socket to drain while more than `pushBufferBytes` are buffered (RLY-26). `lastSent` follows each frame, so
+   * the client may acknowledge what it received while the rest waits.
+   */
+  const pushPage = async (items: readonly Delivery[]): Promise<void> => {
+    const stampOf = (e: EnvelopeRecord) => o.reports.stampOf(e);
+    let parts: string[] = [];
+    let size = 0;
+    let last = lastSent;
+    const flush = async () => {
+      if (parts.length === 0) return;
+      const written = write(`{"type":"items","items":[${parts.join(',')}]}`);
+      lastSent = last;
+      parts = [];
+      size = 0;
+      stats.peakBuffered = Math.max(stats.peakBuffered, socket.bufferedAmount);
+      if (socket.bufferedAmount > limits.pushBufferBytes) {
+        stats.pushWaits++;
+        await written;
+      }
+    };
+    for (const d of items) {
+      const part = JSON.stringify(deliveryJson(d, stampOf));
+      if (size > 0 && size + part.length > PUSH_FRAME_BYTES) await flush();
+      parts.push(part);
+      size += part.length;
+      last = d.item.seq;
+    }
+    await flush();
+  };
 
   const pump = async (): Promise<void> => {
     if (device === undefined) return;
@@ -596,8 +790,7 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
         for (;;) {
           const items = await service.storage.fetchDeliveries(device.deviceId, lastSent, 100);
           if (items.length === 0 || socket.readyState !== socket.OPEN) break;
-          send({ type: 'items', items: items.map((d) => deliveryJson(d, (e) => o.reports.stampOf(e))) });
-          lastSent = items[items.length - 1]!.item.seq;
+          await pushPage(items);
           // A short page is the end of the mailbox; an item committed meanwhile has set `again`.
           if (items.length < 100) break;
         }
@@ -611,19 +804,19 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
 
   // Send frames (§6.8): checked concurrently, stored and answered in the order they arrived on this socket.
   let order: Promise<void> = Promise.resolve();
-  const onSendFrame = (data: Uint8Array) => {
+  const onSendFrame = (data: Uint8Array, finish: () => void) => {
     const sender = device!;
     const id = frameRequestId(data);
+    let admission: Admission | undefined;
+    const answer = (msg: unknown) => {
+      send(msg);
+      admission?.release();
+      finish();
+    };
     const refuse = (e: unknown) => {
       const err = isRelayError(e) ? e : new RelayError('RELAY_INTERNAL', 'internal error');
       if (!isRelayError(e)) console.error('relay: internal error on a send frame', e);
-      send({
-        type: 'error',
-        ...(id !== undefined ? { id } : {}),
-        code: err.code,
-        detail: err.message,
-        ...(err.check ? { check: err.check } : {}),
-      });
+      answer(errorFrame(err, id));
     };
     let checked: Promise<CheckedMessage>;
     let requestId: number;
@@ -631,6 +824,8 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
       const frame = parseSendFrame(data);
       requestId = frame.requestId;
       buckets.take(`device:${sender.deviceId}`);
+      // RLY-24: a place in the pipeline's bounds for this device and the node, or RELAY_BUSY now.
+      admission = o.ingest.admit(sender.deviceId, data.length);
       checked = o.ingest.check(sender, frame);
     } catch (e) {
       order = order.then(() => refuse(e));
@@ -644,15 +839,23 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
     order = order.then(async () => {
       const r = await settled;
       if ('e' in r) return refuse(r.e);
-      o.ingest.store(r.c).then((out) => send(sentJson(requestId, out)), refuse);
+      o.ingest.store(r.c).then((out) => answer(sentJson(requestId, out)), refuse);
     });
   };
 
-  const onFrame = async (data: unknown, isBinary: boolean) => {
+  const onFrame = async (data: unknown, isBinary: boolean, finish: () => void): Promise<void> => {
     if (isBinary && device !== undefined) {
       const b = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
-      return onSendFrame(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      return onSendFrame(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), finish);
     }
+    try {
+      await onControlFrame(data);
+    } finally {
+      finish();
+    }
+  };
+
+  const onControlFrame = async (data: unknown): Promise<void> => {
     let msg: Record<string, unknown>;
     try {
       const text = Buffer.isBuffer(data) ? data.toString('utf8') : String(data);
@@ -693,7 +896,9 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
           fail(new RelayError('AUTH_DEVICE_REMOVED', 'the device was removed', { check: 'AUTH-4' }), 4403),
       });
       send({ type: 'ready' });
-      return pump();
+      // Not awaited: a push waiting for a slow reader (RLY-26) must not hold the frames behind it.
+      void pump();
+      return;
     }
     if (msg.type === 'ack') {
       const upTo = msg.upTo;
@@ -723,10 +928,19 @@ function mailboxSocket(socket: WebSocket, req: FastifyRequest, o: AppOptions, bu
 
   // Frames are handled one at a time, in order, so an ack never overtakes the auth frame.
   socket.on('message', (data, isBinary) => {
-    busy = busy.then(() => onFrame(data, isBinary)).catch((e) => fail(e, 1011));
+    const finish = hold(frameBytes(data));
+    busy = busy
+      .then(() => onFrame(data, isBinary, finish))
+      .catch((e) => {
+        finish();
+        fail(e, 1011);
+      });
   });
   socket.on('close', () => {
     clearTimeout(timer);
     unsubscribe?.();
   });
 }
+
+/** Pushed items are sent in frames of about this much JSON (RLY-26); one item may exceed it. */
+const PUSH_FRAME_BYTES = 1024 * 1024;

@@ -4,12 +4,18 @@
  * core at once. Requests submitted in one event-loop turn are batched (one postMessage per worker per turn, so
  * the structured-clone and wake-up cost is shared), spread over the least loaded workers.
  *
+ * The queue is bounded (RLY-24, relay.md §2.4): at most `maxQueued` checks wait for or run in the workers; one
+ * more is refused at once with RELAY_BUSY, so a flood of messages can never grow the queue (and the envelopes it
+ * holds) without limit. The relay's upload admission (pipeline.ts) keeps the queue below this bound normally; the
+ * pool enforces it itself so that no caller can bypass it.
+ *
  * Under tsx or vitest the relay runs from its TypeScript sources; the workers then load the same sources
  * through tsx's loader (the paths of standalone/tsconfig.run.json resolve @overt/* to the sibling sources).
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { busy } from '../limits.js';
 import type { CheckBatch, CheckBatchResult, CheckRequest, CheckResult } from './check-protocol.js';
 
 export interface CapsulePoolOptions {
@@ -17,6 +23,8 @@ export interface CapsulePoolOptions {
   readonly size?: number;
   /** Largest batch handed to one worker at once (default 64). */
   readonly maxBatch?: number;
+  /** Most checks queued or running at once (default 4096); beyond, RELAY_BUSY (RLY-24). */
+  readonly maxQueued?: number;
 }
 
 interface Pending {
@@ -39,6 +47,10 @@ export interface CapsulePoolStats {
   readonly batches: number;
   /** Sum over workers of the time they were busy checking, ms. */
   readonly busyMs: number;
+  /** Checks queued or running now, the most there ever were at once, and the checks refused as over the bound. */
+  readonly pending: number;
+  readonly peakPending: number;
+  readonly refused: number;
 }
 
 function workerUrl(): URL {
@@ -57,14 +69,16 @@ function workerUrl(): URL {
 export class CapsuleCheckPool {
   private readonly slots: Slot[] = [];
   private readonly maxBatch: number;
+  private readonly maxQueued: number;
   private queue: Pending[] = [];
   private scheduled = false;
   private nextId = 1;
   private closed = false;
-  private stats = { checked: 0, batches: 0, busyMs: 0 };
+  private stats = { checked: 0, batches: 0, busyMs: 0, peakPending: 0, refused: 0 };
 
   constructor(options: CapsulePoolOptions = {}) {
     this.maxBatch = options.maxBatch ?? 64;
+    this.maxQueued = options.maxQueued ?? 4096;
     const url = workerUrl();
     for (let i = 0; i < (options.size ?? 2); i++) this.slots.push(this.spawn(url));
   }
@@ -106,9 +120,25 @@ export class CapsuleCheckPool {
     return slot;
   }
 
-  /** Checks one envelope; resolves core's verdict. Rejects only if the pool is closed or a worker died. */
+  /** Checks queued or in the workers now. */
+  private get pending(): number {
+    let n = this.queue.length;
+    for (const s of this.slots) n += s.load;
+    return n;
+  }
+
+  /**
+   * Checks one envelope; resolves core's verdict. Rejects RELAY_BUSY (RLY-24) at once when `maxQueued` checks
+   * are queued or running; otherwise only if the pool is closed or a worker died.
+   */
   check(req: CheckRequest): Promise<CheckResult> {
     if (this.closed) return Promise.reject(new Error('capsule pool closed'));
+    const pending = this.pending;
+    if (pending >= this.maxQueued) {
+      this.stats.refused++;
+      return Promise.reject(busy('the capsule-check queue is full'));
+    }
+    this.stats.peakPending = Math.max(this.stats.peakPending, pending + 1);
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       if (!this.scheduled) {
@@ -137,7 +167,7 @@ export class CapsuleCheckPool {
   }
 
   getStats(): CapsulePoolStats {
-    return { ...this.stats };
+    return { ...this.stats, pending: this.pending };
   }
 
   /** Waits until every worker has loaded (startup cost kept out of a benchmark's window). */

@@ -13,6 +13,11 @@
  * 3. Group commit: the checked messages of one event-loop turn (and all that arrive while a transaction runs)
  *    are stored by one {@link RelayStorage.storeMessages} call, one transaction, then answered and their
  *    recipients woken.
+ *
+ * Flow limits (RLY-24, relay.md §2.4): before a frame or an HTTP upload enters, {@link IngestPipeline.admit}
+ * counts it against its device's bound and the node's bound (messages and bytes held until answered); beyond
+ * either it is refused with RELAY_BUSY and Retry-After, before any check or write. So the queues of stages 2 and
+ * 3 hold a bounded number of bounded messages, and one device cannot fill the node's share.
  */
 import {
   CAPSULE_BYTES,
@@ -28,6 +33,7 @@ import {
 } from '@overt/core';
 import { RelayError } from '../errors.js';
 import type { MailboxHub } from '../hub.js';
+import { busy, DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from '../limits.js';
 import { readGroupMessage } from '../mls-framing.js';
 import { ingestError } from '../service.js';
 import type {
@@ -62,6 +68,13 @@ export interface IngestPipelineOptions {
    * when absent.
    */
   readonly rules?: IngestRules;
+  /** Upload admission and the capsule-check queue bound (RLY-24); default DEFAULT_RESOURCE_LIMITS. */
+  readonly limits?: ResourceLimits;
+}
+
+/** A place in the pipeline (RLY-24); `release()` frees it once the upload is answered (idempotent). */
+export interface Admission {
+  release(): void;
 }
 
 /** A message that passed every check and waits for its transaction. */
@@ -89,6 +102,15 @@ export interface IngestStats {
   readonly transactions: number;
   readonly capsuleChecks: number;
   readonly capsuleBusyMs: number;
+  /** Uploads admitted and not yet released (RLY-24), their bytes, and the most there ever were at once. */
+  readonly admitted: number;
+  readonly admittedBytes: number;
+  readonly peakAdmitted: number;
+  readonly peakAdmittedBytes: number;
+  /** Uploads refused with RELAY_BUSY by admission or by the capsule-check queue. */
+  readonly busyRefusals: number;
+  /** The most capsule checks that were queued or running at once. */
+  readonly peakCapsuleQueue: number;
 }
 
 function context(what: string): RelayError {
@@ -103,9 +125,61 @@ export class IngestPipeline {
   private scheduled = false;
   private closed = false;
   private readonly counters = { accepted: 0, stored: 0, refused: 0, transactions: 0 };
+  private readonly limits: ResourceLimits;
+  /** What each device holds in the pipeline now (RLY-24); a device holding nothing has no entry. */
+  private readonly held = new Map<string, { count: number; bytes: number }>();
+  private readonly flow = {
+    count: 0,
+    bytes: 0,
+    peakCount: 0,
+    peakBytes: 0,
+    busy: 0,
+  };
 
   constructor(private readonly o: IngestPipelineOptions) {
     this.rules = o.rules ?? new IngestRules(o);
+    this.limits = o.limits ?? DEFAULT_RESOURCE_LIMITS;
+  }
+
+  /**
+   * Admits one upload of `bytes` from a device (RLY-24): a WebSocket send frame, or an HTTP envelope or blob
+   * chunk upload. Throws RELAY_BUSY (Retry-After 1) when the device already holds `deviceUploads` uploads or
+   * `deviceUploadBytes`, or the node holds `totalUploads` or `totalUploadBytes`; nothing is checked or stored then.
+   * A single upload larger than a byte bound is admitted when its holder holds nothing else, so that no valid
+   * upload is refused forever. Release the admission once the upload is answered.
+   */
+  admit(deviceId: string, bytes: number): Admission {
+    const l = this.limits;
+    const mine = this.held.get(deviceId) ?? { count: 0, bytes: 0 };
+    const over = (count: number, held: number, maxCount: number, maxBytes: number) =>
+      count >= maxCount || (count > 0 && held + bytes > maxBytes);
+    if (over(mine.count, mine.bytes, l.deviceUploads, l.deviceUploadBytes)) {
+      this.flow.busy++;
+      throw busy('this device has too many uploads in progress');
+    }
+    if (over(this.flow.count, this.flow.bytes, l.totalUploads, l.totalUploadBytes)) {
+      this.flow.busy++;
+      throw busy('too many uploads in progress');
+    }
+    mine.count++;
+    mine.bytes += bytes;
+    this.held.set(deviceId, mine);
+    this.flow.count++;
+    this.flow.bytes += bytes;
+    this.flow.peakCount = Math.max(this.flow.peakCount, this.flow.count);
+    this.flow.peakBytes = Math.max(this.flow.peakBytes, this.flow.bytes);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        mine.count--;
+        mine.bytes -= bytes;
+        if (mine.count === 0) this.held.delete(deviceId);
+        this.flow.count--;
+        this.flow.bytes -= bytes;
+      },
+    };
   }
 
   /** Starts the capsule-check workers now (a benchmark keeps their start-up out of its window). */
@@ -117,7 +191,10 @@ export class IngestPipeline {
     if (this.o.unsafeSkipCapsuleChecks === true) return undefined;
     // Never "no pool, so no check": a stopping relay refuses instead.
     if (this.closed) throw new RelayError('RELAY_INTERNAL', 'the relay is stopping');
-    this.pool ??= new CapsuleCheckPool({ size: this.o.capsuleWorkers ?? 2 });
+    this.pool ??= new CapsuleCheckPool({
+      size: this.o.capsuleWorkers ?? 2,
+      maxQueued: this.limits.capsuleQueue,
+    });
     return this.pool;
   }
 
@@ -268,7 +345,17 @@ export class IngestPipeline {
 
   stats(): IngestStats {
     const p = this.pool?.getStats();
-    return { ...this.counters, capsuleChecks: p?.checked ?? 0, capsuleBusyMs: p?.busyMs ?? 0 };
+    return {
+      ...this.counters,
+      capsuleChecks: p?.checked ?? 0,
+      capsuleBusyMs: p?.busyMs ?? 0,
+      admitted: this.flow.count,
+      admittedBytes: this.flow.bytes,
+      peakAdmitted: this.flow.peakCount,
+      peakAdmittedBytes: this.flow.peakBytes,
+      busyRefusals: this.flow.busy + (p?.refused ?? 0),
+      peakCapsuleQueue: p?.peakPending ?? 0,
+    };
   }
 
   /** Stops the workers (no handle is left open). Queued messages still get their transaction first. */

@@ -7,7 +7,7 @@
  * through the tiles, the tree recomputed from them), which verify under that policy with the trustees'
  * signatures (A14), a restart reuses everything, and SIGTERM and SIGINT leave no process behind.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import {
   verifyCheckpoint,
 } from '@overt/log';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pidAlive, spawnChild, stopChildrenAfterAll } from '../../../../test/children.js';
 import { calendarMonthEpoch } from '../epochs.js';
 import { verifyEpochKeyStatement } from '../statements.js';
 import { isStandaloneError } from './errors.js';
@@ -34,6 +35,9 @@ import type { WellKnownDocument } from './well-known.js';
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'overt-start-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+// Each start runs in its own process group (test/children.ts): a test that fails or times out before it stops the
+// system still leaves no relay or witness behind.
+stopChildrenAfterAll();
 
 interface Started {
   readonly child: ChildProcess;
@@ -43,7 +47,7 @@ interface Started {
 }
 
 function start(): Promise<Started> {
-  const child = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
+  const child = spawnChild(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
     cwd: root,
     env: { ...process.env, OVERT_START_SOURCE: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,15 +79,6 @@ async function stop(s: Started, signal: NodeJS.Signals): Promise<number | null> 
   const exited = new Promise<number | null>((r) => s.child.once('exit', (code) => r(code)));
   s.child.kill(signal);
   return exited;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function get(url: string): Promise<Response> {
@@ -182,7 +177,7 @@ describe('npm start (scripts/start.mjs)', () => {
     } finally {
       expect(await stop(s, 'SIGTERM')).toBe(0);
     }
-    for (const pid of s.witnessPids) expect(alive(pid)).toBe(false);
+    for (const pid of s.witnessPids) expect(pidAlive(pid)).toBe(false);
   });
 
   it('a second start reuses the data directory (same keys, same log, same org, epochs reused); SIGINT stops it', async () => {
@@ -205,7 +200,7 @@ describe('npm start (scripts/start.mjs)', () => {
     } finally {
       expect(await stop(s, 'SIGINT')).toBe(0);
     }
-    for (const pid of s.witnessPids) expect(alive(pid)).toBe(false);
+    for (const pid of s.witnessPids) expect(pidAlive(pid)).toBe(false);
   });
 
   it('START-1: refuses a data directory of another org before starting anything', async () => {

@@ -32,6 +32,7 @@ import {
   type AbuseReportRecord,
   type AbuseReportSummary,
   type BlobRecord,
+  blobCharge,
   blobChunkCount,
   blobChunkLength,
   type CommitOutcome,
@@ -48,6 +49,7 @@ import {
   MAX_KEY_PACKAGES_PER_DEVICE,
   type MailboxItem,
   type MailboxKind,
+  MIN_BLOB_CHUNK,
   type NewAbuseReport,
   type NewBlob,
   type NewDevice,
@@ -215,6 +217,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         published_at bigint NOT NULL
       );
     `,
+  },
+  {
+    version: 5,
+    name: 'blobs by owner',
+    // The per-device blob quota (STORE-R-9) sums a device's blobs at every creation.
+    sql: 'CREATE INDEX blobs_by_owner ON blobs (owner_device_id)',
   },
 ];
 
@@ -1066,8 +1074,19 @@ export class PostgresRelayStorage implements RelayStorage {
     });
   }
 
-  async createBlob(b: NewBlob): Promise<void> {
+  async createBlob(b: NewBlob, quotaBytes?: number): Promise<void> {
     await this.tx('create blob', async (c) => {
+      if (quotaBytes !== undefined) {
+        // One creator per device at a time (the lock ends with the transaction), so two concurrent creations
+        // cannot both fit in what is left (STORE-R-9). Keyed by the device id: no row needs to exist.
+        await c.query("SELECT pg_advisory_xact_lock(hashtext('overt-relay-blob-quota'), hashtext($1))", [
+          b.ownerDeviceId,
+        ]);
+        if ((await this.usage(c, b.ownerDeviceId)) + blobCharge(b.size) > quotaBytes)
+          throw new RelayError('BLOB_QUOTA', 'the device has no blob quota left for this size', {
+            check: 'STORE-R-9',
+          });
+      }
       const r = await c.query(
         'INSERT INTO blobs (blob_id, owner_device_id, size, chunk_size, sha256, created_at) ' +
           'VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
@@ -1076,6 +1095,19 @@ export class PostgresRelayStorage implements RelayStorage {
       );
       if (r.rowCount !== 1) throw new RelayError('BLOB_STATE', 'the blob id is taken');
     });
+  }
+
+  private async usage(c: Q, ownerDeviceId: string): Promise<number> {
+    const r = await rows<{ n: string | null }>(
+      c,
+      'SELECT sum(greatest(size, $1)) AS n FROM blobs WHERE owner_device_id = $2',
+      [MIN_BLOB_CHUNK, ownerDeviceId],
+    );
+    return r[0]?.n === null || r[0] === undefined ? 0 : num(r[0].n);
+  }
+
+  async blobUsage(ownerDeviceId: string): Promise<number> {
+    return this.read('blob usage', (c) => this.usage(c, ownerDeviceId));
   }
 
   private async blobRow(c: Q, blobId: string, lock: '' | ' FOR UPDATE' | ' FOR SHARE' = '') {

@@ -11,6 +11,7 @@ import { isRelayError, type RelayErrorCode } from '../errors.js';
 import { PostgresRelayStorage } from './postgres.js';
 import { SqliteRelayStorage } from './sqlite.js';
 import {
+  blobCharge,
   type CommitSubmission,
   type EnvelopeRecord,
   MAX_KEY_PACKAGES_PER_DEVICE,
@@ -610,6 +611,57 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getBlob('new-incomplete')).toMatchObject({ complete: false });
       expect(await s.getEnvelope(used.messageId)).toEqual(used);
       expect(await s.deleteStaleBlobs(T)).toBe(0);
+    });
+
+    it('STORE-R-9: a device’s blobs (incomplete, complete, referenced) stay within its quota, also under concurrency', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      const MiB = 1024 * 1024;
+      const quota = 4 * MiB;
+      const create = (blobId: string, owner: string, size: number) =>
+        s.createBlob({ blobId, ownerDeviceId: owner, size, chunkSize: 65536, sha256: null, now: T }, quota);
+      expect(await s.blobUsage('a1')).toBe(0);
+      // An incomplete blob reserves its whole declared size; a small one is charged one minimum chunk.
+      await create('a-big', 'a1', 2 * MiB);
+      await create('a-small', 'a1', 10);
+      expect(await s.blobUsage('a1')).toBe(2 * MiB + blobCharge(10));
+      expect(blobCharge(10)).toBe(65536);
+      // 2 MiB more would exceed 4 MiB: refused, nothing written; the other device's quota is its own.
+      await rejects(create('a-over', 'a1', 2 * MiB), 'BLOB_QUOTA');
+      expect(await s.getBlob('a-over')).toBeUndefined();
+      expect(await s.blobUsage('a1')).toBe(2 * MiB + 65536);
+      await create('b-big', 'b1', 4 * MiB);
+      // A complete blob referenced by an envelope still counts; expiry of unreferenced blobs frees quota.
+      const data = randomBytes(10);
+      await s.putBlobChunk('a-small', 'a1', 0, data);
+      await s.completeBlob('a-small', 'a1', sha256(data));
+      const used = envelope(randomBytes(16), 3, { ciphertext: null, blobId: 'a-small' });
+      expect(await s.putEnvelope(used)).toBe('stored');
+      expect(await s.blobUsage('a1')).toBe(2 * MiB + 65536);
+      expect(await s.deleteStaleBlobs(T + 1)).toBe(2); // a-big (incomplete) and b-big
+      expect(await s.blobUsage('a1')).toBe(65536);
+      // Retention deletes the envelope and its blob: the quota is free again.
+      await s.deleteEpochEnvelopes('org.example', 3);
+      expect(await s.blobUsage('a1')).toBe(0);
+      // Concurrent creations of one device: exactly as many as fit, never more (4 × 1 MiB of 10 tries).
+      const tries = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => create(`race-${i}`, 'a1', MiB)),
+      );
+      const won = tries.filter((t) => t.status === 'fulfilled').length;
+      expect(won).toBe(4);
+      for (const t of tries)
+        if (t.status === 'rejected') expect(isRelayError(t.reason, 'BLOB_QUOTA')).toBe(true);
+      expect(await s.blobUsage('a1')).toBe(4 * MiB);
+      // Without a quota argument the driver imposes none (the relay always passes one).
+      await s.createBlob({
+        blobId: 'free',
+        ownerDeviceId: 'a1',
+        size: MiB,
+        chunkSize: 65536,
+        sha256: null,
+        now: T,
+      });
+      expect(await s.blobUsage('a1')).toBe(5 * MiB);
     });
 
     it('STORE-R-2: epoch keys are published once each, in increasing order', async () => {

@@ -29,6 +29,7 @@ import {
   type AbuseReportRecord,
   type AbuseReportSummary,
   type BlobRecord,
+  blobCharge,
   blobChunkCount,
   blobChunkLength,
   type CommitOutcome,
@@ -45,6 +46,7 @@ import {
   MAX_KEY_PACKAGES_PER_DEVICE,
   type MailboxItem,
   type MailboxKind,
+  MIN_BLOB_CHUNK,
   type NewAbuseReport,
   type NewBlob,
   type NewDevice,
@@ -211,6 +213,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         published_at INTEGER NOT NULL
       );
     `,
+  },
+  {
+    version: 5,
+    name: 'blobs by owner',
+    // The per-device blob quota (STORE-R-9) sums a device's blobs at every creation.
+    sql: 'CREATE INDEX blobs_by_owner ON blobs (owner_device_id)',
   },
 ];
 
@@ -974,8 +982,13 @@ export class SqliteRelayStorage implements RelayStorage {
     );
   }
 
-  async createBlob(b: NewBlob): Promise<void> {
+  async createBlob(b: NewBlob, quotaBytes?: number): Promise<void> {
+    // BEGIN IMMEDIATE: the sum and the insert hold the write lock together (STORE-R-9).
     this.tx('create blob', () => {
+      if (quotaBytes !== undefined && this.usage(b.ownerDeviceId) + blobCharge(b.size) > quotaBytes)
+        throw new RelayError('BLOB_QUOTA', 'the device has no blob quota left for this size', {
+          check: 'STORE-R-9',
+        });
       const r = this.db
         .prepare(
           'INSERT INTO blobs (blob_id, owner_device_id, size, chunk_size, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?) ' +
@@ -985,6 +998,20 @@ export class SqliteRelayStorage implements RelayStorage {
         .run(b.blobId, b.ownerDeviceId, b.size, b.chunkSize, b.sha256 ?? new Uint8Array(0), b.now);
       if (r.changes === 0) throw new RelayError('BLOB_STATE', 'the blob id is taken');
     });
+  }
+
+  private usage(ownerDeviceId: string): number {
+    return (
+      this.db
+        .prepare<[number, string], { n: number | null }>(
+          'SELECT sum(max(size, ?)) AS n FROM blobs WHERE owner_device_id = ?',
+        )
+        .get(MIN_BLOB_CHUNK, ownerDeviceId)!.n ?? 0
+    );
+  }
+
+  async blobUsage(ownerDeviceId: string): Promise<number> {
+    return this.read('blob usage', () => this.usage(ownerDeviceId));
   }
 
   private blobRow(blobId: string) {

@@ -355,8 +355,17 @@ export interface RelayStorage {
    */
   deleteStaleBlobs(createdBefore: number): Promise<number>;
 
-  /** Starts a chunked blob. BLOB_STATE if the id is taken. */
-  createBlob(blob: NewBlob): Promise<void>;
+  /**
+   * Starts a chunked blob. BLOB_STATE if the id is taken. With `quotaBytes` (STORE-R-9), BLOB_QUOTA when the
+   * owner's blobs would then be charged more than that: every blob the owner holds counts, incomplete or complete,
+   * referenced by an envelope or not, at {@link blobCharge} of its declared size (an incomplete blob reserves its
+   * whole size, so its chunks can never outgrow the quota). The sum and the insert are one transaction, serialised
+   * per owner, so concurrent creations of one device never overshoot. A refused creation writes nothing.
+   */
+  createBlob(blob: NewBlob, quotaBytes?: number): Promise<void>;
+
+  /** The bytes charged to a device's blobs (STORE-R-9): the sum of {@link blobCharge} over the blobs it holds. */
+  blobUsage(ownerDeviceId: string): Promise<number>;
 
   /**
    * Stores chunk `index` of an incomplete blob of `ownerDeviceId`. The chunk must have its exact expected
@@ -447,6 +456,14 @@ export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
 /** Chunk sizes between 64 KiB and 1 MiB: one chunk per request body. */
 export const MIN_BLOB_CHUNK = 64 * 1024;
 export const MAX_BLOB_CHUNK = 1024 * 1024;
+
+/**
+ * What a blob of `size` bytes counts against its owner's quota (STORE-R-9): its size, but at least one minimum
+ * chunk, so the quota also bounds how many blob rows a device can create.
+ */
+export function blobCharge(size: number): number {
+  return Math.max(size, MIN_BLOB_CHUNK);
+}
 
 /** Number of chunks of a blob. */
 export function blobChunkCount(size: number, chunkSize: number): number {
