@@ -17,6 +17,7 @@ import { MailboxHub } from './hub.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import type { LogPort } from './log-port.js';
 import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
+import type { BucketConfig } from './rate-limit.js';
 import { RelayService } from './service.js';
 import { PostgresRelayStorage } from './storage/postgres.js';
 import { SqliteRelayStorage } from './storage/sqlite.js';
@@ -46,6 +47,8 @@ export type RelayConfig = RelayStorageConfig & {
   /** Envelope send-time window in ms (RLY-12), default 5 minutes. */
   readonly envelopeSkewMs?: number;
   readonly rateLimits?: RateLimits;
+  /** Key-package claims per (claiming device, claimed user) (relay.md DS-11), default 4 then one per 15 s. */
+  readonly claimLimit?: BucketConfig;
   /** Largest JSON or inline-envelope body (default 2 MiB). */
   readonly bodyLimit?: number;
   /** The clock (ms since the Unix epoch); default Date.now. */
@@ -144,6 +147,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       orgId: config.orgId,
       now,
       envelopeSkewMs,
+      ...(config.claimLimit !== undefined ? { claimLimit: config.claimLimit } : {}),
     });
     const logHandler = config.logHandler;
     app = await buildApp({

@@ -33,6 +33,8 @@ import {
   type BlobRecord,
   blobChunkCount,
   blobChunkLength,
+  type CatchUpPage,
+  type ClaimedKeyPackage,
   type CommitOutcome,
   type CommitSubmission,
   type Delivery,
@@ -199,6 +201,16 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         received_at bigint NOT NULL,
         UNIQUE (message_id, reporter_user_id)
       );
+    `,
+  },
+  {
+    version: 4,
+    name: 'last-resort key packages',
+    // RFC 9420 §16.8 (relay.md DS-12): 0 one-time, 1 the device's current last-resort package (handed out
+    // without being used up), 2 a replaced last-resort package kept for DS-8 (never handed out again).
+    sql: `
+      ALTER TABLE key_packages ADD COLUMN last_resort smallint NOT NULL DEFAULT 0 CHECK (last_resort IN (0, 1, 2));
+      CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_id) WHERE last_resort = 1;
     `,
   },
 ];
@@ -543,6 +555,7 @@ export class PostgresRelayStorage implements RelayStorage {
           deviceId,
         ]);
       await c.query('DELETE FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL', [deviceId]);
+      await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [deviceId]);
       await c.query('DELETE FROM mailbox WHERE device_id = $1', [deviceId]);
       return deviceFrom((await this.deviceRow(c, deviceId))!);
     });
@@ -582,7 +595,7 @@ export class PostgresRelayStorage implements RelayStorage {
   private async unclaimedCount(c: Q, deviceId: string): Promise<number> {
     const r = await rows<{ n: string }>(
       c,
-      'SELECT count(*) AS n FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL',
+      'SELECT count(*) AS n FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL AND last_resort = 0',
       [deviceId],
     );
     return num(r[0]!.n);
@@ -592,6 +605,7 @@ export class PostgresRelayStorage implements RelayStorage {
     deviceId: string,
     packages: readonly StoredKeyPackage[],
     now: number,
+    lastResort?: StoredKeyPackage,
   ): Promise<number> {
     return this.tx('add key packages', async (c) => {
       // Locking the device row serialises concurrent uploads of one device, so the limit holds.
@@ -599,31 +613,73 @@ export class PostgresRelayStorage implements RelayStorage {
         throw new RelayError('DIR_DEVICE_UNKNOWN', 'no active device with this id');
       if ((await this.unclaimedCount(c, deviceId)) + packages.length > MAX_KEY_PACKAGES_PER_DEVICE)
         throw new RelayError('DS_KEY_PACKAGE_LIMIT', 'too many unclaimed key packages', { check: 'DS-6' });
+      const published = () =>
+        new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', { check: 'DS-6' });
       if (packages.length > 0) {
         const r = await c.query(
           'INSERT INTO key_packages (device_id, ref, data, published_at) ' +
             'SELECT $1::text, r, d, $4::bigint FROM unnest($2::bytea[], $3::bytea[]) AS t (r, d) ON CONFLICT DO NOTHING',
           [deviceId, packages.map((p) => p.ref), packages.map((p) => p.data), now],
         );
-        if (r.rowCount !== packages.length)
-          throw new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', {
-            check: 'DS-6',
-          });
+        if (r.rowCount !== packages.length) throw published();
+      }
+      if (lastResort !== undefined) {
+        const current = await rows<{ ref: Uint8Array }>(
+          c,
+          'SELECT ref FROM key_packages WHERE device_id = $1 AND last_resort = 1',
+          [deviceId],
+        );
+        if (current[0] === undefined || !sameBytes(plainBytes(current[0].ref), lastResort.ref)) {
+          // The previous one: kept for DS-8 once claimed (a Welcome may still name it), else deleted.
+          await c.query(
+            'DELETE FROM key_packages WHERE device_id = $1 AND last_resort = 1 AND claimed_at IS NULL',
+            [deviceId],
+          );
+          await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [
+            deviceId,
+          ]);
+          const r = await c.query(
+            'INSERT INTO key_packages (device_id, ref, data, published_at, last_resort) VALUES ($1, $2, $3, $4, 1) ' +
+              'ON CONFLICT DO NOTHING',
+            [deviceId, lastResort.ref, lastResort.data, now],
+          );
+          if (r.rowCount !== 1) throw published();
+        }
       }
       return this.unclaimedCount(c, deviceId);
     });
   }
 
-  async claimKeyPackage(deviceId: string, now: number): Promise<StoredKeyPackage | undefined> {
+  async claimKeyPackage(deviceId: string, now: number): Promise<ClaimedKeyPackage | undefined> {
     return this.tx('claim key package', async (c) => {
       const r = await rows<{ ref: Uint8Array; data: Uint8Array }>(
         c,
         'UPDATE key_packages SET claimed_at = $1 WHERE id = (SELECT id FROM key_packages WHERE device_id = $2 ' +
-          'AND claimed_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) AND claimed_at IS NULL RETURNING ref, data',
+          'AND claimed_at IS NULL AND last_resort = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ' +
+          'AND claimed_at IS NULL RETURNING ref, data',
         [now, deviceId],
       );
-      return r[0] === undefined ? undefined : { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data) };
+      if (r[0] !== undefined) return { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data), lastResort: false };
+      // None left (or all locked by concurrent claimers): the last-resort package (RFC 9420 §16.8), recorded as
+      // claimed for DS-8 but not used up.
+      const last = await rows<{ ref: Uint8Array; data: Uint8Array }>(
+        c,
+        'UPDATE key_packages SET claimed_at = $1 WHERE device_id = $2 AND last_resort = 1 RETURNING ref, data',
+        [now, deviceId],
+      );
+      return last[0] === undefined
+        ? undefined
+        : { ref: plainBytes(last[0].ref), data: plainBytes(last[0].data), lastResort: true };
     });
+  }
+
+  async hasLastResortKeyPackage(deviceId: string): Promise<boolean> {
+    return this.read(
+      'last-resort key package',
+      async (c) =>
+        (await rows(c, 'SELECT 1 FROM key_packages WHERE device_id = $1 AND last_resort = 1', [deviceId])).length >
+        0,
+    );
   }
 
   async claimedKeyPackageOwner(ref: Uint8Array): Promise<string | undefined> {
@@ -705,6 +761,7 @@ export class PostgresRelayStorage implements RelayStorage {
     sender: string,
     data: Uint8Array,
     now: number,
+    envelopeId: Uint8Array | null = null,
   ): Promise<void> {
     if (devices.length === 0) return;
     const ids = sortedUnique(devices);
@@ -720,9 +777,20 @@ export class PostgresRelayStorage implements RelayStorage {
     );
     if (seqs.length !== ids.length) throw corrupt('a mailbox owner vanished inside a transaction');
     await c.query(
-      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at) ' +
-        'SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
-      [seqs.map((s) => s.device_id), seqs.map((s) => s.mailbox_seq), kind, groupId, epoch, sender, data, now],
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, envelope_id) ' +
+        'SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint, $9::bytea ' +
+        'FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
+      [
+        seqs.map((s) => s.device_id),
+        seqs.map((s) => s.mailbox_seq),
+        kind,
+        groupId,
+        epoch,
+        sender,
+        data,
+        now,
+        envelopeId,
+      ],
     );
   }
 
@@ -805,7 +873,17 @@ export class PostgresRelayStorage implements RelayStorage {
       if (g.length === 0) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
       const group = (await this.groupRow(c, m.groupId))!;
       const recipients = planMessage(group, m, await this.statuses(c, group.members));
-      await this.enqueue(c, recipients, 'message', m.groupId, m.epoch, m.senderDeviceId, m.message, m.now);
+      await this.enqueue(
+        c,
+        recipients,
+        'message',
+        m.groupId,
+        m.epoch,
+        m.senderDeviceId,
+        m.message,
+        m.now,
+        m.envelopeId ?? null,
+      );
       return recipients;
     });
   }
@@ -837,6 +915,41 @@ export class PostgresRelayStorage implements RelayStorage {
         envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
       })),
     );
+  }
+
+  async fetchCatchUp(deviceId: string, afterSeq: number, limit: number, maxBytes: number): Promise<CatchUpPage> {
+    return this.read('fetch catch-up', async (c) => {
+      // Sizes first (octet_length reads a TOASTed value's size without fetching it), one row beyond `limit`.
+      const sized = (
+        await rows<{ seq: string; rn: string; total: string }>(
+          c,
+          'WITH page AS (SELECT m.seq AS seq, octet_length(m.data) + coalesce(octet_length(e.header) + ' +
+            'octet_length(e.capsule) + coalesce(octet_length(e.ciphertext), 0), 0) AS size FROM mailbox m ' +
+            'LEFT JOIN envelopes e ON e.message_id = m.envelope_id WHERE m.device_id = $1 AND m.seq > $2 ' +
+            'ORDER BY m.seq LIMIT $3) ' +
+            'SELECT seq, row_number() OVER (ORDER BY seq) AS rn, sum(size) OVER (ORDER BY seq) AS total ' +
+            'FROM page ORDER BY seq',
+          [deviceId, afterSeq, limit + 1],
+        )
+      ).map((r) => ({ seq: num(r.seq), rn: num(r.rn), total: num(r.total) }));
+      const chosen = sized.filter((r) => r.rn <= limit && (r.rn === 1 || r.total <= maxBytes));
+      const last = chosen[chosen.length - 1];
+      if (last === undefined) return { deliveries: [], more: false };
+      // Bounded above by the last chosen seq: items stored meanwhile wait for the next page.
+      const deliveries = (
+        await rows<DeliveryRow>(
+          c,
+          `SELECT ${MAILBOX_COLUMNS}, e.* ` +
+            'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
+            'WHERE m.device_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq',
+          [deviceId, afterSeq, last.seq],
+        )
+      ).map((r) => ({
+        item: mailboxItemFrom(r, num, corrupt),
+        envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+      }));
+      return { deliveries, more: sized.length > chosen.length };
+    });
   }
 
   async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {
