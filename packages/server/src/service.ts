@@ -505,7 +505,8 @@ export class RelayService {
     const e = await this.storage.getEnvelope(envelopeId);
     if (e === undefined)
       throw new RelayError('ENV_NOT_FOUND', 'the linked envelope is not stored', { check: 'RLY-19' });
-    const refuse = (why: string) => new RelayError('ENV_CONTEXT', `linked envelope refused: ${why}`, { check: 'RLY-19' });
+    const refuse = (why: string) =>
+      new RelayError('ENV_CONTEXT', `linked envelope refused: ${why}`, { check: 'RLY-19' });
     if (e.senderDeviceId !== device.deviceId) throw refuse('another device sent it');
     if (!equalBytes(e.conversationId, groupId)) throw refuse('it belongs to another conversation');
     const group = mustBeMember(await this.storage.getGroup(groupId), device.deviceId);
@@ -544,7 +545,8 @@ export class RelayService {
         continue;
       }
       const blob = e.blobId === null ? undefined : await this.storage.getBlob(e.blobId);
-      if (e.blobId !== null && blob === undefined) throw new RelayError('STORE_R_CORRUPT', 'an envelope blob is missing');
+      if (e.blobId !== null && blob === undefined)
+        throw new RelayError('STORE_R_CORRUPT', 'an envelope blob is missing');
       items.push({ item: d.item, envelope: e, blob });
     }
     return { items, more: page.more };

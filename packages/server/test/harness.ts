@@ -26,6 +26,7 @@ import {
 import WebSocket from 'ws';
 import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
+import type { BucketConfig } from '../src/rate-limit.js';
 import { createRelay, type Relay } from '../src/relay.js';
 import { signDeviceStatement, signEpochKeyStatement } from '../src/statements.js';
 
@@ -216,6 +217,8 @@ export async function startHarness(
     /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
     blobExpiryMs?: number;
     blobSweepMs?: number;
+    /** Key-package claims per (claimer, claimed user) (DS-11), default the relay's. */
+    claimLimit?: BucketConfig;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -242,6 +245,7 @@ export async function startHarness(
     ...(frankingKey !== undefined ? { frankingKey } : {}),
     ...(options.blobExpiryMs !== undefined ? { blobExpiryMs: options.blobExpiryMs } : {}),
     ...(options.blobSweepMs !== undefined ? { blobSweepMs: options.blobSweepMs } : {}),
+    ...(options.claimLimit !== undefined ? { claimLimit: options.claimLimit } : {}),
   });
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });

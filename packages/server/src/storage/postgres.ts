@@ -555,7 +555,9 @@ export class PostgresRelayStorage implements RelayStorage {
           deviceId,
         ]);
       await c.query('DELETE FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL', [deviceId]);
-      await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [deviceId]);
+      await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [
+        deviceId,
+      ]);
       await c.query('DELETE FROM mailbox WHERE device_id = $1', [deviceId]);
       return deviceFrom((await this.deviceRow(c, deviceId))!);
     });
@@ -659,7 +661,8 @@ export class PostgresRelayStorage implements RelayStorage {
           'AND claimed_at IS NULL RETURNING ref, data',
         [now, deviceId],
       );
-      if (r[0] !== undefined) return { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data), lastResort: false };
+      if (r[0] !== undefined)
+        return { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data), lastResort: false };
       // None left (or all locked by concurrent claimers): the last-resort package (RFC 9420 §16.8), recorded as
       // claimed for DS-8 but not used up.
       const last = await rows<{ ref: Uint8Array; data: Uint8Array }>(
@@ -677,8 +680,8 @@ export class PostgresRelayStorage implements RelayStorage {
     return this.read(
       'last-resort key package',
       async (c) =>
-        (await rows(c, 'SELECT 1 FROM key_packages WHERE device_id = $1 AND last_resort = 1', [deviceId])).length >
-        0,
+        (await rows(c, 'SELECT 1 FROM key_packages WHERE device_id = $1 AND last_resort = 1', [deviceId]))
+          .length > 0,
     );
   }
 
@@ -917,7 +920,12 @@ export class PostgresRelayStorage implements RelayStorage {
     );
   }
 
-  async fetchCatchUp(deviceId: string, afterSeq: number, limit: number, maxBytes: number): Promise<CatchUpPage> {
+  async fetchCatchUp(
+    deviceId: string,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<CatchUpPage> {
     return this.read('fetch catch-up', async (c) => {
       // Sizes first (octet_length reads a TOASTed value's size without fetching it), one row beyond `limit`.
       const sized = (

@@ -581,7 +581,9 @@ export class SqliteRelayStorage implements RelayStorage {
           .prepare("UPDATE devices SET status = 'removed', removed_at = ? WHERE device_id = ?")
           .run(now, deviceId);
       this.db.prepare('DELETE FROM key_packages WHERE device_id = ? AND claimed_at IS NULL').run(deviceId);
-      this.db.prepare('UPDATE key_packages SET last_resort = 2 WHERE device_id = ? AND last_resort = 1').run(deviceId);
+      this.db
+        .prepare('UPDATE key_packages SET last_resort = 2 WHERE device_id = ? AND last_resort = 1')
+        .run(deviceId);
       this.db.prepare('DELETE FROM mailbox WHERE device_id = ?').run(deviceId);
       return deviceFrom(this.deviceRow(deviceId)!);
     });
@@ -641,7 +643,8 @@ export class SqliteRelayStorage implements RelayStorage {
       );
       const published = () =>
         new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', { check: 'DS-6' });
-      for (const p of packages) if (insert.run(deviceId, p.ref, p.data, now, 0).changes === 0) throw published();
+      for (const p of packages)
+        if (insert.run(deviceId, p.ref, p.data, now, 0).changes === 0) throw published();
       if (lastResort !== undefined) {
         const current = this.db
           .prepare<[string], { ref: Uint8Array; claimed_at: number | null }>(
@@ -651,7 +654,9 @@ export class SqliteRelayStorage implements RelayStorage {
         if (current === undefined || !sameBytes(plainBytes(current.ref), lastResort.ref)) {
           // The previous one: kept for DS-8 once claimed (a Welcome may still name it), else deleted.
           this.db
-            .prepare('DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1 AND claimed_at IS NULL')
+            .prepare(
+              'DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1 AND claimed_at IS NULL',
+            )
             .run(deviceId);
           this.db
             .prepare('UPDATE key_packages SET last_resort = 2 WHERE device_id = ? AND last_resort = 1')
@@ -689,8 +694,9 @@ export class SqliteRelayStorage implements RelayStorage {
     return this.read(
       'last-resort key package',
       () =>
-        this.db.prepare('SELECT 1 FROM key_packages WHERE device_id = ? AND last_resort = 1').get(deviceId) !==
-        undefined,
+        this.db
+          .prepare('SELECT 1 FROM key_packages WHERE device_id = ? AND last_resort = 1')
+          .get(deviceId) !== undefined,
     );
   }
 
@@ -870,7 +876,12 @@ export class SqliteRelayStorage implements RelayStorage {
     );
   }
 
-  async fetchCatchUp(deviceId: string, afterSeq: number, limit: number, maxBytes: number): Promise<CatchUpPage> {
+  async fetchCatchUp(
+    deviceId: string,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<CatchUpPage> {
     return this.read('fetch catch-up', () => {
       // Sizes first (length() reads a blob's size without loading it), one row beyond `limit` to learn `more`.
       const sized = this.prep<[string, number, number], { seq: number; rn: number; total: number }>(
