@@ -81,6 +81,8 @@ export type SdkErrorCode =
   | 'SDK_DEVICE_UNVERIFIED'
   /** No report is kept for this message (not received here, not stamped, or too large; FRK-6). */
   | 'SDK_NOT_REPORTABLE'
+  /** A named user has a device with no key package on the relay, or no active device: nothing was added (KP-1). */
+  | 'SDK_MEMBER_UNREACHABLE'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 

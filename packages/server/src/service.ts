@@ -472,7 +472,7 @@ export class RelayService {
   /**
    * Fans an application or proposal message out to the group (DS-1, DS-2, DS-3, DS-5). With `envelopeId` the
    * message's mailbox items are linked to the envelope it announces, so catch-up reads serve it with them
-   * (relay.md §6.9): RLY-19 requires a stored envelope of this device in this conversation whose recipients are
+   * (relay.md §6.9): CU-1 requires a stored envelope of this device in this conversation whose recipients are
    * exactly the users of the group's members, so the link never shows an envelope to a device whose user is not
    * a recipient (the roster cannot change without a new epoch, which DS-3 refuses for this message).
    */
@@ -500,13 +500,13 @@ export class RelayService {
     return recipients;
   }
 
-  /** RLY-19 (see {@link postMessage}). */
+  /** CU-1 (see {@link postMessage}). */
   private async checkEnvelopeLink(device: DeviceRecord, groupId: Uint8Array, envelopeId: Uint8Array) {
     const e = await this.storage.getEnvelope(envelopeId);
     if (e === undefined)
-      throw new RelayError('ENV_NOT_FOUND', 'the linked envelope is not stored', { check: 'RLY-19' });
+      throw new RelayError('ENV_NOT_FOUND', 'the linked envelope is not stored', { check: 'CU-1' });
     const refuse = (why: string) =>
-      new RelayError('ENV_CONTEXT', `linked envelope refused: ${why}`, { check: 'RLY-19' });
+      new RelayError('ENV_CONTEXT', `linked envelope refused: ${why}`, { check: 'CU-1' });
     if (e.senderDeviceId !== device.deviceId) throw refuse('another device sent it');
     if (!equalBytes(e.conversationId, groupId)) throw refuse('it belongs to another conversation');
     const group = mustBeMember(await this.storage.getGroup(groupId), device.deviceId);

@@ -91,7 +91,7 @@ export const bodies = {
     welcome: base64(1 << 20).optional(),
     removes: z.array(deviceId).max(1000).optional(),
   }),
-  /** `messageId`: the envelope the message announces, linked to its mailbox items (relay.md §6.9, RLY-19). */
+  /** `messageId`: the envelope the message announces, linked to its mailbox items (relay.md §6.9, CU-1). */
   message: z.strictObject({ message: base64(1 << 20), messageId: base64url(16, 16).optional() }),
   ack: z.strictObject({ upTo: seq }),
   createBlob: z.strictObject({

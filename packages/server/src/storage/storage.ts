@@ -103,7 +103,7 @@ export interface GroupMessage {
   readonly message: Uint8Array;
   readonly now: number;
   /**
-   * The envelope the message announces (relay.md §6.9, RLY-19), linked to its mailbox items so that a catch-up
+   * The envelope the message announces (relay.md §6.9, CU-1), linked to its mailbox items so that a catch-up
    * read serves it with them; checked by the caller. Absent or null: no link.
    */
   readonly envelopeId?: Uint8Array | null;
