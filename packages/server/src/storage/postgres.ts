@@ -205,12 +205,15 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
-    name: 'last-resort key packages',
+    name: 'last-resort key packages, linked envelopes',
+    // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
+    // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
     // RFC 9420 §16.8 (relay.md DS-12): 0 one-time, 1 the device's current last-resort package (handed out
     // without being used up), 2 a replaced last-resort package kept for DS-8 (never handed out again).
     sql: `
       ALTER TABLE key_packages ADD COLUMN last_resort smallint NOT NULL DEFAULT 0 CHECK (last_resort IN (0, 1, 2));
       CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_id) WHERE last_resort = 1;
+      ALTER TABLE mailbox ADD COLUMN linked_envelope_id bytea;
     `,
   },
 ];
@@ -764,7 +767,7 @@ export class PostgresRelayStorage implements RelayStorage {
     sender: string,
     data: Uint8Array,
     now: number,
-    envelopeId: Uint8Array | null = null,
+    linkedEnvelopeId: Uint8Array | null = null,
   ): Promise<void> {
     if (devices.length === 0) return;
     const ids = sortedUnique(devices);
@@ -780,8 +783,8 @@ export class PostgresRelayStorage implements RelayStorage {
     );
     if (seqs.length !== ids.length) throw corrupt('a mailbox owner vanished inside a transaction');
     await c.query(
-      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, envelope_id) ' +
-        'SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint, $9::bytea ' +
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, ' +
+        'linked_envelope_id) SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint, $9::bytea ' +
         'FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
       [
         seqs.map((s) => s.device_id),
@@ -792,7 +795,7 @@ export class PostgresRelayStorage implements RelayStorage {
         sender,
         data,
         now,
-        envelopeId,
+        linkedEnvelopeId,
       ],
     );
   }
@@ -933,8 +936,8 @@ export class PostgresRelayStorage implements RelayStorage {
           c,
           'WITH page AS (SELECT m.seq AS seq, octet_length(m.data) + coalesce(octet_length(e.header) + ' +
             'octet_length(e.capsule) + coalesce(octet_length(e.ciphertext), 0), 0) AS size FROM mailbox m ' +
-            'LEFT JOIN envelopes e ON e.message_id = m.envelope_id WHERE m.device_id = $1 AND m.seq > $2 ' +
-            'ORDER BY m.seq LIMIT $3) ' +
+            'LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+            'WHERE m.device_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3) ' +
             'SELECT seq, row_number() OVER (ORDER BY seq) AS rn, sum(size) OVER (ORDER BY seq) AS total ' +
             'FROM page ORDER BY seq',
           [deviceId, afterSeq, limit + 1],
@@ -948,7 +951,7 @@ export class PostgresRelayStorage implements RelayStorage {
         await rows<DeliveryRow>(
           c,
           `SELECT ${MAILBOX_COLUMNS}, e.* ` +
-            'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
+            'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
             'WHERE m.device_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq',
           [deviceId, afterSeq, last.seq],
         )

@@ -201,12 +201,15 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
-    name: 'last-resort key packages',
+    name: 'last-resort key packages, linked envelopes',
+    // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
+    // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
     // RFC 9420 §16.8 (relay.md DS-12): 0 one-time, 1 the device's current last-resort package (handed out
     // without being used up), 2 a replaced last-resort package kept for DS-8 (never handed out again).
     sql: `
       ALTER TABLE key_packages ADD COLUMN last_resort INTEGER NOT NULL DEFAULT 0 CHECK (last_resort IN (0, 1, 2));
       CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_id) WHERE last_resort = 1;
+      ALTER TABLE mailbox ADD COLUMN linked_envelope_id BLOB;
     `,
   },
 ];
@@ -769,17 +772,18 @@ export class SqliteRelayStorage implements RelayStorage {
     data: Uint8Array,
     now: number,
     envelopeId: Uint8Array | null = null,
+    linkedEnvelopeId: Uint8Array | null = null,
   ): void {
     const bump = this.prep<[string], { mailbox_seq: number }>(
       'UPDATE devices SET mailbox_seq = mailbox_seq + 1 WHERE device_id = ? RETURNING mailbox_seq',
     );
     const insert = this.prep(
       'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, ' +
-        'envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'envelope_id, linked_envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     for (const d of devices) {
       const seq = bump.get(d)!.mailbox_seq;
-      insert.run(d, seq, kind, groupId, epoch, sender, data, now, envelopeId);
+      insert.run(d, seq, kind, groupId, epoch, sender, data, now, envelopeId, linkedEnvelopeId);
     }
   }
 
@@ -844,6 +848,7 @@ export class SqliteRelayStorage implements RelayStorage {
         m.senderDeviceId,
         m.message,
         m.now,
+        null,
         m.envelopeId ?? null,
       );
       return recipients;
@@ -887,8 +892,8 @@ export class SqliteRelayStorage implements RelayStorage {
       const sized = this.prep<[string, number, number], { seq: number; rn: number; total: number }>(
         'WITH page AS (SELECT m.seq AS seq, length(m.data) + coalesce(length(e.header) + length(e.capsule) + ' +
           'coalesce(length(e.ciphertext), 0), 0) AS size FROM mailbox m ' +
-          'LEFT JOIN envelopes e ON e.message_id = m.envelope_id WHERE m.device_id = ? AND m.seq > ? ' +
-          'ORDER BY m.seq LIMIT ?) ' +
+          'LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+          'WHERE m.device_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?) ' +
           'SELECT seq, row_number() OVER (ORDER BY seq) AS rn, sum(size) OVER (ORDER BY seq) AS total FROM page ' +
           'ORDER BY seq',
       ).all(deviceId, afterSeq, limit + 1);
@@ -898,7 +903,7 @@ export class SqliteRelayStorage implements RelayStorage {
       // Bounded above by the last chosen seq: items stored meanwhile wait for the next page.
       const deliveries = this.prep<[string, number, number], DeliveryRow>(
         `SELECT ${MAILBOX_COLUMNS}, e.* ` +
-          'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = m.envelope_id ' +
+          'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
           'WHERE m.device_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq',
       )
         .all(deviceId, afterSeq, last.seq)

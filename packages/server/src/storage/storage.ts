@@ -104,7 +104,8 @@ export interface GroupMessage {
   readonly now: number;
   /**
    * The envelope the message announces (relay.md §6.9, CU-1), linked to its mailbox items so that a catch-up
-   * read serves it with them; checked by the caller. Absent or null: no link.
+   * read serves it with them (not the push or {@link RelayStorage.fetchDeliveries}, which serve only envelopes
+   * sent with their message on the socket); checked by the caller. Absent or null: no link.
    */
   readonly envelopeId?: Uint8Array | null;
 }
@@ -334,7 +335,7 @@ export interface RelayStorage {
 
   /**
    * A catch-up page (relay.md §6.9): the device's items with seq > `afterSeq` in seq order, each with the envelope
-   * linked to it when that is still stored (joined in the same query; a blob-backed envelope without its
+   * stored with it by {@link storeMessages} or linked to it by {@link postGroupMessage}, when that is still stored (joined in the same query; a blob-backed envelope without its
    * ciphertext), at most `limit` items and, after the first, only while the running total of item data, envelope
    * headers, capsules and inline ciphertexts stays ≤ `maxBytes` (the first item always comes, so a page is never
    * empty while items wait). Sizes are read from the database without loading the bytes of rows left out.
