@@ -231,6 +231,7 @@ export function readKeyPackage(bytes: Uint8Array): KeyPackageFraming {
       if (extensions.u16() === LAST_RESORT_EXTENSION_TYPE) lastResort = true;
       extensions.vec();
     }
+    r.vec(); // the KeyPackage signature: a package cut short anywhere is malformed
   }
   return { signatureKey, credentialIdentity, lastResort, ref: refHash(KEY_PACKAGE_REF_LABEL, kpBytes) };
 }
