@@ -18,6 +18,7 @@ import { IngestPipeline } from './ingest/pipeline.js';
 import type { LogPort } from './log-port.js';
 import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
 import type { BucketConfig } from './rate-limit.js';
+import type { RequestLogSink } from './request-log.js';
 import { RelayService } from './service.js';
 import { PostgresRelayStorage } from './storage/postgres.js';
 import { SqliteRelayStorage } from './storage/sqlite.js';
@@ -47,6 +48,11 @@ export type RelayConfig = RelayStorageConfig & {
   /** Envelope send-time window in ms (RLY-12), default 5 minutes. */
   readonly envelopeSkewMs?: number;
   readonly rateLimits?: RateLimits;
+  /**
+   * One record per answered request (method, route pattern, status, duration, refusal code and check), e.g.
+   * `jsonRequestLog(level)` (request-log.ts); requests to the log's tiles under /log/ are reported as `/log/*`.
+   */
+  readonly requestLog?: RequestLogSink;
   /** Key-package claims per (claiming device, claimed user) (relay.md DS-11), default 4 then one per 15 s. */
   readonly claimLimit?: BucketConfig;
   /** Largest JSON or inline-envelope body (default 2 MiB). */
@@ -159,14 +165,32 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       freshnessMs: config.freshnessMs ?? DEFAULT_FRESHNESS_MS,
       rateLimits: config.rateLimits ?? DEFAULT_RATE_LIMITS,
       bodyLimit: config.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      ...(config.requestLog !== undefined ? { requestLog: config.requestLog } : {}),
       ...(logHandler !== undefined
         ? {
             serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
               createServer((req, res) => {
                 if (req.url?.startsWith('/log/')) {
+                  // Served here, outside Fastify: logged as `/log/*` (tile paths carry no ids), unless the log
+                  // handler passes the request on, which Fastify then logs.
+                  const started = performance.now();
+                  const logTile = () => {
+                    try {
+                      config.requestLog?.({
+                        method: req.method ?? '',
+                        route: '/log/*',
+                        status: res.statusCode,
+                        ms: performance.now() - started,
+                      });
+                    } catch {
+                      // A failing log sink must not fail requests.
+                    }
+                  };
                   logHandler(req, res).then(
                     (handled) => {
                       if (!handled) handler(req, res);
+                      else if (res.writableFinished) logTile();
+                      else res.once('finish', logTile);
                     },
                     () => handler(req, res),
                   );

@@ -24,6 +24,7 @@ import type { MailboxHub } from '../hub.js';
 import { frameRequestId, MAX_SEND_FRAME, parseSendFrame } from '../ingest/frames.js';
 import { type CheckedMessage, type IngestPipeline, sentJson } from '../ingest/pipeline.js';
 import { type BucketConfig, TokenBuckets } from '../rate-limit.js';
+import type { RequestLogSink } from '../request-log.js';
 import type { ClaimedPackage, RelayService } from '../service.js';
 import {
   type AbuseReportSummary,
@@ -77,6 +78,8 @@ export interface AppOptions {
   readonly wsAuthTimeoutMs?: number;
   /** A custom HTTP server (relay.ts uses it to route /log/ to the log's handler first). */
   readonly serverFactory?: FastifyServerFactory;
+  /** One record per answered request: method, route pattern, status, duration, refusal code (request-log.ts). */
+  readonly requestLog?: RequestLogSink;
 }
 
 /** A request body as received: its exact bytes (signed) and, for JSON, the parsed value. */
@@ -101,7 +104,11 @@ interface Ctx {
 
 const EMPTY = new Uint8Array(0);
 
+/** The refusal each problem answer carried, for the request log (code and check ID only). */
+const refusals = new WeakMap<FastifyReply, RelayError>();
+
 function problem(reply: FastifyReply, e: RelayError): FastifyReply {
+  refusals.set(reply, e);
   if (e.retryAfter !== undefined) reply.header('Retry-After', String(e.retryAfter));
   return reply
     .status(e.status)
@@ -288,6 +295,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     addressBuckets.take(`addr:${req.ip}`);
   });
+
+  // One structured line per request (start.md §7): the route pattern, never the URL, which carries ids.
+  const requestLog = o.requestLog;
+  if (requestLog !== undefined)
+    app.addHook('onResponse', async (req, reply) => {
+      const refused = refusals.get(reply);
+      try {
+        requestLog({
+          method: req.method,
+          route: req.routeOptions.url ?? '(unmatched)',
+          status: reply.statusCode,
+          ms: reply.elapsedTime,
+          ...(refused !== undefined ? { code: refused.code } : {}),
+          ...(refused?.check !== undefined ? { check: refused.check } : {}),
+        });
+      } catch {
+        // A failing log sink must not fail requests.
+      }
+    });
 
   // Send frames carry inline envelopes (§6.8): ws closes the socket (1009) above this; frames between
   // MAX_SEND_FRAME and it get a typed RLY-3 answer instead.
