@@ -1,5 +1,5 @@
 /**
- * Structured request logs (docs/spec/start.md §7): one JSON line per HTTP request the relay answers, with the
+ * Structured request logs (docs/spec/start.md §1.1): one JSON line per HTTP request the relay answers, with the
  * method, the route PATTERN (never the raw URL, whose path carries user, device, group and message ids), the
  * status, the duration in milliseconds, and for a refusal the problem's code and check ID. Nothing else: no
  * address, no signer, no header, no body (SECURITY.md "Secrets in logs and errors").

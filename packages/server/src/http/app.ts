@@ -296,7 +296,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     addressBuckets.take(`addr:${req.ip}`);
   });
 
-  // One structured line per request (start.md §7): the route pattern, never the URL, which carries ids.
+  // One structured line per request (start.md §1.1): the route pattern, never the URL, which carries ids.
   const requestLog = o.requestLog;
   if (requestLog !== undefined)
     app.addHook('onResponse', async (req, reply) => {

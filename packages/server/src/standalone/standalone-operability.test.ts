@@ -112,7 +112,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe('npm start: request logs (start.md §7)', () => {
+describe('npm start: request logs (start.md §1.1)', () => {
   it('one JSON line per request with the route pattern, status and duration; refusals with their code; no ids', async () => {
     const data = tempDir();
     const r = run(['--port', '0', '--witness-ports', '0,0', '--data', data]);

@@ -56,7 +56,7 @@ export interface SystemOptions {
   /** How long to wait for the first checkpoint carrying the witness quorum (default 15 s). */
   readonly witnessedTimeoutMs?: number;
   readonly now?: () => number;
-  /** One record per HTTP request the relay answers (start.md §7; main.ts writes them as JSON lines). */
+  /** One record per HTTP request the relay answers (start.md §1.1; main.ts writes them as JSON lines). */
   readonly requestLog?: RequestLogSink;
 }
 
