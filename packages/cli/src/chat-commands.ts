@@ -2,15 +2,15 @@
  * The messaging commands (docs/spec/cli.md): `device init` and `admin enrol` to put a device on the directory,
  * `device approve` to accept one of the user's own devices that log monitoring reported,
  * `chat new|list`, `send`, `read` and `watch` to talk through a relay with the SDK (@overt/client). `read` and
- * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6). State lives
+ * `watch` also print ALERT lines: a device enrolled for this user that the user did not approve (A6), an epoch key
+ * the trustees did not sign or a second key for an epoch (A14); and NOTICE lines for a new access policy (KT-10). State lives
  * in a profile directory (profile.ts). Rejected mailbox items are printed as REJECTED with their code and check,
  * never as messages; text from the network is shown with control characters escaped so that a sender cannot
  * rewrite the reader's terminal.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
-import { FileStore } from '@overt/client/node';
 import {
   fromBase64,
   fromBase64Url,
@@ -33,13 +33,20 @@ import {
   requireString,
   UsageError,
 } from './command.js';
-import { fetchOrg, fetchTrust, initProfile, type OpenProfile, openProfile } from './profile.js';
+import { profileOptions, SecretSource } from './passphrase.js';
+import {
+  assertNoProfile,
+  FILE_PREFIX,
+  fetchOrg,
+  fetchTrust,
+  initProfile,
+  type OpenProfile,
+  openProfile,
+} from './profile.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
-const profileOption = {
-  profile: { type: 'string', value: 'DIR', description: 'the device profile directory (overt device init)' },
-} as const;
+const profileOption = profileOptions;
 
 /** The options of the `overt admin` commands: the relay, and the org admin's key that signs for the org. */
 export const adminOptions = {
@@ -63,12 +70,23 @@ export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
   return parseSignerKey(adminText);
 }
 
+/**
+ * The error to show for `e`: `e` itself, or the KT_LOG_STALE refusal (KT-FRESH-1, client.md §8.6) among its causes
+ * — an MLS refusal of a member made because the view of the log was stale says why only in its cause.
+ */
+function shownError(e: unknown): unknown {
+  for (let c: unknown = e; c !== undefined; c = (c as { cause?: unknown }).cause)
+    if (isClientError(c, 'KT_LOG_STALE')) return c;
+  return e;
+}
+
 /** Runs `f`, turning a relay or SDK failure into a one-line error and exit status 1. */
 export async function guarded(ctx: CommandContext, f: () => Promise<number>): Promise<number> {
   try {
     return await f();
-  } catch (e) {
-    if (!isClientError(e) && !isOvertError(e)) throw e;
+  } catch (thrown) {
+    const e = shownError(thrown);
+    if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
     if (ctx.json) ctx.io.stdout(`${JSON.stringify({ ok: false, error })}\n`);
@@ -117,8 +135,11 @@ const deviceInit: Command = {
     ...profileOption,
   },
   details:
-    'Creates DIR (mode 0700) with device.key (mode 0600) and prints the public key. Hand it to the org admin, who\nruns `overt admin enrol`; then run any profile command (e.g. `overt read`) to publish key packages.',
-  examples: ['overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice'],
+    'Creates DIR (mode 0700) with device.key (mode 0600) and prints the public key. Hand it to the org admin, who\nruns `overt admin enrol`; then run any profile command (e.g. `overt read`) to publish key packages.\nEverything secret in DIR is encrypted under a passphrase: --passphrase-file, $OVERT_PASSPHRASE, or asked\ntwice on the terminal; every command that opens the profile asks for it the same way.',
+  examples: [
+    'overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice',
+    'OVERT_PASSPHRASE=… overt device init --relay http://127.0.0.1:8420 --user alice --profile ~/.overt/alice --json',
+  ],
   run: (ctx) =>
     guarded(ctx, async () => {
       const relay = requireString(ctx, 'relay');
@@ -126,9 +147,11 @@ const deviceInit: Command = {
       const dir = resolve(requireString(ctx, 'profile'));
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
-      // First contact: the org's trust anchors are pinned in the profile (trust on first use, cli.md §2).
+      assertNoProfile(dir);
+      const secret = await new SecretSource(ctx).forNew(`Choose a passphrase for the new profile ${dir}.`);
+      // First contact: the org's trust anchors are pinned in the profile (trust on first use, cli.md §3).
       const { org, trust } = await fetchTrust(relay);
-      const key = await initProfile(dir, { version: 1, relay, org, user, device, trust });
+      const key = await initProfile(dir, { relay, org, user, device, trust }, secret);
       const pub = toBase64(key.publicKey);
       emit(
         ctx,
@@ -253,7 +276,7 @@ const deviceApprove: Command = {
         }
         if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
       }
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       await p.client.approveDevice(device, identityKey);
       emit(
         ctx,
@@ -282,7 +305,7 @@ const chatNew: Command = {
         .map((u) => u.trim())
         .filter((u) => u !== '');
       if (users.length === 0) throw new UsageError('--with needs at least one user');
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const { conversationId, missing } = await p.client.createConversation(users);
       const id = toBase64Url(conversationId);
       const members = p.client.members(conversationId);
@@ -309,7 +332,7 @@ const chatList: Command = {
   examples: ['overt chat list --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       await keepUnread(p, await p.client.sync());
       const chats = p.client.conversationIds().map((id) => ({
         conversation: toBase64Url(id),
@@ -365,7 +388,7 @@ const send: Command = {
           throw new UsageError(`cannot read ${file}`);
         }
       }
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       // Catch up first: a commit we have not processed would make the relay refuse the send's epoch.
       await keepUnread(p, await p.client.sync());
       const sent =
@@ -382,12 +405,44 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert';
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert' | 'notice';
   readonly conversation?: string;
   readonly [k: string]: unknown;
 }
 
 async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text: string }> {
+  if (e.kind === 'notice') {
+    // A new access policy (KT-10, A14): who may now do what. Public facts only, no key material.
+    return {
+      json: {
+        event: 'notice',
+        notice: e.notice,
+        serial: e.serial,
+        previousSerial: e.previousSerial,
+        changes: e.changes,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `NOTICE ${e.notice} serial ${e.previousSerial} → ${e.serial} (log index ${e.logIndex}, ${e.check}): ${printable(e.changes.join('; '))}`,
+    };
+  }
+  if (e.kind === 'alert' && !('userId' in e)) {
+    const what =
+      e.alert === 'epoch-key-invalid'
+        ? `an epoch key on the log is not signed by the trustees of the access policy (${e.reason}); nothing is sealed to it (tell your org's trustees)`
+        : `two different keys are on the log for one epoch (${e.reason}); nothing is sealed to either (tell your org's trustees)`;
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        epoch: e.epoch ?? null,
+        reason: e.reason,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT ${e.alert} epoch ${e.epoch ?? '?'} (log index ${e.logIndex}, ${e.check}): ${printable(what)}`,
+    };
+  }
   if (e.kind === 'alert') {
     const what =
       e.alert === 'unknown-device'
@@ -432,10 +487,8 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           // Not UTF-8 although labelled text: saved as a file below.
         }
       }
-      const dir = join(p.dir, 'files');
-      await FileStore.open(dir);
-      const path = join(dir, messageId);
-      await writeFile(path, e.payload, { mode: 0o600 });
+      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3).
+      await p.store.put(`${FILE_PREFIX}${messageId}`, e.payload);
       return {
         json: {
           event: 'file',
@@ -445,10 +498,9 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           time,
           contentType: e.contentType,
           bytes: e.payload.length,
-          path,
           reportable: e.reportable,
         },
-        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes) saved to ${path}`,
+        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId} --out PATH`,
       };
     }
     case 'joined':
@@ -516,9 +568,12 @@ async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promi
 /** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
 async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
   const out: ClientEvent[] = [];
-  // Alerts concern the user, not a conversation: always shown.
+  // Alerts and notices concern the user, not a conversation: always shown.
   const match = (e: ClientEvent) =>
-    conv === undefined || e.kind === 'alert' || toBase64Url(e.conversationId) === toBase64Url(conv);
+    conv === undefined ||
+    e.kind === 'alert' ||
+    e.kind === 'notice' ||
+    toBase64Url(e.conversationId) === toBase64Url(conv);
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
@@ -544,12 +599,12 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are saved under DIR/files/<message id>. A mailbox item that fails verification is printed as\nREJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve).',
+    'Files are kept encrypted in the profile (overt file save writes one out). A mailbox item that fails\nverification is printed as REJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {
       const conv = optionalString(ctx, 'conv');
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const events = await syncAndTake(p, conv === undefined ? undefined : convId(conv));
       const shown = await Promise.all(events.map((e) => show(p, e)));
       emit(
@@ -571,7 +626,7 @@ const watch: Command = {
   examples: ['overt watch --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const line = (json: unknown, text: string) =>
         ctx.io.stdout(`${ctx.json ? JSON.stringify(json) : text}\n`);
       let running: Promise<void> = Promise.resolve();

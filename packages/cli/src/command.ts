@@ -1,13 +1,20 @@
 /**
  * The small framework every `overt` command is written in: a declarative description (options, positionals,
  * help text with an example) parsed by node:util parseArgs, a uniform `--help` and `--json`, and the exit-code
- * contract (0 ok, 1 verification failed, 2 usage error). No dependency: parseArgs does all we need.
+ * contract (0 ok, 1 verification failed, 2 usage error, 3 profile locked). No dependency: parseArgs does all we
+ * need.
  */
 import { parseArgs } from 'node:util';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** The profile could not be unlocked: wrong passphrase or key, or none given (docs/spec/cli.md §3.1). */
+export const EXIT_LOCKED = 3;
+
+/** The exit-status line of every help text. */
+export const EXIT_STATUS_HELP =
+  'Exit status: 0 ok, 1 verification failed, 2 usage error, 3 profile locked (wrong or missing passphrase).';
 
 /** A usage mistake: unknown option, missing argument, malformed value. Exit code 2. */
 export class UsageError extends Error {
@@ -25,12 +32,30 @@ export interface OptionSpec {
   readonly description: string;
 }
 
+/**
+ * A profile that cannot be unlocked (docs/spec/cli.md §3.1): the passphrase or key does not open it, or none was
+ * given. Exit code 3. The message says what to do; it never contains the passphrase.
+ */
+export class LockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockedError';
+  }
+}
+
 /** Where a command writes. Tests pass their own; the process entry passes stdout/stderr. */
 export interface Io {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); long-running commands wait on it. */
   readonly stopped: Promise<void>;
+  /** The environment the passphrase variables are read from (default: the process's). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Asks for a secret on the terminal without echoing it; absent when there is no terminal to ask on. Rejects
+   * when the person cancels (Ctrl-C, Ctrl-D).
+   */
+  readonly readSecret?: (prompt: string) => Promise<string>;
 }
 
 export interface CommandContext {
@@ -75,7 +100,7 @@ export function helpText(cmd: Command): string {
   if (cmd.details) lines.push('', cmd.details);
   lines.push('', cmd.examples.length > 1 ? 'Examples:' : 'Example:');
   for (const e of cmd.examples) lines.push(`  ${e}`);
-  lines.push('', 'Exit status: 0 ok, 1 verification failed, 2 usage error.');
+  lines.push('', EXIT_STATUS_HELP);
   return `${lines.join('\n')}\n`;
 }
 

@@ -2,7 +2,7 @@
  * `overt log …`: run a standalone transparency log, and verify one from the outside.
  *
  *   overt log init        --data DIR --origin NAME                  create the log key, print the vkey
- *   overt log serve       --data DIR --port N --origin NAME [--witness URL=VKEY …]
+ *   overt log serve       --data DIR --port N --origin NAME [--witness URL=VKEY …] [--heartbeat SECONDS]
  *   overt log verify      URL --vkey VKEY [--witness VKEY …] [--quorum N] [--state FILE]
  *   overt log check-proof FILE --vkey VKEY [--witness VKEY …] [--quorum N] (--entry FILE | --leaf-hash B64)
  *
@@ -14,6 +14,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { equalBytes, fromBase64, toBase64 } from '@overt/core';
 import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_AGE_SECONDS,
   decodeHashTile,
   encodeSplitViewEvidence,
   formatVerifierKey,
@@ -25,6 +27,7 @@ import {
   makeWitnessPolicy,
   parseNote,
   parseVerifierKey,
+  requireFresh,
   rootOfLeafHashes,
   SIGNATURE_TYPE_ED25519,
   TileHashReader,
@@ -209,12 +212,19 @@ const serve: Command = {
       value: 'TOKEN',
       description: 'require Authorization: Bearer TOKEN on POST add',
     },
+    heartbeat: {
+      type: 'string',
+      value: 'SECONDS',
+      description: `re-witness the checkpoint this often when nothing is appended; 0: never (default ${DEFAULT_HEARTBEAT_MS / 1000})`,
+    },
   },
   details:
     'Serves GET <prefix>checkpoint and <prefix>tile/… (C2SP tlog-tiles) and POST <prefix>add (one entry; answers\n' +
     'with a C2SP tlog-proof receipt; ?wait=witnessed waits for the witness quorum). Each new checkpoint is sent to\n' +
     'every witness (C2SP tlog-witness) and published with the cosignatures it collected. Prints the URL and the\n' +
-    "log's vkey at start, then one line per published checkpoint. Stops on SIGINT or SIGTERM.",
+    "log's vkey at start, then one line per published checkpoint. Stops on SIGINT or SIGTERM. On a heartbeat\n" +
+    '(--heartbeat) the unchanged checkpoint is sent to the witnesses again, so its cosignatures carry a fresh time\n' +
+    'and clients can tell their view of the log is current; those republications print nothing.',
   examples: [
     'overt log serve --data ./data/log --port 7370 --origin log.example.org \\\n' +
       '    --witness http://127.0.0.1:7380=witness1.example.org+fc67e47d+BH2hBB2TaW+qsdR/kqEm+YG5CBTw8ajSl13qop3jZjYa',
@@ -229,10 +239,15 @@ const serve: Command = {
     const host = optionalString(ctx, 'host');
     const prefix = optionalString(ctx, 'prefix');
     const token = optionalString(ctx, 'append-token');
+    const heartbeat = intOption(ctx, 'heartbeat', 0, 86_400);
+    let last = '';
     const onStep = (e: SequencerEvent): void => {
       if (e.step !== 'checkpoint-published' || e.note === undefined) return;
       // Every signature line but the log's own is a verified cosignature (the sequencer keeps only those).
       const cosigned = parseNote(e.note).signatures.length - 1;
+      // A heartbeat republishes the same checkpoint with fresher cosignatures: one line per change only.
+      if (`${e.size}/${cosigned}` === last) return;
+      last = `${e.size}/${cosigned}`;
       emit(
         ctx,
         { event: 'published', size: e.size, cosignatures: cosigned },
@@ -252,6 +267,7 @@ const serve: Command = {
         port,
         witnesses,
         onStep,
+        heartbeatMs: heartbeat === undefined ? DEFAULT_HEARTBEAT_MS : heartbeat * 1000,
         ...(quorum !== undefined ? { witnessQuorum: quorum } : {}),
         ...(host !== undefined ? { host } : {}),
         ...(prefix !== undefined ? { prefix } : {}),
@@ -329,6 +345,20 @@ async function recomputeFromTiles(url: string, cp: VerifiedCheckpoint): Promise<
 
 type VerifyFailure = { kind: string; error: LogError; evidence?: string };
 
+/**
+ * `--max-age SECONDS|off` (default {@link DEFAULT_MAX_AGE_SECONDS}); undefined for off. Freshness is judged from
+ * witness timestamps, so with a quorum of 0 it needs an explicit `off` (FRESH-2). @throws UsageError.
+ */
+function maxAgeOption(ctx: CommandContext, policy: LogPolicy): number | undefined {
+  if (optionalString(ctx, 'max-age') === 'off') return undefined;
+  const maxAge = intOption(ctx, 'max-age', 0, 10 * 365 * 86_400) ?? DEFAULT_MAX_AGE_SECONDS;
+  if (policy.witnesses.quorum === 0)
+    throw new UsageError(
+      'with --quorum 0 no witness timestamp shows the checkpoint is current: give --max-age off to skip that check',
+    );
+  return maxAge;
+}
+
 function failureOf(r: Exclude<MonitorResult, { kind: 'ok' }>): VerifyFailure {
   if (r.kind === 'split_view')
     return { kind: r.kind, error: r.error, evidence: encodeSplitViewEvidence(r.evidence) };
@@ -347,10 +377,16 @@ const verify: Command = {
       value: 'FILE',
       description: 'remember the checkpoint; next run proves the log only grew',
     },
+    'max-age': {
+      type: 'string',
+      value: 'SECONDS|off',
+      description: `oldest the newest quorum cosignature may be (default ${DEFAULT_MAX_AGE_SECONDS})`,
+    },
   },
   details:
     'Checks, in order: the checkpoint is signed by --vkey for the origin; at least --quorum of the --witness keys\n' +
-    'cosigned it; it is consistent with the checkpoint saved in --state (a consistency proof built from the\n' +
+    'cosigned it, the quorum-th newest of them at most --max-age seconds ago (a log or relay that keeps showing\n' +
+    'an old checkpoint hides what was appended since; cosignatures dated over 60 s ahead do not count); it is consistent with the checkpoint saved in --state (a consistency proof built from the\n' +
     "log's tiles); the new entries hash to its root; every hash tile recomputed from the leaf hashes matches the\n" +
     'served one. The state file is updated only when every check passed. A split view prints self-verifying\n' +
     'evidence (two log-signed checkpoints and a proof).',
@@ -362,6 +398,7 @@ const verify: Command = {
     const url = ctx.positionals[0]!;
     if (!/^https?:\/\//.test(url)) throw new UsageError('URL must be http:// or https://');
     const policy = policyFromOptions(ctx);
+    const maxAge = maxAgeOption(ctx, policy);
     let state: StateFile;
     try {
       state = new StateFile(optionalString(ctx, 'state'));
@@ -381,13 +418,25 @@ const verify: Command = {
     }
     let failure: VerifyFailure | undefined;
     let tiles = 0;
+    let age: number | undefined;
     if (result.kind !== 'ok') failure = failureOf(result);
     else {
       try {
+        // FRESH-1 (log.md §4.1): the view must be current, not merely consistent.
+        if (maxAge !== undefined)
+          age = requireFresh(result.checkpoint, policy.witnesses.quorum, Math.floor(Date.now() / 1000), {
+            maxAgeSeconds: maxAge,
+          }).ageSeconds;
         tiles = await recomputeFromTiles(url, result.checkpoint);
       } catch (e) {
         if (!isLogError(e)) throw e;
-        failure = { kind: e.code === 'TILE_MALFORMED' ? 'tiles_mismatch' : 'unavailable', error: e };
+        const kind =
+          e.code === 'CHECKPOINT_STALE'
+            ? 'stale'
+            : e.code === 'TILE_MALFORMED'
+              ? 'tiles_mismatch'
+              : 'unavailable';
+        failure = { kind, error: e };
       }
     }
     if (failure !== undefined) {
@@ -413,6 +462,8 @@ const verify: Command = {
       root: toBase64(cp.rootHash),
       cosignatures: cosignaturesJson(cp),
       quorum: policy.witnesses.quorum,
+      age: age ?? null,
+      maxAge: maxAge ?? null,
       previousSize: previous === undefined ? null : result.previousSize,
       newEntries: result.newEntries,
       tilesChecked: tiles,
@@ -422,6 +473,9 @@ const verify: Command = {
       `  signed by ${formatVerifierKey(cp.logKey)}`,
       `  cosigned by ${cp.cosignatures.length} trusted witness(es), quorum ${policy.witnesses.quorum}` +
         (cp.cosignatures.length ? `: ${cp.cosignatures.map((c) => c.key.name).join(', ')}` : ''),
+      age === undefined
+        ? '  age not checked (--max-age off)'
+        : `  the newest quorum of cosignatures is ${age} s old (at most ${maxAge} s allowed)`,
       previous === undefined
         ? '  no saved checkpoint to compare with'
         : `  consistent with the saved checkpoint of size ${result.previousSize}`,

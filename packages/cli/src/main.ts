@@ -9,20 +9,30 @@
 import { chatCommands } from './chat-commands.js';
 import {
   type Command,
+  EXIT_LOCKED,
   EXIT_OK,
+  EXIT_STATUS_HELP,
   EXIT_USAGE,
   helpText,
   type Io,
+  LockedError,
   parseCommandArgs,
   UsageError,
 } from './command.js';
 import { logCommands } from './log-commands.js';
+import { profileCommands } from './profile-commands.js';
 import { reportCommands } from './report-commands.js';
 import { witnessCommands } from './witness-commands.js';
 
-export { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
+export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [...logCommands, ...witnessCommands, ...chatCommands, ...reportCommands];
+const COMMANDS: readonly Command[] = [
+  ...logCommands,
+  ...witnessCommands,
+  ...chatCommands,
+  ...profileCommands,
+  ...reportCommands,
+];
 
 const VERSION = '0.1.0';
 
@@ -37,7 +47,7 @@ function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length)) + 4;
   for (const c of COMMANDS) lines.push(`  ${c.path.join(' ').trim().padEnd(width)}${c.summary}`);
   lines.push('', "Run 'overt <family> <command> --help' for a command's options and an example.");
-  lines.push('Exit status: 0 ok, 1 verification failed, 2 usage error.');
+  lines.push(EXIT_STATUS_HELP);
   return `${lines.join('\n')}\n`;
 }
 
@@ -103,6 +113,12 @@ async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promis
       if (json) io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'usage', message: e.message } })}\n`);
       io.stderr(`overt ${name}: ${e.message}\nRun 'overt ${name} --help' for usage.\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof LockedError) {
+      if (json)
+        io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'locked', message: e.message } })}\n`);
+      io.stderr(`overt ${name}: ${e.message}\n`);
+      return EXIT_LOCKED;
     }
     throw e;
   }

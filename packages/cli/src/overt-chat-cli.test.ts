@@ -5,11 +5,12 @@
  */
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileStore } from '@overt/client/node';
-import { generateSigningKey, toBase64, utf8Encode } from '@overt/core';
+import { RelayTransport } from '@overt/client';
+import { generateSigningKey, signPolicy, toBase64, utf8Encode, verifyPolicyEntry } from '@overt/core';
+import { decodeEntryBundle, parseSignerKey } from '@overt/log';
 import { describe, expect, it } from 'vitest';
 import { ok, useNpmStart } from '../test/npm-start.js';
-import { runCli, runInProcess, startDaemon } from '../test/run-cli.js';
+import { runCli, runInProcess, startDaemon, unlockForTest } from '../test/run-cli.js';
 import { printable } from './chat-commands.js';
 
 const sys = useNpmStart('overt-chat-cli-');
@@ -71,9 +72,16 @@ describe('overt messaging commands against npm start', () => {
       text: 'hello bob',
     });
     expect(read[2]).toMatchObject({ contentType: 'application/x-test', bytes: content.length });
-    const saved = read[2]!.path as string;
+    // The file is kept encrypted in the profile; `file save` writes it out.
+    const saved = join(sys.tmp, 'saved.bin');
+    const id = read[2]!.messageId as string;
+    expect(await ok(['file', 'save', id, '--out', saved, '--profile', bob])).toMatchObject({
+      ok: true,
+      bytes: content.length,
+    });
     expect(new Uint8Array(readFileSync(saved))).toEqual(content);
     expect(statSync(saved).mode & 0o777).toBe(0o600);
+    expect((await runInProcess(['file', 'save', id, '--out', saved, '--profile', bob])).code).toBe(2);
     // Read means read: nothing is shown twice.
     const again = await runInProcess(['read', '--profile', bob, '--json']);
     expect(JSON.parse(again.stdout).events).toEqual([]);
@@ -125,6 +133,40 @@ describe('overt messaging commands against npm start', () => {
     expect(again.stdout).not.toContain('ALERT');
   }, 40_000);
 
+  it('a new policy on the log (a trustee swapped for a key the admin holds) is printed as a NOTICE (KT-10, A14)', async () => {
+    // The admin reads the policy in force from the log (entry 0, written by npm start) and logs a successor.
+    const admin = parseSignerKey(readFileSync(sys.adminKey, 'utf8').trim());
+    const checkpoint = await (await fetch(`${sys.relay}/log/checkpoint`)).text();
+    const size = Number(checkpoint.split('\n')[1]);
+    const bundle = new Uint8Array(
+      await (await fetch(`${sys.relay}/log/tile/entries/000.p/${Math.min(size, 256)}`)).arrayBuffer(),
+    );
+    const first = verifyPolicyEntry(
+      admin.publicKey,
+      decodeEntryBundle(bundle, Math.min(size, 256))[0]!,
+    ).policy;
+    const next = {
+      ...first,
+      serial: first.serial + 1,
+      trustees: first.trustees.map((t) =>
+        t.index === 3 ? { ...t, signingKey: generateSigningKey().publicKey } : t,
+      ),
+    };
+    const transport = new RelayTransport({ url: sys.relay, key: admin.keyPair, signer: { kind: 'admin' } });
+    await transport.request('POST', '/v1/admin/policies', {
+      statement: toBase64(signPolicy(next, admin.keyPair)),
+    });
+    const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `NOTICE policy-changed serial ${first.serial} → ${next.serial} \\(log index \\d+, KT-10\\): trustee 3 \\(Local trustee 3\\) signing key replaced`,
+      ),
+    );
+    // Shown once.
+    expect((await runInProcess(['read', '--profile', bob])).stdout).not.toContain('NOTICE');
+  }, 40_000);
+
   it('refuses a device key others can read, and usage mistakes, with exit status 2', async () => {
     chmodSync(join(bob, 'device.key'), 0o644);
     const r = await runInProcess(['read', '--profile', bob]);
@@ -141,6 +183,8 @@ describe('overt messaging commands against npm start', () => {
       ['admin', 'enrol'],
       ['device', 'init'],
       ['device', 'approve'],
+      ['device', 'passphrase'],
+      ['file', 'save'],
     ]) {
       const h = await runInProcess([...cmd, '--help']);
       expect(h.code).toBe(0);
@@ -152,7 +196,7 @@ describe('overt messaging commands against npm start', () => {
 describe('rejected items', () => {
   it('read prints a rejected item as REJECTED with code and check, never its content, and exits 1', async () => {
     // The SDK's rejection (client.md) as it reaches the CLI: injected into the unread queue of bob's profile.
-    const store = await FileStore.open(join(bob, 'store'));
+    const { store } = await unlockForTest(bob);
     const rejected = {
       kind: 'rejected',
       conversationId: { b64: 'AAECAw==' },

@@ -4,12 +4,18 @@
 // usage cases run through the same `main` in-process (runInProcess), against the same servers; process
 // start-up (~1.5 s of CPU each) would otherwise dominate.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { toBase64, utf8Encode } from '@overt/core';
 import {
+  addSignatures,
   CompactRange,
+  cosign,
   decodeSplitViewEvidence,
+  formatNote,
   leafHash,
+  parseNote,
   parseSignerKey,
   parseVerifierKey,
   signCheckpoint,
@@ -112,9 +118,13 @@ describe('overt log verify', () => {
       origin: ORIGIN,
       size: 3,
       quorum: 1,
+      maxAge: 300,
       previousSize: null,
       newEntries: 3,
     });
+    // The witness cosigned this checkpoint moments ago (at most a heartbeat ago): well within the default age.
+    expect(out.age).toBeGreaterThanOrEqual(0);
+    expect(out.age).toBeLessThanOrEqual(300);
     expect((out.cosignatures as { name: string }[])[0]!.name).toBe('witness.cli.test');
     expect(out.tilesChecked).toBe(1);
     await append('delta');
@@ -187,6 +197,52 @@ describe('overt log verify', () => {
     expect(readFileSync(state, 'utf8')).toBe(saved);
   });
 
+  it('exit 1 when the newest quorum cosignature is older than --max-age: a relay that keeps showing an old checkpoint (FRESH-1)', async () => {
+    // The log's current checkpoint, as the witness cosigned it an hour ago (its own key, its own kind of line):
+    // a valid, consistent view that is simply old. A relay in front of the real log serves it instead.
+    const witnessKey = parseSignerKey(readFileSync(join(work, 'witness', 'witness.key'), 'utf8').trim());
+    const current = parseNote(await (await fetch(`${logUrl}checkpoint`)).text());
+    const logOnly = { ...current, signatures: current.signatures.filter((sig) => sig.name === ORIGIN) };
+    const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+    const old = formatNote(addSignatures(logOnly, [cosign(current.text, witnessKey, hourAgo)]));
+    const relay = createServer((req, res) => {
+      if (req.url === '/checkpoint') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(old);
+        return;
+      }
+      void fetch(`${logUrl}${req.url!.slice(1)}`).then(async (r) => {
+        res.writeHead(r.status).end(new Uint8Array(await r.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}/`;
+    try {
+      const args = ['log', 'verify', relayUrl, '--vkey', logVkey, '--witness', witnessVkey, '--json'];
+      const stale = await runInProcess(args);
+      expect(stale.code).toBe(1);
+      expect(json(stale.stdout)).toMatchObject({
+        ok: false,
+        failure: 'stale',
+        error: { code: 'CHECKPOINT_STALE', check: 'FRESH-1' },
+      });
+      const human = await runInProcess(args.slice(0, -1));
+      expect(human.stdout).toMatch(
+        /FAILED cli\.test\/log: stale: .*last cosigned \d+ s ago, more than the 300 s allowed/,
+      );
+      // A generous --max-age accepts it, reporting the age; `off` skips the check.
+      const lenient = json((await runInProcess([...args, '--max-age', '7200'])).stdout);
+      expect(lenient).toMatchObject({ ok: true, maxAge: 7200 });
+      expect(lenient.age).toBeGreaterThanOrEqual(3600);
+      expect(json((await runInProcess([...args, '--max-age', 'off'])).stdout)).toMatchObject({
+        ok: true,
+        age: null,
+        maxAge: null,
+      });
+    } finally {
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+  });
+
   it('exit 2 for usage errors: missing URL, bad vkey, quorum above the witnesses given, unreadable state', async () => {
     const cases = [
       ['log', 'verify', '--vkey', 'x'],
@@ -194,6 +250,9 @@ describe('overt log verify', () => {
       ['log', 'verify', logUrl, '--vkey', logVkey, '--witness', witnessVkey, '--quorum', '2'],
       ['log', 'verify', logUrl, '--vkey', logVkey, '--state', join(work, 'receipt0')],
       ['log', 'verify', logUrl, '--vkey', logVkey, '--bogus'],
+      // Quorum 0: no witness timestamp can show the view is current, so the age check must be turned off.
+      ['log', 'verify', logUrl, '--vkey', logVkey],
+      ['log', 'verify', logUrl, '--vkey', logVkey, '--witness', witnessVkey, '--max-age', '-1'],
     ];
     const results = await Promise.all(cases.map((c) => runInProcess(c)));
     for (const [i, r] of results.entries()) {

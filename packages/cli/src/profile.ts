@@ -1,35 +1,73 @@
 /**
- * A device profile on disk (docs/spec/cli.md §2): the directory (mode 0700) holding `profile.json` (relay URL,
- * org, user and device ids, and the org's pinned trust anchors — no secret), `device.key` (the device's Ed25519 seed as hex, mode 0600), `store/`
- * (the SDK's state, FileStore) and `files/` (received files). Opening a profile refuses a key file that group or
- * others can access, like `ssh` does, because that key is the device's identity on the log.
+ * A device profile on disk (docs/spec/cli.md §3): the directory (mode 0700) holding `profile.json` (relay URL,
+ * org, user and device ids, and the org's pinned trust anchors — no secret), `profile-key.json` (the random profile
+ * key, wrapped under a key derived from the user's passphrase with Argon2id), `device.key` (the device's Ed25519
+ * seed, sealed under the profile key) and `store/` (the SDK's state, a FileStore whose every record is sealed under
+ * the profile key; received files are kept there too). Secrets are never on disk in the clear.
+ *
+ * Opening a profile unlocks it (passphrase.ts) and refuses a device key file that group or others can access, like
+ * `ssh` does. A profile written unencrypted by an older version (version 1: hex `device.key`, plaintext `store/k-…`
+ * files, `files/`) is encrypted on its first open under a passphrase asked for then; the steps are ordered so that
+ * a crash part-way is finished by the next open (§3.2).
  */
-import { closeSync, constants, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  createProfileKey,
+  DEVICE_KEY_LABEL,
   isClientError,
   OvertClient,
+  openRecord,
+  type ProfileKeyFile,
+  type ProfileSecret,
+  parseProfileKeyFile,
+  sealRecord,
   type TrustAnchors,
   trustAnchorsFromWellKnown,
+  unlockProfileKey,
   type WebSocketConstructor,
+  wrapProfileKey,
 } from '@overt/client';
 import { FileStore } from '@overt/client/node';
 import {
   fromBase64,
+  fromBase64Url,
   fromHex,
   randomBytes,
   type SigningKeyPair,
   signingKeyFromSeed,
   toBase64,
   toHex,
+  utf8Decode,
   utf8Encode,
 } from '@overt/core';
 import WebSocket from 'ws';
-import { UsageError } from './command.js';
+import { LockedError, UsageError } from './command.js';
+import type { SecretSource } from './passphrase.js';
+
+/** The profile format this version writes (cli.md §3). */
+export const PROFILE_VERSION = 2;
+
+const PROFILE_JSON = 'profile.json';
+const KEY_FILE = 'profile-key.json';
+const DEVICE_KEY = 'device.key';
+/** Store keys of received files (the message id, base64url). */
+export const FILE_PREFIX = 'cli/file/';
 
 export interface ProfileInfo {
-  readonly version: 1;
+  /** 2: encrypted at rest (this version); 1: written unencrypted by an older version, encrypted on its next open. */
+  readonly version: 1 | 2;
   readonly relay: string;
   readonly org: string;
   readonly user: string;
@@ -79,6 +117,23 @@ function writeNewFile(path: string, data: Uint8Array): void {
   } finally {
     rmSync(tmp, { force: true });
   }
+}
+
+/** Replaces `path` atomically with `data` (private temporary file, fsync, rename). */
+function replaceFile(path: string, data: Uint8Array): void {
+  const tmp = `${path}.${process.pid}.${toHex(randomBytes(4))}.tmp`;
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function json(value: unknown): Uint8Array {
+  return utf8Encode(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Fetches the relay's `/.well-known/overt` document (docs/spec/start.md §2). */
@@ -131,27 +186,28 @@ export async function fetchTrust(relay: string): Promise<{ org: string; trust: P
   }
 }
 
-/** Rewrites profile.json atomically (temporary file, fsync, rename). */
+/** Rewrites profile.json atomically. */
 function rewriteProfile(dir: string, info: ProfileInfo): void {
-  const path = join(dir, 'profile.json');
-  const tmp = `${path}.${process.pid}.${toHex(randomBytes(4))}.tmp`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    writeSync(fd, utf8Encode(`${JSON.stringify(info, null, 2)}\n`));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  replaceFile(join(dir, PROFILE_JSON), json(info));
 }
 
-/** Creates a new profile; refuses a directory that already holds one. Returns the device's public key. */
-export async function initProfile(dir: string, info: ProfileInfo): Promise<SigningKeyPair> {
+/**
+ * Creates a new profile locked with `secret`; refuses a directory that already holds one (a device key is never
+ * overwritten). Returns the device's key pair.
+ */
+export async function initProfile(
+  dir: string,
+  info: Omit<ProfileInfo, 'version'>,
+  secret: ProfileSecret,
+): Promise<SigningKeyPair> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  assertNoProfile(dir);
+  const { key: profileKey, file } = createProfileKey(secret);
   const seed = randomBytes(32);
   const key = signingKeyFromSeed(seed);
   try {
-    writeNewFile(join(dir, 'device.key'), utf8Encode(`${toHex(seed)}\n`));
+    // The device key is linked into place with O_EXCL semantics: a concurrent init cannot overwrite it.
+    writeNewFile(join(dir, DEVICE_KEY), sealRecord(profileKey, DEVICE_KEY_LABEL, seed));
   } catch (e) {
     if ((e as { code?: string }).code === 'EEXIST')
       throw new UsageError(`${dir} already holds a device profile`);
@@ -159,45 +215,187 @@ export async function initProfile(dir: string, info: ProfileInfo): Promise<Signi
   } finally {
     seed.fill(0);
   }
-  writeNewFile(join(dir, 'profile.json'), utf8Encode(`${JSON.stringify(info, null, 2)}\n`));
-  await FileStore.open(join(dir, 'store'));
+  writeNewFile(join(dir, KEY_FILE), json(file));
+  writeNewFile(join(dir, PROFILE_JSON), json({ version: PROFILE_VERSION, ...info }));
+  await FileStore.open(join(dir, 'store'), { key: profileKey });
+  profileKey.fill(0);
   return key;
 }
 
-export interface OpenProfile {
+/** Refuses a directory that already holds a profile (before asking for a passphrase for a new one). */
+export function assertNoProfile(dir: string): void {
+  if ([PROFILE_JSON, KEY_FILE, DEVICE_KEY].some((f) => existsSync(join(dir, f))))
+    throw new UsageError(`${dir} already holds a device profile`);
+}
+
+/** A profile unlocked: its key pair and its store, no relay contacted. */
+export interface UnlockedProfile {
   readonly dir: string;
   readonly info: ProfileInfo;
   readonly key: SigningKeyPair;
   readonly store: FileStore;
+}
+
+export interface OpenProfile extends UnlockedProfile {
   readonly client: OvertClient;
 }
 
-/** Opens a profile and its client; tops up the published key packages. @throws UsageError for a bad profile. */
-export async function openProfile(dir: string): Promise<OpenProfile> {
-  let info: ProfileInfo;
-  let keyText: string;
+function locked(dir: string, code: string, check: string | undefined): LockedError {
+  return new LockedError(
+    `the passphrase does not unlock ${dir} [${code} ${check}]; check --passphrase-file or $OVERT_PASSPHRASE`,
+  );
+}
+
+function malformedProfile(dir: string): UsageError {
+  return new UsageError(`${dir} holds a malformed device profile`);
+}
+
+const LEGACY_DEVICE_KEY = /^[0-9a-f]{64}\n?$/;
+
+/** The device key file as legacy hex text (the seed), or undefined when it is not that. */
+function legacySeed(bytes: Uint8Array): Uint8Array | undefined {
+  let text: string;
   try {
-    info = JSON.parse(await readFile(join(dir, 'profile.json'), 'utf8')) as ProfileInfo;
-    const st = await stat(join(dir, 'device.key'));
+    text = utf8Decode(bytes);
+  } catch {
+    return undefined;
+  }
+  return LEGACY_DEVICE_KEY.test(text) ? fromHex(text.trim()) : undefined;
+}
+
+/**
+ * Finishes encrypting a profile written by version 1 (cli.md §3.2), under `key`, whose key file is already in
+ * place: seals the store's plaintext records, moves received files into the store, and then — the commit point —
+ * replaces the hex device key by its sealed record. Every step can be repeated, so a crash is finished next time.
+ * Once the device key is sealed, plaintext files are never imported again.
+ */
+async function finishEncryption(dir: string, key: Uint8Array, deviceKey: Uint8Array): Promise<void> {
+  const seed = legacySeed(deviceKey);
+  if (seed !== undefined) {
+    const store = await FileStore.open(join(dir, 'store'), { key });
+    await store.sealPlaintextFiles();
+    const files = join(dir, 'files');
+    if (existsSync(files)) {
+      for (const f of await readdir(files)) {
+        try {
+          fromBase64Url(f);
+        } catch {
+          continue;
+        }
+        await store.put(`${FILE_PREFIX}${f}`, new Uint8Array(await readFile(join(files, f))));
+        rmSync(join(files, f), { force: true });
+      }
+      await rmdir(files).catch(() => undefined);
+    }
+    replaceFile(join(dir, DEVICE_KEY), sealRecord(key, DEVICE_KEY_LABEL, seed));
+    seed.fill(0);
+  }
+}
+
+/**
+ * Unlocks the profile in `dir` with the secret `secrets` gives, encrypting it first if an older version wrote it
+ * unencrypted. Contacts no relay. @throws UsageError for a missing or malformed profile, LockedError when it does
+ * not unlock, ClientError SDK_STORE_MALFORMED (REST-1, REST-2) for a key file or device key that is damaged.
+ */
+export async function unlockProfile(dir: string, secrets: SecretSource): Promise<UnlockedProfile> {
+  let info: ProfileInfo;
+  let deviceKey: Uint8Array;
+  try {
+    info = JSON.parse(await readFile(join(dir, PROFILE_JSON), 'utf8')) as ProfileInfo;
+    const st = await stat(join(dir, DEVICE_KEY));
     if ((st.mode & 0o077) !== 0)
-      throw new UsageError(`${join(dir, 'device.key')} is accessible by others; chmod 600 it`);
-    keyText = (await readFile(join(dir, 'device.key'), 'utf8')).trim();
+      throw new UsageError(`${join(dir, DEVICE_KEY)} is accessible by others; chmod 600 it`);
+    deviceKey = new Uint8Array(await readFile(join(dir, DEVICE_KEY)));
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`${dir} is not a device profile (run 'overt device init' first)`);
   }
   if (
-    info?.version !== 1 ||
+    (info?.version !== 1 && info?.version !== PROFILE_VERSION) ||
     typeof info.relay !== 'string' ||
     typeof info.org !== 'string' ||
     typeof info.user !== 'string' ||
-    typeof info.device !== 'string' ||
-    !/^[0-9a-f]{64}$/.test(keyText)
+    typeof info.device !== 'string'
   )
-    throw new UsageError(`${dir} holds a malformed device profile`);
-  const seed = fromHex(keyText);
+    throw malformedProfile(dir);
+  let profileKey: Uint8Array;
+  if (!existsSync(join(dir, KEY_FILE))) {
+    // Only an old, unencrypted profile has no key file: encrypt it now, under a passphrase chosen now.
+    if (info.version !== 1 || legacySeed(deviceKey) === undefined) throw malformedProfile(dir);
+    const secret = await secrets.forNew(
+      `${dir} was written unencrypted by an older version of overt; choose a passphrase to encrypt it.`,
+    );
+    const created = createProfileKey(secret);
+    try {
+      writeNewFile(join(dir, KEY_FILE), json(created.file));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EEXIST')
+        throw new UsageError(`another overt is encrypting ${dir} right now; run the command again`);
+      throw e;
+    }
+    profileKey = created.key;
+  } else {
+    let file: ProfileKeyFile;
+    try {
+      file = parseProfileKeyFile(JSON.parse(await readFile(join(dir, KEY_FILE), 'utf8')));
+    } catch (e) {
+      if (isClientError(e)) throw e;
+      throw malformedProfile(dir);
+    }
+    try {
+      profileKey = unlockProfileKey(file, await secrets.forUnlock(file.kdf.name, dir));
+    } catch (e) {
+      if (isClientError(e, 'SDK_STORE_LOCKED')) throw locked(dir, e.code, e.check);
+      throw e;
+    }
+  }
+  if (info.version === 1) {
+    await finishEncryption(dir, profileKey, deviceKey);
+    deviceKey = new Uint8Array(await readFile(join(dir, DEVICE_KEY)));
+    info = { ...info, version: PROFILE_VERSION };
+    rewriteProfile(dir, info);
+    secrets.note(`overt: ${dir} is now encrypted at rest (it was written by an older version).`);
+  }
+  const seed = openRecord(profileKey, DEVICE_KEY_LABEL, deviceKey);
+  if (seed.length !== 32) throw malformedProfile(dir);
   const key = signingKeyFromSeed(seed);
   seed.fill(0);
+  const store = await FileStore.open(join(dir, 'store'), { key: profileKey });
+  profileKey.fill(0);
+  return { dir, info, key, store };
+}
+
+/**
+ * Changes the passphrase of a profile: unlocks it with the current secret, then wraps the same profile key anew for
+ * the new one (fresh salt and nonce) and writes the key file atomically. No record is rewritten.
+ */
+export async function changePassphrase(dir: string, secrets: SecretSource): Promise<void> {
+  if (!existsSync(join(dir, KEY_FILE))) {
+    // An old unencrypted profile: encrypting it asks for the (first) passphrase.
+    await unlockProfile(dir, secrets);
+    return;
+  }
+  const file = parseProfileKeyFile(JSON.parse(await readFile(join(dir, KEY_FILE), 'utf8')));
+  let profileKey: Uint8Array;
+  try {
+    profileKey = unlockProfileKey(file, await secrets.forUnlock(file.kdf.name, dir));
+  } catch (e) {
+    if (isClientError(e, 'SDK_STORE_LOCKED')) throw locked(dir, e.code, e.check);
+    throw e;
+  }
+  const secret = await secrets.forChange();
+  replaceFile(join(dir, KEY_FILE), json(wrapProfileKey(profileKey, secret)));
+  profileKey.fill(0);
+}
+
+/**
+ * Unlocks a profile and opens its client; tops up the published key packages. @throws UsageError for a bad
+ * profile, LockedError when it does not unlock.
+ */
+export async function openProfile(dir: string, secrets: SecretSource): Promise<OpenProfile> {
+  const unlocked = await unlockProfile(dir, secrets);
+  let { info } = unlocked;
+  const { key, store } = unlocked;
   if (info.trust === undefined) {
     // A profile made before pinning existed: pin now, on this first contact (trust on first use).
     const { org, trust } = await fetchTrust(info.relay);
@@ -226,7 +424,6 @@ export async function openProfile(dir: string): Promise<OpenProfile> {
   }
   if (relayFrankingKey !== undefined && relayFrankingKey.length !== 32)
     throw new UsageError(`${dir} holds a malformed device profile`);
-  const store = await FileStore.open(join(dir, 'store'));
   const client = await OvertClient.open({
     url: info.relay,
     orgId: info.org,

@@ -17,6 +17,7 @@ import {
   requireString,
   UsageError,
 } from './command.js';
+import { profileOptions, SecretSource } from './passphrase.js';
 import { openProfile } from './profile.js';
 
 function messageId(text: string): Uint8Array {
@@ -34,11 +35,7 @@ const report: Command = {
   summary: 'report a received message to the organisation (abuse report)',
   positionals: ['MESSAGE_ID'],
   options: {
-    profile: {
-      type: 'string',
-      value: 'DIR',
-      description: 'the device profile directory (overt device init)',
-    },
+    ...profileOptions,
     reason: { type: 'string', value: 'TEXT', description: 'why you report it (1..500 characters)' },
   },
   details:
@@ -53,7 +50,7 @@ const report: Command = {
       const reason = optionalString(ctx, 'reason');
       if (reason !== undefined && (reason.length === 0 || [...reason].length > 500))
         throw new UsageError('--reason must be 1..500 characters');
-      const p = await openProfile(requireString(ctx, 'profile'));
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       const r = await p.client.report(id, reason === undefined ? {} : { reason });
       emit(
         ctx,

@@ -1,8 +1,10 @@
 /**
- * Process entry of the `overt` command (bin/overt.js loads this): wires {@link main} to stdout, stderr and the
- * process's stop signals, and sets the exit code. An unexpected exception is a bug: it is printed and exits 1.
+ * Process entry of the `overt` command (bin/overt.js loads this): wires {@link main} to stdout, stderr, the
+ * environment, the terminal (for passphrase prompts) and the process's stop signals, and sets the exit code. An
+ * unexpected exception is a bug: it is printed and exits 1.
  */
 import { main } from './main.js';
+import { readSecretFromTty } from './tty.js';
 
 const stopped = new Promise<void>((resolve) => {
   process.once('SIGINT', () => resolve());
@@ -14,6 +16,9 @@ try {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     stopped,
+    env: process.env,
+    // A passphrase is asked for only where a person can type it without echo.
+    ...(process.stdin.isTTY ? { readSecret: readSecretFromTty } : {}),
   });
 } catch (e) {
   console.error('overt: unexpected error (a bug):', e);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
-import { runCli } from './run-cli.js';
+import { type Env, runCli } from './run-cli.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -29,9 +29,9 @@ export interface NpmStart {
   enrol(user: string, profile: string): Promise<Record<string, unknown>>;
 }
 
-/** Runs `overt … --json`, which must exit 0, and parses what it printed. */
-export async function ok(args: readonly string[]): Promise<Record<string, unknown>> {
-  const r = await runCli([...args, '--json']);
+/** Runs `overt … --json` (with `env` added to the environment), which must exit 0, and parses what it printed. */
+export async function ok(args: readonly string[], env: Env = {}): Promise<Record<string, unknown>> {
+  const r = await runCli([...args, '--json'], env);
   if (r.code !== 0) throw new Error(`overt ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }

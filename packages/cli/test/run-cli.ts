@@ -1,11 +1,33 @@
 /**
  * Runs the `overt` command as a user would: `node packages/cli/bin/overt.js …` in a child process, from the
  * sources (OVERT_CLI_SOURCE=1, so a stale build is never what is tested).
+ *
+ * Profiles are locked with a raw key (OVERT_PROFILE_KEY, docs/spec/cli.md §3.1), random per test file, so that
+ * commands skip Argon2id; tests of passphrases pass their own environment (`env`, where `undefined` removes a
+ * variable).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/overt.js', import.meta.url));
+
+/** The raw profile key every command of this test file unlocks with, unless its `env` says otherwise. */
+export const TEST_PROFILE_KEY = randomBytes(32).toString('hex');
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The environment a command runs with: the test's own, the test profile key, then `extra`. */
+export function cliEnv(extra: Env = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    OVERT_PASSPHRASE: undefined,
+    OVERT_NEW_PASSPHRASE: undefined,
+    OVERT_PROFILE_KEY: TEST_PROFILE_KEY,
+    ...extra,
+  };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
 
 export interface CliResult {
   readonly code: number | null;
@@ -13,16 +35,16 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-function start(args: readonly string[]): ChildProcessWithoutNullStreams {
+function start(args: readonly string[], env: Env = {}): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, OVERT_CLI_SOURCE: '1', NO_COLOR: '1' },
+    env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1', ...env }),
     stdio: 'pipe',
   });
 }
 
 /** Runs a command to completion. */
-export function runCli(args: readonly string[]): Promise<CliResult> {
-  const child = start(args);
+export function runCli(args: readonly string[], env: Env = {}): Promise<CliResult> {
+  const child = start(args, env);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -50,8 +72,8 @@ export interface Daemon {
   stop(): Promise<CliResult>;
 }
 
-export function startDaemon(args: readonly string[]): Daemon {
-  const child = start(args);
+export function startDaemon(args: readonly string[], env: Env = {}): Daemon {
+  const child = start(args, env);
   const events: Record<string, unknown>[] = [];
   const waiters: {
     pred: (e: Record<string, unknown>) => boolean;
@@ -115,7 +137,11 @@ export function startDaemon(args: readonly string[]): Daemon {
  * Runs a command inside the test process through the same `main` the binary calls: for the many small cases
  * (usage errors, refusals) where spawning one process each would only measure process start-up.
  */
-export async function runInProcess(args: readonly string[]): Promise<CliResult> {
+export async function runInProcess(
+  args: readonly string[],
+  env: Env = {},
+  readSecret?: (prompt: string) => Promise<string>,
+): Promise<CliResult> {
   const { main } = await import('../src/main.js');
   let stdout = '';
   let stderr = '';
@@ -127,6 +153,29 @@ export async function runInProcess(args: readonly string[]): Promise<CliResult> 
       stderr += t;
     },
     stopped: new Promise<void>(() => undefined),
+    env: cliEnv(env),
+    ...(readSecret ? { readSecret } : {}),
   });
   return { code, stdout, stderr };
+}
+
+/**
+ * Unlocks a profile the way a command run with `env` would (test profile key by default), for tests that look at
+ * or alter its store directly.
+ */
+export async function unlockForTest(dir: string, env: Env = {}) {
+  const { SecretSource } = await import('../src/passphrase.js');
+  const { unlockProfile } = await import('../src/profile.js');
+  const ctx = {
+    values: {},
+    positionals: [],
+    json: false,
+    io: {
+      stdout: () => undefined,
+      stderr: () => undefined,
+      stopped: new Promise<void>(() => undefined),
+      env: cliEnv(env),
+    },
+  };
+  return unlockProfile(dir, new SecretSource(ctx));
 }

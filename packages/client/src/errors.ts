@@ -73,8 +73,10 @@ export type SdkErrorCode =
   | 'RELAY_UNAVAILABLE'
   /** A relay response does not have the shape docs/spec/relay.md §2.2 gives it. */
   | 'RELAY_RESPONSE_MALFORMED'
-  /** Bytes read back from the state store do not decode. */
+  /** Bytes read back from the state store do not decode, or a sealed record does not authenticate (REST-2). */
   | 'SDK_STORE_MALFORMED'
+  /** The passphrase or key does not unlock the profile key (REST-1, client.md §3.1). */
+  | 'SDK_STORE_LOCKED'
   /** No conversation with this id is known to this device. */
   | 'SDK_UNKNOWN_CONVERSATION'
   /** The directory does not vouch for a device (absent, removed, or another key): key transparency (A6). */
@@ -94,12 +96,21 @@ export type KtErrorCode =
   | 'KT_LOG_INVALID'
   /** The log could not be read: nothing was concluded (retried later). */
   | 'KT_LOG_UNAVAILABLE'
+  /**
+   * The client's view of the log is older than the maximum age and the relay served no fresher checkpoint (A16: a
+   * relay may be freezing this client's view): no key-transparency decision is made until it does.
+   */
+  | 'KT_LOG_STALE'
   /** A member's device is not proven by an admin-signed device-added statement on the verified log. */
   | 'KT_DEVICE_NOT_ON_LOG'
   /** A member's device has an admin-signed removal on the log. */
   | 'KT_DEVICE_REMOVED'
   /** The epoch key the relay serves is not the one an admin-signed statement on the verified log gives. */
-  | 'KT_EPOCH_KEY_NOT_ON_LOG';
+  | 'KT_EPOCH_KEY_NOT_ON_LOG'
+  /** The logged epoch key is not signed by k trustees of the policy in force, or fails its checks (KT-8, A14). */
+  | 'KT_EPOCH_KEY_UNTRUSTED'
+  /** The log holds two different keys for the epoch: the client seals to neither (KT-9, A14). */
+  | 'KT_EPOCH_KEY_CONFLICT';
 
 export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode;
 

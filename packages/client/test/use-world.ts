@@ -5,16 +5,16 @@
 import { utf8Decode } from '@overt/core';
 import { afterAll, beforeAll } from 'vitest';
 import type { ClientEvent } from '../src/index.js';
-import { startWorld, type World } from './relay-world.js';
+import { startWorld, type World, type WorldOptions } from './relay-world.js';
 
 /**
  * Registers the file's `beforeAll` (start) and `afterAll` (close) and returns the world, usable inside the
  * tests: a view that reads every property from the started world, so test code can be written as `w.device(…)`.
  */
-export function useWorld(): World {
+export function useWorld(options: WorldOptions = {}): World {
   let world: World | undefined;
   beforeAll(async () => {
-    world = await startWorld();
+    world = await startWorld(options);
   });
   afterAll(async () => {
     await world?.close();

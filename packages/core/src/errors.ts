@@ -36,7 +36,8 @@ export type CapsuleErrorCode =
   | 'SHARE_INDEX'
   | 'SHARE_DUPLICATE'
   | 'SHARE_TOO_FEW'
-  | 'SHARE_WRONG_CAPSULE';
+  | 'SHARE_WRONG_CAPSULE'
+  | 'SHARE_WRONG_KEY_SET';
 
 /** Distributed key generation and resharing (dkg/). */
 export type DkgErrorCode =

@@ -18,7 +18,7 @@ import { expand_message_xmd } from '@noble/curves/abstract/hash-to-curve.js';
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import sodiumLib from 'libsodium-wrappers-sumo';
 import { equalBytes, type RandomSource, randomBytes, utf8Encode } from './bytes.js';
-import { OvertError } from './errors.js';
+import { InternalError, OvertError } from './errors.js';
 import { sha512, taggedHash64 } from './hash.js';
 
 await sodiumLib.ready;
@@ -241,4 +241,27 @@ export function hashToElementNoble(msg: Uint8Array, dst: string): Element {
 /** A scalar derived from a domain-separated hash (taggedHash64, reduced mod ℓ): challenges, derived nonces. */
 export function hashToScalar(tag: string, ...parts: readonly Uint8Array[]): Scalar {
   return group.scalarReduce64(taggedHash64(tag, ...parts));
+}
+
+/** Bytes of fresh randomness ρ that a hedged nonce takes from the rng. */
+export const HEDGE_BYTES = 32;
+
+/**
+ * A hedged proof nonce (foundations.md §4): `S_tag(secret, context_1, …, context_m, ρ)` with ρ = 32 bytes from
+ * `rng`. Deterministic given ρ (reproducible vectors) and uniform when ρ is; when ρ repeats (a broken, seeded or
+ * replayed rng) the nonce still differs as soon as the secret or the context differs. The context must hold
+ * everything the proof's Fiat–Shamir challenge binds apart from the nonce commitment and what the secret itself
+ * determines: then two proofs share a nonce only if they share the challenge, so the two-equation attack
+ * (z_1 − z_2 = (c_1 − c_2)·secret) has nothing to work with. Capsule decryption shares (capsule.md §5) and DKG
+ * proofs of knowledge (dkg.md §4.1) both use it. A zero nonce (probability 2^-251) is reported as a bug.
+ */
+export function hedgedNonce(
+  tag: string,
+  secret: Scalar,
+  context: readonly Uint8Array[],
+  rng: RandomSource = randomBytes,
+): Scalar {
+  const nonce = hashToScalar(tag, secret, ...context, rng(HEDGE_BYTES));
+  if (isZero(nonce)) throw new InternalError('derived nonce is zero');
+  return nonce;
 }

@@ -14,6 +14,8 @@ export * from './errors.js';
 export * from './franking/index.js';
 export * from './group.js';
 export * from './hash.js';
+export * from './ids.js';
+export * from './pwhash.js';
 export * from './sign.js';
 export * from './threshold.js';
 export * from './workflow/index.js';

@@ -17,8 +17,11 @@ import {
   checkThresholdParams,
   evaluateCommitment,
   evaluatePolynomial,
+  isConsistentSharing,
+  lagrangeAt,
   lagrangeAtZero,
   MAX_PARTICIPANTS,
+  type ThresholdPublicKey,
 } from './threshold.js';
 
 const mod = (n: bigint) => ((n % ORDER) + ORDER) % ORDER;
@@ -143,5 +146,60 @@ describe('Lagrange interpolation at zero', () => {
     expect(() => lagrangeAtZero([0, 1], 1)).toThrow(codeOf('SHARE_INDEX'));
     expect(() => lagrangeAtZero([1, 256], 1)).toThrow(codeOf('SHARE_INDEX'));
     expect(toHex(lagrangeAtZero([7], 7))).toBe(toHex(scalarFromBigint(1n)));
+  });
+});
+
+describe('isConsistentSharing (one (k, n) sharing of Y; DKG-2, SHR-10)', () => {
+  const sharingOf = (coeffs: readonly Scalar[], n: number): ThresholdPublicKey => ({
+    threshold: coeffs.length,
+    groupKey: group.baseMul(coeffs[0]!),
+    verificationKeys: Array.from({ length: n }, (_, i) => group.baseMul(evaluatePolynomial(coeffs, i + 1))),
+  });
+
+  it('lagrangeAt(S, j, 0) is λ_j, and L_j(m) = [j = m] on the set itself', () => {
+    const S = [1, 3, 4];
+    for (const j of S) {
+      expect(toHex(lagrangeAt(S, j, 0))).toBe(toHex(lagrangeAtZero(S, j)));
+      for (const m of S) expect(scalarToBigint(lagrangeAt(S, j, m))).toBe(j === m ? 1n : 0n);
+    }
+  });
+
+  it('accepts every real sharing and refuses any changed key, a smaller k or a wrong Y (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(scalar, { minLength: 1, maxLength: 4 }).filter((c) => scalarToBigint(c[0]!) !== 0n),
+        fc.integer({ min: 0, max: 3 }),
+        fc.nat(),
+        (coeffs, extra, which) => {
+          const k = coeffs.length;
+          const pk = sharingOf(coeffs, k + extra);
+          expect(isConsistentSharing(pk)).toBe(true);
+          // Another key set with the same group key (a resharing) is consistent too, but is another key set.
+          const keys = [...pk.verificationKeys];
+          const i = which % keys.length;
+          keys[i] = group.add(keys[i]!, group.generator);
+          expect(isConsistentSharing({ ...pk, verificationKeys: keys })).toBe(false);
+          expect(isConsistentSharing({ ...pk, groupKey: group.add(pk.groupKey, group.generator) })).toBe(
+            false,
+          );
+          // A lower degree claim holds only if the polynomial really has that degree (top coefficient 0).
+          if (k > 1 && scalarToBigint(coeffs[k - 1]!) !== 0n)
+            expect(isConsistentSharing({ ...pk, threshold: k - 1 })).toBe(false);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('refuses malformed key sets instead of throwing', () => {
+    const pk = sharingOf([randomScalar(), randomScalar()], 3);
+    for (const threshold of [0, 4, 1.5, Number.NaN])
+      expect(isConsistentSharing({ ...pk, threshold })).toBe(false);
+    expect(isConsistentSharing({ ...pk, groupKey: group.identity })).toBe(false);
+    const notAPoint = new Uint8Array(32).fill(0xff) as Element;
+    expect(
+      isConsistentSharing({ ...pk, verificationKeys: [notAPoint, ...pk.verificationKeys.slice(1)] }),
+    ).toBe(false);
+    expect(isConsistentSharing({ ...pk, verificationKeys: [] })).toBe(false);
   });
 });

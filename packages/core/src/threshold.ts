@@ -5,6 +5,7 @@
  * Participant indices are 1..n (index 0 would be the secret itself). A (k, n) sharing is a polynomial f of
  * degree k − 1 with f(0) = x; participant i holds x_i = f(i) and everybody may know Y_i = x_i·G.
  */
+import { equalBytes } from './bytes.js';
 import { OvertError } from './errors.js';
 import { type Element, group, type Scalar, scalarFromInt } from './group.js';
 
@@ -66,6 +67,61 @@ export function lagrangeAtZero(indices: readonly number[], i: number): Scalar {
     den = group.scalarMul(den, group.scalarSub(sj, si));
   }
   return group.scalarMul(num, group.scalarInv(den));
+}
+
+/**
+ * L_j(x) = Π_{m ∈ indices, m ≠ j} (x − m)/(j − m): the Lagrange basis polynomial of j over the distinct
+ * `indices`, evaluated at x (at x = 0 it is {@link lagrangeAtZero}'s λ_j). The caller passes distinct indices.
+ */
+export function lagrangeAt(indices: readonly number[], j: number, x: number): Scalar {
+  let num = scalarFromInt(1);
+  let den = scalarFromInt(1);
+  const sx = scalarFromInt(x);
+  const sj = scalarFromInt(j);
+  for (const m of indices) {
+    if (m === j) continue;
+    const sm = scalarFromInt(m);
+    num = group.scalarMul(num, group.scalarSub(sx, sm));
+    den = group.scalarMul(den, group.scalarSub(sj, sm));
+  }
+  return group.scalarMul(num, group.scalarInv(den));
+}
+
+function isElementOrIdentity(e: unknown): e is Element {
+  if (!(e instanceof Uint8Array) || e.length !== 32) return false;
+  return e.every((b) => b === 0) || group.isValidElement(e);
+}
+
+/**
+ * Is `publicKey` one (k, n) sharing (foundations.md §7)? True when Y_1..Y_n lie on one polynomial of degree k − 1
+ * "in the exponent" whose value at 0 is Y: with B = {1..k}, Y = Σ_{b∈B} L_b(0)·Y_b and Y_m = Σ_{b∈B} L_b(m)·Y_b
+ * for every m = k+1..n. Then every k of the Y_i interpolate to Y, and any k shares that verify under their Y_i
+ * combine to the one secret behind Y. False for anything malformed: k outside 1..n, more than
+ * {@link MAX_PARTICIPANTS} keys, a key that is not a ristretto255 encoding (the identity is allowed for a Y_i, as
+ * verified DKG transcripts allow it), Y not a non-identity element. Costs k·(n − k + 1) variable-point
+ * multiplications.
+ */
+export function isConsistentSharing(publicKey: ThresholdPublicKey): boolean {
+  const { threshold: k, groupKey, verificationKeys: keys } = publicKey;
+  if (
+    !Array.isArray(keys) ||
+    !Number.isInteger(k) ||
+    k < 1 ||
+    k > keys.length ||
+    keys.length > MAX_PARTICIPANTS
+  )
+    return false;
+  if (!isElementOrIdentity(groupKey) || groupKey.every((b) => b === 0)) return false;
+  if (!keys.every(isElementOrIdentity)) return false;
+  const base = Array.from({ length: k }, (_, b) => b + 1);
+  const interpolate = (x: number): Element => {
+    let acc = group.identity;
+    for (const b of base) acc = group.add(acc, group.mul(lagrangeAt(base, b, x), keys[b - 1]!));
+    return acc;
+  };
+  if (!equalBytes(interpolate(0), groupKey)) return false;
+  for (let m = k + 1; m <= keys.length; m++) if (!equalBytes(interpolate(m), keys[m - 1]!)) return false;
+  return true;
 }
 
 /**

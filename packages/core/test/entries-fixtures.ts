@@ -18,7 +18,14 @@ import type { RefusalReason } from '../src/workflow/refusal.js';
 import { releaseFor } from '../src/workflow/release.js';
 import type { VerifiedRequest } from '../src/workflow/request.js';
 import { SEND_TIME } from './envelope-fixtures.js';
-import { DAY, signedDecision, trusteeKeys, verifiedPolicy, verifiedRequest } from './workflow-fixtures.js';
+import {
+  DAY,
+  loggedDecisions,
+  signedDecision,
+  trusteeKeys,
+  verifiedPolicy,
+  verifiedRequest,
+} from './workflow-fixtures.js';
 
 export const relayKey = signingKeyFromSeed(new Uint8Array(32).fill(0x41));
 export const T_EXEC = SEND_TIME + 12 * DAY;
@@ -30,6 +37,11 @@ export function labels(n: number, tag = 'envelope'): Uint8Array[] {
 export const req = verifiedRequest();
 export const otherReq = verifiedRequest({ requestId: new Uint8Array(16).fill(0x78) });
 export const approvals = [1, 2].map((i) => verifyDecision(signedDecision(req, i), verifiedPolicy, req));
+/** The log's decisions about `req`: the two approvals. */
+export const logged = loggedDecisions(
+  req,
+  [1, 2].map((i) => signedDecision(req, i)),
+);
 export const execLabels = labels(5);
 export const execution = executionFor(req, approvals, execLabels, T_EXEC);
 export const signedExecution = signExecution(execution, relayKey);
@@ -38,7 +50,7 @@ export const verifiedExecution = verifyExecution(
   relayKey.publicKey,
   verifiedPolicy,
   req,
-  approvals,
+  logged,
 );
 export const release = (trusteeIndex = 1, shareCount = 5) =>
   releaseFor(verifiedExecution, trusteeIndex, shareCount, utf8Encode('hpke sealed bundle'), T_EXEC + 1000);

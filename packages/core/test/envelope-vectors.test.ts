@@ -141,12 +141,14 @@ describe('envelope vectors', () => {
       expect(toHex(opened.payload)).toBe(c.input.payload);
       const capsule = verifyCapsule(epochKey, decodeCapsule(fromHex(c.capsule)), fromHex(c.label));
       const secret = decodeScalar(fromHex(V.epochSecret));
+      // The epoch secret as a (1, 1) sharing: its one verification key is the epoch key.
+      const keySet = { threshold: 1, groupKey: epochKey, verificationKeys: [epochKey] };
       const share = verifyShare(
-        epochKey,
+        keySet,
         capsule,
         createShare({ index: 1, secret }, capsule, () => new Uint8Array(32)),
       );
-      expect(toHex(combineShares(capsule, [share], 1))).toBe(c.input.contentKey);
+      expect(toHex(combineShares(capsule, [share], keySet))).toBe(c.input.contentKey);
       const report = verifyReport(fromHex(c.franking.report), {
         relayPublicKey: fromHex(V.relayPublicKey),
         reporterUserId: 'alice@example.org',

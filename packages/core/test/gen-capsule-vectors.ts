@@ -24,6 +24,7 @@ import {
   type Scalar,
   SECOND_GENERATOR,
   sealCapsule,
+  type ThresholdPublicKey,
   taggedHash,
   toHex,
   utf8Encode,
@@ -70,6 +71,10 @@ function sharing(threshold: number, participants: number): SharingVector {
   };
 }
 
+function keySetOf(s: SharingVector): ThresholdPublicKey {
+  return { threshold: s.threshold, groupKey: s.groupKey, verificationKeys: s.verificationKeys };
+}
+
 function subsets(n: number, k: number): number[][] {
   const out: number[][] = [];
   const walk = (start: number, acc: number[]) => {
@@ -91,6 +96,7 @@ export function buildCapsuleVectors(): unknown {
   const positive = [];
   const negative = [];
   for (const s of sharings) {
+    const other = sharings.find((x) => x !== s)!;
     const name = `capsule ${s.name}`;
     const key = derive(name, 'key');
     const label = derive(name, 'label');
@@ -103,13 +109,13 @@ export function buildCapsuleVectors(): unknown {
       return { index: ks.index, nonce_input: toHex(nonceInput), share: toHex(share) };
     });
     const verifiedShares: VerifiedShare[] = shares.map((sh) =>
-      verifyShare(s.verificationKeys[sh.index - 1]!, verified, decodeShare(fromHex(sh.share))),
+      verifyShare(keySetOf(s), verified, decodeShare(fromHex(sh.share))),
     );
     const combinations = subsets(s.participants, s.threshold).map((indices) => {
       const k = combineShares(
         verified,
         indices.map((i) => verifiedShares[i - 1]!),
-        s.threshold,
+        keySetOf(s),
       );
       if (toHex(k) !== toHex(key)) throw new Error('vector generation: combination does not recover K');
       return { indices, key: toHex(k) };
@@ -126,7 +132,7 @@ export function buildCapsuleVectors(): unknown {
     });
 
     // Negative vectors, each with the code and check ID a verifier must report.
-    const other = derive(name, 'other label');
+    const otherLabel = derive(name, 'other label');
     const fOfEll = capsule.slice();
     fOfEll.set(
       [
@@ -141,8 +147,8 @@ export function buildCapsuleVectors(): unknown {
     const share2 = fromHex(shares[1]!.share);
     const badValue = share1.slice();
     badValue.set(group.add(share1.subarray(33, 65) as Element, group.generator), 33);
-    const otherCapsule = sealCapsule(s.groupKey, key, other, seed);
-    const otherVerified = verifyCapsule(s.groupKey, decodeCapsule(otherCapsule), other);
+    const otherCapsule = sealCapsule(s.groupKey, key, otherLabel, seed);
+    const otherVerified = verifyCapsule(s.groupKey, decodeCapsule(otherCapsule), otherLabel);
     const foreignShare = encodeShare(
       createShare(s.shares[0]!, otherVerified, () => derive(name, 'foreign nonce')),
     );
@@ -192,7 +198,7 @@ export function buildCapsuleVectors(): unknown {
         ...base,
         name: 'checked against another label (re-labelling)',
         kind: 'capsule',
-        label: toHex(other),
+        label: toHex(otherLabel),
         capsule: toHex(capsule),
         code: 'CAPSULE_INVALID',
         check: 'CAP-6',
@@ -233,6 +239,16 @@ export function buildCapsuleVectors(): unknown {
         share: toHex(foreignShare),
         code: 'SHARE_WRONG_CAPSULE',
         check: 'SHR-4',
+      },
+      {
+        ...base,
+        name: "share checked against another epoch's key set",
+        kind: 'share',
+        capsule: toHex(capsule),
+        key_set: other.name,
+        share: toHex(share1),
+        code: 'SHARE_WRONG_KEY_SET',
+        check: 'SHR-10',
       },
       {
         ...base,

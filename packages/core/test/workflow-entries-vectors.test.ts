@@ -3,8 +3,8 @@
 // request of vectors/workflow.json).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromHex } from '../src/bytes.js';
-import { verifyDecision } from '../src/workflow/decision.js';
+import { concatBytes, fromHex } from '../src/bytes.js';
+import { decisionsOnLog } from '../src/workflow/decision.js';
 import { checkExecutionLabels, verifyExecution } from '../src/workflow/execution.js';
 import { verifyExtension } from '../src/workflow/extension.js';
 import { verifyPolicy } from '../src/workflow/policy.js';
@@ -29,8 +29,14 @@ describe('log-entry body vectors', () => {
     const policy = verifyPolicy(fromHex(W.policy.signed), fromHex(W.keys.orgPublicKey));
     const request = verifyRequest(fromHex(W.request.signed), policy);
     const relay = fromHex(E.relay.publicKey);
-    const approvals = (E.approvals as string[]).map((a) => verifyDecision(fromHex(a), policy, request));
-    const execution = verifyExecution(fromHex(E.execution.signed), relay, policy, request, approvals);
+    // The approvals as the log holds them: entries u8 6 ‖ signed decision.
+    const logged = decisionsOnLog(
+      policy,
+      request,
+      (E.approvals as string[]).map((a) => concatBytes(Uint8Array.of(6), fromHex(a))),
+    );
+    expect(logged.decisions).toHaveLength(2);
+    const execution = verifyExecution(fromHex(E.execution.signed), relay, policy, request, logged);
     expect(execution.hash).toEqual(fromHex(E.execution.hash));
     checkExecutionLabels(execution, (E.execution.labels as string[]).map(fromHex));
     expect(verifyRelease(fromHex(E.release.signed), policy, execution).release.trusteeIndex).toBe(1);

@@ -2,11 +2,18 @@
  * Shared fixtures for the workflow tests: an organisation key, a 2-of-3 trustee policy with two witnesses and
  * two requesters, and helpers that build signed requests and decisions.
  */
-import { utf8Encode } from '../src/bytes.js';
+import { concatBytes, utf8Encode } from '../src/bytes.js';
 import { sha256 } from '../src/hash.js';
 import { signingKeyFromSeed } from '../src/sign.js';
-import { decisionFor, signDecision, type Verdict } from '../src/workflow/decision.js';
-import { type Policy, signPolicy, verifyPolicy } from '../src/workflow/policy.js';
+import {
+  DECISION_ENTRY_TYPE,
+  decisionFor,
+  decisionsOnLog,
+  type LoggedDecisions,
+  signDecision,
+  type Verdict,
+} from '../src/workflow/decision.js';
+import { type Policy, signPolicy, type VerifiedPolicy, verifyPolicy } from '../src/workflow/policy.js';
 import {
   commitConfidential,
   type Request,
@@ -113,4 +120,18 @@ export function signedDecision(
     decisionFor(req, trusteeIndex, verdict, SEND_TIME + 11 * DAY),
     trusteeKeys[trusteeIndex - 1]!,
   );
+}
+
+/** A signed decision as it sits on the log: the encoded entry u8 6 ‖ signed decision (docs/spec/log.md). */
+export function decisionEntry(signed: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(DECISION_ENTRY_TYPE), signed);
+}
+
+/** The decisions about `req` on a log made of `signed` decisions (each one entry, in order). */
+export function loggedDecisions(
+  req: VerifiedRequest,
+  signed: readonly Uint8Array[],
+  pol: VerifiedPolicy = verifiedPolicy,
+): LoggedDecisions {
+  return decisionsOnLog(pol, req, signed.map(decisionEntry));
 }

@@ -34,6 +34,8 @@ export type LogErrorCode =
   | 'CHECKPOINT_MALFORMED'
   | 'CHECKPOINT_ORIGIN'
   | 'CHECKPOINT_INCONSISTENT'
+  // freshness.ts — how old a view of the log is (A16)
+  | 'CHECKPOINT_STALE'
   // cosignature.ts — C2SP tlog-cosignature and witness policies
   | 'COSIG_MALFORMED'
   | 'COSIG_BAD_SIGNATURE'

@@ -9,6 +9,7 @@ export * from './checkpoint.js';
 export * from './cosignature.js';
 export * from './entry.js';
 export * from './errors.js';
+export * from './freshness.js';
 export * from './gossip.js';
 export * from './memory-log.js';
 export * from './merkle.js';

@@ -12,6 +12,8 @@
  *  3. when it is newer, downloads the new entries' bundles, recomputes the tree from the stored frontier plus the
  *     new leaves, and requires the checkpoint's root [MON-3];
  *  4. persists the new checkpoint and frontier, then hands each new entry to `onEntry`.
+ * A checkpoint of the same size and root whose witness quorum cosigned it more recently (a heartbeat, log.md §4.1)
+ * replaces the stored note, so the view's age (freshness.ts) follows the newest cosignatures seen.
  * It reports the first problem as a typed {@link MonitorResult}; a split view comes with self-verifying evidence.
  */
 import { equalBytes } from '@overt/core';
@@ -23,7 +25,9 @@ import {
   verifyCheckpoint,
   verifyCheckpointSignature,
 } from './checkpoint.js';
+import { checkWitnessQuorum } from './cosignature.js';
 import { LogError } from './errors.js';
+import { DEFAULT_MAX_FUTURE_SECONDS, quorumTimestamp } from './freshness.js';
 import type { GossipPeer, SplitViewEvidence } from './gossip.js';
 import {
   CompactRange,
@@ -89,7 +93,10 @@ export interface MonitorConfig {
   readonly entries?: boolean;
   /** Called for each new entry, in order, after the tree they form has been checked. */
   readonly onEntry?: (index: number, entry: Uint8Array) => void | Promise<void>;
-  /** POSIX seconds now, to refuse cosignatures from the future (with `maxFutureSeconds`). */
+  /**
+   * POSIX seconds now, to refuse cosignatures from the future (with `maxFutureSeconds`). Alone, it only keeps
+   * timestamps beyond the default skew from making a same-size checkpoint look fresher.
+   */
   readonly now?: () => number;
   readonly maxFutureSeconds?: number;
 }
@@ -183,6 +190,39 @@ export class Monitor implements GossipPeer {
     return (await this.state()).checkpoint;
   }
 
+  /**
+   * The latest accepted checkpoint with its witness cosignatures verified under the policy (for its age:
+   * freshness.ts), if any. MONITOR_STATE (MON-6) when the stored note no longer verifies under the policy.
+   */
+  async latestVerified(): Promise<VerifiedCheckpoint | undefined> {
+    const cp = await this.latest();
+    if (cp === undefined) return undefined;
+    try {
+      return verifyCheckpoint(cp, this.config.policy);
+    } catch (cause) {
+      throw new LogError('MONITOR_STATE', 'the stored checkpoint does not verify', { check: 'MON-6', cause });
+    }
+  }
+
+  /**
+   * The quorum-th newest cosignature timestamp on a note of this log (freshness.ts), or −1 when it has none that
+   * count. Cosignatures that do not verify, or that are dated beyond the skew of `now`, do not count.
+   */
+  private quorumTime(cp: SignedCheckpoint): number {
+    const policy = this.config.policy.witnesses;
+    let stamps: number[];
+    try {
+      stamps = checkWitnessQuorum(cp.note, { witnesses: policy.witnesses, quorum: 0 }).map(
+        (c) => c.timestamp,
+      );
+    } catch {
+      return -1;
+    }
+    const now = this.config.now?.() ?? Number.MAX_SAFE_INTEGER;
+    const skew = this.config.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS;
+    return quorumTimestamp(stamps, Math.max(1, policy.quorum), now, skew) ?? -1;
+  }
+
   async heldCheckpoints(): Promise<string[]> {
     const cp = await this.latest();
     return cp ? [formatCheckpoint(cp)] : [];
@@ -226,10 +266,12 @@ export class Monitor implements GossipPeer {
       newEntries,
     });
 
-    // Same size: the roots must agree (the two notes are then the evidence).
+    // Same size: the roots must agree (the two notes are then the evidence). A more recently cosigned note of
+    // the same tree (a heartbeat) replaces the stored one: the view is as fresh as its newest quorum.
     if (cp.size === st.size) {
       if (equalBytes(cp.rootHash, st.root)) {
-        if (!st.checkpoint) await this.save(cp, st.frontier);
+        if (!st.checkpoint || this.quorumTime(cp) > this.quorumTime(st.checkpoint))
+          await this.save(cp, st.frontier);
         return ok(false, 0);
       }
       return splitView(

@@ -1,4 +1,5 @@
 // Overt's log entry framing: u8 type ‖ body, the registry of types, the 65,535-byte limit, round trips and fuzz.
+import { DECISION_ENTRY_TYPE } from '@overt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -41,6 +42,10 @@ describe('entry registry', () => {
     expect(entryTypeName(5)).toBe('request');
     expect(isEntryType(0)).toBe(false);
     expect(isEntryType(13)).toBe(false);
+  });
+
+  it('agrees with the decision type core repeats (core cannot import the log)', () => {
+    expect(DECISION_ENTRY_TYPE).toBe(ENTRY_TYPES.decision);
   });
 });
 

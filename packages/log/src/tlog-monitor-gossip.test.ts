@@ -147,6 +147,45 @@ describe('a monitor following one log', () => {
     await expect(monitor.update()).rejects.toMatchObject({ code: 'MONITOR_STATE' });
   });
 
+  it('keeps the most recently cosigned note of its tree: a heartbeat replaces it, an older or future-dated one does not', async () => {
+    let t = 1_000;
+    const log = new MemoryTiledLog(ORIGIN, logKey, witnesses, () => t);
+    log.append(...batch('h', 3));
+    const first = log.checkpoint;
+    let serve: string | undefined;
+    const base = log.fetcher(URL_PREFIX);
+    let now = 1_000;
+    const { monitor } = monitorOf(log, {
+      now: () => now,
+      fetch: async (u) =>
+        serve !== undefined && u.endsWith('/checkpoint')
+          ? { status: 200, arrayBuffer: async () => enc(serve!).slice().buffer }
+          : base(u),
+    });
+    const stamps = async () => (await monitor.latestVerified())!.cosignatures.map((c) => c.timestamp);
+    expectKind(await monitor.update(), 'ok');
+    expect(await stamps()).toEqual([1_000, 1_000, 1_000]);
+    // A heartbeat (log.md §4.1): the same tree, cosigned later. Nothing new to read, but the view is fresher.
+    t = now = 2_000;
+    log.append();
+    const r = expectKind(await monitor.update(), 'ok');
+    expect([r.advanced, r.newEntries, r.checkpoint.size]).toEqual([false, 0, 3]);
+    expect(await stamps()).toEqual([2_000, 2_000, 2_000]);
+    // Shown the older note again (a relay replaying it): the view keeps the newer one.
+    serve = first;
+    expectKind(await monitor.update(), 'ok');
+    expect(await stamps()).toEqual([2_000, 2_000, 2_000]);
+    // Cosignatures dated beyond the skew of the monitor's clock do not make a note fresher.
+    t = 9_000;
+    log.append();
+    serve = log.checkpoint;
+    expectKind(await monitor.update(), 'ok');
+    expect(await stamps()).toEqual([2_000, 2_000, 2_000]);
+    now = 9_000;
+    expectKind(await monitor.update(), 'ok');
+    expect(await stamps()).toEqual([9_000, 9_000, 9_000]);
+  });
+
   it('detects a log that rewrites its history, with proven evidence', async () => {
     const honest = newLog();
     honest.append(...batch('a', 10));

@@ -21,6 +21,7 @@
 import {
   concatBytes,
   fromBase64Url,
+  isDeviceId,
   isOvertError,
   SIGNATURE_BYTES,
   type SigningKeyPair,
@@ -45,19 +46,10 @@ export const HEADER_NONCE = 'overt-nonce';
 export const HEADER_SIGNATURE = 'overt-signature';
 
 /**
- * Device ids and user ids the relay accepts: a URL-safe subset of the envelope header's identifier alphabet
- * (printable ASCII, core envelope/fields.ts), so they travel in paths unescaped.
+ * Device ids and user ids the relay accepts: a URL-safe subset of the envelope header's identifier alphabet, so
+ * they travel in paths unescaped. Defined once in core (ids.ts, foundations.md §8) with the limits every part uses.
  */
-const DEVICE_ID = /^[A-Za-z0-9._~-]{1,64}$/;
-const USER_ID = /^[A-Za-z0-9._~@+-]{1,128}$/;
-
-export function isDeviceId(s: unknown): s is string {
-  return typeof s === 'string' && DEVICE_ID.test(s);
-}
-
-export function isUserId(s: unknown): s is string {
-  return typeof s === 'string' && USER_ID.test(s);
-}
+export { isDeviceId, isUserId } from '@overt/core';
 
 /** Who signed: a device (by id) or the org-admin. Written `device:<id>` or `admin` on the wire. */
 export type Signer = { readonly kind: 'device'; readonly deviceId: string } | { readonly kind: 'admin' };

@@ -83,7 +83,10 @@ export type EnvelopeErrorCode =
   | 'EPOCH_KEY_INVALID'
   | 'EPOCH_KEY_EXISTS'
   | 'EPOCH_KEY_UNKNOWN'
-  | 'EPOCH_KEY_NOT_PUBLISHED';
+  | 'EPOCH_KEY_NOT_PUBLISHED'
+  | 'EPOCH_KEY_NO_POLICY'
+  | 'POLICY_INVALID'
+  | 'POLICY_STALE';
 
 /** Abuse reports (franking, relay.md §10: FRK-1…FRK-4, RPT-). */
 export type ReportErrorCode =
@@ -169,6 +172,9 @@ const STATUS: Record<RelayErrorCode, number> = {
   EPOCH_KEY_EXISTS: 409,
   EPOCH_KEY_UNKNOWN: 404,
   EPOCH_KEY_NOT_PUBLISHED: 503,
+  EPOCH_KEY_NO_POLICY: 409,
+  POLICY_INVALID: 400,
+  POLICY_STALE: 409,
   REPORT_DISABLED: 404,
   REPORT_MALFORMED: 400,
   REPORT_NOT_RECIPIENT: 403,

@@ -18,6 +18,7 @@ import {
   sha256,
   toBase64Url,
   utf8Encode,
+  type VerifiedPolicy,
 } from '@overt/core';
 import { isLogError } from '@overt/log';
 import { calendarMonthEpoch } from './epochs.js';
@@ -35,8 +36,10 @@ import {
   type DeviceStatementKind,
   deviceEntry,
   epochKeyEntry,
+  policyEntry,
   verifyDeviceStatement,
   verifyEpochKeyStatement,
+  verifyPolicyStatement,
 } from './statements.js';
 import {
   type BlobRecord,
@@ -47,6 +50,7 @@ import {
   type EpochKeyRecord,
   type GroupRecord,
   type MailboxItem,
+  type PolicyRecord,
   type RelayStorage,
   type StoredCommit,
 } from './storage/storage.js';
@@ -239,9 +243,45 @@ export class RelayService {
     return (await this.storage.listUserDevices(userId)).filter((d) => d.status !== 'pending');
   }
 
-  /** Publishes an epoch key from the admin's statement (AUTH-9): logged, then stored with its index. */
+  /**
+   * Publishes the organisation's signed policy (AUTH-12, relay.md §4.3): it must verify under the org-admin key,
+   * name this org, and carry a serial greater than the policy in force (STORE-R-8); then it is logged (type 1) and
+   * becomes the policy in force, the one every later epoch key is verified under.
+   */
+  async publishPolicy(signed: Uint8Array): Promise<PolicyRecord> {
+    const p = verifyPolicyStatement(await this.adminKey(), signed);
+    if (p.policy.orgId !== this.orgId)
+      throw new RelayError('POLICY_INVALID', 'policy names another organisation', { check: 'AUTH-12' });
+    const current = await this.storage.currentPolicy();
+    if (current !== undefined && p.policy.serial <= current.serial)
+      throw new RelayError('POLICY_STALE', 'policy serial is not greater than the policy in force', {
+        check: 'STORE-R-8',
+      });
+    const logIndex = await this.appendToLog(policyEntry(signed));
+    const record: PolicyRecord = { serial: p.policy.serial, signed, logIndex, publishedAt: this.now() };
+    await this.storage.putPolicy(record);
+    return record;
+  }
+
+  /** The policy in force on this relay's log, verified under the admin key, or undefined before the first. */
+  async currentPolicy(): Promise<{ record: PolicyRecord; policy: VerifiedPolicy } | undefined> {
+    const record = await this.storage.currentPolicy();
+    if (record === undefined) return undefined;
+    return { record, policy: verifyPolicyStatement(await this.adminKey(), record.signed) };
+  }
+
+  /**
+   * Publishes an epoch key (AUTH-9, AUTH-11): the statement must verify under the policy in force on this relay's
+   * log — at least k of its trustees signed it, it names that policy, and its verification keys interpolate to
+   * its group key (core DIR-4..DIR-6). Then it is logged and stored with its index.
+   */
   async publishEpochKey(statementBytes: Uint8Array): Promise<EpochKeyRecord> {
-    const s = verifyEpochKeyStatement(await this.adminKey(), statementBytes);
+    const inForce = await this.currentPolicy();
+    if (inForce === undefined)
+      throw new RelayError('EPOCH_KEY_NO_POLICY', 'no access policy is in force: publish one first', {
+        check: 'AUTH-11',
+      });
+    const s = verifyEpochKeyStatement(inForce.policy, statementBytes);
     if (s.orgId !== this.orgId)
       throw new RelayError('EPOCH_KEY_INVALID', 'statement names another organisation', { check: 'AUTH-9' });
     // Keys are published in increasing order, each once (STORE-R-2), and may be published ahead of their month:
@@ -249,7 +289,7 @@ export class RelayService {
     const latest = await this.storage.currentEpochKey();
     if (latest !== undefined && s.epoch <= latest.epoch)
       throw new RelayError(
-        s.epoch === latest.epoch ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
+        (await this.storage.getEpochKey(s.epoch)) !== undefined ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
         'epoch is not new',
         {
           check: 'STORE-R-2',

@@ -1,27 +1,34 @@
 /**
- * The org-admin's signed directory statements, as the relay uses them: it checks them before appending their
- * exact bytes to the transparency log as entries of type device_added (3), device_removed (4) and epoch_key (2).
- * The formats, signing and verification live in @overt/core (directory/statements.ts, docs/spec/directory.md),
- * shared with the client that checks them again; this module keeps the relay's API and reports failures as the
- * relay's own codes (DIR_STATEMENT_INVALID / EPOCH_KEY_INVALID under AUTH-9, relay.md §4).
+ * The directory statements as the relay uses them: it checks them before appending their exact bytes to the
+ * transparency log as entries of type policy (1), epoch_key (2), device_added (3) and device_removed (4). The
+ * formats, signing and verification live in @overt/core (directory/statements.ts, workflow/policy.ts,
+ * docs/spec/directory.md), shared with the client that checks them again; this module keeps the relay's API and
+ * reports failures as the relay's own codes: DIR_STATEMENT_INVALID / EPOCH_KEY_INVALID under AUTH-9 for a
+ * statement that does not decode or (devices) verify under the admin key, EPOCH_KEY_INVALID under AUTH-11 for an
+ * epoch key that does not verify under the policy in force (core DIR-4..DIR-6: policy binding, k trustee
+ * signatures, interpolation), POLICY_INVALID under AUTH-12 for a policy (relay.md §4).
  */
 import {
   deviceEntry as coreDeviceEntry,
   epochKeyEntry as coreEpochKeyEntry,
+  policyEntry as corePolicyEntry,
   signDeviceStatement as coreSignDevice,
-  signEpochKeyStatement as coreSignEpochKey,
   verifyDeviceStatement as coreVerifyDevice,
   verifyEpochKeyStatement as coreVerifyEpochKey,
+  type DecodedEpochKeyStatement,
   type DeviceStatement,
   type DeviceStatementKind,
   DIRECTORY_ENTRY_TYPES,
-  type EpochKeyStatement,
   isOvertError,
+  POLICY_ENTRY_TYPE,
+  type VerifiedPolicy,
+  verifyPolicy,
 } from '@overt/core';
 import { ENTRY_TYPES } from '@overt/log';
 import { RelayError } from './errors.js';
 
 export {
+  type DecodedEpochKeyStatement,
   type DeviceStatement,
   type DeviceStatementKind,
   type EpochKeyStatement,
@@ -34,18 +41,28 @@ export {
 if (
   DIRECTORY_ENTRY_TYPES.epoch_key !== ENTRY_TYPES.epoch_key ||
   DIRECTORY_ENTRY_TYPES.device_added !== ENTRY_TYPES.device_added ||
-  DIRECTORY_ENTRY_TYPES.device_removed !== ENTRY_TYPES.device_removed
+  DIRECTORY_ENTRY_TYPES.device_removed !== ENTRY_TYPES.device_removed ||
+  POLICY_ENTRY_TYPE !== ENTRY_TYPES.policy
 )
   throw new Error('directory entry types disagree with the log registry');
 
-/** Runs `f`, turning core's DIRECTORY_* errors into the relay's `code` under AUTH-9. */
-function asRelay<T>(code: 'DIR_STATEMENT_INVALID' | 'EPOCH_KEY_INVALID', f: () => T): T {
+/**
+ * Runs `f`, turning core's errors into the relay's `code`: under AUTH-9 for a statement that does not decode or
+ * (devices) verify, under AUTH-11 for an epoch key that fails the policy's checks (core DIR-4, DIR-5, DIR-6).
+ */
+function asRelay<T>(code: 'DIR_STATEMENT_INVALID' | 'EPOCH_KEY_INVALID' | 'POLICY_INVALID', f: () => T): T {
   try {
     return f();
   } catch (e) {
     if (isOvertError(e)) {
       const message = e.message.replace(/^[A-Z_]+ \[[A-Z]+-\d+\]: /, '');
-      throw new RelayError(code, message, { check: 'AUTH-9', cause: e });
+      const check =
+        code === 'POLICY_INVALID'
+          ? 'AUTH-12'
+          : e.check === 'DIR-4' || e.check === 'DIR-5' || e.check === 'DIR-6'
+            ? 'AUTH-11'
+            : 'AUTH-9';
+      throw new RelayError(code, `${message} (${e.check ?? e.code})`, { check, cause: e });
     }
     throw e;
   }
@@ -71,20 +88,22 @@ export function verifyDeviceStatement(
   return asRelay('DIR_STATEMENT_INVALID', () => coreVerifyDevice(adminKey, kind, bytes));
 }
 
-/** Builds and signs an epoch-key statement (the admin tool's side, after the trustees' DKG). */
-export function signEpochKeyStatement(
-  admin: Parameters<typeof coreSignEpochKey>[0],
-  s: EpochKeyStatement,
-): Uint8Array {
-  return asRelay('EPOCH_KEY_INVALID', () => coreSignEpochKey(admin, s));
+/**
+ * Decodes and verifies an epoch-key statement under the policy in force (core verifyEpochKeyStatement): canonical
+ * encoding (EPOCH_KEY_INVALID, AUTH-9), then the policy binding, at least k valid trustee signatures and the
+ * interpolation of the verification keys (EPOCH_KEY_INVALID, AUTH-11). The admin's key plays no part: it cannot
+ * make an epoch key on its own (DESIGN A14).
+ */
+export function verifyEpochKeyStatement(policy: VerifiedPolicy, bytes: Uint8Array): DecodedEpochKeyStatement {
+  return asRelay('EPOCH_KEY_INVALID', () => coreVerifyEpochKey(policy, bytes));
 }
 
 /**
- * Decodes and verifies an epoch-key statement: canonical encoding, 1 ≤ k ≤ n, every key a canonical
- * non-identity ristretto255 element, and the admin's signature. EPOCH_KEY_INVALID (AUTH-9) otherwise.
+ * Verifies a signed policy under the org-admin key (the org key of workflow.md §2; in this deployment the admin
+ * key signs it). POLICY_INVALID (AUTH-12) when it does not decode or its signature does not verify.
  */
-export function verifyEpochKeyStatement(adminKey: Uint8Array, bytes: Uint8Array): EpochKeyStatement {
-  return asRelay('EPOCH_KEY_INVALID', () => coreVerifyEpochKey(adminKey, bytes));
+export function verifyPolicyStatement(adminKey: Uint8Array, signed: Uint8Array): VerifiedPolicy {
+  return asRelay('POLICY_INVALID', () => verifyPolicy(signed, adminKey));
 }
 
 /** The log entry for a statement: u8 type ‖ statement (log entry.ts). */
@@ -94,4 +113,8 @@ export function deviceEntry(kind: DeviceStatementKind, statement: Uint8Array): U
 
 export function epochKeyEntry(statement: Uint8Array): Uint8Array {
   return coreEpochKeyEntry(statement);
+}
+
+export function policyEntry(signed: Uint8Array): Uint8Array {
+  return corePolicyEntry(signed);
 }

@@ -9,11 +9,17 @@ import {
   generateSigningKey,
   group,
   type HeaderFields,
+  type Policy,
   randomBytes,
   randomNonZeroScalar,
   type SigningKeyPair,
+  scalarFromInt,
+  signEpochKeyStatement,
+  signingKeyFromSeed,
+  signPolicy,
   toBase64,
   utf8Encode,
+  verifyPolicy,
 } from '@overt/core';
 import { generateSignerKey, type SignerKey } from '@overt/log';
 import {
@@ -28,7 +34,7 @@ import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
 import type { BucketConfig } from '../src/rate-limit.js';
 import { createRelay, type Relay } from '../src/relay.js';
-import { signDeviceStatement, signEpochKeyStatement } from '../src/statements.js';
+import { signDeviceStatement } from '../src/statements.js';
 
 export const ORG = 'org.test';
 export const LOG_ORIGIN = 'relay.test/log';
@@ -138,9 +144,68 @@ export async function addDevice(
   return { key, response };
 }
 
+/** The three trustees of the test policy (fixed seeds): they sign every epoch key the harness publishes. */
+export const TRUSTEE_KEYS: readonly SigningKeyPair[] = [0x71, 0x72, 0x73].map((b) =>
+  signingKeyFromSeed(new Uint8Array(32).fill(b)),
+);
+
 /**
- * The admin publishes a 2-of-3 epoch key for `epoch`, signed at `options.time` (default now), with `options.epochKey` or a fresh group key (the trustees' verification keys are
- * random points: nothing here decrypts). Returns the group key, the signed statement and the relay's answer.
+ * The test org's access policy (workflow.md §2): the three {@link TRUSTEE_KEYS} with k = 2, two witnesses, one
+ * requester, calendar-month epochs. Deterministic for a given org, so the harness can publish it idempotently.
+ */
+export function testPolicy(orgId: string = ORG, overrides: Partial<Policy> = {}): Policy {
+  const fixed = (b: number) => signingKeyFromSeed(new Uint8Array(32).fill(b)).publicKey;
+  return {
+    version: 1,
+    orgId,
+    serial: 1,
+    issuedAt: 0,
+    trustees: TRUSTEE_KEYS.map((k, i) => ({
+      index: i + 1,
+      name: `Trustee ${i + 1}`,
+      signingKey: k.publicKey,
+      encryptionKey: new Uint8Array(32).fill(0x40 + i),
+    })),
+    threshold: 2,
+    witnesses: [1, 2].map((i) => ({ name: `witness-${i}.test`, signingKey: fixed(0x80 + i) })),
+    witnessQuorum: 2,
+    requesters: [
+      {
+        id: 'requester',
+        name: 'Requester',
+        signingKey: fixed(0x90),
+        encryptionKey: new Uint8Array(32).fill(0x91),
+      },
+    ],
+    limits: {
+      maxSubjects: 10,
+      maxWindowMs: 31 * 86_400_000,
+      maxEnvelopes: 1000,
+      maxSealMs: 86_400_000,
+      maxExtensions: 2,
+    },
+    epochLength: { kind: 'calendar-month' },
+    retentionMs: 365 * 86_400_000,
+    ...overrides,
+  };
+}
+
+/**
+ * Logs the org's policy signed by the admin key ({@link testPolicy}) unless this relay already has it in force.
+ * Returns the verified policy and the relay's answer (201, or 409 POLICY_STALE when already published).
+ */
+export async function publishPolicy(admin: Client, adminKey: SigningKeyPair, orgId: string = ORG) {
+  const signed = signPolicy(testPolicy(orgId), adminKey);
+  const response = await admin.request('POST', '/v1/admin/policies', { statement: toBase64(signed) });
+  return { policy: verifyPolicy(signed, adminKey.publicKey), response };
+}
+
+/**
+ * The trustees publish a 2-of-3 epoch key for `epoch` under the test policy (logged first if this relay has none),
+ * signed at `options.time` (default now), with `options.epochKey` or a fresh group key. The verification keys are
+ * Y_i = Y + i·A for a random A, points of a degree-1 polynomial in the exponent through Y, so they interpolate to
+ * Y (DIR-6) without anyone knowing its secret: nothing here decrypts. Returns the group key, the signed statement
+ * and the relay's answer.
  */
 export async function publishEpochKey(
   admin: Client,
@@ -149,15 +214,22 @@ export async function publishEpochKey(
   options: { orgId?: string; epochKey?: Element; time?: number } = {},
 ): Promise<{ epochKey: Element; statement: Uint8Array; response: Response }> {
   const { orgId = ORG, epochKey = group.baseMul(randomNonZeroScalar()), time = Date.now() } = options;
-  const statement = signEpochKeyStatement(adminKey, {
-    orgId,
-    epoch,
-    threshold: 2,
-    groupKey: epochKey,
-    verificationKeys: [1, 2, 3].map(() => group.baseMul(randomNonZeroScalar())),
-    transcriptHash: randomBytes(32),
-    time,
-  });
+  const { policy } = await publishPolicy(admin, adminKey, orgId);
+  const slope = group.baseMul(randomNonZeroScalar());
+  const statement = signEpochKeyStatement(
+    {
+      orgId,
+      epoch,
+      policyHash: policy.hash,
+      threshold: 2,
+      groupKey: epochKey,
+      verificationKeys: [1, 2, 3].map((i) => group.add(epochKey, group.mul(scalarFromInt(i), slope))),
+      transcriptHash: randomBytes(32),
+      sessionId: randomBytes(32),
+      time,
+    },
+    TRUSTEE_KEYS.slice(0, 2).map((key, i) => ({ index: i + 1, key })),
+  );
   const response = await admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(statement) });
   return { epochKey, statement, response };
 }
@@ -212,6 +284,8 @@ export async function startHarness(
     /** Witnesses the sequencer asks to cosign (default none), with their quorum (default all). */
     witnesses?: readonly LogWitness[];
     witnessQuorum?: number;
+    /** The log's heartbeat with witnesses (log-service.md "Heartbeat"), default the sequencer's. */
+    heartbeatMs?: number;
     /** The relay's franking key (default: a fresh one); `false` runs a relay without one (RPT-1). */
     frankingKey?: SigningKeyPair | false;
     /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
@@ -229,6 +303,7 @@ export async function startHarness(
     key: options.logKey ?? generateSignerKey(LOG_ORIGIN),
     ...(options.witnesses ? { witnesses: options.witnesses, witnessRetryMs: 50 } : {}),
     ...(options.witnessQuorum !== undefined ? { witnessQuorum: options.witnessQuorum } : {}),
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
   });
   const adminKey = generateSigningKey();
   const frankingKey =

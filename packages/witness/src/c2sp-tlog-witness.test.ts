@@ -48,14 +48,14 @@ interface Harness {
 const dirs = tempDirs();
 const open: Harness[] = [];
 
-async function harness(): Promise<Harness> {
+async function harness(clock: () => number = () => NOW): Promise<Harness> {
   const store = SqliteWitnessStore.openDir(dirs.make());
   const events: WitnessEvent[] = [];
   const witness = new Witness({
     key: witnessKey,
     logs: [{ origin: TESSERA.origin, keys: [tesseraVerifier()] }],
     store,
-    clock: () => NOW,
+    clock,
     onEvent: (e) => events.push(e),
   });
   const server = await serveWitness(witness);
@@ -138,6 +138,33 @@ describeTessera('tlog-witness add-checkpoint', () => {
     }
     // Re-submitting the latest checkpoint (old = size, same root, empty proof) is cosigned again.
     expect((await h.post(15, [], tesseraCheckpoint(15))).status).toBe(200);
+  });
+
+  it('200: a heartbeat — the same checkpoint again (old = size, empty proof) — gets a fresh cosignature at the current time', async () => {
+    let now = NOW;
+    h = await harness(() => now);
+    const policy = makeWitnessPolicy([verifierKeyOf(witnessKey)], 1);
+    const log = { origin: TESSERA.origin, logKeys: [tesseraVerifier()], witnesses: policy };
+    const cosignedAt = async (res: Response) => {
+      expect(res.status).toBe(200);
+      const v = verifyCheckpoint(utf8Decode(tesseraCheckpoint(7)) + (await res.text()), log);
+      return v.cosignatures[0]!.timestamp;
+    };
+    expect(await cosignedAt(await h.post(0, [], tesseraCheckpoint(7)))).toBe(NOW);
+    now = NOW + 30;
+    // C2SP tlog-cosignature: the timestamp is the witness's time of cosigning, so the same tree head gets a
+    // newer one — what lets a verifier tell how old its view is (DESIGN A16).
+    expect(await cosignedAt(await h.post(7, [], tesseraCheckpoint(7)))).toBe(NOW + 30);
+    expect(h.store.latest(TESSERA.origin)).toMatchObject({ size: 7, cosignedAt: NOW + 30 });
+    expect(h.events.at(-1)).toEqual({ status: 200, origin: TESSERA.origin, oldSize: 7, size: 7 });
+    // Still exactly one tree head per size: a same-size checkpoint with another root is refused (WIT-9).
+    const fork = signTree(
+      tesseraKey(),
+      TESSERA.origin,
+      [...leaves.slice(0, 6), new Uint8Array(32).fill(0xee)],
+      7,
+    );
+    await expectConflict(await h.post(7, [], fork), 7);
   });
 
   it('200: a large jump (1 → 15) with its proof', async () => {

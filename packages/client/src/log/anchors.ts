@@ -19,7 +19,10 @@ export interface TrustAnchors {
     readonly vkey: string;
     /** The witnesses' cosignature verifier keys (type 0x04). */
     readonly witnessVkeys: readonly string[];
-    /** How many distinct witnesses must cosign a checkpoint. */
+    /**
+     * How many distinct witnesses must cosign a checkpoint: at least 1 (KT-FRESH-2), since the witnesses'
+     * timestamps are what show the client its view of the log is current (§8.6).
+     */
     readonly witnessQuorum: number;
   };
   /** The org-admin's Ed25519 public key (32 bytes). */
@@ -30,17 +33,22 @@ function invalid(message: string, cause?: unknown): never {
   throw new ClientError('KT_ANCHORS_INVALID', message, { check: 'KT-1', cause });
 }
 
-/** The log policy of the anchors. KT_ANCHORS_INVALID (KT-1) for malformed keys, a bad quorum or origin. */
+/**
+ * The log policy of the anchors. KT_ANCHORS_INVALID (KT-1) for malformed keys, a bad quorum or origin;
+ * KT_ANCHORS_INVALID (KT-FRESH-2) for a witness quorum of 0: without witnesses nothing vouches for the time of a
+ * checkpoint, so a relay could freeze the client's view unnoticed (A16).
+ */
 export function logPolicyOf(anchors: TrustAnchors): LogPolicy {
   const { log } = anchors;
   if (typeof log?.origin !== 'string' || log.origin.length === 0 || /\n/.test(log.origin))
     invalid('log origin is malformed');
   if (!(anchors.adminKey instanceof Uint8Array) || anchors.adminKey.length !== 32)
     invalid('admin key is not 32 bytes');
+  let policy: LogPolicy;
   try {
     const logKey = parseVerifierKey(log.vkey);
     if (logKey.type !== SIGNATURE_TYPE_ED25519) invalid('log key is not an Ed25519 note key');
-    return {
+    policy = {
       origin: log.origin,
       logKeys: [logKey],
       witnesses: makeWitnessPolicy([...log.witnessVkeys], log.witnessQuorum),
@@ -49,6 +57,11 @@ export function logPolicyOf(anchors: TrustAnchors): LogPolicy {
     if (cause instanceof ClientError) throw cause;
     return invalid('log or witness keys are malformed', cause);
   }
+  if (policy.witnesses.quorum < 1)
+    throw new ClientError('KT_ANCHORS_INVALID', 'the witness quorum must be at least 1', {
+      check: 'KT-FRESH-2',
+    });
+  return policy;
 }
 
 /**

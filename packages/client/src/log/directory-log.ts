@@ -6,29 +6,54 @@
  * each checkpoint is verified (origin, log signature, witness quorum) and proven consistent with the latest one
  * accepted before (so the relay cannot show this client a log that forks from what it saw earlier); then the new
  * entries are downloaded from the entry bundles and the tree is recomputed from them, so every entry indexed here
- * is included in a verified checkpoint. Directory entries (device added/removed, epoch key) whose statement
- * verifies under the pinned admin key and names this org are indexed by log index:
+ * is included in a verified checkpoint. Entries are indexed in log order:
+ *
+ * - a policy entry (type 1) signed by the pinned admin (org) key, naming this org, with a serial greater than the
+ *   policy in force, becomes the policy in force for every entry after it (directory.md §2); each one after the
+ *   first is reported as a policy change (KT-10);
+ * - a device statement verifying under the pinned admin key and naming this org is indexed;
+ * - an epoch-key statement is indexed only if it verifies under the policy in force at its position: at least k
+ *   trustee signatures, the policy named, verification keys interpolating to the group key (core DIR-4..DIR-6,
+ *   KT-8). One that does not is recorded as untrusted and reported; a second verified statement with different
+ *   content for an epoch that already has one marks the epoch as conflicted and is reported (KT-9). Neither is
+ *   ever a choice: the client refuses to seal to such an epoch.
  *
  *     kt/monitor                      the latest accepted checkpoint and the tree's frontier (JSON)
  *     kt/dir/<index>                  the entry bytes (u8 type ‖ statement) of a verified directory statement
+ *     kt/dir-policy/<index>           for an epoch key: the log index of the policy it verified under
+ *     kt/policy/<index>               the entry bytes of a policy that came into force there
+ *     kt/policy-latest                the index of the policy in force
+ *     kt/epoch/<epoch>                the index of the epoch's (first) verified key
+ *     kt/epoch-conflict/<epoch>       the index of a second, different key for the epoch
+ *     kt/epoch-bad/<index>            an epoch-key entry that failed verification (JSON: epoch, core check)
  *     kt/removed/<userId>/<deviceId>/<identity key hex>  the index of that device key's first removal
  *
  * Entries are indexed before the checkpoint is saved, so a crash repeats indexing (idempotent), never skips it.
+ * A checkpoint of the same tree that the witness quorum cosigned more recently (the log's heartbeat) replaces the
+ * stored one, so {@link DirectoryLog.freshness} tells how old the view is (§8.6, A16).
  */
 import {
+  type DecodedEpochKeyStatement,
   type DeviceStatement,
+  DIRECTORY_ENTRY_TYPES,
   type DirectoryStatement,
-  type EpochKeyStatement,
+  decodeEpochKeyStatement,
+  equalBytes,
   fromBase64,
   isDirectoryEntry,
   isOvertError,
+  isPolicyEntry,
   toBase64,
   toHex,
   utf8Decode,
   utf8Encode,
+  type VerifiedPolicy,
   verifyDirectoryEntry,
+  verifyPolicyEntry,
 } from '@overt/core';
 import {
+  checkpointFreshness,
+  type Freshness,
   isLogError,
   type FetchLike as LogFetchLike,
   type LogPolicy,
@@ -36,6 +61,7 @@ import {
   type MonitorResult,
   type MonitorSnapshot,
   type MonitorStore,
+  type VerifiedCheckpoint,
 } from '@overt/log';
 import { ClientError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
@@ -43,6 +69,12 @@ import { logPolicyOf, type TrustAnchors } from './anchors.js';
 
 const MONITOR_KEY = 'kt/monitor';
 const entryKey = (index: number): string => `kt/dir/${index}`;
+const entryPolicyKey = (index: number): string => `kt/dir-policy/${index}`;
+const policyKey = (index: number): string => `kt/policy/${index}`;
+const POLICY_LATEST_KEY = 'kt/policy-latest';
+const epochKey = (epoch: number): string => `kt/epoch/${epoch}`;
+const conflictKey = (epoch: number): string => `kt/epoch-conflict/${epoch}`;
+const badKey = (index: number): string => `kt/epoch-bad/${index}`;
 const removedKey = (userId: string, deviceId: string, identityKey: Uint8Array): string =>
   `kt/removed/${userId}/${deviceId}/${toHex(identityKey)}`;
 
@@ -79,11 +111,52 @@ export interface DirectoryLogOptions {
   readonly store: KeyValueStore;
   /** `fetch` (default: the platform's). */
   readonly fetch?: LogFetchLike;
+  /** The clock, ms since the epoch (default `Date.now`): the view's age is judged against it. */
+  readonly now?: () => number;
   /**
    * Told of every verified directory statement of this org as it is read, in log order, before the checkpoint
    * that includes it is saved (so after a crash it is told again).
    */
   readonly onStatement?: (index: number, statement: DirectoryStatement) => void | Promise<void>;
+  /**
+   * Told, like `onStatement`, of what the user must see about the org's keys: a policy change (KT-10), an
+   * epoch-key entry that does not verify under the policy in force (KT-8), a second key for an epoch (KT-9).
+   */
+  readonly onEvent?: (event: DirectoryLogEvent) => void | Promise<void>;
+  /**
+   * Told of every other entry (u8 type ‖ body: neither a policy nor a directory statement) the same way, after the
+   * tree that includes it verified: the workflow entries, e.g. shred statements (client.md §4.7).
+   */
+  readonly onEntry?: (index: number, entry: Uint8Array) => void | Promise<void>;
+}
+
+/** What {@link DirectoryLogOptions.onEvent} is told. */
+export type DirectoryLogEvent =
+  | {
+      readonly type: 'policy-changed';
+      readonly index: number;
+      readonly previous: VerifiedPolicy;
+      readonly policy: VerifiedPolicy;
+    }
+  | {
+      readonly type: 'epoch-key-invalid';
+      readonly index: number;
+      /** The epoch the entry claims, when it decodes. */
+      readonly epoch: number | undefined;
+      /** Core's check that failed (DIR-2, DIR-4, DIR-5, DIR-6). */
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'epoch-key-conflict';
+      readonly index: number;
+      readonly epoch: number;
+      readonly first: number;
+    };
+
+/** Why an epoch-key entry is not trusted, as recorded. */
+export interface UntrustedEpochKey {
+  readonly epoch: number | undefined;
+  readonly reason: string;
 }
 
 /** The result of {@link DirectoryLog.update}. */
@@ -97,11 +170,15 @@ export interface LogUpdate {
 export class DirectoryLog {
   private readonly monitor: Monitor;
   private readonly policy: LogPolicy;
+  private readonly now: () => number;
   private verifiedSize: number | undefined;
+  /** The latest accepted checkpoint with its cosignatures, once read (null: read it again). */
+  private view: VerifiedCheckpoint | undefined | null = null;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: DirectoryLogOptions) {
     this.policy = logPolicyOf(options.anchors);
+    this.now = options.now ?? Date.now;
     const fetchFn: LogFetchLike = options.fetch ?? ((url) => fetch(url));
     this.monitor = new Monitor({
       policy: this.policy,
@@ -109,7 +186,28 @@ export class DirectoryLog {
       fetch: fetchFn,
       store: new KvMonitorStore(options.store),
       onEntry: (index, entry) => this.index(index, entry),
+      // Only to compare two notes of the same tree: a cosignature dated beyond the skew is not fresher.
+      now: () => this.seconds(),
     });
+  }
+
+  private seconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  /**
+   * How fresh the latest verified checkpoint is now (log.md §4.1: its quorum-th newest witness timestamp against
+   * `maxAgeSeconds`); not fresh before the first checkpoint. SDK_STORE_MALFORMED if the stored one does not verify.
+   */
+  async freshness(maxAgeSeconds: number): Promise<Freshness> {
+    if (this.view === null) {
+      this.view = await this.monitor.latestVerified().catch((cause) => {
+        throw storeMalformed('stored log checkpoint', cause);
+      });
+    }
+    if (this.view === undefined)
+      return { fresh: false, timestamp: undefined, ageSeconds: undefined, future: 0 };
+    return checkpointFreshness(this.view, this.policy.witnesses.quorum, this.seconds(), { maxAgeSeconds });
   }
 
   get adminKey(): Uint8Array {
@@ -152,6 +250,7 @@ export class DirectoryLog {
     }
     switch (r.kind) {
       case 'ok':
+        this.view = null;
         this.verifiedSize = Math.max(r.checkpoint.size, r.previousSize);
         return { size: this.verifiedSize, newEntries: r.newEntries };
       case 'unavailable':
@@ -188,10 +287,71 @@ export class DirectoryLog {
     const bytes = await this.options.store.get(entryKey(index));
     if (bytes === undefined) return undefined;
     try {
-      return verifyDirectoryEntry(this.adminKey, bytes);
+      let policy: VerifiedPolicy | undefined;
+      if (bytes[0] === DIRECTORY_ENTRY_TYPES.epoch_key) {
+        const at = await this.readIndex(entryPolicyKey(index));
+        policy = at === undefined ? undefined : await this.policyAt(at);
+      }
+      return verifyDirectoryEntry(this.adminKey, bytes, policy);
     } catch (cause) {
+      if (cause instanceof ClientError) throw cause;
       throw storeMalformed('stored directory entry', cause);
     }
+  }
+
+  /** The policy that came into force at log index `index` (stored when it was read). */
+  private async policyAt(index: number): Promise<VerifiedPolicy | undefined> {
+    const bytes = await this.options.store.get(policyKey(index));
+    if (bytes === undefined) return undefined;
+    try {
+      return verifyPolicyEntry(this.adminKey, bytes);
+    } catch (cause) {
+      throw storeMalformed('stored policy entry', cause);
+    }
+  }
+
+  /** The policy in force at the end of the log read so far, with the index where it was logged. */
+  async accessPolicy(): Promise<{ index: number; policy: VerifiedPolicy } | undefined> {
+    const index = await this.readIndex(POLICY_LATEST_KEY);
+    if (index === undefined) return undefined;
+    const policy = await this.policyAt(index);
+    return policy === undefined ? undefined : { index, policy };
+  }
+
+  /** The index of the verified key of `epoch` read so far (the first one), if any. */
+  epochKeyIndex(epoch: number): Promise<number | undefined> {
+    return this.readIndex(epochKey(epoch));
+  }
+
+  /** The index of a second, different verified key of `epoch` (KT-9), if one was read. */
+  epochConflict(epoch: number): Promise<number | undefined> {
+    return this.readIndex(conflictKey(epoch));
+  }
+
+  /** Why the epoch-key entry at `index` failed verification (KT-8), if it did. */
+  async untrustedEpochKeyAt(index: number): Promise<UntrustedEpochKey | undefined> {
+    const bytes = await this.options.store.get(badKey(index));
+    if (bytes === undefined) return undefined;
+    try {
+      const j = JSON.parse(utf8Decode(bytes)) as { epoch?: unknown; reason?: unknown };
+      if (typeof j.reason !== 'string' || (j.epoch !== null && !Number.isSafeInteger(j.epoch)))
+        throw new Error('shape');
+      return { epoch: j.epoch === null ? undefined : (j.epoch as number), reason: j.reason };
+    } catch (cause) {
+      throw storeMalformed('stored untrusted epoch key', cause);
+    }
+  }
+
+  private async readIndex(key: string): Promise<number | undefined> {
+    const bytes = await this.options.store.get(key);
+    if (bytes === undefined) return undefined;
+    const text = utf8Decode(bytes);
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) throw storeMalformed('stored log index');
+    return Number(text);
+  }
+
+  private putIndex(key: string, index: number): Promise<void> {
+    return this.options.store.put(key, utf8Encode(String(index)));
   }
 
   /** The verified device-added statement at `index`, if that entry is one. */
@@ -201,7 +361,7 @@ export class DirectoryLog {
   }
 
   /** The verified epoch-key statement at `index`, if that entry is one. */
-  async epochKeyAt(index: number): Promise<EpochKeyStatement | undefined> {
+  async epochKeyAt(index: number): Promise<DecodedEpochKeyStatement | undefined> {
     const s = await this.statementAt(index);
     return s?.type === 'epoch-key' ? s.statement : undefined;
   }
@@ -217,7 +377,12 @@ export class DirectoryLog {
 
   /** The monitor's hook: index one entry (already proven part of the checkpoint's tree). */
   private async index(index: number, entry: Uint8Array): Promise<void> {
-    if (!isDirectoryEntry(entry)) return;
+    if (isPolicyEntry(entry)) return this.indexPolicy(index, entry);
+    if (!isDirectoryEntry(entry)) {
+      await this.options.onEntry?.(index, entry);
+      return;
+    }
+    if (entry[0] === DIRECTORY_ENTRY_TYPES.epoch_key) return this.indexEpochKey(index, entry);
     let s: DirectoryStatement;
     try {
       s = verifyDirectoryEntry(this.adminKey, entry);
@@ -232,6 +397,75 @@ export class DirectoryLog {
       const k = removedKey(s.statement.userId, s.statement.deviceId, s.statement.identityKey);
       if ((await this.options.store.get(k)) === undefined)
         await this.options.store.put(k, utf8Encode(String(index)));
+    }
+    await this.options.onStatement?.(index, s);
+  }
+
+  /**
+   * A policy entry: in force from here on if the pinned admin (org) key signed it, it names this org and its
+   * serial is greater than the policy in force; anything else vouches for nothing and is not indexed. Every
+   * policy after the first this client read is a policy change the user is told of (KT-10).
+   */
+  private async indexPolicy(index: number, entry: Uint8Array): Promise<void> {
+    let policy: VerifiedPolicy;
+    try {
+      policy = verifyPolicyEntry(this.adminKey, entry);
+    } catch (e) {
+      if (isOvertError(e)) return;
+      throw e;
+    }
+    if (policy.policy.orgId !== this.options.orgId) return;
+    const previous = await this.accessPolicy();
+    if (previous !== undefined && policy.policy.serial <= previous.policy.policy.serial) return;
+    await this.options.store.put(policyKey(index), entry);
+    await this.putIndex(POLICY_LATEST_KEY, index);
+    if (previous !== undefined)
+      await this.options.onEvent?.({ type: 'policy-changed', index, previous: previous.policy, policy });
+  }
+
+  /**
+   * An epoch-key entry, verified under the policy in force at its position (KT-8). A failure is recorded and
+   * reported, never skipped in silence; a second verified key with other content for the same epoch marks the
+   * epoch conflicted (KT-9). The same statement logged twice (a retried append) is not a conflict.
+   */
+  private async indexEpochKey(index: number, entry: Uint8Array): Promise<void> {
+    const inForce = await this.accessPolicy();
+    let s: DirectoryStatement;
+    try {
+      s = verifyDirectoryEntry(this.adminKey, entry, inForce?.policy);
+    } catch (e) {
+      if (!isOvertError(e)) throw e;
+      let decoded: DecodedEpochKeyStatement | undefined;
+      try {
+        decoded = decodeEpochKeyStatement(entry.subarray(1));
+      } catch (d) {
+        if (!isOvertError(d)) throw d;
+      }
+      // Another organisation's statement on a shared log is none of this client's business.
+      if (decoded !== undefined && decoded.orgId !== this.options.orgId) return;
+      const reason = e.check ?? e.code;
+      const epoch = decoded?.epoch;
+      await this.options.store.put(
+        badKey(index),
+        utf8Encode(JSON.stringify({ epoch: epoch ?? null, reason })),
+      );
+      await this.options.onEvent?.({ type: 'epoch-key-invalid', index, epoch, reason });
+      return;
+    }
+    if (s.type !== 'epoch-key' || s.statement.orgId !== this.options.orgId) return;
+    await this.options.store.put(entryKey(index), entry);
+    await this.putIndex(entryPolicyKey(index), inForce!.index);
+    const epoch = s.statement.epoch;
+    const first = await this.readIndex(epochKey(epoch));
+    if (first === undefined) {
+      await this.putIndex(epochKey(epoch), index);
+    } else if (first !== index) {
+      const earlier = await this.epochKeyAt(first);
+      if (earlier === undefined || !equalBytes(earlier.content, s.statement.content)) {
+        if ((await this.readIndex(conflictKey(epoch))) === undefined)
+          await this.putIndex(conflictKey(epoch), index);
+        await this.options.onEvent?.({ type: 'epoch-key-conflict', index, epoch, first });
+      }
     }
     await this.options.onStatement?.(index, s);
   }

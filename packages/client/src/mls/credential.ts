@@ -18,20 +18,23 @@
  *   u8 version = 1 ‖ u8 len ‖ user_id ‖ u8 len ‖ device_id ‖ identity_key[32]
  */
 import {
+  DEVICE_ID_MAX,
   equalBytes,
   isOvertError,
   Reader,
   SIGNING_PUBLIC_KEY_BYTES,
   type SigningKeyPair,
   toHex,
+  USER_ID_MAX,
   Writer,
 } from '@overt/core';
 import type { Credential } from 'ts-mls';
 import { ClientError } from '../errors.js';
 
 export const CREDENTIAL_VERSION = 1;
-export const MAX_USER_ID_BYTES = 128;
-export const MAX_DEVICE_ID_BYTES = 64;
+/** The id limits every part of the protocol shares (core ids.ts, foundations.md §8). */
+export const MAX_USER_ID_BYTES = USER_ID_MAX;
+export const MAX_DEVICE_ID_BYTES = DEVICE_ID_MAX;
 
 /** Who a leaf is: the user, the device, and the device's Ed25519 identity key (on the transparency log). */
 export interface MemberCredential {

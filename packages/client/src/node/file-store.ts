@@ -1,40 +1,78 @@
 /**
- * The SDK's file-backed KeyValueStore for Node (docs/spec/client.md's store interface; the CLI keeps its profiles
- * in it, docs/spec/cli.md §2; IndexedDB is the browser's, later): one file per
- * key under a private directory, the key base64url-encoded as the file name. `put` writes a temporary file
- * (mode 0600) and renames it over the old one, so a crash or a concurrent reader sees the old or the new value,
- * never a mix.
+ * The SDK's file-backed KeyValueStore for Node (docs/spec/client.md §3; the CLI keeps its profiles in it,
+ * docs/spec/cli.md §3; IndexedDB is the browser's, later): one file per key under a private directory, every value
+ * encrypted at rest as a sealed record (store/sealed.ts, client.md §3.1) under the profile key, with the store key
+ * as its label, so a record copied or renamed to another key does not open (REST-2).
+ *
+ *     DIR/s-<base64url(UTF-8 key)>   sealed record of the value, label "overt/profile/v1/store/<key>"
+ *
+ * `put` writes a temporary file (mode 0600) and renames it over the old one, so a crash or a concurrent reader
+ * sees the old or the new value, never a mix. Names stay readable (they carry conversation and message ids, no
+ * key or content): `list` works without opening every record.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBase64Url, randomBytes, toBase64Url, toHex, utf8Decode, utf8Encode } from '@overt/core';
+import { ClientError } from '../errors.js';
+import { openRecord, PROFILE_KEY_BYTES, sealRecord, storeRecordLabel } from '../store/sealed.js';
 import type { KeyValueStore } from '../store/store.js';
 
-export class FileStore implements KeyValueStore {
-  private constructor(private readonly dir: string) {}
+/** Files of the unencrypted format written before encryption at rest (one value per `k-<base64url key>`). */
+const LEGACY_PREFIX = 'k-';
+const SEALED_PREFIX = 's-';
 
-  /** Opens (creating, mode 0700) the store directory. */
-  static async open(dir: string): Promise<FileStore> {
+export interface FileStoreOptions {
+  /** The profile key (32 bytes) every record is sealed under; the caller unwraps it (sealed.ts). */
+  readonly key: Uint8Array;
+}
+
+function nameOf(file: string, prefix: string): string | undefined {
+  if (!file.startsWith(prefix)) return undefined;
+  try {
+    return utf8Decode(fromBase64Url(file.slice(prefix.length)));
+  } catch {
+    // A stray file that is not one of ours: not a key.
+    return undefined;
+  }
+}
+
+export class FileStore implements KeyValueStore {
+  readonly #key: Uint8Array;
+
+  private constructor(
+    private readonly dir: string,
+    key: Uint8Array,
+  ) {
+    this.#key = key.slice();
+  }
+
+  /** Opens (creating, mode 0700) the store directory. SDK_USAGE unless `key` is 32 bytes. */
+  static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
+    if (!(options?.key instanceof Uint8Array) || options.key.length !== PROFILE_KEY_BYTES)
+      throw new ClientError('SDK_USAGE', `a file store needs a ${PROFILE_KEY_BYTES}-byte profile key`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    return new FileStore(dir);
+    return new FileStore(dir, options.key);
   }
 
   private path(key: string): string {
-    return join(this.dir, `k-${toBase64Url(utf8Encode(key))}`);
+    return join(this.dir, `${SEALED_PREFIX}${toBase64Url(utf8Encode(key))}`);
   }
 
+  /** The value of `key`. Throws SDK_STORE_MALFORMED (REST-2) when its record does not open under its name. */
   async get(key: string): Promise<Uint8Array | undefined> {
+    let record: Uint8Array;
     try {
-      return new Uint8Array(await readFile(this.path(key)));
+      record = new Uint8Array(await readFile(this.path(key)));
     } catch (e) {
       if ((e as { code?: string }).code === 'ENOENT') return undefined;
       throw e;
     }
+    return openRecord(this.#key, storeRecordLabel(key), record);
   }
 
   async put(key: string, value: Uint8Array): Promise<void> {
     const tmp = join(this.dir, `t-${toHex(randomBytes(8))}`);
-    await writeFile(tmp, value, { mode: 0o600, flag: 'wx' });
+    await writeFile(tmp, sealRecord(this.#key, storeRecordLabel(key), value), { mode: 0o600, flag: 'wx' });
     await rename(tmp, this.path(key));
   }
 
@@ -45,16 +83,27 @@ export class FileStore implements KeyValueStore {
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
     for (const f of await readdir(this.dir)) {
-      if (!f.startsWith('k-')) continue;
-      let key: string;
-      try {
-        key = utf8Decode(fromBase64Url(f.slice(2)));
-      } catch {
-        // A stray file that is not one of ours: not a key.
-        continue;
-      }
-      if (key.startsWith(prefix)) keys.push(key);
+      const key = nameOf(f, SEALED_PREFIX);
+      if (key?.startsWith(prefix)) keys.push(key);
     }
     return keys.sort();
+  }
+
+  /**
+   * Migration from the unencrypted format (client.md §3.1): seals every `k-` file of the directory as the record
+   * of the same key, then deletes the plaintext file. Idempotent, so a crash part-way is finished by calling it
+   * again. Returns how many files it sealed. Only for a store known to be mid-migration: a `k-` file is not
+   * authenticated, so in a store that was already encrypted it must be ignored, never imported.
+   */
+  async sealPlaintextFiles(): Promise<number> {
+    let n = 0;
+    for (const f of await readdir(this.dir)) {
+      const key = nameOf(f, LEGACY_PREFIX);
+      if (key === undefined) continue;
+      await this.put(key, new Uint8Array(await readFile(join(this.dir, f))));
+      await rm(join(this.dir, f), { force: true });
+      n++;
+    }
+    return n;
   }
 }

@@ -72,7 +72,7 @@ describe('OvertClient messaging', () => {
 
   it('an offline device receives once on reconnect, from its stored state', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'overt-client-'));
-    const store = await FileStore.open(dir);
+    const store = await FileStore.open(dir, { key: randomBytes(32) });
     const erin = await w.device('erin', 'erin-phone');
     const frank = await w.device('frank', 'frank-phone', store);
     await frank.client.publishKeyPackages(1);

@@ -5,6 +5,7 @@ import {
   decodeReport,
   encodeReport,
   generateSigningKey,
+  MAX_REPORT_PLAINTEXT,
   randomBytes,
   utf8Decode,
   utf8Encode,
@@ -100,16 +101,35 @@ describe('abuse reports (A12)', () => {
     await expectClientError(bob2.report(randomBytes(16)), 'SDK_NOT_REPORTABLE', 'FRK-6');
   });
 
-  it('payloads above REPORTABLE_MAX are shown but not kept for a report', async () => {
+  it('the reporting limit: a payload of exactly REPORTABLE_MAX is reported through the relay; one byte more is shown but not kept', async () => {
+    // One limit (franking.md §2): the client's, core's MAX_REPORT_PLAINTEXT and the relay's report route agree.
+    expect(REPORTABLE_MAX).toBe(MAX_REPORT_PLAINTEXT);
     const pinned = { relayFrankingKey: w.h.frankingKey!.publicKey };
     const erin = await w.device('erin', 'erin-phone', undefined, pinned);
     const fred = await w.device('fred', 'fred-phone', undefined, pinned);
     await fred.client.publishKeyPackages(1);
     const { conversationId } = await erin.client.createConversation(['fred']);
     await fred.client.sync();
-    await erin.client.sendFile(conversationId, randomBytes(REPORTABLE_MAX + 1), 'application/octet-stream');
+    const atLimit = await erin.client.sendFile(
+      conversationId,
+      randomBytes(REPORTABLE_MAX),
+      'application/octet-stream',
+    );
+    const [kept] = messages(await fred.client.sync());
+    expect(kept).toMatchObject({ stampStatus: 'verified', reportable: true });
+    // The largest report goes through the relay's report route and verifies there (not 413, not FRK-1).
+    expect(await fred.client.report(atLimit.messageId)).toMatchObject({
+      result: 'stored',
+      senderUserId: 'erin',
+    });
+    const over = await erin.client.sendFile(
+      conversationId,
+      randomBytes(REPORTABLE_MAX + 1),
+      'application/octet-stream',
+    );
     const [got] = messages(await fred.client.sync());
     expect(got).toMatchObject({ stampStatus: 'verified', reportable: false });
     expect(got!.payload.length).toBe(REPORTABLE_MAX + 1);
+    await expectClientError(fred.client.report(over.messageId), 'SDK_NOT_REPORTABLE', 'FRK-6');
   });
 });

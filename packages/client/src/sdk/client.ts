@@ -56,7 +56,7 @@ import {
   openHeldHistory,
   shareHistory,
 } from './history.js';
-import { KeyTransparency, type KtAlert } from './key-transparency.js';
+import { KeyTransparency, type KtEvent } from './key-transparency.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
 import {
   fetchEnvelope,
@@ -102,6 +102,12 @@ export interface OvertClientOptions {
   readonly trust: TrustAnchors;
   /** Also read the log and report alerts about this user's devices in every `sync()` (default false). */
   readonly monitorLog?: boolean;
+  /**
+   * The oldest view of the log a key-transparency decision may rest on, in seconds (default 300; client.md §8.6,
+   * A16): judged from the witness quorum's cosignature timestamps against `now`. An older view is refreshed before
+   * the decision; if the relay serves nothing fresher the operation fails with KT_LOG_STALE (KT-FRESH-1).
+   */
+  readonly maxLogAgeSeconds?: number;
   /**
    * The relay's franking public key (relay.md §10, `/.well-known/overt` `franking_key`): each message's stamp is
    * checked against it on receipt (FRK-5). Without it stamps are kept unchecked (`stampStatus: 'unverified'`).
@@ -156,8 +162,11 @@ export type ClientEvent =
       readonly code: string;
       readonly check: string | undefined;
     }
-  /** Log monitoring found a statement about this user's devices they did not expect (KT-6, KT-7; A6). */
-  | KtAlert;
+  /**
+   * Log monitoring found a statement about this user's devices they did not expect (KT-6, KT-7; A6), an epoch key
+   * that is not the trustees' or a second key for an epoch (KT-8, KT-9; A14), or a new access policy (KT-10).
+   */
+  | KtEvent;
 
 /** The result of a send. */
 export interface SentMessage {
@@ -210,6 +219,8 @@ export class OvertClient {
       store: options.store,
       transport: this.transport,
       ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, {}) } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.maxLogAgeSeconds !== undefined ? { maxLogAgeSeconds: options.maxLogAgeSeconds } : {}),
     });
     this.mlsOptions = {
       authenticate: (m) => this.authenticate(m),
@@ -334,6 +345,8 @@ export class OvertClient {
     options: { history?: HistorySetting } = {},
   ): Promise<{ conversationId: Uint8Array; missing: string[] }> {
     return this.exclusive(async () => {
+      // Every member is about to be authenticated against the log: refuse up front on a stale view (KT-FRESH-1).
+      await this.kt.ensureFresh();
       const conv = await Conversation.create(this.identity, this.mlsOptions, undefined, options.history);
       const users = [...new Set([this.userId, ...userIds])];
       const named = new Set(userIds.filter((u) => u !== this.userId));
@@ -357,6 +370,7 @@ export class OvertClient {
   addMembers(conversationId: Uint8Array, userIds: readonly string[]): Promise<string[]> {
     return this.exclusive(async () => {
       const conv = this.conversation(conversationId);
+      await this.kt.ensureFresh();
       const before = conv.members();
       const epoch = conv.epoch;
       const missing = await this.addUsersLocked(conv, userIds, new Set(userIds));
@@ -446,7 +460,7 @@ export class OvertClient {
    * this user's devices (a device the user did not approve, an unannounced removal). Throws KT_LOG_INVALID when
    * the log fails verification, KT_LOG_UNAVAILABLE when it cannot be read.
    */
-  monitorLog(): Promise<KtAlert[]> {
+  monitorLog(): Promise<KtEvent[]> {
     return this.exclusive(() => this.kt.monitor());
   }
 
@@ -504,8 +518,14 @@ export class OvertClient {
    * (KT-5: KT_EPOCH_KEY_NOT_ON_LOG otherwise). Cached for the session.
    */
   private async epochKey(epoch: number): Promise<{ epoch: number; key: Element }> {
+    // A cached key too is used only on a fresh view (KT-FRESH-1): sealing or opening is a decision on the log.
+    await this.kt.ensureFresh();
     const cached = this.epochKeys.get(epoch);
-    if (cached !== undefined) return { epoch, key: cached };
+    if (cached !== undefined) {
+      // A second key for the epoch read from the log since: seal to neither (KT-9).
+      await this.kt.checkEpochUsable(epoch);
+      return { epoch, key: cached };
+    }
     const key = await this.kt.epochKey(epoch);
     this.epochKeys.set(epoch, key);
     return { epoch, key };
@@ -728,6 +748,8 @@ export class OvertClient {
 
   private async syncLocked(): Promise<void> {
     if (this.options.monitorLog) this.pendingEvents.push(...(await this.kt.monitor()));
+    // Welcomes, commits and messages all rest on the log (members, epoch keys): not on a stale view (KT-FRESH-1).
+    else await this.kt.ensureFresh();
     await this.resolvePending();
     for (;;) {
       const items = await this.transport.mailbox(this.cursor);

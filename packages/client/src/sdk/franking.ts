@@ -7,14 +7,16 @@
  * `encodeReport`). The SDK does not keep received messages, so for each message that can be reported it stores
  * that report, ready to send, under `frank/<message id>` (base64url). It holds the plaintext: the store is already
  * the device's secret state (MLS secrets), and the message was shown to the user anyway. fk reveals no other
- * message (franking.md §2). Payloads larger than {@link REPORTABLE_MAX} are not kept: the relay's report body is
- * bounded by its 2 MiB body limit. `forgetReportable` deletes a record (e.g. when the user deletes the message).
+ * message (franking.md §2). Payloads larger than {@link REPORTABLE_MAX} (core's MAX_REPORT_PLAINTEXT, the largest
+ * plaintext a report may carry) are not kept: such a message cannot be reported (franking.md §2).
+ * `forgetReportable` deletes a record (e.g. when the user deletes the message).
  */
 import {
   createReport,
   decodeReport,
   encodeReport,
   isOvertError,
+  MAX_REPORT_PLAINTEXT,
   type OpenedEnvelope,
   toBase64Url,
   verifyStamp,
@@ -23,8 +25,8 @@ import { ClientError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
 import type { FiledReport, RelayTransport } from '../transport/relay-transport.js';
 
-/** The largest payload kept for a report (1 MiB: with header, fk and stamp it fits the relay's body limit). */
-export const REPORTABLE_MAX = 1 << 20;
+/** The largest payload kept for a report: core's MAX_REPORT_PLAINTEXT (1 MiB), the one reporting limit. */
+export const REPORTABLE_MAX = MAX_REPORT_PLAINTEXT;
 
 /**
  * What the recipient knows about the relay's stamp of a message:

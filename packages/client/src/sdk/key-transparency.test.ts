@@ -10,9 +10,10 @@ import { MemoryStore } from '../store/store.js';
 import { RelayTransport } from '../transport/relay-transport.js';
 import { KeyTransparency } from './key-transparency.js';
 
-function kt(store: MemoryStore): KeyTransparency {
+function kt(store: MemoryStore, maxLogAgeSeconds?: number): KeyTransparency {
   const key = generateSigningKey();
   return new KeyTransparency({
+    ...(maxLogAgeSeconds !== undefined ? { maxLogAgeSeconds } : {}),
     anchors: unreachableTrust(),
     orgId: 'org',
     userId: 'u',
@@ -60,5 +61,18 @@ describe('KeyTransparency stored state', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('KeyTransparency freshness gate (client.md §8.6)', () => {
+  it('refuses a maximum view age that is not a non-negative integer; defaults to 300 s', async () => {
+    expect(kt(new MemoryStore()).maxLogAgeSeconds).toBe(300);
+    for (const bad of [-1, 1.5, Number.NaN])
+      await expectClientError(() => kt(new MemoryStore(), bad), 'SDK_USAGE');
+  });
+
+  it('with no view and an unreachable log nothing is decided: KT_LOG_STALE (KT-FRESH-1), caused by KT_LOG_UNAVAILABLE', async () => {
+    const e = await expectClientError(kt(new MemoryStore()).ensureFresh(), 'KT_LOG_STALE', 'KT-FRESH-1');
+    expect((e.cause as { code?: string }).code).toBe('KT_LOG_UNAVAILABLE');
   });
 });

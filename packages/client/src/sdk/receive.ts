@@ -106,12 +106,17 @@ export async function openReceived(
 
 /**
  * A failure that says nothing about the item: the relay unreachable or pushing back (429, 503), the store broken,
- * or the key-transparency hook unable to read the log. The item stays unacknowledged and is retried by the next
+ * or the key-transparency hook unable to read the log or to get a fresh view of it (KT-FRESH-1). The item stays unacknowledged and is retried by the next
  * sync; nothing is reported as rejected.
  */
 export function isTransient(e: unknown): boolean {
   if (!isClientError(e)) return !isOvertError(e);
-  if (e.code === 'RELAY_UNAVAILABLE' || e.code === 'SDK_STORE_MALFORMED' || e.code === 'KT_LOG_UNAVAILABLE')
+  if (
+    e.code === 'RELAY_UNAVAILABLE' ||
+    e.code === 'SDK_STORE_MALFORMED' ||
+    e.code === 'KT_LOG_UNAVAILABLE' ||
+    e.code === 'KT_LOG_STALE'
+  )
     return true;
   if (e.code === 'RELAY_REFUSED') return e.status === 429 || e.status === 503;
   if (e.code === 'MLS_CREDENTIAL_REJECTED') return isTransient(e.cause) && e.cause !== undefined;

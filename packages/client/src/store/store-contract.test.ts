@@ -1,15 +1,18 @@
 // docs/spec/client.md §3: one contract suite for every KeyValueStore backend (memory here, the Node file store
-// of src/node/file-store.ts), and damaged stored state refused with SDK_STORE_MALFORMED when a session opens (CLI-7).
-import { mkdtempSync, rmSync } from 'node:fs';
+// of src/node/file-store.ts), pruning of a shredded epoch's history records on every backend (HIS-5), the file
+// store's encryption at rest (§3.1: no plaintext on disk, REST-2 for a moved or altered record, migration of an
+// unencrypted store), and damaged stored state refused with SDK_STORE_MALFORMED when a session opens (CLI-7).
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSigningKey, utf8Encode } from '@overt/core';
+import { epochStartMs, generateSigningKey, randomBytes, toBase64Url, toHex, utf8Encode } from '@overt/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
 import { unreachableTrust } from '../../test/unreachable-trust.js';
 import { FileStore } from '../node/index.js';
 import { OvertClient } from '../sdk/client.js';
+import { pruneHistoryEpoch } from '../sdk/shreds.js';
 import { type KeyValueStore, MemoryStore } from './store.js';
 
 const dirs: string[] = [];
@@ -17,17 +20,20 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'overt-store-'));
+  dirs.push(d);
+  return d;
+}
+
 const backends: [string, () => Promise<KeyValueStore>][] = [
   ['memory', async () => new MemoryStore()],
-  [
-    'file',
-    async () => {
-      const d = mkdtempSync(join(tmpdir(), 'overt-store-'));
-      dirs.push(d);
-      return FileStore.open(d);
-    },
-  ],
+  ['file', async () => FileStore.open(tempDir(), { key: randomBytes(32) })],
 ];
+
+/** A history record's key (sdk/history.ts) for a message sent at `at`. */
+const histKey = (group: string, at: number): string =>
+  `hist/${group}/${String(at).padStart(16, '0')}-${toHex(randomBytes(16))}`;
 
 const key = fc.string({
   minLength: 1,
@@ -71,6 +77,113 @@ describe.each(backends)('KeyValueStore contract: %s', (_, make) => {
       ),
       { numRuns: 30 },
     );
+  });
+});
+
+describe.each(backends)('pruning a shredded epoch: %s (HIS-5)', (_, make) => {
+  it("deletes exactly the history records of the epoch's messages, in every conversation", async () => {
+    const s = await make();
+    const e = 673;
+    const inside = [
+      histKey('AAAA', epochStartMs(e)),
+      histKey('AAAA', epochStartMs(e + 1) - 1),
+      histKey('BBBB', epochStartMs(e) + 86_400_000),
+    ];
+    const outside = [
+      histKey('AAAA', epochStartMs(e) - 1),
+      histKey('BBBB', epochStartMs(e + 1)),
+      'histjoin/AAAA',
+      'histin/7',
+      'conv/AAAA',
+      'hist/AAAA/not-a-record',
+    ];
+    for (const k of [...inside, ...outside]) await s.put(k, new Uint8Array([1, 2, 3]));
+    expect(await pruneHistoryEpoch(s, e)).toBe(3);
+    expect(await s.list('')).toEqual([...outside].sort());
+    expect(await pruneHistoryEpoch(s, e)).toBe(0);
+    await expectClientError(pruneHistoryEpoch(s, -1), 'SDK_USAGE');
+    await expectClientError(pruneHistoryEpoch(s, 2 ** 32), 'SDK_USAGE');
+  });
+});
+
+describe('FileStore: encryption at rest (client.md §3.1)', () => {
+  /** Every byte the store directory holds, names and contents. */
+  const onDisk = (dir: string): Buffer[] =>
+    readdirSync(dir).flatMap((f) => [Buffer.from(f), readFileSync(join(dir, f))]);
+  const contains = (dir: string, secret: Uint8Array): boolean =>
+    onDisk(dir).some((b) => b.indexOf(Buffer.from(secret)) >= 0);
+
+  it('records on disk hold no plaintext: a known content key, seed and message are in no file', async () => {
+    const dir = tempDir();
+    const s = await FileStore.open(dir, { key: randomBytes(32) });
+    const k = randomBytes(32);
+    const seed = randomBytes(32);
+    const text = utf8Encode('the merger closes on Friday at 9');
+    await s.put(histKey('AAAA', Date.now()), Uint8Array.of(1, ...randomBytes(16), ...k, ...seed));
+    await s.put('frank/QUJD', text);
+    await s.put('inbox/1', Uint8Array.of(1, ...k, ...text));
+    for (const secret of [k, seed, text, k.subarray(0, 8), text.subarray(4, 12)])
+      expect(contains(dir, secret)).toBe(false);
+    // The store itself reads them back.
+    expect(await s.get('frank/QUJD')).toEqual(text);
+  });
+
+  it('a record moved to another key, altered in any bit, truncated or of another key is refused (REST-2)', async () => {
+    const dir = tempDir();
+    const key = randomBytes(32);
+    const s = await FileStore.open(dir, { key });
+    await s.put('conv/a', utf8Encode('state of a'));
+    await s.put('conv/b', utf8Encode('state of b'));
+    const file = (k: string) => join(dir, `s-${toBase64Url(utf8Encode(k))}`);
+    const good = readFileSync(file('conv/b'));
+    // Swapped: a's record under b's name.
+    writeFileSync(file('conv/b'), readFileSync(file('conv/a')));
+    await expectClientError(s.get('conv/b'), 'SDK_STORE_MALFORMED', 'REST-2');
+    // Renamed: b's record as a new key.
+    writeFileSync(file('conv/b'), good);
+    renameSync(file('conv/b'), file('conv/c'));
+    expect(await s.list('conv/')).toEqual(['conv/a', 'conv/c']);
+    await expectClientError(s.get('conv/c'), 'SDK_STORE_MALFORMED', 'REST-2');
+    // Any one bit flipped, anywhere: version, nonce, ciphertext or tag.
+    const a = readFileSync(file('conv/a'));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: a.length * 8 - 1 }), async (bit) => {
+        const flipped = Buffer.from(a);
+        flipped[bit >> 3]! ^= 1 << (bit & 7);
+        writeFileSync(file('conv/a'), flipped);
+        await expectClientError(s.get('conv/a'), 'SDK_STORE_MALFORMED', 'REST-2');
+      }),
+      { numRuns: 60 },
+    );
+    for (const cut of [0, 1, 24, 40, a.length - 1]) {
+      writeFileSync(file('conv/a'), a.subarray(0, cut));
+      await expectClientError(s.get('conv/a'), 'SDK_STORE_MALFORMED', 'REST-2');
+    }
+    writeFileSync(file('conv/a'), a);
+    expect(await s.get('conv/a')).toEqual(utf8Encode('state of a'));
+    // Another profile key opens nothing.
+    const other = await FileStore.open(dir, { key: randomBytes(32) });
+    await expectClientError(other.get('conv/a'), 'SDK_STORE_MALFORMED', 'REST-2');
+    await expectClientError(FileStore.open(dir, { key: randomBytes(31) }), 'SDK_USAGE');
+  });
+
+  it('an unencrypted store of the old format is sealed by sealPlaintextFiles, and never read otherwise', async () => {
+    const dir = tempDir();
+    const k = randomBytes(32);
+    const old = (name: string, value: Uint8Array) =>
+      writeFileSync(join(dir, `k-${toBase64Url(utf8Encode(name))}`), value);
+    old('mailbox/cursor', utf8Encode('42'));
+    old('hist/AAAA/x', k);
+    writeFileSync(join(dir, 'k-!!'), 'not ours');
+    const s = await FileStore.open(dir, { key: randomBytes(32) });
+    expect(await s.list('')).toEqual([]);
+    expect(await s.get('mailbox/cursor')).toBeUndefined();
+    expect(await s.sealPlaintextFiles()).toBe(2);
+    expect(await s.list('')).toEqual(['hist/AAAA/x', 'mailbox/cursor']);
+    expect(await s.get('hist/AAAA/x')).toEqual(k);
+    expect(readdirSync(dir).filter((f) => f.startsWith('k-'))).toEqual(['k-!!']);
+    expect(contains(dir, k)).toBe(false);
+    expect(await s.sealPlaintextFiles()).toBe(0);
   });
 });
 

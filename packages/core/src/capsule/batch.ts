@@ -7,7 +7,7 @@
 import { type RandomSource, randomBytes } from '../bytes.js';
 import { isOvertError, OvertError } from '../errors.js';
 import type { Element } from '../group.js';
-import { checkIndex } from '../threshold.js';
+import type { ThresholdPublicKey } from '../threshold.js';
 import {
   brandVerified,
   type Capsule,
@@ -20,9 +20,11 @@ import { type BatchStrategy, type Equation, failingItems } from './linear.js';
 import { LABEL_BYTES } from './params.js';
 import {
   brandShare,
+  checkKeySet,
   checkShareCapsule,
   checkVerificationKey,
   type DecryptionShare,
+  memberKey,
   shareEquations,
   type VerifiedShare,
 } from './share.js';
@@ -82,15 +84,16 @@ function run<I, T>(
 
 export interface ShareBatchItem {
   readonly capsule: VerifiedCapsule;
-  readonly verificationKey: Element;
+  /** The key set of the capsule's epoch key (SHR-10); the share's Y_i is looked up in it. */
+  readonly publicKey: ThresholdPublicKey;
   readonly share: DecryptionShare;
 }
 
 /**
  * Verifies many decryption shares — k trustees' shares of one capsule, one trustee's shares of many capsules,
  * or any mix — with the outcome of {@link verifyShare} on each. Failed items carry the error verifyShare raises
- * (SHARE_INDEX, SHARE_INVALID, SHARE_WRONG_CAPSULE), so the trustee behind each bad share is known. Does not throw
- * on bad items.
+ * (SHARE_WRONG_KEY_SET, SHARE_INDEX, SHARE_INVALID, SHARE_WRONG_CAPSULE), so the trustee behind each bad share is
+ * known. Does not throw on bad items.
  */
 export function verifySharesBatch(
   items: readonly ShareBatchItem[],
@@ -99,14 +102,15 @@ export function verifySharesBatch(
   return run(
     items,
     options,
-    ({ capsule, verificationKey, share }) => {
-      checkIndex(share.index);
-      checkVerificationKey(verificationKey);
+    ({ capsule, publicKey, share }) => {
+      checkKeySet(publicKey, capsule);
+      checkVerificationKey(memberKey(publicKey, share.index));
       checkShareCapsule(capsule, share);
     },
-    ({ capsule, verificationKey, share }, j) => shareEquations(verificationKey, capsule, share, j),
+    ({ capsule, publicKey, share }, j) =>
+      shareEquations(memberKey(publicKey, share.index), capsule, share, j),
     () => new OvertError('SHARE_INVALID', 'decryption share proof does not hold', { check: 'SHR-5' }),
-    ({ share }) => brandShare(share),
+    ({ publicKey, share }) => brandShare(share, memberKey(publicKey, share.index)),
   );
 }
 

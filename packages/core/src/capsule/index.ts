@@ -42,5 +42,4 @@ export {
   encodeShare,
   type VerifiedShare,
   verifyShare,
-  verifyShareFor,
 } from './share.js';

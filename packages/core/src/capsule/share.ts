@@ -5,7 +5,8 @@
  *
  * Stages are types: {@link decodeShare} → {@link DecryptionShare}; {@link verifyShare} → {@link VerifiedShare};
  * {@link combineShares} accepts only verified shares, so a bad share is caught and its trustee named (A9)
- * before it can spoil a combination.
+ * before it can spoil a combination. Both take the epoch's whole key set (ThresholdPublicKey), never a bare Y_i or
+ * a bare k, and check that it is the capsule's epoch key (SHR-10).
  */
 import { concatBytes, equalBytes, type RandomSource, randomBytes } from '../bytes.js';
 import { InternalError, OvertError } from '../errors.js';
@@ -15,13 +16,14 @@ import {
   type Element,
   group,
   hashToScalar,
+  hedgedNonce,
   isIdentity,
   type Scalar,
 } from '../group.js';
 import { sha256 } from '../hash.js';
 import {
   checkIndex,
-  checkThresholdParams,
+  isConsistentSharing,
   type KeyShare,
   lagrangeAtZero,
   MAX_PARTICIPANTS,
@@ -49,8 +51,13 @@ export interface DecryptionShare {
 
 declare const verifiedShareBrand: unique symbol;
 
-/** A share whose proof held for its capsule and the trustee's verification key (SHR-4, SHR-5). */
+/**
+ * A share whose proof held for its capsule and the trustee's verification key (SHR-4, SHR-5), taken from a key
+ * set that is the capsule's epoch key (SHR-10).
+ */
 export interface VerifiedShare extends DecryptionShare {
+  /** The Y_i the proof was checked against: {@link combineShares} requires it to be its key set's. */
+  readonly verificationKey: Element;
   readonly [verifiedShareBrand]: true;
 }
 
@@ -152,7 +159,7 @@ export function createShare(
   const value = group.mul(share.secret, capsule.u);
   if (isIdentity(value)) throw invalid('key share is zero', 'SHR-3');
   const verificationKey = verificationKeyOf(share);
-  const t = hashToScalar(TAG.shareNonce, share.secret, capsule.id, rng(32));
+  const t = hedgedNonce(TAG.shareNonce, share.secret, [capsule.id], rng);
   const a = group.baseMul(t);
   const b = group.mul(t, capsule.u);
   const c = shareChallenge(capsule, share.index, verificationKey, { value, a, b });
@@ -202,39 +209,75 @@ export function shareEquations(
   ];
 }
 
-/** Brands a share whose proof the caller has established (used by batch verification). */
-export function brandShare(share: DecryptionShare): VerifiedShare {
-  return share as VerifiedShare;
+/** Brands a share whose proof the caller has established against `verificationKey` (batch verification). */
+export function brandShare(share: DecryptionShare, verificationKey: Element): VerifiedShare {
+  return Object.freeze({ ...share, verificationKey: verificationKey.slice() as Element }) as VerifiedShare;
+}
+
+function wrongKeySet(message: string): OvertError {
+  return new OvertError('SHARE_WRONG_KEY_SET', message, { check: 'SHR-10' });
+}
+
+// A key set found consistent is remembered by object, with a copy of its public bytes, so that a whole release
+// (one key set, many shares) pays for the consistency check once and a key set changed in place is checked again.
+const consistentKeySets = new WeakMap<ThresholdPublicKey, Uint8Array>();
+
+function keySetBytes(publicKey: ThresholdPublicKey): Uint8Array {
+  return concatBytes(Uint8Array.of(publicKey.threshold), publicKey.groupKey, ...publicKey.verificationKeys);
 }
 
 /**
- * Checks trustee i's share against its verification key Y_i (guarantee A9): SHR-4 (SHARE_WRONG_CAPSULE: made
- * for another capsule, label or epoch key), SHR-9 and SHR-5 (SHARE_INVALID: the Chaum–Pedersen proof fails,
- * e.g. a wrong value, another trustee's key, or a changed index).
+ * SHR-10: `publicKey` is the key set of the capsule's epoch key. Its group key must equal the epoch key Y the
+ * capsule was verified under (the epoch the caller stated for the envelope), so shares cannot be checked against
+ * another epoch's key set; and it must be one (k, n) sharing of Y (threshold.ts isConsistentSharing), so that k
+ * shares valid under their Y_i always combine to x·u — a resharing keeps Y but changes every Y_i, and a key set
+ * mixing them, or with made-up Y_i, is refused. Throws SHARE_WRONG_KEY_SET.
+ */
+export function checkKeySet(publicKey: ThresholdPublicKey, capsule: VerifiedCapsule): void {
+  // Checked at run time too: a caller that passes a bare threshold (the old combineShares signature) must get our
+  // error, not a TypeError.
+  if (
+    typeof publicKey !== 'object' ||
+    publicKey === null ||
+    !Number.isInteger(publicKey.threshold) ||
+    publicKey.threshold < 1 ||
+    publicKey.threshold > MAX_PARTICIPANTS ||
+    !(publicKey.groupKey instanceof Uint8Array) ||
+    !Array.isArray(publicKey.verificationKeys) ||
+    !publicKey.verificationKeys.every((k) => k instanceof Uint8Array)
+  )
+    throw wrongKeySet('the key set is not a threshold public key');
+  if (!equalBytes(publicKey.groupKey, capsule.epochKey))
+    throw wrongKeySet("the key set's group key is not the capsule's epoch key");
+  const bytes = keySetBytes(publicKey);
+  const seen = consistentKeySets.get(publicKey);
+  if (seen !== undefined && equalBytes(seen, bytes)) return;
+  if (!isConsistentSharing(publicKey))
+    throw wrongKeySet('the verification keys are not one sharing of the group key');
+  consistentKeySets.set(publicKey, bytes);
+}
+
+/**
+ * Checks trustee i's share against the epoch's key set (guarantee A9): SHR-10 (SHARE_WRONG_KEY_SET: the key set is
+ * not the capsule's epoch key, or not one sharing of it), SHR-2 (SHARE_INDEX: i is not a member), SHR-9, SHR-4
+ * (SHARE_WRONG_CAPSULE: made for another capsule, label or epoch key) and SHR-5 (SHARE_INVALID: the
+ * Chaum–Pedersen proof fails under Y_i, e.g. a wrong value, another trustee's key, or a changed index).
+ *
+ * There is no variant taking a bare Y_i: a verification key always comes with the key set it belongs to, so a
+ * caller cannot verify a share against the wrong epoch's keys.
  */
 export function verifyShare(
-  verificationKey: Element,
-  capsule: VerifiedCapsule,
-  share: DecryptionShare,
-): VerifiedShare {
-  checkIndex(share.index);
-  checkVerificationKey(verificationKey);
-  checkShareCapsule(capsule, share);
-  if (!allHold(shareEquations(verificationKey, capsule, share)))
-    throw invalid('decryption share proof does not hold', 'SHR-5');
-  return brandShare(share);
-}
-
-/**
- * {@link verifyShare} with the verification key looked up in the epoch's public key. Throws SHARE_INDEX (SHR-2)
- * for an index that is not a member of the sharing (index > n).
- */
-export function verifyShareFor(
   publicKey: ThresholdPublicKey,
   capsule: VerifiedCapsule,
   share: DecryptionShare,
 ): VerifiedShare {
-  return verifyShare(memberKey(publicKey, share.index), capsule, share);
+  checkKeySet(publicKey, capsule);
+  const verificationKey = memberKey(publicKey, share.index);
+  checkVerificationKey(verificationKey);
+  checkShareCapsule(capsule, share);
+  if (!allHold(shareEquations(verificationKey, capsule, share)))
+    throw invalid('decryption share proof does not hold', 'SHR-5');
+  return brandShare(share, verificationKey);
 }
 
 /** Y_i for participant i of the sharing, or SHARE_INDEX (SHR-2) when i is not a member. */
@@ -247,17 +290,19 @@ export function memberKey(publicKey: ThresholdPublicKey, index: number): Element
 }
 
 /**
- * Combines k verified shares into K (Shoup & Gennaro 1998, TDH2 combination): x·u = Σ λ_i·u_i over the first k
- * shares, then c ⊕ H_mask(Y, u, x·u). Throws SHARE_WRONG_CAPSULE (SHR-8) if a share belongs to another capsule,
- * SHARE_DUPLICATE (SHR-7) on a repeated index, SHARE_TOO_FEW (SHR-6) with fewer than k shares, DKG_PARAMS on a
- * threshold outside 1..255.
+ * Combines the key set's threshold k of verified shares into K (Shoup & Gennaro 1998, TDH2 combination):
+ * x·u = Σ λ_i·u_i over the first k shares, then c ⊕ H_mask(Y, u, x·u). k comes from `publicKey`, never from the
+ * caller. Throws SHARE_WRONG_KEY_SET (SHR-10) if the key set is not the capsule's epoch key or a share was verified
+ * against another key set, SHARE_WRONG_CAPSULE (SHR-8) if a share belongs to another capsule, SHARE_DUPLICATE
+ * (SHR-7) on a repeated index, SHARE_TOO_FEW (SHR-6) with fewer than k shares.
  */
 export function combineShares(
   capsule: VerifiedCapsule,
   shares: readonly VerifiedShare[],
-  threshold: number,
+  publicKey: ThresholdPublicKey,
 ): Uint8Array {
-  checkThresholdParams(threshold, MAX_PARTICIPANTS);
+  checkKeySet(publicKey, capsule);
+  const threshold = publicKey.threshold;
   const seen = new Set<number>();
   for (const s of shares) {
     if (!equalBytes(s.capsuleId, capsule.id))
@@ -267,6 +312,13 @@ export function combineShares(
     if (seen.has(s.index))
       throw new OvertError('SHARE_DUPLICATE', 'two shares carry the same index', { check: 'SHR-7' });
     seen.add(s.index);
+    const key = publicKey.verificationKeys[s.index - 1];
+    if (
+      key === undefined ||
+      !(s.verificationKey instanceof Uint8Array) ||
+      !equalBytes(s.verificationKey, key)
+    )
+      throw wrongKeySet('a share was verified against another key set');
   }
   if (shares.length < threshold)
     throw new OvertError('SHARE_TOO_FEW', `need ${threshold} shares, got ${shares.length}`, {

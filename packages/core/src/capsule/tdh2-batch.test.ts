@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { equalBytes, randomBytes } from '../bytes.js';
 import { type Element, group, randomScalar, type Scalar, scalarFromInt } from '../group.js';
-import { evaluatePolynomial, type KeyShare } from '../threshold.js';
+import { evaluatePolynomial, type KeyShare, type ThresholdPublicKey } from '../threshold.js';
 import {
   type BatchStrategy,
   type CapsuleBatchItem,
@@ -32,6 +32,13 @@ const keyShares: KeyShare[] = [1, 2, 3, 4, 5].map((i) => ({
   secret: evaluatePolynomial(coeffs, i),
 }));
 const vks: Element[] = keyShares.map((s) => group.baseMul(s.secret));
+const publicKey: ThresholdPublicKey = { threshold: 3, groupKey: epochKey, verificationKeys: vks };
+/** A key set of another epoch, with the same shape. */
+const otherEpoch: ThresholdPublicKey = (() => {
+  const c = [randomScalar(), randomScalar(), randomScalar()];
+  const keys = [1, 2, 3, 4, 5].map((i) => group.baseMul(evaluatePolynomial(c, i)));
+  return { threshold: 3, groupKey: group.baseMul(c[0]!), verificationKeys: keys };
+})();
 
 function sealOne(): { label: Uint8Array; bytes: Uint8Array; verified: VerifiedCapsule } {
   const label = randomBytes(32);
@@ -43,12 +50,12 @@ const capsules = Array.from({ length: 12 }, sealOne);
 /** One trustee's shares over many capsules, then k trustees' shares of one capsule. */
 const oneTrustee: ShareBatchItem[] = capsules.map((c) => ({
   capsule: c.verified,
-  verificationKey: vks[0]!,
+  publicKey,
   share: createShare(keyShares[0]!, c.verified),
 }));
-const oneCapsule: ShareBatchItem[] = keyShares.map((k, i) => ({
+const oneCapsule: ShareBatchItem[] = keyShares.map((k) => ({
   capsule: capsules[0]!.verified,
-  verificationKey: vks[i]!,
+  publicKey,
   share: createShare(k, capsules[0]!.verified),
 }));
 const strategies: BatchStrategy[] = ['auto', 'combined', 'individual'];
@@ -81,20 +88,24 @@ describe('verifySharesBatch', () => {
     const items = [...oneTrustee];
     items[3] = badValue(items[3]!);
     items[7] = flipShare(items[7]!, 160); // z
-    items[9] = { ...items[9]!, verificationKey: vks[1]! }; // checked against another trustee's key
+    items[9] = { ...items[9]!, share: { ...items[9]!.share, index: 2 } }; // checked against another trustee's key
     items[10] = { ...items[10]!, capsule: capsules[0]!.verified }; // made for another capsule
+    items[11] = { ...items[11]!, publicKey: otherEpoch }; // checked against another epoch's key set
     const r = verifySharesBatch(items, { strategy });
     expect(r.failures.map((f) => [f.position, f.error.code, f.error.check])).toEqual([
       [3, 'SHARE_INVALID', 'SHR-5'],
       [7, 'SHARE_INVALID', 'SHR-5'],
       [9, 'SHARE_INVALID', 'SHR-5'],
       [10, 'SHARE_WRONG_CAPSULE', 'SHR-4'],
+      [11, 'SHARE_WRONG_KEY_SET', 'SHR-10'],
     ]);
-    expect(r.verified.map((v) => v === undefined)).toEqual(items.map((_, j) => [3, 7, 9, 10].includes(j)));
+    expect(r.verified.map((v) => v === undefined)).toEqual(
+      items.map((_, j) => [3, 7, 9, 10, 11].includes(j)),
+    );
     // Every failure is exactly what verifyShare says about that item alone.
     for (const f of r.failures) {
       const it = items[f.position]!;
-      expect(() => verifyShare(it.verificationKey, it.capsule, it.share)).toThrow(f.error.code);
+      expect(() => verifyShare(it.publicKey, it.capsule, it.share)).toThrow(f.error.code);
     }
   });
 
@@ -110,13 +121,17 @@ describe('verifySharesBatch', () => {
 
   it('reports index and key errors per item without throwing', () => {
     const items = [...oneCapsule];
-    items[1] = { ...items[1]!, verificationKey: group.identity };
+    items[1] = { ...items[1]!, publicKey: otherEpoch };
+    items[3] = { ...items[3]!, share: { ...items[3]!.share, index: 6 } };
     items[4] = { ...items[4]!, share: { ...items[4]!.share, index: 0 } };
     const r = verifySharesBatch(items);
     expect(r.failures.map((f) => [f.position, f.error.code])).toEqual([
-      [1, 'SHARE_INVALID'],
+      [1, 'SHARE_WRONG_KEY_SET'],
+      [3, 'SHARE_INDEX'],
       [4, 'SHARE_INDEX'],
     ]);
+    // The verified shares carry the Y_i they were checked against, which combination requires.
+    expect(r.verified[0]!.verificationKey).toEqual(vks[0]);
   });
 
   it('handles the empty batch', () => {
@@ -142,7 +157,7 @@ describe('verifySharesBatch', () => {
           const r = verifySharesBatch(items, { strategy });
           const expected = items.flatMap((it, j) => {
             try {
-              verifyShare(it.verificationKey, it.capsule, it.share);
+              verifyShare(it.publicKey, it.capsule, it.share);
               return [];
             } catch (e) {
               return [[j, (e as { code: string }).code]];
@@ -209,7 +224,9 @@ describe('linear combination (Bellare–Garay–Rabin small-exponent test)', () 
   });
 
   it('the planner combines only where points are shared enough to pay for it', () => {
-    const eqs = oneTrustee.flatMap((it, j) => shareEquations(it.verificationKey, it.capsule, it.share, j));
+    const eqs = oneTrustee.flatMap((it, j) =>
+      shareEquations(vks[it.share.index - 1]!, it.capsule, it.share, j),
+    );
     const planned = plan(eqs, 'auto');
     // G-side equations (even positions) share G and Y_1: combined; u-side equations have unique points: alone.
     expect(planned.filter((_, i) => i % 2 === 0).every(Boolean)).toBe(true);
@@ -217,7 +234,7 @@ describe('linear combination (Bellare–Garay–Rabin small-exponent test)', () 
     // k = 5 shares of one capsule: every Y_i occurs once, nothing pays for its coefficient multiplication.
     expect(
       plan(
-        oneCapsule.flatMap((it, j) => shareEquations(it.verificationKey, it.capsule, it.share, j)),
+        oneCapsule.flatMap((it, j) => shareEquations(vks[it.share.index - 1]!, it.capsule, it.share, j)),
         'auto',
       ).some(Boolean),
     ).toBe(false);

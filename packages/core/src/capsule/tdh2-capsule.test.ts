@@ -23,8 +23,10 @@ import {
   verifyCapsule,
   verifyCapsuleOpening,
   verifyShare,
-  verifyShareFor,
+  verifySharesBatch,
 } from './index.js';
+import { allHold } from './linear.js';
+import { shareEquations } from './share.js';
 
 interface Sharing {
   publicKey: ThresholdPublicKey;
@@ -91,42 +93,60 @@ describe('TDH2 round trip', () => {
     const { publicKey, shares } = deal(k, n);
     const c = sealed(publicKey.groupKey);
     const verified = shares.map((s) =>
-      verifyShareFor(publicKey, c.verified, decodeShare(encodeShare(createShare(s, c.verified)))),
+      verifyShare(publicKey, c.verified, decodeShare(encodeShare(createShare(s, c.verified)))),
     );
     const all = subsets(verified, k);
     expect(all.length).toBeGreaterThan(0);
     for (const subset of all) {
-      expect(equalBytes(combineShares(c.verified, subset, k), c.key)).toBe(true);
+      expect(equalBytes(combineShares(c.verified, subset, publicKey), c.key)).toBe(true);
       // Order does not matter: Lagrange coefficients follow the indices, not the positions.
-      expect(equalBytes(combineShares(c.verified, [...subset].reverse(), k), c.key)).toBe(true);
+      expect(equalBytes(combineShares(c.verified, [...subset].reverse(), publicKey), c.key)).toBe(true);
     }
   });
 
   it('combines the first k of more than k shares', () => {
     const { publicKey, shares } = deal(3, 5);
     const c = sealed(publicKey.groupKey);
-    const verified = shares.map((s) => verifyShareFor(publicKey, c.verified, createShare(s, c.verified)));
-    expect(equalBytes(combineShares(c.verified, verified, 3), c.key)).toBe(true);
+    const verified = shares.map((s) => verifyShare(publicKey, c.verified, createShare(s, c.verified)));
+    expect(equalBytes(combineShares(c.verified, verified, publicKey), c.key)).toBe(true);
   });
 
-  it('fewer than k shares give an unrelated key, so SHARE_TOO_FEW is the only honest answer', () => {
+  it('fewer than the key set’s k shares are refused (SHR-6); k comes from the key set, not the caller', () => {
     const { publicKey, shares } = deal(3, 5);
     const c = sealed(publicKey.groupKey);
-    const verified = shares.map((s) => verifyShareFor(publicKey, c.verified, createShare(s, c.verified)));
-    // Interpolating 2 points of a degree-2 polynomial lands elsewhere: threshold 2 "works" but yields garbage.
-    expect(equalBytes(combineShares(c.verified, verified.slice(0, 2), 2), c.key)).toBe(false);
-    expectCode(() => combineShares(c.verified, verified.slice(0, 2), 3), 'SHARE_TOO_FEW', 'SHR-6');
-    expectCode(() => combineShares(c.verified, [], 1), 'SHARE_TOO_FEW', 'SHR-6');
+    const verified = shares.map((s) => verifyShare(publicKey, c.verified, createShare(s, c.verified)));
+    expectCode(() => combineShares(c.verified, verified.slice(0, 2), publicKey), 'SHARE_TOO_FEW', 'SHR-6');
+    expectCode(() => combineShares(c.verified, [], publicKey), 'SHARE_TOO_FEW', 'SHR-6');
+    // The old signature took a bare k: interpolating 2 points of a degree-2 polynomial lands elsewhere, so a caller
+    // passing 2 got a wrong key. It no longer type-checks, and at run time a number is not a key set.
+    // @ts-expect-error combineShares takes the epoch's key set, not a threshold
+    expectCode(() => combineShares(c.verified, verified.slice(0, 2), 2), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+    // Nor can the caller restate the key set with a smaller k: its keys are not of a degree-1 polynomial.
+    const smallerK = { ...publicKey, threshold: 2 };
+    expectCode(
+      () => combineShares(c.verified, verified.slice(0, 2), smallerK),
+      'SHARE_WRONG_KEY_SET',
+      'SHR-10',
+    );
   });
 
   it('works with the largest participant index', () => {
     const coeffs = [randomScalar(), randomScalar()];
-    const shares = [254, 255].map((i) => ({ index: i, secret: evaluatePolynomial(coeffs, i) }));
-    const c = sealed(group.baseMul(coeffs[0]!));
-    const verified = shares.map((s) =>
-      verifyShare(group.baseMul(s.secret), c.verified, createShare(s, c.verified)),
-    );
-    expect(equalBytes(combineShares(c.verified, verified, 2), c.key)).toBe(true);
+    const all = Array.from({ length: 255 }, (_, i) => ({
+      index: i + 1,
+      secret: evaluatePolynomial(coeffs, i + 1),
+    }));
+    const publicKey: ThresholdPublicKey = {
+      threshold: 2,
+      groupKey: group.baseMul(coeffs[0]!),
+      verificationKeys: all.map((s) => group.baseMul(s.secret)),
+    };
+    const c = sealed(publicKey.groupKey);
+    const verified = all
+      .slice(253)
+      .map((s) => verifyShare(publicKey, c.verified, createShare(s, c.verified)));
+    expect(verified.map((v) => v.index)).toEqual([254, 255]);
+    expect(equalBytes(combineShares(c.verified, verified, publicKey), c.key)).toBe(true);
   });
 
   it('has the documented sizes and a second generator independent of G', () => {
@@ -199,10 +219,12 @@ describe('deterministic sealing (A5: recipients recompute the capsule)', () => {
     expectCode(() => sealCapsule(key, k32, k32, k32), 'CAPSULE_INVALID', 'CAP-4');
     const c = sealed(Y);
     const vk = s23.publicKey.verificationKeys[0]!.slice() as Element;
+    const keySet = { ...s23.publicKey, verificationKeys: [vk, ...s23.publicKey.verificationKeys.slice(1)] };
     const share = createShare(s23.shares[0]!, c.verified);
-    verifyShare(vk, c.verified, share);
+    verifyShare(keySet, c.verified, share);
     vk.fill(0);
-    expectCode(() => verifyShare(vk, c.verified, share), 'SHARE_INVALID', 'SHR-9');
+    // The key set found consistent before is checked again, and no longer is one sharing of Y.
+    expectCode(() => verifyShare(keySet, c.verified, share), 'SHARE_WRONG_KEY_SET', 'SHR-10');
   });
 
   it('the randomized entry point gives fresh, valid capsules', () => {
@@ -343,38 +365,50 @@ describe('decryption shares (SHR-1..SHR-9)', () => {
   it('verifies against the trustee’s key and round-trips through its encoding', () => {
     const decoded = decodeShare(bytes1);
     expect(equalBytes(encodeShare(decoded), bytes1)).toBe(true);
-    verifyShare(vk(1), c.verified, decoded);
+    const v = verifyShare(publicKey, c.verified, decoded);
+    expect(equalBytes(v.verificationKey, vk(1))).toBe(true);
   });
 
   it('a share from another trustee’s key or a non-member fails (A9)', () => {
-    expectCode(() => verifyShare(vk(2), c.verified, share1), 'SHARE_INVALID', 'SHR-5');
+    // Trustee 1's share under Y_2 (the equations alone; the API looks Y_i up by the share's own index).
+    expect(allHold(shareEquations(vk(2), c.verified, share1))).toBe(false);
     const outsider = deal(3, 5).shares[0]!;
     const forged = createShare(outsider, c.verified);
-    expectCode(() => verifyShareFor(publicKey, c.verified, forged), 'SHARE_INVALID', 'SHR-5');
+    expectCode(() => verifyShare(publicKey, c.verified, forged), 'SHARE_INVALID', 'SHR-5');
     // Index 6 of a 5-member sharing: not a member at all.
     const nonMember = createShare({ index: 6, secret: randomScalar() }, c.verified);
-    expectCode(() => verifyShareFor(publicKey, c.verified, nonMember), 'SHARE_INDEX', 'SHR-2');
-    expectCode(() => verifyShare(group.identity, c.verified, share1), 'SHARE_INVALID', 'SHR-9');
+    expectCode(() => verifyShare(publicKey, c.verified, nonMember), 'SHARE_INDEX', 'SHR-2');
+    // A consistent key set whose Y_1 is the identity (f(1) = 0): SHR-9.
+    const a0 = randomScalar();
+    const degenerate: ThresholdPublicKey = {
+      threshold: 2,
+      groupKey: group.baseMul(a0),
+      verificationKeys: [1, 2].map((i) => group.baseMul(evaluatePolynomial([a0, group.scalarNeg(a0)], i))),
+    };
+    expect(degenerate.verificationKeys[0]).toEqual(group.identity);
+    const cd = sealed(degenerate.groupKey);
+    const onZero = { ...createShare({ index: 2, secret: randomScalar() }, cd.verified), index: 1 };
+    expectCode(() => verifyShare(degenerate, cd.verified, onZero), 'SHARE_INVALID', 'SHR-9');
   });
 
   it('a share re-indexed as another trustee fails even against that trustee’s key', () => {
     const bad = bytes1.slice();
     bad[0] = 2;
-    expectCode(() => verifyShareFor(publicKey, c.verified, decodeShare(bad)), 'SHARE_INVALID', 'SHR-5');
+    expectCode(() => verifyShare(publicKey, c.verified, decodeShare(bad)), 'SHARE_INVALID', 'SHR-5');
   });
 
   it('a share for another capsule or another label fails (A4)', () => {
     const other = sealed(Y);
-    expectCode(() => verifyShare(vk(1), other.verified, share1), 'SHARE_WRONG_CAPSULE', 'SHR-4');
+    expectCode(() => verifyShare(publicKey, other.verified, share1), 'SHARE_WRONG_CAPSULE', 'SHR-4');
     // Same key and seed under another label: another capsule id.
     const label2 = randomBytes(32);
     const relabelled = sealCapsule(Y, c.key, label2, c.seed);
     expect(equalBytes(relabelled, c.bytes)).toBe(false);
     const relabelledVerified = verifyCapsule(Y, decodeCapsule(relabelled), label2);
-    expectCode(() => verifyShare(vk(1), relabelledVerified, share1), 'SHARE_WRONG_CAPSULE', 'SHR-4');
+    expectCode(() => verifyShare(publicKey, relabelledVerified, share1), 'SHARE_WRONG_CAPSULE', 'SHR-4');
     // A share whose capsule id is rewritten to the target's still fails: the id is inside the challenge.
     const rewritten = { ...share1, capsuleId: other.verified.id };
-    expectCode(() => verifyShare(vk(1), other.verified, rewritten), 'SHARE_INVALID', 'SHR-5');
+    expectCode(() => verifyShare(publicKey, other.verified, rewritten), 'SHARE_INVALID', 'SHR-5');
   });
 
   it('every single-bit flip in every field is rejected with the field’s code', () => {
@@ -391,7 +425,7 @@ describe('decryption shares (SHR-1..SHR-9)', () => {
     for (let bit = 0; bit < SHARE_BYTES * 8; bit++) {
       const bad = bytes1.slice();
       bad[bit >> 3]! ^= 1 << (bit & 7);
-      const e = overtError(() => verifyShareFor(publicKey, c.verified, decodeShare(bad)));
+      const e = overtError(() => verifyShare(publicKey, c.verified, decodeShare(bad)));
       expect(expected[fieldOf(bit >> 3)]).toContain(e.code);
     }
   });
@@ -429,35 +463,35 @@ describe('decryption shares (SHR-1..SHR-9)', () => {
     expect(equalBytes(a, b)).toBe(true);
     expect(equalBytes(a, r)).toBe(false);
     expect(equalBytes(a.subarray(0, 65), r.subarray(0, 65))).toBe(true);
-    verifyShare(vk(2), c.verified, decodeShare(r));
+    verifyShare(publicKey, c.verified, decodeShare(r));
   });
 
   it('a KeyShare changed in place is never paired with its old verification key', () => {
     const mutable: KeyShare = { index: 1, secret: shares[0]!.secret.slice() as Scalar };
-    verifyShare(vk(1), c.verified, createShare(mutable, c.verified));
+    verifyShare(publicKey, c.verified, createShare(mutable, c.verified));
     (mutable.secret as Uint8Array).set(shares[1]!.secret);
     const again = createShare(mutable, c.verified);
-    expectCode(() => verifyShare(vk(1), c.verified, again), 'SHARE_INVALID', 'SHR-5');
+    expectCode(() => verifyShare(publicKey, c.verified, again), 'SHARE_INVALID', 'SHR-5');
     // The value is x_2·u under index 1: its proof is consistent with Y_2 (index is only a label here).
-    verifyShare(vk(2), c.verified, again);
+    expect(allHold(shareEquations(vk(2), c.verified, again))).toBe(true);
   });
 });
 
 describe('combination (SHR-6..SHR-8)', () => {
   const { publicKey, shares } = deal(3, 5);
   const c = sealed(publicKey.groupKey);
-  const verified = shares.map((s) => verifyShareFor(publicKey, c.verified, createShare(s, c.verified)));
+  const verified = shares.map((s) => verifyShare(publicKey, c.verified, createShare(s, c.verified)));
 
   it('rejects duplicated indices', () => {
     expectCode(
-      () => combineShares(c.verified, [verified[0]!, verified[0]!, verified[1]!], 3),
+      () => combineShares(c.verified, [verified[0]!, verified[0]!, verified[1]!], publicKey),
       'SHARE_DUPLICATE',
       'SHR-7',
     );
     // Two different shares claiming one index (e.g. the same trustee answering twice) are duplicates too.
-    const again = verifyShareFor(publicKey, c.verified, createShare(shares[0]!, c.verified));
+    const again = verifyShare(publicKey, c.verified, createShare(shares[0]!, c.verified));
     expectCode(
-      () => combineShares(c.verified, [verified[0]!, again, verified[1]!], 3),
+      () => combineShares(c.verified, [verified[0]!, again, verified[1]!], publicKey),
       'SHARE_DUPLICATE',
       'SHR-7',
     );
@@ -465,17 +499,86 @@ describe('combination (SHR-6..SHR-8)', () => {
 
   it('rejects a share verified for another capsule', () => {
     const other = sealed(publicKey.groupKey);
-    const foreign = verifyShareFor(publicKey, other.verified, createShare(shares[2]!, other.verified));
+    const foreign = verifyShare(publicKey, other.verified, createShare(shares[2]!, other.verified));
     expectCode(
-      () => combineShares(c.verified, [verified[0]!, verified[1]!, foreign], 3),
+      () => combineShares(c.verified, [verified[0]!, verified[1]!, foreign], publicKey),
       'SHARE_WRONG_CAPSULE',
       'SHR-8',
     );
   });
 
-  it('rejects a threshold outside 1..255', () => {
-    for (const k of [0, -1, 1.5, 256, Number.NaN])
-      expectCode(() => combineShares(c.verified, verified, k), 'DKG_PARAMS');
+  it('rejects a key set that is not a threshold public key', () => {
+    for (const k of [0, -1, 1.5, 256, Number.NaN]) {
+      // @ts-expect-error a bare threshold is not a key set
+      expectCode(() => combineShares(c.verified, verified, k), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+      expectCode(
+        () => combineShares(c.verified, verified, { ...publicKey, threshold: k }),
+        'SHARE_WRONG_KEY_SET',
+        'SHR-10',
+      );
+    }
+  });
+});
+
+describe('the key set is the capsule’s epoch key (SHR-10)', () => {
+  const epoch1 = deal(2, 3);
+  const epoch2 = deal(2, 3);
+  const c = sealed(epoch1.publicKey.groupKey);
+  const shares = epoch1.shares.map((s) => createShare(s, c.verified));
+
+  it('shares verified against another epoch’s key set are refused', () => {
+    for (const share of shares)
+      expectCode(() => verifyShare(epoch2.publicKey, c.verified, share), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+    const batch = verifySharesBatch(
+      shares.map((share) => ({ capsule: c.verified, publicKey: epoch2.publicKey, share })),
+    );
+    expect(batch.failures.map((f) => [f.position, f.error.code, f.error.check])).toEqual([
+      [0, 'SHARE_WRONG_KEY_SET', 'SHR-10'],
+      [1, 'SHARE_WRONG_KEY_SET', 'SHR-10'],
+      [2, 'SHARE_WRONG_KEY_SET', 'SHR-10'],
+    ]);
+    // ... and combining under another epoch's key set is refused too.
+    const verified = shares.map((share) => verifyShare(epoch1.publicKey, c.verified, share));
+    expectCode(() => combineShares(c.verified, verified, epoch2.publicKey), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+    expect(equalBytes(combineShares(c.verified, verified, epoch1.publicKey), c.key)).toBe(true);
+  });
+
+  it('the right group key with made-up verification keys is refused', () => {
+    const fake = deal(2, 3);
+    const forged: ThresholdPublicKey = { ...fake.publicKey, groupKey: epoch1.publicKey.groupKey };
+    // The forger knows x'_i for its Y'_i, so its shares would verify — and combine to a wrong key.
+    const share = createShare(fake.shares[0]!, c.verified);
+    expectCode(() => verifyShare(forged, c.verified, share), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+  });
+
+  it('shares verified under the key set before a resharing do not combine with the key set after it', () => {
+    // A resharing keeps x and Y and changes every Y_i: both key sets are the epoch key's.
+    const x = randomScalar();
+    const sharing = (a1: Scalar) => {
+      const ks = [1, 2, 3].map((i) => ({ index: i, secret: evaluatePolynomial([x, a1], i) }));
+      const pk: ThresholdPublicKey = {
+        threshold: 2,
+        groupKey: group.baseMul(x),
+        verificationKeys: ks.map((k) => group.baseMul(k.secret)),
+      };
+      return { ks, pk };
+    };
+    const before = sharing(randomScalar());
+    const after = sharing(randomScalar());
+    const cx = sealed(before.pk.groupKey);
+    const old1 = verifyShare(before.pk, cx.verified, createShare(before.ks[0]!, cx.verified));
+    const new2 = verifyShare(after.pk, cx.verified, createShare(after.ks[1]!, cx.verified));
+    // An old share does not verify under the new keys (SHR-5) ...
+    expectCode(
+      () => verifyShare(after.pk, cx.verified, createShare(before.ks[0]!, cx.verified)),
+      'SHARE_INVALID',
+      'SHR-5',
+    );
+    // ... and a mix of shares verified under either key set is refused instead of giving a wrong key.
+    expectCode(() => combineShares(cx.verified, [old1, new2], after.pk), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+    expectCode(() => combineShares(cx.verified, [old1, new2], before.pk), 'SHARE_WRONG_KEY_SET', 'SHR-10');
+    const new1 = verifyShare(after.pk, cx.verified, createShare(after.ks[0]!, cx.verified));
+    expect(equalBytes(combineShares(cx.verified, [new1, new2], after.pk), cx.key)).toBe(true);
   });
 });
 
@@ -501,9 +604,9 @@ describe('properties', () => {
           const subset = chosen[pick % chosen.length]!;
           const vs: VerifiedShare[] = subset.map((s) => {
             const d: DecryptionShare = decodeShare(encodeShare(createShare(s, vc)));
-            return verifyShareFor(publicKey, vc, d);
+            return verifyShare(publicKey, vc, d);
           });
-          expect(equalBytes(combineShares(vc, vs, k), key)).toBe(true);
+          expect(equalBytes(combineShares(vc, vs, publicKey), key)).toBe(true);
         },
       ),
       { numRuns: 40 },
@@ -575,7 +678,7 @@ describe('fuzz: decoders raise only our own errors', () => {
           fc.uint8Array({ minLength: 161, maxLength: 161 }),
           mutated(shareBytes),
         ),
-        (b) => onlyOurErrors(() => verifyShareFor(s23.publicKey, c.verified, decodeShare(b))),
+        (b) => onlyOurErrors(() => verifyShare(s23.publicKey, c.verified, decodeShare(b))),
       ),
       { numRuns: 300 },
     );

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { makeTrustees, reshareSetup, runDkg, seededRandom } from '../../test/gen-dkg-vectors.js';
 import { toHex } from '../bytes.js';
 import { decodeCapsule, sealCapsuleRandom, verifyCapsule } from '../capsule/capsule.js';
-import { combineShares, createShare, verifyShareFor } from '../capsule/share.js';
+import { combineShares, createShare, verifyShare } from '../capsule/share.js';
 import type { KeyShare, ThresholdPublicKey } from '../threshold.js';
 import { runDkgLocally } from './local.js';
 import type { DkgOutput } from './participant.js';
@@ -18,8 +18,8 @@ function open(
 ) {
   const capsule = verifyCapsule(publicKey.groupKey, decodeCapsule(capsuleBytes), label);
   const rng = seededRandom('capsule-shares');
-  const verified = shares.map((s) => verifyShareFor(publicKey, capsule, createShare(s, capsule, rng)));
-  return combineShares(capsule, verified, publicKey.threshold);
+  const verified = shares.map((s) => verifyShare(publicKey, capsule, createShare(s, capsule, rng)));
+  return combineShares(capsule, verified, publicKey);
 }
 
 describe('DKG → TDH2 capsule', () => {

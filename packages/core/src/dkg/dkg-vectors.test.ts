@@ -4,9 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
-import { checkSharing, DKG_VECTORS_PATH, generateDkgVectors } from '../../test/gen-dkg-vectors.js';
+import {
+  checkSharing,
+  DKG_VECTORS_PATH,
+  generateDkgVectors,
+  seededRandom,
+} from '../../test/gen-dkg-vectors.js';
 import { fromHex, toHex } from '../bytes.js';
-import { decodeScalar } from '../group.js';
+import { decodeScalar, group, hashToScalar, isZeroScalar, type Scalar } from '../group.js';
 import { signingKeyFromSeed } from '../sign.js';
 import type { KeyShare } from '../threshold.js';
 import { openShare, shareInfo } from './hpke.js';
@@ -17,6 +22,7 @@ import { verifyTranscript } from './transcript.js';
 
 interface VectorRun {
   name: string;
+  seed: string;
   session: string;
   sessionId: string;
   messages: { phase: string; sender: number; recipient: number | null; bytes: string }[];
@@ -103,6 +109,48 @@ describe('DKG vectors', () => {
     }));
     checkSharing(verified.publicKey, shares);
   });
+
+  it.each(vectors.runs.map((r) => [r.name, r] as const))(
+    '%s: every round-1 proof uses the hedged nonce drawn from its seed stream (dkg.md §4.1, §10)',
+    (_, run) => {
+      const session = decodeDkgSession(fromHex(run.session));
+      const honest = vectors.runs.find((r) => r.name === 'honest-2-of-3')!;
+      const scalar64 = (rng: (n: number) => Uint8Array): Scalar => {
+        for (;;) {
+          const s = group.scalarReduce64(rng(64));
+          if (!isZeroScalar(s)) return s;
+        }
+      };
+      const round1 = run.messages.filter((m) => m.phase === 'round1');
+      expect(round1.length).toBeGreaterThan(0);
+      for (const m of round1) {
+        const msg = decodeDkgMessage(fromHex(m.bytes));
+        if (msg.type !== 'round1') throw new Error('not a round-1 message');
+        const i = msg.sender;
+        // dkg.md §10: a DKG dealer draws a_0..a_{k−1}; a resharing dealer's a_0 is its old share and it draws
+        // a_1..a_{k−1}; then ρ (32 bytes).
+        const rng = seededRandom(`${run.seed}/${session.kind === 'dkg' ? 'participant' : 'dealer'}-${i}`);
+        const a0 =
+          session.kind === 'dkg'
+            ? scalar64(rng)
+            : decodeScalar(fromHex(honest.shares.find((s) => s.index === i)!.secret));
+        const coefficients = [a0];
+        while (coefficients.length < session.threshold) coefficients.push(scalar64(rng));
+        const rho = rng(32);
+        expect(msg.commitments.map(toHex)).toEqual(coefficients.map((a) => toHex(group.baseMul(a))));
+        const r = hashToScalar('overt/dkg/v1/pok-nonce', a0, session.id, Uint8Array.of(i), rho);
+        expect(toHex(msg.proof.R)).toBe(toHex(group.baseMul(r)));
+        const c = hashToScalar(
+          'overt/dkg/v1/pok',
+          session.id,
+          Uint8Array.of(i),
+          msg.commitments[0]!,
+          msg.proof.R,
+        );
+        expect(toHex(msg.proof.z)).toBe(toHex(group.scalarAdd(r, group.scalarMul(c, a0))));
+      }
+    },
+  );
 
   it('the resharing vector keeps the group key of the honest run', () => {
     const honest = vectors.runs.find((r) => r.name === 'honest-2-of-3')!;

@@ -19,6 +19,7 @@ export {
   DKG_MESSAGE_TYPE,
   DKG_TAG_MESSAGE,
   DKG_TAG_POK,
+  DKG_TAG_POK_NONCE,
   type DkgAccusation,
   type DkgComplaintMessage,
   type DkgComplaintReason,

@@ -18,7 +18,7 @@ import {
   type Element,
   group,
   hashToScalar,
-  randomNonZeroScalar,
+  hedgedNonce,
   type Scalar,
 } from '../group.js';
 import { taggedHash } from '../hash.js';
@@ -29,6 +29,7 @@ import { DKG_SESSION_ID_BYTES, DKG_VERSION, type DkgSession, sessionDealers } fr
 
 export const DKG_TAG_MESSAGE = 'overt/dkg/v1/message';
 export const DKG_TAG_POK = 'overt/dkg/v1/pok';
+export const DKG_TAG_POK_NONCE = 'overt/dkg/v1/pok-nonce';
 const SIGNATURE_BYTES = 64;
 /** version ‖ type ‖ session_id ‖ sender. */
 const HEADER_BYTES = 1 + 1 + DKG_SESSION_ID_BYTES + 1;
@@ -120,8 +121,25 @@ function pokChallenge(sessionId: Uint8Array, dealer: number, c0: Element, R: Ele
 }
 
 /**
+ * The proof-of-knowledge nonce r = HS("overt/dkg/v1/pok-nonce", a_0, session_id, u8 dealer, ρ), ρ = 32 bytes from
+ * `rng` (docs/spec/dkg.md §4.1), hedged as capsule decryption shares are. In a resharing a_0 is the dealer's
+ * long-lived share x_i: a plain random r that repeated across two sessions (a broken or replayed rng) would give
+ * z_1 − z_2 = (c_1 − c_2)·x_i and reveal it. Derived from a_0 and everything else the challenge binds, r repeats
+ * only when the challenge does too, and then the whole proof is the same.
+ */
+export function pokNonce(
+  sessionId: Uint8Array,
+  dealer: number,
+  constant: Scalar,
+  rng: RandomSource = randomBytes,
+): Scalar {
+  return hedgedNonce(DKG_TAG_POK_NONCE, constant, [sessionId, Uint8Array.of(dealer)], rng);
+}
+
+/**
  * Builds and signs a dealer's round-1 message for the polynomial `coefficients` (constant term first): commits
  * to every coefficient and proves knowledge of the constant term, bound to the session and the dealer's index.
+ * Takes 32 bytes from `rng` for the hedged proof nonce ({@link pokNonce}).
  */
 export function buildRound1(
   session: DkgSession,
@@ -131,7 +149,7 @@ export function buildRound1(
   rng: RandomSource = randomBytes,
 ): Uint8Array {
   const commitments = coefficients.map((a) => group.baseMul(a));
-  const r = randomNonZeroScalar(rng);
+  const r = pokNonce(session.id, dealer, coefficients[0]!, rng);
   const R = group.baseMul(r);
   const c = pokChallenge(session.id, dealer, commitments[0]!, R);
   const z = group.scalarAdd(r, group.scalarMul(c, coefficients[0]!));

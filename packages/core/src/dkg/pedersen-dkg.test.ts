@@ -212,6 +212,10 @@ describe('Pedersen DKG: state machine', () => {
       { ...base, threshold: 4 },
       { ...base, org: '' },
       { ...base, org: 'x'.repeat(256) },
+      // The org id of foundations.md §8, as in envelope headers: at most 64 characters of 0x21–0x7e.
+      { ...base, org: 'x'.repeat(65) },
+      { ...base, org: 'with space' },
+      { ...base, org: 'exämple.org' },
       { ...base, epoch: -1 },
       { ...base, attempt: 2 ** 32 },
       { ...base, participants: [participants[1]!, participants[0]!, participants[2]!] },
@@ -245,6 +249,7 @@ describe('Pedersen DKG: state machine', () => {
         expect.objectContaining({ code: 'DKG_PARAMS', check: 'DKG-1' }),
       );
     }
+    expect(createDkgSession({ ...base, org: 'x'.repeat(64) }).org).toHaveLength(64);
   });
 });
 

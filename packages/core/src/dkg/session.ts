@@ -8,10 +8,11 @@ import sodiumLib from 'libsodium-wrappers-sumo';
 import { compareBytes, equalBytes, utf8Encode } from '../bytes.js';
 import { decodeAll, type Reader, Writer } from '../codec.js';
 import { OvertError } from '../errors.js';
-import { decodeElement, type Element, group, type Scalar, scalarFromInt } from '../group.js';
+import { decodeElement, type Element } from '../group.js';
 import { taggedHash } from '../hash.js';
+import { isOrgId, ORG_ID_MAX } from '../ids.js';
 import { SIGNING_PUBLIC_KEY_BYTES } from '../sign.js';
-import { checkThresholdParams, type ThresholdPublicKey } from '../threshold.js';
+import { checkThresholdParams, isConsistentSharing, type ThresholdPublicKey } from '../threshold.js';
 
 /** Version byte of every DKG encoding (session, messages, transcript). */
 export const DKG_VERSION = 1;
@@ -49,7 +50,7 @@ export interface DkgPrevious {
 }
 
 export interface DkgSessionParams {
-  /** The organization's identifier (1..255 bytes of UTF-8). */
+  /** The organization's id (foundations.md §8: 1..64 characters of 0x21–0x7e). */
   readonly org: string;
   /** The epoch number as the policy defines it (u32). */
   readonly epoch: number;
@@ -158,48 +159,28 @@ function checkIndices(list: readonly { index: number }[], what: string): void {
 
 /**
  * DKG-2: the previous verification keys must lie on one polynomial of degree k_old − 1 "in the exponent" whose
- * value at 0 is the group key. Then every set of k_old qualified dealers interpolates the same Y, so a resharing
- * cannot change the group key whichever dealers take part.
+ * value at 0 is the group key (threshold.ts isConsistentSharing, the check share verification uses too). Then
+ * every set of k_old qualified dealers interpolates the same Y, so a resharing cannot change the group key
+ * whichever dealers take part.
  */
 function checkPreviousConsistent(prev: DkgPrevious): void {
-  const k = prev.threshold;
-  const base = prev.members.slice(0, k).map((m) => m.index);
-  const interpolate = (x: number): Element => {
-    let acc = group.identity;
-    for (const j of base) {
-      acc = group.add(acc, group.mul(lagrangeAt(base, j, x), prev.members[j - 1]!.verificationKey));
-    }
-    return acc;
+  const publicKey = {
+    threshold: prev.threshold,
+    groupKey: prev.groupKey,
+    verificationKeys: prev.members.map((m) => m.verificationKey),
   };
-  if (!equalBytes(interpolate(0), prev.groupKey)) {
-    throw paramsError('previous verification keys do not interpolate to the group key', 'DKG-2');
+  if (!isConsistentSharing(publicKey)) {
+    throw paramsError(
+      'previous verification keys are not of one polynomial of the threshold degree through the group key',
+      'DKG-2',
+    );
   }
-  for (const m of prev.members.slice(k)) {
-    if (!equalBytes(interpolate(m.index), m.verificationKey)) {
-      throw paramsError(
-        'previous verification keys are not of one polynomial of the threshold degree',
-        'DKG-2',
-      );
-    }
-  }
-}
-
-/** L_j(x) = Π_{m ∈ indices, m ≠ j} (x − m)/(j − m): the Lagrange basis polynomial of j evaluated at x. */
-function lagrangeAt(indices: readonly number[], j: number, x: number): Scalar {
-  let num = scalarFromInt(1);
-  let den = scalarFromInt(1);
-  for (const m of indices) {
-    if (m === j) continue;
-    num = group.scalarMul(num, group.scalarSub(scalarFromInt(x), scalarFromInt(m)));
-    den = group.scalarMul(den, group.scalarSub(scalarFromInt(j), scalarFromInt(m)));
-  }
-  return group.scalarMul(num, group.scalarInv(den));
 }
 
 function validate(params: DkgSessionParams, previous: DkgPrevious | undefined): void {
-  if (typeof params.org !== 'string') throw paramsError('org must be a string');
-  const org = utf8Encode(params.org);
-  if (org.length < 1 || org.length > 255) throw paramsError('org must be 1..255 bytes of UTF-8');
+  // The org id of envelope headers and every other part (ids.ts, foundations.md §8).
+  if (!isOrgId(params.org))
+    throw paramsError(`org must be an org id (1..${ORG_ID_MAX} characters of 0x21-0x7e)`);
   checkU32(params.epoch, 'epoch');
   checkU32(params.attempt, 'attempt');
   checkCounts(params.threshold, params.participants.length);

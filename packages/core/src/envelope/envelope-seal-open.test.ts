@@ -643,11 +643,16 @@ describe('trustee quorum recovers K (DESIGN §4 steps 6–7)', () => {
     const a1 = group.scalarReduce64(seededRng('coef')(64));
     const coeffs: Scalar[] = [epochSecret, a1];
     const shares = [1, 3].map((i) => ({ index: i, secret: evaluatePolynomial(coeffs, i) }));
+    const keySet = {
+      threshold: 2,
+      groupKey: group.baseMul(epochSecret),
+      verificationKeys: [1, 2, 3].map((i) => group.baseMul(evaluatePolynomial(coeffs, i))),
+    };
     const verified = shares.map((sh) => {
       const d = createShare(sh, ingested.capsule, seededRng(`share${sh.index}`));
-      return verifyShare(group.baseMul(sh.secret), ingested.capsule, d);
+      return verifyShare(keySet, ingested.capsule, d);
     });
-    const k = combineShares(ingested.capsule, verified, 2);
+    const k = combineShares(ingested.capsule, verified, keySet);
     expect(toHex(k)).toBe(toHex(s.contentKey));
     const r = await openRecoveredEnvelope(s.envelope, ingested.capsule, k);
     expect(toHex(r.payload)).toBe(toHex(payload));

@@ -12,21 +12,11 @@ import type { Reader, Writer } from '../codec.js';
 import type { ErrorCode } from '../errors.js';
 import { OvertError } from '../errors.js';
 
-export const ORG_ID_MAX = 64;
-export const USER_ID_MAX = 128;
-export const DEVICE_ID_MAX = 64;
-export const CONVERSATION_ID_MAX = 64;
-export const MESSAGE_ID_BYTES = 16;
+// The id limits and the id alphabet are defined once, for every part of the protocol (ids.ts, foundations.md §8).
+import { isIdString } from '../ids.js';
 
-/** Printable ASCII, no space, 1..max characters. */
-export function isIdString(s: unknown, max: number): s is string {
-  if (typeof s !== 'string' || s.length < 1 || s.length > max) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
+export { CONVERSATION_ID_MAX, DEVICE_ID_MAX, isIdString, ORG_ID_MAX, USER_ID_MAX } from '../ids.js';
+export const MESSAGE_ID_BYTES = 16;
 
 /** Printable ASCII with space (0x20–0x7e), 1..max characters: content types, names. */
 export function isPrintable(s: unknown, max: number): s is string {

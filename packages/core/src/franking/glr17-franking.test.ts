@@ -15,7 +15,7 @@ import {
 } from '../../test/envelope-fixtures.js';
 import { deriveMessageKeys } from '../aead/keys.js';
 import { concatBytes, toHex, utf8Encode } from '../bytes.js';
-import { encodeHeader } from '../envelope/header.js';
+import { encodeHeader, MAX_HEADER_BYTES } from '../envelope/header.js';
 import { ingestEnvelope } from '../envelope/ingest.js';
 import { openEnvelope } from '../envelope/open.js';
 import { sealEnvelope } from '../envelope/seal.js';
@@ -27,6 +27,9 @@ import {
   decodeReport,
   decodeStamp,
   encodeReport,
+  isReportableLength,
+  MAX_REPORT_BYTES,
+  MAX_REPORT_PLAINTEXT,
   STAMP_BYTES,
   stampEnvelope,
   verifyReport,
@@ -193,3 +196,57 @@ describe('forged reports fail (A12)', () => {
     );
   });
 });
+
+describe('the reporting limit (franking.md §2, §4)', () => {
+  /** A message of `n` bytes, sealed, ingested, stamped and opened as a recipient sees it. */
+  async function deliveredBytes(n: number) {
+    const s = await sealEnvelope(fields(), new Uint8Array(n).fill(0x61), epochKey, {
+      rng: seededRng(`size${n}`),
+    });
+    const stamp = stampEnvelope(await ingestEnvelope(s.envelope, ingestContext()), relayKey, STAMP_TIME);
+    const opened = await openEnvelope(s.envelope, transportOf(s), recipientContext());
+    return { stamp, opened };
+  }
+
+  it('a message of exactly MAX_REPORT_PLAINTEXT bytes is reportable; one byte more is not (FRK-1)', async () => {
+    expect(MAX_REPORT_PLAINTEXT).toBe(1_048_576);
+    const at = await deliveredBytes(MAX_REPORT_PLAINTEXT);
+    expect(isReportableLength(at.opened.payload.length)).toBe(true);
+    const bytes = encodeReport(createReport(at.opened, at.opened.payload, at.stamp));
+    expect(bytes.length).toBeLessThanOrEqual(MAX_REPORT_BYTES);
+    expect(verifyReport(bytes, ctx).plaintext.length).toBe(MAX_REPORT_PLAINTEXT);
+
+    const over = await deliveredBytes(MAX_REPORT_PLAINTEXT + 1);
+    expect(isReportableLength(over.opened.payload.length)).toBe(false);
+    // The message itself is accepted (its commitment opened at openEnvelope), but no report of it exists:
+    const report = createReport(over.opened, over.opened.payload, over.stamp);
+    expect(await outcome(() => encodeReport(report))).toBe('FRANKING_INVALID FRK-1');
+    expect(await outcome(() => verifyReport(report, ctx))).toBe('FRANKING_INVALID FRK-1');
+    // ... and a report encoded by hand with the longer plaintext does not decode.
+    const w = concatBytes(
+      bytes.subarray(0, bytes.length - MAX_REPORT_PLAINTEXT - 8),
+      u64(MAX_REPORT_PLAINTEXT + 1),
+    );
+    expect(await outcome(() => decodeReport(concatBytes(w, over.opened.payload)))).toBe(
+      'FRANKING_INVALID FRK-1',
+    );
+  });
+
+  it('MAX_REPORT_BYTES is the largest report: the largest header with the largest plaintext', () => {
+    const largest = encodeReport({
+      headerBytes: new Uint8Array(MAX_HEADER_BYTES),
+      plaintext: new Uint8Array(MAX_REPORT_PLAINTEXT),
+      frankingKey: new Uint8Array(32),
+      stamp: new Uint8Array(STAMP_BYTES),
+    });
+    expect(largest.length).toBe(MAX_REPORT_BYTES);
+    expect(MAX_REPORT_BYTES).toBe(1 + 4 + 132_687 + 32 + 73 + 8 + 1_048_576);
+    expect(decodeReport(largest).plaintext.length).toBe(MAX_REPORT_PLAINTEXT);
+  });
+});
+
+function u64(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+}

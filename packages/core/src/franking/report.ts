@@ -32,8 +32,22 @@ export const REPORT_VERSION = 1;
 export const TAG_STAMP = 'overt/franking/v1/stamp';
 /** u8 version ‖ u64 stamp time ‖ signature. */
 export const STAMP_BYTES = 1 + 8 + SIGNATURE_BYTES;
-/** Reports carry a message, not a file: 16 MiB is the largest plaintext the organisation will verify. */
-export const MAX_REPORT_PLAINTEXT = 1 << 24;
+/**
+ * The largest plaintext a report carries, hence the largest reportable message (docs/spec/franking.md §2, §4):
+ * 1 MiB. A report holds the whole plaintext (the commitment covers the hash of every chunk, so the organisation
+ * needs all of it) and travels in one request body that the relay verifies in memory. The client keeps a report
+ * only for payloads up to this size and the relay's report route accepts exactly {@link MAX_REPORT_BYTES}; larger
+ * messages are delivered and checked like any other but cannot be reported.
+ */
+export const MAX_REPORT_PLAINTEXT = 1 << 20;
+/** The largest encoded report: version, header (at most MAX_HEADER_BYTES), fk, stamp, length, plaintext. */
+export const MAX_REPORT_BYTES =
+  1 + 4 + MAX_HEADER_BYTES + FRANKING_KEY_BYTES + STAMP_BYTES + 8 + MAX_REPORT_PLAINTEXT;
+
+/** Whether a message with this payload length can be reported ({@link MAX_REPORT_PLAINTEXT}). */
+export function isReportableLength(payloadLength: number): boolean {
+  return Number.isSafeInteger(payloadLength) && payloadLength >= 0 && payloadLength <= MAX_REPORT_PLAINTEXT;
+}
 
 export interface Stamp {
   readonly version: number;
@@ -173,6 +187,9 @@ export interface ReportContext {
  */
 export function verifyReport(report: Uint8Array | AbuseReport, ctx: ReportContext): VerifiedReport {
   const r = report instanceof Uint8Array ? decodeReport(report) : report;
+  // The same limit whether the report arrives encoded or as an object: no report is larger than one that decodes.
+  if (!(r.plaintext instanceof Uint8Array) || r.plaintext.length > MAX_REPORT_PLAINTEXT)
+    invalid('FRK-1', 'plaintext length');
   let header: Header;
   try {
     header = decodeHeader(r.headerBytes);

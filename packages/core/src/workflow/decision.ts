@@ -3,7 +3,7 @@
  * A decision names the request by its id AND its content hash, so an approval of one request can never be
  * counted for another request, not even one that reuses the id with different contents (A8).
  */
-import { equalBytes, utf8Encode } from '../bytes.js';
+import { equalBytes, toHex, utf8Encode } from '../bytes.js';
 import { Reader, Writer } from '../codec.js';
 import {
   decodeAs,
@@ -151,29 +151,119 @@ export function verifyDecision(
 }
 
 /**
- * The trustee indices that approved (release rule 2). A trustee that signed both an approval and a denial
- * of the same request is not counted: its position is unclear, so it does not help reach the quorum.
+ * The log entry type of a decision: the code of the log's registry (docs/spec/log.md, @overt/log ENTRY_TYPES);
+ * core cannot import the log, so it is repeated here and a log test checks they agree.
  */
-export function approvingTrustees(decisions: readonly VerifiedDecision[]): number[] {
-  const approve = new Set<number>();
-  const deny = new Set<number>();
-  for (const { decision } of decisions)
-    (decision.verdict === 'approve' ? approve : deny).add(decision.trusteeIndex);
-  return [...approve].filter((i) => !deny.has(i)).sort((a, b) => a - b);
+export const DECISION_ENTRY_TYPE = 6;
+
+declare const loggedDecisions: unique symbol;
+
+/**
+ * Every decision about one request that a log view holds: what release rule 2 is evaluated over
+ * (docs/spec/workflow.md §4). Only {@link decisionsOnLog} makes one, and it reads the log's entries itself, so a
+ * caller cannot choose which decisions count — in particular it cannot leave out a trustee's denial.
+ */
+export interface LoggedDecisions {
+  readonly [loggedDecisions]: true;
+  /** The request's content hash: these are its decisions and no other request's. */
+  readonly requestHash: Uint8Array;
+  /** How many log entries were read (the size of the view, when the caller passed all of it). */
+  readonly entriesRead: number;
+  /** Each distinct verified decision about the request, in log order (a byte-identical repeat once). */
+  readonly decisions: readonly VerifiedDecision[];
 }
 
 /**
- * Throws DECISION_INVALID (WF-D5) unless at least k distinct trustees approved. The decisions must all have
- * been verified against the same request (verifyDecision guarantees each one is about `request`).
+ * Collects the decisions about `request` from a log view (release rule 2, docs/spec/workflow.md §4). `entries` are
+ * the encoded log entries (`u8 type ‖ body`, docs/spec/log.md) of the caller's verified view up to the
+ * checkpoint it checked for release rule 3 — all of them, in log order; core picks the decision entries (type 6)
+ * and keeps those that verify ({@link verifyDecision}) as decisions about this request, by id and content hash.
+ * Any other entry is skipped: another type, another request, or a decision that does not verify (malformed, an
+ * unknown trustee, a bad signature) and so cannot be attributed to anyone. Never throws on entry contents.
+ */
+export function decisionsOnLog(
+  policy: VerifiedPolicy,
+  request: VerifiedRequest,
+  entries: Iterable<Uint8Array>,
+): LoggedDecisions {
+  const decisions: VerifiedDecision[] = [];
+  const seen = new Set<string>();
+  let entriesRead = 0;
+  for (const entry of entries) {
+    entriesRead++;
+    if (!(entry instanceof Uint8Array) || entry[0] !== DECISION_ENTRY_TYPE) continue;
+    let d: VerifiedDecision;
+    try {
+      // Decisions about other requests are the bulk of a long log: skip them before checking a signature.
+      const body = decodeDecision(
+        decodeSigned(entry.subarray(1), MAX_DECISION_BYTES, 'DECISION_INVALID', 'WF-D1').body,
+      );
+      if (
+        !equalBytes(body.requestId, request.request.requestId) ||
+        !equalBytes(body.requestHash, request.hash)
+      )
+        continue;
+      d = verifyDecision(entry.subarray(1), policy, request);
+    } catch (e) {
+      if (e instanceof OvertError) continue;
+      throw e;
+    }
+    const key = toHex(d.signed);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    decisions.push(d);
+  }
+  return { requestHash: request.hash.slice(), entriesRead, decisions } as unknown as LoggedDecisions;
+}
+
+/**
+ * Whether `logged` holds the decisions about `request` (checked at run time too, so that a caller passing a
+ * hand-made list instead gets our error).
+ */
+export function isLoggedFor(logged: LoggedDecisions, request: VerifiedRequest): boolean {
+  return (
+    typeof logged === 'object' &&
+    logged !== null &&
+    logged.requestHash instanceof Uint8Array &&
+    Array.isArray(logged.decisions) &&
+    equalBytes(logged.requestHash, request.hash)
+  );
+}
+
+/** The trustees with a logged denial of the request. */
+export function denyingTrustees(logged: LoggedDecisions): Set<number> {
+  const deny = new Set<number>();
+  for (const { decision } of logged.decisions)
+    if (decision.verdict === 'deny') deny.add(decision.trusteeIndex);
+  return deny;
+}
+
+/**
+ * The trustee indices that approved (release rule 2), counted over every logged decision about the request. A
+ * trustee that signed both an approval and a denial is not counted: its position is unclear, so it does not help
+ * reach the quorum. Independent of the order of the log and of repeated entries.
+ */
+export function approvingTrustees(logged: LoggedDecisions): number[] {
+  const deny = denyingTrustees(logged);
+  const approve = new Set<number>();
+  for (const { decision } of logged.decisions)
+    if (decision.verdict === 'approve' && !deny.has(decision.trusteeIndex))
+      approve.add(decision.trusteeIndex);
+  return [...approve].sort((a, b) => a - b);
+}
+
+/**
+ * Release rule 2: throws DECISION_INVALID (WF-D5) unless at least k distinct trustees approved, counted over every
+ * decision the log holds about the request ({@link decisionsOnLog}); WF-D4 when `logged` was collected for
+ * another request. Returns the approving trustees, sorted.
  */
 export function checkApprovalQuorum(
   policy: VerifiedPolicy,
   request: VerifiedRequest,
-  decisions: readonly VerifiedDecision[],
+  logged: LoggedDecisions,
 ): number[] {
-  for (const { decision } of decisions)
-    if (!equalBytes(decision.requestHash, request.hash)) invalid('request binding', 'WF-D4');
-  const approving = approvingTrustees(decisions);
+  if (!isLoggedFor(logged, request)) invalid('request binding', 'WF-D4');
+  const approving = approvingTrustees(logged);
   if (approving.length < policy.policy.threshold)
     throw new OvertError('DECISION_INVALID', 'fewer approvals than the policy threshold', { check: 'WF-D5' });
   return approving;

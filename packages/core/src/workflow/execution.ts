@@ -21,7 +21,7 @@ import { OvertError } from '../errors.js';
 import { sha256, taggedHash } from '../hash.js';
 import type { SigningKeyPair } from '../sign.js';
 import { MAX_PARTICIPANTS } from '../threshold.js';
-import { approvingTrustees, type VerifiedDecision } from './decision.js';
+import { denyingTrustees, isLoggedFor, type LoggedDecisions, type VerifiedDecision } from './decision.js';
 import { MAX_ENTRY_SIGNED_BODY } from './entries.js';
 import type { VerifiedPolicy } from './policy.js';
 import { REQUEST_ID_BYTES, type VerifiedRequest } from './request.js';
@@ -201,16 +201,16 @@ export function signExecution(e: Execution, relayKey: SigningKeyPair): Uint8Arra
 /**
  * Verifies a signed execution (release rules 2 and 4). Throws EXECUTION_INVALID when malformed (WF-E1), about
  * another organisation or request, by id or content hash (WF-E2, A8), or relying on a decision not among the
- * verified `decisions`, on a denial, or on fewer than k distinct approving trustees (WF-E4); SIGNATURE_INVALID
- * when the relay's signature fails (WF-E3); REQUEST_LIMIT when the count exceeds the request's or the policy's
- * maximum (WF-E5, A11). `decisions` must have been verified against `request`.
+ * logged decisions about the request, on a denial, or on fewer than k distinct approving trustees — a trustee
+ * with a logged denial of the request does not count (WF-E4); SIGNATURE_INVALID when the relay's signature fails
+ * (WF-E3); REQUEST_LIMIT when the count exceeds the request's or the policy's maximum (WF-E5, A11).
  */
 export function verifyExecution(
   signed: Uint8Array,
   relayPublicKey: Uint8Array,
   policy: VerifiedPolicy,
   request: VerifiedRequest,
-  decisions: readonly VerifiedDecision[],
+  logged: LoggedDecisions,
 ): VerifiedExecution {
   const s = decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'EXECUTION_INVALID', 'WF-E1');
   const e = decodeExecution(s.body);
@@ -223,17 +223,21 @@ export function verifyExecution(
   )
     invalid('request binding', 'WF-E2');
   requireSignature(TAG_EXECUTION_SIGNATURE, relayPublicKey, s, 'execution', 'WF-E3');
+  if (!isLoggedFor(logged, request)) invalid('decisions (logged for another request)', 'WF-E4');
   const byHash = new Map<string, VerifiedDecision>();
-  for (const d of decisions) byHash.set(toHex(decisionHash(d)), d);
-  const relied: VerifiedDecision[] = [];
+  for (const d of logged.decisions) byHash.set(toHex(decisionHash(d)), d);
+  const relied = new Set<number>();
   for (const h of e.decisionHashes) {
     const d = byHash.get(toHex(h));
     if (d === undefined) invalid('decision reference (unknown decision)', 'WF-E4');
     if (d.decision.verdict !== 'approve' || !equalBytes(d.decision.requestHash, request.hash))
       invalid('decision reference (not an approval of this request)', 'WF-E4');
-    relied.push(d);
+    relied.add(d.decision.trusteeIndex);
   }
-  const approvers = approvingTrustees(relied);
+  // Release rule 2 over every logged decision: an approval cited by the relay does not count when the same trustee
+  // also denied the request.
+  const deny = denyingTrustees(logged);
+  const approvers = [...relied].filter((i) => !deny.has(i)).sort((a, b) => a - b);
   if (approvers.length < policy.policy.threshold) invalid('approvals (fewer than k)', 'WF-E4');
   if (e.envelopeCount > q.maxEnvelopes || e.envelopeCount > policy.policy.limits.maxEnvelopes)
     throw new OvertError('REQUEST_LIMIT', 'execution selects more envelopes than allowed', {

@@ -3,8 +3,8 @@
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import {
-  approvals,
   extensionBytes,
+  logged,
   refusalOf,
   relayKey,
   release,
@@ -58,7 +58,7 @@ describe('log-entry body decoder fuzzing', () => {
   it('executions', () =>
     fuzzSigned(
       signedExecution,
-      (b) => verifyExecution(b, relayKey.publicKey, verifiedPolicy, req, approvals),
+      (b) => verifyExecution(b, relayKey.publicKey, verifiedPolicy, req, logged),
       decodeExecution,
     ));
 

@@ -9,6 +9,7 @@ import {
   execution,
   extensionBytes,
   labels,
+  logged,
   otherReq,
   refusalOf,
   relayKey,
@@ -22,6 +23,7 @@ import { bytesArb, flip, idStringArb, millisArb, outcome } from '../../test/enve
 import {
   committed,
   DAY,
+  loggedDecisions,
   orgKey,
   policy,
   requesterKeys,
@@ -149,50 +151,67 @@ describe('execution entries (WF-E)', () => {
   });
 
   it('refuses a wrong relay key or any bit flip (WF-E3, WF-E1)', async () => {
-    const v = (b: Uint8Array) => verifyExecution(b, relayKey.publicKey, verifiedPolicy, req, approvals);
+    const v = (b: Uint8Array) => verifyExecution(b, relayKey.publicKey, verifiedPolicy, req, logged);
     expect(
-      await outcome(() =>
-        verifyExecution(signedExecution, stranger.publicKey, verifiedPolicy, req, approvals),
-      ),
+      await outcome(() => verifyExecution(signedExecution, stranger.publicKey, verifiedPolicy, req, logged)),
     ).toBe('SIGNATURE_INVALID WF-E3');
     expect(await outcome(() => v(signExecution(execution, stranger)))).toBe('SIGNATURE_INVALID WF-E3');
     await everyBitFlipFails(signedExecution, v);
   });
 
   it('an execution replayed onto another request is refused (WF-E2, A8)', async () => {
-    const otherApprovals = [1, 2].map((i) =>
-      verifyDecision(signedDecision(otherReq, i), verifiedPolicy, otherReq),
+    const otherLogged = loggedDecisions(
+      otherReq,
+      [1, 2].map((i) => signedDecision(otherReq, i)),
     );
     expect(
       await outcome(() =>
-        verifyExecution(signedExecution, relayKey.publicKey, verifiedPolicy, otherReq, otherApprovals),
+        verifyExecution(signedExecution, relayKey.publicKey, verifiedPolicy, otherReq, otherLogged),
       ),
     ).toBe('EXECUTION_INVALID WF-E2');
     // Same id, other contents: the content hash differs.
     const twin = verifiedRequest({ maxEnvelopes: 499 });
     expect(
-      await outcome(() => verifyExecution(signedExecution, relayKey.publicKey, verifiedPolicy, twin, [])),
+      await outcome(() =>
+        verifyExecution(signedExecution, relayKey.publicKey, verifiedPolicy, twin, loggedDecisions(twin, [])),
+      ),
     ).toBe('EXECUTION_INVALID WF-E2');
+    // Decisions gathered for another request are not this request's.
+    expect(
+      await outcome(() =>
+        verifyExecution(signedExecution, relayKey.publicKey, verifiedPolicy, req, otherLogged),
+      ),
+    ).toBe('EXECUTION_INVALID WF-E4');
   });
 
   it('needs k distinct approvals it can point to (WF-E4)', async () => {
-    const v = (e: Execution, ds = approvals) =>
+    const log = (...signed: Uint8Array[]) => loggedDecisions(req, signed);
+    const v = (e: Execution, ds = logged) =>
       outcome(() => verifyExecution(signExecution(e, relayKey), relayKey.publicKey, verifiedPolicy, req, ds));
+    const [a1, a2] = [1, 2].map((i) => signedDecision(req, i));
     expect(await v(executionFor(req, approvals.slice(0, 1), execLabels, T_EXEC))).toBe(
       'EXECUTION_INVALID WF-E4',
     );
-    expect(await v(execution, approvals.slice(0, 1))).toBe('EXECUTION_INVALID WF-E4');
-    const deny = verifyDecision(signedDecision(req, 3, 'deny'), verifiedPolicy, req);
-    expect(await v(executionFor(req, [...approvals, deny], execLabels, T_EXEC), [...approvals, deny])).toBe(
+    // The execution cites an approval that is not on the log.
+    expect(await v(execution, log(a1!))).toBe('EXECUTION_INVALID WF-E4');
+    const deny3 = signedDecision(req, 3, 'deny');
+    const deny = verifyDecision(deny3, verifiedPolicy, req);
+    expect(await v(executionFor(req, [...approvals, deny], execLabels, T_EXEC), log(a1!, a2!, deny3))).toBe(
       'EXECUTION_INVALID WF-E4',
     );
     const three = [...approvals, verifyDecision(signedDecision(req, 3), verifiedPolicy, req)];
-    expect(await v(executionFor(req, three, execLabels, T_EXEC), three)).toBe('ok');
+    expect(await v(executionFor(req, three, execLabels, T_EXEC), log(a1!, a2!, signedDecision(req, 3)))).toBe(
+      'ok',
+    );
+    // Release rule 2 over the whole log: trustee 2 also denied, so its cited approval does not count — even though
+    // the execution cites only approvals.
+    expect(await v(execution, log(a1!, a2!, signedDecision(req, 2, 'deny')))).toBe('EXECUTION_INVALID WF-E4');
   });
 
   it('allows up to the request maximum and refuses one envelope more (WF-E5, A11)', async () => {
     const small = verifiedRequest({ maxEnvelopes: 3 });
-    const ds = [1, 2].map((i) => verifyDecision(signedDecision(small, i), verifiedPolicy, small));
+    const signed = [1, 2].map((i) => signedDecision(small, i));
+    const ds = signed.map((b) => verifyDecision(b, verifiedPolicy, small));
     const v = (n: number) =>
       outcome(() =>
         verifyExecution(
@@ -200,7 +219,7 @@ describe('execution entries (WF-E)', () => {
           relayKey.publicKey,
           verifiedPolicy,
           small,
-          ds,
+          loggedDecisions(small, signed),
         ),
       );
     expect(await v(3)).toBe('ok');
@@ -214,11 +233,18 @@ describe('execution entries (WF-E)', () => {
       signRequest({ ...small.request, policyHash: loose.hash, maxEnvelopes: 2 }, requesterKeys.internal),
       loose,
     );
-    const lds = [1, 2].map((i) => verifyDecision(signedDecision(looseReq, i), loose, looseReq));
+    const lSigned = [1, 2].map((i) => signedDecision(looseReq, i));
+    const lds = lSigned.map((b) => verifyDecision(b, loose, looseReq));
     const e = executionFor(looseReq, lds, labels(3), T_EXEC);
     expect(
       await outcome(() =>
-        verifyExecution(signExecution(e, relayKey), relayKey.publicKey, loose, looseReq, lds),
+        verifyExecution(
+          signExecution(e, relayKey),
+          relayKey.publicKey,
+          loose,
+          looseReq,
+          loggedDecisions(looseReq, lSigned, loose),
+        ),
       ),
     ).toBe('REQUEST_LIMIT WF-E5');
   });

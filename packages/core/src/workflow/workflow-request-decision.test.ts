@@ -7,6 +7,8 @@ import {
   committed,
   confidential,
   DAY,
+  decisionEntry,
+  loggedDecisions,
   orgKey,
   policy,
   request,
@@ -22,6 +24,7 @@ import {
   approvingTrustees,
   checkApprovalQuorum,
   decisionFor,
+  decisionsOnLog,
   decodeDecision,
   encodeDecision,
   signDecision,
@@ -250,20 +253,107 @@ describe('decisions (A8)', () => {
   });
 
   it('counts k distinct approving trustees; duplicates and split votes do not help (WF-D5)', async () => {
-    const v = (i: number, verdict: 'approve' | 'deny' = 'approve') =>
-      verifyDecision(signedDecision(req, i, verdict), verifiedPolicy, req);
-    expect(checkApprovalQuorum(verifiedPolicy, req, [v(1), v(3)])).toEqual([1, 3]);
-    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, [v(1), v(1)]))).toBe(
-      'DECISION_INVALID WF-D5',
-    );
-    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, [v(1), v(2, 'deny')]))).toBe(
-      'DECISION_INVALID WF-D5',
-    );
-    expect(approvingTrustees([v(1), v(2), v(2, 'deny')])).toEqual([1]);
+    const d = (i: number, verdict: 'approve' | 'deny' = 'approve') => signedDecision(req, i, verdict);
+    const quorum = (...signed: Uint8Array[]) =>
+      checkApprovalQuorum(verifiedPolicy, req, loggedDecisions(req, signed));
+    expect(quorum(d(1), d(3))).toEqual([1, 3]);
+    expect(await outcome(() => quorum(d(1), d(1)))).toBe('DECISION_INVALID WF-D5');
+    expect(await outcome(() => quorum(d(1), d(2, 'deny')))).toBe('DECISION_INVALID WF-D5');
+    expect(approvingTrustees(loggedDecisions(req, [d(1), d(2), d(2, 'deny')]))).toEqual([1]);
+    // Decisions collected for another request do not count for this one.
     const other = verifiedRequest({ requestId: new Uint8Array(16).fill(1) });
-    const foreign = verifyDecision(signedDecision(other, 2), verifiedPolicy, other);
-    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, [v(1), foreign]))).toBe(
+    const foreign = loggedDecisions(other, [signedDecision(other, 1), signedDecision(other, 2)]);
+    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, foreign))).toBe(
       'DECISION_INVALID WF-D4',
+    );
+  });
+
+  it('release rule 2 runs over the whole log: a denial left out of a hand-picked list still counts (WF-D5)', async () => {
+    const a1 = signedDecision(req, 1);
+    const a2 = signedDecision(req, 2);
+    const deny2 = signedDecision(req, 2, 'deny');
+    // The log: the request's entry, trustees 1 and 2 approving, another request's decisions, trustee 2 denying.
+    const other = verifiedRequest({ requestId: new Uint8Array(16).fill(2) });
+    const log = [
+      Uint8Array.of(5, ...signedRequest()),
+      decisionEntry(a1),
+      decisionEntry(signedDecision(other, 3)),
+      decisionEntry(a2),
+      decisionEntry(signedDecision(other, 2, 'deny')),
+      decisionEntry(deny2),
+    ];
+    const logged = decisionsOnLog(verifiedPolicy, req, log);
+    expect(logged.entriesRead).toBe(6);
+    expect(logged.decisions.map((x) => [x.decision.trusteeIndex, x.decision.verdict])).toEqual([
+      [1, 'approve'],
+      [2, 'approve'],
+      [2, 'deny'],
+    ]);
+    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, logged))).toBe(
+      'DECISION_INVALID WF-D5',
+    );
+    // The list a caller would hand-pick (the two approvals, without the denial) reached the quorum under the old
+    // API; it is no longer accepted: the argument must come from decisionsOnLog, which reads the log itself.
+    const handPicked = [a1, a2].map((b) => verifyDecision(b, verifiedPolicy, req));
+    // @ts-expect-error checkApprovalQuorum takes the logged decisions, not a list of the caller's choosing
+    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, handPicked))).toBe(
+      'DECISION_INVALID WF-D4',
+    );
+    // The denial counts wherever it sits in the log, before or after the approval.
+    const reordered = decisionsOnLog(verifiedPolicy, req, [log[5]!, log[0]!, log[3]!, log[1]!]);
+    expect(await outcome(() => checkApprovalQuorum(verifiedPolicy, req, reordered))).toBe(
+      'DECISION_INVALID WF-D5',
+    );
+  });
+
+  it('skips log entries that are not verifiable decisions about the request', () => {
+    const a1 = signedDecision(req, 1);
+    const a3 = signedDecision(req, 3);
+    // A denial by trustee 1 that does not verify (signed by trustee 2's key) is attributable to nobody.
+    const forgedDeny = signDecision(decisionFor(req, 1, 'deny', 0), trusteeKeys[1]!);
+    // Same request id, other contents (a wider request): not a decision about this request (A8).
+    const twin = verifiedRequest({ maxEnvelopes: 499 });
+    const log = [
+      new Uint8Array(0),
+      Uint8Array.of(6),
+      Uint8Array.of(6, 0, 0, 0, 9, 1, 2),
+      decisionEntry(forgedDeny),
+      decisionEntry(signedDecision(twin, 2, 'deny')),
+      Uint8Array.of(7, ...a1), // a decision's bytes under another entry type
+      decisionEntry(a1),
+      decisionEntry(a3),
+    ];
+    const logged = decisionsOnLog(verifiedPolicy, req, log);
+    expect(logged.decisions).toHaveLength(2);
+    expect(checkApprovalQuorum(verifiedPolicy, req, logged)).toEqual([1, 3]);
+  });
+
+  it('counting is independent of the order of the log and of repeated entries (property)', () => {
+    const pool = [1, 2, 3].flatMap((i) =>
+      (['approve', 'deny'] as const).map((verdict) => decisionEntry(signedDecision(req, i, verdict))),
+    );
+    // The model: a trustee counts when it approved and never denied.
+    const expected = (picked: readonly number[]) => {
+      const got = new Set(picked);
+      return [1, 2, 3].filter((i) => got.has((i - 1) * 2) && !got.has((i - 1) * 2 + 1));
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(pool.length - 1), { maxLength: 10 }),
+        fc.array(fc.nat(), { minLength: 20, maxLength: 20 }),
+        (picked, keys) => {
+          const log = picked.map((j) => pool[j]!);
+          const once = approvingTrustees(decisionsOnLog(verifiedPolicy, req, log));
+          expect(once).toEqual(expected(picked));
+          // Shuffled, with every entry repeated: the same answer.
+          const shuffled = [...log, ...log]
+            .map((e, i) => [keys[i]!, i, e] as const)
+            .sort((x, y) => x[0] - y[0] || x[1] - y[1])
+            .map(([, , e]) => e);
+          expect(approvingTrustees(decisionsOnLog(verifiedPolicy, req, shuffled))).toEqual(once);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equalBytes } from '@overt/core';
-import { type RunningWitness, startWitnessDaemon, submitToWitness } from '@overt/witness';
+import { type RunningWitness, startWitnessDaemon, submitToWitness, type WitnessEvent } from '@overt/witness';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import { leafHash, verifyInclusion } from '../merkle.js';
 import {
   formatSignatureLine,
   generateSignerKey,
+  parseNote,
   parseVerifierKey,
   SIGNATURE_TYPE_COSIGNATURE,
   type SignerKey,
@@ -543,6 +544,107 @@ describe('witnessing (C2SP tlog-witness) with real witness daemons', () => {
     await expectCode(seq.awaitWitnessed(more.index + 2, 100), 'SEQ_TIMEOUT');
     await seq.close();
     await storage.close();
+  });
+
+  it('heartbeat: with nothing appended both witnesses cosign the same checkpoint again at their current time; the tree, the signed checkpoint and the root of every size stay as they were; a witness that does not answer keeps its earlier cosignature; close stops it', async () => {
+    let t = 1_800_000_000;
+    const events: WitnessEvent[] = [];
+    const beats: RunningWitness[] = [];
+    for (const name of ['hb1.example', 'hb2.example'])
+      beats.push(
+        await startWitnessDaemon({
+          dataDir: join(dir, name),
+          name,
+          logs: [{ origin: ORIGIN, keys: [logVerifier] }],
+          clock: () => t,
+          onEvent: (e) => events.push(e),
+        }),
+      );
+    const keys = beats.map((d) => parseVerifierKey(d.vkey));
+    let secondUp = true;
+    const witnesses: LogWitness[] = beats.map((d, i) => ({
+      key: keys[i]!,
+      addCheckpoint: (note, oldSize, prove, signal) =>
+        i === 1 && !secondUp
+          ? Promise.reject(new Error('witness down'))
+          : submitToWitness(d.url, note, oldSize, prove, { witnessKey: keys[i]!, signal }),
+    }));
+    const policy = { origin: ORIGIN, logKeys: [logVerifier], witnesses: makeWitnessPolicy(keys, 2) };
+    const stamps = (note: string) => verifyCheckpoint(note, policy).cosignatures.map((c) => c.timestamp);
+    const published: string[] = [];
+    let rounds = 0;
+    const storage = openSqliteStorage({ path: join(dir, 'heartbeat.db') });
+    const seq = await Sequencer.start({
+      storage,
+      origin: ORIGIN,
+      key: logKey,
+      witnesses,
+      witnessQuorum: 2,
+      heartbeatMs: 20,
+      witnessRetryMs: 20,
+      onStep: (e) => {
+        if (e.step === 'checkpoint-published') published.push(e.note!);
+        if (e.step === 'witness-round-start') rounds++;
+      },
+    });
+    /** The published checkpoint once `ok` holds for it (heartbeats keep coming; bounded by 10 s). */
+    const until = async (ok: (note: string) => boolean) => {
+      for (let i = 0; i < 1000; i++) {
+        const p = seq.publishedCheckpoint;
+        if (p !== undefined && ok(p.note)) return p;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('no such published checkpoint');
+    };
+    const logLine = (note: string) => parseNote(note).signatures.find((s) => s.name === ORIGIN);
+    try {
+      await Promise.all(['a', 'b', 'c'].map((x) => seq.append(enc.encode(x))));
+      const first = await seq.awaitWitnessed(3, 10_000);
+      const signed = seq.checkpoint.note;
+      expect(stamps(first.note)).toEqual([t, t]);
+
+      t += 100;
+      const beat = await until((n) => stamps(n).every((s) => s === t));
+      expect([beat.size, beat.cosignatures]).toEqual([3, 2]);
+      expect(beat.root).toEqual(first.root);
+      expect(parseCheckpoint(beat.note).text).toBe(parseCheckpoint(first.note).text);
+      expect(logLine(beat.note)).toEqual(logLine(first.note));
+      // Nothing was signed or appended: the signed checkpoint and the tree are the ones of the last append.
+      expect(seq.checkpoint.note).toBe(signed);
+      expect((await storage.readTreeState()).size).toBe(3);
+      expect(new TextDecoder().decode((await storage.readCheckpoint('signed'))!.note)).toBe(signed);
+      // Each witness was asked from size 3 to size 3 (tlog-witness: empty proof) and answered 200.
+      expect(
+        events.filter((e) => e.oldSize === 3 && e.size === 3 && e.status === 200).length,
+      ).toBeGreaterThan(0);
+      // No size was ever published with two roots.
+      const roots = new Map<number, string>();
+      for (const n of published) {
+        const c = parseCheckpoint(n);
+        const root = Buffer.from(c.rootHash).toString('hex');
+        expect(roots.get(c.size) ?? root).toBe(root);
+        roots.set(c.size, root);
+      }
+
+      // The second witness goes down: its earlier cosignature stays, the first one's advances.
+      secondUp = false;
+      // Rounds run one at a time: once the next one starts, no request to the second witness is in flight.
+      const started = rounds;
+      await until(() => rounds > started);
+      const before = t;
+      t += 100;
+      const partial = await until((n) => stamps(n)[0] === t);
+      expect(stamps(partial.note)).toEqual([t, before]);
+      expect(partial.cosignatures).toBe(2);
+    } finally {
+      await seq.close();
+    }
+    // Closed: no heartbeat asks a witness again.
+    const asked = events.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(events.length).toBe(asked);
+    await storage.close();
+    for (const d of beats) await d.close();
   });
 
   it('SEQ-4: keeps only cosignatures by the witness key that verify over this checkpoint', () => {

@@ -12,6 +12,13 @@
  * Then, off the append path, witnessing: the newest signed checkpoint goes to every witness concurrently
  * (witness-round-start), and is published with the cosignatures collected (checkpoint-published).
  *
+ * Heartbeat (docs/spec/log-service.md "Heartbeat"; DESIGN A16): every `heartbeatMs`, even when nothing was
+ * appended, the current signed checkpoint goes to the witnesses again (tlog-witness allows old size = size with
+ * an empty proof) and is republished with their fresh cosignatures, whose timestamps tell every verifier how old
+ * its view is. A heartbeat signs nothing and appends nothing: the checkpoint text, the log's signature (Ed25519 is
+ * deterministic) and the tree stay exactly as they were; only the cosignature lines change. A witness that does
+ * not answer keeps its previous cosignature of the same checkpoint in the published note.
+ *
  * Crash safety: nothing is acknowledged before step 6, so a crash before it loses only unacknowledged appends.
  * Step 4 signs only a tree that step 3 made durable, and entries never change once durable, so the root of a
  * given size is fixed before any signature over it exists: a restart that re-signs a size signs the same root
@@ -21,10 +28,11 @@
 
 import { equalBytes, utf8Decode, utf8Encode } from '@overt/core';
 import { parseCheckpoint, signCheckpoint } from '../checkpoint.js';
-import { checkWitnessQuorum, makeWitnessPolicy } from '../cosignature.js';
+import { checkWitnessQuorum, makeWitnessPolicy, type WitnessPolicy } from '../cosignature.js';
 import { isLogError, LogError } from '../errors.js';
+import { DEFAULT_HEARTBEAT_MS } from '../freshness.js';
 import { consistencyProof, inclusionProof, treeRoot } from '../merkle.js';
-import { addSignatures, formatNote, parseNote, type SignerKey } from '../note.js';
+import { addSignatures, formatNote, type NoteSignature, parseNote, type SignerKey } from '../note.js';
 import { leafHashFast, TreeEdge } from './integrate.js';
 import { concatHashes, type LogStorage, MAX_ENTRY_SIZE, type StoredCheckpoint } from './storage.js';
 import { StoredTileReader } from './tile-reader.js';
@@ -70,6 +78,12 @@ export interface SequencerOptions {
   readonly witnessTimeoutMs?: number;
   /** How long to wait before asking again when a round fell short of the quorum (default 1,000 ms). */
   readonly witnessRetryMs?: number;
+  /**
+   * Heartbeat: every this many ms the current checkpoint is witnessed again, even when nothing was appended, so
+   * that its cosignatures carry a fresh timestamp (default {@link DEFAULT_HEARTBEAT_MS}; 0 turns it off). Only with
+   * witnesses. Clients refuse views older than a few minutes (docs/spec/client.md §8.6), so keep it well below.
+   */
+  readonly heartbeatMs?: number;
   /** Told at each step, synchronously; for metrics and for the crash test's fault injection. Must not throw. */
   readonly onStep?: (event: SequencerEvent) => void;
 }
@@ -121,6 +135,7 @@ export class Sequencer {
   private readonly maxBatchBytes: number;
   private readonly quorum: number;
   private readonly retryMs: number;
+  private readonly heartbeatMs: number;
   private readonly onStep: (event: SequencerEvent) => void;
   private readonly pool: WitnessPool | undefined;
   /** Hash reader over the durable tiles (the in-memory edge first): proofs for any size up to the signed one. */
@@ -134,6 +149,9 @@ export class Sequencer {
   private waiters: Waiter[] = [];
   private running: Promise<void> | undefined;
   private witnessing: Promise<void> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** A heartbeat fell due: the next witnessing round runs even if the published checkpoint is current. */
+  private heartbeatDue = false;
   private needsReload = false;
   private closed = false;
   private halted: LogError | undefined;
@@ -149,6 +167,8 @@ export class Sequencer {
     this.maxBatchBytes = positive('maxBatchBytes', options.maxBatchBytes ?? 8 * 1024 * 1024);
     this.retryMs = positive('witnessRetryMs', options.witnessRetryMs ?? 1000);
     const timeoutMs = positive('witnessTimeoutMs', options.witnessTimeoutMs ?? 5000);
+    this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    if (this.heartbeatMs !== 0) positive('heartbeatMs', this.heartbeatMs);
     this.onStep = options.onStep ?? (() => {});
     const witnesses = options.witnesses ?? [];
     // Validates the witness keys (type 0x04, no duplicates) and the quorum (COSIG-4).
@@ -189,6 +209,7 @@ export class Sequencer {
       s.setPublished({ ...cp, cosignatures: 0 });
     }
     s.kickWitnessing();
+    s.startHeartbeat();
     return s;
   }
 
@@ -296,6 +317,8 @@ export class Sequencer {
    */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     while (this.running !== undefined) await this.running;
     this.stop.abort();
     while (this.witnessing !== undefined) await this.witnessing;
@@ -481,6 +504,17 @@ export class Sequencer {
     for (const w of ready) w.resolve(cp);
   }
 
+  private startHeartbeat(): void {
+    if (this.pool === undefined || this.heartbeatMs === 0) return;
+    this.heartbeat = setInterval(() => {
+      if (this.halted !== undefined) return;
+      this.heartbeatDue = true;
+      this.kickWitnessing();
+    }, this.heartbeatMs);
+    // The timer alone never keeps the process alive; close() clears it.
+    this.heartbeat.unref();
+  }
+
   private kickWitnessing(): void {
     if (this.pool === undefined || this.witnessing !== undefined || this.stop.signal.aborted) return;
     this.witnessing = this.witnessLoop().finally(() => {
@@ -488,7 +522,10 @@ export class Sequencer {
     });
   }
 
-  /** Runs rounds while there is a newer signed checkpoint than the published one, or the quorum is unmet. */
+  /**
+   * Runs rounds while there is a newer signed checkpoint than the published one, the quorum is unmet, or a
+   * heartbeat is due.
+   */
   private async witnessLoop(): Promise<void> {
     const pool = this.pool!;
     while (!this.stop.signal.aborted && this.halted === undefined) {
@@ -496,14 +533,20 @@ export class Sequencer {
       const pub = this.published;
       const behind = pub === undefined || pub.size < cp.size;
       const short = pub !== undefined && pub.size === cp.size && pub.cosignatures < this.quorum;
-      if (!behind && !short) return;
-      if (!behind) await this.sleep(this.retryMs);
+      if (!behind && !short && !this.heartbeatDue) return;
+      if (!behind && !this.heartbeatDue) await this.sleep(this.retryMs);
       if (this.stop.signal.aborted) return;
+      this.heartbeatDue = false;
       this.step('witness-round-start', cp.size);
       const text = parseCheckpoint(cp.note).text;
-      const sigs = await pool.round(cp, text, this.stop.signal);
+      const fresh = await pool.round(cp, text, this.stop.signal);
       // Closing aborts the round: do not publish what an interrupted round collected.
       if (this.stop.signal.aborted) return;
+      // The same checkpoint again (a heartbeat, or a retry for the quorum): the signed text is the same, so a
+      // witness that did not answer this time keeps its earlier cosignature, and the note never gets worse.
+      const same = pub !== undefined && pub.size === cp.size && equalBytes(pub.root, cp.root);
+      if (same && fresh.length === 0) continue;
+      const sigs = same ? this.mergeCosignatures(pub.note, fresh) : fresh;
       const note = sigs.length === 0 ? cp.note : formatNote(addSignatures(parseNote(cp.note), sigs));
       const published: PublishedCheckpoint = {
         size: cp.size,
@@ -511,21 +554,39 @@ export class Sequencer {
         note,
         cosignatures: sigs.length,
       };
-      const worse = pub !== undefined && pub.size === cp.size && pub.cosignatures >= sigs.length;
-      if (!worse) {
-        try {
-          await this.storage.writeCheckpoints({
-            published: { size: cp.size, root: cp.root, note: utf8Encode(note) },
-          });
-        } catch {
-          // Storage unavailable: keep serving the previous published checkpoint and try again next round.
-          await this.sleep(this.retryMs);
-          continue;
-        }
-        this.setPublished(published);
-        this.step('checkpoint-published', cp.size, note);
+      try {
+        await this.storage.writeCheckpoints({
+          published: { size: cp.size, root: cp.root, note: utf8Encode(note) },
+        });
+      } catch {
+        // Storage unavailable: keep serving the previous published checkpoint and try again next round.
+        await this.sleep(this.retryMs);
+        continue;
       }
+      this.setPublished(published);
+      this.step('checkpoint-published', cp.size, note);
     }
+  }
+
+  /**
+   * For each configured witness, in configuration order, its cosignature from `fresh` or else its verified one
+   * from the published `note` of the same checkpoint.
+   */
+  private mergeCosignatures(note: string, fresh: readonly NoteSignature[]): NoteSignature[] {
+    const witnesses = this.pool!.witnesses;
+    let earlier: NoteSignature[] = [];
+    try {
+      const policy: WitnessPolicy = { witnesses: witnesses.map((w) => w.key), quorum: 0 };
+      earlier = checkWitnessQuorum(parseNote(note), policy).map((c) => c.signature);
+    } catch {
+      // A published note whose cosignatures no longer verify (a witness key rotated): keep none of them.
+    }
+    const by = (sigs: readonly NoteSignature[], w: (typeof witnesses)[number]) =>
+      sigs.find((s) => s.name === w.key.name && s.keyId === w.key.keyId);
+    return witnesses.flatMap((w) => {
+      const s = by(fresh, w) ?? by(earlier, w);
+      return s === undefined ? [] : [s];
+    });
   }
 
   private sleep(ms: number): Promise<void> {

@@ -8,7 +8,7 @@
  * handler, so a status always comes from the code table in errors.ts.
  */
 import websocket from '@fastify/websocket';
-import { encodeEnvelopeHead, toBase64, toBase64Url } from '@overt/core';
+import { encodeEnvelopeHead, MAX_REPORT_BYTES, toBase64, toBase64Url } from '@overt/core';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -407,6 +407,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ctx.reply.status(201);
     return epochKeyJson(k);
   });
+  route('POST', '/v1/admin/policies', { auth: 'admin', body: 'json' }, async (ctx) => {
+    const { statement } = json(ctx, bodies.statement);
+    const r = await service.publishPolicy(statement);
+    ctx.reply.status(201);
+    return { serial: r.serial, logIndex: r.logIndex, publishedAt: r.publishedAt };
+  });
   route('POST', '/v1/admin/retention', { auth: 'admin', body: 'json' }, async (ctx) => {
     const { epoch } = json(ctx, bodies.retention);
     return { epoch, deleted: await service.deleteEpoch(epoch) };
@@ -573,7 +579,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   // ── Abuse reports (§10) ──
-  route('POST', '/v1/reports', { auth: 'device', body: 'binary' }, async (ctx) => {
+  // Exactly the largest report core verifies (franking.md §4), whatever the general body limit: every message up
+  // to MAX_REPORT_PLAINTEXT can be reported, and nothing larger is buffered.
+  const report = { auth: 'device', body: 'binary', bodyLimit: MAX_REPORT_BYTES } as const;
+  route('POST', '/v1/reports', report, async (ctx) => {
     const { reason } = q(ctx, queries.fileReport);
     const r = await o.reports.file(ctx.device, ctx.body!.bytes, reason);
     ctx.reply.status(r.result === 'stored' ? 201 : 200);

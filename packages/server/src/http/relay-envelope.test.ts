@@ -25,7 +25,7 @@ import {
   textFields,
 } from '../../test/harness.js';
 import { calendarMonthEpoch } from '../epochs.js';
-import { epochKeyEntry, signEpochKeyStatement } from '../statements.js';
+import { epochKeyEntry } from '../statements.js';
 
 let h: Harness;
 let alice: Device;
@@ -58,21 +58,17 @@ describe('epoch keys (STORE-R-2, AUTH-9)', () => {
     const current = await alice.request('GET', '/v1/epoch-keys/current');
     expect(current.body).toMatchObject({ epoch: EPOCH, threshold: 2, groupKey: toBase64(epochKey) });
     expect(current.body.verificationKeys).toHaveLength(3);
-    const again = signEpochKeyStatement(h.adminKey, {
-      orgId: ORG,
-      epoch: EPOCH,
-      threshold: 1,
-      groupKey: epochKey,
-      verificationKeys: [epochKey],
-      transcriptHash: randomBytes(32),
-      time: 1,
-    });
-    const r = await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(again) });
-    expect(r.body).toMatchObject({ code: 'EPOCH_KEY_EXISTS' });
-    const forged = new Uint8Array(again);
+    const again = await publishEpochKey(h.admin, h.adminKey, EPOCH, { epochKey, time: 1 });
+    expect(again.response.body).toMatchObject({ code: 'EPOCH_KEY_EXISTS' });
+    // A trustee signature that does not verify (its last byte flipped): refused under the policy (AUTH-11).
+    const forged = new Uint8Array(again.statement);
     forged[forged.length - 1]! ^= 1;
     const f = await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(forged) });
-    expect(f.body).toMatchObject({ code: 'EPOCH_KEY_INVALID', check: 'AUTH-9' });
+    expect(f.body).toMatchObject({ code: 'EPOCH_KEY_INVALID', check: 'AUTH-11' });
+    // Truncated: it does not decode (AUTH-9).
+    const cut = again.statement.subarray(0, 40);
+    const c = await h.admin.request('POST', '/v1/admin/epoch-keys', { statement: toBase64(cut) });
+    expect(c.body).toMatchObject({ code: 'EPOCH_KEY_INVALID', check: 'AUTH-9' });
     expect((await alice.request('GET', '/v1/epoch-keys/8')).status).toBe(404);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Epoch keys ahead of time (docs/spec/start.md §4.2): for each wanted epoch, the local trustees run core's DKG
- * (threshold 2 of 3), keep their shares in encrypted share files, and the org admin signs an epoch-key statement
- * (statements.ts) that the relay appends to the log. On a restart an epoch already published, or already
+ * (the policy's threshold, 2 of 3), keep their shares in encrypted share files, and every trustee signs the
+ * epoch-key statement (directory.md §1.2: org, epoch, policy hash, Y, every Y_i, transcript hash, session id)
+ * that the relay verifies under the policy in force and appends to the log. The admin key signs nothing here. On a restart an epoch already published, or already
  * generated but not yet published (a crash between the two), is reused; only missing epochs are generated.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
@@ -13,17 +14,17 @@ import {
   group,
   isOvertError,
   runDkgLocally,
-  type SigningKeyPair,
+  signEpochKeyStatement,
   type VerifiedDkgTranscript,
+  type VerifiedPolicy,
   verifyTranscript,
 } from '@overt/core';
 import type { RelayService } from '../service.js';
-import { signEpochKeyStatement } from '../statements.js';
 import type { EpochKeyRecord, RelayStorage } from '../storage/storage.js';
 import { StandaloneError } from './errors.js';
 import type { LocalTrustee } from './trustee.js';
 
-export const TRUSTEE_THRESHOLD = 2;
+export { TRUSTEE_THRESHOLD } from './policy.js';
 
 export interface EpochKeyOutcome {
   readonly epoch: number;
@@ -69,13 +70,13 @@ function storedTranscript(trustees: readonly LocalTrustee[], orgId: string, epoc
   return verified;
 }
 
-async function runDkg(trustees: readonly LocalTrustee[], orgId: string, epoch: number) {
+async function runDkg(trustees: readonly LocalTrustee[], orgId: string, epoch: number, threshold: number) {
   const session = createDkgSession({
     org: orgId,
     epoch,
     // A fresh attempt number per run, so that no trustee ever takes part twice in one session (dkg.md §2).
     attempt: new DataView(nodeRandomBytes(4).buffer).getUint32(0),
-    threshold: TRUSTEE_THRESHOLD,
+    threshold,
     participants: trustees.map((t) => t.info()),
   });
   const participants = trustees.map((t) =>
@@ -105,7 +106,8 @@ async function runDkg(trustees: readonly LocalTrustee[], orgId: string, epoch: n
  */
 export async function ensureEpochKeys(options: {
   readonly trustees: readonly LocalTrustee[];
-  readonly admin: SigningKeyPair;
+  /** The policy in force on the relay's log, whose trustees these are. */
+  readonly policy: VerifiedPolicy;
   readonly orgId: string;
   readonly storage: RelayStorage;
   readonly service: RelayService;
@@ -127,16 +129,23 @@ export async function ensureEpochKeys(options: {
       // The relay accepts epoch keys in increasing order only (STORE-R-2); a later one means this epoch is past.
       throw stateError(`epoch ${epoch} is missing but a later epoch is already published`);
     }
-    const transcript = stored ?? (await runDkg(options.trustees, options.orgId, epoch));
-    const statement = signEpochKeyStatement(options.admin, {
-      orgId: options.orgId,
-      epoch,
-      threshold: transcript.publicKey.threshold,
-      groupKey: transcript.publicKey.groupKey,
-      verificationKeys: transcript.publicKey.verificationKeys,
-      transcriptHash: transcript.transcriptHash,
-      time: options.now(),
-    });
+    const transcript =
+      stored ?? (await runDkg(options.trustees, options.orgId, epoch, options.policy.policy.threshold));
+    // Every trustee signs (k would do): the content names the policy, the DKG's output and its session.
+    const statement = signEpochKeyStatement(
+      {
+        orgId: options.orgId,
+        epoch,
+        policyHash: options.policy.hash,
+        threshold: transcript.publicKey.threshold,
+        groupKey: transcript.publicKey.groupKey,
+        verificationKeys: transcript.publicKey.verificationKeys,
+        transcriptHash: transcript.transcriptHash,
+        sessionId: transcript.session.id,
+        time: options.now(),
+      },
+      options.trustees.map((t) => ({ index: t.index, key: t.signingKey })),
+    );
     const record = await options.service.publishEpochKey(statement);
     out.push({ epoch, status: stored ? 'published' : 'generated', record });
   }

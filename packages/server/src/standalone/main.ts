@@ -46,13 +46,16 @@ export function describe(s: RunningSystem): string[] {
   lines.push(
     `  trustees     ${TRUSTEE_COUNT} local stand-ins, threshold ${TRUSTEE_THRESHOLD}, under ${s.dataDir}/trustees (one machine: not independent)`,
   );
+  lines.push(
+    `  policy       serial ${s.policy.record.serial}, ${s.policy.status}, log index ${s.policy.record.logIndex}; epoch keys are signed by the trustees`,
+  );
   for (const e of s.epochs) {
     lines.push(
       `  epoch ${e.epoch}    ${epochLabel(e.epoch)}, ${e.status}, log index ${e.record.logIndex}, group key ${toBase64(e.record.groupKey)}`,
     );
   }
   lines.push(
-    `  admin key    ${s.adminKeyPath}${s.adminKeyCreated ? ' (new)' : ''} — secret; sign enrolments with it`,
+    `  admin key    ${s.adminKeyPath}${s.adminKeyCreated ? ' (new)' : ''} — secret; signs the policy and enrolments`,
     'Ctrl-C stops everything.',
   );
   return lines;

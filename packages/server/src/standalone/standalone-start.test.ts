@@ -2,16 +2,17 @@
  * `npm start` end to end (docs/spec/start.md): runs the real scripts/start.mjs as a child process (from the
  * sources, OVERT_START_SOURCE=1, on free ports and a temporary data directory) and checks what a client would:
  * the well-known document names the keys really in use (the checkpoint verifies under the advertised log key and
- * carries the quorum of cosignatures by the advertised witnesses), the epoch-key statements are on the log (read
- * through the tiles, the tree recomputed from them) and verify under the admin key, a restart reuses everything,
- * and SIGTERM and SIGINT leave no process behind.
+ * carries the quorum of cosignatures by the advertised witnesses), the log opens with the admin-signed policy
+ * naming the three trustees (k = 2), the two witnesses and a requester, followed by the epoch-key statements (read
+ * through the tiles, the tree recomputed from them), which verify under that policy with the trustees'
+ * signatures (A14), a restart reuses everything, and SIGTERM and SIGINT leave no process behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { equalBytes, toBase64, utf8Decode } from '@overt/core';
+import { equalBytes, toBase64, utf8Decode, verifyPolicyEntry } from '@overt/core';
 import {
   decodeEntry,
   decodeEntryBundle,
@@ -132,8 +133,8 @@ describe('npm start (scripts/start.mjs)', () => {
       const cp = await witnessedCheckpoint(doc);
       expect(cp.cosignatures).toHaveLength(2);
 
-      // The entries through the tiles: the recomputed tree is the checkpoint's, and every entry is an
-      // epoch-key statement the admin signed, for this month and the next.
+      // The entries through the tiles: the recomputed tree is the checkpoint's; the first entry is the policy the
+      // admin signed, then come the epoch-key statements the trustees signed, for this month and the next.
       const bundle = new Uint8Array(
         await (await get(`${doc.log.url}tile/entries/000.p/${cp.size}`)).arrayBuffer(),
       );
@@ -145,10 +146,20 @@ describe('npm start (scripts/start.mjs)', () => {
       // The franking key published is the relay's own, kept in relay/franking.key (relay.md §10).
       const franking = parseSignerKey(readFileSync(join(dataDir, 'relay', 'franking.key'), 'utf8').trim());
       expect(doc.franking_key).toBe(toBase64(franking.publicKey));
-      const statements = entries.map((e) => {
+      expect(decodeEntry(entries[0]!).type).toBe(ENTRY_TYPES.policy);
+      const policy = verifyPolicyEntry(admin.publicKey, entries[0]!);
+      expect(policy.policy.threshold).toBe(2);
+      expect(policy.policy.trustees.map((t) => t.index)).toEqual([1, 2, 3]);
+      expect(policy.policy.witnesses.map((w) => w.name).sort()).toEqual(
+        doc.log.witness_vkeys.map((v) => parseVerifierKey(v).name).sort(),
+      );
+      expect(policy.policy.witnessQuorum).toBe(2);
+      expect(policy.policy.requesters.length).toBeGreaterThanOrEqual(1);
+      expect(policy.policy.epochLength).toEqual({ kind: 'calendar-month' });
+      const statements = entries.slice(1).map((e) => {
         const entry = decodeEntry(e);
         expect(entry.type).toBe(ENTRY_TYPES.epoch_key);
-        return verifyEpochKeyStatement(admin.publicKey, entry.body);
+        return verifyEpochKeyStatement(policy, entry.body);
       });
       const current = calendarMonthEpoch(Date.now());
       expect(statements.map((st) => st.epoch)).toEqual([current, current + 1]);
@@ -156,6 +167,7 @@ describe('npm start (scripts/start.mjs)', () => {
         expect(st.orgId).toBe(doc.org);
         expect(st.threshold).toBe(2);
         expect(st.verificationKeys).toHaveLength(3);
+        expect(st.signatures.map((x) => x.index)).toEqual([1, 2, 3]);
       }
       // No one but the relay appends: the log's add endpoint is not served.
       expect((await fetch(`${doc.log.url}add`, { method: 'POST', body: 'x' })).status).toBe(405);
@@ -185,8 +197,9 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(doc.franking_key).toBe(first!.franking);
       const cp = await witnessedCheckpoint(doc);
       expect(cp.size).toBe(first!.size);
-      expect(s.output()).toMatch(/, reused, log index 0,/);
+      expect(s.output()).toMatch(/policy\s+serial 1, reused, log index 0;/);
       expect(s.output()).toMatch(/, reused, log index 1,/);
+      expect(s.output()).toMatch(/, reused, log index 2,/);
       expect(s.output()).not.toMatch(/generated/);
       expect(utf8Decode(new Uint8Array(readFileSync(join(dataDir, 'overt.json'))))).toContain(doc.org);
     } finally {

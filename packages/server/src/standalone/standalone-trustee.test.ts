@@ -2,13 +2,15 @@
  * The trustee stand-in (docs/spec/start.md §4): share files round-trip and refuse every wrong key, epoch, trustee
  * or mutated byte with our own error (START-3); secret files that others can read are refused (START-2); epoch
  * keys are generated once, reused, published from stored shares after a crash, and a published epoch whose
- * shares are gone is refused (START-4). Runs the real DKG, relay storage, relay service and log sequencer.
+ * shares are gone is refused (START-4); the policy is logged before any epoch key, each epoch key carries every
+ * trustee's signature and verifies under it (A14), and a data directory from before policies is refused with
+ * what to do (START-6). Runs the real DKG, relay storage, relay service and log sequencer.
  */
 import { chmodSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { equalBytes, generateSigningKey } from '@overt/core';
-import { generateSignerKey } from '@overt/log';
+import { formatVerifierKey, generateSignerKey, verifierKeyOf } from '@overt/log';
 import { openSqliteStorage, Sequencer } from '@overt/log/service';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +21,7 @@ import { verifyEpochKeyStatement } from '../statements.js';
 import { SqliteRelayStorage } from '../storage/sqlite.js';
 import { ensureEpochKeys } from './epoch-keys.js';
 import { isStandaloneError } from './errors.js';
+import { ensurePolicy } from './policy.js';
 import {
   decodeShareFile,
   encodeShareFile,
@@ -164,15 +167,26 @@ describe('epoch keys ahead of time (START-4)', () => {
     const e = 682;
     const relay = await relayWith(orgId, admin);
     try {
-      const opts = { trustees, admin, orgId, storage: relay.storage, service: relay.service, now: Date.now };
+      const witnessPolicy = await ensurePolicyWithWitnesses(relay, orgId, admin, trustees);
+      expect(witnessPolicy.status).toBe('published');
+      expect(witnessPolicy.record.logIndex).toBe(0);
+      const policy = witnessPolicy.policy;
+      const opts = { trustees, policy, orgId, storage: relay.storage, service: relay.service, now: Date.now };
       const first = await ensureEpochKeys({ ...opts, epochs: [e, e + 1] });
       expect(first.map((o) => o.status)).toEqual(['generated', 'generated']);
       for (const o of first) {
-        const s = verifyEpochKeyStatement(admin.publicKey, o.record.statement);
+        const s = verifyEpochKeyStatement(policy, o.record.statement);
         expect(s.epoch).toBe(o.epoch);
         expect(s.threshold).toBe(2);
         expect(s.verificationKeys).toHaveLength(3);
+        expect(s.signatures.map((x) => x.index)).toEqual([1, 2, 3]);
+        expect(equalBytes(s.policyHash, policy.hash)).toBe(true);
+        expect(o.record.logIndex).toBeGreaterThan(0);
       }
+      // A restart reuses the logged policy.
+      const reused = await ensurePolicyWithWitnesses(relay, orgId, admin, trustees);
+      expect(reused.status).toBe('reused');
+      expect(equalBytes(reused.policy.hash, policy.hash)).toBe(true);
       const again = await ensureEpochKeys({ ...opts, epochs: [e, e + 1] });
       expect(again.map((o) => o.status)).toEqual(['reused', 'reused']);
       expect(equalBytes(again[0]!.record.groupKey, first[0]!.record.groupKey)).toBe(true);
@@ -180,6 +194,7 @@ describe('epoch keys ahead of time (START-4)', () => {
       // Shares stored but never published (a crash between the DKG and the log): published as they are.
       const fresh = await relayWith(orgId, admin);
       try {
+        await fresh.service.publishPolicy(policy.signed);
         const after = await ensureEpochKeys({
           ...opts,
           storage: fresh.storage,
@@ -200,4 +215,51 @@ describe('epoch keys ahead of time (START-4)', () => {
       await relay.close();
     }
   });
+
+  it('START-6: a data directory with epoch keys and no policy (made before A14) is refused with what to do', async () => {
+    const orgId = 'example.org';
+    const admin = generateSigningKey();
+    const trustees = await Promise.all([1, 2, 3].map((i) => LocalTrustee.open(join(dir, `old${i}`), i)));
+    const relay = await relayWith(orgId, admin);
+    try {
+      // What an earlier version left behind: an (admin-signed) epoch key in the relay's database, no policy.
+      await relay.storage.putEpochKey({
+        epoch: 682,
+        threshold: 2,
+        groupKey: new Uint8Array(32).fill(1),
+        verificationKeys: [1, 2, 3].map((i) => new Uint8Array(32).fill(i)),
+        transcriptHash: new Uint8Array(32),
+        statement: new Uint8Array(100),
+        logIndex: 0,
+        publishedAt: 1,
+      });
+      const err = await ensurePolicyWithWitnesses(relay, orgId, admin, trustees).catch((e: unknown) => e);
+      expect(isStandaloneError(err, 'START_STATE') && err.check === 'START-6').toBe(true);
+      expect((err as Error).message).toMatch(/earlier version.*Move it aside/s);
+      expect(await relay.storage.currentPolicy()).toBeUndefined();
+    } finally {
+      await relay.close();
+    }
+  });
 });
+
+/** The start's policy step with two made-up witness keys. */
+function ensurePolicyWithWitnesses(
+  relay: { storage: SqliteRelayStorage; service: RelayService },
+  orgId: string,
+  admin: ReturnType<typeof generateSigningKey>,
+  trustees: readonly LocalTrustee[],
+) {
+  const witnessVkeys = [1, 2].map((i) => formatVerifierKey(verifierKeyOf(generateSignerKey(`w${i}.test`))));
+  return ensurePolicy({
+    dataDir: dir,
+    orgId,
+    admin,
+    trustees,
+    witnessVkeys,
+    witnessQuorum: 2,
+    storage: relay.storage,
+    service: relay.service,
+    now: Date.now,
+  });
+}

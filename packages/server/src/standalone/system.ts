@@ -12,12 +12,18 @@
  *   relay/relay.sqlite
  *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
  *   trustees/trustee-1..3/   secret.key, epoch-<e>.share
+ *   requester/secret.key     the local requester stand-in the policy names
+ *
+ * Before any epoch key the admin key signs the organisation's policy (policy.ts) and the relay logs it; each
+ * epoch key is then signed by the trustees and verified under that policy (DESIGN A14).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isOrgId, ORG_ID_MAX } from '@overt/core';
 import {
+  DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
   isValidKeyName,
   parseVerifierKey,
@@ -34,6 +40,7 @@ import { RelayService } from '../service.js';
 import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
 import { StandaloneError } from './errors.js';
 import { lockDataDir } from './lock.js';
+import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { LocalTrustee, writeFileAtomic } from './trustee.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
@@ -55,6 +62,11 @@ export interface SystemOptions {
   readonly org?: string;
   /** How long to wait for the first checkpoint carrying the witness quorum (default 15 s). */
   readonly witnessedTimeoutMs?: number;
+  /**
+   * The log's heartbeat (start.md §1): how often the witnesses re-cosign the checkpoint when nothing was appended,
+   * so that clients see a fresh view (A16). Default {@link DEFAULT_HEARTBEAT_MS}.
+   */
+  readonly heartbeatMs?: number;
   readonly now?: () => number;
   /** One record per HTTP request the relay answers (start.md §1.1; main.ts writes them as JSON lines). */
   readonly requestLog?: RequestLogSink;
@@ -73,6 +85,8 @@ export interface RunningSystem {
   readonly wellKnown: WellKnownDocument;
   readonly witnesses: readonly WitnessChildInfo[];
   readonly epochs: readonly EpochKeyOutcome[];
+  /** The policy in force: logged on first start, reused after. */
+  readonly policy: PolicyOutcome;
   readonly adminKeyPath: string;
   readonly adminKeyCreated: boolean;
   readonly trusteeDirs: readonly string[];
@@ -95,6 +109,17 @@ function configError(message: string, cause?: unknown): StandaloneError {
   return new StandaloneError('START_CONFIG', message, { check: 'START-1', cause });
 }
 
+const ORG_ID_RULE = `1 to ${ORG_ID_MAX} printable ASCII characters without "+"`;
+
+/**
+ * The org ids start accepts (START-1): core's org id (foundations.md §8, the one envelope headers, workflow
+ * objects, directory statements and DKG sessions take), which also names the log's and the admin's keys
+ * (`<org>/log`, `<org>/admin`), so it must make a C2SP key name: no "+".
+ */
+export function isStartOrgId(org: string): boolean {
+  return isOrgId(org) && isValidKeyName(`${org}/log`);
+}
+
 /** Reads overt.json, or writes it on first start. START-1 when `org` disagrees with the stored org. */
 function loadState(dataDir: string, org: string | undefined): State {
   const path = join(dataDir, STATE_FILE);
@@ -111,12 +136,13 @@ function loadState(dataDir: string, org: string | undefined): State {
       throw configError(
         `this data directory belongs to org ${state.org}; start without --org or use another --data`,
       );
+    // A data directory written when start allowed longer org ids could never seal an envelope: say so at once.
+    if (!isStartOrgId(state.org))
+      throw configError(`${path} holds an org id that is not valid (${ORG_ID_RULE})`);
     return state;
   }
   const chosen = org ?? DEFAULT_ORG;
-  // The org id is printable ASCII (relay.md §4) and names the log's key, so it must also be a key name.
-  if (!/^[\x21-\x7e]{1,200}$/.test(chosen) || !isValidKeyName(`${chosen}/log`))
-    throw configError('the org id must be 1 to 200 printable ASCII characters without "+"');
+  if (!isStartOrgId(chosen)) throw configError(`the org id must be ${ORG_ID_RULE}`);
   const state: State = { version: 1, org: chosen, origin: `${chosen}/log` };
   writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(state, null, 2)}\n`));
   return state;
@@ -287,6 +313,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       key: logKey,
       witnesses,
       witnessQuorum: WITNESS_QUORUM,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     });
     cleanups.push(() => sequencer.close());
 
@@ -331,10 +358,21 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       orgId: state.org,
       now,
     });
+    const policy = await ensurePolicy({
+      dataDir,
+      orgId: state.org,
+      admin: admin.key.keyPair,
+      trustees,
+      witnessVkeys: children.map((c) => c.info.vkey),
+      witnessQuorum: WITNESS_QUORUM,
+      storage: relay.storage,
+      service,
+      now,
+    });
     const current = calendarMonthEpoch(now());
     const epochs = await ensureEpochKeys({
       trustees,
-      admin: admin.key.keyPair,
+      policy: policy.policy,
       orgId: state.org,
       storage: relay.storage,
       service,
@@ -375,6 +413,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       wellKnown: doc,
       witnesses: children.map((c) => c.info),
       epochs,
+      policy,
       adminKeyPath,
       adminKeyCreated: admin.created,
       trusteeDirs,

@@ -52,6 +52,7 @@ import {
   type NewAbuseReport,
   type NewBlob,
   type NewDevice,
+  type PolicyRecord,
   plainBytes,
   type RelayStorage,
   type StoredCommit,
@@ -205,6 +206,19 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
+    name: 'policies',
+    // The org's signed policies as logged (relay.md §4.3): the one with the highest serial is in force.
+    sql: `
+      CREATE TABLE policies (
+        serial bigint PRIMARY KEY CHECK (serial >= 0),
+        policy bytea NOT NULL,
+        log_index bigint NOT NULL,
+        published_at bigint NOT NULL
+      );
+    `,
+  },
+  {
+    version: 5,
     name: 'last-resort key packages, linked envelopes',
     // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
     // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
@@ -322,6 +336,13 @@ function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
     blobId: r.blob_id,
     receivedAt: num(r.received_at),
   };
+}
+
+interface PolicyRow {
+  serial: string;
+  policy: Uint8Array;
+  log_index: string;
+  published_at: string;
 }
 
 interface EpochKeyRow {
@@ -1306,6 +1327,36 @@ export class PostgresRelayStorage implements RelayStorage {
     return this.read('current epoch key', async (c) => {
       const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys ORDER BY epoch DESC LIMIT 1');
       return r[0] === undefined ? undefined : epochKeyFrom(r[0]);
+    });
+  }
+
+  async putPolicy(p: PolicyRecord): Promise<void> {
+    await this.tx('put policy', async (c) => {
+      // One publisher at a time, so "greater than every stored serial" cannot race.
+      await c.query('LOCK TABLE policies IN SHARE ROW EXCLUSIVE MODE');
+      const m = await rows<{ m: string | null }>(c, 'SELECT max(serial) AS m FROM policies');
+      if (m[0]!.m !== null && p.serial <= num(m[0]!.m))
+        throw new RelayError('POLICY_STALE', 'policies are logged in increasing serial order', {
+          check: 'STORE-R-8',
+        });
+      await c.query(
+        'INSERT INTO policies (serial, policy, log_index, published_at) VALUES ($1, $2, $3, $4)',
+        [p.serial, p.signed, p.logIndex, p.publishedAt],
+      );
+    });
+  }
+
+  async currentPolicy(): Promise<PolicyRecord | undefined> {
+    return this.read('current policy', async (c) => {
+      const r = (await rows<PolicyRow>(c, 'SELECT * FROM policies ORDER BY serial DESC LIMIT 1'))[0];
+      return r === undefined
+        ? undefined
+        : {
+            serial: num(r.serial),
+            signed: plainBytes(r.policy),
+            logIndex: num(r.log_index),
+            publishedAt: num(r.published_at),
+          };
     });
   }
 

@@ -787,6 +787,27 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getEpochKey(4)).toBeUndefined();
     });
 
+    it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
+      const p = (serial: number) => ({
+        serial,
+        signed: randomBytes(120),
+        logIndex: serial + 3,
+        publishedAt: T,
+      });
+      expect(await s.currentPolicy()).toBeUndefined();
+      const p1 = p(1);
+      await s.putPolicy(p1);
+      expect(await s.currentPolicy()).toEqual(p1);
+      await rejects(s.putPolicy(p(1)), 'POLICY_STALE');
+      await rejects(s.putPolicy(p(0)), 'POLICY_STALE');
+      const p4 = p(4);
+      await s.putPolicy(p4);
+      expect(await s.currentPolicy()).toEqual(p4);
+      await s.close();
+      s = await d.reopen();
+      expect(await s.currentPolicy()).toEqual(p4);
+    });
+
     it('RPT-3: abuse reports are stored once per (message, reporter user), listed in id order, kept past retention', async () => {
       const report = (messageId: Uint8Array, reporterUserId: string, extra: Partial<NewAbuseReport> = {}) =>
         ({

@@ -49,6 +49,7 @@ import {
   type NewAbuseReport,
   type NewBlob,
   type NewDevice,
+  type PolicyRecord,
   plainBytes,
   type RelayStorage,
   type StoredCommit,
@@ -201,6 +202,19 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
+    name: 'policies',
+    // The org's signed policies as logged (relay.md §4.3): the one with the highest serial is in force.
+    sql: `
+      CREATE TABLE policies (
+        serial INTEGER PRIMARY KEY CHECK (serial >= 0),
+        policy BLOB NOT NULL,
+        log_index INTEGER NOT NULL,
+        published_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    version: 5,
     name: 'last-resort key packages, linked envelopes',
     // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
     // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
@@ -299,6 +313,13 @@ function envelopeFrom(r: EnvelopeRow): EnvelopeRecord {
     blobId: r.blob_id,
     receivedAt: r.received_at,
   };
+}
+
+interface PolicyRow {
+  serial: number;
+  policy: Uint8Array;
+  log_index: number;
+  published_at: number;
 }
 
 interface EpochKeyRow {
@@ -1205,6 +1226,33 @@ export class SqliteRelayStorage implements RelayStorage {
         .prepare<[], EpochKeyRow>('SELECT * FROM epoch_keys ORDER BY epoch DESC LIMIT 1')
         .get();
       return r === undefined ? undefined : epochKeyFrom(r);
+    });
+  }
+
+  async putPolicy(p: PolicyRecord): Promise<void> {
+    this.tx('put policy', () => {
+      const max = this.db.prepare<[], { m: number | null }>('SELECT max(serial) AS m FROM policies').get()!.m;
+      if (max !== null && p.serial <= max)
+        throw new RelayError('POLICY_STALE', 'policies are logged in increasing serial order', {
+          check: 'STORE-R-8',
+        });
+      this.db
+        .prepare('INSERT INTO policies (serial, policy, log_index, published_at) VALUES (?, ?, ?, ?)')
+        .run(p.serial, p.signed, p.logIndex, p.publishedAt);
+    });
+  }
+
+  async currentPolicy(): Promise<PolicyRecord | undefined> {
+    return this.read('current policy', () => {
+      const r = this.db.prepare<[], PolicyRow>('SELECT * FROM policies ORDER BY serial DESC LIMIT 1').get();
+      return r === undefined
+        ? undefined
+        : {
+            serial: r.serial,
+            signed: plainBytes(r.policy),
+            logIndex: r.log_index,
+            publishedAt: r.published_at,
+          };
     });
   }
 

@@ -211,6 +211,15 @@ export interface EpochKeyRecord {
   readonly publishedAt: number;
 }
 
+/** The organisation's signed access policy as appended to the log (workflow.md §2, relay.md §4.3). */
+export interface PolicyRecord {
+  readonly serial: number;
+  /** The signed policy (u32 len ‖ body ‖ signature), the log entry's body. */
+  readonly signed: Uint8Array;
+  readonly logIndex: number;
+  readonly publishedAt: number;
+}
+
 /** The relay's storage. Drivers: {@link SqliteRelayStorage}, {@link PostgresRelayStorage}. */
 export interface RelayStorage {
   /**
@@ -417,6 +426,15 @@ export interface RelayStorage {
    * (STORE-R-2); it is not the current epoch, which follows the clock (relay.md §6.7, RLY-17).
    */
   currentEpochKey(): Promise<EpochKeyRecord | undefined>;
+
+  /**
+   * Stores a logged policy. POLICY_STALE (STORE-R-8) unless its serial is greater than every stored one: the
+   * policy in force is the one with the highest serial, and policies are logged in increasing serial order.
+   */
+  putPolicy(policy: PolicyRecord): Promise<void>;
+
+  /** The policy in force: the stored one with the highest serial, or undefined before the first. */
+  currentPolicy(): Promise<PolicyRecord | undefined>;
 
   /**
    * Stores a verified abuse report (relay.md §10). One report per (message, reporter user): a second one resolves
