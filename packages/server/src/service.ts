@@ -527,7 +527,7 @@ export class RelayService {
       throw new RelayError('DS_WIRE_FORMAT', 'commits go to the commit endpoint', { check: 'DS-1' });
     if (!equalBytes(framing.groupId, groupId))
       throw new RelayError('DS_GROUP_MISMATCH', 'the message belongs to another group', { check: 'DS-2' });
-    if (envelopeId !== undefined) await this.checkEnvelopeLink(device, groupId, envelopeId);
+    if (envelopeId !== undefined) await this.checkEnvelopeLink(device, groupId, framing.epoch, envelopeId);
     const recipients = await this.storage.postGroupMessage({
       groupId,
       epoch: framing.epoch,
@@ -540,8 +540,17 @@ export class RelayService {
     return recipients;
   }
 
-  /** CU-1 (see {@link postMessage}). */
-  private async checkEnvelopeLink(device: DeviceRecord, groupId: Uint8Array, envelopeId: Uint8Array) {
+  /**
+   * CU-1 (see {@link postMessage}). A message of an epoch that is no longer current is refused as DS-3 would
+   * refuse it, before the roster is compared: the sender lost a race and retries under the new roster, which an
+   * ENV_CONTEXT would not tell it.
+   */
+  private async checkEnvelopeLink(
+    device: DeviceRecord,
+    groupId: Uint8Array,
+    epoch: number,
+    envelopeId: Uint8Array,
+  ) {
     const e = await this.storage.getEnvelope(envelopeId);
     if (e === undefined)
       throw new RelayError('ENV_NOT_FOUND', 'the linked envelope is not stored', { check: 'CU-1' });
@@ -550,6 +559,8 @@ export class RelayService {
     if (e.senderDeviceId !== device.deviceId) throw refuse('another device sent it');
     if (!equalBytes(e.conversationId, groupId)) throw refuse('it belongs to another conversation');
     const group = mustBeMember(await this.storage.getGroup(groupId), device.deviceId);
+    if (group.epoch !== epoch)
+      throw new RelayError('DS_EPOCH_MISMATCH', 'the message is not of the current epoch', { check: 'DS-3' });
     const users = new Set<string>();
     for (const d of group.members) {
       const rec = await this.storage.getDevice(d);

@@ -393,4 +393,35 @@ describe('catch-up reads (relay.md §6.9)', () => {
     ).rejects.toMatchObject({ relayCode: 'RELAY_INVALID_BODY', check: 'RLY-2' });
     expect(await h.relay.storage.lastMailboxSeq('bob-phone')).toBe(before);
   });
+
+  it('a linked message that lost the epoch race is refused as DS-3 (so the sender retries), not as CU-1', async () => {
+    const a = transport(alice);
+    const sealed = await sealEnvelope(
+      textFields(EPOCH, { conversationId: groupId, sendTime: Date.now() + skew }),
+      randomBytes(50),
+      epochKey,
+    );
+    await a.putEnvelope(sealed.header.messageId, sealed.envelope);
+    const mls = await aliceConv.encrypt({
+      messageId: sealed.header.messageId,
+      contentKey: sealed.contentKey,
+      seed: sealed.seed,
+    });
+    // Another member's commit lands first and adds carol: the envelope's recipients are no longer the roster.
+    const group = (await h.relay.storage.getGroup(groupId))!;
+    await h.relay.storage.acceptCommit({
+      groupId,
+      epoch: group.epoch,
+      senderDeviceId: 'bob-phone',
+      commit: randomBytes(40),
+      adds: ['carol-phone'],
+      removes: [],
+      welcome: randomBytes(40),
+      now: Date.now(),
+    });
+    await expect(a.postMessage(groupId, mls, sealed.header.messageId)).rejects.toMatchObject({
+      relayCode: 'DS_EPOCH_MISMATCH',
+      check: 'DS-3',
+    });
+  });
 });
