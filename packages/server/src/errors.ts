@@ -61,7 +61,7 @@ export type DeliveryErrorCode =
   | 'DS_KEY_PACKAGE_EXHAUSTED'
   /** A last-resort upload without the last_resort extension, or a one-time upload with it (DS-12). */
   | 'DS_KEY_PACKAGE_KIND'
-  /** One device claims one user's key packages too often (DS-11): refused before anything is claimed. */
+  /** One device claims the same devices' key packages too often (DS-11): refused before anything is claimed. */
   | 'DS_CLAIM_LIMITED'
   | 'DS_ACK_RANGE';
 

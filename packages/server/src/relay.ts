@@ -53,7 +53,7 @@ export type RelayConfig = RelayStorageConfig & {
    * `jsonRequestLog(level)` (request-log.ts); requests to the log's tiles under /log/ are reported as `/log/*`.
    */
   readonly requestLog?: RequestLogSink;
-  /** Key-package claims per (claiming device, claimed user) (relay.md DS-11), default 4 then one per 15 s. */
+  /** Key-package claims per (claiming device, claimed device) (relay.md DS-11), default 4 then one per 15 s. */
   readonly claimLimit?: BucketConfig;
   /** Largest JSON or inline-envelope body (default 2 MiB). */
   readonly bodyLimit?: number;

@@ -65,14 +65,14 @@ export interface RelayServiceOptions {
   readonly envelopeSkewMs?: number;
   /** The relay's payload limit for envelopes (default 64 MiB). */
   readonly maxPayloadBytes?: number;
-  /** Key-package claims per (claiming device, claimed user) (DS-11), default {@link DEFAULT_CLAIM_LIMIT}. */
+  /** Key-package claims per (claiming device, claimed device) (DS-11), default {@link DEFAULT_CLAIM_LIMIT}. */
   readonly claimLimit?: BucketConfig;
 }
 
 /**
- * Key-package claims one device may make of one user's packages (DS-11): a burst of 4, then one every 15 s.
+ * Key-package claims one device may make of one device's packages (DS-11): a burst of 4, then one every 15 s.
  * A device publishes 10 one-time packages at a time (the CLI tops up below 5), so one claimer is refused long
- * before it empties them; honest adders claim once per conversation they add the user to.
+ * before it empties them; honest adders claim once per conversation they add the device to.
  */
 export const DEFAULT_CLAIM_LIMIT: BucketConfig = { capacity: 4, refillPerSecond: 1 / 15 };
 
@@ -377,15 +377,16 @@ export class RelayService {
   }
 
   /**
-   * DS-11: one token per claim from the bucket of (claiming device, claimed user), taken before anything is
-   * claimed, so a device that claims one user's packages over and over is refused before it drains them.
+   * DS-11: one token per claimed device from the bucket of (claiming device, claimed device), taken for all of a
+   * claim's devices at once and before anything is claimed, so a device that claims the same packages over and
+   * over is refused before it drains them, while adding many different devices is not held back.
    */
-  private takeClaimToken(caller: DeviceRecord, userId: string): void {
+  private takeClaimTokens(caller: DeviceRecord, deviceIds: readonly string[]): void {
     try {
-      this.claimBuckets.take(`${caller.deviceId}\u0000${userId}`);
+      this.claimBuckets.takeEach(deviceIds.map((d) => `${caller.deviceId}\u0000${d}`));
     } catch (e) {
       if (!isRelayError(e, 'RELAY_RATE_LIMITED')) throw e;
-      throw new RelayError('DS_CLAIM_LIMITED', "too many claims of this user's key packages", {
+      throw new RelayError('DS_CLAIM_LIMITED', 'too many claims of these key packages', {
         check: 'DS-11',
         ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}),
       });
@@ -404,7 +405,10 @@ export class RelayService {
     const devices = (await this.listUserDevices(userId)).filter(
       (d) => d.status === 'active' && d.deviceId !== caller.deviceId,
     );
-    this.takeClaimToken(caller, userId);
+    this.takeClaimTokens(
+      caller,
+      devices.map((d) => d.deviceId),
+    );
     const claimed: ClaimedPackage[] = [];
     const exhausted: string[] = [];
     for (const d of devices) {
@@ -438,7 +442,7 @@ export class RelayService {
       throw new RelayError('DS_KEY_PACKAGE_OWNER', 'a device does not claim its own key packages', {
         check: 'DS-6',
       });
-    this.takeClaimToken(caller, userId);
+    this.takeClaimTokens(caller, [d.deviceId]);
     const kp = await this.storage.claimKeyPackage(d.deviceId, this.now());
     if (kp === undefined)
       throw new RelayError('DS_KEY_PACKAGE_EXHAUSTED', 'the device has no key package left', {

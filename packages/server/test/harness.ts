@@ -291,7 +291,7 @@ export async function startHarness(
     /** Expiry of abandoned blobs and its sweep period (STORE-R-7), default the relay's. */
     blobExpiryMs?: number;
     blobSweepMs?: number;
-    /** Key-package claims per (claimer, claimed user) (DS-11), default the relay's. */
+    /** Key-package claims per (claimer, claimed device) (DS-11), default the relay's. */
     claimLimit?: BucketConfig;
   } = {},
 ): Promise<Harness> {

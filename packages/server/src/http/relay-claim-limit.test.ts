@@ -1,6 +1,6 @@
-// docs/spec/relay.md DS-11 and DS-12 over HTTP with the relay's default claim limit: one device claiming one
-// user's key packages over and over is refused (429 DS_CLAIM_LIMITED, Retry-After) before it can drain them,
-// per (claimer, claimed user) and for both claim endpoints; when the one-time packages are gone, the claim hands
+// docs/spec/relay.md DS-11 and DS-12 over HTTP with the relay's default claim limit: one device claiming the same
+// devices' key packages over and over is refused (429 DS_CLAIM_LIMITED, Retry-After) before it can drain them,
+// per (claimer, claimed device), all or nothing, on both claim endpoints; when the one-time packages are gone, the claim hands
 // out the device's last-resort package without using it up, and says which devices had nothing at all.
 import { createMlsIdentity, generateKeyPackage, type MlsIdentity } from '@overt/client';
 import { toBase64, utf8Encode } from '@overt/core';
@@ -44,15 +44,14 @@ afterAll(async () => {
 });
 
 describe('key-package claims (DS-11, DS-12)', () => {
-  it('DS-11: a burst of claims of one user is refused before the packages run out, per claimer and user', async () => {
+  it('DS-11: a burst of claims of the same devices is refused before their packages run out, all or nothing', async () => {
     expect(DEFAULT_CLAIM_LIMIT.capacity).toBe(4);
     await publish(bob, 10, true);
     await publish(bobTablet, 10);
     await publish(dave, 3);
     const claim = (d: Device, path = '/v1/users/bob/key-packages/claim') => d.request('POST', path);
-    for (let i = 0; i < 3; i++) expect((await claim(alice)).status).toBe(200);
-    // The per-device claim takes from the same (claimer, user) bucket.
-    expect((await claim(alice, '/v1/users/bob/devices/bob-tablet/key-packages/claim')).status).toBe(200);
+    // Each user claim takes a token of each of bob's devices (from alice's buckets).
+    for (let i = 0; i < 4; i++) expect((await claim(alice)).status).toBe(200);
     for (const path of [
       '/v1/users/bob/key-packages/claim',
       '/v1/users/bob/devices/bob-phone/key-packages/claim',
@@ -62,11 +61,17 @@ describe('key-package claims (DS-11, DS-12)', () => {
       expect(refused.body).toMatchObject({ code: 'DS_CLAIM_LIMITED', check: 'DS-11' });
       expect(refused.headers.get('retry-after')).toBe('15');
     }
-    // Nothing was claimed by the refusals: 10 − 3 and 10 − 4 left.
-    expect(await h.relay.storage.countKeyPackages('bob-phone')).toBe(7);
+    // Nothing was claimed by the refusals.
+    expect(await h.relay.storage.countKeyPackages('bob-phone')).toBe(6);
     expect(await h.relay.storage.countKeyPackages('bob-tablet')).toBe(6);
-    // Another claimer of bob, and alice claiming another user, have buckets of their own.
-    expect((await claim(carol)).status).toBe(200);
+    // All or nothing: carol empties her bucket of bob's tablet; her claim of all of bob's devices is then refused
+    // and takes nothing from the phone either.
+    for (let i = 0; i < 4; i++)
+      expect((await claim(carol, '/v1/users/bob/devices/bob-tablet/key-packages/claim')).status).toBe(200);
+    expect((await claim(carol)).status).toBe(429);
+    expect(await h.relay.storage.countKeyPackages('bob-phone')).toBe(6);
+    expect(await h.relay.storage.countKeyPackages('bob-tablet')).toBe(2);
+    // Alice claiming another user's devices has buckets of her own.
     expect((await claim(alice, '/v1/users/dave/key-packages/claim')).status).toBe(200);
     // One token comes back every 15 s.
     skew += 15_000;
