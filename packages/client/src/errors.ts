@@ -88,6 +88,8 @@ export type SdkErrorCode =
    * live message's send time is too far from the relay's stamp time (CLI-9).
    */
   | 'SDK_ENVELOPE_TIME'
+  /** A named user has a device with no key package on the relay, or no active device: nothing was added (KP-1). */
+  | 'SDK_MEMBER_UNREACHABLE'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 

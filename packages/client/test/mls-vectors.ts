@@ -3,24 +3,24 @@
  * small structures test-vectors.md asks verifiers to build.
  *
  * The vector files are public data and are not committed here: they are read from `$OVERT_MLS_VECTORS`, or
- * else from `../shared/vectors/mls` beside the repository (where the project's shared public vectors live).
+ * else from `mls/` of the shared vectors (`$OVERT_VECTORS`, or `../shared/vectors` beside the repository;
+ * test/shared-vectors.ts).
  * Without them the vector suites are skipped, loudly.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '@overt/core';
 import { decodeMlsMessage, type GroupContext, type MLSMessage, type PrivateMessage } from 'ts-mls';
 import { describe, expect } from 'vitest';
+import { SHARED_VECTORS_DIR } from '../../../test/shared-vectors.js';
 import { CIPHERSUITE_NAME } from '../src/mls/ciphersuite.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: vector files are untyped JSON, read field by field by the tests.
 export type Json = any;
 
-const candidates = [
-  process.env.OVERT_MLS_VECTORS,
-  fileURLToPath(new URL('../../../../shared/vectors/mls', import.meta.url)),
-].filter((d): d is string => d !== undefined && d !== '');
+const candidates = [process.env.OVERT_MLS_VECTORS, join(SHARED_VECTORS_DIR, 'mls')].filter(
+  (d): d is string => d !== undefined && d !== '',
+);
 
 /** Where the interop vectors are, or undefined when this machine has none. */
 export const MLS_VECTORS_DIR: string | undefined = candidates.find((d) =>
@@ -30,7 +30,8 @@ export const MLS_VECTORS_DIR: string | undefined = candidates.find((d) =>
 if (MLS_VECTORS_DIR === undefined) {
   console.warn(
     `RFC 9420 interop vectors not found (looked in ${candidates.join(', ')}): the MLS vector suites are SKIPPED. ` +
-      'Set OVERT_MLS_VECTORS to a copy of mlswg/mls-implementations test-vectors/.',
+      'Set OVERT_MLS_VECTORS to a copy of mlswg/mls-implementations test-vectors/ (or OVERT_VECTORS to the shared ' +
+      'vectors directory, which holds them under mls/).',
   );
 }
 

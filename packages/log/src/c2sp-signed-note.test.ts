@@ -1,11 +1,10 @@
 // C2SP signed-note: the notes and keys of ../shared/vectors/signed-note, the format rules (last blank line, em
 // dash, name rules, 16 signatures), the key rules (unknown ignored, known must verify), keys, round trips, fuzz.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromBase64, toBase64 } from '@overt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sharedVectors } from '../../../test/shared-vectors.js';
 import { LogError } from './errors.js';
 import {
   computeKeyId,
@@ -29,9 +28,11 @@ import {
   verifyNote,
 } from './note.js';
 
-const VECTORS =
-  process.env.OVERT_VECTORS ?? fileURLToPath(new URL('../../../../shared/vectors', import.meta.url));
-const vectors = JSON.parse(readFileSync(join(VECTORS, 'signed-note', 'vectors.json'), 'utf8'));
+// The public vectors live in shared/ beside the repository ($OVERT_VECTORS overrides); skipped loudly if absent.
+const signedNote = sharedVectors('signed-note', 'vectors.json');
+const vectors = signedNote.present
+  ? JSON.parse(readFileSync(signedNote.path('vectors.json'), 'utf8'))
+  : { notes: [], cosignatures: [] };
 
 function code(f: () => unknown): string | undefined {
   try {
@@ -48,7 +49,7 @@ const bob = signerKeyFromSeed('example.com/bob', SIGNATURE_TYPE_ED25519, new Uin
 const aliceV = ed25519Verifier(verifierKeyOf(alice));
 const bobV = ed25519Verifier(verifierKeyOf(bob));
 
-describe('signed-note vectors', () => {
+signedNote.describe('signed-note vectors', () => {
   it.each(vectors.notes as { name: string; vkey: string; note: string }[])('verifies $name', (v) => {
     const key = parseVerifierKey(v.vkey);
     expect(formatVerifierKey(key)).toBe(v.vkey);
@@ -169,7 +170,7 @@ describe('signed-note verification rules', () => {
 });
 
 describe('signed-note keys', () => {
-  it('computes key IDs as SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4]', () => {
+  it.skipIf(!signedNote.present)('computes key IDs as SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4]', () => {
     const c = vectors.cosignatures[0];
     const pub = Uint8Array.from(Buffer.from(c.ed25519_public_hex, 'hex'));
     expect(computeKeyId(c.cosigner_name, SIGNATURE_TYPE_COSIGNATURE, pub).toString(16).padStart(8, '0')).toBe(

@@ -2,10 +2,10 @@
 // 0–8, and property tests over random trees (generated proofs verify, mutated ones fail).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fromBase64, fromHex, toHex } from '@overt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sharedVectors } from '../../../test/shared-vectors.js';
 import { LogError } from './errors.js';
 import {
   CompactRange,
@@ -28,8 +28,9 @@ import {
   verifySubtreeInclusion,
 } from './merkle.js';
 
-const VECTORS =
-  process.env.OVERT_VECTORS ?? fileURLToPath(new URL('../../../../shared/vectors', import.meta.url));
+// The public vectors live in shared/ beside the repository ($OVERT_VECTORS overrides); skipped loudly if absent.
+const merkle = sharedVectors('merkle', 'inclusion');
+const signedNote = sharedVectors('signed-note', 'vectors.json');
 
 function jsonFiles(dir: string): string[] {
   const out: string[] = [];
@@ -44,7 +45,8 @@ function jsonFiles(dir: string): string[] {
 // biome-ignore lint/suspicious/noExplicitAny: vector files are untyped JSON
 type Vector = Record<string, any>;
 function load(kind: string): { file: string; v: Vector }[] {
-  return jsonFiles(join(VECTORS, 'merkle', kind)).map((file) => ({
+  if (!merkle.present) return [];
+  return jsonFiles(merkle.path(kind)).map((file) => ({
     file: file.slice(file.indexOf('merkle/')),
     v: JSON.parse(readFileSync(file, 'utf8')) as Vector,
   }));
@@ -69,47 +71,50 @@ const consistency = load('consistency');
 const subInclusion = load('subtreeinclusion');
 const subConsistency = load('subtreeconsistency');
 
-describe('transparency-dev/merkle proof vectors (RFC 9162 §2.1.3.2, §2.1.4.2; MTC draft §4.3.3, §4.4.3)', () => {
-  it('has all 518 cases', () => {
-    expect([inclusion.length, consistency.length, subInclusion.length, subConsistency.length]).toEqual([
-      98, 98, 204, 118,
-    ]);
-    expect(inclusion.length + consistency.length + subInclusion.length + subConsistency.length).toBe(518);
-  });
+merkle.describe(
+  'transparency-dev/merkle proof vectors (RFC 9162 §2.1.3.2, §2.1.4.2; MTC draft §4.3.3, §4.4.3)',
+  () => {
+    it('has all 518 cases', () => {
+      expect([inclusion.length, consistency.length, subInclusion.length, subConsistency.length]).toEqual([
+        98, 98, 204, 118,
+      ]);
+      expect(inclusion.length + consistency.length + subInclusion.length + subConsistency.length).toBe(518);
+    });
 
-  it.each(inclusion)('inclusion $file', ({ v }) => {
-    const got = fails(() =>
-      verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), proofOf(v.proof), b64(v.root)),
-    );
-    expect(got).toBe(v.wantErr);
-  });
+    it.each(inclusion)('inclusion $file', ({ v }) => {
+      const got = fails(() =>
+        verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), proofOf(v.proof), b64(v.root)),
+      );
+      expect(got).toBe(v.wantErr);
+    });
 
-  it.each(consistency)('consistency $file', ({ v }) => {
-    const got = fails(() =>
-      verifyConsistency(v.size1, v.size2, proofOf(v.proof), b64(v.root1), b64(v.root2)),
-    );
-    expect(got).toBe(v.wantErr);
-  });
+    it.each(consistency)('consistency $file', ({ v }) => {
+      const got = fails(() =>
+        verifyConsistency(v.size1, v.size2, proofOf(v.proof), b64(v.root1), b64(v.root2)),
+      );
+      expect(got).toBe(v.wantErr);
+    });
 
-  it.each(subInclusion)('subtree inclusion $file', ({ v }) => {
-    const got = fails(() =>
-      verifySubtreeInclusion(v.leafIdx, v.start, v.end, b64(v.leafHash), proofOf(v.proof), b64(v.root)),
-    );
-    expect(got).toBe(v.wantErr);
-  });
+    it.each(subInclusion)('subtree inclusion $file', ({ v }) => {
+      const got = fails(() =>
+        verifySubtreeInclusion(v.leafIdx, v.start, v.end, b64(v.leafHash), proofOf(v.proof), b64(v.root)),
+      );
+      expect(got).toBe(v.wantErr);
+    });
 
-  it.each(subConsistency)('subtree consistency $file', ({ v }) => {
-    const got = fails(() =>
-      verifySubtreeConsistency(v.start, v.end, v.size, proofOf(v.proof), b64(v.root1), b64(v.root2)),
-    );
-    expect(got).toBe(v.wantErr);
-  });
-});
+    it.each(subConsistency)('subtree consistency $file', ({ v }) => {
+      const got = fails(() =>
+        verifySubtreeConsistency(v.start, v.end, v.size, proofOf(v.proof), b64(v.root1), b64(v.root2)),
+      );
+      expect(got).toBe(v.wantErr);
+    });
+  },
+);
 
-describe('RFC 6962 §2.1 tree hashes', () => {
-  const vectors = JSON.parse(
-    readFileSync(join(VECTORS, 'signed-note', 'vectors.json'), 'utf8'),
-  ).rfc6962_roots;
+signedNote.describe('RFC 6962 §2.1 tree hashes', () => {
+  const vectors = signedNote.present
+    ? JSON.parse(readFileSync(signedNote.path('vectors.json'), 'utf8')).rfc6962_roots
+    : { leaf_inputs_hex: [], roots_hex: [] };
   const leaves = (vectors.leaf_inputs_hex as string[]).map(fromHex);
 
   it.each((vectors.roots_hex as string[]).map((root, n) => ({ n, root })))(

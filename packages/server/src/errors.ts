@@ -62,6 +62,10 @@ export type DeliveryErrorCode =
   | 'DS_KEY_PACKAGE_OWNER'
   | 'DS_KEY_PACKAGE_LIMIT'
   | 'DS_KEY_PACKAGE_EXHAUSTED'
+  /** A last-resort upload without the last_resort extension, or a one-time upload with it (DS-12). */
+  | 'DS_KEY_PACKAGE_KIND'
+  /** One device claims the same devices' key packages too often (DS-11): refused before anything is claimed. */
+  | 'DS_CLAIM_LIMITED'
   | 'DS_ACK_RANGE';
 
 /** Envelopes, blobs and epoch keys (RLY- ingest). */
@@ -157,6 +161,8 @@ const STATUS: Record<RelayErrorCode, number> = {
   DS_KEY_PACKAGE_OWNER: 400,
   DS_KEY_PACKAGE_LIMIT: 409,
   DS_KEY_PACKAGE_EXHAUSTED: 409,
+  DS_KEY_PACKAGE_KIND: 400,
+  DS_CLAIM_LIMITED: 429,
   DS_ACK_RANGE: 400,
   ENV_MALFORMED: 400,
   ENV_ID_MISMATCH: 400,

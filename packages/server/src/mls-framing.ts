@@ -12,7 +12,9 @@
  *   Welcome        body: u16 cipher_suite ‖ secrets<V> of (new_member<V> ‖ HPKECiphertext(kem_output<V> ‖
  *                  ciphertext<V>)) ‖ encrypted_group_info<V>
  *   KeyPackage     body: u16 version ‖ u16 cipher_suite ‖ init_key<V> ‖ LeafNode(encryption_key<V> ‖
- *                  signature_key<V> ‖ Credential(u16 type ‖ identity<V> for basic) ‖ …) ‖ …
+ *                  signature_key<V> ‖ Credential(u16 type ‖ identity<V> for basic) ‖ capabilities (5 × <V>) ‖
+ *                  u8 leaf_node_source (1) ‖ lifetime (2 × u64) ‖ extensions<V> ‖ signature<V>) ‖
+ *                  extensions<V> (u16 type ‖ data<V>)* ‖ …
  * <V> is a QUIC-style variable-length length prefix (§2.1.2), which must be minimal.
  *
  * Everything after the fields we need is left to the members' MLS engines; the parser reads only what it
@@ -100,6 +102,11 @@ class MlsReader {
     return this.b.subarray(at, at + n);
   }
 
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    this.take(n);
+  }
+
   /** The bytes not read yet (a view). */
   rest(): Uint8Array {
     return this.b.subarray(this.at);
@@ -156,6 +163,11 @@ export interface KeyPackageFraming {
   readonly signatureKey: Uint8Array;
   /** The BasicCredential identity bytes (Overt credential encoding), or undefined for another type. */
   readonly credentialIdentity: Uint8Array | undefined;
+  /**
+   * Whether the KeyPackage's extensions include last_resort (RFC 9420 §16.8, DS-12). Read only for a basic
+   * credential (the only kind Overt accepts, DS-6); false otherwise.
+   */
+  readonly lastResort: boolean;
   /** KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage) with SHA-256 (§5.2, suite 1). */
   readonly ref: Uint8Array;
 }
@@ -179,6 +191,11 @@ export function refHash(label: string, value: Uint8Array): Uint8Array {
   return sha256(w.finish());
 }
 
+/** RFC 9420 §7.2 LeafNodeSource `key_package`. */
+const LEAF_NODE_SOURCE_KEY_PACKAGE = 1;
+/** The last_resort KeyPackage extension (RFC 9420 §16.8; IANA "MLS Extension Types" 0x000A). */
+export const LAST_RESORT_EXTENSION_TYPE = 0x000a;
+
 /** The largest key package the relay stores. */
 export const MAX_KEY_PACKAGE_BYTES = 16 * 1024;
 
@@ -200,7 +217,23 @@ export function readKeyPackage(bytes: Uint8Array): KeyPackageFraming {
   const signatureKey = r.vec().slice();
   const credentialType = r.u16();
   const credentialIdentity = credentialType === 1 ? r.vec().slice() : undefined;
-  return { signatureKey, credentialIdentity, ref: refHash(KEY_PACKAGE_REF_LABEL, kpBytes) };
+  let lastResort = false;
+  if (credentialIdentity !== undefined) {
+    // The rest of the LeafNode (RFC 9420 §7.2), then the KeyPackage's own extensions (§10), where a last-resort
+    // package carries the last_resort extension (§16.8; type 0x000A, empty data).
+    for (let i = 0; i < 5; i++) r.vec(); // capabilities: versions, ciphersuites, extensions, proposals, credentials
+    if (r.u8() !== LEAF_NODE_SOURCE_KEY_PACKAGE) malformed('the leaf node is not from a key package');
+    r.skip(16); // lifetime: u64 not_before ‖ u64 not_after
+    r.vec(); // leaf node extensions
+    r.vec(); // leaf node signature
+    const extensions = new MlsReader(r.vec());
+    while (!extensions.done) {
+      if (extensions.u16() === LAST_RESORT_EXTENSION_TYPE) lastResort = true;
+      extensions.vec();
+    }
+    r.vec(); // the KeyPackage signature: a package cut short anywhere is malformed
+  }
+  return { signatureKey, credentialIdentity, lastResort, ref: refHash(KEY_PACKAGE_REF_LABEL, kpBytes) };
 }
 
 /**

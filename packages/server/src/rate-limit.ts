@@ -35,19 +35,30 @@ export class TokenBuckets {
 
   /** Takes one token for `key`, or throws RELAY_RATE_LIMITED (RLY-5) with the seconds until one is available. */
   take(key: string): void {
+    this.takeEach([key]);
+  }
+
+  /**
+   * Takes one token from each of `keys`, all or none: when any bucket has less than one, nothing is taken and
+   * RELAY_RATE_LIMITED (RLY-5) says the seconds until every one of them has a token again.
+   */
+  takeEach(keys: readonly string[]): void {
     const now = this.now();
     this.sweep(now);
-    const b = this.buckets.get(key) ?? { tokens: this.config.capacity, at: now };
-    const elapsed = Math.max(0, now - b.at) / 1000;
-    b.tokens = Math.min(this.config.capacity, b.tokens + elapsed * this.config.refillPerSecond);
-    b.at = now;
-    if (b.tokens < 1) {
+    const buckets = keys.map((key) => {
+      const b = this.buckets.get(key) ?? { tokens: this.config.capacity, at: now };
+      const elapsed = Math.max(0, now - b.at) / 1000;
+      b.tokens = Math.min(this.config.capacity, b.tokens + elapsed * this.config.refillPerSecond);
+      b.at = now;
       this.buckets.set(key, b);
-      const retryAfter = Math.max(1, Math.ceil((1 - b.tokens) / this.config.refillPerSecond));
+      return b;
+    });
+    const lowest = Math.min(...buckets.map((b) => b.tokens));
+    if (lowest < 1) {
+      const retryAfter = Math.max(1, Math.ceil((1 - lowest) / this.config.refillPerSecond));
       throw new RelayError('RELAY_RATE_LIMITED', 'too many requests', { check: 'RLY-5', retryAfter });
     }
-    b.tokens -= 1;
-    this.buckets.set(key, b);
+    for (const b of buckets) b.tokens -= 1;
   }
 
   /** Number of tracked keys (for tests). */

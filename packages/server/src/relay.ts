@@ -28,7 +28,8 @@ import { IngestRules } from './ingest/rules.js';
 import { type ResourceLimits, resourceLimits } from './limits.js';
 import type { LogPort } from './log-port.js';
 import { NatsFanout, type NatsFanoutOptions } from './nats-fanout.js';
-import { TokenBuckets } from './rate-limit.js';
+import { type BucketConfig, TokenBuckets } from './rate-limit.js';
+import type { RequestLogSink } from './request-log.js';
 import { RelayService } from './service.js';
 import { PostgresRelayStorage } from './storage/postgres.js';
 import { SqliteRelayStorage } from './storage/sqlite.js';
@@ -58,6 +59,13 @@ export type RelayConfig = RelayStorageConfig & {
   /** Envelope send-time window in ms (RLY-12), default 5 minutes. */
   readonly envelopeSkewMs?: number;
   readonly rateLimits?: RateLimits;
+  /**
+   * One record per answered request (method, route pattern, status, duration, refusal code and check), e.g.
+   * `jsonRequestLog(level)` (request-log.ts); requests to the log's tiles under /log/ are reported as `/log/*`.
+   */
+  readonly requestLog?: RequestLogSink;
+  /** Key-package claims per (claiming device, claimed device) (relay.md DS-11), default 4 then one per 15 s. */
+  readonly claimLimit?: BucketConfig;
   /** Largest JSON or inline-envelope body (default 2 MiB). */
   readonly bodyLimit?: number;
   /** The clock (ms since the Unix epoch); default Date.now. */
@@ -179,6 +187,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       maxPayloadBytes,
       rules,
       blobQuotaBytes: limits.blobQuotaBytes,
+      ...(config.claimLimit !== undefined ? { claimLimit: config.claimLimit } : {}),
     });
     const logHandler = config.logHandler;
     app = await buildApp({
@@ -193,11 +202,27 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       limits,
       addressBuckets,
       socketStats,
+      ...(config.requestLog !== undefined ? { requestLog: config.requestLog } : {}),
       ...(logHandler !== undefined
         ? {
             serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
               createServer((req, res) => {
                 if (req.url?.startsWith('/log/')) {
+                  // Served here, outside Fastify: logged as `/log/*` (tile paths carry no ids), unless the log
+                  // handler passes the request on, which Fastify then logs.
+                  const started = performance.now();
+                  const logTile = () => {
+                    try {
+                      config.requestLog?.({
+                        method: req.method ?? '',
+                        route: '/log/*',
+                        status: res.statusCode,
+                        ms: performance.now() - started,
+                      });
+                    } catch {
+                      // A failing log sink must not fail requests.
+                    }
+                  };
                   // The log's tiles are the relay's routes too: the same per-address bucket (RLY-5) and
                   // target bound (RLY-25) as every other route, before the log's handler reads anything.
                   try {
@@ -205,11 +230,14 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
                     checkTarget(req.url, limits);
                   } catch (e) {
                     writeProblem(res, e as RelayError);
+                    logTile();
                     return;
                   }
                   logHandler(req, res).then(
                     (handled) => {
                       if (!handled) handler(req, res);
+                      else if (res.writableFinished) logTile();
+                      else res.once('finish', logTile);
                     },
                     () => handler(req, res),
                   );

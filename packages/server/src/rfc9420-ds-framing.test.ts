@@ -4,6 +4,8 @@
 import {
   Conversation,
   createMlsIdentity,
+  decodeKeyPackageBundle,
+  encodeKeyPackageBundle,
   generateKeyPackage,
   inspectMessage,
   type KeyPackageBundle,
@@ -86,6 +88,23 @@ describe('agreement with ts-mls on real messages', () => {
     const theirs = inspectMessage(welcome);
     if (theirs.kind !== 'welcome') throw new Error('expected a Welcome');
     expect(theirs.recipients).toEqual([bobPackage.ref]);
+  });
+
+  it('reads the last_resort extension (RFC 9420 §16.8, DS-12) as ts-mls encodes it, and only there', async () => {
+    expect(readKeyPackage(bobPackage.keyPackage).lastResort).toBe(false);
+    const last = await generateKeyPackage(bob, { lastResort: true });
+    const kp = readKeyPackage(last.keyPackage);
+    expect(kp.lastResort).toBe(true);
+    expect(kp.ref).toEqual(last.ref);
+    // The full engine (ts-mls, through the client's bundle decoder) reads the same extension.
+    expect((await decodeKeyPackageBundle(encodeKeyPackageBundle(last), bob)).lastResort).toBe(true);
+    expect((await decodeKeyPackageBundle(encodeKeyPackageBundle(bobPackage), bob)).lastResort).toBe(false);
+    // Every truncation of the tail (leaf extensions, signatures, key-package extensions) is refused with our
+    // own error, never read as one-time by accident.
+    for (let cut = last.keyPackage.length - 1; cut > last.keyPackage.length - 200; cut--)
+      expect(() => readKeyPackage(last.keyPackage.subarray(0, cut))).toThrow(
+        expect.objectContaining({ code: 'DS_MLS_MALFORMED', check: 'DS-1' }),
+      );
   });
 
   it('refuses other wire formats with DS_WIRE_FORMAT', () => {

@@ -20,7 +20,7 @@ import {
 } from '@overt/core';
 import { isLogError } from '@overt/log';
 import { calendarMonthEpoch } from './epochs.js';
-import { RelayError } from './errors.js';
+import { isRelayError, RelayError } from './errors.js';
 import type { MailboxHub } from './hub.js';
 import { IngestRules } from './ingest/rules.js';
 import { DEFAULT_RESOURCE_LIMITS } from './limits.js';
@@ -31,6 +31,7 @@ import {
   readOvertCredential,
   readWelcomeRecipients,
 } from './mls-framing.js';
+import { type BucketConfig, TokenBuckets } from './rate-limit.js';
 import {
   type DeviceStatementKind,
   deviceEntry,
@@ -41,6 +42,7 @@ import {
   verifyPolicyStatement,
 } from './statements.js';
 import {
+  type BlobRecord,
   blobChunkCount,
   type CommitOutcome,
   type DeviceRecord,
@@ -67,6 +69,31 @@ export interface RelayServiceOptions {
   readonly rules?: IngestRules;
   /** Blob bytes per device (STORE-R-9, relay.md §2.4); default DEFAULT_RESOURCE_LIMITS.blobQuotaBytes. */
   readonly blobQuotaBytes?: number;
+  /** Key-package claims per (claiming device, claimed device) (DS-11), default {@link DEFAULT_CLAIM_LIMIT}. */
+  readonly claimLimit?: BucketConfig;
+}
+
+/**
+ * Key-package claims one device may make of one device's packages (DS-11): a burst of 4, then one every 15 s.
+ * A device publishes 10 one-time packages at a time (the CLI tops up below 5), so one claimer is refused long
+ * before it empties them; honest adders claim once per conversation they add the device to.
+ */
+export const DEFAULT_CLAIM_LIMIT: BucketConfig = { capacity: 4, refillPerSecond: 1 / 15 };
+
+/** A claimed key package as the claim endpoints answer it. */
+export interface ClaimedPackage {
+  readonly deviceId: string;
+  readonly keyPackage: Uint8Array;
+  /** The device's last-resort package (RFC 9420 §16.8): it had no one-time package left. */
+  readonly lastResort: boolean;
+}
+
+/** One item of a catch-up page (relay.md §6.9), with the envelope its message announced when the device may read it. */
+export interface CatchUpItem {
+  readonly item: MailboxItem;
+  readonly envelope: EnvelopeRecord | undefined;
+  /** The blob of a blob-backed envelope (its geometry; the chunks are fetched separately). */
+  readonly blob: BlobRecord | undefined;
 }
 
 /**
@@ -126,6 +153,7 @@ export class RelayService {
   private readonly now: () => number;
   private readonly rules: IngestRules;
   private readonly blobQuotaBytes: number;
+  private readonly claimBuckets: TokenBuckets;
 
   constructor(o: RelayServiceOptions) {
     this.storage = o.storage;
@@ -143,6 +171,7 @@ export class RelayService {
         maxPayloadBytes: o.maxPayloadBytes ?? 64 * 1024 * 1024,
       });
     this.blobQuotaBytes = o.blobQuotaBytes ?? DEFAULT_RESOURCE_LIMITS.blobQuotaBytes;
+    this.claimBuckets = new TokenBuckets(o.claimLimit ?? DEFAULT_CLAIM_LIMIT, o.now);
   }
 
   private async adminKey(): Promise<Uint8Array> {
@@ -321,9 +350,15 @@ export class RelayService {
   /**
    * Stores key packages published by `device` (DS-6): each must be an MLSMessage(KeyPackage) whose leaf
    * signature key is the device's identity key and whose Overt credential names the device and its user.
+   * `lastResort` becomes the device's last-resort package (DS-12): it must carry the last_resort extension
+   * (RFC 9420 §16.8), and the one-time packages must not (DS_KEY_PACKAGE_KIND).
    */
-  async publishKeyPackages(device: DeviceRecord, packages: readonly Uint8Array[]): Promise<number> {
-    const stored = packages.map((data) => {
+  async publishKeyPackages(
+    device: DeviceRecord,
+    packages: readonly Uint8Array[],
+    lastResort?: Uint8Array,
+  ): Promise<number> {
+    const read = (data: Uint8Array, wantLastResort: boolean) => {
       const kp = readKeyPackage(data);
       const owner =
         kp.credentialIdentity === undefined ? undefined : readOvertCredential(kp.credentialIdentity);
@@ -335,28 +370,64 @@ export class RelayService {
         !equalBytes(owner.identityKey, device.identityKey)
       )
         throw new RelayError('DS_KEY_PACKAGE_OWNER', 'the key package is not this device', { check: 'DS-6' });
+      if (kp.lastResort !== wantLastResort)
+        throw new RelayError(
+          'DS_KEY_PACKAGE_KIND',
+          wantLastResort
+            ? 'a last-resort key package must carry the last_resort extension'
+            : 'a one-time key package must not carry the last_resort extension',
+          { check: 'DS-12' },
+        );
       return { ref: kp.ref, data };
-    });
-    return this.storage.addKeyPackages(device.deviceId, stored, this.now());
+    };
+    const stored = packages.map((data) => read(data, false));
+    return this.storage.addKeyPackages(
+      device.deviceId,
+      stored,
+      this.now(),
+      lastResort === undefined ? undefined : read(lastResort, true),
+    );
   }
 
   /**
-   * Claims one key package of every active device of `userId` except the caller (DS-6). Devices with none left
-   * are listed as exhausted.
+   * DS-11: one token per claimed device from the bucket of (claiming device, claimed device), taken for all of a
+   * claim's devices at once and before anything is claimed, so a device that claims the same packages over and
+   * over is refused before it drains them, while adding many different devices is not held back.
+   */
+  private takeClaimTokens(caller: DeviceRecord, deviceIds: readonly string[]): void {
+    try {
+      this.claimBuckets.takeEach(deviceIds.map((d) => `${caller.deviceId}\u0000${d}`));
+    } catch (e) {
+      if (!isRelayError(e, 'RELAY_RATE_LIMITED')) throw e;
+      throw new RelayError('DS_CLAIM_LIMITED', 'too many claims of these key packages', {
+        check: 'DS-11',
+        ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}),
+      });
+    }
+  }
+
+  /**
+   * Claims one key package of every active device of `userId` except the caller (DS-6): a one-time package, or
+   * with none left the device's last-resort package (DS-12). Devices with neither are listed as exhausted, so
+   * the answer says which devices cannot be added. DS_CLAIM_LIMITED (DS-11) before anything is claimed.
    */
   async claimKeyPackages(
     caller: DeviceRecord,
     userId: string,
-  ): Promise<{ claimed: { deviceId: string; keyPackage: Uint8Array }[]; exhausted: string[] }> {
+  ): Promise<{ claimed: ClaimedPackage[]; exhausted: string[] }> {
     const devices = (await this.listUserDevices(userId)).filter(
       (d) => d.status === 'active' && d.deviceId !== caller.deviceId,
     );
-    const claimed: { deviceId: string; keyPackage: Uint8Array }[] = [];
+    this.takeClaimTokens(
+      caller,
+      devices.map((d) => d.deviceId),
+    );
+    const claimed: ClaimedPackage[] = [];
     const exhausted: string[] = [];
     for (const d of devices) {
       const kp = await this.storage.claimKeyPackage(d.deviceId, this.now());
       if (kp === undefined) exhausted.push(d.deviceId);
-      else claimed.push({ deviceId: d.deviceId, keyPackage: kp.data });
+      else claimed.push({ deviceId: d.deviceId, keyPackage: kp.data, lastResort: kp.lastResort });
     }
     return { claimed, exhausted };
   }
@@ -364,10 +435,15 @@ export class RelayService {
   /**
    * Claims one key package of the named device of `userId` (DS-6), for adding one new device to the
    * conversations its user is already in without using up a package of each of the user's other devices. The
-   * device must be an active device of that user other than the caller; with none left the claim is refused
-   * with DS_KEY_PACKAGE_EXHAUSTED rather than answered empty, so a caller cannot mistake it for success.
+   * device must be an active device of that user other than the caller; with neither a one-time nor a
+   * last-resort package left the claim is refused with DS_KEY_PACKAGE_EXHAUSTED rather than answered empty, so a
+   * caller cannot mistake it for success. DS_CLAIM_LIMITED (DS-11) before anything is claimed.
    */
-  async claimDeviceKeyPackage(caller: DeviceRecord, userId: string, deviceId: string): Promise<Uint8Array> {
+  async claimDeviceKeyPackage(
+    caller: DeviceRecord,
+    userId: string,
+    deviceId: string,
+  ): Promise<ClaimedPackage> {
     if ((await this.storage.getUser(userId)) === undefined)
       throw new RelayError('DIR_USER_UNKNOWN', 'no such user');
     const d = await this.storage.getDevice(deviceId);
@@ -379,12 +455,13 @@ export class RelayService {
       throw new RelayError('DS_KEY_PACKAGE_OWNER', 'a device does not claim its own key packages', {
         check: 'DS-6',
       });
+    this.takeClaimTokens(caller, [d.deviceId]);
     const kp = await this.storage.claimKeyPackage(d.deviceId, this.now());
     if (kp === undefined)
-      throw new RelayError('DS_KEY_PACKAGE_EXHAUSTED', 'the device has no unclaimed key package', {
+      throw new RelayError('DS_KEY_PACKAGE_EXHAUSTED', 'the device has no key package left', {
         check: 'DS-6',
       });
-    return kp.data;
+    return { deviceId, keyPackage: kp.data, lastResort: kp.lastResort };
   }
 
   createGroup(device: DeviceRecord, groupId: Uint8Array): Promise<GroupRecord> {
@@ -449,30 +526,98 @@ export class RelayService {
     return outcome;
   }
 
-  /** Fans an application or proposal message out to the group (DS-1, DS-2, DS-3, DS-5). */
+  /**
+   * Fans an application or proposal message out to the group (DS-1, DS-2, DS-3, DS-5). With `envelopeId` the
+   * message's mailbox items are linked to the envelope it announces, so catch-up reads serve it with them
+   * (relay.md §6.9): CU-1 requires a stored envelope of this device in this conversation whose recipients are
+   * exactly the users of the group's members, so the link never shows an envelope to a device whose user is not
+   * a recipient (the roster cannot change without a new epoch, which DS-3 refuses for this message).
+   */
   async postMessage(
     device: DeviceRecord,
     groupId: Uint8Array,
     message: Uint8Array,
+    envelopeId?: Uint8Array,
   ): Promise<readonly string[]> {
     const framing = readGroupMessage(message);
     if (framing.contentType === 'commit')
       throw new RelayError('DS_WIRE_FORMAT', 'commits go to the commit endpoint', { check: 'DS-1' });
     if (!equalBytes(framing.groupId, groupId))
       throw new RelayError('DS_GROUP_MISMATCH', 'the message belongs to another group', { check: 'DS-2' });
+    if (envelopeId !== undefined) await this.checkEnvelopeLink(device, groupId, framing.epoch, envelopeId);
     const recipients = await this.storage.postGroupMessage({
       groupId,
       epoch: framing.epoch,
       senderDeviceId: device.deviceId,
       message,
       now: this.now(),
+      ...(envelopeId !== undefined ? { envelopeId } : {}),
     });
     this.hub.notify(recipients);
     return recipients;
   }
 
+  /**
+   * CU-1 (see {@link postMessage}). A message of an epoch that is no longer current is refused as DS-3 would
+   * refuse it, before the roster is compared: the sender lost a race and retries under the new roster, which an
+   * ENV_CONTEXT would not tell it.
+   */
+  private async checkEnvelopeLink(
+    device: DeviceRecord,
+    groupId: Uint8Array,
+    epoch: number,
+    envelopeId: Uint8Array,
+  ) {
+    const e = await this.storage.getEnvelope(envelopeId);
+    if (e === undefined)
+      throw new RelayError('ENV_NOT_FOUND', 'the linked envelope is not stored', { check: 'CU-1' });
+    const refuse = (why: string) =>
+      new RelayError('ENV_CONTEXT', `linked envelope refused: ${why}`, { check: 'CU-1' });
+    if (e.senderDeviceId !== device.deviceId) throw refuse('another device sent it');
+    if (!equalBytes(e.conversationId, groupId)) throw refuse('it belongs to another conversation');
+    const group = mustBeMember(await this.storage.getGroup(groupId), device.deviceId);
+    if (group.epoch !== epoch)
+      throw new RelayError('DS_EPOCH_MISMATCH', 'the message is not of the current epoch', { check: 'DS-3' });
+    const users = new Set<string>();
+    for (const d of group.members) {
+      const rec = await this.storage.getDevice(d);
+      if (rec !== undefined) users.add(rec.userId);
+    }
+    const recipients = new Set(decodeHeader(e.header).recipients);
+    if (recipients.size !== users.size || [...users].some((u) => !recipients.has(u)))
+      throw refuse("its recipients are not the group's users");
+  }
+
   fetchMailbox(device: DeviceRecord, after: number, limit: number): Promise<MailboxItem[]> {
     return this.storage.fetchMailbox(device.deviceId, after, limit);
+  }
+
+  /**
+   * A catch-up page (relay.md §6.9): pending items with seq > `after`, bounded by `limit` items and `maxBytes`,
+   * each with its linked envelope when this device may read it (RLY-9: its user is among the header's
+   * recipients; otherwise the item comes without it, and nothing says an envelope was withheld), and for a
+   * blob-backed envelope its blob's geometry.
+   */
+  async catchUp(
+    device: DeviceRecord,
+    after: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<{ items: CatchUpItem[]; more: boolean }> {
+    const page = await this.storage.fetchCatchUp(device.deviceId, after, limit, maxBytes);
+    const items: CatchUpItem[] = [];
+    for (const d of page.deliveries) {
+      const e = d.envelope;
+      if (e === undefined || !decodeHeader(e.header).recipients.includes(device.userId)) {
+        items.push({ item: d.item, envelope: undefined, blob: undefined });
+        continue;
+      }
+      const blob = e.blobId === null ? undefined : await this.storage.getBlob(e.blobId);
+      if (e.blobId !== null && blob === undefined)
+        throw new RelayError('STORE_R_CORRUPT', 'an envelope blob is missing');
+      items.push({ item: d.item, envelope: e, blob });
+    }
+    return { items, more: page.more };
   }
 
   ackMailbox(device: DeviceRecord, upTo: number): Promise<number> {

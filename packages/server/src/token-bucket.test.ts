@@ -28,6 +28,20 @@ describe('token buckets', () => {
     expect(refused(() => b.take('other'))).toBeUndefined();
   });
 
+  it('takeEach takes one token from every bucket or from none (DS-11 claims of several devices)', () => {
+    let now = 0;
+    const b = new TokenBuckets({ capacity: 2, refillPerSecond: 0.25 }, () => now);
+    b.takeEach(['x', 'y']);
+    b.take('y');
+    // y is empty: the pair is refused, and x keeps its token.
+    expect(refused(() => b.takeEach(['x', 'y']))).toBe(4);
+    expect(refused(() => b.take('x'))).toBeUndefined();
+    expect(refused(() => b.take('x'))).toBe(4);
+    now += 4000;
+    expect(refused(() => b.takeEach(['x', 'y']))).toBeUndefined();
+    expect(refused(() => b.takeEach([]))).toBeUndefined();
+  });
+
   it('never exceeds capacity after a long idle time, and forgets idle full buckets', () => {
     let now = 0;
     const b = new TokenBuckets({ capacity: 2, refillPerSecond: 1 }, () => now);

@@ -36,6 +36,7 @@ import WebSocket from 'ws';
 import { type AuthHeaders, type Signer, signRequest } from '../src/auth.js';
 import type { mailboxItemJson, RateLimits } from '../src/http/app.js';
 import type { ResourceLimits } from '../src/limits.js';
+import type { BucketConfig } from '../src/rate-limit.js';
 import { createRelay, type Relay } from '../src/relay.js';
 import { signDeviceStatement } from '../src/statements.js';
 
@@ -298,6 +299,8 @@ export async function startHarness(
     limits?: Partial<ResourceLimits>;
     /** Runs the relay on PostgreSQL in this (fresh) schema instead of SQLite; the caller drops the schema. */
     postgres?: { readonly url: string; readonly schema: string };
+    /** Key-package claims per (claimer, claimed device) (DS-11), default the relay's. */
+    claimLimit?: BucketConfig;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -328,6 +331,7 @@ export async function startHarness(
     ...(options.blobExpiryMs !== undefined ? { blobExpiryMs: options.blobExpiryMs } : {}),
     ...(options.blobSweepMs !== undefined ? { blobSweepMs: options.blobSweepMs } : {}),
     ...(options.limits !== undefined ? { limits: options.limits } : {}),
+    ...(options.claimLimit !== undefined ? { claimLimit: options.claimLimit } : {}),
   });
   const url = await relay.start();
   const admin = new Client(url, adminKey, { kind: 'admin' });

@@ -16,8 +16,9 @@ import {
   verifyCheckpoint,
   verifyCosignature,
 } from '@overt/log';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
+  describeTessera,
   proofFor,
   signTree,
   TESSERA,
@@ -97,7 +98,7 @@ async function expectConflict(res: Response, knownSize: number): Promise<void> {
   expect(await res.text()).toBe(`${knownSize}\n`);
 }
 
-describe('tlog-witness add-checkpoint', () => {
+describeTessera('tlog-witness add-checkpoint', () => {
   let h: Harness;
   beforeAll(() => undefined);
 

@@ -11,8 +11,9 @@ import {
   verifierKeyOf,
   verifyCheckpoint,
 } from '@overt/log';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
 import {
+  describeTessera,
   proofFor,
   signTree,
   TESSERA,
@@ -69,7 +70,7 @@ async function fixedServer(status: number, type: string, body: string): Promise<
   return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
 
-describe('submitToWitness', () => {
+describeTessera('submitToWitness', () => {
   it('gets a cosignature that completes a quorum-1 checkpoint', async () => {
     const w = await witness();
     const p = prover(5);

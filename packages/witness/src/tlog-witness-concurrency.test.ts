@@ -2,8 +2,9 @@
 // or two requests from one state could both be cosigned and the second roll the witness back. These tests stall
 // a request between its checks and its commit (the exact window of the spec's race) while another commits.
 import { generateSignerKey, SIGNATURE_TYPE_COSIGNATURE } from '@overt/log';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import {
+  describeTessera,
   proofFor,
   TESSERA,
   tempDirs,
@@ -35,7 +36,7 @@ function gate(): { wait: () => Promise<void>; open: () => void } {
   return { wait: () => p, open };
 }
 
-describe('tlog-witness compare-and-swap', () => {
+describeTessera('tlog-witness compare-and-swap', () => {
   it('WIT-10: of two requests from the same state in one witness, the one that commits second gets 409', async () => {
     const store = SqliteWitnessStore.openDir(dirs.make());
     const g = gate();

@@ -3,8 +3,9 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSignerKey } from '@overt/log';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import {
+  describeTessera,
   proofFor,
   signTree,
   TESSERA,
@@ -34,7 +35,7 @@ async function post(
   return fetch(`${url}/add-checkpoint`, { method: 'POST', body });
 }
 
-describe('witness data directory', () => {
+describeTessera('witness data directory', () => {
   it('generates the key on first start with mode 0600 in a 0700 directory, and reuses it', async () => {
     const dir = join(dirs.make(), 'w');
     const first = loadOrCreateWitnessKey(dir, 'witness.test/keys');

@@ -1,11 +1,10 @@
 /**
- * Shared material for the witness's tests: the public 15-entry tessera test log (../shared/vectors/tessera-log),
+ * Shared material for the witness's tests: the public 15-entry tessera test log (shared vectors, tessera-log),
  * its published key pair, consistency proofs computed from its leaves, and temporary directories.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { utf8Encode } from '@overt/core';
 import {
   consistencyProof,
@@ -18,8 +17,14 @@ import {
   type SignerKey,
   signCheckpoint,
 } from '@overt/log';
+import { sharedVectors } from '../../../test/shared-vectors.js';
 
-export const VECTORS = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url));
+/**
+ * The tessera log's published checkpoints come from the shared vectors ($OVERT_VECTORS or ../shared/vectors,
+ * test/shared-vectors.ts); the suites that submit them run as `describeTessera`, skipped loudly without them.
+ */
+export const tesseraVectors = sharedVectors('tessera-log', 'checkpoint.15');
+export const describeTessera = tesseraVectors.describe;
 
 /** The tessera test log (vectors README): origin, key pair and the 15 entries, appended one at a time. */
 export const TESSERA = {
@@ -35,7 +40,7 @@ export const tesseraLeaves = (): Uint8Array[] => TESSERA.entries.map((e) => leaf
 
 /** The signed checkpoint the tessera log published at `size` (0..15). */
 export function tesseraCheckpoint(size: number): Uint8Array {
-  return new Uint8Array(readFileSync(join(VECTORS, 'tessera-log', `checkpoint.${size}`)));
+  return new Uint8Array(readFileSync(tesseraVectors.path(`checkpoint.${size}`)));
 }
 
 /** A HashReader over an in-memory list of leaf hashes: each node is recomputed from its leaves. */

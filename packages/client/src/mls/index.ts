@@ -44,6 +44,7 @@ export {
   KEY_PACKAGE_LIFETIME_SECONDS,
   type KeyPackageBundle,
   type KeyPackageOptions,
+  LAST_RESORT_EXTENSION_TYPE,
   MAX_KEY_PACKAGE_LIFETIME_SECONDS,
 } from './keyPackage.js';
 export {

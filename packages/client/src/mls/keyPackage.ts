@@ -46,6 +46,13 @@ export function overtCapabilities(): Capabilities {
   };
 }
 
+/**
+ * The last_resort KeyPackage extension (RFC 9420 §16.8; IANA "MLS Extension Types" 0x000A, empty data): the
+ * package may be used more than once, so the relay hands it out when the one-time packages are gone (relay.md
+ * DS-12) and the device keeps its private keys after joining with it.
+ */
+export const LAST_RESORT_EXTENSION_TYPE = 0x000a;
+
 /** A key package and its private keys. `keyPackage` (an MLSMessage) is what the device publishes. */
 export interface KeyPackageBundle {
   readonly keyPackage: Uint8Array;
@@ -53,14 +60,24 @@ export interface KeyPackageBundle {
   readonly ref: Uint8Array;
   readonly initPrivateKey: Uint8Array;
   readonly encryptionPrivateKey: Uint8Array;
+  /** A last-resort package (its KeyPackage carries the last_resort extension): kept after a join. */
+  readonly lastResort: boolean;
+  /** The end of its lifetime (RFC 9420 §7.2), seconds since 1970. */
+  readonly notAfter: bigint;
 }
 
 export interface KeyPackageOptions {
   /** Clock in milliseconds since 1970 (default Date.now). */
   now?: () => number;
+  /** Mark it last-resort (RFC 9420 §16.8) instead of one-time. */
+  lastResort?: boolean;
 }
 
-/** Generates a fresh one-time key package signed by the device identity key. */
+function isLastResort(kp: KeyPackage): boolean {
+  return kp.extensions.some((e) => e.extensionType === LAST_RESORT_EXTENSION_TYPE);
+}
+
+/** Generates a fresh key package signed by the device identity key: one-time, or last-resort. */
 export async function generateKeyPackage(
   identity: MlsIdentity,
   options: KeyPackageOptions = {},
@@ -74,7 +91,9 @@ export async function generateKeyPackage(
       notBefore: BigInt(nowS - KEY_PACKAGE_BACKDATE_SECONDS),
       notAfter: BigInt(nowS + KEY_PACKAGE_LIFETIME_SECONDS),
     },
-    [],
+    options.lastResort === true
+      ? [{ extensionType: LAST_RESORT_EXTENSION_TYPE, extensionData: new Uint8Array(0) }]
+      : [],
     { signKey: identity.signingKey.secretKey, publicKey: identity.identityKey },
     cs,
   );
@@ -83,6 +102,8 @@ export async function generateKeyPackage(
     ref: await makeKeyPackageRef(publicPackage, cs.hash),
     initPrivateKey: privatePackage.initPrivateKey,
     encryptionPrivateKey: privatePackage.hpkePrivateKey,
+    lastResort: options.lastResort === true,
+    notAfter: publicPackage.leafNode.lifetime.notAfter,
   };
 }
 
@@ -215,5 +236,13 @@ export async function decodeKeyPackageBundle(
     throw bad('private keys do not match the key package');
   }
   const cs = await mlsCiphersuite();
-  return { keyPackage, ref: await makeKeyPackageRef(kp, cs.hash), initPrivateKey, encryptionPrivateKey };
+  const leaf = kp.leafNode;
+  return {
+    keyPackage,
+    ref: await makeKeyPackageRef(kp, cs.hash),
+    initPrivateKey,
+    encryptionPrivateKey,
+    lastResort: isLastResort(kp),
+    notAfter: leaf.leafNodeSource === 'key_package' ? leaf.lifetime.notAfter : 0n,
+  };
 }

@@ -81,6 +81,8 @@ export const INLINE_ENVELOPE_MAX = 1 << 20;
 export const SOCKET_ENVELOPE_MAX = 1 << 19;
 /** Blob chunk size used for uploads (the relay accepts 64 KiB .. 1 MiB). */
 export const BLOB_CHUNK_SIZE = 1 << 20;
+/** A last-resort key package is renewed when less than this much of its lifetime (90 days) is left. */
+export const LAST_RESORT_RENEW_SECONDS = 30 * 24 * 3600;
 /** How often a send or commit is retried after losing a race for the group's epoch (relay DS-3/DS-4). */
 const MAX_RETRIES = 5;
 
@@ -306,29 +308,44 @@ export class OvertClient {
     return this.conversation(conversationId).members().map(sender);
   }
 
-  /** Generates `count` one-time key packages, keeps their private halves in the store, publishes them. */
+  /**
+   * Generates `count` one-time key packages, keeps their private halves in the store, publishes them. With them
+   * goes a last-resort key package (RFC 9420 §16.8, relay.md DS-12) when this device holds none with more than
+   * {@link LAST_RESORT_RENEW_SECONDS} of its lifetime left: the relay hands it out when the one-time packages
+   * are gone, so claiming them all cannot stop others from adding this device.
+   */
   publishKeyPackages(count: number): Promise<number> {
     return this.exclusive(async () => {
       if (!Number.isSafeInteger(count) || count < 1 || count > 100)
         throw new ClientError('SDK_USAGE', 'publish 1..100 key packages at a time');
+      const kpOptions = this.options.now ? { now: this.options.now } : {};
       const bundles = await Promise.all(
-        Array.from({ length: count }, () =>
-          generateKeyPackage(this.identity, this.options.now ? { now: this.options.now } : {}),
-        ),
+        Array.from({ length: count }, () => generateKeyPackage(this.identity, kpOptions)),
       );
-      for (const b of bundles) {
+      const renewAt = BigInt(Math.floor((this.options.now ?? Date.now)() / 1000) + LAST_RESORT_RENEW_SECONDS);
+      const hasLastResort = [...this.bundles.values()].some((b) => b.lastResort && b.notAfter > renewAt);
+      const lastResort = hasLastResort
+        ? undefined
+        : await generateKeyPackage(this.identity, { ...kpOptions, lastResort: true });
+      for (const b of lastResort === undefined ? bundles : [...bundles, lastResort]) {
         const k = `kp/${toHex(b.ref)}`;
         await this.options.store.put(k, encodeKeyPackageBundle(b));
         this.bundles.set(k, b);
       }
-      return this.transport.publishKeyPackages(bundles.map((b) => b.keyPackage));
+      return this.transport.publishKeyPackages(
+        bundles.map((b) => b.keyPackage),
+        lastResort?.keyPackage,
+      );
     });
   }
 
   /**
    * Creates a conversation (an MLS group) with every active device of `userIds` and this user's other devices.
-   * Devices without a key package on the relay are left out (listed in `missing`). `history` (default `'none'`,
-   * fixed for the conversation's life): whether devices added later are given earlier messages (client.md §4.6).
+   * Every device of a named user must have a key package on the relay (a one-time or a last-resort one): if one
+   * has none, or a named user has no active device, nothing is created on the relay and SDK_MEMBER_UNREACHABLE
+   * (KP-1) is thrown. This user's own other devices without a package are left out (listed in `missing`).
+   * `history` (default `'none'`, fixed for the conversation's life): whether devices added later are given
+   * earlier messages (client.md §4.6).
    */
   createConversation(
     userIds: readonly string[],
@@ -338,18 +355,24 @@ export class OvertClient {
       // Every member is about to be authenticated against the log: refuse up front on a stale view (KT-FRESH-1).
       await this.kt.ensureFresh();
       const conv = await Conversation.create(this.identity, this.mlsOptions, undefined, options.history);
+      const users = [...new Set([this.userId, ...userIds])];
+      const named = new Set(userIds.filter((u) => u !== this.userId));
+      // Claims before the group exists on the relay: a refusal leaves no group behind (KP-1).
+      const first = await this.claimForAdd(conv, users, named);
       await this.transport.createGroup(conv.groupId);
       await this.saveConversation(conv);
-      const missing = await this.addUsersLocked(conv, [...new Set([this.userId, ...userIds])]);
+      const missing = await this.addUsersLocked(conv, users, named, first);
       return { conversationId: conv.groupId, missing };
     });
   }
 
   /**
    * Adds every active device of `userIds` not yet in the conversation (new members, or new devices of members).
-   * Returns the device ids that had no key package. In a `'shared'` conversation, new devices of users already in
-   * it are then sent the history this device holds (client.md §4.6); if that fails the error is thrown, the
-   * devices stay added.
+   * Every such device must have a key package on the relay, and every named user an active device: otherwise
+   * nothing is committed and SDK_MEMBER_UNREACHABLE (KP-1) is thrown (the packages claimed for the others are
+   * used up). Returns the device ids that had no key package (none, given that rule). In a `'shared'`
+   * conversation, new devices of users already in it are then sent the history this device holds (client.md
+   * §4.6); if that fails the error is thrown, the devices stay added.
    */
   addMembers(conversationId: Uint8Array, userIds: readonly string[]): Promise<string[]> {
     return this.exclusive(async () => {
@@ -357,7 +380,7 @@ export class OvertClient {
       await this.kt.ensureFresh();
       const before = conv.members();
       const epoch = conv.epoch;
-      const missing = await this.addUsersLocked(conv, userIds);
+      const missing = await this.addUsersLocked(conv, userIds, new Set(userIds));
       if (conv.epoch !== epoch) await shareHistory(this.historyContext(), conv, before);
       return missing;
     });
@@ -573,39 +596,77 @@ export class OvertClient {
     }
   }
 
-  private async addUsersLocked(conv: Conversation, userIds: readonly string[]): Promise<string[]> {
-    const missing: string[] = [];
+  /**
+   * Adds the users' devices in one commit. `first`: packages already claimed for the first attempt; a retry after
+   * losing the epoch race claims again.
+   */
+  private async addUsersLocked(
+    conv: Conversation,
+    userIds: readonly string[],
+    named: ReadonlySet<string>,
+    first?: { keyPackages: Uint8Array[]; missing: string[] },
+  ): Promise<string[]> {
+    let missing: string[] = [];
+    let claimed = first;
     await this.commitWithRetry(conv, async () => {
-      const present = new Set(conv.members().map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
-      const keyPackages: Uint8Array[] = [];
-      missing.length = 0;
-      for (const userId of userIds) {
-        const devices = await this.transport.userDevices(userId);
-        const wanted = devices.filter(
-          (d) => d.status === 'active' && !present.has(`${userId}\u0000${d.deviceId}`),
-        );
-        if (wanted.length === 0) continue;
-        const others = devices.filter((d) => d.status === 'active' && d.deviceId !== this.options.deviceId);
-        if (wanted.length === others.length) {
-          // Every active device of the user is wanted: one claim hands out a key package of each.
-          const claim = await this.transport.claimKeyPackages(userId);
-          const want = new Set(wanted.map((d) => d.deviceId));
-          for (const k of claim.keyPackages) if (want.has(k.deviceId)) keyPackages.push(k.keyPackage);
-          for (const d of claim.exhausted) if (want.has(d)) missing.push(d);
-          continue;
-        }
+      const c = claimed ?? (await this.claimForAdd(conv, userIds, named));
+      claimed = undefined;
+      missing = c.missing;
+      if (c.keyPackages.length === 0) return undefined;
+      return conv.addMembers(c.keyPackages);
+    });
+    return missing;
+  }
+
+  /**
+   * Claims a key package of every active device of `userIds` not yet in the conversation. KP-1: a device of a
+   * `named` user without one, or a named user with no active device, throws SDK_MEMBER_UNREACHABLE, so no
+   * conversation is made or grown without someone its caller named; other devices (this user's own) without one
+   * are returned as `missing`.
+   */
+  private async claimForAdd(
+    conv: Conversation,
+    userIds: readonly string[],
+    named: ReadonlySet<string>,
+  ): Promise<{ keyPackages: Uint8Array[]; missing: string[] }> {
+    const present = new Set(conv.members().map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
+    const keyPackages: Uint8Array[] = [];
+    const missing: string[] = [];
+    let unreachable = 0;
+    let deviceless = 0;
+    for (const userId of userIds) {
+      const devices = await this.transport.userDevices(userId);
+      const others = devices.filter((d) => d.status === 'active' && d.deviceId !== this.options.deviceId);
+      if (others.length === 0 && named.has(userId)) deviceless++;
+      const wanted = others.filter((d) => !present.has(`${userId}\u0000${d.deviceId}`));
+      if (wanted.length === 0) continue;
+      const none: string[] = [];
+      if (wanted.length === others.length) {
+        // Every active device of the user is wanted: one claim hands out a key package of each.
+        const claim = await this.transport.claimKeyPackages(userId);
+        const want = new Set(wanted.map((d) => d.deviceId));
+        for (const k of claim.keyPackages) if (want.has(k.deviceId)) keyPackages.push(k.keyPackage);
+        for (const d of claim.exhausted) if (want.has(d)) none.push(d);
+      } else {
         // Some are in the conversation already: claim only the new ones, so no one-time key package of a present
         // device is used up (DS-6 per-device claims, relay.md §6.2).
         for (const d of wanted) {
           const kp = await this.claimDevice(userId, d.deviceId);
-          if (kp === undefined) missing.push(d.deviceId);
+          if (kp === undefined) none.push(d.deviceId);
           else keyPackages.push(kp);
         }
       }
-      if (keyPackages.length === 0) return undefined;
-      return conv.addMembers(keyPackages);
-    });
-    return missing;
+      if (named.has(userId)) unreachable += none.length;
+      else missing.push(...none);
+    }
+    if (unreachable > 0 || deviceless > 0)
+      throw new ClientError(
+        'SDK_MEMBER_UNREACHABLE',
+        `${unreachable} device(s) of the named users have no key package on the relay and ${deviceless} named ` +
+          'user(s) have no active device: nothing was added',
+        { check: 'KP-1' },
+      );
+    return { keyPackages, missing };
   }
 
   /** One key package of a device, or undefined when it has none left (or is no longer active). */
@@ -678,7 +739,8 @@ export class OvertClient {
         try {
           if (framed !== undefined && socket !== undefined)
             await socket.send(conv.groupId, message, framed.envelope);
-          else await this.transport.postMessage(conv.groupId, message);
+          // Linked to its envelope, so the recipients' catch-up reads serve both (relay.md §6.9).
+          else await this.transport.postMessage(conv.groupId, message, sealed.header.messageId);
         } catch (e) {
           // Another member's commit moved the epoch: catch up, and send again under the new roster.
           if (attempt < MAX_RETRIES && isRaceLost(e)) {
@@ -792,8 +854,11 @@ export class OvertClient {
     await noteJoined(this.options.store, conversation);
     await this.saveConversation(conversation);
     const k = `kp/${toHex(keyPackageRef)}`;
-    this.bundles.delete(k);
-    await this.options.store.delete(k);
+    // A last-resort package may be named by further Welcomes (RFC 9420 §16.8): its keys stay.
+    if (this.bundles.get(k)?.lastResort !== true) {
+      this.bundles.delete(k);
+      await this.options.store.delete(k);
+    }
     return {
       kind: 'joined',
       conversationId: conversation.groupId,

@@ -1,7 +1,15 @@
 // docs/spec/client.md §2: request signing agrees byte for byte with relay.md §3.2 (the spec's vector, and the
 // server's own signer as an independent implementation, property-tested); problem+json answers become typed
 // RELAY_REFUSED errors; random and mutated response bodies give only our own errors (CLI-6).
-import { generateSigningKey, sha256, signingKeyFromSeed, toBase64, toHex, utf8Encode } from '@overt/core';
+import {
+  fromBase64,
+  generateSigningKey,
+  sha256,
+  signingKeyFromSeed,
+  toBase64,
+  toHex,
+  utf8Encode,
+} from '@overt/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRequest } from '../../../server/src/auth.js';
@@ -112,8 +120,21 @@ describe('hostile responses (CLI-6)', () => {
         enrolLogIndex: 3,
       },
     ],
-    items: [{ seq: 1, kind: 'message', groupId: 'AAAA', epoch: 1, sender: 'a', data: 'AAAA' }],
-    keyPackages: [{ deviceId: 'a', keyPackage: 'AAAA' }],
+    items: [
+      { seq: 1, kind: 'message', groupId: 'AAAA', epoch: 1, sender: 'a', data: 'AAAA' },
+      // A catch-up item (relay.md §6.9) with its served envelope.
+      {
+        seq: 2,
+        kind: 'message',
+        groupId: 'AAAA',
+        epoch: 1,
+        sender: 'a',
+        data: 'AAAA',
+        envelope: { messageId: 'AAAAAAAAAAAAAAAAAAAAAA', epoch: 1, head: 'AAAA', ciphertext: 'AAAA' },
+      },
+    ],
+    more: false,
+    keyPackages: [{ deviceId: 'a', keyPackage: 'AAAA', lastResort: true }],
     exhausted: [],
     epoch: 1,
     groupKey: toBase64(new Uint8Array(32)),
@@ -155,7 +176,35 @@ describe('hostile responses (CLI-6)', () => {
     (t) => t.fileReport(new Uint8Array(1), 'why'),
     (t) => t.listReports(),
     (t) => t.getReport(1),
+    (t) => t.catchUp(0, { limit: 10, maxBytes: 65_536 }),
+    (t) => t.self(),
+    (t) => t.postMessage(new Uint8Array(1), new Uint8Array(1), new Uint8Array(16)),
   ];
+
+  it('the well-formed catch-up page parses; items out of order or at the cursor are refused (CLI-6)', async () => {
+    const answer = (body: unknown) =>
+      new RelayTransport({
+        url: 'http://x',
+        key: generateSigningKey(),
+        signer: { kind: 'admin' },
+        fetch: async () =>
+          new Response(JSON.stringify(body), {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          }),
+      });
+    const page = await answer(good).catchUp(0);
+    expect(page.more).toBe(false);
+    expect(page.items[0]!.envelope).toBeUndefined();
+    expect(page.items[1]!.envelope?.ciphertext).toEqual(fromBase64('AAAA'));
+    expect(page.items[1]!.inline?.envelope).toEqual(fromBase64('AAAAAAAA'));
+    await expectClientError(answer(good).catchUp(1), 'RELAY_RESPONSE_MALFORMED');
+    await expectClientError(
+      answer({ ...good, items: [...good.items].reverse() }).catchUp(0),
+      'RELAY_RESPONSE_MALFORMED',
+    );
+    await expectClientError(answer({ ...good, more: 'no' }).catchUp(0), 'RELAY_RESPONSE_MALFORMED');
+  });
 
   it('random and mutated bodies give a value or our own errors only', async () => {
     const text = JSON.stringify(good);

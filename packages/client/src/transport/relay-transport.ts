@@ -8,6 +8,7 @@
  * and HTTP status; a network failure becomes RELAY_UNAVAILABLE; an ill-shaped body RELAY_RESPONSE_MALFORMED.
  */
 import {
+  concatBytes,
   fromBase64,
   fromBase64Url,
   isOvertError,
@@ -77,6 +78,21 @@ export interface ServedEnvelope {
   readonly blob: { readonly size: number; readonly chunkSize: number; readonly chunks: number } | undefined;
   /** The relay's franking stamp (relay.md §10.1), when it serves one; checked by the caller (FRK-5). */
   readonly stamp: Uint8Array | undefined;
+}
+
+/**
+ * A catch-up item (relay.md §6.9): a mailbox item with the envelope its message announced, when the relay linked
+ * one and this device may read it (RLY-9). An inline envelope is also given as `inline`, the form the receive path
+ * takes from a pushed item; a blob-backed one comes head-only with its blob's geometry (fetch the chunks).
+ */
+export interface CatchUpItem extends MailboxItem {
+  readonly envelope?: ServedEnvelope;
+}
+
+/** One catch-up page: items in seq order, and whether more wait beyond the last one. */
+export interface CatchUpPage {
+  readonly items: CatchUpItem[];
+  readonly more: boolean;
 }
 
 /** The relay's answer to a filed abuse report (relay.md §10.2). */
@@ -202,6 +218,64 @@ function item(i: Json): MailboxItem {
   };
 }
 
+function servedEnvelope(r: Json): ServedEnvelope {
+  if (r === null || typeof r !== 'object') malformed('envelope is not an object');
+  let blob: ServedEnvelope['blob'];
+  if (r.blob !== undefined && r.blob !== null) {
+    blob = {
+      size: int(r.blob.size, 'blob size'),
+      chunkSize: int(r.blob.chunkSize, 'blob chunkSize'),
+      chunks: int(r.blob.chunks, 'blob chunks'),
+    };
+  }
+  return {
+    messageId: b64u(r.messageId, 'messageId'),
+    epoch: int(r.epoch, 'epoch'),
+    head: b64(r.head, 'head'),
+    ciphertext: r.ciphertext === undefined || r.ciphertext === null ? undefined : b64(r.ciphertext, 'ct'),
+    blob,
+    stamp: r.stamp === undefined ? undefined : b64(r.stamp, 'stamp'),
+  };
+}
+
+function catchUpItem(i: Json): CatchUpItem {
+  if (i === null || typeof i !== 'object') malformed('item is not an object');
+  const { envelope: served, ...rest } = i;
+  const base = item(rest);
+  if (served === undefined) return base;
+  const envelope = servedEnvelope(served);
+  if (envelope.ciphertext === undefined && envelope.blob === undefined) malformed('envelope has no body');
+  const ct = envelope.ciphertext;
+  return {
+    ...base,
+    envelope,
+    ...(ct !== undefined
+      ? {
+          inline: {
+            messageId: envelope.messageId,
+            envelope: concatBytes(envelope.head, ct),
+            ...(envelope.stamp !== undefined ? { stamp: envelope.stamp } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A claimed key package: whose, its bytes, and whether it is that device's last-resort one (relay.md DS-12). */
+export interface ClaimedKeyPackage {
+  readonly deviceId: string;
+  readonly keyPackage: Uint8Array;
+  readonly lastResort: boolean;
+}
+
+function claimed(k: Json): ClaimedKeyPackage {
+  return {
+    deviceId: str(k?.deviceId, 'deviceId'),
+    keyPackage: b64(k?.keyPackage, 'keyPackage'),
+    lastResort: k?.lastResort === true,
+  };
+}
+
 /** Signed HTTP access to one relay as one principal (a device or the org-admin). */
 export class RelayTransport {
   private readonly fetchFn: FetchLike;
@@ -312,21 +386,37 @@ export class RelayTransport {
 
   // --- MLS delivery service ---
 
-  async publishKeyPackages(keyPackages: readonly Uint8Array[]): Promise<number> {
-    const r = await this.request('POST', '/v1/key-packages', { keyPackages: keyPackages.map(toBase64) });
+  /**
+   * Publishes one-time key packages and, with `lastResort`, the device's last-resort key package (relay.md
+   * DS-12; it must carry the last_resort extension). Returns the number of one-time packages available.
+   */
+  async publishKeyPackages(keyPackages: readonly Uint8Array[], lastResort?: Uint8Array): Promise<number> {
+    const r = await this.request('POST', '/v1/key-packages', {
+      keyPackages: keyPackages.map(toBase64),
+      ...(lastResort !== undefined ? { lastResort: toBase64(lastResort) } : {}),
+    });
     return int(r?.available, 'available');
   }
 
-  /** Claims one key package of each active device of `userId` (relay.md DS-6). */
-  async claimKeyPackages(
-    userId: string,
-  ): Promise<{ keyPackages: { deviceId: string; keyPackage: Uint8Array }[]; exhausted: string[] }> {
+  /** This device as the directory holds it, with its unclaimed one-time key packages and last-resort status. */
+  async self(): Promise<DirectoryDevice & { keyPackages: number; lastResortKeyPackage: boolean }> {
+    const r = await this.request('GET', '/v1/devices/self');
+    return {
+      ...device(r),
+      keyPackages: int(r?.keyPackages, 'keyPackages'),
+      lastResortKeyPackage: r?.lastResortKeyPackage === true,
+    };
+  }
+
+  /**
+   * Claims one key package of each active device of `userId` (relay.md DS-6): a one-time one, or its last-resort
+   * one (DS-12). `exhausted` lists the devices with neither. Refused with relay code DS_CLAIM_LIMITED (429,
+   * DS-11) when this device claims that user's packages too often.
+   */
+  async claimKeyPackages(userId: string): Promise<{ keyPackages: ClaimedKeyPackage[]; exhausted: string[] }> {
     const r = await this.request('POST', `/v1/users/${encodeURIComponent(userId)}/key-packages/claim`);
     return {
-      keyPackages: arr(r?.keyPackages, 'keyPackages').map((k: Json) => ({
-        deviceId: str(k?.deviceId, 'deviceId'),
-        keyPackage: b64(k?.keyPackage, 'keyPackage'),
-      })),
+      keyPackages: arr(r?.keyPackages, 'keyPackages').map(claimed),
       exhausted: arr(r?.exhausted, 'exhausted').map((d) => str(d, 'exhausted')),
     };
   }
@@ -371,13 +461,39 @@ export class RelayTransport {
     return int(c?.epoch, 'epoch') === epoch ? b64(c?.commit, 'commit') : undefined;
   }
 
-  async postMessage(groupId: Uint8Array, message: Uint8Array): Promise<void> {
-    await this.request('POST', `/v1/groups/${toBase64Url(groupId)}/messages`, { message: toBase64(message) });
+  /**
+   * Posts an MLS message to the group. `messageId` names the envelope it announces (already PUT by this device):
+   * the relay links it to the message's mailbox items so catch-up reads serve it with them (relay.md CU-1).
+   */
+  async postMessage(groupId: Uint8Array, message: Uint8Array, messageId?: Uint8Array): Promise<void> {
+    await this.request('POST', `/v1/groups/${toBase64Url(groupId)}/messages`, {
+      message: toBase64(message),
+      ...(messageId !== undefined ? { messageId: toBase64Url(messageId) } : {}),
+    });
   }
 
   async mailbox(after: number, limit = 100): Promise<MailboxItem[]> {
     const r = await this.request('GET', `/v1/mailbox?after=${after}&limit=${limit}`);
     return arr(r?.items, 'items').map(item);
+  }
+
+  /**
+   * One catch-up page (relay.md §6.9): pending items with seq > `after`, each with its envelope and franking
+   * stamp when the relay linked one this device may read; at most `limit` items (1..1000, default 1000) and about
+   * `maxBytes` of item and envelope bytes (64 KiB..8 MiB, default 4 MiB; the first item always comes). Read pages
+   * while `more`, acknowledging as the items are safely processed. One request per page.
+   */
+  async catchUp(after: number, options: { limit?: number; maxBytes?: number } = {}): Promise<CatchUpPage> {
+    const q = [`after=${after}`];
+    if (options.limit !== undefined) q.push(`limit=${options.limit}`);
+    if (options.maxBytes !== undefined) q.push(`maxBytes=${options.maxBytes}`);
+    const r = await this.request('GET', `/v1/mailbox/catch-up?${q.join('&')}`);
+    if (typeof r?.more !== 'boolean') malformed('more is not a boolean');
+    const items = arr(r?.items, 'items').map(catchUpItem);
+    for (let i = 1; i < items.length; i++)
+      if (items[i]!.seq <= items[i - 1]!.seq) malformed('items are not in seq order');
+    if (items.length > 0 && items[0]!.seq <= after) malformed('an item at or before the cursor');
+    return { items, more: r.more };
   }
 
   async ack(upTo: number): Promise<void> {
@@ -392,24 +508,7 @@ export class RelayTransport {
   }
 
   async getEnvelope(messageId: Uint8Array): Promise<ServedEnvelope> {
-    const id = toBase64Url(messageId);
-    const r = await this.request('GET', `/v1/envelopes/${id}`);
-    let blob: ServedEnvelope['blob'];
-    if (r?.blob !== undefined && r?.blob !== null) {
-      blob = {
-        size: int(r.blob.size, 'blob size'),
-        chunkSize: int(r.blob.chunkSize, 'blob chunkSize'),
-        chunks: int(r.blob.chunks, 'blob chunks'),
-      };
-    }
-    return {
-      messageId: b64u(r?.messageId, 'messageId'),
-      epoch: int(r?.epoch, 'epoch'),
-      head: b64(r?.head, 'head'),
-      ciphertext: r?.ciphertext === undefined || r?.ciphertext === null ? undefined : b64(r.ciphertext, 'ct'),
-      blob,
-      stamp: r?.stamp === undefined ? undefined : b64(r.stamp, 'stamp'),
-    };
+    return servedEnvelope(await this.request('GET', `/v1/envelopes/${toBase64Url(messageId)}`));
   }
 
   async getEnvelopeChunk(messageId: Uint8Array, index: number): Promise<Uint8Array> {

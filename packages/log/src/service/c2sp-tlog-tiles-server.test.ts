@@ -2,11 +2,10 @@
 // status codes and caching headers of docs/spec/log-service.md "HTTP", and malformed input on every route.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedVectors } from '../../../../test/shared-vectors.js';
 import { parseSignerKey } from '../note.js';
 import { parseReceipt } from '../proof.js';
 import { IMMUTABLE_CACHE, type RunningLogServer, startLogServer } from './http.js';
@@ -14,9 +13,8 @@ import { Sequencer } from './sequencer.js';
 import { openSqliteStorage, type SqliteLogStorage } from './sqlite-storage.js';
 
 // The public vectors live in shared/ beside the repository (OVERT_VECTORS overrides, as in the pure tests).
-const VECTORS =
-  process.env.OVERT_VECTORS ?? fileURLToPath(new URL('../../../../../shared/vectors', import.meta.url));
-const vector = (path: string): Uint8Array => new Uint8Array(readFileSync(join(VECTORS, 'tessera-log', path)));
+const tessera = sharedVectors('tessera-log', 'checkpoint.15');
+const vector = (path: string): Uint8Array => new Uint8Array(readFileSync(tessera.path(path)));
 
 const ORIGIN = 'example.com/log/testdata';
 const KEY = 'PRIVATE+KEY+example.com/log/testdata+33d7b496+AeymY/SZAX0jZcJ8enZ5FY1Dz+wTML2yWSkK+9DSF3eg';
@@ -64,7 +62,7 @@ function raw(
   });
 }
 
-describe('C2SP tlog-tiles: the Tessera reference log, served byte-identical', () => {
+tessera.describe('C2SP tlog-tiles: the Tessera reference log, served byte-identical', () => {
   let storage: SqliteLogStorage;
   let sequencer: Sequencer;
   let server: RunningLogServer;

@@ -32,7 +32,8 @@ import { frameRequestId, MAX_SEND_FRAME, parseSendFrame } from '../ingest/frames
 import { type Admission, type CheckedMessage, type IngestPipeline, sentJson } from '../ingest/pipeline.js';
 import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from '../limits.js';
 import { type BucketConfig, TokenBuckets } from '../rate-limit.js';
-import type { RelayService } from '../service.js';
+import type { RequestLogSink } from '../request-log.js';
+import type { ClaimedPackage, RelayService } from '../service.js';
 import {
   type AbuseReportSummary,
   blobChunkCount,
@@ -44,7 +45,16 @@ import {
   MAX_BLOB_CHUNK,
   type MailboxItem,
 } from '../storage/storage.js';
-import { bodies, params, parseBody, parseJson, parseParams, queries } from './schemas.js';
+import {
+  bodies,
+  DEFAULT_CATCH_UP_BYTES,
+  MAX_CATCH_UP_ITEMS,
+  params,
+  parseBody,
+  parseJson,
+  parseParams,
+  queries,
+} from './schemas.js';
 
 export interface RateLimits {
   /** Per authenticated device (and the admin). */
@@ -82,6 +92,8 @@ export interface AppOptions {
   readonly addressBuckets?: TokenBuckets;
   /** Counters of the WebSocket flow bounds, updated by every socket (for operators and tests). */
   readonly socketStats?: SocketStats;
+  /** One record per answered request: method, route pattern, status, duration, refusal code (request-log.ts). */
+  readonly requestLog?: RequestLogSink;
 }
 
 /** What the WebSocket flow bounds did (RLY-23, RLY-26), summed over every socket since the relay started. */
@@ -132,8 +144,11 @@ function problemBody(e: RelayError) {
     ...(e.check !== undefined ? { check: e.check } : {}),
   };
 }
+/** The refusal each problem answer carried, for the request log (code and check ID only). */
+const refusals = new WeakMap<FastifyReply, RelayError>();
 
 function problem(reply: FastifyReply, e: RelayError): FastifyReply {
+  refusals.set(reply, e);
   if (e.retryAfter !== undefined) reply.header('Retry-After', String(e.retryAfter));
   return reply.status(e.status).type('application/problem+json').send(problemBody(e));
 }
@@ -251,6 +266,11 @@ export function mailboxItemJson(i: MailboxItem) {
   };
 }
 
+/** A claimed key package (relay.md §2.2): `lastResort` when it is the device's last-resort one (DS-12). */
+function claimedJson(c: ClaimedPackage) {
+  return { deviceId: c.deviceId, keyPackage: toBase64(c.keyPackage), lastResort: c.lastResort };
+}
+
 function epochKeyJson(k: EpochKeyRecord) {
   return {
     epoch: k.epoch,
@@ -264,7 +284,7 @@ function epochKeyJson(k: EpochKeyRecord) {
   };
 }
 
-async function envelopeJson(e: EnvelopeRecord, blob: { size: number; chunkSize: number } | undefined) {
+function envelopeJson(e: EnvelopeRecord, blob: { size: number; chunkSize: number } | undefined) {
   return {
     messageId: toBase64Url(e.messageId),
     orgId: e.orgId,
@@ -364,6 +384,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     addressBuckets.take(`addr:${req.ip}`);
     checkTarget(req.url, limits);
   });
+
+  // One structured line per request (start.md §1.1): the route pattern, never the URL, which carries ids.
+  const requestLog = o.requestLog;
+  if (requestLog !== undefined)
+    app.addHook('onResponse', async (req, reply) => {
+      const refused = refusals.get(reply);
+      try {
+        requestLog({
+          method: req.method,
+          route: req.routeOptions.url ?? '(unmatched)',
+          status: reply.statusCode,
+          ms: reply.elapsedTime,
+          ...(refused !== undefined ? { code: refused.code } : {}),
+          ...(refused?.check !== undefined ? { check: refused.check } : {}),
+        });
+      } catch {
+        // A failing log sink must not fail requests.
+      }
+    });
 
   // Send frames carry inline envelopes (§6.8): ws closes the socket (1009) above this; frames between
   // MAX_SEND_FRAME and it get a typed RLY-3 answer instead.
@@ -472,6 +511,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   route('GET', '/v1/devices/self', { auth: 'device', body: 'none' }, async (ctx) => ({
     ...deviceJson(ctx.device),
     keyPackages: await service.storage.countKeyPackages(ctx.device.deviceId),
+    lastResortKeyPackage: await service.storage.hasLastResortKeyPackage(ctx.device.deviceId),
   }));
   route('GET', '/v1/users/:userId/devices', { auth: 'device', body: 'none' }, async (ctx) => {
     const { userId } = p(ctx, params.user);
@@ -486,18 +526,15 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   // ── Delivery service (§6) ──
   route('POST', '/v1/key-packages', { auth: 'device', body: 'json' }, async (ctx) => {
-    const { keyPackages } = json(ctx, bodies.publishKeyPackages);
-    const available = await service.publishKeyPackages(ctx.device, keyPackages);
+    const { keyPackages, lastResort } = json(ctx, bodies.publishKeyPackages);
+    const available = await service.publishKeyPackages(ctx.device, keyPackages, lastResort);
     ctx.reply.status(201);
     return { available };
   });
   route('POST', '/v1/users/:userId/key-packages/claim', { auth: 'device', body: 'none' }, async (ctx) => {
     const { userId } = p(ctx, params.user);
     const r = await service.claimKeyPackages(ctx.device, userId);
-    return {
-      keyPackages: r.claimed.map((c) => ({ deviceId: c.deviceId, keyPackage: toBase64(c.keyPackage) })),
-      exhausted: r.exhausted,
-    };
+    return { keyPackages: r.claimed.map(claimedJson), exhausted: r.exhausted };
   });
   route(
     'POST',
@@ -506,8 +543,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     async (ctx) => {
       const { userId, deviceId } = p(ctx, params.userDevice);
       q(ctx, queries.none);
-      const keyPackage = await service.claimDeviceKeyPackage(ctx.device, userId, deviceId);
-      return { deviceId, keyPackage: toBase64(keyPackage) };
+      return claimedJson(await service.claimDeviceKeyPackage(ctx.device, userId, deviceId));
     },
   );
   route('POST', '/v1/groups', { auth: 'device', body: 'json' }, async (ctx) => {
@@ -541,8 +577,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
   route('POST', '/v1/groups/:groupId/messages', { auth: 'device', body: 'json' }, async (ctx) => {
     const { groupId } = p(ctx, params.group);
-    const { message } = json(ctx, bodies.message);
-    const recipients = await service.postMessage(ctx.device, groupId, message);
+    const { message, messageId } = json(ctx, bodies.message);
+    const recipients = await service.postMessage(ctx.device, groupId, message, messageId);
     ctx.reply.status(201);
     return { recipients };
   });
@@ -555,6 +591,30 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       Math.min(limit ?? 100, 100),
     );
     return { items: items.map((d) => deliveryJson(d, (e) => o.reports.stampOf(e))) };
+  });
+  // Catch-up reads (§6.9): many items per request, each with its envelope and stamp, bounded in bytes.
+  route('GET', '/v1/mailbox/catch-up', { auth: 'device', body: 'none' }, async (ctx) => {
+    const { after, limit, maxBytes } = q(ctx, queries.catchUp);
+    const page = await service.catchUp(
+      ctx.device,
+      after ?? 0,
+      limit ?? MAX_CATCH_UP_ITEMS,
+      maxBytes ?? DEFAULT_CATCH_UP_BYTES,
+    );
+    return {
+      items: page.items.map((i) => {
+        if (i.envelope === undefined) return mailboxItemJson(i.item);
+        const stamp = o.reports.stampOf(i.envelope);
+        return {
+          ...mailboxItemJson(i.item),
+          envelope: {
+            ...envelopeJson(i.envelope, i.blob),
+            ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}),
+          },
+        };
+      }),
+      more: page.more,
+    };
   });
   route('POST', '/v1/mailbox/ack', { auth: 'device', body: 'json' }, async (ctx) => {
     const { upTo } = json(ctx, bodies.ack);
@@ -580,7 +640,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const blob = e.blobId !== null ? await service.storage.getBlob(e.blobId) : undefined;
     // The franking stamp (relay.md §10.1), computed now: deterministic, so the same bytes on every fetch.
     const stamp = o.reports.stampOf(e);
-    return { ...(await envelopeJson(e, blob)), ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}) };
+    return { ...envelopeJson(e, blob), ...(stamp !== undefined ? { stamp: toBase64(stamp) } : {}) };
   });
   route('GET', '/v1/envelopes/:messageId/chunks/:index', { auth: 'device', body: 'none' }, async (ctx) => {
     const { messageId, index } = p(ctx, params.envelopeChunk);

@@ -38,7 +38,8 @@ async function publish(d: Device, n: number): Promise<KeyPackageBundle[]> {
 }
 
 beforeAll(async () => {
-  h = await startHarness();
+  // One claimer claims many times here to exercise DS-6; the per-claimer limit (DS-11) has its own tests.
+  h = await startHarness({ claimLimit: { capacity: 1000, refillPerSecond: 1000 } });
   alice = await h.enrol('alice', 'alice-phone');
   bobPhone = await h.enrol('bob', 'bob-phone');
   bobTablet = await h.enrol('bob', 'bob-tablet');

@@ -65,6 +65,12 @@ const decimal = z
   .transform(Number)
   .refine((n) => Number.isSafeInteger(n), 'out of range');
 
+/** Catch-up pages (relay.md §6.9): at most this many items, and a byte budget within these bounds. */
+export const MAX_CATCH_UP_ITEMS = 1000;
+export const MIN_CATCH_UP_BYTES = 64 * 1024;
+export const MAX_CATCH_UP_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_CATCH_UP_BYTES = 4 * 1024 * 1024;
+
 /** Statements are small: ids, a key, a time, a signature; an epoch key lists up to 255 verification keys. */
 const MAX_STATEMENT_BYTES = 32 * 1024;
 
@@ -72,16 +78,21 @@ export const bodies = {
   createUser: z.strictObject({ userId }),
   statement: z.strictObject({ statement: base64(MAX_STATEMENT_BYTES) }),
   retention: z.strictObject({ epoch: z.number().int().min(0).max(0xffffffff) }),
-  publishKeyPackages: z.strictObject({
-    keyPackages: z.array(base64(MAX_KEY_PACKAGE_BYTES)).min(1).max(100),
-  }),
+  publishKeyPackages: z
+    .strictObject({
+      keyPackages: z.array(base64(MAX_KEY_PACKAGE_BYTES)).max(100),
+      /** The device's last-resort key package (relay.md DS-12), replacing its previous one. */
+      lastResort: base64(MAX_KEY_PACKAGE_BYTES).optional(),
+    })
+    .refine((b) => b.keyPackages.length > 0 || b.lastResort !== undefined, 'no key package'),
   createGroup: z.strictObject({ groupId: base64url(MAX_GROUP_ID_BYTES) }),
   commit: z.strictObject({
     commit: base64(1 << 20),
     welcome: base64(1 << 20).optional(),
     removes: z.array(deviceId).max(1000).optional(),
   }),
-  message: z.strictObject({ message: base64(1 << 20) }),
+  /** `messageId`: the envelope the message announces, linked to its mailbox items (relay.md §6.9, CU-1). */
+  message: z.strictObject({ message: base64(1 << 20), messageId: base64url(16, 16).optional() }),
   ack: z.strictObject({ upTo: seq }),
   createBlob: z.strictObject({
     size: z.number().int().min(1).max(MAX_BLOB_BYTES),
@@ -108,6 +119,14 @@ export const params = {
 export const queries = {
   none: z.strictObject({}),
   mailbox: z.strictObject({ after: decimal.optional(), limit: decimal.optional() }),
+  /** A catch-up page (relay.md §6.9): items per page and the page's byte budget, bounded. */
+  catchUp: z.strictObject({
+    after: decimal.optional(),
+    limit: decimal.refine((n) => n >= 1 && n <= MAX_CATCH_UP_ITEMS, 'out of range').optional(),
+    maxBytes: decimal
+      .refine((n) => n >= MIN_CATCH_UP_BYTES && n <= MAX_CATCH_UP_BYTES, 'out of range')
+      .optional(),
+  }),
   commits: z.strictObject({ from: decimal.optional(), limit: decimal.optional() }),
   /** An abuse report's optional reason (relay.md §10): 1..500 characters, no control characters. */
   fileReport: z.strictObject({

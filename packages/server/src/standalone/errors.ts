@@ -11,7 +11,11 @@ export type StandaloneErrorCode =
   /** Stored state disagrees with itself, e.g. a published epoch key no trustee holds shares of (START-4). */
   | 'START_STATE'
   /** A child process (a witness) failed to start or died (START-5). */
-  | 'START_CHILD';
+  | 'START_CHILD'
+  /** The data directory is in use by another running start (START-10). */
+  | 'START_LOCKED'
+  /** A port the system needs is taken (START-11): the message names it and the option that moves it. */
+  | 'START_PORT';
 
 export class StandaloneError extends Error {
   readonly code: StandaloneErrorCode;

@@ -1,20 +1,24 @@
 /**
- * `npm start` (scripts/start.mjs calls {@link main}): parses `--port`, `--data`, `--host`, `--org`, starts the
+ * `npm start` (scripts/start.mjs calls {@link main}): parses `--port`, `--data`, `--host`, `--org`,
+ * `--witness-ports`, `--log-level` (or OVERT_LOG_LEVEL; request lines as JSON on stdout), starts the
  * whole system (system.ts), prints what runs where — URLs, public keys, directories, never a secret — and stops
  * everything on SIGINT or SIGTERM.
  */
 import { parseArgs } from 'node:util';
 import { toBase64 } from '@overt/core';
 import { epochLabel } from '../epochs.js';
+import { isLogLevel, jsonRequestLog, LOG_LEVELS } from '../request-log.js';
 import { TRUSTEE_THRESHOLD } from './epoch-keys.js';
 import { DEFAULT_PORT, type RunningSystem, startSystem, TRUSTEE_COUNT } from './system.js';
 
-const USAGE = `usage: npm start -- [--port N] [--data DIR] [--host HOST] [--org ID] [--witness-ports A,B]
+const USAGE = `usage: npm start -- [--port N] [--data DIR] [--host HOST] [--org ID] [--witness-ports A,B] [--log-level L]
   --port N           the relay's port (default ${DEFAULT_PORT}; 0 picks a free one); witnesses use N+1 and N+2
   --data DIR         data directory (default ./data), reused on every start
   --host HOST        interface to listen on (default 127.0.0.1)
   --org ID           the organisation id of a new data directory (default overt.localhost)
   --witness-ports A,B  the witnesses' ports (0 picks free ones)
+  --log-level L      request log lines (JSON, stdout): debug|info|warn|error|silent (default info, or
+                     $OVERT_LOG_LEVEL); warn keeps only refused requests, error only the relay's failures
 `;
 
 function port(text: string, what: string): number {
@@ -69,6 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         host: { type: 'string' },
         org: { type: 'string' },
         'witness-ports': { type: 'string' },
+        'log-level': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -90,12 +95,19 @@ export async function main(argv: readonly string[]): Promise<number> {
         : undefined;
     if (witnessPorts !== undefined && witnessPorts.length !== 2)
       throw new Error('--witness-ports takes two ports');
+    const level =
+      typeof values['log-level'] === 'string'
+        ? values['log-level']
+        : process.env.OVERT_LOG_LEVEL || undefined;
+    if (level !== undefined && !isLogLevel(level))
+      throw new Error(`--log-level (or OVERT_LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}`);
     options = {
       dataDir: typeof values.data === 'string' ? values.data : 'data',
       port: typeof values.port === 'string' ? port(values.port, '--port') : DEFAULT_PORT,
       ...(typeof values.host === 'string' ? { host: values.host } : {}),
       ...(typeof values.org === 'string' ? { org: values.org } : {}),
       ...(witnessPorts ? { witnessPorts } : {}),
+      requestLog: jsonRequestLog(level ?? 'info'),
     };
   } catch (e) {
     process.stderr.write(`overt: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
@@ -120,6 +132,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     return 1;
   }
+  if (system.staleLockFrom !== undefined)
+    process.stdout.write(
+      `Took over a stale lock of the data directory (process ${system.staleLockFrom} is gone).\n`,
+    );
   process.stdout.write(`${describe(system).join('\n')}\n`);
   process.stdout.write(`Started in ${Math.round(performance.now() - startedAt)} ms.\n`);
   await stopSignal;

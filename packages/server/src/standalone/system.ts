@@ -35,9 +35,11 @@ import { createLogHandler, type LogWitness, openSqliteStorage, Sequencer } from 
 import { loadOrCreateKeyFile, submitToWitness } from '@overt/witness';
 import { calendarMonthEpoch } from '../epochs.js';
 import { createRelay } from '../relay.js';
+import type { RequestLogSink } from '../request-log.js';
 import { RelayService } from '../service.js';
 import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
 import { StandaloneError } from './errors.js';
+import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { LocalTrustee, writeFileAtomic } from './trustee.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
@@ -66,6 +68,8 @@ export interface SystemOptions {
    */
   readonly heartbeatMs?: number;
   readonly now?: () => number;
+  /** One record per HTTP request the relay answers (start.md §1.1; main.ts writes them as JSON lines). */
+  readonly requestLog?: RequestLogSink;
 }
 
 export interface WitnessChildInfo {
@@ -89,6 +93,8 @@ export interface RunningSystem {
   /** Whether the log's checkpoint carried the witness quorum before start returned. */
   readonly witnessed: boolean;
   readonly logSize: number;
+  /** The pid of a dead start whose stale lock on the data directory was taken over (START-10), if any. */
+  readonly staleLockFrom: number | undefined;
   /** Stops the relay, the log and the witness children; resolves once every child has exited. */
   close(): Promise<void>;
 }
@@ -195,9 +201,14 @@ function startWitnessChild(
     child.once('exit', (code) => fail(`witness ${config.name} exited (code ${code})`));
     child.once(
       'message',
-      (m: { type?: string; url?: string; vkey?: string; pid?: number; message?: string }) => {
+      (m: { type?: string; url?: string; vkey?: string; pid?: number; code?: string; message?: string }) => {
         clearTimeout(timer);
         child.removeAllListeners('exit');
+        if (m.type === 'error' && (m.code === 'EADDRINUSE' || /EADDRINUSE/.test(m.message ?? ''))) {
+          child.kill('SIGKILL');
+          reject(portInUse(config.host, config.port, 'witness'));
+          return;
+        }
         if (m.type !== 'listening' || !m.url || !m.vkey) {
           fail(`witness ${config.name} failed to start: ${m.message ?? 'no answer'}`);
           return;
@@ -211,6 +222,18 @@ function startWitnessChild(
   });
 }
 
+/** START-11: a port that is taken, named with the option that moves it. */
+function portInUse(host: string, port: number, who: 'relay' | 'witness', cause?: unknown): StandaloneError {
+  const how =
+    who === 'relay'
+      ? 'choose another with --port N (0 picks a free one)'
+      : 'choose free ones with --witness-ports A,B (0 picks free ones), or another --port N (its witnesses use N+1 and N+2)';
+  return new StandaloneError('START_PORT', `port ${port} on ${host} (the ${who}) is already in use; ${how}`, {
+    check: 'START-11',
+    cause,
+  });
+}
+
 /**
  * Starts everything; on any failure stops what already runs and rethrows. Throws StandaloneError (START-*),
  * the log's, the witness's and the relay's own errors for their configuration problems.
@@ -220,14 +243,16 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const host = options.host ?? '127.0.0.1';
   const now = options.now ?? Date.now;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const state = loadState(dataDir, options.org);
+  // One start per data directory (START-10), before anything in it is opened.
+  const lock = lockDataDir(dataDir);
 
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: (() => Promise<void>)[] = [async () => lock.release()];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     cleanups.length = 0;
   };
   try {
+    const state = loadState(dataDir, options.org);
     for (const d of ['log', 'relay']) mkdirSync(join(dataDir, d), { recursive: true, mode: 0o700 });
     const logKey: SignerKey = loadOrCreateKeyFile(
       join(dataDir, 'log', 'log.key'),
@@ -304,6 +329,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       // Read-only: the relay is the log's only writer, through its checked admin statements (no POST add).
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
       now,
+      ...(options.requestLog !== undefined ? { requestLog: options.requestLog } : {}),
     });
     cleanups.push(async () => {
       // A client holding a connection open (keep-alive, or a response it never read) must not hold up the stop.
@@ -354,7 +380,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       now,
     });
 
-    const url = await relay.start();
+    let url: string;
+    try {
+      url = await relay.start();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EADDRINUSE') throw portInUse(host, options.port, 'relay', e);
+      throw e;
+    }
     wellKnown = buildWellKnown({
       org: state.org,
       adminKey: admin.key.publicKey,
@@ -386,6 +419,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       trusteeDirs,
       witnessed,
       logSize,
+      staleLockFrom: lock.staleFrom,
       close() {
         closing ??= cleanup();
         return closing;

@@ -35,6 +35,8 @@ import {
   blobCharge,
   blobChunkCount,
   blobChunkLength,
+  type CatchUpPage,
+  type ClaimedKeyPackage,
   type CommitOutcome,
   type CommitSubmission,
   type Delivery,
@@ -223,6 +225,19 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     name: 'blobs by owner',
     // The per-device blob quota (STORE-R-9) sums a device's blobs at every creation.
     sql: 'CREATE INDEX blobs_by_owner ON blobs (owner_device_id)',
+  },
+  {
+    version: 6,
+    name: 'last-resort key packages, linked envelopes',
+    // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
+    // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
+    // RFC 9420 §16.8 (relay.md DS-12): 0 one-time, 1 the device's current last-resort package (handed out
+    // without being used up), 2 a replaced last-resort package kept for DS-8 (never handed out again).
+    sql: `
+      ALTER TABLE key_packages ADD COLUMN last_resort smallint NOT NULL DEFAULT 0 CHECK (last_resort IN (0, 1, 2));
+      CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_id) WHERE last_resort = 1;
+      ALTER TABLE mailbox ADD COLUMN linked_envelope_id bytea;
+    `,
   },
 ];
 
@@ -573,6 +588,9 @@ export class PostgresRelayStorage implements RelayStorage {
           deviceId,
         ]);
       await c.query('DELETE FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL', [deviceId]);
+      await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [
+        deviceId,
+      ]);
       await c.query('DELETE FROM mailbox WHERE device_id = $1', [deviceId]);
       return deviceFrom((await this.deviceRow(c, deviceId))!);
     });
@@ -612,7 +630,7 @@ export class PostgresRelayStorage implements RelayStorage {
   private async unclaimedCount(c: Q, deviceId: string): Promise<number> {
     const r = await rows<{ n: string }>(
       c,
-      'SELECT count(*) AS n FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL',
+      'SELECT count(*) AS n FROM key_packages WHERE device_id = $1 AND claimed_at IS NULL AND last_resort = 0',
       [deviceId],
     );
     return num(r[0]!.n);
@@ -622,6 +640,7 @@ export class PostgresRelayStorage implements RelayStorage {
     deviceId: string,
     packages: readonly StoredKeyPackage[],
     now: number,
+    lastResort?: StoredKeyPackage,
   ): Promise<number> {
     return this.tx('add key packages', async (c) => {
       // Locking the device row serialises concurrent uploads of one device, so the limit holds.
@@ -629,31 +648,74 @@ export class PostgresRelayStorage implements RelayStorage {
         throw new RelayError('DIR_DEVICE_UNKNOWN', 'no active device with this id');
       if ((await this.unclaimedCount(c, deviceId)) + packages.length > MAX_KEY_PACKAGES_PER_DEVICE)
         throw new RelayError('DS_KEY_PACKAGE_LIMIT', 'too many unclaimed key packages', { check: 'DS-6' });
+      const published = () =>
+        new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', { check: 'DS-6' });
       if (packages.length > 0) {
         const r = await c.query(
           'INSERT INTO key_packages (device_id, ref, data, published_at) ' +
             'SELECT $1::text, r, d, $4::bigint FROM unnest($2::bytea[], $3::bytea[]) AS t (r, d) ON CONFLICT DO NOTHING',
           [deviceId, packages.map((p) => p.ref), packages.map((p) => p.data), now],
         );
-        if (r.rowCount !== packages.length)
-          throw new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', {
-            check: 'DS-6',
-          });
+        if (r.rowCount !== packages.length) throw published();
+      }
+      if (lastResort !== undefined) {
+        const current = await rows<{ ref: Uint8Array }>(
+          c,
+          'SELECT ref FROM key_packages WHERE device_id = $1 AND last_resort = 1',
+          [deviceId],
+        );
+        if (current[0] === undefined || !sameBytes(plainBytes(current[0].ref), lastResort.ref)) {
+          // The previous one: kept for DS-8 once claimed (a Welcome may still name it), else deleted.
+          await c.query(
+            'DELETE FROM key_packages WHERE device_id = $1 AND last_resort = 1 AND claimed_at IS NULL',
+            [deviceId],
+          );
+          await c.query('UPDATE key_packages SET last_resort = 2 WHERE device_id = $1 AND last_resort = 1', [
+            deviceId,
+          ]);
+          const r = await c.query(
+            'INSERT INTO key_packages (device_id, ref, data, published_at, last_resort) VALUES ($1, $2, $3, $4, 1) ' +
+              'ON CONFLICT DO NOTHING',
+            [deviceId, lastResort.ref, lastResort.data, now],
+          );
+          if (r.rowCount !== 1) throw published();
+        }
       }
       return this.unclaimedCount(c, deviceId);
     });
   }
 
-  async claimKeyPackage(deviceId: string, now: number): Promise<StoredKeyPackage | undefined> {
+  async claimKeyPackage(deviceId: string, now: number): Promise<ClaimedKeyPackage | undefined> {
     return this.tx('claim key package', async (c) => {
       const r = await rows<{ ref: Uint8Array; data: Uint8Array }>(
         c,
         'UPDATE key_packages SET claimed_at = $1 WHERE id = (SELECT id FROM key_packages WHERE device_id = $2 ' +
-          'AND claimed_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) AND claimed_at IS NULL RETURNING ref, data',
+          'AND claimed_at IS NULL AND last_resort = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) ' +
+          'AND claimed_at IS NULL RETURNING ref, data',
         [now, deviceId],
       );
-      return r[0] === undefined ? undefined : { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data) };
+      if (r[0] !== undefined)
+        return { ref: plainBytes(r[0].ref), data: plainBytes(r[0].data), lastResort: false };
+      // None left (or all locked by concurrent claimers): the last-resort package (RFC 9420 §16.8), recorded as
+      // claimed for DS-8 but not used up.
+      const last = await rows<{ ref: Uint8Array; data: Uint8Array }>(
+        c,
+        'UPDATE key_packages SET claimed_at = $1 WHERE device_id = $2 AND last_resort = 1 RETURNING ref, data',
+        [now, deviceId],
+      );
+      return last[0] === undefined
+        ? undefined
+        : { ref: plainBytes(last[0].ref), data: plainBytes(last[0].data), lastResort: true };
     });
+  }
+
+  async hasLastResortKeyPackage(deviceId: string): Promise<boolean> {
+    return this.read(
+      'last-resort key package',
+      async (c) =>
+        (await rows(c, 'SELECT 1 FROM key_packages WHERE device_id = $1 AND last_resort = 1', [deviceId]))
+          .length > 0,
+    );
   }
 
   async claimedKeyPackageOwner(ref: Uint8Array): Promise<string | undefined> {
@@ -735,6 +797,7 @@ export class PostgresRelayStorage implements RelayStorage {
     sender: string,
     data: Uint8Array,
     now: number,
+    linkedEnvelopeId: Uint8Array | null = null,
   ): Promise<void> {
     if (devices.length === 0) return;
     const ids = sortedUnique(devices);
@@ -750,9 +813,20 @@ export class PostgresRelayStorage implements RelayStorage {
     );
     if (seqs.length !== ids.length) throw corrupt('a mailbox owner vanished inside a transaction');
     await c.query(
-      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at) ' +
-        'SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
-      [seqs.map((s) => s.device_id), seqs.map((s) => s.mailbox_seq), kind, groupId, epoch, sender, data, now],
+      'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, ' +
+        'linked_envelope_id) SELECT d, s, $3::text, $4::bytea, $5::bigint, $6::text, $7::bytea, $8::bigint, $9::bytea ' +
+        'FROM unnest($1::text[], $2::bigint[]) AS t (d, s)',
+      [
+        seqs.map((s) => s.device_id),
+        seqs.map((s) => s.mailbox_seq),
+        kind,
+        groupId,
+        epoch,
+        sender,
+        data,
+        now,
+        linkedEnvelopeId,
+      ],
     );
   }
 
@@ -835,7 +909,17 @@ export class PostgresRelayStorage implements RelayStorage {
       if (g.length === 0) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
       const group = (await this.groupRow(c, m.groupId))!;
       const recipients = planMessage(group, m, await this.statuses(c, group.members));
-      await this.enqueue(c, recipients, 'message', m.groupId, m.epoch, m.senderDeviceId, m.message, m.now);
+      await this.enqueue(
+        c,
+        recipients,
+        'message',
+        m.groupId,
+        m.epoch,
+        m.senderDeviceId,
+        m.message,
+        m.now,
+        m.envelopeId ?? null,
+      );
       return recipients;
     });
   }
@@ -867,6 +951,46 @@ export class PostgresRelayStorage implements RelayStorage {
         envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
       })),
     );
+  }
+
+  async fetchCatchUp(
+    deviceId: string,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<CatchUpPage> {
+    return this.read('fetch catch-up', async (c) => {
+      // Sizes first (octet_length reads a TOASTed value's size without fetching it), one row beyond `limit`.
+      const sized = (
+        await rows<{ seq: string; rn: string; total: string }>(
+          c,
+          'WITH page AS (SELECT m.seq AS seq, octet_length(m.data) + coalesce(octet_length(e.header) + ' +
+            'octet_length(e.capsule) + coalesce(octet_length(e.ciphertext), 0), 0) AS size FROM mailbox m ' +
+            'LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+            'WHERE m.device_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3) ' +
+            'SELECT seq, row_number() OVER (ORDER BY seq) AS rn, sum(size) OVER (ORDER BY seq) AS total ' +
+            'FROM page ORDER BY seq',
+          [deviceId, afterSeq, limit + 1],
+        )
+      ).map((r) => ({ seq: num(r.seq), rn: num(r.rn), total: num(r.total) }));
+      const chosen = sized.filter((r) => r.rn <= limit && (r.rn === 1 || r.total <= maxBytes));
+      const last = chosen[chosen.length - 1];
+      if (last === undefined) return { deliveries: [], more: false };
+      // Bounded above by the last chosen seq: items stored meanwhile wait for the next page.
+      const deliveries = (
+        await rows<DeliveryRow>(
+          c,
+          `SELECT ${MAILBOX_COLUMNS}, e.* ` +
+            'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+            'WHERE m.device_id = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq',
+          [deviceId, afterSeq, last.seq],
+        )
+      ).map((r) => ({
+        item: mailboxItemFrom(r, num, corrupt),
+        envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+      }));
+      return { deliveries, more: sized.length > chosen.length };
+    });
   }
 
   async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {

@@ -193,7 +193,7 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.addKeyPackages('a1', pkgs.slice(2), T)).toBe(5);
       await rejects(s.addKeyPackages('a1', [pkgs[0]!], T), 'DS_KEY_PACKAGE_OWNER');
       expect(await s.countKeyPackages('a1')).toBe(5);
-      expect(await s.claimKeyPackage('a1', T)).toEqual(pkgs[0]);
+      expect(await s.claimKeyPackage('a1', T)).toEqual({ ...pkgs[0], lastResort: false });
       const claims = await Promise.all(Array.from({ length: 10 }, () => s.claimKeyPackage('a1', T)));
       const won = claims.filter((c) => c !== undefined);
       expect(won).toHaveLength(4);
@@ -221,6 +221,161 @@ function contract(name: string, driver: () => Driver): void {
         s.addKeyPackages('a1', [{ ref: randomBytes(32), data: randomBytes(8) }], T),
         'DIR_DEVICE_UNKNOWN',
       );
+    });
+
+    it('DS-12: the last-resort key package is handed out once one-time ones are gone, never used up, replaceable', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      const one = { ref: randomBytes(32), data: randomBytes(300) };
+      const last = { ref: randomBytes(32), data: randomBytes(300) };
+      expect(await s.hasLastResortKeyPackage('a1')).toBe(false);
+      expect(await s.claimKeyPackage('a1', T)).toBeUndefined();
+      // The last-resort package is not counted as available and not limited by the one-time cap.
+      expect(await s.addKeyPackages('a1', [one], T, last)).toBe(1);
+      expect(await s.hasLastResortKeyPackage('a1')).toBe(true);
+      expect(await s.addKeyPackages('a1', [], T, last)).toBe(1); // publishing it again is a no-op
+      expect(await s.claimKeyPackage('a1', T)).toEqual({ ...one, lastResort: false });
+      expect(await s.countKeyPackages('a1')).toBe(0);
+      // Concurrent claimers all get it, and it stays.
+      const claims = await Promise.all(Array.from({ length: 6 }, () => s.claimKeyPackage('a1', T + 1)));
+      for (const c of claims) expect(c).toEqual({ ...last, lastResort: true });
+      expect(await s.hasLastResortKeyPackage('a1')).toBe(true);
+      expect(await s.claimedKeyPackageOwner(last.ref)).toBe('a1');
+      // A one-time package published later is handed out first again.
+      const later = { ref: randomBytes(32), data: randomBytes(300) };
+      await s.addKeyPackages('a1', [later], T + 2);
+      expect(await s.claimKeyPackage('a1', T + 2)).toEqual({ ...later, lastResort: false });
+      // Replaced: the new one is handed out; the claimed old one still maps to its device for DS-8.
+      const next = { ref: randomBytes(32), data: randomBytes(300) };
+      expect(await s.addKeyPackages('a1', [], T + 3, next)).toBe(0);
+      expect(await s.claimKeyPackage('a1', T + 3)).toEqual({ ...next, lastResort: true });
+      expect(await s.claimedKeyPackageOwner(last.ref)).toBe('a1');
+      // A replaced one that was never claimed is gone; a ref is published once, also across kinds.
+      const unused = { ref: randomBytes(32), data: randomBytes(30) };
+      await s.addKeyPackages('a1', [], T + 4, unused);
+      await s.addKeyPackages('a1', [], T + 4, { ref: randomBytes(32), data: randomBytes(30) });
+      expect(await s.claimedKeyPackageOwner(unused.ref)).toBeUndefined();
+      await rejects(s.addKeyPackages('a1', [], T, last), 'DS_KEY_PACKAGE_OWNER');
+      await rejects(s.addKeyPackages('a1', [next], T), 'DS_KEY_PACKAGE_OWNER');
+      // A refused call stores nothing, the one-time part included.
+      const fresh = { ref: randomBytes(32), data: randomBytes(30) };
+      await rejects(s.addKeyPackages('a1', [fresh], T, last), 'DS_KEY_PACKAGE_OWNER');
+      expect(await s.countKeyPackages('a1')).toBe(0);
+      // Removal: nothing is handed out any more.
+      await s.beginRemoval('a1', T + 5);
+      expect(await s.hasLastResortKeyPackage('a1')).toBe(false);
+      expect(await s.claimKeyPackage('a1', T + 5)).toBeUndefined();
+      expect(await s.claimedKeyPackageOwner(next.ref)).toBe('a1');
+    });
+
+    it('catch-up pages: items with their linked envelopes, bounded by count and bytes, with `more`', async () => {
+      await enrol(s, 'a1', 'alice', 0);
+      await enrol(s, 'b1', 'bob', 1);
+      const g = randomBytes(8);
+      await s.createGroup(g, 'a1', T);
+      await s.acceptCommit(commit(g, 0, 'a1', { adds: ['b1'], welcome: randomBytes(30) }));
+      expect(await s.fetchCatchUp('b1', 0, 10, 1 << 20)).toMatchObject({ more: false });
+      await s.ackMailbox('b1', 1);
+      expect(await s.fetchCatchUp('b1', 0, 10, 1 << 20)).toEqual({ deliveries: [], more: false });
+      // Envelopes sent over HTTP and linked by postGroupMessage, one blob-backed, one message with no link.
+      const linked: EnvelopeRecord[] = [];
+      for (let i = 0; i < 5; i++) {
+        const e = envelope(randomBytes(16), 3, { ciphertext: randomBytes(1000) });
+        await s.putEnvelope(e);
+        linked.push(e);
+        await s.postGroupMessage({
+          groupId: g,
+          epoch: 1,
+          senderDeviceId: 'a1',
+          message: randomBytes(100),
+          now: T,
+          envelopeId: e.messageId,
+        });
+      }
+      await s.createBlob({
+        blobId: 'cu',
+        ownerDeviceId: 'a1',
+        size: 70_000,
+        chunkSize: 65_536,
+        sha256: null,
+        now: T,
+      });
+      await s.putBlobChunk('cu', 'a1', 0, randomBytes(65_536));
+      await s.putBlobChunk('cu', 'a1', 1, randomBytes(70_000 - 65_536));
+      await s.completeBlob('cu', 'a1', randomBytes(32));
+      const big = envelope(randomBytes(16), 3, { ciphertext: null, blobId: 'cu' });
+      await s.putEnvelope(big);
+      await s.postGroupMessage({
+        groupId: g,
+        epoch: 1,
+        senderDeviceId: 'a1',
+        message: randomBytes(100),
+        now: T,
+        envelopeId: big.messageId,
+      });
+      await s.postGroupMessage({
+        groupId: g,
+        epoch: 1,
+        senderDeviceId: 'a1',
+        message: randomBytes(100),
+        now: T,
+      });
+      const all = await s.fetchCatchUp('b1', 1, 100, 1 << 20);
+      expect(all.more).toBe(false);
+      expect(all.deliveries.map((d) => d.item.seq)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+      expect(all.deliveries.slice(0, 5).map((d) => d.envelope)).toEqual(linked);
+      // The blob-backed one comes head-only: its size counts header and capsule, not the blob.
+      expect(all.deliveries[5]!.envelope).toEqual(big);
+      expect(all.deliveries[6]!.envelope).toBeUndefined();
+      // The push and GET /v1/mailbox (fetchDeliveries) carry only envelopes sent on the socket: the same items,
+      // without these linked ones.
+      const pushed = await s.fetchDeliveries('b1', 1, 100);
+      expect(pushed.map((d) => d.item)).toEqual(all.deliveries.map((d) => d.item));
+      expect(pushed.every((d) => d.envelope === undefined)).toBe(true);
+      // Count bound.
+      expect(await s.fetchCatchUp('b1', 1, 3, 1 << 20)).toEqual({
+        deliveries: all.deliveries.slice(0, 3),
+        more: true,
+      });
+      expect(await s.fetchCatchUp('b1', 4, 3, 1 << 20)).toEqual({
+        deliveries: all.deliveries.slice(3, 6),
+        more: true,
+      });
+      expect(await s.fetchCatchUp('b1', 6, 2, 1 << 20)).toEqual({
+        deliveries: all.deliveries.slice(5),
+        more: false,
+      });
+      // Byte bound: item data + header + capsule + inline ciphertext, in seq order; the first item always.
+      const size = (d: (typeof all.deliveries)[number]) =>
+        d.item.data.length +
+        (d.envelope === undefined
+          ? 0
+          : d.envelope.header.length + d.envelope.capsule.length + (d.envelope.ciphertext?.length ?? 0));
+      const two = size(all.deliveries[0]!) + size(all.deliveries[1]!);
+      expect(await s.fetchCatchUp('b1', 1, 100, two)).toEqual({
+        deliveries: all.deliveries.slice(0, 2),
+        more: true,
+      });
+      expect(await s.fetchCatchUp('b1', 1, 100, two - 1)).toEqual({
+        deliveries: all.deliveries.slice(0, 1),
+        more: true,
+      });
+      expect(await s.fetchCatchUp('b1', 1, 100, 1)).toEqual({
+        deliveries: all.deliveries.slice(0, 1),
+        more: true,
+      });
+      const rest = all.deliveries.slice(4).reduce((n, d) => n + size(d), 0);
+      expect(await s.fetchCatchUp('b1', 5, 100, rest)).toEqual({
+        deliveries: all.deliveries.slice(4),
+        more: false,
+      });
+      // Acknowledged items are gone from the pages; retention unlinks envelopes, the items stay.
+      await s.ackMailbox('b1', 4);
+      expect((await s.fetchCatchUp('b1', 0, 100, 1 << 20)).deliveries.map((d) => d.item.seq)).toEqual([
+        5, 6, 7, 8,
+      ]);
+      await s.deleteEpochEnvelopes('org.example', 3);
+      const after = await s.fetchCatchUp('b1', 0, 100, 1 << 20);
+      expect(after.deliveries.every((d) => d.envelope === undefined)).toBe(true);
     });
 
     it('DS-3/DS-4: exactly one commit per (group, epoch), in order; the loser gets a conflict', async () => {

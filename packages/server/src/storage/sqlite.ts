@@ -32,6 +32,8 @@ import {
   blobCharge,
   blobChunkCount,
   blobChunkLength,
+  type CatchUpPage,
+  type ClaimedKeyPackage,
   type CommitOutcome,
   type CommitSubmission,
   type Delivery,
@@ -219,6 +221,19 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     name: 'blobs by owner',
     // The per-device blob quota (STORE-R-9) sums a device's blobs at every creation.
     sql: 'CREATE INDEX blobs_by_owner ON blobs (owner_device_id)',
+  },
+  {
+    version: 6,
+    name: 'last-resort key packages, linked envelopes',
+    // linked_envelope_id: the envelope an HTTP-posted message names (relay.md §6.9, CU-1), served by catch-up
+    // reads only (the push and GET /v1/mailbox serve envelope_id, the socket path's, as before).
+    // RFC 9420 §16.8 (relay.md DS-12): 0 one-time, 1 the device's current last-resort package (handed out
+    // without being used up), 2 a replaced last-resort package kept for DS-8 (never handed out again).
+    sql: `
+      ALTER TABLE key_packages ADD COLUMN last_resort INTEGER NOT NULL DEFAULT 0 CHECK (last_resort IN (0, 1, 2));
+      CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (device_id) WHERE last_resort = 1;
+      ALTER TABLE mailbox ADD COLUMN linked_envelope_id BLOB;
+    `,
   },
 ];
 
@@ -599,6 +614,9 @@ export class SqliteRelayStorage implements RelayStorage {
           .prepare("UPDATE devices SET status = 'removed', removed_at = ? WHERE device_id = ?")
           .run(now, deviceId);
       this.db.prepare('DELETE FROM key_packages WHERE device_id = ? AND claimed_at IS NULL').run(deviceId);
+      this.db
+        .prepare('UPDATE key_packages SET last_resort = 2 WHERE device_id = ? AND last_resort = 1')
+        .run(deviceId);
       this.db.prepare('DELETE FROM mailbox WHERE device_id = ?').run(deviceId);
       return deviceFrom(this.deviceRow(deviceId)!);
     });
@@ -636,7 +654,7 @@ export class SqliteRelayStorage implements RelayStorage {
   private unclaimedCount(deviceId: string): number {
     return this.db
       .prepare<[string], { n: number }>(
-        'SELECT count(*) AS n FROM key_packages WHERE device_id = ? AND claimed_at IS NULL',
+        'SELECT count(*) AS n FROM key_packages WHERE device_id = ? AND claimed_at IS NULL AND last_resort = 0',
       )
       .get(deviceId)!.n;
   }
@@ -645,6 +663,7 @@ export class SqliteRelayStorage implements RelayStorage {
     deviceId: string,
     packages: readonly StoredKeyPackage[],
     now: number,
+    lastResort?: StoredKeyPackage,
   ): Promise<number> {
     return this.tx('add key packages', () => {
       if (this.deviceRow(deviceId)?.status !== 'active')
@@ -652,27 +671,66 @@ export class SqliteRelayStorage implements RelayStorage {
       if (this.unclaimedCount(deviceId) + packages.length > MAX_KEY_PACKAGES_PER_DEVICE)
         throw new RelayError('DS_KEY_PACKAGE_LIMIT', 'too many unclaimed key packages', { check: 'DS-6' });
       const insert = this.db.prepare(
-        'INSERT INTO key_packages (device_id, ref, data, published_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        'INSERT INTO key_packages (device_id, ref, data, published_at, last_resort) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT DO NOTHING',
       );
+      const published = () =>
+        new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', { check: 'DS-6' });
       for (const p of packages)
-        if (insert.run(deviceId, p.ref, p.data, now).changes === 0)
-          throw new RelayError('DS_KEY_PACKAGE_OWNER', 'this key package was already published', {
-            check: 'DS-6',
-          });
+        if (insert.run(deviceId, p.ref, p.data, now, 0).changes === 0) throw published();
+      if (lastResort !== undefined) {
+        const current = this.db
+          .prepare<[string], { ref: Uint8Array; claimed_at: number | null }>(
+            'SELECT ref, claimed_at FROM key_packages WHERE device_id = ? AND last_resort = 1',
+          )
+          .get(deviceId);
+        if (current === undefined || !sameBytes(plainBytes(current.ref), lastResort.ref)) {
+          // The previous one: kept for DS-8 once claimed (a Welcome may still name it), else deleted.
+          this.db
+            .prepare(
+              'DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1 AND claimed_at IS NULL',
+            )
+            .run(deviceId);
+          this.db
+            .prepare('UPDATE key_packages SET last_resort = 2 WHERE device_id = ? AND last_resort = 1')
+            .run(deviceId);
+          if (insert.run(deviceId, lastResort.ref, lastResort.data, now, 1).changes === 0) throw published();
+        }
+      }
       return this.unclaimedCount(deviceId);
     });
   }
 
-  async claimKeyPackage(deviceId: string, now: number): Promise<StoredKeyPackage | undefined> {
+  async claimKeyPackage(deviceId: string, now: number): Promise<ClaimedKeyPackage | undefined> {
     return this.tx('claim key package', () => {
-      const row = this.db
+      const oneTime = this.db
         .prepare<[number, string], { ref: Uint8Array; data: Uint8Array }>(
           'UPDATE key_packages SET claimed_at = ? WHERE id = (SELECT id FROM key_packages ' +
-            'WHERE device_id = ? AND claimed_at IS NULL ORDER BY id LIMIT 1) RETURNING ref, data',
+            'WHERE device_id = ? AND claimed_at IS NULL AND last_resort = 0 ORDER BY id LIMIT 1) RETURNING ref, data',
         )
         .get(now, deviceId);
-      return row === undefined ? undefined : { ref: plainBytes(row.ref), data: plainBytes(row.data) };
+      if (oneTime !== undefined)
+        return { ref: plainBytes(oneTime.ref), data: plainBytes(oneTime.data), lastResort: false };
+      // None left: the last-resort package (RFC 9420 §16.8), recorded as claimed for DS-8 but not used up.
+      const last = this.db
+        .prepare<[number, string], { ref: Uint8Array; data: Uint8Array }>(
+          'UPDATE key_packages SET claimed_at = ? WHERE device_id = ? AND last_resort = 1 RETURNING ref, data',
+        )
+        .get(now, deviceId);
+      return last === undefined
+        ? undefined
+        : { ref: plainBytes(last.ref), data: plainBytes(last.data), lastResort: true };
     });
+  }
+
+  async hasLastResortKeyPackage(deviceId: string): Promise<boolean> {
+    return this.read(
+      'last-resort key package',
+      () =>
+        this.db
+          .prepare('SELECT 1 FROM key_packages WHERE device_id = ? AND last_resort = 1')
+          .get(deviceId) !== undefined,
+    );
   }
 
   async claimedKeyPackageOwner(ref: Uint8Array): Promise<string | undefined> {
@@ -744,17 +802,18 @@ export class SqliteRelayStorage implements RelayStorage {
     data: Uint8Array,
     now: number,
     envelopeId: Uint8Array | null = null,
+    linkedEnvelopeId: Uint8Array | null = null,
   ): void {
     const bump = this.prep<[string], { mailbox_seq: number }>(
       'UPDATE devices SET mailbox_seq = mailbox_seq + 1 WHERE device_id = ? RETURNING mailbox_seq',
     );
     const insert = this.prep(
       'INSERT INTO mailbox (device_id, seq, kind, group_id, epoch, sender_device_id, data, received_at, ' +
-        'envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'envelope_id, linked_envelope_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     for (const d of devices) {
       const seq = bump.get(d)!.mailbox_seq;
-      insert.run(d, seq, kind, groupId, epoch, sender, data, now, envelopeId);
+      insert.run(d, seq, kind, groupId, epoch, sender, data, now, envelopeId, linkedEnvelopeId);
     }
   }
 
@@ -811,7 +870,17 @@ export class SqliteRelayStorage implements RelayStorage {
       const group = this.groupRow(m.groupId);
       if (group === undefined) throw new RelayError('DS_GROUP_UNKNOWN', 'no such group');
       const recipients = planMessage(group, m, this.statuses(group.members));
-      this.enqueue(recipients, 'message', m.groupId, m.epoch, m.senderDeviceId, m.message, m.now);
+      this.enqueue(
+        recipients,
+        'message',
+        m.groupId,
+        m.epoch,
+        m.senderDeviceId,
+        m.message,
+        m.now,
+        null,
+        m.envelopeId ?? null,
+      );
       return recipients;
     });
   }
@@ -840,6 +909,40 @@ export class SqliteRelayStorage implements RelayStorage {
           envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
         })),
     );
+  }
+
+  async fetchCatchUp(
+    deviceId: string,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<CatchUpPage> {
+    return this.read('fetch catch-up', () => {
+      // Sizes first (length() reads a blob's size without loading it), one row beyond `limit` to learn `more`.
+      const sized = this.prep<[string, number, number], { seq: number; rn: number; total: number }>(
+        'WITH page AS (SELECT m.seq AS seq, length(m.data) + coalesce(length(e.header) + length(e.capsule) + ' +
+          'coalesce(length(e.ciphertext), 0), 0) AS size FROM mailbox m ' +
+          'LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+          'WHERE m.device_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?) ' +
+          'SELECT seq, row_number() OVER (ORDER BY seq) AS rn, sum(size) OVER (ORDER BY seq) AS total FROM page ' +
+          'ORDER BY seq',
+      ).all(deviceId, afterSeq, limit + 1);
+      const chosen = sized.filter((r) => r.rn <= limit && (r.rn === 1 || r.total <= maxBytes));
+      const last = chosen[chosen.length - 1];
+      if (last === undefined) return { deliveries: [], more: false };
+      // Bounded above by the last chosen seq: items stored meanwhile wait for the next page.
+      const deliveries = this.prep<[string, number, number], DeliveryRow>(
+        `SELECT ${MAILBOX_COLUMNS}, e.* ` +
+          'FROM mailbox m LEFT JOIN envelopes e ON e.message_id = coalesce(m.envelope_id, m.linked_envelope_id) ' +
+          'WHERE m.device_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq',
+      )
+        .all(deviceId, afterSeq, last.seq)
+        .map((r) => ({
+          item: mailboxItemFrom(r, Number, corrupt),
+          envelope: r.message_id === null ? undefined : envelopeFrom(r as EnvelopeRow),
+        }));
+      return { deliveries, more: sized.length > chosen.length };
+    });
   }
 
   async ackMailbox(deviceId: string, upToSeq: number): Promise<number> {

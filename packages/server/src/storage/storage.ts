@@ -48,6 +48,11 @@ export interface StoredKeyPackage {
   readonly data: Uint8Array;
 }
 
+/** A claimed key package: a one-time one, or the device's last-resort one (RFC 9420 §16.8), which stays. */
+export interface ClaimedKeyPackage extends StoredKeyPackage {
+  readonly lastResort: boolean;
+}
+
 export interface GroupRecord {
   /** The MLS group id (opaque, 1..64 bytes). */
   readonly groupId: Uint8Array;
@@ -97,6 +102,12 @@ export interface GroupMessage {
   /** An MLSMessage (PrivateMessage or PublicMessage, application or proposal content), opaque here. */
   readonly message: Uint8Array;
   readonly now: number;
+  /**
+   * The envelope the message announces (relay.md §6.9, CU-1), linked to its mailbox items so that a catch-up
+   * read serves it with them (not the push or {@link RelayStorage.fetchDeliveries}, which serve only envelopes
+   * sent with their message on the socket); checked by the caller. Absent or null: no link.
+   */
+  readonly envelopeId?: Uint8Array | null;
 }
 
 export type MailboxKind = 'commit' | 'welcome' | 'message';
@@ -159,6 +170,14 @@ export type EnvelopedOutcome =
 export interface Delivery {
   readonly item: MailboxItem;
   readonly envelope: EnvelopeRecord | undefined;
+}
+
+/** A page of a catch-up read (relay.md §6.9): mailbox items with their linked envelopes, and whether more wait. */
+export interface CatchUpPage {
+  /** Linked envelopes come with `ciphertext` only when it is inline; blob-backed ones carry their `blobId`. */
+  readonly deliveries: readonly Delivery[];
+  /** Items with a higher seq remain after this page. */
+  readonly more: boolean;
 }
 
 export interface NewBlob {
@@ -259,17 +278,31 @@ export interface RelayStorage {
   listUserDevices(userId: string): Promise<DeviceRecord[]>;
 
   /**
-   * Stores key packages for an active device. Resolves the number now available (unclaimed). Refuses the whole
-   * batch with DS_KEY_PACKAGE_LIMIT when it would exceed {@link MAX_KEY_PACKAGES_PER_DEVICE} unclaimed, and with
-   * DS_KEY_PACKAGE_OWNER when a ref is already stored (a key package is published once).
+   * Stores one-time key packages for an active device and, with `lastResort`, makes that package the device's
+   * last-resort key package (RFC 9420 §16.8, DS-12), replacing its previous one, in one transaction. Resolves the
+   * number of one-time packages now available (unclaimed; the last-resort one is not counted). Refuses the whole
+   * call with DS_KEY_PACKAGE_LIMIT when it would exceed {@link MAX_KEY_PACKAGES_PER_DEVICE} unclaimed one-time
+   * packages, and with DS_KEY_PACKAGE_OWNER when a ref is already stored (a key package is published once;
+   * publishing the current last-resort package again is a no-op). A replaced last-resort package that was claimed
+   * stays recorded (DS-8 maps its ref to the device) but is never handed out again; one never claimed is deleted.
    */
-  addKeyPackages(deviceId: string, packages: readonly StoredKeyPackage[], now: number): Promise<number>;
+  addKeyPackages(
+    deviceId: string,
+    packages: readonly StoredKeyPackage[],
+    now: number,
+    lastResort?: StoredKeyPackage,
+  ): Promise<number>;
 
   /**
-   * Claims one unclaimed key package of the device, oldest first, atomically (DS-6): it is marked claimed and
-   * never handed out again; two concurrent claimers never receive the same package. Undefined when none is left.
+   * Claims one key package of the device, atomically (DS-6): the oldest unclaimed one-time package, which is
+   * marked claimed and never handed out again (two concurrent claimers never receive the same one); with none
+   * left, the device's last-resort package (DS-12), which is recorded as claimed but stays available. Undefined
+   * when the device has neither.
    */
-  claimKeyPackage(deviceId: string, now: number): Promise<StoredKeyPackage | undefined>;
+  claimKeyPackage(deviceId: string, now: number): Promise<ClaimedKeyPackage | undefined>;
+
+  /** Whether the device has a last-resort key package the relay can hand out (DS-12). */
+  hasLastResortKeyPackage(deviceId: string): Promise<boolean>;
 
   /** The device whose key package has this ref and was claimed, or undefined. */
   claimedKeyPackageOwner(ref: Uint8Array): Promise<string | undefined>;
@@ -313,6 +346,16 @@ export interface RelayStorage {
    * {@link storeMessages}, read in the same query (no per-item round trip), or undefined.
    */
   fetchDeliveries(deviceId: string, afterSeq: number, limit: number): Promise<Delivery[]>;
+
+  /**
+   * A catch-up page (relay.md §6.9): the device's items with seq > `afterSeq` in seq order, each with the envelope
+   * stored with it by {@link storeMessages} or linked to it by {@link postGroupMessage}, when that is still stored (joined in the same query; a blob-backed envelope without its
+   * ciphertext), at most `limit` items and, after the first, only while the running total of item data, envelope
+   * headers, capsules and inline ciphertexts stays ≤ `maxBytes` (the first item always comes, so a page is never
+   * empty while items wait). Sizes are read from the database without loading the bytes of rows left out.
+   * `more` says whether items beyond the page exist. Readability (RLY-9) is the caller's check.
+   */
+  fetchCatchUp(deviceId: string, afterSeq: number, limit: number, maxBytes: number): Promise<CatchUpPage>;
 
   /**
    * Acknowledges every item with seq ≤ `upToSeq`: they are deleted and never delivered again. Resolves how many
@@ -449,7 +492,7 @@ export interface AbuseReportRecord extends NewAbuseReport {
 
 export type AbuseReportSummary = Omit<AbuseReportRecord, 'report'>;
 
-/** At most this many unclaimed key packages per device. */
+/** At most this many unclaimed one-time key packages per device (the last-resort one is not counted). */
 export const MAX_KEY_PACKAGES_PER_DEVICE = 200;
 /** Blobs carry large ciphertexts: 64 MiB at most (the brief asks for at least 10 MB). */
 export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
