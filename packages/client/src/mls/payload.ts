@@ -75,6 +75,7 @@ export function decodeKeyTransport(bytes: Uint8Array): KeyTransportPayload {
 export const CONVERSATION_NAME_PAYLOAD_TYPE = 3;
 export const CONVERSATION_NAME_VERSION = 1;
 export const CONVERSATION_NAME_MAX_BYTES = 256;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const NAME_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028-\u202e\u2066-\u2069]/u;
 
 /** Whether `name` can be a conversation name (client-side check before sending; the same rule as decoding). */

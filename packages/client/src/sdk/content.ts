@@ -81,6 +81,7 @@ export function decodeFileContent(bytes: Uint8Array): FileContent {
 
 /** Code points replaced by `_`: C0/C1 controls, DEL, bidi and invisible format characters, path and shell-hostile. */
 const UNSAFE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb/\\:*?"<>|]/gu;
 const RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])$/i;
 /** An extension kept through truncation: a last `.` followed by 1..16 bytes. */
