@@ -27,6 +27,7 @@
  *   for longer than that.
  *
  *     kt/known/<deviceId>    a device of this user the user knows: its identity key, or empty for "any key"
+ *     kt/prior/<deviceId>    a device of this user enrolled before this one: its identity key (no alert)
  *     kt/self-enrolled       present once this device's own enrolment was read (entries before it are known)
  *     kt/forget/<deviceId>   a removal the user announced (no alert for it)
  *     kt/alert/<logIndex>    an alert or notice not yet delivered (JSON)
@@ -158,6 +159,8 @@ export interface KeyTransparencyOptions {
 }
 
 const knownKey = (deviceId: string): string => `kt/known/${deviceId}`;
+/** A device of this user enrolled before this one (no alert for it; not added to conversations, client.md §4.1). */
+const priorKey = (deviceId: string): string => `kt/prior/${deviceId}`;
 /** Set once the log entry enrolling this device (this key) has been read (client.md §8.4). */
 const SELF_SEEN_KEY = 'kt/self-enrolled';
 const forgetKey = (deviceId: string): string => `kt/forget/${deviceId}`;
@@ -464,11 +467,13 @@ export class KeyTransparency {
         deviceId === this.options.deviceId &&
         equalBytes(identityKey, this.options.identityKey);
       if (own) await this.options.store.put(SELF_SEEN_KEY, new Uint8Array(0));
-      else if (s.statement.kind === 'added') await this.options.store.put(knownKey(deviceId), identityKey);
-      else await this.options.store.delete(knownKey(deviceId));
+      else if (s.statement.kind === 'added') await this.options.store.put(priorKey(deviceId), identityKey);
+      else await this.options.store.delete(priorKey(deviceId));
       return;
     }
-    const known = await this.options.store.get(knownKey(deviceId));
+    const known =
+      (await this.options.store.get(knownKey(deviceId))) ??
+      (await this.options.store.get(priorKey(deviceId)));
     const isKnown = known !== undefined && (known.length === 0 || equalBytes(known, identityKey));
     let alert: KtAlert['alert'] | undefined;
     if (s.statement.kind === 'added' && !isKnown) alert = 'unknown-device';
