@@ -208,6 +208,13 @@ function convKey(id: Uint8Array): string {
 
 const CURSOR_KEY = 'mailbox/cursor';
 
+/** When this device last found one of its user's devices without a key package (decimal ms; client.md §4.1). */
+function ownRetryKey(deviceId: string): string {
+  return `ownadd/${deviceId}`;
+}
+/** How long a device of this user found without a key package is not claimed for again. */
+const OWN_DEVICE_RETRY_MS = 10 * 60_000;
+
 /** A conversation's name (UTF-8), as the last name payload received or sent says (client.md §3, §4.1). */
 function nameKey(id: Uint8Array): string {
   return `convname/${toBase64Url(id)}`;
@@ -786,7 +793,8 @@ export class OvertClient {
    * enrolled is added to each conversation this device is in and it is not, with a key package claimed for that
    * device alone (DS-6); the other members check it on the log like any new member (KT-3, CLI-5). Each addition
    * is reported as a `membership` event. A device with no key package left is skipped until a later sync; a
-   * conversation whose commit is refused is left as it is (retried by the next sync), a transient failure throws.
+   * conversation whose commit is refused is left as it is (retried by the next sync); a transient failure (e.g.
+   * the relay's claim limit, DS-11) ends the pass without failing sync().
    */
   private async addOwnDevicesLocked(): Promise<void> {
     const known = (await this.kt.knownDevices()).filter((d) => d.deviceId !== this.deviceId);
@@ -803,7 +811,14 @@ export class OvertClient {
             (k.identityKey === undefined || equalBytes(k.identityKey, d.identityKey)),
         ),
     );
+    // A device found without a key package is not claimed for again for OWN_DEVICE_RETRY_MS (kept in the store,
+    // so short-lived sessions such as CLI commands do not spend the relay's claim budget, DS-11, on it).
+    const now = (this.options.now ?? Date.now)();
     const exhausted = new Set<string>();
+    for (const d of wanted) {
+      const at = await this.options.store.get(ownRetryKey(d.deviceId));
+      if (at !== undefined && now - Number(utf8Decode(at)) < OWN_DEVICE_RETRY_MS) exhausted.add(d.deviceId);
+    }
     for (const conv of convs) {
       const absent = () => {
         const present = new Set(
@@ -823,13 +838,18 @@ export class OvertClient {
           const keyPackages: Uint8Array[] = [];
           for (const d of absent()) {
             const kp = await this.claimDevice(this.userId, d.deviceId);
-            if (kp === undefined) exhausted.add(d.deviceId);
-            else keyPackages.push(kp);
+            if (kp === undefined) {
+              exhausted.add(d.deviceId);
+              await this.options.store.put(ownRetryKey(d.deviceId), utf8Encode(String(now)));
+            } else keyPackages.push(kp);
           }
           return keyPackages.length === 0 ? undefined : conv.addMembers(keyPackages);
         });
       } catch (e) {
-        if (isTransient(e) || (!isClientError(e) && !isOvertError(e))) throw e;
+        // Best effort after the mailbox: a refusal or a transient failure (the relay's claim limit, DS-11, is
+        // a 429) leaves the conversation as it is for the next sync, and stops this pass on a transient one.
+        if (!isClientError(e) && !isOvertError(e)) throw e;
+        if (isTransient(e)) return;
         continue;
       }
       if (conv.epoch === epoch || !conv.isMember) continue;
