@@ -9,8 +9,15 @@
  * rewrite the reader's terminal.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
+import { basename, resolve } from 'node:path';
+import {
+  type ClientEvent,
+  fallbackFileName,
+  isClientError,
+  RelayTransport,
+  TEXT_CONTENT_TYPE,
+  validConversationName,
+} from '@overt/client';
 import {
   fromBase64,
   fromBase64Url,
@@ -36,6 +43,7 @@ import {
 import { profileOptions, SecretSource } from './passphrase.js';
 import {
   assertNoProfile,
+  FILE_INFO_PREFIX,
   FILE_PREFIX,
   fetchOrg,
   fetchTrust,
@@ -296,8 +304,16 @@ const chatNew: Command = {
   options: {
     ...profileOption,
     with: { type: 'string', value: 'USER[,USER…]', description: 'who to add (all their enrolled devices)' },
+    name: {
+      type: 'string',
+      value: 'NAME',
+      description: 'name the conversation (end-to-end encrypted, seen by all members)',
+    },
   },
-  examples: ['overt chat new --profile ~/.overt/alice --with bob,carol'],
+  examples: [
+    'overt chat new --profile ~/.overt/alice --with bob,carol',
+    'overt chat new --profile ~/.overt/alice --with bob,carol --name "Q3 planning"',
+  ],
   run: (ctx) =>
     guarded(ctx, async () => {
       const users = requireString(ctx, 'with')
@@ -305,14 +321,19 @@ const chatNew: Command = {
         .map((u) => u.trim())
         .filter((u) => u !== '');
       if (users.length === 0) throw new UsageError('--with needs at least one user');
+      const name = optionalString(ctx, 'name');
+      if (name !== undefined && !validConversationName(name))
+        throw new UsageError('--name is at most 256 bytes of UTF-8 without control characters');
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      const { conversationId, missing } = await p.client.createConversation(users);
+      const { conversationId, missing } = await p.client.createConversation(users, {
+        ...(name !== undefined ? { name } : {}),
+      });
       const id = toBase64Url(conversationId);
       const members = p.client.members(conversationId);
       emit(
         ctx,
-        { ok: true, conversation: id, members, missing },
-        `${id}\nmembers: ${members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}${
+        { ok: true, conversation: id, ...(name ? { name } : {}), members, missing },
+        `${id}${name ? `  ${printable(name)}` : ''}\nmembers: ${members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}${
           missing.length > 0
             ? `\nnot added (no key package; they must run a command once): ${missing.join(', ')}`
             : ''
@@ -334,10 +355,14 @@ const chatList: Command = {
     guarded(ctx, async () => {
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
       await keepUnread(p, await p.client.sync());
-      const chats = p.client.conversationIds().map((id) => ({
-        conversation: toBase64Url(id),
-        members: p.client.members(id),
-      }));
+      const chats = p.client.conversationIds().map((id) => {
+        const name = p.client.conversationName(id);
+        return {
+          conversation: toBase64Url(id),
+          ...(name !== undefined ? { name } : {}),
+          members: p.client.members(id),
+        };
+      });
       emit(
         ctx,
         { ok: true, conversations: chats },
@@ -345,9 +370,42 @@ const chatList: Command = {
           ? 'no conversations'
           : chats
               .map(
-                (c) => `${c.conversation}  ${c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}`,
+                (c) =>
+                  `${c.conversation}  ${c.name !== undefined ? `"${printable(c.name)}"  ` : ''}${printable(
+                    c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', '),
+                  )}`,
               )
               .join('\n'),
+      );
+      return EXIT_OK;
+    }),
+};
+
+const chatRename: Command = {
+  path: ['chat', 'rename'],
+  summary: 'name or rename a conversation for all its members',
+  positionals: ['NAME'],
+  options: {
+    ...profileOption,
+    conv: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
+  },
+  details:
+    'The name goes to the members end-to-end encrypted (an MLS message; the relay never sees it). An empty NAME\nremoves it.',
+  examples: ['overt chat rename --profile ~/.overt/alice --conv <conv> "Q4 planning"'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const conv = convId(requireString(ctx, 'conv'));
+      if (ctx.positionals.length !== 1) throw new UsageError('give the new name as one argument');
+      const name = ctx.positionals[0]!;
+      if (!validConversationName(name))
+        throw new UsageError('a name is at most 256 bytes of UTF-8 without control characters');
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      await keepUnread(p, await p.client.sync());
+      await p.client.setConversationName(conv, name);
+      emit(
+        ctx,
+        { ok: true, conversation: toBase64Url(conv), name },
+        `${toBase64Url(conv)} is now ${name === '' ? 'unnamed' : `"${printable(name)}"`}`,
       );
       return EXIT_OK;
     }),
@@ -394,7 +452,10 @@ const send: Command = {
       const sent =
         bytes === undefined
           ? await p.client.sendText(conv, ctx.positionals[0]!)
-          : await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream');
+          : // The file's own name goes with it, encrypted (client.md §4.8); never the directories above it.
+            await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream', {
+              name: basename(file!),
+            });
       const messageId = toBase64Url(sent.messageId);
       emit(ctx, { ok: true, messageId, epoch: sent.epoch, bytes: bytes?.length }, `sent ${messageId}`);
       return EXIT_OK;
@@ -405,7 +466,7 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert' | 'notice';
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'renamed' | 'rejected' | 'alert' | 'notice';
   readonly conversation?: string;
   readonly [k: string]: unknown;
 }
@@ -487,8 +548,14 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           // Not UTF-8 although labelled text: saved as a file below.
         }
       }
-      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3).
+      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3), by default under the
+      // sender's name, sanitised by the SDK (client.md §4.8).
       await p.store.put(`${FILE_PREFIX}${messageId}`, e.payload);
+      const name = e.fileName ?? fallbackFileName(e.messageId);
+      await p.store.put(
+        `${FILE_INFO_PREFIX}${messageId}`,
+        utf8Encode(JSON.stringify({ name, contentType: e.contentType })),
+      );
       return {
         json: {
           event: 'file',
@@ -496,11 +563,12 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           messageId,
           sender: e.sender,
           time,
+          name,
           contentType: e.contentType,
           bytes: e.payload.length,
           reportable: e.reportable,
         },
-        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId} --out PATH`,
+        text: `[${time}] ${short} ${printable(from)}: file ${printable(name)} (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId}`,
       };
     }
     case 'joined':
@@ -523,6 +591,13 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
             ...e.removed.map((m) => `-${m.userId}/${m.deviceId}`),
           ].join(' '),
         )}${e.removedSelf ? ' (you were removed)' : ''}`,
+      };
+    case 'renamed':
+      return {
+        json: { event: 'renamed', conversation, name: e.name, by: e.by },
+        text: `${short} ${printable(`${e.by.userId}/${e.by.deviceId}`)} ${
+          e.name === '' ? 'removed the name' : `named it "${printable(e.name)}"`
+        }`,
       };
     case 'rejected':
       return {
@@ -672,6 +747,7 @@ export const chatCommands: readonly Command[] = [
   adminEnrol,
   chatNew,
   chatList,
+  chatRename,
   send,
   read,
   watch,

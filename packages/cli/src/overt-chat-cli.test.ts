@@ -3,7 +3,7 @@
  * system of `npm start` (scripts/start.mjs from the sources, free ports, a temporary data directory), two
  * profiles enrolled with its admin key, then chat new / send / read / watch through spawned `overt` processes.
  */
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RelayTransport } from '@overt/client';
 import { generateSigningKey, signPolicy, toBase64, utf8Encode, verifyPolicyEntry } from '@overt/core';
@@ -71,7 +71,12 @@ describe('overt messaging commands against npm start', () => {
       sender: { userId: 'alice', deviceId: 'alice-laptop' },
       text: 'hello bob',
     });
-    expect(read[2]).toMatchObject({ contentType: 'application/x-test', bytes: content.length });
+    // The sender's file name and type travel encrypted inside the message (client.md §4.8).
+    expect(read[2]).toMatchObject({
+      contentType: 'application/x-test',
+      name: 'note.bin',
+      bytes: content.length,
+    });
     // The file is kept encrypted in the profile; `file save` writes it out.
     const saved = join(sys.tmp, 'saved.bin');
     const id = read[2]!.messageId as string;
@@ -82,9 +87,37 @@ describe('overt messaging commands against npm start', () => {
     expect(new Uint8Array(readFileSync(saved))).toEqual(content);
     expect(statSync(saved).mode & 0o777).toBe(0o600);
     expect((await runInProcess(['file', 'save', id, '--out', saved, '--profile', bob])).code).toBe(2);
+    // Into a directory: under the sender's name, and renamed rather than overwriting an existing file.
+    const dir = join(sys.tmp, 'downloads');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'note.bin'), 'mine');
+    expect(await ok(['file', 'save', id, '--out', dir, '--profile', bob])).toMatchObject({
+      path: join(dir, 'note (1).bin'),
+    });
+    expect(readFileSync(join(dir, 'note.bin'), 'utf8')).toBe('mine');
+    expect(new Uint8Array(readFileSync(join(dir, 'note (1).bin')))).toEqual(content);
     // Read means read: nothing is shown twice.
     const again = await runInProcess(['read', '--profile', bob, '--json']);
     expect(JSON.parse(again.stdout).events).toEqual([]);
+  }, 60_000);
+
+  it('chat new --name: the name reaches bob encrypted; chat list shows it; chat rename changes it for both', async () => {
+    const created = await ok(['chat', 'new', '--profile', alice, '--with', 'bob', '--name', 'Q3 planning']);
+    const named = created.conversation as string;
+    expect(created.name).toBe('Q3 planning');
+    const listed = (await ok(['chat', 'list', '--profile', bob])).conversations as Record<string, unknown>[];
+    expect(listed.find((c) => c.conversation === named)).toMatchObject({ name: 'Q3 planning' });
+    expect(listed.find((c) => c.conversation === conv)?.name).toBeUndefined();
+    await ok(['chat', 'rename', '--profile', bob, '--conv', named, 'Q4 planning']);
+    const r = await runCli(['chat', 'list', '--profile', alice]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${named}  "Q4 planning"  `);
+    // Renames are shown by read; the unread events of chat list are kept for it.
+    const events = (await ok(['read', '--profile', bob])).events as Record<string, unknown>[];
+    expect(events.filter((e) => e.event === 'renamed')).toMatchObject([{ name: 'Q3 planning' }]);
+    expect((await runInProcess(['chat', 'rename', '--profile', bob, '--conv', named, 'a\u0007b'])).code).toBe(
+      2,
+    );
   }, 60_000);
 
   it('bob replies; alice reads it in text form, with --conv', async () => {
@@ -213,6 +246,7 @@ describe('rejected items', () => {
     };
     await store.put('cli/unread/000000000000', utf8Encode(JSON.stringify(rejected)));
     const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(
       /^REJECTED message in AAECAw claimed from alice: ENV_CAPSULE_MISMATCH \(ENV-11\) — not shown/m,

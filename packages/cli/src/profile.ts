@@ -64,6 +64,8 @@ const KEY_FILE = 'profile-key.json';
 const DEVICE_KEY = 'device.key';
 /** Store keys of received files (the message id, base64url). */
 export const FILE_PREFIX = 'cli/file/';
+/** Store keys of a received file's name and content type (JSON `{name, contentType}`; same id as FILE_PREFIX). */
+export const FILE_INFO_PREFIX = 'cli/file-info/';
 
 export interface ProfileInfo {
   /** 2: encrypted at rest (this version); 1: written unencrypted by an older version, encrypted on its next open. */

@@ -90,6 +90,8 @@ export type SdkErrorCode =
   | 'SDK_ENVELOPE_TIME'
   /** A named user has a device with no key package on the relay, or no active device: nothing was added (KP-1). */
   | 'SDK_MEMBER_UNREACHABLE'
+  /** A file message's plaintext is not one FileContent encoding (client.md §4.8, CLI-11). */
+  | 'SDK_CONTENT_MALFORMED'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 

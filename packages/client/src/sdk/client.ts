@@ -32,7 +32,12 @@ import {
 import { ClientError, isClientError } from '../errors.js';
 import type { TrustAnchors } from '../log/anchors.js';
 import { Conversation, type ConversationOptions, type DeviceRef } from '../mls/conversation.js';
-import { createMlsIdentity, type MemberCredential, type MlsIdentity } from '../mls/credential.js';
+import {
+  createMlsIdentity,
+  type Member,
+  type MemberCredential,
+  type MlsIdentity,
+} from '../mls/credential.js';
 import type { HistorySetting } from '../mls/history.js';
 import {
   decodeKeyPackageBundle,
@@ -40,6 +45,7 @@ import {
   generateKeyPackage,
   type KeyPackageBundle,
 } from '../mls/keyPackage.js';
+import { validConversationName } from '../mls/payload.js';
 import type { KeyValueStore } from '../store/store.js';
 import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
 import {
@@ -48,6 +54,7 @@ import {
   type MailboxItem,
   RelayTransport,
 } from '../transport/relay-transport.js';
+import { encodeFileContent, FILE_CONTENT_TYPE } from './content.js';
 import { fileReport, forgetReportable, type StampStatus } from './franking.js';
 import {
   type HistoryContext,
@@ -148,8 +155,11 @@ export type ClientEvent =
       readonly messageId: Uint8Array;
       readonly sender: Sender;
       readonly sendTime: number;
+      /** The content type (of a file: the one inside its FileContent, client.md §4.8). */
       readonly contentType: string;
       readonly payload: Uint8Array;
+      /** A file's name as the sender gave it, sanitised (content.ts `sanitizeFileName`); absent for text and older files. */
+      readonly fileName?: string;
       /** The franking key of the envelope (secret), kept for an abuse report (DESIGN §4 flow 10). */
       readonly frankingKey: Uint8Array;
       /** The relay's franking stamp and what the recipient knows of it (client.md §4.5, FRK-5). */
@@ -159,6 +169,13 @@ export type ClientEvent =
       readonly reportable: boolean;
       /** Set for an earlier message given to this device when it joined (history, client.md §4.6). */
       readonly history?: { readonly sharedBy: Sender };
+    }
+  | {
+      /** A member named or renamed the conversation (end-to-end encrypted, mls.md §6; client.md §4.1). */
+      readonly kind: 'renamed';
+      readonly conversationId: Uint8Array;
+      readonly name: string;
+      readonly by: Sender;
     }
   | {
       /** A mailbox item that failed a check: never shown as a message. `code`/`check` say which rule failed. */
@@ -191,6 +208,18 @@ function convKey(id: Uint8Array): string {
 
 const CURSOR_KEY = 'mailbox/cursor';
 
+/** When this device last found one of its user's devices without a key package (decimal ms; client.md §4.1). */
+function ownRetryKey(deviceId: string): string {
+  return `ownadd/${deviceId}`;
+}
+/** How long a device of this user found without a key package is not claimed for again. */
+const OWN_DEVICE_RETRY_MS = 10 * 60_000;
+
+/** A conversation's name (UTF-8), as the last name payload received or sent says (client.md §3, §4.1). */
+function nameKey(id: Uint8Array): string {
+  return `convname/${toBase64Url(id)}`;
+}
+
 /** One device's session with a relay. Create with {@link OvertClient.open}. */
 export class OvertClient {
   /** Signed access to the relay as this device (for endpoints the SDK does not wrap). */
@@ -200,6 +229,8 @@ export class OvertClient {
   readonly kt: KeyTransparency;
   private readonly conversations = new Map<string, Conversation>();
   private readonly bundles = new Map<string, KeyPackageBundle>();
+  /** Conversation names by conversation key (`conv/…`). */
+  private readonly names = new Map<string, string>();
   private readonly epochKeys = new Map<number, Element>();
   private readonly pendingEvents: ClientEvent[] = [];
   private cursor = 0;
@@ -254,6 +285,15 @@ export class OvertClient {
           });
         c.conversations.set(k, conv);
       }
+      for (const k of await s.list('convname/')) {
+        const bytes = await s.get(k);
+        const name = bytes === undefined ? undefined : utf8Decode(bytes);
+        if (name === undefined || !validConversationName(name))
+          throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation name does not decode', {
+            check: 'CLI-7',
+          });
+        c.names.set(`conv/${k.slice('convname/'.length)}`, name);
+      }
       for (const k of await s.list('kp/')) {
         const bytes = await s.get(k);
         if (bytes !== undefined) c.bundles.set(k, await decodeKeyPackageBundle(bytes, c.identity));
@@ -303,6 +343,28 @@ export class OvertClient {
     return c;
   }
 
+  /** The conversation's name, or undefined when it has none (client.md §4.1). */
+  conversationName(conversationId: Uint8Array): string | undefined {
+    const name = this.names.get(convKey(this.conversation(conversationId).groupId));
+    return name === '' ? undefined : name;
+  }
+
+  /**
+   * Names or renames a conversation for all its members: the name goes as an MLS application message (mls.md §6
+   * payload type 3), so the relay never sees it. `''` removes the name. SDK_USAGE for a name longer than 256
+   * bytes of UTF-8 or with a control character.
+   */
+  setConversationName(conversationId: Uint8Array, name: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!validConversationName(name))
+        throw new ClientError(
+          'SDK_USAGE',
+          'a conversation name is at most 256 bytes of UTF-8 without control characters',
+        );
+      await this.sendNameLocked(this.conversation(conversationId), name);
+    });
+  }
+
   /** The current roster of a conversation, one entry per device. */
   members(conversationId: Uint8Array): Sender[] {
     return this.conversation(conversationId).members().map(sender);
@@ -349,9 +411,14 @@ export class OvertClient {
    */
   createConversation(
     userIds: readonly string[],
-    options: { history?: HistorySetting } = {},
+    options: { history?: HistorySetting; name?: string } = {},
   ): Promise<{ conversationId: Uint8Array; missing: string[] }> {
     return this.exclusive(async () => {
+      if (options.name !== undefined && !validConversationName(options.name))
+        throw new ClientError(
+          'SDK_USAGE',
+          'a conversation name is at most 256 bytes of UTF-8 without control characters',
+        );
       // Every member is about to be authenticated against the log: refuse up front on a stale view (KT-FRESH-1).
       await this.kt.ensureFresh();
       const conv = await Conversation.create(this.identity, this.mlsOptions, undefined, options.history);
@@ -362,6 +429,8 @@ export class OvertClient {
       await this.transport.createGroup(conv.groupId);
       await this.saveConversation(conv);
       const missing = await this.addUsersLocked(conv, users, named, first);
+      // After the members are in: they all decrypt it (client.md §4.1).
+      if (options.name !== undefined && options.name !== '') await this.sendNameLocked(conv, options.name);
       return { conversationId: conv.groupId, missing };
     });
   }
@@ -381,7 +450,7 @@ export class OvertClient {
       const before = conv.members();
       const epoch = conv.epoch;
       const missing = await this.addUsersLocked(conv, userIds, new Set(userIds));
-      if (conv.epoch !== epoch) await shareHistory(this.historyContext(), conv, before);
+      if (conv.epoch !== epoch) await this.afterAddLocked(conv, before);
       return missing;
     });
   }
@@ -410,9 +479,19 @@ export class OvertClient {
     return this.send(conversationId, utf8Encode(text), TEXT_CONTENT_TYPE);
   }
 
-  /** Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type. */
-  sendFile(conversationId: Uint8Array, bytes: Uint8Array, contentType: string): Promise<SentMessage> {
-    return this.send(conversationId, bytes, contentType);
+  /**
+   * Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type and, optionally, its name:
+   * both travel encrypted inside a FileContent (client.md §4.8); the envelope header says only
+   * {@link FILE_CONTENT_TYPE}. SDK_USAGE for a type or name the format cannot carry.
+   */
+  sendFile(
+    conversationId: Uint8Array,
+    bytes: Uint8Array,
+    contentType: string,
+    options: { name?: string } = {},
+  ): Promise<SentMessage> {
+    const content = encodeFileContent({ contentType, name: options.name ?? '', data: bytes });
+    return this.send(conversationId, content, FILE_CONTENT_TYPE);
   }
 
   /**
@@ -423,6 +502,7 @@ export class OvertClient {
   sync(): Promise<ClientEvent[]> {
     return this.exclusive(async () => {
       await this.syncLocked();
+      await this.addOwnDevicesLocked();
       return this.pendingEvents.splice(0);
     });
   }
@@ -697,6 +777,122 @@ export class OvertClient {
     });
   }
 
+  /**
+   * What follows a commit that added devices: the history this device holds (a `'shared'` conversation, §4.6) and
+   * the conversation's name, so the new devices have it too (§4.1).
+   */
+  private async afterAddLocked(conv: Conversation, before: readonly Member[]): Promise<void> {
+    await shareHistory(this.historyContext(), conv, before);
+    const name = this.names.get(convKey(conv.groupId));
+    if (name !== undefined && name !== '' && conv.isMember) await this.sendNameLocked(conv, name);
+  }
+
+  /**
+   * A user's new device joins their conversations (client.md §4.1 "Own devices"): every device of this user that
+   * the user approved on this device ({@link approveDevice}, kt/known) and that the directory lists as active and
+   * enrolled is added to each conversation this device is in and it is not, with a key package claimed for that
+   * device alone (DS-6); the other members check it on the log like any new member (KT-3, CLI-5). Each addition
+   * is reported as a `membership` event. A device with no key package left is skipped until a later sync; a
+   * conversation whose commit is refused is left as it is (retried by the next sync); a transient failure (e.g.
+   * the relay's claim limit, DS-11) ends the pass without failing sync().
+   */
+  private async addOwnDevicesLocked(): Promise<void> {
+    const known = (await this.kt.knownDevices()).filter((d) => d.deviceId !== this.deviceId);
+    const convs = [...this.conversations.values()].filter((c) => c.isMember);
+    if (known.length === 0 || convs.length === 0) return;
+    const wanted = (await this.transport.userDevices(this.userId)).filter(
+      (d) =>
+        d.userId === this.userId &&
+        d.status === 'active' &&
+        d.enrolLogIndex !== null &&
+        known.some(
+          (k) =>
+            k.deviceId === d.deviceId &&
+            (k.identityKey === undefined || equalBytes(k.identityKey, d.identityKey)),
+        ),
+    );
+    // A device found without a key package is not claimed for again for OWN_DEVICE_RETRY_MS (kept in the store,
+    // so short-lived sessions such as CLI commands do not spend the relay's claim budget, DS-11, on it).
+    const now = (this.options.now ?? Date.now)();
+    const exhausted = new Set<string>();
+    for (const d of wanted) {
+      const at = await this.options.store.get(ownRetryKey(d.deviceId));
+      if (at !== undefined && now - Number(utf8Decode(at)) < OWN_DEVICE_RETRY_MS) exhausted.add(d.deviceId);
+    }
+    for (const conv of convs) {
+      const absent = () => {
+        const present = new Set(
+          conv
+            .members()
+            .filter((m) => m.userId === this.userId)
+            .map((m) => utf8Decode(m.deviceId)),
+        );
+        return wanted.filter((d) => !present.has(d.deviceId) && !exhausted.has(d.deviceId));
+      };
+      if (absent().length === 0) continue;
+      const before = conv.members();
+      const epoch = conv.epoch;
+      try {
+        await this.commitWithRetry(conv, async () => {
+          if (!conv.isMember) return undefined;
+          const keyPackages: Uint8Array[] = [];
+          for (const d of absent()) {
+            const kp = await this.claimDevice(this.userId, d.deviceId);
+            if (kp === undefined) {
+              exhausted.add(d.deviceId);
+              await this.options.store.put(ownRetryKey(d.deviceId), utf8Encode(String(now)));
+            } else keyPackages.push(kp);
+          }
+          return keyPackages.length === 0 ? undefined : conv.addMembers(keyPackages);
+        });
+      } catch (e) {
+        // Best effort after the mailbox: a refusal or a transient failure (the relay's claim limit, DS-11, is
+        // a 429) leaves the conversation as it is for the next sync, and stops this pass on a transient one.
+        if (!isClientError(e) && !isOvertError(e)) throw e;
+        if (isTransient(e)) return;
+        continue;
+      }
+      if (conv.epoch === epoch || !conv.isMember) continue;
+      const had = new Set(before.map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
+      this.pendingEvents.push({
+        kind: 'membership',
+        conversationId: conv.groupId,
+        added: conv
+          .members()
+          .filter((m) => !had.has(`${m.userId}\u0000${utf8Decode(m.deviceId)}`))
+          .map(sender),
+        removed: [],
+        removedSelf: false,
+      });
+      await this.afterAddLocked(conv, before);
+    }
+  }
+
+  /** Sends a name payload to the conversation (retried after a lost epoch race) and records the name. */
+  private async sendNameLocked(conv: Conversation, name: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const message = await conv.encryptName(name);
+      await this.saveConversation(conv);
+      try {
+        await this.transport.postMessage(conv.groupId, message);
+        break;
+      } catch (e) {
+        if (attempt < MAX_RETRIES && isRaceLost(e)) {
+          await this.syncLocked();
+          if (!conv.isMember) return;
+          continue;
+        }
+        throw e;
+      }
+    }
+    await this.saveName(conv.groupId, name);
+  }
+
+  private async saveName(conversationId: Uint8Array, name: string): Promise<void> {
+    await this.options.store.put(nameKey(conversationId), utf8Encode(name));
+    this.names.set(convKey(conversationId), name);
+  }
+
   private send(conversationId: Uint8Array, payload: Uint8Array, contentType: string): Promise<SentMessage> {
     return this.exclusive(async () => {
       const conv = this.conversation(conversationId);
@@ -805,6 +1001,12 @@ export class OvertClient {
           await this.saveConversation(conv);
           await openHeldHistory(this.historyContext(), conv, item.seq, emit);
           return undefined;
+        }
+        if (inc.kind === 'name') {
+          // The name before the MLS state: a crash in between repeats the same rename, never loses it.
+          await this.saveName(conv.groupId, inc.name);
+          await this.saveConversation(conv);
+          return { kind: 'renamed', conversationId: conv.groupId, name: inc.name, by: sender(inc.sender) };
         }
         if (inc.kind === 'application') {
           pending = {
