@@ -88,6 +88,11 @@ function decodeJournal(bytes: Uint8Array): StoreOp[] {
 export interface FileStoreOptions {
   /** The profile key (32 bytes) every record is sealed under; the caller unwraps it (sealed.ts). */
   readonly key: Uint8Array;
+  /**
+   * Finish a pending batch at open (default true). False when another process may be writing the store right
+   * now: the caller runs `recover()` once it holds the store's lock (store-lock.ts).
+   */
+  readonly recover?: boolean;
 }
 
 function nameOf(file: string, prefix: string): string | undefined {
@@ -116,7 +121,7 @@ export class FileStore implements KeyValueStore {
       throw new ClientError('SDK_USAGE', `a file store needs a ${PROFILE_KEY_BYTES}-byte profile key`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const store = new FileStore(dir, options.key);
-    await store.recover();
+    if (options.recover !== false) await store.recover();
     return store;
   }
 
