@@ -390,7 +390,7 @@ export async function changePassphrase(dir: string, secrets: SecretSource): Prom
 }
 
 /**
- * The profile's one-writer lock (cli.md §3.3, client.md §4.9): taken by the client around each operation, so
+ * The profile's one-writer lock (cli.md §3.3, client.md §4.8): taken by the client around each operation, so
  * `overt watch` holds it only while it syncs; a batch a killed holder left half-applied is finished on taking it.
  * A second process waits up to OVERT_PROFILE_LOCK_WAIT seconds (default 60), then fails with "profile in use by
  * pid N" (SDK_STORE_BUSY).

@@ -77,7 +77,7 @@ export type SdkErrorCode =
   | 'SDK_STORE_MALFORMED'
   /** The passphrase or key does not unlock the profile key (REST-1, client.md §3.1). */
   | 'SDK_STORE_LOCKED'
-  /** Another running process holds the store's lock and did not release it in time (client.md §4.9). */
+  /** Another running process holds the store's lock and did not release it in time (client.md §4.8). */
   | 'SDK_STORE_BUSY'
   /** No conversation with this id is known to this device. */
   | 'SDK_UNKNOWN_CONVERSATION'

@@ -1,5 +1,5 @@
 /**
- * One writer per store directory (docs/spec/client.md §4.9, cli.md §3.3): a lock file holding the holder's pid,
+ * One writer per store directory (docs/spec/client.md §4.8, cli.md §3.3): a lock file holding the holder's pid,
  * taken around each client operation, so two processes on one profile (`overt watch` and `overt send` in two
  * terminals) never write the same MLS state from stale copies — the second would overwrite the ratchet state the
  * first advanced, and every message the first sent after it would be a replay to its recipients (MLS-9).

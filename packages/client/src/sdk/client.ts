@@ -130,7 +130,7 @@ export interface OvertClientOptions {
   /** How relay requests are retried (client.md §2.1; default DEFAULT_RETRY of the transport). */
   readonly retry?: RetryPolicy;
   /**
-   * Takes the lock of the store for one operation, resolving to its release (client.md §4.9; the CLI's profile
+   * Takes the lock of the store for one operation, resolving to its release (client.md §4.8; the CLI's profile
    * lock, cli.md §3.3). With it every operation runs under the lock and first re-reads the state from the store,
    * since another process may have advanced it meanwhile. Without it the store must have no other writer.
    */
@@ -564,7 +564,7 @@ export class OvertClient {
     return run;
   }
 
-  /** Runs `f` under the store lock, if any, on the state the store holds now (client.md §4.9). */
+  /** Runs `f` under the store lock, if any, on the state the store holds now (client.md §4.8). */
   private async underLock<T>(f: () => Promise<T>): Promise<T> {
     if (this.options.lock === undefined) return f();
     const release = await this.options.lock();
