@@ -64,5 +64,9 @@ export function decodeEvent(bytes: Uint8Array): ClientEvent {
     throw malformed();
   if (e.kind !== 'alert' && e.kind !== 'notice' && !(e.conversationId instanceof Uint8Array))
     throw malformed();
+  // JSON drops undefined members: put back the ones the event type always has.
+  const r = e as Record<string, unknown>;
+  if (e.kind === 'message' && !('stamp' in r)) r.stamp = undefined;
+  if (e.kind === 'rejected' && !('check' in r)) r.check = undefined;
   return e as ClientEvent;
 }
