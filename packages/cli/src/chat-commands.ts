@@ -354,7 +354,8 @@ const chatList: Command = {
   run: (ctx) =>
     guarded(ctx, async () => {
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      await keepUnread(p, await p.client.sync());
+      // Received events stay unread in the store (client.md §4.3) for `overt read`.
+      await p.client.receive();
       const chats = p.client.conversationIds().map((id) => {
         const name = p.client.conversationName(id);
         return {
@@ -400,7 +401,7 @@ const chatRename: Command = {
       if (!validConversationName(name))
         throw new UsageError('a name is at most 256 bytes of UTF-8 without control characters');
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      await keepUnread(p, await p.client.sync());
+      await p.client.receive();
       await p.client.setConversationName(conv, name);
       emit(
         ctx,
@@ -447,8 +448,9 @@ const send: Command = {
         }
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      // Catch up first: a commit we have not processed would make the relay refuse the send's epoch.
-      await keepUnread(p, await p.client.sync());
+      // Catch up first: a commit we have not processed would make the relay refuse the send's epoch. What it
+      // receives stays unread in the store for `overt read`.
+      await p.client.receive();
       const sent =
         bytes === undefined
           ? await p.client.sendText(conv, ctx.positionals[0]!)
@@ -617,16 +619,13 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
 }
 
 /**
- * Events synced but not yet read (a `read --conv` of another conversation, a `send`, a `chat list`) are kept,
- * encoded, in the profile store under `cli/unread/`, so no message is lost by being synced by another command.
+ * Events received but not yet shown are kept by the SDK in the profile store until marked read (client.md §4.3):
+ * a `read --conv` of another conversation, a `send`, a `chat list` or a read interrupted part-way loses none.
+ * An older overt kept them under `cli/unread/` (encoded below): those are shown first, then deleted.
  */
 const UNREAD = 'cli/unread/';
 
-function encodeEvent(e: ClientEvent): Uint8Array {
-  return utf8Encode(JSON.stringify(e, (_k, v) => (v instanceof Uint8Array ? { b64: toBase64(v) } : v)));
-}
-
-function decodeEvent(bytes: Uint8Array): ClientEvent {
+function decodeLegacyEvent(bytes: Uint8Array): ClientEvent {
   return JSON.parse(utf8Decode(bytes), (_k, v) =>
     v !== null && typeof v === 'object' && typeof v.b64 === 'string' && Object.keys(v).length === 1
       ? fromBase64(v.b64)
@@ -634,35 +633,57 @@ function decodeEvent(bytes: Uint8Array): ClientEvent {
   ) as ClientEvent;
 }
 
-async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promise<void> {
-  const existing = await p.store.list(UNREAD);
-  let next = existing.length === 0 ? 0 : Number(existing[existing.length - 1]!.slice(UNREAD.length)) + 1;
-  for (const e of events) await p.store.put(`${UNREAD}${String(next++).padStart(12, '0')}`, encodeEvent(e));
-}
-
-/** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
-async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
-  const out: ClientEvent[] = [];
+/** Unread events of `conv` (or all), oldest first, and `done()` to mark them read once they are shown. */
+async function unreadFor(
+  p: OpenProfile,
+  conv: Uint8Array | undefined,
+): Promise<{ events: ClientEvent[]; done: () => Promise<void> }> {
   // Alerts and notices concern the user, not a conversation: always shown.
   const match = (e: ClientEvent) =>
     conv === undefined ||
     e.kind === 'alert' ||
     e.kind === 'notice' ||
     toBase64Url(e.conversationId) === toBase64Url(conv);
+  const events: ClientEvent[] = [];
+  const legacy: string[] = [];
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
-    const e = decodeEvent(bytes);
+    const e = decodeLegacyEvent(bytes);
     if (!match(e)) continue;
-    out.push(e);
-    await p.store.delete(k);
+    events.push(e);
+    legacy.push(k);
   }
-  return out;
+  const ids: string[] = [];
+  for (const u of await p.client.unread()) {
+    if (!match(u.event)) continue;
+    events.push(u.event);
+    ids.push(u.id);
+  }
+  return {
+    events,
+    done: async () => {
+      await p.client.markRead(ids);
+      for (const k of legacy) await p.store.delete(k);
+    },
+  };
 }
 
-async function syncAndTake(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
-  await keepUnread(p, await p.client.sync());
-  return takeUnread(p, conv);
+/**
+ * Receives, then takes the unread events. A receive that fails part-way (the relay gone, a rate limit past the
+ * retries) still gives what it stored before failing, with the error: the caller shows those, then fails.
+ */
+async function receiveAndTake(
+  p: OpenProfile,
+  conv: Uint8Array | undefined,
+): Promise<{ events: ClientEvent[]; done: () => Promise<void>; failure: unknown }> {
+  let failure: unknown;
+  try {
+    await p.client.receive();
+  } catch (e) {
+    failure = e;
+  }
+  return { ...(await unreadFor(p, conv)), failure };
 }
 
 const read: Command = {
@@ -680,13 +701,22 @@ const read: Command = {
     guarded(ctx, async () => {
       const conv = optionalString(ctx, 'conv');
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      const events = await syncAndTake(p, conv === undefined ? undefined : convId(conv));
-      const shown = await Promise.all(events.map((e) => show(p, e)));
+      const { events, done, failure } = await receiveAndTake(
+        p,
+        conv === undefined ? undefined : convId(conv),
+      );
+      const shown = [];
+      for (const e of events) shown.push(await show(p, e));
+      if (failure !== undefined && shown.length === 0) throw failure;
       emit(
         ctx,
         { ok: true, events: shown.map((s) => s.json) },
         shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
       );
+      // Marked read once printed: a crash before this shows them again, never loses them.
+      await done();
+      // What arrived before the failure is shown; the rest comes with the next read.
+      if (failure !== undefined) throw failure;
       return events.some((e) => e.kind === 'rejected' || e.kind === 'alert') ? EXIT_FAILED : EXIT_OK;
     }),
 };
@@ -710,10 +740,13 @@ const watch: Command = {
       const drain = () => {
         running = running.then(async () => {
           try {
-            for (const e of await syncAndTake(p, undefined)) {
+            const { events, done, failure } = await receiveAndTake(p, undefined);
+            for (const e of events) {
               const s = await show(p, e);
               line(s.json, s.text);
             }
+            await done();
+            if (failure !== undefined) throw failure;
           } catch (e) {
             failure = e;
             ctx.io.stderr(`overt watch: sync failed: ${(e as Error).message}\n`);

@@ -10,8 +10,10 @@
  * credential and its key, group id, the roster of the message's epoch) and the time checks (CLI-8, CLI-9). Any failure
  * is returned as a `rejected` event with its code and check ID, never as a message (A5, CLI-1..CLI-4).
  *
- * All operations of one client run one at a time, and state is written to the store before the mailbox is
- * acknowledged, so a crash repeats at most the processing of unacknowledged items (MLS then refuses a replay).
+ * All operations of one client run one at a time (and, with a profile `lock`, one process at a time). Receiving is
+ * durable and idempotent (client.md §4.3): each mailbox item's effects — the MLS state, the event it produces, the
+ * mailbox cursor — are written in one atomic store batch before the item is acknowledged, and events stay in the
+ * store until read, so a crash or an error at any point neither loses a message nor processes one twice.
  */
 import {
   calendarMonthEpoch,
@@ -46,15 +48,17 @@ import {
   type KeyPackageBundle,
 } from '../mls/keyPackage.js';
 import { validConversationName } from '../mls/payload.js';
-import type { KeyValueStore } from '../store/store.js';
+import { type KeyValueStore, StoreTransaction } from '../store/store.js';
 import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
 import {
   type FetchLike,
   type FiledReport,
   type MailboxItem,
   RelayTransport,
+  type RetryPolicy,
 } from '../transport/relay-transport.js';
 import { encodeFileContent, FILE_CONTENT_TYPE } from './content.js';
+import { decodeEvent, EVENT_PREFIX, encodeEvent, itemEventKey, monitorEventKey } from './events.js';
 import { fileReport, forgetReportable, type StampStatus } from './franking.js';
 import {
   type HistoryContext,
@@ -130,6 +134,20 @@ export interface OvertClientOptions {
   readonly fetch?: FetchLike;
   readonly WebSocket?: WebSocketConstructor;
   readonly now?: () => number;
+  /** How relay requests are retried (client.md §2.1; default DEFAULT_RETRY of the transport). */
+  readonly retry?: RetryPolicy;
+  /**
+   * Takes the lock of the store for one operation, resolving to its release (client.md §4.8; the CLI's profile
+   * lock, cli.md §3.3). With it every operation runs under the lock and first re-reads the state from the store,
+   * since another process may have advanced it meanwhile. Without it the store must have no other writer.
+   */
+  readonly lock?: () => Promise<() => Promise<void>>;
+}
+
+/** An event kept in the store until read (client.md §4.3): `id` names it for {@link OvertClient.markRead}. */
+export interface UnreadEvent {
+  readonly id: string;
+  readonly event: ClientEvent;
 }
 
 /** Who sent a message, as the MLS credential that signed it says. */
@@ -207,6 +225,23 @@ function convKey(id: Uint8Array): string {
 }
 
 const CURSOR_KEY = 'mailbox/cursor';
+/** The highest seq acknowledged to the relay (≤ the cursor; items in between are processed, not yet acked). */
+const ACKED_KEY = 'mailbox/acked';
+
+/** Decodes a stored mailbox counter; SDK_STORE_MALFORMED (CLI-7) if it is not a decimal safe integer. */
+function decodeCounter(bytes: Uint8Array | undefined, what: string): number {
+  if (bytes === undefined) return 0;
+  let text = '';
+  try {
+    text = utf8Decode(bytes);
+  } catch {
+    // Not UTF-8: refused just below like any other malformed counter.
+  }
+  const n = Number(text);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
+    throw new ClientError('SDK_STORE_MALFORMED', `${what} does not decode`, { check: 'CLI-7' });
+  return n;
+}
 
 /** When this device last found one of its user's devices without a key package (decimal ms; client.md §4.1). */
 function ownRetryKey(deviceId: string): string {
@@ -231,9 +266,11 @@ export class OvertClient {
   private readonly bundles = new Map<string, KeyPackageBundle>();
   /** Conversation names by conversation key (`conv/…`). */
   private readonly names = new Map<string, string>();
+  /** Events kept by {@link storeEvent} in this session. */
+  private ownEvents = 0;
   private readonly epochKeys = new Map<number, Element>();
-  private readonly pendingEvents: ClientEvent[] = [];
   private cursor = 0;
+  private acked = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly mlsOptions: ConversationOptions;
   /** The mailbox socket opened by connect(), while open: small messages are sent on it. */
@@ -246,6 +283,7 @@ export class OvertClient {
       signer: { kind: 'device', deviceId: options.deviceId },
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.now ? { now: options.now } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
     });
     this.identity = createMlsIdentity(options.userId, utf8Encode(options.deviceId), options.signingKey);
     this.kt = new KeyTransparency({
@@ -272,18 +310,35 @@ export class OvertClient {
    */
   static async open(options: OvertClientOptions): Promise<OvertClient> {
     const c = new OvertClient(options);
-    const s = options.store;
-    await c.kt.init();
+    const release = await options.lock?.();
+    try {
+      await c.kt.init();
+      await c.reload();
+    } finally {
+      await release?.();
+    }
+    return c;
+  }
+
+  /**
+   * Re-reads conversations, key packages and the mailbox cursor from the store (at open, after taking the lock,
+   * and after a failed sync whose in-memory MLS state may be ahead of the store).
+   */
+  private async reload(): Promise<void> {
+    const s = this.options.store;
+    const conversations = new Map<string, Conversation>();
+    const bundles = new Map<string, KeyPackageBundle>();
+    const names = new Map<string, string>();
     try {
       for (const k of await s.list('conv/')) {
         const bytes = await s.get(k);
         if (bytes === undefined) continue;
-        const conv = await Conversation.restore(c.identity, bytes, c.mlsOptions);
+        const conv = await Conversation.restore(this.identity, bytes, this.mlsOptions);
         if (convKey(conv.groupId) !== k)
           throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation is filed under another id', {
             check: 'CLI-7',
           });
-        c.conversations.set(k, conv);
+        conversations.set(k, conv);
       }
       for (const k of await s.list('convname/')) {
         const bytes = await s.get(k);
@@ -292,11 +347,11 @@ export class OvertClient {
           throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation name does not decode', {
             check: 'CLI-7',
           });
-        c.names.set(`conv/${k.slice('convname/'.length)}`, name);
+        names.set(`conv/${k.slice('convname/'.length)}`, name);
       }
       for (const k of await s.list('kp/')) {
         const bytes = await s.get(k);
-        if (bytes !== undefined) c.bundles.set(k, await decodeKeyPackageBundle(bytes, c.identity));
+        if (bytes !== undefined) bundles.set(k, await decodeKeyPackageBundle(bytes, this.identity));
       }
     } catch (cause) {
       if (isClientError(cause, 'SDK_STORE_MALFORMED')) throw cause;
@@ -307,20 +362,17 @@ export class OvertClient {
         });
       throw cause;
     }
-    const cursor = await s.get(CURSOR_KEY);
-    if (cursor !== undefined) {
-      let text = '';
-      try {
-        text = utf8Decode(cursor);
-      } catch {
-        // Not UTF-8: refused just below like any other malformed cursor.
-      }
-      const n = Number(text);
-      if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
-        throw new ClientError('SDK_STORE_MALFORMED', 'mailbox cursor does not decode', { check: 'CLI-7' });
-      c.cursor = n;
-    }
-    return c;
+    const cursor = decodeCounter(await s.get(CURSOR_KEY), 'mailbox cursor');
+    const acked =
+      (await s.get(ACKED_KEY)) === undefined ? cursor : decodeCounter(await s.get(ACKED_KEY), 'ack');
+    this.conversations.clear();
+    for (const [k, v] of conversations) this.conversations.set(k, v);
+    this.bundles.clear();
+    for (const [k, v] of bundles) this.bundles.set(k, v);
+    this.names.clear();
+    for (const [k, v] of names) this.names.set(k, v);
+    this.cursor = cursor;
+    this.acked = Math.min(acked, cursor);
   }
 
   get userId(): string {
@@ -495,15 +547,41 @@ export class OvertClient {
   }
 
   /**
-   * Processes every pending mailbox item in order and acknowledges it; returns what happened, including items
-   * received while another operation had to catch up first. Never throws for a bad item: it becomes a
-   * `rejected` event. Throws RELAY_* when the relay cannot be read.
+   * Processes every pending mailbox item in order and acknowledges it; returns every unread event (in mailbox
+   * order) and marks them read, including events of earlier syncs that failed part-way or were received while
+   * another operation had to catch up first. Never throws for a bad item: it becomes a `rejected` event. Throws
+   * RELAY_* when the relay cannot be read; the events processed so far stay unread for the next call.
+   * An application that must not lose an event to its own crash uses {@link receive}, {@link unread} and
+   * {@link markRead} instead.
    */
   sync(): Promise<ClientEvent[]> {
     return this.exclusive(async () => {
       await this.syncLocked();
-      await this.addOwnDevicesLocked();
-      return this.pendingEvents.splice(0);
+      const unread = await this.unreadLocked();
+      await this.options.store.batch(unread.map((u) => ({ key: u.id, value: undefined })));
+      return unread.map((u) => u.event);
+    });
+  }
+
+  /**
+   * Processes every pending mailbox item like {@link sync}, leaving the events unread in the store (client.md
+   * §4.3). Throws RELAY_* when the relay cannot be read; what was processed stays processed.
+   */
+  receive(): Promise<void> {
+    return this.exclusive(() => this.syncLocked());
+  }
+
+  /** The unread events, in mailbox order (log-monitoring events last). */
+  unread(): Promise<UnreadEvent[]> {
+    return this.exclusive(() => this.unreadLocked());
+  }
+
+  /** Marks events read (deletes them from the store), e.g. once the application has shown or kept them. */
+  markRead(ids: readonly string[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (ids.some((id) => !id.startsWith(EVENT_PREFIX)))
+        throw new ClientError('SDK_USAGE', 'not an event id');
+      await this.options.store.batch(ids.map((key) => ({ key, value: undefined })));
     });
   }
 
@@ -564,9 +642,31 @@ export class OvertClient {
   // --- internals (called with the lock held) ---
 
   private exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(f, f);
+    const locked = () => this.underLock(f);
+    const run = this.tail.then(locked, locked);
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Runs `f` under the store lock, if any, on the state the store holds now (client.md §4.8). */
+  private async underLock<T>(f: () => Promise<T>): Promise<T> {
+    if (this.options.lock === undefined) return f();
+    const release = await this.options.lock();
+    try {
+      await this.reload();
+      return await f();
+    } finally {
+      await release();
+    }
+  }
+
+  private async unreadLocked(): Promise<UnreadEvent[]> {
+    const out: UnreadEvent[] = [];
+    for (const id of await this.options.store.list(EVENT_PREFIX)) {
+      const bytes = await this.options.store.get(id);
+      if (bytes !== undefined) out.push({ id, event: decodeEvent(bytes) });
+    }
+    return out;
   }
 
   /**
@@ -581,9 +681,9 @@ export class OvertClient {
   }
 
   /** What the history code (history.ts) needs from this client; called with the lock held. */
-  private historyContext(): HistoryContext {
+  private historyContext(store: KeyValueStore = this.options.store): HistoryContext {
     return {
-      store: this.options.store,
+      store,
       transport: this.transport,
       orgId: this.options.orgId,
       userId: this.userId,
@@ -854,7 +954,8 @@ export class OvertClient {
       }
       if (conv.epoch === epoch || !conv.isMember) continue;
       const had = new Set(before.map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
-      this.pendingEvents.push({
+      // Kept in the store like every event (client.md §4.3), after the add's own writes.
+      await this.storeEvent({
         kind: 'membership',
         conversationId: conv.groupId,
         added: conv
@@ -866,6 +967,15 @@ export class OvertClient {
       });
       await this.afterAddLocked(conv, before);
     }
+  }
+
+  /**
+   * Keeps an event this device made outside the mailbox (its user's new device added, client.md §4.1) in the
+   * store until read, under the log-monitoring keys; `n` from 500,000 up, so it never meets a monitoring event's.
+   */
+  private async storeEvent(e: ClientEvent): Promise<void> {
+    const at = (this.options.now ?? Date.now)();
+    await this.options.store.put(monitorEventKey(at, 500_000 + (this.ownEvents++ % 500_000)), encodeEvent(e));
   }
 
   /** Sends a name payload to the conversation (retried after a lost epoch race) and records the name. */
@@ -951,23 +1061,50 @@ export class OvertClient {
     });
   }
 
+  /**
+   * Catches up (client.md §4.3): reads the mailbox in catch-up pages (relay.md §6.9: items with their envelopes
+   * and stamps, one request per page) and processes each item; each item's effects, with the mailbox cursor, are
+   * one atomic store batch, and a page is acknowledged once all of its items are. On any error the in-memory
+   * state is re-read from the store (an MLS step may have run whose batch was not written) and the error thrown.
+   */
   private async syncLocked(): Promise<void> {
-    if (this.options.monitorLog) this.pendingEvents.push(...(await this.kt.monitor()));
+    try {
+      await this.syncSteps();
+    } catch (e) {
+      await this.reload();
+      throw e;
+    }
+  }
+
+  private async syncSteps(): Promise<void> {
+    if (this.options.monitorLog) {
+      const found = await this.kt.monitor();
+      const at = (this.options.now ?? Date.now)();
+      await this.options.store.batch(
+        found.map((e, n) => ({ key: monitorEventKey(at, n), value: encodeEvent(e) })),
+      );
+    }
     // Welcomes, commits and messages all rest on the log (members, epoch keys): not on a stale view (KT-FRESH-1).
     else await this.kt.ensureFresh();
     await this.resolvePending();
+    // Items processed by an earlier run whose ack did not happen (a crash, a relay error): acknowledge them now.
+    await this.ackProcessed();
     for (;;) {
-      const items = await this.transport.mailbox(this.cursor);
-      if (items.length === 0) return;
-      for (const item of items) {
-        const event = await this.process(item);
-        if (event !== undefined) this.pendingEvents.push(event);
-      }
-      const upTo = items[items.length - 1]!.seq;
-      await this.transport.ack(upTo);
-      this.cursor = upTo;
-      await this.options.store.put(CURSOR_KEY, utf8Encode(String(upTo)));
+      const page = await this.transport.catchUp(this.cursor);
+      for (const item of page.items) await this.process(item);
+      await this.ackProcessed();
+      if (!page.more || page.items.length === 0) break;
     }
+    // The user's approved new devices join this device's conversations (client.md §4.1), after the mailbox.
+    await this.addOwnDevicesLocked();
+  }
+
+  private async ackProcessed(): Promise<void> {
+    if (this.acked >= this.cursor) return;
+    const upTo = this.cursor;
+    await this.transport.ack(upTo);
+    await this.options.store.put(ACKED_KEY, utf8Encode(String(upTo)));
+    this.acked = upTo;
   }
 
   private rejected(item: MailboxItem, e: unknown): ClientEvent {
@@ -982,70 +1119,127 @@ export class OvertClient {
     };
   }
 
-  private async process(item: MailboxItem): Promise<ClientEvent | undefined> {
+  /**
+   * Processes one mailbox item durably (client.md §4.3). Its effects — MLS state, unread events, history and
+   * report records, the deletion of its inbox record, the cursor past it — are staged in one transaction and
+   * written in one atomic batch. An application message takes two batches: the MLS decryption's (the inbox
+   * record with K, seed and sender, and the advanced MLS state), then, once its envelope is fetched and opened,
+   * the event's. Every crash point is safe: before the first batch nothing happened (MLS decrypts the item again);
+   * between the two the inbox record is there and the envelope is opened from it, MLS is not asked again; after
+   * the second the cursor is past the item, so it is never processed again, and its event is in the store until
+   * read; an ack that did not happen is sent by the next sync. A transient failure throws with nothing of this item
+   * written beyond the first batch; any other failure is a `rejected` event, written the same way.
+   */
+  private async process(item: MailboxItem): Promise<void> {
     const inboxKey = `inbox/${item.seq}`;
+    let tx = new StoreTransaction(this.options.store);
+    let events: ClientEvent[] = [];
+    let joined: { k: string; conv: Conversation; usedKp: string | undefined } | undefined;
     try {
-      if (item.kind === 'welcome') return await this.processWelcome(item);
-      const conv = this.conversations.get(convKey(item.groupId));
-      if (conv === undefined)
-        throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
-      const emit = (e: ClientEvent) => this.pendingEvents.push(e);
-      if (await openHeldHistory(this.historyContext(), conv, item.seq, emit)) return undefined;
-      const stored = await this.options.store.get(inboxKey);
-      let pending = stored === undefined ? undefined : decodePendingOpen(stored);
-      if (pending === undefined) {
-        const inc = await conv.processIncoming(item.data);
-        if (inc.kind === 'history') {
-          // Held before the MLS state, like the inbox record: its key is consumed once saved (history.ts).
-          await holdHistoryPart(this.options.store, item.seq, inc.part, inc.sender);
-          await this.saveConversation(conv);
-          await openHeldHistory(this.historyContext(), conv, item.seq, emit);
-          return undefined;
-        }
-        if (inc.kind === 'name') {
-          // The name before the MLS state: a crash in between repeats the same rename, never loses it.
-          await this.saveName(conv.groupId, inc.name);
-          await this.saveConversation(conv);
-          return { kind: 'renamed', conversationId: conv.groupId, name: inc.name, by: sender(inc.sender) };
-        }
-        if (inc.kind === 'application') {
-          pending = {
-            transport: inc.payload,
-            senderUserId: inc.sender.userId,
-            senderDeviceId: inc.sender.deviceId,
-            senderKey: inc.sender.identityKey,
-            members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
-          };
-          // The record before the MLS state: a crash in between leaves a record, never a consumed key without one.
-          await this.options.store.put(inboxKey, encodePendingOpen(pending));
-        }
-        await this.saveConversation(conv);
-        if (inc.kind === 'commit')
-          return inc.own
-            ? undefined
-            : {
-                kind: 'membership',
-                conversationId: conv.groupId,
-                added: inc.change.added.map(sender),
-                removed: inc.change.removed.map(sender),
-                removedSelf: inc.removedSelf,
-              };
-        if (inc.kind === 'proposal') return undefined;
-      }
-      const event = await this.openMessage(conv, pending!, item.inline);
-      if (event.kind === 'message')
-        await keepHistoryRecord(this.options.store, conv, pending!.transport, event.sendTime);
-      await this.options.store.delete(inboxKey);
-      return event;
+      joined = await this.processItem(item, inboxKey, tx, events);
     } catch (e) {
       if (isTransient(e)) throw e;
-      await this.options.store.delete(inboxKey);
-      if (isClientError(e, 'MLS_OWN_MESSAGE')) return undefined;
-      return this.rejected(item, e);
+      // Nothing of the failed attempt is kept but the end of its inbox record; the MLS state stays as stored
+      // (a failed MLS step writes nothing: the in-memory copy is re-read below).
+      tx = new StoreTransaction(this.options.store);
+      await tx.delete(inboxKey);
+      events = isClientError(e, 'MLS_OWN_MESSAGE') ? [] : [this.rejected(item, e)];
+      joined = undefined;
+      const stored = await this.options.store.get(convKey(item.groupId));
+      if (stored !== undefined && this.conversations.has(convKey(item.groupId)))
+        this.conversations.set(
+          convKey(item.groupId),
+          await Conversation.restore(this.identity, stored, this.mlsOptions),
+        );
+    }
+    for (const [n, e] of events.entries()) await tx.put(itemEventKey(item.seq, n), encodeEvent(e));
+    await tx.put(CURSOR_KEY, utf8Encode(String(item.seq)));
+    await tx.commit();
+    this.cursor = item.seq;
+    if (joined !== undefined) {
+      this.conversations.set(joined.k, joined.conv);
+      if (joined.usedKp !== undefined) this.bundles.delete(joined.usedKp);
     }
   }
 
-  private async processWelcome(item: MailboxItem): Promise<ClientEvent | undefined> {
+  /** The item's effects, staged in `tx` (events into `events`); see {@link process}. */
+  private async processItem(
+    item: MailboxItem,
+    inboxKey: string,
+    tx: StoreTransaction,
+    events: ClientEvent[],
+  ): Promise<{ k: string; conv: Conversation; usedKp: string | undefined } | undefined> {
+    if (item.kind === 'welcome') return this.processWelcome(item, tx, events);
+    const conv = this.conversations.get(convKey(item.groupId));
+    if (conv === undefined)
+      throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
+    const emit = (e: ClientEvent) => events.push(e);
+    // A history part held by an earlier, interrupted run (its MLS step is done): open it now.
+    if (await openHeldHistory(this.historyContext(tx), conv, item.seq, emit)) return undefined;
+    const stored = await this.options.store.get(inboxKey);
+    let pending = stored === undefined ? undefined : decodePendingOpen(stored);
+    if (pending === undefined) {
+      const inc = await conv.processIncoming(item.data);
+      if (inc.kind === 'history') {
+        // Held with the MLS state in one batch: its key is consumed once saved (history.ts).
+        const first = new StoreTransaction(this.options.store);
+        await holdHistoryPart(first, item.seq, inc.part, inc.sender);
+        await first.put(convKey(conv.groupId), conv.serialize());
+        await first.commit();
+        await openHeldHistory(this.historyContext(tx), conv, item.seq, emit);
+        return undefined;
+      }
+      if (inc.kind === 'name') {
+        // The name, the MLS state and the event in the item's one batch (client.md §4.3).
+        await tx.put(nameKey(conv.groupId), utf8Encode(inc.name));
+        await tx.put(convKey(conv.groupId), conv.serialize());
+        this.names.set(convKey(conv.groupId), inc.name);
+        events.push({
+          kind: 'renamed',
+          conversationId: conv.groupId,
+          name: inc.name,
+          by: sender(inc.sender),
+        });
+        return undefined;
+      }
+      if (inc.kind === 'application') {
+        pending = {
+          transport: inc.payload,
+          senderUserId: inc.sender.userId,
+          senderDeviceId: inc.sender.deviceId,
+          senderKey: inc.sender.identityKey,
+          members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
+        };
+        // The record with the MLS state, in one batch: never a consumed key without its record.
+        await this.options.store.batch([
+          { key: inboxKey, value: encodePendingOpen(pending) },
+          { key: convKey(conv.groupId), value: conv.serialize() },
+        ]);
+      } else {
+        await tx.put(convKey(conv.groupId), conv.serialize());
+        if (inc.kind === 'commit' && !inc.own)
+          events.push({
+            kind: 'membership',
+            conversationId: conv.groupId,
+            added: inc.change.added.map(sender),
+            removed: inc.change.removed.map(sender),
+            removedSelf: inc.removedSelf,
+          });
+        return undefined;
+      }
+    }
+    const event = await this.openMessage(conv, pending, item.inline, tx);
+    if (event.kind === 'message') await keepHistoryRecord(tx, conv, pending.transport, event.sendTime);
+    await tx.delete(inboxKey);
+    events.push(event);
+    return undefined;
+  }
+
+  private async processWelcome(
+    item: MailboxItem,
+    tx: StoreTransaction,
+    events: ClientEvent[],
+  ): Promise<{ k: string; conv: Conversation; usedKp: string | undefined } | undefined> {
     if (this.conversations.get(convKey(item.groupId))?.isMember) return undefined;
     const { conversation, keyPackageRef } = await Conversation.join(
       this.identity,
@@ -1053,19 +1247,19 @@ export class OvertClient {
       [...this.bundles.values()],
       this.mlsOptions,
     );
-    await noteJoined(this.options.store, conversation);
-    await this.saveConversation(conversation);
-    const k = `kp/${toHex(keyPackageRef)}`;
+    await noteJoined(tx, conversation);
+    const k = convKey(conversation.groupId);
+    await tx.put(k, conversation.serialize());
+    const kp = `kp/${toHex(keyPackageRef)}`;
     // A last-resort package may be named by further Welcomes (RFC 9420 §16.8): its keys stay.
-    if (this.bundles.get(k)?.lastResort !== true) {
-      this.bundles.delete(k);
-      await this.options.store.delete(k);
-    }
-    return {
+    const usedKp = this.bundles.get(kp)?.lastResort !== true ? kp : undefined;
+    if (usedKp !== undefined) await tx.delete(usedKp);
+    events.push({
       kind: 'joined',
       conversationId: conversation.groupId,
       members: conversation.members().map(sender),
-    };
+    });
+    return { k, conv: conversation, usedKp };
   }
 
   /**
@@ -1076,8 +1270,9 @@ export class OvertClient {
     conv: Conversation,
     p: PendingOpen,
     inline: MailboxItem['inline'],
+    store: KeyValueStore,
   ): Promise<ClientEvent> {
-    return this.receive(conv, p.transport, inline, {
+    return this.openEnvelope(conv, p.transport, inline, store, {
       senderUserId: p.senderUserId,
       senderDeviceId: p.senderDeviceId,
       ...(p.senderKey !== undefined ? { senderKey: p.senderKey } : {}),
@@ -1087,19 +1282,20 @@ export class OvertClient {
   }
 
   /** Fetches (or takes the pushed copy of), opens and checks one envelope (receive.ts). */
-  private async receive(
+  private async openEnvelope(
     conv: Conversation,
     transport: KeyTransport,
     inline: MailboxItem['inline'],
+    store: KeyValueStore,
     origin: Origin,
   ) {
-    const ctx = this.receiveContext();
+    const ctx = this.receiveContext(store);
     return openReceived(ctx, conv, transport, await fetchEnvelope(ctx, transport.messageId, inline), origin);
   }
 
-  private receiveContext(): ReceiveContext {
+  private receiveContext(store: KeyValueStore): ReceiveContext {
     return {
-      store: this.options.store,
+      store,
       transport: this.transport,
       orgId: this.options.orgId,
       relayFrankingKey: this.options.relayFrankingKey,
