@@ -15,6 +15,7 @@ import {
   fromBase64,
   fromBase64Url,
   isOvertError,
+  isUserId,
   randomBytes,
   signDeviceStatement,
   toBase64,
@@ -43,6 +44,7 @@ import {
   type OpenProfile,
   openProfile,
 } from './profile.js';
+import { recordShown } from './shown-log.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
@@ -144,6 +146,8 @@ const deviceInit: Command = {
     guarded(ctx, async () => {
       const relay = requireString(ctx, 'relay');
       const user = requireString(ctx, 'user');
+      if (!isUserId(user))
+        throw new UsageError('--user must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ @ + - (core ids.ts)');
       const dir = resolve(requireString(ctx, 'profile'));
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
@@ -358,7 +362,7 @@ const chatList: Command = {
 const send: Command = {
   path: ['send', ''],
   summary: 'send a text message or a file to a conversation',
-  positionals: ['[TEXT]'],
+  positionals: ['[TEXT…]'],
   options: {
     ...profileOption,
     to: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
@@ -379,7 +383,14 @@ const send: Command = {
       const file = optionalString(ctx, 'file');
       if ((file === undefined) === (ctx.positionals.length === 0))
         throw new UsageError('give either a text argument or --file PATH');
-      if (ctx.positionals.length > 1) throw new UsageError('quote the text as one argument');
+      // Several words are refused rather than joined: the shell has already eaten the spacing and any quote or
+      // glob characters between them, so what would be sent is not what was typed (cli.md §1.1).
+      if (ctx.positionals.length > 1)
+        throw new UsageError(
+          `the text is ${ctx.positionals.length} arguments: quote it as one, e.g. overt send --to CONV "hello bob"`,
+        );
+      if (file === undefined && ctx.positionals[0]!.trim() === '')
+        throw new UsageError('the message is empty: nothing to send');
       let bytes: Uint8Array | undefined;
       if (file !== undefined) {
         try {
@@ -465,6 +476,8 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
   const short = conversation.slice(0, 8);
   switch (e.kind) {
     case 'message': {
+      // Kept for `overt history` (cli.md §3.3) as it is printed.
+      await recordShown(p.store, e);
       const from = `${e.sender.userId}/${e.sender.deviceId}`;
       const time = new Date(e.sendTime).toISOString();
       const messageId = toBase64Url(e.messageId);
@@ -559,7 +572,7 @@ function decodeEvent(bytes: Uint8Array): ClientEvent {
   ) as ClientEvent;
 }
 
-async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promise<void> {
+export async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promise<void> {
   const existing = await p.store.list(UNREAD);
   let next = existing.length === 0 ? 0 : Number(existing[existing.length - 1]!.slice(UNREAD.length)) + 1;
   for (const e of events) await p.store.put(`${UNREAD}${String(next++).padStart(12, '0')}`, encodeEvent(e));

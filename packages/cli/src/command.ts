@@ -104,6 +104,41 @@ export function helpText(cmd: Command): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Puts `args` in the form node:util parseArgs reads without guessing (docs/spec/cli.md §1.1): every value of a
+ * string option joined to it (`--to=-x…`), so that a value beginning with `-` (a base64url id does one time in
+ * 64) is never taken for an option; every other token beginning with a single `-` (there are no short options)
+ * and everything after `--` moved after one `--`, so it is a positional whatever it begins with. Options,
+ * then positionals, keep their order.
+ */
+export function normaliseArgs(
+  options: Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>,
+  args: readonly string[],
+): string[] {
+  const opts: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const tok = args[i]!;
+    if (tok === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (tok.startsWith('--')) {
+      const name = tok.slice(2);
+      if (Object.hasOwn(options, name) && options[name]!.type === 'string' && i + 1 < args.length) {
+        opts.push(`--${name}=${args[++i]!}`);
+      } else {
+        opts.push(tok);
+      }
+    } else if (tok === '-h') {
+      opts.push('--help');
+    } else {
+      positionals.push(tok);
+    }
+  }
+  return positionals.length === 0 ? opts : [...opts, '--', ...positionals];
+}
+
 /** Parses `args` (after the two command words) for `cmd`. @throws UsageError. */
 export function parseCommandArgs(
   cmd: Command,
@@ -114,13 +149,27 @@ export function parseCommandArgs(
     options[name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: normaliseArgs(options, args),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    const message = (e as Error).message;
+    // A positional that begins with `--` cannot be told from a mistyped option: say how to pass it.
+    throw new UsageError(
+      /^Unknown option '--/.test(message)
+        ? `${message.split('. ')[0]} (a value that begins with '--' goes after '--', e.g. overt ${cmd.path.join(' ').trim()} -- --VALUE)`
+        : message,
+    );
   }
   const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
   if (values.help === true) return { values, positionals: parsed.positionals };
-  if (parsed.positionals.length !== cmd.positionals.length) {
+  // `[TEXT]` is optional; a last positional written `…]` takes any number (the command says what it accepts).
+  const required = cmd.positionals.filter((p) => !p.startsWith('[')).length;
+  const most = cmd.positionals.at(-1)?.endsWith('…]') ? Number.POSITIVE_INFINITY : cmd.positionals.length;
+  if (parsed.positionals.length < required || parsed.positionals.length > most) {
     throw new UsageError(
       cmd.positionals.length === 0
         ? `unexpected argument ${JSON.stringify(parsed.positionals[0])}`

@@ -19,7 +19,9 @@ import {
   parseCommandArgs,
   UsageError,
 } from './command.js';
+import { historyCommands } from './history-commands.js';
 import { logCommands } from './log-commands.js';
+import { memberCommands } from './member-commands.js';
 import { profileCommands } from './profile-commands.js';
 import { reportCommands } from './report-commands.js';
 import { witnessCommands } from './witness-commands.js';
@@ -30,6 +32,8 @@ const COMMANDS: readonly Command[] = [
   ...logCommands,
   ...witnessCommands,
   ...chatCommands,
+  ...memberCommands,
+  ...historyCommands,
   ...profileCommands,
   ...reportCommands,
 ];
@@ -88,21 +92,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   return runCommand(cmd, rest, io);
 }
 
-/** Positionals written `[TEXT]` are optional: the command is parsed with them, else without. */
-function parseWithOptional(cmd: Command, rest: readonly string[]): ReturnType<typeof parseCommandArgs> {
-  try {
-    return parseCommandArgs(cmd, rest);
-  } catch (e) {
-    if (!(e instanceof UsageError) || !cmd.positionals.every((p) => p.startsWith('['))) throw e;
-    return parseCommandArgs({ ...cmd, positionals: [] }, rest);
-  }
-}
-
 async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promise<number> {
   const name = cmd.path.join(' ').trim();
   const json = rest.includes('--json');
   try {
-    const { values, positionals } = parseWithOptional(cmd, rest);
+    const { values, positionals } = parseCommandArgs(cmd, rest);
     if (values.help === true) {
       io.stdout(helpText(cmd));
       return EXIT_OK;

@@ -476,6 +476,15 @@ export class OvertClient {
     return this.exclusive(() => this.kt.approveDevice(deviceId, identityKey));
   }
 
+  /**
+   * The identity key the verified log holds for `deviceId`, a device of this user (KT-3): so a device can be
+   * checked as enrolled before it is approved. Throws SDK_DEVICE_UNVERIFIED (CLI-5) when the directory lists no
+   * enrolment of it, KT_DEVICE_NOT_ON_LOG (KT-3), KT_LOG_STALE (KT-FRESH-1), or the log's and relay's errors.
+   */
+  ownDeviceKey(deviceId: string): Promise<Uint8Array> {
+    return this.exclusive(() => this.kt.deviceKey(this.userId, utf8Encode(deviceId)));
+  }
+
   /** The user announces that one of their devices will be removed: its removal raises no alert. */
   forgetDevice(deviceId: string): Promise<void> {
     return this.exclusive(() => this.kt.forgetDevice(deviceId));
