@@ -30,8 +30,11 @@ import {
   EXIT_FAILED,
   EXIT_OK,
   emit,
+  fileReason,
+  networkReason,
   optionalString,
   requireString,
+  UnavailableError,
   UsageError,
 } from './command.js';
 import { profileOptions, SecretSource } from './passphrase.js';
@@ -62,14 +65,21 @@ export const adminOptions = {
 
 /** Reads the org admin's key from the file named by --admin-key; a file that cannot be read is a usage error. */
 export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
+  const path = requireString(ctx, 'admin-key');
   let adminText: string;
   try {
-    adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
+    adminText = (await readFile(path, 'utf8')).trim();
   } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError('cannot read --admin-key');
+    throw new UsageError(`cannot read --admin-key ${path}: ${fileReason(e)}`);
   }
-  return parseSignerKey(adminText);
+  try {
+    return parseSignerKey(adminText);
+  } catch {
+    // The parser's message is not shown: it could quote the file, and the file may be some other secret.
+    throw new UsageError(
+      `--admin-key ${path} is not an org admin key (npm start writes one to ./data/admin.key)`,
+    );
+  }
 }
 
 /**
@@ -88,6 +98,14 @@ export async function guarded(ctx: CommandContext, f: () => Promise<number>): Pr
     return await f();
   } catch (thrown) {
     const e = shownError(thrown);
+    // The relay is down or unreachable: say so, rather than the layer that noticed (RELAY_UNAVAILABLE when the
+    // relay was asked, KT_LOG_UNAVAILABLE when its log was). Exit 4 (cli.md §4.1).
+    const net = networkReason(thrown);
+    if (
+      net !== undefined &&
+      (isClientError(e, 'RELAY_UNAVAILABLE') || isClientError(e, 'KT_LOG_UNAVAILABLE'))
+    )
+      throw new UnavailableError(`cannot reach the relay (${net}); is it running? [${e.code}]`);
     if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
@@ -216,13 +234,34 @@ const adminEnrol: Command = {
         identityKey,
         time: Date.now(),
       });
-      const logIndex = await transport.enrolDevice(statement);
+      let logIndex: number;
+      let already = false;
+      try {
+        logIndex = await transport.enrolDevice(statement);
+      } catch (e) {
+        if (!isClientError(e) || e.relayCode !== 'DIR_DEVICE_EXISTS') throw e;
+        // The same enrolment run again (a retry after a lost answer, a script run twice) is a no-op; the device
+        // id taken by another user or key is still refused (ids are never reused, STORE-R-4).
+        const same = (await transport.userDevices(user)).find(
+          (d) =>
+            d.deviceId === device &&
+            d.userId === user &&
+            d.status === 'active' &&
+            d.enrolLogIndex !== null &&
+            toBase64(d.identityKey) === toBase64(identityKey),
+        );
+        if (same?.enrolLogIndex == null) throw e;
+        logIndex = same.enrolLogIndex;
+        already = true;
+      }
       // Clients accept the device only once a witnessed checkpoint includes its enrolment (client.md §8).
       await waitWitnessed(relay, logIndex);
       emit(
         ctx,
-        { ok: true, user, device, userCreated, logIndex },
-        `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
+        { ok: true, user, device, userCreated, logIndex, alreadyEnrolled: already },
+        already
+          ? `${user}/${device} is already enrolled with this key (log index ${logIndex}); nothing to do`
+          : `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
       );
       return EXIT_OK;
     }),
@@ -261,7 +300,7 @@ const deviceApprove: Command = {
     },
   },
   details:
-    'Every read and watch checks the transparency log for devices enrolled for your user. A device you did not\napprove is printed as ALERT unknown-device (someone may be reading your messages: tell your org admin).\nApprove the devices you enrolled yourself, e.g. a new laptop.',
+    'Every read and watch checks the transparency log for devices enrolled for your user. A device you did not\napprove is printed as ALERT unknown-device on every read and watch until you approve it or the org admin\nremoves it (someone may be reading your messages: tell your org admin). Approve the devices you enrolled\nyourself, e.g. a new laptop, once the log shows them enrolled; a device that is not enrolled is refused.',
   examples: [
     'overt device approve alice-phone --profile ~/.overt/alice',
     'overt device approve alice-phone --key <base64> --profile ~/.overt/alice --json',
@@ -281,6 +320,20 @@ const deviceApprove: Command = {
         if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      // Only a device the log shows enrolled for this user (KT-3, CLI-5): a typo must not approve a name that a
+      // later, unwanted enrolment would then use without an alert.
+      let logged: Uint8Array;
+      try {
+        logged = await p.client.ownDeviceKey(device);
+      } catch (e) {
+        if (isClientError(e, 'SDK_DEVICE_UNVERIFIED') || isClientError(e, 'KT_DEVICE_NOT_ON_LOG'))
+          throw new UsageError(
+            `${p.info.user}/${device} is not enrolled (the org admin runs overt admin enrol first); nothing approved`,
+          );
+        throw e;
+      }
+      if (identityKey !== undefined && toBase64(identityKey) !== toBase64(logged))
+        throw new UsageError(`--key is not the key enrolled for ${p.info.user}/${device}; nothing approved`);
       await p.client.approveDevice(device, identityKey);
       emit(
         ctx,
@@ -395,8 +448,8 @@ const send: Command = {
       if (file !== undefined) {
         try {
           bytes = new Uint8Array(await readFile(file));
-        } catch {
-          throw new UsageError(`cannot read ${file}`);
+        } catch (e) {
+          throw new UsageError(`cannot read --file ${file}: ${fileReason(e)}`);
         }
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
@@ -572,7 +625,9 @@ function decodeEvent(bytes: Uint8Array): ClientEvent {
   ) as ClientEvent;
 }
 
-export async function keepUnread(p: OpenProfile, events: readonly ClientEvent[]): Promise<void> {
+export async function keepUnread(p: OpenProfile, all: readonly ClientEvent[]): Promise<void> {
+  // A repeating alert comes again with the next sync, so `read` shows it then; kept here it would show twice.
+  const events = all.filter((e) => !repeats(e));
   const existing = await p.store.list(UNREAD);
   let next = existing.length === 0 ? 0 : Number(existing[existing.length - 1]!.slice(UNREAD.length)) + 1;
   for (const e of events) await p.store.put(`${UNREAD}${String(next++).padStart(12, '0')}`, encodeEvent(e));
@@ -598,9 +653,13 @@ async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise
   return out;
 }
 
+/** An alert the client repeats on every sync until it is resolved (client.md §8): never queued as unread. */
+const repeats = (e: ClientEvent) => e.kind === 'alert' && 'userId' in e && e.alert === 'unknown-device';
+
 async function syncAndTake(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
-  await keepUnread(p, await p.client.sync());
-  return takeUnread(p, conv);
+  const events = await p.client.sync();
+  await keepUnread(p, events);
+  return [...events.filter(repeats), ...(await takeUnread(p, conv))];
 }
 
 const read: Command = {

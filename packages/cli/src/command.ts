@@ -12,9 +12,68 @@ export const EXIT_USAGE = 2;
 /** The profile could not be unlocked: wrong passphrase or key, or none given (docs/spec/cli.md §3.1). */
 export const EXIT_LOCKED = 3;
 
+/** The relay cannot be reached, or what answers is not an Overt relay (docs/spec/cli.md §4.1). */
+export const EXIT_UNAVAILABLE = 4;
+
 /** The exit-status line of every help text. */
 export const EXIT_STATUS_HELP =
-  'Exit status: 0 ok, 1 verification failed, 2 usage error, 3 profile locked (wrong or missing passphrase).';
+  'Exit status: 0 ok, 1 failed or refused, 2 usage error, 3 profile locked (wrong or missing passphrase),\n4 relay unreachable or not an Overt relay.';
+
+/**
+ * The relay could not be reached (connection refused, name not found, timed out) or what answered is not an
+ * Overt relay (an HTTP error, a body that is not JSON). Exit code 4. The message names the URL and the reason.
+ */
+export class UnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** Why a file could not be read or written, in words, from the Node error code (ENOENT, EACCES, EISDIR …). */
+export function fileReason(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (ENOENT)';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${code})`;
+    case 'EISDIR':
+      return 'it is a directory (EISDIR)';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory (ENOTDIR)';
+    case 'EEXIST':
+      return 'it exists (EEXIST)';
+    default:
+      return typeof code === 'string' ? code : 'unreadable';
+  }
+}
+
+/**
+ * The network reason inside a failed fetch (`fetch failed` whose cause is a system error), e.g.
+ * `ECONNREFUSED`, or undefined when `e`'s cause chain holds none.
+ */
+export function networkReason(e: unknown): string | undefined {
+  for (
+    let c: unknown = e, i = 0;
+    c !== undefined && c !== null && i < 10;
+    c = (c as { cause?: unknown }).cause, i++
+  ) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+    const errors = (c as { errors?: unknown }).errors;
+    for (const inner of Array.isArray(errors) ? errors : []) {
+      const r = networkReason(inner);
+      if (r !== undefined) return r;
+    }
+  }
+  // No system error code (e.g. fetch's "bad port"): the innermost message says what went wrong.
+  let last: unknown = e;
+  while ((last as { cause?: unknown } | undefined)?.cause instanceof Error)
+    last = (last as { cause: unknown }).cause;
+  return last instanceof Error && last !== e ? last.message : undefined;
+}
 
 /** A usage mistake: unknown option, missing argument, malformed value. Exit code 2. */
 export class UsageError extends Error {

@@ -12,11 +12,13 @@ import {
   EXIT_LOCKED,
   EXIT_OK,
   EXIT_STATUS_HELP,
+  EXIT_UNAVAILABLE,
   EXIT_USAGE,
   helpText,
   type Io,
   LockedError,
   parseCommandArgs,
+  UnavailableError,
   UsageError,
 } from './command.js';
 import { historyCommands } from './history-commands.js';
@@ -26,7 +28,7 @@ import { profileCommands } from './profile-commands.js';
 import { reportCommands } from './report-commands.js';
 import { witnessCommands } from './witness-commands.js';
 
-export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
+export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, type Io } from './command.js';
 
 const COMMANDS: readonly Command[] = [
   ...logCommands,
@@ -107,6 +109,12 @@ async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promis
       if (json) io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'usage', message: e.message } })}\n`);
       io.stderr(`overt ${name}: ${e.message}\nRun 'overt ${name} --help' for usage.\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof UnavailableError) {
+      if (json)
+        io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'unavailable', message: e.message } })}\n`);
+      io.stderr(`overt ${name}: ${e.message}\n`);
+      return EXIT_UNAVAILABLE;
     }
     if (e instanceof LockedError) {
       if (json)
