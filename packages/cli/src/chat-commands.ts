@@ -101,11 +101,11 @@ export async function guarded(ctx: CommandContext, f: () => Promise<number>): Pr
     // The relay is down or unreachable: say so, rather than the layer that noticed (RELAY_UNAVAILABLE when the
     // relay was asked, KT_LOG_UNAVAILABLE when its log was). Exit 4 (cli.md §4.1).
     const net = networkReason(thrown);
-    if (
-      net !== undefined &&
-      (isClientError(e, 'RELAY_UNAVAILABLE') || isClientError(e, 'KT_LOG_UNAVAILABLE'))
-    )
-      throw new UnavailableError(`cannot reach the relay (${net}); is it running? [${e.code}]`);
+    const systemCode = net !== undefined && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(net);
+    if (isClientError(e, 'RELAY_UNAVAILABLE') || (systemCode && isClientError(e, 'KT_LOG_UNAVAILABLE')))
+      throw new UnavailableError(
+        `cannot reach the relay (${net ?? 'no answer'}); is it running? [${e.code}]`,
+      );
     if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
