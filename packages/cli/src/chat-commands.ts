@@ -37,6 +37,7 @@ import {
   UnavailableError,
   UsageError,
 } from './command.js';
+import { findEnrolment } from './enrol-lookup.js';
 import { profileOptions, SecretSource } from './passphrase.js';
 import {
   assertNoProfile,
@@ -242,16 +243,14 @@ const adminEnrol: Command = {
         if (!isClientError(e) || e.relayCode !== 'DIR_DEVICE_EXISTS') throw e;
         // The same enrolment run again (a retry after a lost answer, a script run twice) is a no-op; the device
         // id taken by another user or key is still refused (ids are never reused, STORE-R-4).
-        const same = (await transport.userDevices(user)).find(
-          (d) =>
-            d.deviceId === device &&
-            d.userId === user &&
-            d.status === 'active' &&
-            d.enrolLogIndex !== null &&
-            toBase64(d.identityKey) === toBase64(identityKey),
-        );
-        if (same?.enrolLogIndex == null) throw e;
-        logIndex = same.enrolLogIndex;
+        const index = await findEnrolment(relay, admin.keyPair.publicKey, {
+          orgId: org,
+          userId: user,
+          deviceId: device,
+          identityKey,
+        });
+        if (index === undefined) throw e;
+        logIndex = index;
         already = true;
       }
       // Clients accept the device only once a witnessed checkpoint includes its enrolment (client.md §8).
