@@ -1,12 +1,11 @@
 /**
  * The `overt` command: dispatch of `overt <family> <command> …` to the commands of each family, top-level and
- * family help. Only the `log` and `witness` families exist so far.
+ * family help, from the command index (command-index.ts) so that only the command run is loaded.
  *
  * `main` never calls process.exit and writes only through the given {@link Io}, so it runs the same under the
  * process entry (run.ts) and inside tests.
  */
 
-import { chatCommands } from './chat-commands.js';
 import {
   type Command,
   EXIT_LOCKED,
@@ -21,24 +20,12 @@ import {
   UnavailableError,
   UsageError,
 } from './command.js';
-import { historyCommands } from './history-commands.js';
-import { logCommands } from './log-commands.js';
-import { memberCommands } from './member-commands.js';
-import { profileCommands } from './profile-commands.js';
-import { reportCommands } from './report-commands.js';
-import { witnessCommands } from './witness-commands.js';
+import { COMMAND_INDEX, loadCommand } from './command-index.js';
 
 export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, type Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [
-  ...logCommands,
-  ...witnessCommands,
-  ...chatCommands,
-  ...memberCommands,
-  ...historyCommands,
-  ...profileCommands,
-  ...reportCommands,
-];
+// The index, not the commands: a command's module (and the packages it imports) is loaded only to run it.
+const COMMANDS = COMMAND_INDEX;
 
 const VERSION = '0.1.0';
 
@@ -77,7 +64,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   // A one-word command (`overt send …`) has the path [name, ''].
   const single = COMMANDS.find((c) => c.path[0] === family && c.path[1] === '');
-  if (single !== undefined) return runCommand(single, argv.slice(1), io);
+  if (single !== undefined) return runCommand((await loadCommand(single.path))!, argv.slice(1), io);
   if (!COMMANDS.some((c) => c.path[0] === family)) {
     io.stderr(`overt: unknown command family ${JSON.stringify(family)}\n\n${topHelp()}`);
     return EXIT_USAGE;
@@ -86,7 +73,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(familyHelp(family));
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  const cmd = COMMANDS.find((c) => c.path[0] === family && c.path[1] === name);
+  const cmd = await loadCommand([family, name]);
   if (cmd === undefined) {
     io.stderr(`overt: unknown command ${JSON.stringify(`${family} ${name}`)}\n\n${familyHelp(family)}`);
     return EXIT_USAGE;
