@@ -384,6 +384,7 @@ const verify: Command = {
     },
   },
   details:
+    'Without --witness it refuses unless --quorum 0 --max-age off asks for the log alone (no split-view protection).\n' +
     'Checks, in order: the checkpoint is signed by --vkey for the origin; at least --quorum of the --witness keys\n' +
     'cosigned it, the quorum-th newest of them at most --max-age seconds ago (a log or relay that keeps showing\n' +
     'an old checkpoint hides what was appended since; cosignatures dated over 60 s ahead do not count); it is consistent with the checkpoint saved in --state (a consistency proof built from the\n' +
