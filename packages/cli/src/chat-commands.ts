@@ -9,8 +9,15 @@
  * rewrite the reader's terminal.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { type ClientEvent, isClientError, RelayTransport, TEXT_CONTENT_TYPE } from '@overt/client';
+import { basename, resolve } from 'node:path';
+import {
+  type ClientEvent,
+  fallbackFileName,
+  isClientError,
+  RelayTransport,
+  TEXT_CONTENT_TYPE,
+  validConversationName,
+} from '@overt/client';
 import {
   fromBase64,
   fromBase64Url,
@@ -41,6 +48,7 @@ import { findEnrolment } from './enrol-lookup.js';
 import { profileOptions, SecretSource } from './passphrase.js';
 import {
   assertNoProfile,
+  FILE_INFO_PREFIX,
   FILE_PREFIX,
   fetchOrg,
   fetchTrust,
@@ -352,8 +360,16 @@ const chatNew: Command = {
   options: {
     ...profileOption,
     with: { type: 'string', value: 'USER[,USER…]', description: 'who to add (all their enrolled devices)' },
+    name: {
+      type: 'string',
+      value: 'NAME',
+      description: 'name the conversation (end-to-end encrypted, seen by all members)',
+    },
   },
-  examples: ['overt chat new --profile ~/.overt/alice --with bob,carol'],
+  examples: [
+    'overt chat new --profile ~/.overt/alice --with bob,carol',
+    'overt chat new --profile ~/.overt/alice --with bob,carol --name "Q3 planning"',
+  ],
   run: (ctx) =>
     guarded(ctx, async () => {
       const users = requireString(ctx, 'with')
@@ -361,14 +377,19 @@ const chatNew: Command = {
         .map((u) => u.trim())
         .filter((u) => u !== '');
       if (users.length === 0) throw new UsageError('--with needs at least one user');
+      const name = optionalString(ctx, 'name');
+      if (name !== undefined && !validConversationName(name))
+        throw new UsageError('--name is at most 256 bytes of UTF-8 without control characters');
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      const { conversationId, missing } = await p.client.createConversation(users);
+      const { conversationId, missing } = await p.client.createConversation(users, {
+        ...(name !== undefined ? { name } : {}),
+      });
       const id = toBase64Url(conversationId);
       const members = p.client.members(conversationId);
       emit(
         ctx,
-        { ok: true, conversation: id, members, missing },
-        `${id}\nmembers: ${members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}${
+        { ok: true, conversation: id, ...(name ? { name } : {}), members, missing },
+        `${id}${name ? `  ${printable(name)}` : ''}\nmembers: ${members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}${
           missing.length > 0
             ? `\nnot added (no key package; they must run a command once): ${missing.join(', ')}`
             : ''
@@ -389,11 +410,16 @@ const chatList: Command = {
   run: (ctx) =>
     guarded(ctx, async () => {
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      await keepUnread(p, await p.client.sync());
-      const chats = p.client.conversationIds().map((id) => ({
-        conversation: toBase64Url(id),
-        members: p.client.members(id),
-      }));
+      // Received events stay unread in the store (client.md §4.3) for `overt read`.
+      await p.client.receive();
+      const chats = p.client.conversationIds().map((id) => {
+        const name = p.client.conversationName(id);
+        return {
+          conversation: toBase64Url(id),
+          ...(name !== undefined ? { name } : {}),
+          members: p.client.members(id),
+        };
+      });
       emit(
         ctx,
         { ok: true, conversations: chats },
@@ -401,9 +427,42 @@ const chatList: Command = {
           ? 'no conversations'
           : chats
               .map(
-                (c) => `${c.conversation}  ${c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', ')}`,
+                (c) =>
+                  `${c.conversation}  ${c.name !== undefined ? `"${printable(c.name)}"  ` : ''}${printable(
+                    c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', '),
+                  )}`,
               )
               .join('\n'),
+      );
+      return EXIT_OK;
+    }),
+};
+
+const chatRename: Command = {
+  path: ['chat', 'rename'],
+  summary: 'name or rename a conversation for all its members',
+  positionals: ['NAME'],
+  options: {
+    ...profileOption,
+    conv: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
+  },
+  details:
+    'The name goes to the members end-to-end encrypted (an MLS message; the relay never sees it). An empty NAME\nremoves it.',
+  examples: ['overt chat rename --profile ~/.overt/alice --conv <conv> "Q4 planning"'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const conv = convId(requireString(ctx, 'conv'));
+      if (ctx.positionals.length !== 1) throw new UsageError('give the new name as one argument');
+      const name = ctx.positionals[0]!;
+      if (!validConversationName(name))
+        throw new UsageError('a name is at most 256 bytes of UTF-8 without control characters');
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      await p.client.receive();
+      await p.client.setConversationName(conv, name);
+      emit(
+        ctx,
+        { ok: true, conversation: toBase64Url(conv), name },
+        `${toBase64Url(conv)} is now ${name === '' ? 'unnamed' : `"${printable(name)}"`}`,
       );
       return EXIT_OK;
     }),
@@ -452,12 +511,16 @@ const send: Command = {
         }
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      // Catch up first: a commit we have not processed would make the relay refuse the send's epoch.
-      await keepUnread(p, await p.client.sync());
+      // Catch up first: a commit we have not processed would make the relay refuse the send's epoch. What it
+      // receives stays unread in the store for `overt read`.
+      await p.client.receive();
       const sent =
         bytes === undefined
           ? await p.client.sendText(conv, ctx.positionals[0]!)
-          : await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream');
+          : // The file's own name goes with it, encrypted (client.md §4.8); never the directories above it.
+            await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream', {
+              name: basename(file!),
+            });
       const messageId = toBase64Url(sent.messageId);
       emit(ctx, { ok: true, messageId, epoch: sent.epoch, bytes: bytes?.length }, `sent ${messageId}`);
       return EXIT_OK;
@@ -468,7 +531,7 @@ const send: Command = {
 
 /** What `read` and `watch` print for one event. */
 interface Shown {
-  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'rejected' | 'alert' | 'notice';
+  readonly event: 'message' | 'file' | 'joined' | 'membership' | 'renamed' | 'rejected' | 'alert' | 'notice';
   readonly conversation?: string;
   readonly [k: string]: unknown;
 }
@@ -528,7 +591,7 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
   const short = conversation.slice(0, 8);
   switch (e.kind) {
     case 'message': {
-      // Kept for `overt history` (cli.md §3.3) as it is printed.
+      // Kept for `overt history` (cli.md §3.4) as it is printed.
       await recordShown(p.store, e);
       const from = `${e.sender.userId}/${e.sender.deviceId}`;
       const time = new Date(e.sendTime).toISOString();
@@ -552,8 +615,14 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           // Not UTF-8 although labelled text: saved as a file below.
         }
       }
-      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3).
+      // Kept encrypted in the profile's store; `overt file save` writes it out (cli.md §3), by default under the
+      // sender's name, sanitised by the SDK (client.md §4.8).
       await p.store.put(`${FILE_PREFIX}${messageId}`, e.payload);
+      const name = e.fileName ?? fallbackFileName(e.messageId);
+      await p.store.put(
+        `${FILE_INFO_PREFIX}${messageId}`,
+        utf8Encode(JSON.stringify({ name, contentType: e.contentType })),
+      );
       return {
         json: {
           event: 'file',
@@ -561,11 +630,12 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           messageId,
           sender: e.sender,
           time,
+          name,
           contentType: e.contentType,
           bytes: e.payload.length,
           reportable: e.reportable,
         },
-        text: `[${time}] ${short} ${printable(from)}: file (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId} --out PATH`,
+        text: `[${time}] ${short} ${printable(from)}: file ${printable(name)} (${printable(e.contentType)}, ${e.payload.length} bytes): overt file save ${messageId}`,
       };
     }
     case 'joined':
@@ -589,6 +659,13 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
           ].join(' '),
         )}${e.removedSelf ? ' (you were removed)' : ''}`,
       };
+    case 'renamed':
+      return {
+        json: { event: 'renamed', conversation, name: e.name, by: e.by },
+        text: `${short} ${printable(`${e.by.userId}/${e.by.deviceId}`)} ${
+          e.name === '' ? 'removed the name' : `named it "${printable(e.name)}"`
+        }`,
+      };
     case 'rejected':
       return {
         json: {
@@ -607,16 +684,13 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
 }
 
 /**
- * Events synced but not yet read (a `read --conv` of another conversation, a `send`, a `chat list`) are kept,
- * encoded, in the profile store under `cli/unread/`, so no message is lost by being synced by another command.
+ * Events received but not yet shown are kept by the SDK in the profile store until marked read (client.md §4.3):
+ * a `read --conv` of another conversation, a `send`, a `chat list` or a read interrupted part-way loses none.
+ * An older overt kept them under `cli/unread/` (encoded below): those are shown first, then deleted.
  */
 const UNREAD = 'cli/unread/';
 
-function encodeEvent(e: ClientEvent): Uint8Array {
-  return utf8Encode(JSON.stringify(e, (_k, v) => (v instanceof Uint8Array ? { b64: toBase64(v) } : v)));
-}
-
-function decodeEvent(bytes: Uint8Array): ClientEvent {
+function decodeLegacyEvent(bytes: Uint8Array): ClientEvent {
   return JSON.parse(utf8Decode(bytes), (_k, v) =>
     v !== null && typeof v === 'object' && typeof v.b64 === 'string' && Object.keys(v).length === 1
       ? fromBase64(v.b64)
@@ -624,41 +698,57 @@ function decodeEvent(bytes: Uint8Array): ClientEvent {
   ) as ClientEvent;
 }
 
-export async function keepUnread(p: OpenProfile, all: readonly ClientEvent[]): Promise<void> {
-  // A repeating alert comes again with the next sync, so `read` shows it then; kept here it would show twice.
-  const events = all.filter((e) => !repeats(e));
-  const existing = await p.store.list(UNREAD);
-  let next = existing.length === 0 ? 0 : Number(existing[existing.length - 1]!.slice(UNREAD.length)) + 1;
-  for (const e of events) await p.store.put(`${UNREAD}${String(next++).padStart(12, '0')}`, encodeEvent(e));
-}
-
-/** Unread events (oldest first) and then `fresh`, those of `conv` (or all) removed from the unread list. */
-async function takeUnread(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
-  const out: ClientEvent[] = [];
+/** Unread events of `conv` (or all), oldest first, and `done()` to mark them read once they are shown. */
+async function unreadFor(
+  p: OpenProfile,
+  conv: Uint8Array | undefined,
+): Promise<{ events: ClientEvent[]; done: () => Promise<void> }> {
   // Alerts and notices concern the user, not a conversation: always shown.
   const match = (e: ClientEvent) =>
     conv === undefined ||
     e.kind === 'alert' ||
     e.kind === 'notice' ||
     toBase64Url(e.conversationId) === toBase64Url(conv);
+  const events: ClientEvent[] = [];
+  const legacy: string[] = [];
   for (const k of await p.store.list(UNREAD)) {
     const bytes = await p.store.get(k);
     if (bytes === undefined) continue;
-    const e = decodeEvent(bytes);
+    const e = decodeLegacyEvent(bytes);
     if (!match(e)) continue;
-    out.push(e);
-    await p.store.delete(k);
+    events.push(e);
+    legacy.push(k);
   }
-  return out;
+  const ids: string[] = [];
+  for (const u of await p.client.unread()) {
+    if (!match(u.event)) continue;
+    events.push(u.event);
+    ids.push(u.id);
+  }
+  return {
+    events,
+    done: async () => {
+      await p.client.markRead(ids);
+      for (const k of legacy) await p.store.delete(k);
+    },
+  };
 }
 
-/** An alert the client repeats on every sync until it is resolved (client.md §8): never queued as unread. */
-const repeats = (e: ClientEvent) => e.kind === 'alert' && 'userId' in e && e.alert === 'unknown-device';
-
-async function syncAndTake(p: OpenProfile, conv: Uint8Array | undefined): Promise<ClientEvent[]> {
-  const events = await p.client.sync();
-  await keepUnread(p, events);
-  return [...events.filter(repeats), ...(await takeUnread(p, conv))];
+/**
+ * Receives, then takes the unread events. A receive that fails part-way (the relay gone, a rate limit past the
+ * retries) still gives what it stored before failing, with the error: the caller shows those, then fails.
+ */
+async function receiveAndTake(
+  p: OpenProfile,
+  conv: Uint8Array | undefined,
+): Promise<{ events: ClientEvent[]; done: () => Promise<void>; failure: unknown }> {
+  let failure: unknown;
+  try {
+    await p.client.receive();
+  } catch (e) {
+    failure = e;
+  }
+  return { ...(await unreadFor(p, conv)), failure };
 }
 
 const read: Command = {
@@ -676,13 +766,22 @@ const read: Command = {
     guarded(ctx, async () => {
       const conv = optionalString(ctx, 'conv');
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
-      const events = await syncAndTake(p, conv === undefined ? undefined : convId(conv));
-      const shown = await Promise.all(events.map((e) => show(p, e)));
+      const { events, done, failure } = await receiveAndTake(
+        p,
+        conv === undefined ? undefined : convId(conv),
+      );
+      const shown = [];
+      for (const e of events) shown.push(await show(p, e));
+      if (failure !== undefined && shown.length === 0) throw failure;
       emit(
         ctx,
         { ok: true, events: shown.map((s) => s.json) },
         shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
       );
+      // Marked read once printed: a crash before this shows them again, never loses them.
+      await done();
+      // What arrived before the failure is shown; the rest comes with the next read.
+      if (failure !== undefined) throw failure;
       return events.some((e) => e.kind === 'rejected' || e.kind === 'alert') ? EXIT_FAILED : EXIT_OK;
     }),
 };
@@ -706,10 +805,13 @@ const watch: Command = {
       const drain = () => {
         running = running.then(async () => {
           try {
-            for (const e of await syncAndTake(p, undefined)) {
+            const { events, done, failure } = await receiveAndTake(p, undefined);
+            for (const e of events) {
               const s = await show(p, e);
               line(s.json, s.text);
             }
+            await done();
+            if (failure !== undefined) throw failure;
           } catch (e) {
             failure = e;
             ctx.io.stderr(`overt watch: sync failed: ${(e as Error).message}\n`);
@@ -743,6 +845,7 @@ export const chatCommands: readonly Command[] = [
   adminEnrol,
   chatNew,
   chatList,
+  chatRename,
   send,
   read,
   watch,

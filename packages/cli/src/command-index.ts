@@ -60,6 +60,7 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   },
   { path: ['chat', 'new'], summary: 'create a conversation with other users', module: 'chat' },
   { path: ['chat', 'list'], summary: "list this device's conversations and their members", module: 'chat' },
+  { path: ['chat', 'rename'], summary: 'name or rename a conversation for all its members', module: 'chat' },
   { path: ['send', ''], summary: 'send a text message or a file to a conversation', module: 'chat' },
   { path: ['read', ''], summary: 'fetch and print new messages', module: 'chat' },
   { path: ['watch', ''], summary: 'print messages as they arrive, until Ctrl-C', module: 'chat' },

@@ -1,5 +1,5 @@
 /**
- * `overt history` (docs/spec/cli.md §3.3): a conversation's past messages as `read` and `watch` printed them, from
+ * `overt history` (docs/spec/cli.md §3.4): a conversation's past messages as `read` and `watch` printed them, from
  * the profile's "shown messages" log (shown-log.ts). Local only: it neither contacts the relay nor syncs, so it
  * shows what this device has printed, not what is waiting (that is `overt read`).
  */

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { fromBase64Url, isUserId, toBase64Url } from '@overt/core';
-import { guarded, keepUnread } from './chat-commands.js';
+import { guarded } from './chat-commands.js';
 import { type Command, EXIT_OK, emit, requireString, UsageError } from './command.js';
 import { profileOptions, SecretSource } from './passphrase.js';
 import { openProfile } from './profile.js';
@@ -48,8 +48,9 @@ const chatAdd: Command = {
       const conv = conversationArg(requireString(ctx, 'to'));
       const add = users('with', requireString(ctx, 'with'));
       const p = await openProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
-      // Catch up first (as send does): a commit not processed yet would make the relay refuse ours.
-      await keepUnread(p, await p.client.sync());
+      // Catch up first (as send does): a commit not processed yet would make the relay refuse ours. What it
+      // receives stays unread in the store for `overt read` (client.md §4.3).
+      await p.client.receive();
       if (!p.client.conversationIds().some((c) => toBase64Url(c) === toBase64Url(conv)))
         throw new UsageError('this device is not in that conversation (see overt chat list)');
       const missing = await p.client.addMembers(conv, add);
@@ -79,8 +80,9 @@ const chatRemove: Command = {
       const conv = conversationArg(requireString(ctx, 'to'));
       const gone = users('user', requireString(ctx, 'user'));
       const p = await openProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
-      // Catch up first (as send does): a commit not processed yet would make the relay refuse ours.
-      await keepUnread(p, await p.client.sync());
+      // Catch up first (as send does): a commit not processed yet would make the relay refuse ours. What it
+      // receives stays unread in the store for `overt read` (client.md §4.3).
+      await p.client.receive();
       if (!p.client.conversationIds().some((c) => toBase64Url(c) === toBase64Url(conv)))
         throw new UsageError('this device is not in that conversation (see overt chat list)');
       const before = p.client.members(conv);

@@ -3,7 +3,8 @@
  * system of `npm start` (scripts/start.mjs from the sources, free ports, a temporary data directory), two
  * profiles enrolled with its admin key, then chat new / send / read / watch through spawned `overt` processes.
  */
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RelayTransport } from '@overt/client';
 import { generateSigningKey, signPolicy, toBase64, utf8Encode, verifyPolicyEntry } from '@overt/core';
@@ -71,7 +72,12 @@ describe('overt messaging commands against npm start', () => {
       sender: { userId: 'alice', deviceId: 'alice-laptop' },
       text: 'hello bob',
     });
-    expect(read[2]).toMatchObject({ contentType: 'application/x-test', bytes: content.length });
+    // The sender's file name and type travel encrypted inside the message (client.md §4.8).
+    expect(read[2]).toMatchObject({
+      contentType: 'application/x-test',
+      name: 'note.bin',
+      bytes: content.length,
+    });
     // The file is kept encrypted in the profile; `file save` writes it out.
     const saved = join(sys.tmp, 'saved.bin');
     const id = read[2]!.messageId as string;
@@ -82,9 +88,37 @@ describe('overt messaging commands against npm start', () => {
     expect(new Uint8Array(readFileSync(saved))).toEqual(content);
     expect(statSync(saved).mode & 0o777).toBe(0o600);
     expect((await runInProcess(['file', 'save', id, '--out', saved, '--profile', bob])).code).toBe(2);
+    // Into a directory: under the sender's name, and renamed rather than overwriting an existing file.
+    const dir = join(sys.tmp, 'downloads');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'note.bin'), 'mine');
+    expect(await ok(['file', 'save', id, '--out', dir, '--profile', bob])).toMatchObject({
+      path: join(dir, 'note (1).bin'),
+    });
+    expect(readFileSync(join(dir, 'note.bin'), 'utf8')).toBe('mine');
+    expect(new Uint8Array(readFileSync(join(dir, 'note (1).bin')))).toEqual(content);
     // Read means read: nothing is shown twice.
     const again = await runInProcess(['read', '--profile', bob, '--json']);
     expect(JSON.parse(again.stdout).events).toEqual([]);
+  }, 60_000);
+
+  it('chat new --name: the name reaches bob encrypted; chat list shows it; chat rename changes it for both', async () => {
+    const created = await ok(['chat', 'new', '--profile', alice, '--with', 'bob', '--name', 'Q3 planning']);
+    const named = created.conversation as string;
+    expect(created.name).toBe('Q3 planning');
+    const listed = (await ok(['chat', 'list', '--profile', bob])).conversations as Record<string, unknown>[];
+    expect(listed.find((c) => c.conversation === named)).toMatchObject({ name: 'Q3 planning' });
+    expect(listed.find((c) => c.conversation === conv)?.name).toBeUndefined();
+    await ok(['chat', 'rename', '--profile', bob, '--conv', named, 'Q4 planning']);
+    const r = await runCli(['chat', 'list', '--profile', alice]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${named}  "Q4 planning"  `);
+    // Renames are shown by read; the unread events of chat list are kept for it.
+    const events = (await ok(['read', '--profile', bob])).events as Record<string, unknown>[];
+    expect(events.filter((e) => e.event === 'renamed')).toMatchObject([{ name: 'Q3 planning' }]);
+    expect((await runInProcess(['chat', 'rename', '--profile', bob, '--conv', named, 'a\u0007b'])).code).toBe(
+      2,
+    );
   }, 60_000);
 
   it('bob replies; alice reads it in text form, with --conv', async () => {
@@ -103,6 +137,54 @@ describe('overt messaging commands against npm start', () => {
     expect(e).toMatchObject({ text: 'live', sender: { userId: 'alice' } });
     expect((await w.stop()).code).toBe(0);
   }, 40_000);
+
+  it('one profile, several processes (cli.md §3.3): watch and send on bob, five parallel sends from alice; all delivered, none rejected', async () => {
+    const w = startDaemon(['watch', '--profile', bob, '--json']);
+    try {
+      await w.waitFor((e) => e.event === 'watching');
+      // bob sends from a second terminal while his watch runs; alice's messages wake the watch in between.
+      const fromBob = ['bob 1', 'bob 2', 'bob 3'];
+      const fromAlice = ['alice 1', 'p1', 'p2', 'p3', 'p4', 'p5'];
+      await ok(['send', '--profile', bob, '--to', conv, fromBob[0]!]);
+      await ok(['send', '--profile', alice, '--to', conv, fromAlice[0]!]);
+      await ok(['send', '--profile', bob, '--to', conv, fromBob[1]!]);
+      // Five sends from alice's profile at once: each waits for the lock in turn.
+      await Promise.all(fromAlice.slice(1).map((t) => ok(['send', '--profile', alice, '--to', conv, t])));
+      await ok(['send', '--profile', bob, '--to', conv, fromBob[2]!]);
+      const seen = new Set<string>();
+      while (seen.size < fromAlice.length) {
+        const e = await w.waitFor((e) => e.event === 'message' && !seen.has(e.text as string));
+        seen.add(e.text as string);
+      }
+      expect([...seen].sort()).toEqual([...fromAlice].sort());
+      // alice gets bob's three, none rejected (read exits 1 on a rejected item; ok() would throw).
+      const read = (await ok(['read', '--profile', alice])).events as Record<string, unknown>[];
+      expect(read.map((e) => e.event)).toEqual(['message', 'message', 'message']);
+      expect(read.map((e) => e.text)).toEqual(fromBob);
+    } finally {
+      await w.stop();
+    }
+    // bob's own watch printed no rejection either.
+    expect(w.events.some((e) => e.event === 'rejected')).toBe(false);
+  }, 120_000);
+
+  it("a profile locked by a running process is waited for, then refused with its pid; a dead holder's lock is taken over", async () => {
+    const lock = join(bob, 'overt.lock');
+    // This test's own process stands for a running holder.
+    writeFileSync(lock, `${process.pid}\n`);
+    try {
+      const r = await runCli(['read', '--profile', bob], { OVERT_PROFILE_LOCK_WAIT: '1' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`profile in use by pid ${process.pid}`);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+    // A holder that died (its pid is no running process) left the lock: it is stale and taken over.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(lock, `${dead}\n`);
+    expect((await ok(['read', '--profile', bob])).ok).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+  }, 60_000);
 
   it('a device enrolled for bob that bob did not approve is an ALERT on every read until approved (A6)', async () => {
     const adminEnrol = (device: string) =>
@@ -235,6 +317,7 @@ describe('rejected items', () => {
     };
     await store.put('cli/unread/000000000000', utf8Encode(JSON.stringify(rejected)));
     const r = await runInProcess(['read', '--profile', bob]);
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(
       /^REJECTED message in AAECAw claimed from alice: ENV_CAPSULE_MISMATCH \(ENV-11\) — not shown/m,

@@ -1,5 +1,5 @@
 /**
- * The `overt` command as a person uses it every day (docs/spec/cli.md §1.1, §3.3, §4.1; issue #9), against the
+ * The `overt` command as a person uses it every day (docs/spec/cli.md §1.1, §3.4, §4.1; issue #9), against the
  * real system of `npm start` through spawned and in-process `overt` runs: ids that begin with `-` accepted by every
  * command that takes one, refusals that say what is wrong (several words, an empty message, a bad user id, a
  * device not enrolled, a wrong key file, an unreadable file, a relay that is down or is not a relay) with the

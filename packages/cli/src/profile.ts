@@ -39,7 +39,7 @@ import {
   type WebSocketConstructor,
   wrapProfileKey,
 } from '@overt/client';
-import { FileStore } from '@overt/client/node';
+import { FileStore, lockStoreDir, STORE_LOCK_WAIT_MS } from '@overt/client/node';
 import {
   fromBase64,
   fromBase64Url,
@@ -64,6 +64,8 @@ const KEY_FILE = 'profile-key.json';
 const DEVICE_KEY = 'device.key';
 /** Store keys of received files (the message id, base64url). */
 export const FILE_PREFIX = 'cli/file/';
+/** Store keys of a received file's name and content type (JSON `{name, contentType}`; same id as FILE_PREFIX). */
+export const FILE_INFO_PREFIX = 'cli/file-info/';
 
 export interface ProfileInfo {
   /** 2: encrypted at rest (this version); 1: written unencrypted by an older version, encrypted on its next open. */
@@ -382,7 +384,8 @@ export async function unlockProfile(dir: string, secrets: SecretSource): Promise
   if (seed.length !== 32) throw malformedProfile(dir);
   const key = signingKeyFromSeed(seed);
   seed.fill(0);
-  const store = await FileStore.open(join(dir, 'store'), { key: profileKey });
+  // A batch left by a killed process is finished under the profile lock (profileLock), not here.
+  const store = await FileStore.open(join(dir, 'store'), { key: profileKey, recover: false });
   profileKey.fill(0);
   return { dir, info, key, store };
 }
@@ -408,6 +411,27 @@ export async function changePassphrase(dir: string, secrets: SecretSource): Prom
   const secret = await secrets.forChange();
   replaceFile(join(dir, KEY_FILE), json(wrapProfileKey(profileKey, secret)));
   profileKey.fill(0);
+}
+
+/**
+ * The profile's one-writer lock (cli.md §3.3, client.md §4.8): taken by the client around each operation, so
+ * `overt watch` holds it only while it syncs; a batch a killed holder left half-applied is finished on taking it.
+ * A second process waits up to OVERT_PROFILE_LOCK_WAIT seconds (default 60), then fails with "profile in use by
+ * pid N" (SDK_STORE_BUSY).
+ */
+export function profileLock(dir: string, store: FileStore): () => Promise<() => Promise<void>> {
+  const env = process.env.OVERT_PROFILE_LOCK_WAIT;
+  const waitMs = env !== undefined && /^[0-9]{1,6}$/.test(env) ? Number(env) * 1000 : STORE_LOCK_WAIT_MS;
+  return async () => {
+    const release = await lockStoreDir(dir, { waitMs });
+    try {
+      await store.recover();
+    } catch (e) {
+      await release();
+      throw e;
+    }
+    return release;
+  };
 }
 
 /**
@@ -447,6 +471,7 @@ export async function openProfile(dir: string, secrets: SecretSource): Promise<O
   if (relayFrankingKey !== undefined && relayFrankingKey.length !== 32)
     throw new UsageError(`${dir} holds a malformed device profile`);
   const client = await OvertClient.open({
+    lock: profileLock(dir, store),
     url: info.relay,
     orgId: info.org,
     userId: info.user,

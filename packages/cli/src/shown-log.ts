@@ -1,5 +1,5 @@
 /**
- * The "shown messages" log of a profile (docs/spec/cli.md §3.3): every message and file `read` or `watch` has
+ * The "shown messages" log of a profile (docs/spec/cli.md §3.4): every message and file `read` or `watch` has
  * printed, kept so that `overt history` can show a conversation's past. The client keeps no plaintext of received
  * messages (its `hist/` records hold keys, and only for history-sharing conversations), so the CLI appends here
  * when it prints. Records live in the profile's store, sealed under the profile key like every other record:

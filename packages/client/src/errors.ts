@@ -77,6 +77,8 @@ export type SdkErrorCode =
   | 'SDK_STORE_MALFORMED'
   /** The passphrase or key does not unlock the profile key (REST-1, client.md §3.1). */
   | 'SDK_STORE_LOCKED'
+  /** Another running process holds the store's lock and did not release it in time (client.md §4.8). */
+  | 'SDK_STORE_BUSY'
   /** No conversation with this id is known to this device. */
   | 'SDK_UNKNOWN_CONVERSATION'
   /** The directory does not vouch for a device (absent, removed, or another key): key transparency (A6). */
@@ -90,6 +92,8 @@ export type SdkErrorCode =
   | 'SDK_ENVELOPE_TIME'
   /** A named user has a device with no key package on the relay, or no active device: nothing was added (KP-1). */
   | 'SDK_MEMBER_UNREACHABLE'
+  /** A file message's plaintext is not one FileContent encoding (client.md §4.8, CLI-11). */
+  | 'SDK_CONTENT_MALFORMED'
   /** The caller passed an argument that cannot be used. */
   | 'SDK_USAGE';
 
@@ -127,6 +131,8 @@ export interface ClientErrorOptions {
   /** For RELAY_REFUSED: the relay's code (docs/spec/relay.md §7) and HTTP status. */
   relayCode?: string;
   status?: number;
+  /** For RELAY_REFUSED: the wait the relay asked for in `Retry-After`, ms (client.md §2.1). */
+  retryAfterMs?: number;
 }
 
 /** A failure the caller can act on: bad input, a failed check, a protocol violation by a peer. */
@@ -135,6 +141,7 @@ export class ClientError extends Error {
   readonly check: string | undefined;
   readonly relayCode: string | undefined;
   readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: ClientErrorCode, message: string, options: ClientErrorOptions = {}) {
     super(options.check ? `${code} [${options.check}]: ${message}` : `${code}: ${message}`, {
@@ -145,6 +152,7 @@ export class ClientError extends Error {
     this.check = options.check;
     this.relayCode = options.relayCode;
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -8,6 +8,7 @@ export * from './log/anchors.js';
 export * from './log/directory-log.js';
 export * from './mls/index.js';
 export * from './sdk/client.js';
+export * from './sdk/content.js';
 export * from './sdk/franking.js';
 export * from './sdk/key-transparency.js';
 export * from './sdk/shreds.js';

@@ -69,6 +69,13 @@ export interface WorldClock {
 export interface WorldOptions {
   /** The log's heartbeat (default the sequencer's, 10 s). */
   readonly heartbeatMs?: number;
+  /** The relay's rate limits (default: generous enough never to limit a test). */
+  readonly rateLimits?: { principal: TokenRate; address: TokenRate };
+}
+
+interface TokenRate {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
 }
 
 export interface World {
@@ -168,7 +175,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     };
   });
   const h = await startHarness({
-    rateLimits: generous,
+    rateLimits: options.rateLimits ?? generous,
     logKey,
     witnesses,
     witnessQuorum: 2,

@@ -85,7 +85,14 @@ import {
   type KeyPackageBundle,
   overtCapabilities,
 } from './keyPackage.js';
-import { decodeKeyTransport, encodeKeyTransport, type KeyTransportPayload } from './payload.js';
+import {
+  CONVERSATION_NAME_PAYLOAD_TYPE,
+  decodeConversationName,
+  decodeKeyTransport,
+  encodeConversationName,
+  encodeKeyTransport,
+  type KeyTransportPayload,
+} from './payload.js';
 import { decodeConversationState, encodeConversationState, type PendingCommit } from './state.js';
 
 export interface ConversationOptions {
@@ -134,6 +141,13 @@ export type Incoming =
       readonly epoch: bigint;
       readonly sender: Member;
       readonly part: HistoryPart;
+    }
+  | {
+      /** A conversation name (payload.ts, mls.md §6): the sender names or renames the conversation. */
+      readonly kind: 'name';
+      readonly epoch: bigint;
+      readonly sender: Member;
+      readonly name: string;
     }
   | {
       readonly kind: 'proposal';
@@ -542,6 +556,14 @@ export class Conversation {
     });
   }
 
+  /**
+   * Encrypts a conversation name (payload.ts) as an MLS application message. Throws MLS_USAGE for a name the
+   * format cannot carry, and what {@link encrypt} throws.
+   */
+  encryptName(name: string): Promise<Uint8Array> {
+    return this.encryptData(() => encodeConversationName(name));
+  }
+
   private encryptData(encode: () => Uint8Array): Promise<Uint8Array> {
     return this.exclusive(async () => {
       this.requireMember();
@@ -748,10 +770,13 @@ export class Conversation {
     }
     const bytes = content.applicationData;
     // The first byte tells a history part (history.ts) from a key transport (payload.ts, version 1).
+    // Type 3 is a conversation name (payload.ts).
     const decoded =
       bytes[0] === HISTORY_PAYLOAD_TYPE
         ? { kind: 'history' as const, part: decodeHistoryPart(bytes) }
-        : { kind: 'application' as const, payload: decodeKeyTransport(bytes) };
+        : bytes[0] === CONVERSATION_NAME_PAYLOAD_TYPE
+          ? { kind: 'name' as const, name: decodeConversationName(bytes) }
+          : { kind: 'application' as const, payload: decodeKeyTransport(bytes) };
     if (data.current) {
       this.state = { ...state, secretTree: res.tree };
     } else {

@@ -48,9 +48,13 @@ export {
   MAX_KEY_PACKAGE_LIFETIME_SECONDS,
 } from './keyPackage.js';
 export {
+  CONVERSATION_NAME_MAX_BYTES,
+  decodeConversationName,
   decodeKeyTransport,
+  encodeConversationName,
   encodeKeyTransport,
   KEY_TRANSPORT_BYTES,
   KEY_TRANSPORT_VERSION,
   type KeyTransportPayload,
+  validConversationName,
 } from './payload.js';

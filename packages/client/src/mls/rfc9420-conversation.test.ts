@@ -653,7 +653,10 @@ describe('malformed input', () => {
       'MLS-10',
     );
     // A well-formed message whose application data is not a key-transport payload.
-    const res = await createApplicationMessage(rawState(a), randomBytes(40), await mlsCiphersuite());
+    // Its first byte is neither a history part's nor a key transport's version, so it is junk to both decoders.
+    const junkData = randomBytes(40);
+    junkData[0] = 0xee;
+    const res = await createApplicationMessage(rawState(a), junkData, await mlsCiphersuite());
     const junk = encodeMlsMessage({
       version: 'mls10',
       wireformat: 'mls_private_message',

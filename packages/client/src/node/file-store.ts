@@ -9,21 +9,90 @@
  * `put` writes a temporary file (mode 0600) and renames it over the old one, so a crash or a concurrent reader
  * sees the old or the new value, never a mix. Names stay readable (they carry conversation and message ids, no
  * key or content): `list` works without opening every record.
+ *
+ * `batch` is a redo journal (client.md §3.2): every write of the batch is sealed into one journal record, written
+ * to a temporary file and renamed to `DIR/j-batch` — that rename is the commit point —, then applied record by
+ * record (each a `put`/`delete` as above), then the journal is deleted. A crash before the rename leaves no
+ * journal (the batch did not happen); after it, `recover()` — run by `open` and by whoever takes the profile lock
+ * (cli.md §3.3) — applies the journal again (every step is idempotent) and deletes it.
+ *
+ *     journal := u32 n ‖ n × (u8 op (1 put, 2 delete) ‖ vec16(UTF-8 key) ‖ [op = 1: vec32(value)])
+ *     DIR/j-batch   sealed record of the journal, label "overt/profile/v1/store-batch"
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fromBase64Url, randomBytes, toBase64Url, toHex, utf8Decode, utf8Encode } from '@overt/core';
+import {
+  fromBase64Url,
+  isOvertError,
+  Reader,
+  randomBytes,
+  toBase64Url,
+  toHex,
+  utf8Decode,
+  utf8Encode,
+  Writer,
+} from '@overt/core';
 import { ClientError } from '../errors.js';
-import { openRecord, PROFILE_KEY_BYTES, sealRecord, storeRecordLabel } from '../store/sealed.js';
-import type { KeyValueStore } from '../store/store.js';
+import {
+  BATCH_JOURNAL_LABEL,
+  openRecord,
+  PROFILE_KEY_BYTES,
+  sealRecord,
+  storeRecordLabel,
+} from '../store/sealed.js';
+import type { KeyValueStore, StoreOp } from '../store/store.js';
 
 /** Files of the unencrypted format written before encryption at rest (one value per `k-<base64url key>`). */
 const LEGACY_PREFIX = 'k-';
 const SEALED_PREFIX = 's-';
+/** The pending batch journal (see the module comment). */
+const JOURNAL_FILE = 'j-batch';
+const OP_PUT = 1;
+const OP_DELETE = 2;
+
+function encodeJournal(ops: readonly StoreOp[]): Uint8Array {
+  const w = new Writer().u32(ops.length);
+  for (const op of ops) {
+    w.u8(op.value === undefined ? OP_DELETE : OP_PUT).vec16(utf8Encode(op.key));
+    if (op.value !== undefined) w.vec32(op.value);
+  }
+  return w.finish();
+}
+
+/** Throws SDK_STORE_MALFORMED (CLI-7) for bytes that are not one journal. */
+function decodeJournal(bytes: Uint8Array): StoreOp[] {
+  try {
+    const r = new Reader(bytes);
+    const n = r.u32('ops');
+    const ops: StoreOp[] = [];
+    for (let i = 0; i < n; i++) {
+      const kind = r.u8('op');
+      if (kind !== OP_PUT && kind !== OP_DELETE)
+        throw new ClientError('SDK_STORE_MALFORMED', 'unknown batch journal op', { check: 'CLI-7' });
+      const key = utf8Decode(r.vec16('key'));
+      ops.push({ key, value: kind === OP_PUT ? r.vec32('value') : undefined });
+    }
+    r.finish('batch journal');
+    return ops;
+  } catch (cause) {
+    if (cause instanceof ClientError) throw cause;
+    if (isOvertError(cause))
+      throw new ClientError('SDK_STORE_MALFORMED', 'batch journal does not decode', {
+        check: 'CLI-7',
+        cause,
+      });
+    throw cause;
+  }
+}
 
 export interface FileStoreOptions {
   /** The profile key (32 bytes) every record is sealed under; the caller unwraps it (sealed.ts). */
   readonly key: Uint8Array;
+  /**
+   * Finish a pending batch at open (default true). False when another process may be writing the store right
+   * now: the caller runs `recover()` once it holds the store's lock (store-lock.ts).
+   */
+  readonly recover?: boolean;
 }
 
 function nameOf(file: string, prefix: string): string | undefined {
@@ -51,7 +120,46 @@ export class FileStore implements KeyValueStore {
     if (!(options?.key instanceof Uint8Array) || options.key.length !== PROFILE_KEY_BYTES)
       throw new ClientError('SDK_USAGE', `a file store needs a ${PROFILE_KEY_BYTES}-byte profile key`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    return new FileStore(dir, options.key);
+    const store = new FileStore(dir, options.key);
+    if (options.recover !== false) await store.recover();
+    return store;
+  }
+
+  /**
+   * Finishes a batch whose journal was committed but not (wholly) applied — a crash, a kill — and deletes the
+   * journal. Idempotent. Call it only while no other process writes this store (the profile lock, cli.md §3.3).
+   * Throws SDK_STORE_MALFORMED (REST-2, CLI-7) for a journal that does not open or decode.
+   */
+  async recover(): Promise<void> {
+    let sealed: Uint8Array;
+    try {
+      sealed = new Uint8Array(await readFile(join(this.dir, JOURNAL_FILE)));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') return;
+      throw e;
+    }
+    await this.apply(decodeJournal(openRecord(this.#key, BATCH_JOURNAL_LABEL, sealed)));
+    await rm(join(this.dir, JOURNAL_FILE), { force: true });
+  }
+
+  async batch(ops: readonly StoreOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const tmp = join(this.dir, `t-${toHex(randomBytes(8))}`);
+    await writeFile(tmp, sealRecord(this.#key, BATCH_JOURNAL_LABEL, encodeJournal(ops)), {
+      mode: 0o600,
+      flag: 'wx',
+    });
+    // The commit point: from here on the batch happens, by this call or by recover() after a crash.
+    await rename(tmp, join(this.dir, JOURNAL_FILE));
+    await this.apply(ops);
+    await rm(join(this.dir, JOURNAL_FILE), { force: true });
+  }
+
+  private async apply(ops: readonly StoreOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.value === undefined) await this.delete(op.key);
+      else await this.put(op.key, op.value);
+    }
   }
 
   private path(key: string): string {

@@ -3,3 +3,4 @@
  * browser-safe; this entry is built by tsconfig.node.json with Node's types.
  */
 export { FileStore } from './file-store.js';
+export { lockStoreDir, STORE_LOCK_FILE, STORE_LOCK_WAIT_MS } from './store-lock.js';

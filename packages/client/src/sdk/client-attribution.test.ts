@@ -279,14 +279,24 @@ describe('(c) a relay swaps the capsule of a real envelope for another valid cap
     bobNow = await w.reopen(bob, {
       fetch: async (url, init) => {
         const res = await fetch(url, init);
-        if (!swapping || !/\/v1\/envelopes\/[^/]+$/.test(url) || res.status !== 200) return res;
+        // What it serves: the envelope alone, or in a catch-up page (relay.md §6.9).
+        const single = /\/v1\/envelopes\/[^/]+$/.test(url);
+        if (!swapping || !(single || url.includes('/v1/mailbox/catch-up')) || res.status !== 200) return res;
         const body = await res.json();
-        const head = decodeEnvelopeHead(fromBase64(body.head));
-        // Valid for the label under Y (the trustees' capsule check passes), but escrowing the relay's key.
-        const capsule = sealCapsule(w.epochKey, randomBytes(32), head.label, randomBytes(32));
-        expect(encodeCapsule(verifyCapsule(w.epochKey, decodeCapsule(capsule), head.label))).toEqual(capsule);
-        swapped = encodeEnvelopeHead(head.headerBytes, capsule, head.signature);
-        return new Response(JSON.stringify({ ...body, head: toBase64(swapped) }), {
+        const swap = (env: { head: string } | undefined) => {
+          if (env === undefined) return;
+          const head = decodeEnvelopeHead(fromBase64(env.head));
+          // Valid for the label under Y (the trustees' capsule check passes), but escrowing the relay's key.
+          const capsule = sealCapsule(w.epochKey, randomBytes(32), head.label, randomBytes(32));
+          expect(encodeCapsule(verifyCapsule(w.epochKey, decodeCapsule(capsule), head.label))).toEqual(
+            capsule,
+          );
+          swapped = encodeEnvelopeHead(head.headerBytes, capsule, head.signature);
+          env.head = toBase64(swapped);
+        };
+        if (single) swap(body);
+        else for (const i of body.items) swap(i.envelope);
+        return new Response(JSON.stringify(body), {
           status: 200,
           headers: { 'content-type': 'application/json' },
         });

@@ -227,11 +227,19 @@ describe('A5: a sender that skips or corrupts escrow is rejected by every recipi
     const tampering = await w.reopen(victim, {
       fetch: async (url, init) => {
         const res = await fetch(url, init);
-        if (!/\/v1\/envelopes\/[^/]+$/.test(url)) return res;
+        // The envelope as fetched alone, or as the catch-up page carries it (relay.md §6.9).
+        const single = /\/v1\/envelopes\/[^/]+$/.test(url);
+        if (!single && !url.includes('/v1/mailbox/catch-up')) return res;
         const body = await res.json();
-        const ct = fromBase64(body.ciphertext);
-        ct[0]! ^= 1;
-        return new Response(JSON.stringify({ ...body, ciphertext: toBase64(ct) }), {
+        const flip = (env: { ciphertext?: string } | undefined) => {
+          if (env?.ciphertext === undefined) return;
+          const ct = fromBase64(env.ciphertext);
+          ct[0]! ^= 1;
+          env.ciphertext = toBase64(ct);
+        };
+        if (single) flip(body);
+        else for (const i of body.items) flip(i.envelope);
+        return new Response(JSON.stringify(body), {
           status: res.status,
           headers: { 'content-type': 'application/json' },
         });

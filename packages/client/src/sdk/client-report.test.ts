@@ -15,7 +15,14 @@ import { describe, expect, it } from 'vitest';
 import { expectClientError } from '../../test/expect-error.js';
 import { ORG } from '../../test/relay-world.js';
 import { useWorld } from '../../test/use-world.js';
-import { type ClientEvent, MemoryStore, OvertClient, REPORTABLE_MAX, reportableKey } from '../index.js';
+import {
+  type ClientEvent,
+  encodeFileContent,
+  MemoryStore,
+  OvertClient,
+  REPORTABLE_MAX,
+  reportableKey,
+} from '../index.js';
 
 const w = useWorld();
 
@@ -110,9 +117,15 @@ describe('abuse reports (A12)', () => {
     await fred.client.publishKeyPackages(1);
     const { conversationId } = await erin.client.createConversation(['fred']);
     await fred.client.sync();
+    // The limit is on the envelope plaintext: a file's data plus its FileContent framing (client.md §4.8).
+    const framing = encodeFileContent({
+      contentType: 'application/octet-stream',
+      name: '',
+      data: new Uint8Array(0),
+    }).length;
     const atLimit = await erin.client.sendFile(
       conversationId,
-      randomBytes(REPORTABLE_MAX),
+      randomBytes(REPORTABLE_MAX - framing),
       'application/octet-stream',
     );
     const [kept] = messages(await fred.client.sync());
@@ -124,12 +137,12 @@ describe('abuse reports (A12)', () => {
     });
     const over = await erin.client.sendFile(
       conversationId,
-      randomBytes(REPORTABLE_MAX + 1),
+      randomBytes(REPORTABLE_MAX - framing + 1),
       'application/octet-stream',
     );
     const [got] = messages(await fred.client.sync());
     expect(got).toMatchObject({ stampStatus: 'verified', reportable: false });
-    expect(got!.payload.length).toBe(REPORTABLE_MAX + 1);
+    expect(got!.payload.length).toBe(REPORTABLE_MAX - framing + 1);
     await expectClientError(fred.client.report(over.messageId), 'SDK_NOT_REPORTABLE', 'FRK-6');
   });
 });

@@ -10,8 +10,10 @@
  * credential and its key, group id, the roster of the message's epoch) and the time checks (CLI-8, CLI-9). Any failure
  * is returned as a `rejected` event with its code and check ID, never as a message (A5, CLI-1..CLI-4).
  *
- * All operations of one client run one at a time, and state is written to the store before the mailbox is
- * acknowledged, so a crash repeats at most the processing of unacknowledged items (MLS then refuses a replay).
+ * All operations of one client run one at a time (and, with a profile `lock`, one process at a time). Receiving is
+ * durable and idempotent (client.md §4.3): each mailbox item's effects — the MLS state, the event it produces, the
+ * mailbox cursor — are written in one atomic store batch before the item is acknowledged, and events stay in the
+ * store until read, so a crash or an error at any point neither loses a message nor processes one twice.
  */
 import {
   calendarMonthEpoch,
@@ -32,7 +34,12 @@ import {
 import { ClientError, isClientError } from '../errors.js';
 import type { TrustAnchors } from '../log/anchors.js';
 import { Conversation, type ConversationOptions, type DeviceRef } from '../mls/conversation.js';
-import { createMlsIdentity, type MemberCredential, type MlsIdentity } from '../mls/credential.js';
+import {
+  createMlsIdentity,
+  type Member,
+  type MemberCredential,
+  type MlsIdentity,
+} from '../mls/credential.js';
 import type { HistorySetting } from '../mls/history.js';
 import {
   decodeKeyPackageBundle,
@@ -40,14 +47,25 @@ import {
   generateKeyPackage,
   type KeyPackageBundle,
 } from '../mls/keyPackage.js';
-import type { KeyValueStore } from '../store/store.js';
+import { validConversationName } from '../mls/payload.js';
+import { type KeyValueStore, StoreTransaction } from '../store/store.js';
 import { MailboxSocket, type WebSocketConstructor } from '../transport/mailbox-socket.js';
 import {
   type FetchLike,
   type FiledReport,
   type MailboxItem,
   RelayTransport,
+  type RetryPolicy,
 } from '../transport/relay-transport.js';
+import { encodeFileContent, FILE_CONTENT_TYPE } from './content.js';
+import {
+  decodeEvent,
+  EVENT_PREFIX,
+  encodeEvent,
+  itemEventKey,
+  monitorEventKey,
+  repeatingAlertKey,
+} from './events.js';
 import { fileReport, forgetReportable, type StampStatus } from './franking.js';
 import {
   type HistoryContext,
@@ -123,6 +141,20 @@ export interface OvertClientOptions {
   readonly fetch?: FetchLike;
   readonly WebSocket?: WebSocketConstructor;
   readonly now?: () => number;
+  /** How relay requests are retried (client.md §2.1; default DEFAULT_RETRY of the transport). */
+  readonly retry?: RetryPolicy;
+  /**
+   * Takes the lock of the store for one operation, resolving to its release (client.md §4.8; the CLI's profile
+   * lock, cli.md §3.3). With it every operation runs under the lock and first re-reads the state from the store,
+   * since another process may have advanced it meanwhile. Without it the store must have no other writer.
+   */
+  readonly lock?: () => Promise<() => Promise<void>>;
+}
+
+/** An event kept in the store until read (client.md §4.3): `id` names it for {@link OvertClient.markRead}. */
+export interface UnreadEvent {
+  readonly id: string;
+  readonly event: ClientEvent;
 }
 
 /** Who sent a message, as the MLS credential that signed it says. */
@@ -148,8 +180,11 @@ export type ClientEvent =
       readonly messageId: Uint8Array;
       readonly sender: Sender;
       readonly sendTime: number;
+      /** The content type (of a file: the one inside its FileContent, client.md §4.8). */
       readonly contentType: string;
       readonly payload: Uint8Array;
+      /** A file's name as the sender gave it, sanitised (content.ts `sanitizeFileName`); absent for text and older files. */
+      readonly fileName?: string;
       /** The franking key of the envelope (secret), kept for an abuse report (DESIGN §4 flow 10). */
       readonly frankingKey: Uint8Array;
       /** The relay's franking stamp and what the recipient knows of it (client.md §4.5, FRK-5). */
@@ -159,6 +194,13 @@ export type ClientEvent =
       readonly reportable: boolean;
       /** Set for an earlier message given to this device when it joined (history, client.md §4.6). */
       readonly history?: { readonly sharedBy: Sender };
+    }
+  | {
+      /** A member named or renamed the conversation (end-to-end encrypted, mls.md §6; client.md §4.1). */
+      readonly kind: 'renamed';
+      readonly conversationId: Uint8Array;
+      readonly name: string;
+      readonly by: Sender;
     }
   | {
       /** A mailbox item that failed a check: never shown as a message. `code`/`check` say which rule failed. */
@@ -190,6 +232,35 @@ function convKey(id: Uint8Array): string {
 }
 
 const CURSOR_KEY = 'mailbox/cursor';
+/** The highest seq acknowledged to the relay (≤ the cursor; items in between are processed, not yet acked). */
+const ACKED_KEY = 'mailbox/acked';
+
+/** Decodes a stored mailbox counter; SDK_STORE_MALFORMED (CLI-7) if it is not a decimal safe integer. */
+function decodeCounter(bytes: Uint8Array | undefined, what: string): number {
+  if (bytes === undefined) return 0;
+  let text = '';
+  try {
+    text = utf8Decode(bytes);
+  } catch {
+    // Not UTF-8: refused just below like any other malformed counter.
+  }
+  const n = Number(text);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
+    throw new ClientError('SDK_STORE_MALFORMED', `${what} does not decode`, { check: 'CLI-7' });
+  return n;
+}
+
+/** When this device last found one of its user's devices without a key package (decimal ms; client.md §4.1). */
+function ownRetryKey(deviceId: string): string {
+  return `ownadd/${deviceId}`;
+}
+/** How long a device of this user found without a key package is not claimed for again. */
+const OWN_DEVICE_RETRY_MS = 10 * 60_000;
+
+/** A conversation's name (UTF-8), as the last name payload received or sent says (client.md §3, §4.1). */
+function nameKey(id: Uint8Array): string {
+  return `convname/${toBase64Url(id)}`;
+}
 
 /** One device's session with a relay. Create with {@link OvertClient.open}. */
 export class OvertClient {
@@ -200,9 +271,13 @@ export class OvertClient {
   readonly kt: KeyTransparency;
   private readonly conversations = new Map<string, Conversation>();
   private readonly bundles = new Map<string, KeyPackageBundle>();
+  /** Conversation names by conversation key (`conv/…`). */
+  private readonly names = new Map<string, string>();
+  /** Events kept by {@link storeEvent} in this session. */
+  private ownEvents = 0;
   private readonly epochKeys = new Map<number, Element>();
-  private readonly pendingEvents: ClientEvent[] = [];
   private cursor = 0;
+  private acked = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly mlsOptions: ConversationOptions;
   /** The mailbox socket opened by connect(), while open: small messages are sent on it. */
@@ -215,6 +290,7 @@ export class OvertClient {
       signer: { kind: 'device', deviceId: options.deviceId },
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.now ? { now: options.now } : {}),
+      ...(options.retry ? { retry: options.retry } : {}),
     });
     this.identity = createMlsIdentity(options.userId, utf8Encode(options.deviceId), options.signingKey);
     this.kt = new KeyTransparency({
@@ -241,22 +317,48 @@ export class OvertClient {
    */
   static async open(options: OvertClientOptions): Promise<OvertClient> {
     const c = new OvertClient(options);
-    const s = options.store;
-    await c.kt.init();
+    const release = await options.lock?.();
+    try {
+      await c.kt.init();
+      await c.reload();
+    } finally {
+      await release?.();
+    }
+    return c;
+  }
+
+  /**
+   * Re-reads conversations, key packages and the mailbox cursor from the store (at open, after taking the lock,
+   * and after a failed sync whose in-memory MLS state may be ahead of the store).
+   */
+  private async reload(): Promise<void> {
+    const s = this.options.store;
+    const conversations = new Map<string, Conversation>();
+    const bundles = new Map<string, KeyPackageBundle>();
+    const names = new Map<string, string>();
     try {
       for (const k of await s.list('conv/')) {
         const bytes = await s.get(k);
         if (bytes === undefined) continue;
-        const conv = await Conversation.restore(c.identity, bytes, c.mlsOptions);
+        const conv = await Conversation.restore(this.identity, bytes, this.mlsOptions);
         if (convKey(conv.groupId) !== k)
           throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation is filed under another id', {
             check: 'CLI-7',
           });
-        c.conversations.set(k, conv);
+        conversations.set(k, conv);
+      }
+      for (const k of await s.list('convname/')) {
+        const bytes = await s.get(k);
+        const name = bytes === undefined ? undefined : utf8Decode(bytes);
+        if (name === undefined || !validConversationName(name))
+          throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation name does not decode', {
+            check: 'CLI-7',
+          });
+        names.set(`conv/${k.slice('convname/'.length)}`, name);
       }
       for (const k of await s.list('kp/')) {
         const bytes = await s.get(k);
-        if (bytes !== undefined) c.bundles.set(k, await decodeKeyPackageBundle(bytes, c.identity));
+        if (bytes !== undefined) bundles.set(k, await decodeKeyPackageBundle(bytes, this.identity));
       }
     } catch (cause) {
       if (isClientError(cause, 'SDK_STORE_MALFORMED')) throw cause;
@@ -267,20 +369,17 @@ export class OvertClient {
         });
       throw cause;
     }
-    const cursor = await s.get(CURSOR_KEY);
-    if (cursor !== undefined) {
-      let text = '';
-      try {
-        text = utf8Decode(cursor);
-      } catch {
-        // Not UTF-8: refused just below like any other malformed cursor.
-      }
-      const n = Number(text);
-      if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
-        throw new ClientError('SDK_STORE_MALFORMED', 'mailbox cursor does not decode', { check: 'CLI-7' });
-      c.cursor = n;
-    }
-    return c;
+    const cursor = decodeCounter(await s.get(CURSOR_KEY), 'mailbox cursor');
+    const acked =
+      (await s.get(ACKED_KEY)) === undefined ? cursor : decodeCounter(await s.get(ACKED_KEY), 'ack');
+    this.conversations.clear();
+    for (const [k, v] of conversations) this.conversations.set(k, v);
+    this.bundles.clear();
+    for (const [k, v] of bundles) this.bundles.set(k, v);
+    this.names.clear();
+    for (const [k, v] of names) this.names.set(k, v);
+    this.cursor = cursor;
+    this.acked = Math.min(acked, cursor);
   }
 
   get userId(): string {
@@ -301,6 +400,28 @@ export class OvertClient {
     const c = this.conversations.get(convKey(conversationId));
     if (c === undefined) throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'no such conversation');
     return c;
+  }
+
+  /** The conversation's name, or undefined when it has none (client.md §4.1). */
+  conversationName(conversationId: Uint8Array): string | undefined {
+    const name = this.names.get(convKey(this.conversation(conversationId).groupId));
+    return name === '' ? undefined : name;
+  }
+
+  /**
+   * Names or renames a conversation for all its members: the name goes as an MLS application message (mls.md §6
+   * payload type 3), so the relay never sees it. `''` removes the name. SDK_USAGE for a name longer than 256
+   * bytes of UTF-8 or with a control character.
+   */
+  setConversationName(conversationId: Uint8Array, name: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!validConversationName(name))
+        throw new ClientError(
+          'SDK_USAGE',
+          'a conversation name is at most 256 bytes of UTF-8 without control characters',
+        );
+      await this.sendNameLocked(this.conversation(conversationId), name);
+    });
   }
 
   /** The current roster of a conversation, one entry per device. */
@@ -349,9 +470,14 @@ export class OvertClient {
    */
   createConversation(
     userIds: readonly string[],
-    options: { history?: HistorySetting } = {},
+    options: { history?: HistorySetting; name?: string } = {},
   ): Promise<{ conversationId: Uint8Array; missing: string[] }> {
     return this.exclusive(async () => {
+      if (options.name !== undefined && !validConversationName(options.name))
+        throw new ClientError(
+          'SDK_USAGE',
+          'a conversation name is at most 256 bytes of UTF-8 without control characters',
+        );
       // Every member is about to be authenticated against the log: refuse up front on a stale view (KT-FRESH-1).
       await this.kt.ensureFresh();
       const conv = await Conversation.create(this.identity, this.mlsOptions, undefined, options.history);
@@ -362,6 +488,8 @@ export class OvertClient {
       await this.transport.createGroup(conv.groupId);
       await this.saveConversation(conv);
       const missing = await this.addUsersLocked(conv, users, named, first);
+      // After the members are in: they all decrypt it (client.md §4.1).
+      if (options.name !== undefined && options.name !== '') await this.sendNameLocked(conv, options.name);
       return { conversationId: conv.groupId, missing };
     });
   }
@@ -381,7 +509,7 @@ export class OvertClient {
       const before = conv.members();
       const epoch = conv.epoch;
       const missing = await this.addUsersLocked(conv, userIds, new Set(userIds));
-      if (conv.epoch !== epoch) await shareHistory(this.historyContext(), conv, before);
+      if (conv.epoch !== epoch) await this.afterAddLocked(conv, before);
       return missing;
     });
   }
@@ -410,20 +538,57 @@ export class OvertClient {
     return this.send(conversationId, utf8Encode(text), TEXT_CONTENT_TYPE);
   }
 
-  /** Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type. */
-  sendFile(conversationId: Uint8Array, bytes: Uint8Array, contentType: string): Promise<SentMessage> {
-    return this.send(conversationId, bytes, contentType);
+  /**
+   * Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type and, optionally, its name:
+   * both travel encrypted inside a FileContent (client.md §4.8); the envelope header says only
+   * {@link FILE_CONTENT_TYPE}. SDK_USAGE for a type or name the format cannot carry.
+   */
+  sendFile(
+    conversationId: Uint8Array,
+    bytes: Uint8Array,
+    contentType: string,
+    options: { name?: string } = {},
+  ): Promise<SentMessage> {
+    const content = encodeFileContent({ contentType, name: options.name ?? '', data: bytes });
+    return this.send(conversationId, content, FILE_CONTENT_TYPE);
   }
 
   /**
-   * Processes every pending mailbox item in order and acknowledges it; returns what happened, including items
-   * received while another operation had to catch up first. Never throws for a bad item: it becomes a
-   * `rejected` event. Throws RELAY_* when the relay cannot be read.
+   * Processes every pending mailbox item in order and acknowledges it; returns every unread event (in mailbox
+   * order) and marks them read, including events of earlier syncs that failed part-way or were received while
+   * another operation had to catch up first. Never throws for a bad item: it becomes a `rejected` event. Throws
+   * RELAY_* when the relay cannot be read; the events processed so far stay unread for the next call.
+   * An application that must not lose an event to its own crash uses {@link receive}, {@link unread} and
+   * {@link markRead} instead.
    */
   sync(): Promise<ClientEvent[]> {
     return this.exclusive(async () => {
       await this.syncLocked();
-      return this.pendingEvents.splice(0);
+      const unread = await this.unreadLocked();
+      await this.options.store.batch(unread.map((u) => ({ key: u.id, value: undefined })));
+      return unread.map((u) => u.event);
+    });
+  }
+
+  /**
+   * Processes every pending mailbox item like {@link sync}, leaving the events unread in the store (client.md
+   * §4.3). Throws RELAY_* when the relay cannot be read; what was processed stays processed.
+   */
+  receive(): Promise<void> {
+    return this.exclusive(() => this.syncLocked());
+  }
+
+  /** The unread events, in mailbox order (log-monitoring events last). */
+  unread(): Promise<UnreadEvent[]> {
+    return this.exclusive(() => this.unreadLocked());
+  }
+
+  /** Marks events read (deletes them from the store), e.g. once the application has shown or kept them. */
+  markRead(ids: readonly string[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (ids.some((id) => !id.startsWith(EVENT_PREFIX)))
+        throw new ClientError('SDK_USAGE', 'not an event id');
+      await this.options.store.batch(ids.map((key) => ({ key, value: undefined })));
     });
   }
 
@@ -493,9 +658,31 @@ export class OvertClient {
   // --- internals (called with the lock held) ---
 
   private exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(f, f);
+    const locked = () => this.underLock(f);
+    const run = this.tail.then(locked, locked);
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Runs `f` under the store lock, if any, on the state the store holds now (client.md §4.8). */
+  private async underLock<T>(f: () => Promise<T>): Promise<T> {
+    if (this.options.lock === undefined) return f();
+    const release = await this.options.lock();
+    try {
+      await this.reload();
+      return await f();
+    } finally {
+      await release();
+    }
+  }
+
+  private async unreadLocked(): Promise<UnreadEvent[]> {
+    const out: UnreadEvent[] = [];
+    for (const id of await this.options.store.list(EVENT_PREFIX)) {
+      const bytes = await this.options.store.get(id);
+      if (bytes !== undefined) out.push({ id, event: decodeEvent(bytes) });
+    }
+    return out;
   }
 
   /**
@@ -510,9 +697,9 @@ export class OvertClient {
   }
 
   /** What the history code (history.ts) needs from this client; called with the lock held. */
-  private historyContext(): HistoryContext {
+  private historyContext(store: KeyValueStore = this.options.store): HistoryContext {
     return {
-      store: this.options.store,
+      store,
       transport: this.transport,
       orgId: this.options.orgId,
       userId: this.userId,
@@ -706,6 +893,132 @@ export class OvertClient {
     });
   }
 
+  /**
+   * What follows a commit that added devices: the history this device holds (a `'shared'` conversation, §4.6) and
+   * the conversation's name, so the new devices have it too (§4.1).
+   */
+  private async afterAddLocked(conv: Conversation, before: readonly Member[]): Promise<void> {
+    await shareHistory(this.historyContext(), conv, before);
+    const name = this.names.get(convKey(conv.groupId));
+    if (name !== undefined && name !== '' && conv.isMember) await this.sendNameLocked(conv, name);
+  }
+
+  /**
+   * A user's new device joins their conversations (client.md §4.1 "Own devices"): every device of this user that
+   * the user approved on this device ({@link approveDevice}, kt/known) and that the directory lists as active and
+   * enrolled is added to each conversation this device is in and it is not, with a key package claimed for that
+   * device alone (DS-6); the other members check it on the log like any new member (KT-3, CLI-5). Each addition
+   * is reported as a `membership` event. A device with no key package left is skipped until a later sync; a
+   * conversation whose commit is refused is left as it is (retried by the next sync); a transient failure (e.g.
+   * the relay's claim limit, DS-11) ends the pass without failing sync().
+   */
+  private async addOwnDevicesLocked(): Promise<void> {
+    const known = (await this.kt.knownDevices()).filter((d) => d.deviceId !== this.deviceId);
+    const convs = [...this.conversations.values()].filter((c) => c.isMember);
+    if (known.length === 0 || convs.length === 0) return;
+    const wanted = (await this.transport.userDevices(this.userId)).filter(
+      (d) =>
+        d.userId === this.userId &&
+        d.status === 'active' &&
+        d.enrolLogIndex !== null &&
+        known.some(
+          (k) =>
+            k.deviceId === d.deviceId &&
+            (k.identityKey === undefined || equalBytes(k.identityKey, d.identityKey)),
+        ),
+    );
+    // A device found without a key package is not claimed for again for OWN_DEVICE_RETRY_MS (kept in the store,
+    // so short-lived sessions such as CLI commands do not spend the relay's claim budget, DS-11, on it).
+    const now = (this.options.now ?? Date.now)();
+    const exhausted = new Set<string>();
+    for (const d of wanted) {
+      const at = await this.options.store.get(ownRetryKey(d.deviceId));
+      if (at !== undefined && now - Number(utf8Decode(at)) < OWN_DEVICE_RETRY_MS) exhausted.add(d.deviceId);
+    }
+    for (const conv of convs) {
+      const absent = () => {
+        const present = new Set(
+          conv
+            .members()
+            .filter((m) => m.userId === this.userId)
+            .map((m) => utf8Decode(m.deviceId)),
+        );
+        return wanted.filter((d) => !present.has(d.deviceId) && !exhausted.has(d.deviceId));
+      };
+      if (absent().length === 0) continue;
+      const before = conv.members();
+      const epoch = conv.epoch;
+      try {
+        await this.commitWithRetry(conv, async () => {
+          if (!conv.isMember) return undefined;
+          const keyPackages: Uint8Array[] = [];
+          for (const d of absent()) {
+            const kp = await this.claimDevice(this.userId, d.deviceId);
+            if (kp === undefined) {
+              exhausted.add(d.deviceId);
+              await this.options.store.put(ownRetryKey(d.deviceId), utf8Encode(String(now)));
+            } else keyPackages.push(kp);
+          }
+          return keyPackages.length === 0 ? undefined : conv.addMembers(keyPackages);
+        });
+      } catch (e) {
+        // Best effort after the mailbox: a refusal or a transient failure (the relay's claim limit, DS-11, is
+        // a 429) leaves the conversation as it is for the next sync, and stops this pass on a transient one.
+        if (!isClientError(e) && !isOvertError(e)) throw e;
+        if (isTransient(e)) return;
+        continue;
+      }
+      if (conv.epoch === epoch || !conv.isMember) continue;
+      const had = new Set(before.map((m) => `${m.userId}\u0000${utf8Decode(m.deviceId)}`));
+      // Kept in the store like every event (client.md §4.3), after the add's own writes.
+      await this.storeEvent({
+        kind: 'membership',
+        conversationId: conv.groupId,
+        added: conv
+          .members()
+          .filter((m) => !had.has(`${m.userId}\u0000${utf8Decode(m.deviceId)}`))
+          .map(sender),
+        removed: [],
+        removedSelf: false,
+      });
+      await this.afterAddLocked(conv, before);
+    }
+  }
+
+  /**
+   * Keeps an event this device made outside the mailbox (its user's new device added, client.md §4.1) in the
+   * store until read, under the log-monitoring keys; `n` from 500,000 up, so it never meets a monitoring event's.
+   */
+  private async storeEvent(e: ClientEvent): Promise<void> {
+    const at = (this.options.now ?? Date.now)();
+    await this.options.store.put(monitorEventKey(at, 500_000 + (this.ownEvents++ % 500_000)), encodeEvent(e));
+  }
+
+  /** Sends a name payload to the conversation (retried after a lost epoch race) and records the name. */
+  private async sendNameLocked(conv: Conversation, name: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const message = await conv.encryptName(name);
+      await this.saveConversation(conv);
+      try {
+        await this.transport.postMessage(conv.groupId, message);
+        break;
+      } catch (e) {
+        if (attempt < MAX_RETRIES && isRaceLost(e)) {
+          await this.syncLocked();
+          if (!conv.isMember) return;
+          continue;
+        }
+        throw e;
+      }
+    }
+    await this.saveName(conv.groupId, name);
+  }
+
+  private async saveName(conversationId: Uint8Array, name: string): Promise<void> {
+    await this.options.store.put(nameKey(conversationId), utf8Encode(name));
+    this.names.set(convKey(conversationId), name);
+  }
+
   private send(conversationId: Uint8Array, payload: Uint8Array, contentType: string): Promise<SentMessage> {
     return this.exclusive(async () => {
       const conv = this.conversation(conversationId);
@@ -764,23 +1077,56 @@ export class OvertClient {
     });
   }
 
+  /**
+   * Catches up (client.md §4.3): reads the mailbox in catch-up pages (relay.md §6.9: items with their envelopes
+   * and stamps, one request per page) and processes each item; each item's effects, with the mailbox cursor, are
+   * one atomic store batch, and a page is acknowledged once all of its items are. On any error the in-memory
+   * state is re-read from the store (an MLS step may have run whose batch was not written) and the error thrown.
+   */
   private async syncLocked(): Promise<void> {
-    if (this.options.monitorLog) this.pendingEvents.push(...(await this.kt.monitor()));
+    try {
+      await this.syncSteps();
+    } catch (e) {
+      await this.reload();
+      throw e;
+    }
+  }
+
+  private async syncSteps(): Promise<void> {
+    if (this.options.monitorLog) {
+      const found = await this.kt.monitor();
+      const at = (this.options.now ?? Date.now)();
+      await this.options.store.batch(
+        found.map((e, n) => ({
+          key:
+            e.kind === 'alert' && e.alert === 'unknown-device'
+              ? repeatingAlertKey(e.logIndex)
+              : monitorEventKey(at, n),
+          value: encodeEvent(e),
+        })),
+      );
+    }
     // Welcomes, commits and messages all rest on the log (members, epoch keys): not on a stale view (KT-FRESH-1).
     else await this.kt.ensureFresh();
     await this.resolvePending();
+    // Items processed by an earlier run whose ack did not happen (a crash, a relay error): acknowledge them now.
+    await this.ackProcessed();
     for (;;) {
-      const items = await this.transport.mailbox(this.cursor);
-      if (items.length === 0) return;
-      for (const item of items) {
-        const event = await this.process(item);
-        if (event !== undefined) this.pendingEvents.push(event);
-      }
-      const upTo = items[items.length - 1]!.seq;
-      await this.transport.ack(upTo);
-      this.cursor = upTo;
-      await this.options.store.put(CURSOR_KEY, utf8Encode(String(upTo)));
+      const page = await this.transport.catchUp(this.cursor);
+      for (const item of page.items) await this.process(item);
+      await this.ackProcessed();
+      if (!page.more || page.items.length === 0) break;
     }
+    // The user's approved new devices join this device's conversations (client.md §4.1), after the mailbox.
+    await this.addOwnDevicesLocked();
+  }
+
+  private async ackProcessed(): Promise<void> {
+    if (this.acked >= this.cursor) return;
+    const upTo = this.cursor;
+    await this.transport.ack(upTo);
+    await this.options.store.put(ACKED_KEY, utf8Encode(String(upTo)));
+    this.acked = upTo;
   }
 
   private rejected(item: MailboxItem, e: unknown): ClientEvent {
@@ -795,64 +1141,127 @@ export class OvertClient {
     };
   }
 
-  private async process(item: MailboxItem): Promise<ClientEvent | undefined> {
+  /**
+   * Processes one mailbox item durably (client.md §4.3). Its effects — MLS state, unread events, history and
+   * report records, the deletion of its inbox record, the cursor past it — are staged in one transaction and
+   * written in one atomic batch. An application message takes two batches: the MLS decryption's (the inbox
+   * record with K, seed and sender, and the advanced MLS state), then, once its envelope is fetched and opened,
+   * the event's. Every crash point is safe: before the first batch nothing happened (MLS decrypts the item again);
+   * between the two the inbox record is there and the envelope is opened from it, MLS is not asked again; after
+   * the second the cursor is past the item, so it is never processed again, and its event is in the store until
+   * read; an ack that did not happen is sent by the next sync. A transient failure throws with nothing of this item
+   * written beyond the first batch; any other failure is a `rejected` event, written the same way.
+   */
+  private async process(item: MailboxItem): Promise<void> {
     const inboxKey = `inbox/${item.seq}`;
+    let tx = new StoreTransaction(this.options.store);
+    let events: ClientEvent[] = [];
+    let joined: { k: string; conv: Conversation; usedKp: string | undefined } | undefined;
     try {
-      if (item.kind === 'welcome') return await this.processWelcome(item);
-      const conv = this.conversations.get(convKey(item.groupId));
-      if (conv === undefined)
-        throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
-      const emit = (e: ClientEvent) => this.pendingEvents.push(e);
-      if (await openHeldHistory(this.historyContext(), conv, item.seq, emit)) return undefined;
-      const stored = await this.options.store.get(inboxKey);
-      let pending = stored === undefined ? undefined : decodePendingOpen(stored);
-      if (pending === undefined) {
-        const inc = await conv.processIncoming(item.data);
-        if (inc.kind === 'history') {
-          // Held before the MLS state, like the inbox record: its key is consumed once saved (history.ts).
-          await holdHistoryPart(this.options.store, item.seq, inc.part, inc.sender);
-          await this.saveConversation(conv);
-          await openHeldHistory(this.historyContext(), conv, item.seq, emit);
-          return undefined;
-        }
-        if (inc.kind === 'application') {
-          pending = {
-            transport: inc.payload,
-            senderUserId: inc.sender.userId,
-            senderDeviceId: inc.sender.deviceId,
-            senderKey: inc.sender.identityKey,
-            members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
-          };
-          // The record before the MLS state: a crash in between leaves a record, never a consumed key without one.
-          await this.options.store.put(inboxKey, encodePendingOpen(pending));
-        }
-        await this.saveConversation(conv);
-        if (inc.kind === 'commit')
-          return inc.own
-            ? undefined
-            : {
-                kind: 'membership',
-                conversationId: conv.groupId,
-                added: inc.change.added.map(sender),
-                removed: inc.change.removed.map(sender),
-                removedSelf: inc.removedSelf,
-              };
-        if (inc.kind === 'proposal') return undefined;
-      }
-      const event = await this.openMessage(conv, pending!, item.inline);
-      if (event.kind === 'message')
-        await keepHistoryRecord(this.options.store, conv, pending!.transport, event.sendTime);
-      await this.options.store.delete(inboxKey);
-      return event;
+      joined = await this.processItem(item, inboxKey, tx, events);
     } catch (e) {
       if (isTransient(e)) throw e;
-      await this.options.store.delete(inboxKey);
-      if (isClientError(e, 'MLS_OWN_MESSAGE')) return undefined;
-      return this.rejected(item, e);
+      // Nothing of the failed attempt is kept but the end of its inbox record; the MLS state stays as stored
+      // (a failed MLS step writes nothing: the in-memory copy is re-read below).
+      tx = new StoreTransaction(this.options.store);
+      await tx.delete(inboxKey);
+      events = isClientError(e, 'MLS_OWN_MESSAGE') ? [] : [this.rejected(item, e)];
+      joined = undefined;
+      const stored = await this.options.store.get(convKey(item.groupId));
+      if (stored !== undefined && this.conversations.has(convKey(item.groupId)))
+        this.conversations.set(
+          convKey(item.groupId),
+          await Conversation.restore(this.identity, stored, this.mlsOptions),
+        );
+    }
+    for (const [n, e] of events.entries()) await tx.put(itemEventKey(item.seq, n), encodeEvent(e));
+    await tx.put(CURSOR_KEY, utf8Encode(String(item.seq)));
+    await tx.commit();
+    this.cursor = item.seq;
+    if (joined !== undefined) {
+      this.conversations.set(joined.k, joined.conv);
+      if (joined.usedKp !== undefined) this.bundles.delete(joined.usedKp);
     }
   }
 
-  private async processWelcome(item: MailboxItem): Promise<ClientEvent | undefined> {
+  /** The item's effects, staged in `tx` (events into `events`); see {@link process}. */
+  private async processItem(
+    item: MailboxItem,
+    inboxKey: string,
+    tx: StoreTransaction,
+    events: ClientEvent[],
+  ): Promise<{ k: string; conv: Conversation; usedKp: string | undefined } | undefined> {
+    if (item.kind === 'welcome') return this.processWelcome(item, tx, events);
+    const conv = this.conversations.get(convKey(item.groupId));
+    if (conv === undefined)
+      throw new ClientError('SDK_UNKNOWN_CONVERSATION', 'item for an unknown conversation');
+    const emit = (e: ClientEvent) => events.push(e);
+    // A history part held by an earlier, interrupted run (its MLS step is done): open it now.
+    if (await openHeldHistory(this.historyContext(tx), conv, item.seq, emit)) return undefined;
+    const stored = await this.options.store.get(inboxKey);
+    let pending = stored === undefined ? undefined : decodePendingOpen(stored);
+    if (pending === undefined) {
+      const inc = await conv.processIncoming(item.data);
+      if (inc.kind === 'history') {
+        // Held with the MLS state in one batch: its key is consumed once saved (history.ts).
+        const first = new StoreTransaction(this.options.store);
+        await holdHistoryPart(first, item.seq, inc.part, inc.sender);
+        await first.put(convKey(conv.groupId), conv.serialize());
+        await first.commit();
+        await openHeldHistory(this.historyContext(tx), conv, item.seq, emit);
+        return undefined;
+      }
+      if (inc.kind === 'name') {
+        // The name, the MLS state and the event in the item's one batch (client.md §4.3).
+        await tx.put(nameKey(conv.groupId), utf8Encode(inc.name));
+        await tx.put(convKey(conv.groupId), conv.serialize());
+        this.names.set(convKey(conv.groupId), inc.name);
+        events.push({
+          kind: 'renamed',
+          conversationId: conv.groupId,
+          name: inc.name,
+          by: sender(inc.sender),
+        });
+        return undefined;
+      }
+      if (inc.kind === 'application') {
+        pending = {
+          transport: inc.payload,
+          senderUserId: inc.sender.userId,
+          senderDeviceId: inc.sender.deviceId,
+          senderKey: inc.sender.identityKey,
+          members: [...new Set(conv.members(inc.epoch).map((m) => m.userId))],
+        };
+        // The record with the MLS state, in one batch: never a consumed key without its record.
+        await this.options.store.batch([
+          { key: inboxKey, value: encodePendingOpen(pending) },
+          { key: convKey(conv.groupId), value: conv.serialize() },
+        ]);
+      } else {
+        await tx.put(convKey(conv.groupId), conv.serialize());
+        if (inc.kind === 'commit' && !inc.own)
+          events.push({
+            kind: 'membership',
+            conversationId: conv.groupId,
+            added: inc.change.added.map(sender),
+            removed: inc.change.removed.map(sender),
+            removedSelf: inc.removedSelf,
+          });
+        return undefined;
+      }
+    }
+    const event = await this.openMessage(conv, pending, item.inline, tx);
+    if (event.kind === 'message') await keepHistoryRecord(tx, conv, pending.transport, event.sendTime);
+    await tx.delete(inboxKey);
+    events.push(event);
+    return undefined;
+  }
+
+  private async processWelcome(
+    item: MailboxItem,
+    tx: StoreTransaction,
+    events: ClientEvent[],
+  ): Promise<{ k: string; conv: Conversation; usedKp: string | undefined } | undefined> {
     if (this.conversations.get(convKey(item.groupId))?.isMember) return undefined;
     const { conversation, keyPackageRef } = await Conversation.join(
       this.identity,
@@ -860,19 +1269,19 @@ export class OvertClient {
       [...this.bundles.values()],
       this.mlsOptions,
     );
-    await noteJoined(this.options.store, conversation);
-    await this.saveConversation(conversation);
-    const k = `kp/${toHex(keyPackageRef)}`;
+    await noteJoined(tx, conversation);
+    const k = convKey(conversation.groupId);
+    await tx.put(k, conversation.serialize());
+    const kp = `kp/${toHex(keyPackageRef)}`;
     // A last-resort package may be named by further Welcomes (RFC 9420 §16.8): its keys stay.
-    if (this.bundles.get(k)?.lastResort !== true) {
-      this.bundles.delete(k);
-      await this.options.store.delete(k);
-    }
-    return {
+    const usedKp = this.bundles.get(kp)?.lastResort !== true ? kp : undefined;
+    if (usedKp !== undefined) await tx.delete(usedKp);
+    events.push({
       kind: 'joined',
       conversationId: conversation.groupId,
       members: conversation.members().map(sender),
-    };
+    });
+    return { k, conv: conversation, usedKp };
   }
 
   /**
@@ -883,8 +1292,9 @@ export class OvertClient {
     conv: Conversation,
     p: PendingOpen,
     inline: MailboxItem['inline'],
+    store: KeyValueStore,
   ): Promise<ClientEvent> {
-    return this.receive(conv, p.transport, inline, {
+    return this.openEnvelope(conv, p.transport, inline, store, {
       senderUserId: p.senderUserId,
       senderDeviceId: p.senderDeviceId,
       ...(p.senderKey !== undefined ? { senderKey: p.senderKey } : {}),
@@ -894,19 +1304,20 @@ export class OvertClient {
   }
 
   /** Fetches (or takes the pushed copy of), opens and checks one envelope (receive.ts). */
-  private async receive(
+  private async openEnvelope(
     conv: Conversation,
     transport: KeyTransport,
     inline: MailboxItem['inline'],
+    store: KeyValueStore,
     origin: Origin,
   ) {
-    const ctx = this.receiveContext();
+    const ctx = this.receiveContext(store);
     return openReceived(ctx, conv, transport, await fetchEnvelope(ctx, transport.messageId, inline), origin);
   }
 
-  private receiveContext(): ReceiveContext {
+  private receiveContext(store: KeyValueStore): ReceiveContext {
     return {
-      store: this.options.store,
+      store,
       transport: this.transport,
       orgId: this.options.orgId,
       relayFrankingKey: this.options.relayFrankingKey,

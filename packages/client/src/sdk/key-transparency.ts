@@ -27,6 +27,8 @@
  *   for longer than that.
  *
  *     kt/known/<deviceId>    a device of this user the user knows: its identity key, or empty for "any key"
+ *     kt/prior/<deviceId>    a device of this user enrolled before this one: its identity key (no alert)
+ *     kt/self-enrolled       present once this device's own enrolment was read (entries before it are known)
  *     kt/forget/<deviceId>   a removal the user announced (no alert for it)
  *     kt/alert/<logIndex>    an alert or notice not yet delivered (JSON)
  */
@@ -157,6 +159,10 @@ export interface KeyTransparencyOptions {
 }
 
 const knownKey = (deviceId: string): string => `kt/known/${deviceId}`;
+/** A device of this user enrolled before this one (no alert for it; not added to conversations, client.md §4.1). */
+const priorKey = (deviceId: string): string => `kt/prior/${deviceId}`;
+/** Set once the log entry enrolling this device (this key) has been read (client.md §8.4). */
+const SELF_SEEN_KEY = 'kt/self-enrolled';
 const forgetKey = (deviceId: string): string => `kt/forget/${deviceId}`;
 const alertKey = (index: number): string => `kt/alert/${String(index).padStart(16, '0')}`;
 
@@ -233,6 +239,12 @@ export class KeyTransparency {
     const k = knownKey(this.options.deviceId);
     if ((await this.options.store.get(k)) === undefined)
       await this.options.store.put(k, this.options.identityKey);
+    // A store that read the log before the pre-enrolment rule existed (watch) keeps alerting as it did.
+    if (
+      (await this.options.store.get(SELF_SEEN_KEY)) === undefined &&
+      (await this.options.store.get('kt/monitor')) !== undefined
+    )
+      await this.options.store.put(SELF_SEEN_KEY, new Uint8Array(0));
   }
 
   /**
@@ -466,7 +478,22 @@ export class KeyTransparency {
   private async watch(index: number, s: DirectoryStatement): Promise<void> {
     if (s.type !== 'device' || s.statement.userId !== this.options.userId) return;
     const { deviceId, identityKey } = s.statement;
-    const known = await this.options.store.get(knownKey(deviceId));
+    // Entries before this device's own enrolment (client.md §8.4): the user's devices of that time. They were
+    // watched by those devices (which raise KT-6/KT-7 for them), so this new device takes them as known instead
+    // of alerting about its own user's older devices; from its own enrolment on, the rules below apply.
+    if ((await this.options.store.get(SELF_SEEN_KEY)) === undefined) {
+      const own =
+        s.statement.kind === 'added' &&
+        deviceId === this.options.deviceId &&
+        equalBytes(identityKey, this.options.identityKey);
+      if (own) await this.options.store.put(SELF_SEEN_KEY, new Uint8Array(0));
+      else if (s.statement.kind === 'added') await this.options.store.put(priorKey(deviceId), identityKey);
+      else await this.options.store.delete(priorKey(deviceId));
+      return;
+    }
+    const known =
+      (await this.options.store.get(knownKey(deviceId))) ??
+      (await this.options.store.get(priorKey(deviceId)));
     const isKnown = known !== undefined && (known.length === 0 || equalBytes(known, identityKey));
     let alert: KtAlert['alert'] | undefined;
     if (s.statement.kind === 'added' && !isKnown) alert = 'unknown-device';

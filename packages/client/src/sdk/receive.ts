@@ -23,6 +23,7 @@ import type { Conversation } from '../mls/conversation.js';
 import type { KeyValueStore } from '../store/store.js';
 import type { MailboxItem, RelayTransport } from '../transport/relay-transport.js';
 import type { ClientEvent, Sender } from './client.js';
+import { decodeMessageContent } from './content.js';
 import { checkStamp, keepReportable } from './franking.js';
 
 /** What the receive paths need from the client. */
@@ -128,6 +129,8 @@ export async function openReceived(
     Math.abs(franking.stampTime - opened.header.sendTime) > ctx.sendTimeSkewMs
   )
     throw timeRefused('the send time is too far from the relay stamp time', 'CLI-9');
+  // A file's name and real type are inside the plaintext (content.ts, client.md §4.8; CLI-11).
+  const content = decodeMessageContent(opened.header.contentType, opened.payload, opened.header.messageId);
   const reportable = await keepReportable(ctx.store, opened, franking);
   const sender: Sender = { userId: origin.senderUserId, deviceId: utf8Decode(origin.senderDeviceId) };
   return {
@@ -136,8 +139,9 @@ export async function openReceived(
     messageId: opened.header.messageId,
     sender,
     sendTime: opened.header.sendTime,
-    contentType: opened.header.contentType,
-    payload: opened.payload,
+    contentType: content.contentType,
+    payload: content.payload,
+    ...(content.fileName !== undefined ? { fileName: content.fileName } : {}),
     frankingKey: opened.frankingKey,
     stamp: franking.stamp,
     stampStatus: franking.status,

@@ -40,6 +40,8 @@ const LABEL_PREFIX = 'overt/profile/v1/';
 export function storeRecordLabel(name: string): string {
   return `${LABEL_PREFIX}store/${name}`;
 }
+/** The label of the file store's batch journal (client.md §3.2): one pending multi-record write. */
+export const BATCH_JOURNAL_LABEL = `${LABEL_PREFIX}store-batch`;
 /** The label of the device's identity seed (the CLI's `device.key`). */
 export const DEVICE_KEY_LABEL = `${LABEL_PREFIX}device.key`;
 /** The label of the profile key wrapped under the KEK (`wrapped` in the key file). */

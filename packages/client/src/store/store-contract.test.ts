@@ -13,7 +13,7 @@ import { unreachableTrust } from '../../test/unreachable-trust.js';
 import { FileStore } from '../node/index.js';
 import { OvertClient } from '../sdk/client.js';
 import { pruneHistoryEpoch } from '../sdk/shreds.js';
-import { type KeyValueStore, MemoryStore } from './store.js';
+import { type KeyValueStore, MemoryStore, StoreTransaction } from './store.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -77,6 +77,103 @@ describe.each(backends)('KeyValueStore contract: %s', (_, make) => {
       ),
       { numRuns: 30 },
     );
+  });
+});
+
+describe.each(backends)('KeyValueStore batch: %s (client.md §3.2)', (_, make) => {
+  it('applies puts and deletes in order; a transaction stages them and reads its own writes', async () => {
+    const s = await make();
+    await s.put('a', Uint8Array.of(1));
+    await s.put('b', Uint8Array.of(2));
+    await s.batch([
+      { key: 'a', value: undefined },
+      { key: 'c', value: Uint8Array.of(3) },
+      { key: 'c', value: Uint8Array.of(4) },
+      { key: 'b', value: Uint8Array.of(5) },
+    ]);
+    expect(await s.list('')).toEqual(['b', 'c']);
+    expect(await s.get('b')).toEqual(Uint8Array.of(5));
+    expect(await s.get('c')).toEqual(Uint8Array.of(4));
+    const tx = new StoreTransaction(s);
+    await tx.put('d', Uint8Array.of(6));
+    await tx.delete('b');
+    expect(await tx.list('')).toEqual(['c', 'd']);
+    expect(await tx.get('d')).toEqual(Uint8Array.of(6));
+    expect(await tx.get('b')).toBeUndefined();
+    // Nothing reaches the store before commit.
+    expect(await s.list('')).toEqual(['b', 'c']);
+    await tx.commit();
+    expect(await s.list('')).toEqual(['c', 'd']);
+  });
+
+  it('any batch gives the same store as applying its ops one by one (property)', async () => {
+    const s = await make();
+    const op = fc.record({ key, value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: undefined }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 10 }), async (ops) => {
+        for (const k of await s.list('')) await s.delete(k);
+        const expected = new Map<string, Uint8Array>();
+        for (const o of ops) {
+          if (o.value === undefined) expected.delete(o.key);
+          else expected.set(o.key, o.value);
+        }
+        await s.batch(ops);
+        expect(await s.list('')).toEqual([...expected.keys()].sort());
+        for (const [k, v] of expected) expect(await s.get(k)).toEqual(new Uint8Array(v));
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('FileStore batch: all or none across a crash (client.md §3.2)', () => {
+  it('a crash while applying a committed batch is finished by the next open; one before the commit leaves nothing', async () => {
+    const dir = tempDir();
+    const key = randomBytes(32);
+    const s = await FileStore.open(dir, { key });
+    await s.put('old', Uint8Array.of(0));
+    const ops = [
+      { key: 'x', value: Uint8Array.of(1) },
+      { key: 'old', value: undefined },
+      { key: 'y', value: Uint8Array.of(2) },
+    ];
+    // Crash points inside apply: after 0, 1 and 2 of its writes (the process dies: put throws and stops).
+    for (const after of [0, 1, 2]) {
+      for (const k of await s.list('')) await s.delete(k);
+      await s.put('old', Uint8Array.of(0));
+      let writes = 0;
+      const crashing = await FileStore.open(dir, { key });
+      const put = crashing.put.bind(crashing);
+      const del = crashing.delete.bind(crashing);
+      crashing.put = async (k, v) => {
+        if (writes++ >= after) throw new Error('killed');
+        return put(k, v);
+      };
+      crashing.delete = async (k) => {
+        if (writes++ >= after) throw new Error('killed');
+        return del(k);
+      };
+      await expect(crashing.batch(ops)).rejects.toThrow('killed');
+      expect(readdirSync(dir)).toContain('j-batch');
+      const reopened = await FileStore.open(dir, { key });
+      expect(await reopened.list('')).toEqual(['x', 'y']);
+      expect(readdirSync(dir)).not.toContain('j-batch');
+    }
+    // A journal written but not renamed into place (a crash before the commit point) is no batch.
+    writeFileSync(join(dir, 't-0123456789abcdef'), randomBytes(64));
+    const again = await FileStore.open(dir, { key });
+    expect(await again.list('')).toEqual(['x', 'y']);
+  });
+
+  it('a journal that does not open under the profile key, or is altered, is refused (REST-2)', async () => {
+    const dir = tempDir();
+    const key = randomBytes(32);
+    const s = await FileStore.open(dir, { key });
+    await s.put('z', Uint8Array.of(9));
+    // A record of a store key is not a journal: labels differ.
+    writeFileSync(join(dir, 'j-batch'), readFileSync(join(dir, `s-${toBase64Url(utf8Encode('z'))}`)));
+    await expectClientError(FileStore.open(dir, { key }), 'SDK_STORE_MALFORMED', 'REST-2');
+    await expectClientError(s.recover(), 'SDK_STORE_MALFORMED', 'REST-2');
   });
 });
 

@@ -16,7 +16,7 @@ import { signRequest } from '../../../server/src/auth.js';
 import { expectClientError } from '../../test/expect-error.js';
 import { startWorld, type World } from '../../test/relay-world.js';
 import { ClientError } from '../errors.js';
-import { type FetchLike, RelayTransport } from './relay-transport.js';
+import { type FetchLike, NO_RETRY, RelayTransport, retryAfterMs } from './relay-transport.js';
 import { requestSigningInput, signRelayRequest } from './signing.js';
 
 describe('signed requests (relay.md §3.2)', () => {
@@ -104,6 +104,7 @@ describe('against a real relay', () => {
       url: 'http://127.0.0.1:1',
       key: generateSigningKey(),
       signer: { kind: 'admin' },
+      retry: NO_RETRY,
     });
     await expectClientError(t.mailbox(0), 'RELAY_UNAVAILABLE');
   });
@@ -232,6 +233,8 @@ describe('hostile responses (CLI-6)', () => {
             key: generateSigningKey(),
             signer: { kind: 'admin' },
             fetch,
+            // Each body judged once: a 500 is not retried here (retries: the describe below).
+            retry: NO_RETRY,
           });
           try {
             await calls[which]!(t);
@@ -242,5 +245,71 @@ describe('hostile responses (CLI-6)', () => {
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('retries (client.md §2.1)', () => {
+  const policy = { maxTotalMs: 5_000, baseDelayMs: 1, maxDelayMs: 20 };
+  /** A transport whose relay answers with `answers` in turn (a status, or 'net' for a network failure). */
+  function scripted(answers: (number | 'net')[], retry = policy) {
+    const seen: string[] = [];
+    const t = new RelayTransport({
+      url: 'http://x',
+      key: generateSigningKey(),
+      signer: { kind: 'admin' },
+      retry,
+      fetch: async (url, init) => {
+        seen.push(`${init.method} ${url}`);
+        const a = answers.shift() ?? 200;
+        if (a === 'net') throw new TypeError('connection reset');
+        const problem = { type: 'about:blank', code: a === 429 ? 'RELAY_RATE_LIMITED' : 'X', status: a };
+        return new Response(JSON.stringify(a === 200 ? { items: [], more: false } : problem), {
+          status: a,
+          headers: {
+            'content-type': a === 200 ? 'application/json' : 'application/problem+json',
+            'retry-after': '0',
+          },
+        });
+      },
+    });
+    return { t, seen };
+  }
+
+  it('429, 503, other 5xx and network failures of a GET are retried until it succeeds', async () => {
+    const { t, seen } = scripted([429, 503, 'net', 502]);
+    expect((await t.catchUp(0)).items).toEqual([]);
+    expect(seen).toHaveLength(5);
+  });
+
+  it('a POST of unknown outcome (network failure, 500) is not repeated; one refused with 429 or 503 is', async () => {
+    const lost = scripted(['net']);
+    await expectClientError(lost.t.postMessage(new Uint8Array(1), new Uint8Array(1)), 'RELAY_UNAVAILABLE');
+    expect(lost.seen).toHaveLength(1);
+    const refused = scripted([429, 503]);
+    await refused.t.postMessage(new Uint8Array(1), new Uint8Array(1)).catch(() => undefined);
+    expect(refused.seen).toHaveLength(3);
+    // The mailbox ack is idempotent: retried after a network failure.
+    const ack = scripted(['net', 500]);
+    await ack.t.ack(5).catch(() => undefined);
+    expect(ack.seen).toHaveLength(3);
+  });
+
+  it('gives up with the last error once the total bound is spent; 4xx other than 429 is never retried', async () => {
+    const { t, seen } = scripted(Array(1000).fill(429), { maxTotalMs: 50, baseDelayMs: 10, maxDelayMs: 20 });
+    await expectClientError(t.catchUp(0), 'RELAY_REFUSED');
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.length).toBeLessThan(1000);
+    const bad = scripted([400]);
+    await expectClientError(bad.t.catchUp(0), 'RELAY_REFUSED');
+    expect(bad.seen).toHaveLength(1);
+  });
+
+  it('Retry-After is read as delta-seconds or an HTTP date', () => {
+    expect(retryAfterMs('3', 0)).toBe(3000);
+    expect(retryAfterMs(null, 0)).toBeUndefined();
+    expect(retryAfterMs('soon', 0)).toBeUndefined();
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs('Thu, 01 Jan 2026 00:00:02 GMT', now)).toBe(2000);
+    expect(retryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
   });
 });

@@ -6,6 +6,11 @@
  *
  * A problem+json answer (RFC 9457) becomes `ClientError('RELAY_REFUSED')` carrying the relay's `code`, `check`
  * and HTTP status; a network failure becomes RELAY_UNAVAILABLE; an ill-shaped body RELAY_RESPONSE_MALFORMED.
+ *
+ * Retries (client.md §2.1): a request the relay pushed back (429 rate limited, 503 busy) is sent again after an
+ * exponential backoff with full jitter, at least the `Retry-After` the relay names, within a total time bound;
+ * so is an idempotent request (GET, PUT, the mailbox ack) that failed in transit or with another 5xx. A
+ * non-idempotent POST whose outcome is unknown (network error, other 5xx) is not repeated: the caller settles it.
  */
 import {
   concatBytes,
@@ -32,6 +37,40 @@ export interface TransportOptions {
   readonly fetch?: FetchLike;
   /** Clock in ms (default Date.now), for the signed timestamp. */
   readonly now?: () => number;
+  /** How requests are retried (default {@link DEFAULT_RETRY}; {@link NO_RETRY} sends each once). */
+  readonly retry?: RetryPolicy;
+}
+
+/** Bounds of the transport's retries (client.md §2.1). */
+export interface RetryPolicy {
+  /** No retry is started once this much time (ms) has passed since the first attempt, nor one that would wait past it. */
+  readonly maxTotalMs: number;
+  /** The first backoff ceiling (ms); it doubles with every retry. */
+  readonly baseDelayMs: number;
+  /** The largest backoff ceiling (ms), and the largest `Retry-After` honoured. */
+  readonly maxDelayMs: number;
+}
+
+/** 30 s in all; backoff ceilings 200 ms, 400 ms, … up to 5 s (the relay's burst refills in seconds, relay.md §5). */
+export const DEFAULT_RETRY: RetryPolicy = { maxTotalMs: 30_000, baseDelayMs: 200, maxDelayMs: 5_000 };
+/** Every request is sent once. */
+export const NO_RETRY: RetryPolicy = { maxTotalMs: 0, baseDelayMs: 0, maxDelayMs: 0 };
+
+/** The relay's `Retry-After` in ms (delta-seconds or an HTTP date), or undefined. */
+export function retryAfterMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^[0-9]{1,9}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Whether a failed attempt may be sent again (see the module comment). */
+function retryable(e: ClientError, method: string, target: string): boolean {
+  if (e.code === 'RELAY_REFUSED' && (e.status === 429 || e.status === 503)) return true;
+  const idempotent = method !== 'POST' || target === '/v1/mailbox/ack';
+  if (!idempotent) return false;
+  return e.code === 'RELAY_UNAVAILABLE' || (e.code === 'RELAY_REFUSED' && (e.status ?? 0) >= 500);
 }
 
 /** A device as the directory lists it (relay.md §2.2 "Device"). */
@@ -280,21 +319,48 @@ function claimed(k: Json): ClaimedKeyPackage {
 export class RelayTransport {
   private readonly fetchFn: FetchLike;
   private readonly now: () => number;
+  private readonly retry: RetryPolicy;
 
   constructor(readonly options: TransportOptions) {
     this.fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
     this.now = options.now ?? Date.now;
+    this.retry = options.retry ?? DEFAULT_RETRY;
   }
 
   /**
-   * Signs and sends one request; returns the parsed JSON body (or raw bytes for `binary` responses).
-   * Throws RELAY_REFUSED (any non-2xx answer), RELAY_UNAVAILABLE, RELAY_RESPONSE_MALFORMED.
+   * Signs and sends one request, retrying as the module comment says; returns the parsed JSON body (or raw bytes
+   * for `binary` responses). Throws RELAY_REFUSED (any non-2xx answer), RELAY_UNAVAILABLE, RELAY_RESPONSE_MALFORMED:
+   * the last attempt's error once the retries are spent.
    */
   async request(
     method: 'GET' | 'POST' | 'PUT',
     target: string,
     body?: Json | Uint8Array,
     binaryResponse = false,
+  ): Promise<Json> {
+    // Wall-clock time for the bound, not the injectable signing clock (tests move that one).
+    const start = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.attempt(method, target, body, binaryResponse);
+      } catch (e) {
+        if (!(e instanceof ClientError) || !retryable(e, method, target)) throw e;
+        const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** Math.min(attempt, 30));
+        const backoff = Math.random() * ceiling;
+        const asked = e.retryAfterMs === undefined ? 0 : Math.min(e.retryAfterMs, this.retry.maxDelayMs);
+        const wait = Math.max(backoff, asked);
+        if (Date.now() + wait - start > this.retry.maxTotalMs) throw e;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /** One signed attempt of {@link request}. */
+  private async attempt(
+    method: 'GET' | 'POST' | 'PUT',
+    target: string,
+    body: Json | Uint8Array | undefined,
+    binaryResponse: boolean,
   ): Promise<Json> {
     let bytes: Uint8Array = new Uint8Array(0);
     const headers: Record<string, string> = {};
@@ -335,10 +401,12 @@ export class RelayTransport {
           // An unparsable problem body still is a refusal; the status says enough.
         }
       }
+      const after = retryAfterMs(res.headers.get('retry-after'), Date.now());
       throw new ClientError('RELAY_REFUSED', `relay refused the request (${res.status} ${code ?? ''})`, {
         ...(check !== undefined ? { check } : {}),
         ...(code !== undefined ? { relayCode: code } : {}),
         status: res.status,
+        ...(after !== undefined ? { retryAfterMs: after } : {}),
       });
     }
     if (binaryResponse) return payload;

@@ -19,6 +19,7 @@ import {
   encodeEnvelopeHead,
   equalBytes,
   fromBase64,
+  fromBase64Url,
   randomBytes,
   sealEnvelope,
   toBase64,
@@ -377,9 +378,15 @@ describe('catch-up reads (relay.md §6.9)', () => {
     await expect(
       a.postMessage(groupId, await mls(bobs.header.messageId), bobs.header.messageId),
     ).rejects.toMatchObject({ relayCode: 'ENV_CONTEXT', check: 'CU-1' });
-    // Alice's own envelope of another conversation.
+    // Alice's own envelope of another real conversation (a made-up one is refused at upload, RLY-19).
+    const other = toBase64Url(randomBytes(16));
+    await alice.request('POST', '/v1/groups', { groupId: other });
     const elsewhere = await sealEnvelope(
-      textFields(EPOCH, { sendTime: Date.now() + skew }),
+      textFields(EPOCH, {
+        conversationId: fromBase64Url(other),
+        recipients: ['alice'],
+        sendTime: Date.now() + skew,
+      }),
       randomBytes(50),
       epochKey,
       alice.key,

@@ -344,12 +344,16 @@ function contract(name: string, driver: () => Driver): void {
         deliveries: all.deliveries.slice(5),
         more: false,
       });
-      // Byte bound: item data + header + capsule + inline ciphertext, in seq order; the first item always.
+      // Byte bound: item data + header + capsule and sender signature + inline ciphertext, in seq order; the
+      // first item always.
       const size = (d: (typeof all.deliveries)[number]) =>
         d.item.data.length +
         (d.envelope === undefined
           ? 0
-          : d.envelope.header.length + d.envelope.capsule.length + (d.envelope.ciphertext?.length ?? 0));
+          : d.envelope.header.length +
+            d.envelope.capsule.length +
+            d.envelope.signature.length +
+            (d.envelope.ciphertext?.length ?? 0));
       const two = size(all.deliveries[0]!) + size(all.deliveries[1]!);
       expect(await s.fetchCatchUp('b1', 1, 100, two)).toEqual({
         deliveries: all.deliveries.slice(0, 2),
