@@ -13,6 +13,7 @@ const SUITES = {
   'relay/e2e': 'bench/relay/e2e.ts',
   'relay/capacity': 'bench/relay/capacity.ts',
   'franking/stamp': 'bench/franking/stamp.ts',
+  'cli/startup': 'bench/cli/startup.ts',
 };
 
 const args = process.argv.slice(2);

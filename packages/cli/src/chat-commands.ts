@@ -22,6 +22,7 @@ import {
   fromBase64,
   fromBase64Url,
   isOvertError,
+  isUserId,
   randomBytes,
   signDeviceStatement,
   toBase64,
@@ -36,10 +37,14 @@ import {
   EXIT_FAILED,
   EXIT_OK,
   emit,
+  fileReason,
+  networkReason,
   optionalString,
   requireString,
+  UnavailableError,
   UsageError,
 } from './command.js';
+import { findEnrolment } from './enrol-lookup.js';
 import { profileOptions, SecretSource } from './passphrase.js';
 import {
   assertNoProfile,
@@ -51,6 +56,7 @@ import {
   type OpenProfile,
   openProfile,
 } from './profile.js';
+import { recordShown } from './shown-log.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
@@ -68,14 +74,21 @@ export const adminOptions = {
 
 /** Reads the org admin's key from the file named by --admin-key; a file that cannot be read is a usage error. */
 export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
+  const path = requireString(ctx, 'admin-key');
   let adminText: string;
   try {
-    adminText = (await readFile(requireString(ctx, 'admin-key'), 'utf8')).trim();
+    adminText = (await readFile(path, 'utf8')).trim();
   } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError('cannot read --admin-key');
+    throw new UsageError(`cannot read --admin-key ${path}: ${fileReason(e)}`);
   }
-  return parseSignerKey(adminText);
+  try {
+    return parseSignerKey(adminText);
+  } catch {
+    // The parser's message is not shown: it could quote the file, and the file may be some other secret.
+    throw new UsageError(
+      `--admin-key ${path} is not an org admin key (npm start writes one to ./data/admin.key)`,
+    );
+  }
 }
 
 /**
@@ -94,6 +107,14 @@ export async function guarded(ctx: CommandContext, f: () => Promise<number>): Pr
     return await f();
   } catch (thrown) {
     const e = shownError(thrown);
+    // The relay is down or unreachable: say so, rather than the layer that noticed (RELAY_UNAVAILABLE when the
+    // relay was asked, KT_LOG_UNAVAILABLE when its log was). Exit 4 (cli.md §4.1).
+    const net = networkReason(thrown);
+    const systemCode = net !== undefined && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(net);
+    if (isClientError(e, 'RELAY_UNAVAILABLE') || (systemCode && isClientError(e, 'KT_LOG_UNAVAILABLE')))
+      throw new UnavailableError(
+        `cannot reach the relay (${net ?? 'no answer'}); is it running? [${e.code}]`,
+      );
     if (!isClientError(e) && !isOvertError(e)) throw thrown;
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     const error = { code: e.code, check: e.check, relayCode, message: e.message };
@@ -152,6 +173,8 @@ const deviceInit: Command = {
     guarded(ctx, async () => {
       const relay = requireString(ctx, 'relay');
       const user = requireString(ctx, 'user');
+      if (!isUserId(user))
+        throw new UsageError('--user must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ @ + - (core ids.ts)');
       const dir = resolve(requireString(ctx, 'profile'));
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
@@ -220,13 +243,32 @@ const adminEnrol: Command = {
         identityKey,
         time: Date.now(),
       });
-      const logIndex = await transport.enrolDevice(statement);
+      let logIndex: number;
+      let already = false;
+      try {
+        logIndex = await transport.enrolDevice(statement);
+      } catch (e) {
+        if (!isClientError(e) || e.relayCode !== 'DIR_DEVICE_EXISTS') throw e;
+        // The same enrolment run again (a retry after a lost answer, a script run twice) is a no-op; the device
+        // id taken by another user or key is still refused (ids are never reused, STORE-R-4).
+        const index = await findEnrolment(relay, admin.keyPair.publicKey, {
+          orgId: org,
+          userId: user,
+          deviceId: device,
+          identityKey,
+        });
+        if (index === undefined) throw e;
+        logIndex = index;
+        already = true;
+      }
       // Clients accept the device only once a witnessed checkpoint includes its enrolment (client.md §8).
       await waitWitnessed(relay, logIndex);
       emit(
         ctx,
-        { ok: true, user, device, userCreated, logIndex },
-        `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
+        { ok: true, user, device, userCreated, logIndex, alreadyEnrolled: already },
+        already
+          ? `${user}/${device} is already enrolled with this key (log index ${logIndex}); nothing to do`
+          : `enrolled ${user}/${device} (log index ${logIndex}${userCreated ? ', new user' : ''})`,
       );
       return EXIT_OK;
     }),
@@ -265,7 +307,7 @@ const deviceApprove: Command = {
     },
   },
   details:
-    'Every read and watch checks the transparency log for devices enrolled for your user. A device you did not\napprove is printed as ALERT unknown-device (someone may be reading your messages: tell your org admin).\nApprove the devices you enrolled yourself, e.g. a new laptop.',
+    'Every read and watch checks the transparency log for devices enrolled for your user. A device you did not\napprove is printed as ALERT unknown-device on every read and watch until you approve it or the org admin\nremoves it (someone may be reading your messages: tell your org admin). Approve the devices you enrolled\nyourself, e.g. a new laptop, once the log shows them enrolled; a device that is not enrolled is refused.',
   examples: [
     'overt device approve alice-phone --profile ~/.overt/alice',
     'overt device approve alice-phone --key <base64> --profile ~/.overt/alice --json',
@@ -285,6 +327,20 @@ const deviceApprove: Command = {
         if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      // Only a device the log shows enrolled for this user (KT-3, CLI-5): a typo must not approve a name that a
+      // later, unwanted enrolment would then use without an alert.
+      let logged: Uint8Array;
+      try {
+        logged = await p.client.ownDeviceKey(device);
+      } catch (e) {
+        if (isClientError(e, 'SDK_DEVICE_UNVERIFIED') || isClientError(e, 'KT_DEVICE_NOT_ON_LOG'))
+          throw new UsageError(
+            `${p.info.user}/${device} is not enrolled (the org admin runs overt admin enrol first); nothing approved`,
+          );
+        throw e;
+      }
+      if (identityKey !== undefined && toBase64(identityKey) !== toBase64(logged))
+        throw new UsageError(`--key is not the key enrolled for ${p.info.user}/${device}; nothing approved`);
       await p.client.approveDevice(device, identityKey);
       emit(
         ctx,
@@ -417,7 +473,7 @@ const chatRename: Command = {
 const send: Command = {
   path: ['send', ''],
   summary: 'send a text message or a file to a conversation',
-  positionals: ['[TEXT]'],
+  positionals: ['[TEXT…]'],
   options: {
     ...profileOption,
     to: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
@@ -438,13 +494,20 @@ const send: Command = {
       const file = optionalString(ctx, 'file');
       if ((file === undefined) === (ctx.positionals.length === 0))
         throw new UsageError('give either a text argument or --file PATH');
-      if (ctx.positionals.length > 1) throw new UsageError('quote the text as one argument');
+      // Several words are refused rather than joined: the shell has already eaten the spacing and any quote or
+      // glob characters between them, so what would be sent is not what was typed (cli.md §1.1).
+      if (ctx.positionals.length > 1)
+        throw new UsageError(
+          `the text is ${ctx.positionals.length} arguments: quote it as one, e.g. overt send --to CONV "hello bob"`,
+        );
+      if (file === undefined && ctx.positionals[0]!.trim() === '')
+        throw new UsageError('the message is empty: nothing to send');
       let bytes: Uint8Array | undefined;
       if (file !== undefined) {
         try {
           bytes = new Uint8Array(await readFile(file));
-        } catch {
-          throw new UsageError(`cannot read ${file}`);
+        } catch (e) {
+          throw new UsageError(`cannot read --file ${file}: ${fileReason(e)}`);
         }
       }
       const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
@@ -528,6 +591,8 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
   const short = conversation.slice(0, 8);
   switch (e.kind) {
     case 'message': {
+      // Kept for `overt history` (cli.md §3.4) as it is printed.
+      await recordShown(p.store, e);
       const from = `${e.sender.userId}/${e.sender.deviceId}`;
       const time = new Date(e.sendTime).toISOString();
       const messageId = toBase64Url(e.messageId);
@@ -695,7 +760,7 @@ const read: Command = {
     conv: { type: 'string', value: 'CONV', description: 'only this conversation (others stay unread)' },
   },
   details:
-    'Files are kept encrypted in the profile (overt file save writes one out). A mailbox item that fails\nverification is printed as REJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT (exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
+    'Files are kept encrypted in the profile (overt file save writes one out). A mailbox item that fails\nverification is printed as REJECTED with its error code and check ID, never as a message; the exit status is then 1. A device\nenrolled for your user that you did not approve is printed as ALERT on every read until approved or removed\n(exit status 1; see overt device approve),\nand so is an epoch key on the log that the trustees did not sign or a second key for one epoch. A new\naccess policy (other trustees, threshold, requesters or limits) is printed as NOTICE policy-changed.',
   examples: ['overt read --profile ~/.overt/bob', 'overt read --profile ~/.overt/bob --conv <conv> --json'],
   run: (ctx) =>
     guarded(ctx, async () => {

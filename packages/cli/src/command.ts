@@ -12,9 +12,68 @@ export const EXIT_USAGE = 2;
 /** The profile could not be unlocked: wrong passphrase or key, or none given (docs/spec/cli.md §3.1). */
 export const EXIT_LOCKED = 3;
 
+/** The relay cannot be reached, or what answers is not an Overt relay (docs/spec/cli.md §4.1). */
+export const EXIT_UNAVAILABLE = 4;
+
 /** The exit-status line of every help text. */
 export const EXIT_STATUS_HELP =
-  'Exit status: 0 ok, 1 verification failed, 2 usage error, 3 profile locked (wrong or missing passphrase).';
+  'Exit status: 0 ok, 1 failed or refused, 2 usage error, 3 profile locked (wrong or missing passphrase),\n4 relay unreachable or not an Overt relay.';
+
+/**
+ * The relay could not be reached (connection refused, name not found, timed out) or what answered is not an
+ * Overt relay (an HTTP error, a body that is not JSON). Exit code 4. The message names the URL and the reason.
+ */
+export class UnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** Why a file could not be read or written, in words, from the Node error code (ENOENT, EACCES, EISDIR …). */
+export function fileReason(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (ENOENT)';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${code})`;
+    case 'EISDIR':
+      return 'it is a directory (EISDIR)';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory (ENOTDIR)';
+    case 'EEXIST':
+      return 'it exists (EEXIST)';
+    default:
+      return typeof code === 'string' ? code : 'unreadable';
+  }
+}
+
+/**
+ * The network reason inside a failed fetch (`fetch failed` whose cause is a system error), e.g.
+ * `ECONNREFUSED`, or undefined when `e`'s cause chain holds none.
+ */
+export function networkReason(e: unknown): string | undefined {
+  for (
+    let c: unknown = e, i = 0;
+    c !== undefined && c !== null && i < 10;
+    c = (c as { cause?: unknown }).cause, i++
+  ) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+    const errors = (c as { errors?: unknown }).errors;
+    for (const inner of Array.isArray(errors) ? errors : []) {
+      const r = networkReason(inner);
+      if (r !== undefined) return r;
+    }
+  }
+  // No system error code (e.g. fetch's "bad port"): the innermost message says what went wrong.
+  let last: unknown = e;
+  while ((last as { cause?: unknown } | undefined)?.cause instanceof Error)
+    last = (last as { cause: unknown }).cause;
+  return last instanceof Error && last !== e ? last.message : undefined;
+}
 
 /** A usage mistake: unknown option, missing argument, malformed value. Exit code 2. */
 export class UsageError extends Error {
@@ -104,6 +163,41 @@ export function helpText(cmd: Command): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Puts `args` in the form node:util parseArgs reads without guessing (docs/spec/cli.md §1.1): every value of a
+ * string option joined to it (`--to=-x…`), so that a value beginning with `-` (a base64url id does one time in
+ * 64) is never taken for an option; every other token beginning with a single `-` (there are no short options)
+ * and everything after `--` moved after one `--`, so it is a positional whatever it begins with. Options,
+ * then positionals, keep their order.
+ */
+export function normaliseArgs(
+  options: Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>,
+  args: readonly string[],
+): string[] {
+  const opts: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const tok = args[i]!;
+    if (tok === '--') {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (tok.startsWith('--')) {
+      const name = tok.slice(2);
+      if (Object.hasOwn(options, name) && options[name]!.type === 'string' && i + 1 < args.length) {
+        opts.push(`--${name}=${args[++i]!}`);
+      } else {
+        opts.push(tok);
+      }
+    } else if (tok === '-h') {
+      opts.push('--help');
+    } else {
+      positionals.push(tok);
+    }
+  }
+  return positionals.length === 0 ? opts : [...opts, '--', ...positionals];
+}
+
 /** Parses `args` (after the two command words) for `cmd`. @throws UsageError. */
 export function parseCommandArgs(
   cmd: Command,
@@ -114,13 +208,27 @@ export function parseCommandArgs(
     options[name] = o.multiple ? { type: o.type, multiple: true } : { type: o.type };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: normaliseArgs(options, args),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    const message = (e as Error).message;
+    // A positional that begins with `--` cannot be told from a mistyped option: say how to pass it.
+    throw new UsageError(
+      /^Unknown option '--/.test(message)
+        ? `${message.split('. ')[0]} (a value that begins with '--' goes after '--', e.g. overt ${cmd.path.join(' ').trim()} -- --VALUE)`
+        : message,
+    );
   }
   const values = { ...parsed.values } as Record<string, string | boolean | string[] | undefined>;
   if (values.help === true) return { values, positionals: parsed.positionals };
-  if (parsed.positionals.length !== cmd.positionals.length) {
+  // `[TEXT]` is optional; a last positional written `…]` takes any number (the command says what it accepts).
+  const required = cmd.positionals.filter((p) => !p.startsWith('[')).length;
+  const most = cmd.positionals.at(-1)?.endsWith('…]') ? Number.POSITIVE_INFINITY : cmd.positionals.length;
+  if (parsed.positionals.length < required || parsed.positionals.length > most) {
     throw new UsageError(
       cmd.positionals.length === 0
         ? `unexpected argument ${JSON.stringify(parsed.positionals[0])}`

@@ -384,6 +384,7 @@ const verify: Command = {
     },
   },
   details:
+    'Without --witness it refuses unless --quorum 0 --max-age off asks for the log alone (no split-view protection).\n' +
     'Checks, in order: the checkpoint is signed by --vkey for the origin; at least --quorum of the --witness keys\n' +
     'cosigned it, the quorum-th newest of them at most --max-age seconds ago (a log or relay that keeps showing\n' +
     'an old checkpoint hides what was appended since; cosignatures dated over 60 s ahead do not count); it is consistent with the checkpoint saved in --state (a consistency proof built from the\n' +
@@ -397,6 +398,12 @@ const verify: Command = {
   async run(ctx) {
     const url = ctx.positionals[0]!;
     if (!/^https?:\/\//.test(url)) throw new UsageError('URL must be http:// or https://');
+    // Without witnesses the log's own signature is all there is, and a log (or relay) can sign a different history
+    // for each verifier (DESIGN A16, split view): never the default, only asked for by name.
+    if (stringList(ctx, 'witness').length === 0 && optionalString(ctx, 'quorum') !== '0')
+      throw new UsageError(
+        "no --witness given: only witness cosignatures show everyone sees the same log; give the witnesses' keys, or --quorum 0 --max-age off to check the log alone",
+      );
     const policy = policyFromOptions(ctx);
     const maxAge = maxAgeOption(ctx, policy);
     let state: StateFile;

@@ -1,38 +1,31 @@
 /**
  * The `overt` command: dispatch of `overt <family> <command> …` to the commands of each family, top-level and
- * family help. Only the `log` and `witness` families exist so far.
+ * family help, from the command index (command-index.ts) so that only the command run is loaded.
  *
  * `main` never calls process.exit and writes only through the given {@link Io}, so it runs the same under the
  * process entry (run.ts) and inside tests.
  */
 
-import { chatCommands } from './chat-commands.js';
 import {
   type Command,
   EXIT_LOCKED,
   EXIT_OK,
   EXIT_STATUS_HELP,
+  EXIT_UNAVAILABLE,
   EXIT_USAGE,
   helpText,
   type Io,
   LockedError,
   parseCommandArgs,
+  UnavailableError,
   UsageError,
 } from './command.js';
-import { logCommands } from './log-commands.js';
-import { profileCommands } from './profile-commands.js';
-import { reportCommands } from './report-commands.js';
-import { witnessCommands } from './witness-commands.js';
+import { COMMAND_INDEX, loadCommand } from './command-index.js';
 
-export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, type Io } from './command.js';
+export { EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, type Io } from './command.js';
 
-const COMMANDS: readonly Command[] = [
-  ...logCommands,
-  ...witnessCommands,
-  ...chatCommands,
-  ...profileCommands,
-  ...reportCommands,
-];
+// The index, not the commands: a command's module (and the packages it imports) is loaded only to run it.
+const COMMANDS = COMMAND_INDEX;
 
 const VERSION = '0.1.0';
 
@@ -71,7 +64,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   // A one-word command (`overt send …`) has the path [name, ''].
   const single = COMMANDS.find((c) => c.path[0] === family && c.path[1] === '');
-  if (single !== undefined) return runCommand(single, argv.slice(1), io);
+  if (single !== undefined) return runCommand((await loadCommand(single.path))!, argv.slice(1), io);
   if (!COMMANDS.some((c) => c.path[0] === family)) {
     io.stderr(`overt: unknown command family ${JSON.stringify(family)}\n\n${topHelp()}`);
     return EXIT_USAGE;
@@ -80,7 +73,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(familyHelp(family));
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  const cmd = COMMANDS.find((c) => c.path[0] === family && c.path[1] === name);
+  const cmd = await loadCommand([family, name]);
   if (cmd === undefined) {
     io.stderr(`overt: unknown command ${JSON.stringify(`${family} ${name}`)}\n\n${familyHelp(family)}`);
     return EXIT_USAGE;
@@ -88,21 +81,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   return runCommand(cmd, rest, io);
 }
 
-/** Positionals written `[TEXT]` are optional: the command is parsed with them, else without. */
-function parseWithOptional(cmd: Command, rest: readonly string[]): ReturnType<typeof parseCommandArgs> {
-  try {
-    return parseCommandArgs(cmd, rest);
-  } catch (e) {
-    if (!(e instanceof UsageError) || !cmd.positionals.every((p) => p.startsWith('['))) throw e;
-    return parseCommandArgs({ ...cmd, positionals: [] }, rest);
-  }
-}
-
 async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promise<number> {
   const name = cmd.path.join(' ').trim();
   const json = rest.includes('--json');
   try {
-    const { values, positionals } = parseWithOptional(cmd, rest);
+    const { values, positionals } = parseCommandArgs(cmd, rest);
     if (values.help === true) {
       io.stdout(helpText(cmd));
       return EXIT_OK;
@@ -113,6 +96,12 @@ async function runCommand(cmd: Command, rest: readonly string[], io: Io): Promis
       if (json) io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'usage', message: e.message } })}\n`);
       io.stderr(`overt ${name}: ${e.message}\nRun 'overt ${name} --help' for usage.\n`);
       return EXIT_USAGE;
+    }
+    if (e instanceof UnavailableError) {
+      if (json)
+        io.stdout(`${JSON.stringify({ ok: false, error: { kind: 'unavailable', message: e.message } })}\n`);
+      io.stderr(`overt ${name}: ${e.message}\n`);
+      return EXIT_UNAVAILABLE;
     }
     if (e instanceof LockedError) {
       if (json)

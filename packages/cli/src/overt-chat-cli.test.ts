@@ -189,34 +189,56 @@ describe('overt messaging commands against npm start', () => {
     expect(existsSync(lock)).toBe(false);
   }, 60_000);
 
-  it('a device enrolled for bob that bob did not approve is printed as an ALERT; an approved one is not (A6)', async () => {
+  it('a device enrolled for bob that bob did not approve is an ALERT on every read until approved (A6)', async () => {
     const adminEnrol = (device: string) =>
       ok(sys.adminEnrolArgs('bob', device, toBase64(generateSigningKey().publicKey)));
+    // Only an enrolled device can be approved: a typo must not pre-approve a name.
+    const early = await runInProcess(['device', 'approve', 'bob-phone', '--profile', bob]);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain('bob/bob-phone is not enrolled');
+    await adminEnrol('bob-phone');
     expect(await ok(['device', 'approve', 'bob-phone', '--profile', bob])).toEqual({
       ok: true,
       user: 'bob',
       device: 'bob-phone',
       key: null,
     });
-    await adminEnrol('bob-phone');
     const ghost = await adminEnrol('bob-ghost');
+    const alert = expect.objectContaining({
+      event: 'alert',
+      alert: 'unknown-device',
+      user: 'bob',
+      device: 'bob-ghost',
+      logIndex: ghost.logIndex,
+      check: 'KT-6',
+    });
     const r = await runInProcess(['read', '--profile', bob, '--json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).events).toEqual([
-      expect.objectContaining({
-        event: 'alert',
-        alert: 'unknown-device',
-        user: 'bob',
-        device: 'bob-ghost',
-        logIndex: ghost.logIndex,
-        check: 'KT-6',
-      }),
-    ]);
-    // Shown once; the text form names the device and the check.
+    expect(JSON.parse(r.stdout).events).toEqual([alert]);
+    // A command that syncs without showing (send, chat list) does not swallow it, nor queue a second copy.
+    await ok(['chat', 'list', '--profile', bob]);
     const again = await runInProcess(['read', '--profile', bob]);
-    expect(again.code).toBe(0);
-    expect(again.stdout).not.toContain('ALERT');
-  }, 40_000);
+    expect(again.code).toBe(1);
+    expect(again.stdout.match(/ALERT unknown-device bob\/bob-ghost \(log index \d+, KT-6\)/g)).toHaveLength(
+      1,
+    );
+    // watch shows it too.
+    const w = startDaemon(['watch', '--profile', bob, '--json']);
+    try {
+      expect(await w.waitFor((e) => e.event === 'alert')).toMatchObject({ device: 'bob-ghost' });
+    } finally {
+      await w.stop();
+    }
+    // Approving another key of that device resolves nothing; approving the enrolled key (or any) does.
+    const wrongKey = toBase64(generateSigningKey().publicKey);
+    expect(
+      (await runInProcess(['device', 'approve', 'bob-ghost', '--key', wrongKey, '--profile', bob])).code,
+    ).toBe(2);
+    await ok(['device', 'approve', 'bob-ghost', '--profile', bob]);
+    const after = await runInProcess(['read', '--profile', bob]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).not.toContain('ALERT');
+  }, 60_000);
 
   it('a new policy on the log (a trustee swapped for a key the admin holds) is printed as a NOTICE (KT-10, A14)', async () => {
     // The admin reads the policy in force from the log (entry 0, written by npm start) and logs a successor.

@@ -250,8 +250,11 @@ describe('overt log verify', () => {
       ['log', 'verify', logUrl, '--vkey', logVkey, '--witness', witnessVkey, '--quorum', '2'],
       ['log', 'verify', logUrl, '--vkey', logVkey, '--state', join(work, 'receipt0')],
       ['log', 'verify', logUrl, '--vkey', logVkey, '--bogus'],
-      // Quorum 0: no witness timestamp can show the view is current, so the age check must be turned off.
+      // No witness: refused unless asked for by name with --quorum 0; and with quorum 0 no witness timestamp
+      // can show the view is current, so the age check must be turned off too.
       ['log', 'verify', logUrl, '--vkey', logVkey],
+      ['log', 'verify', logUrl, '--vkey', logVkey, '--max-age', 'off'],
+      ['log', 'verify', logUrl, '--vkey', logVkey, '--quorum', '0'],
       ['log', 'verify', logUrl, '--vkey', logVkey, '--witness', witnessVkey, '--max-age', '-1'],
     ];
     const results = await Promise.all(cases.map((c) => runInProcess(c)));
@@ -259,6 +262,22 @@ describe('overt log verify', () => {
       expect(r.code, cases[i]!.join(' ')).toBe(2);
       expect(r.stderr).toContain("Run 'overt log verify --help'");
     }
+    expect(results[5]!.stderr).toContain('no --witness given');
+    // Asked for by name, the log alone is checked (signature, tree) and says what it did not check.
+    const alone = await runInProcess([
+      'log',
+      'verify',
+      logUrl,
+      '--vkey',
+      logVkey,
+      '--quorum',
+      '0',
+      '--max-age',
+      'off',
+      '--json',
+    ]);
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(json(alone.stdout)).toMatchObject({ ok: true, quorum: 0 });
   });
 });
 

@@ -14,7 +14,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { ProfileSecret } from '@overt/client';
 import { fromHex } from '@overt/core';
-import { type CommandContext, LockedError, optionalString, UsageError } from './command.js';
+import { type CommandContext, fileReason, LockedError, optionalString, UsageError } from './command.js';
 
 export const ENV_PASSPHRASE = 'OVERT_PASSPHRASE';
 export const ENV_PROFILE_KEY = 'OVERT_PROFILE_KEY';
@@ -45,7 +45,7 @@ async function passphraseFromFile(option: string, path: string): Promise<string>
     text = await readFile(path, 'utf8');
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(`cannot read --${option}`);
+    throw new UsageError(`cannot read --${option} ${path}: ${fileReason(e)}`);
   }
   const nl = text.indexOf('\n');
   const line = nl < 0 ? text : text.slice(0, nl);

@@ -53,7 +53,7 @@ import {
   utf8Encode,
 } from '@overt/core';
 import WebSocket from 'ws';
-import { LockedError, UsageError } from './command.js';
+import { LockedError, networkReason, UnavailableError, UsageError } from './command.js';
 import type { SecretSource } from './passphrase.js';
 
 /** The profile format this version writes (cli.md §3). */
@@ -140,15 +140,37 @@ function json(value: unknown): Uint8Array {
 
 /** Fetches the relay's `/.well-known/overt` document (docs/spec/start.md §2). */
 async function fetchWellKnownDoc(relay: string): Promise<{ org?: unknown } | undefined> {
-  let res: Response;
+  let url: URL;
   try {
-    res = await fetch(new URL('/.well-known/overt', relay));
-  } catch (cause) {
-    throw new UsageError(`cannot reach the relay at ${relay}: ${(cause as Error).message}`);
+    url = new URL('/.well-known/overt', relay);
+  } catch {
+    throw new UsageError(`--relay ${JSON.stringify(relay)} is not a URL (e.g. http://127.0.0.1:8420)`);
   }
-  const doc = (await res.json().catch(() => undefined)) as { org?: unknown } | undefined;
-  if (!res.ok) return undefined;
-  return doc;
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(url);
+    body = await res.text();
+  } catch (cause) {
+    throw new UnavailableError(
+      `cannot reach the relay at ${relay} (${networkReason(cause) ?? (cause as Error).message})`,
+    );
+  }
+  // Status and content type first: a web server that is not a relay answers 404 or HTML (cli.md §4.1).
+  const type = res.headers.get('content-type') ?? '';
+  if (!res.ok)
+    throw new UnavailableError(
+      `${relay} is not an Overt relay: GET /.well-known/overt answered HTTP ${res.status}`,
+    );
+  if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type))
+    throw new UnavailableError(
+      `${relay} is not an Overt relay: /.well-known/overt is ${type.split(';')[0] || 'untyped'}, not JSON`,
+    );
+  try {
+    return JSON.parse(body) as { org?: unknown };
+  } catch {
+    throw new UnavailableError(`${relay} is not an Overt relay: /.well-known/overt is not valid JSON`);
+  }
 }
 
 /** The relay's franking key from `/.well-known/overt` (base64 of 32 bytes), or undefined when it serves none. */

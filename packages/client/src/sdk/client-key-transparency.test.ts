@@ -217,8 +217,22 @@ describe('log monitoring (KT-6, KT-7)', () => {
         check: 'KT-6',
       },
     ]);
-    // Reported once.
+    // Reported again on every check until it is resolved (client.md §8); approving the device resolves it.
+    expect(await ivy.client.monitorLog()).toEqual(alerts);
+    await ivy.client.approveDevice('ivy-ghost', ghostKey.publicKey);
     expect(await ivy.client.monitorLog()).toEqual([]);
+  });
+
+  it('an unknown-device alert repeats until the device is removed from the log', async () => {
+    const una = await w.device('una-kt', 'una-kt-phone', new MemoryStore(), { monitorLog: true });
+    const ghost = await w.device('una-kt', 'una-ghost');
+    expect((await una.client.sync()).map((e) => 'deviceId' in e && e.deviceId)).toEqual(['una-ghost']);
+    expect((await una.client.sync()).map((e) => 'deviceId' in e && e.deviceId)).toEqual(['una-ghost']);
+    // Approving another key of that device id resolves nothing.
+    await una.client.approveDevice('una-ghost', generateSigningKey().publicKey);
+    expect(await una.client.monitorLog()).toHaveLength(1);
+    await w.revoke(ghost);
+    expect(await una.client.sync()).toEqual([]);
   });
 
   it('an approved device raises no alert; an unannounced removal does; an announced one does not', async () => {
@@ -232,6 +246,7 @@ describe('log monitoring (KT-6, KT-7)', () => {
       expect.objectContaining({ kind: 'alert', alert: 'unknown-device', deviceId: 'jo-kt-tablet' }),
     ]);
     await w.revoke(laptop);
+    // Approving the tablet resolves its alert (it would otherwise repeat with every sync).
     await jo.client.approveDevice('jo-kt-tablet', tablet.key.publicKey);
     await jo.client.forgetDevice('jo-kt-tablet');
     await w.revoke(tablet);

@@ -58,7 +58,14 @@ import {
   type RetryPolicy,
 } from '../transport/relay-transport.js';
 import { encodeFileContent, FILE_CONTENT_TYPE } from './content.js';
-import { decodeEvent, EVENT_PREFIX, encodeEvent, itemEventKey, monitorEventKey } from './events.js';
+import {
+  decodeEvent,
+  EVENT_PREFIX,
+  encodeEvent,
+  itemEventKey,
+  monitorEventKey,
+  repeatingAlertKey,
+} from './events.js';
 import { fileReport, forgetReportable, type StampStatus } from './franking.js';
 import {
   type HistoryContext,
@@ -634,6 +641,15 @@ export class OvertClient {
     return this.exclusive(() => this.kt.approveDevice(deviceId, identityKey));
   }
 
+  /**
+   * The identity key the verified log holds for `deviceId`, a device of this user (KT-3): so a device can be
+   * checked as enrolled before it is approved. Throws SDK_DEVICE_UNVERIFIED (CLI-5) when the directory lists no
+   * enrolment of it, KT_DEVICE_NOT_ON_LOG (KT-3), KT_LOG_STALE (KT-FRESH-1), or the log's and relay's errors.
+   */
+  ownDeviceKey(deviceId: string): Promise<Uint8Array> {
+    return this.exclusive(() => this.kt.deviceKey(this.userId, utf8Encode(deviceId)));
+  }
+
   /** The user announces that one of their devices will be removed: its removal raises no alert. */
   forgetDevice(deviceId: string): Promise<void> {
     return this.exclusive(() => this.kt.forgetDevice(deviceId));
@@ -1081,7 +1097,13 @@ export class OvertClient {
       const found = await this.kt.monitor();
       const at = (this.options.now ?? Date.now)();
       await this.options.store.batch(
-        found.map((e, n) => ({ key: monitorEventKey(at, n), value: encodeEvent(e) })),
+        found.map((e, n) => ({
+          key:
+            e.kind === 'alert' && e.alert === 'unknown-device'
+              ? repeatingAlertKey(e.logIndex)
+              : monitorEventKey(at, n),
+          value: encodeEvent(e),
+        })),
       );
     }
     // Welcomes, commits and messages all rest on the log (members, epoch keys): not on a stale view (KT-FRESH-1).

@@ -7,6 +7,9 @@
  *     event/<seq:16 digits>-<n:6 digits>   the n-th event of mailbox item seq (a history part gives several)
  *     event/k-<time:16 digits>-<n:6 digits>  an alert or notice of log monitoring (KT-6..KT-10), or a membership
  *                                            change this device made for its user's new device (client.md §4.1)
+ *     event/k-u-<log index:16 digits>        an unknown-device alert (KT-6): returned by log monitoring on every sync
+ *                                            until resolved, so one key per alert — written again after it is read,
+ *                                            never twice while unread (client.md §8.4)
  *
  * The value is a UTF-8 JSON object, version 1: `{"v":1,"e":EVENT}` where EVENT is the ClientEvent with every byte
  * string written as `{"b64":"<base64>"}`. It lives only in the sealed store (client.md §3.1), is as secret as the
@@ -28,6 +31,11 @@ export function itemEventKey(seq: number, n: number): string {
 /** The store key of the `n`-th log-monitoring event found at `time` (ms). */
 export function monitorEventKey(time: number, n: number): string {
   return `${EVENT_PREFIX}k-${String(time).padStart(16, '0')}-${String(n).padStart(6, '0')}`;
+}
+
+/** The store key of the unknown-device alert at `logIndex` (one per alert: it repeats until resolved). */
+export function repeatingAlertKey(logIndex: number): string {
+  return `${EVENT_PREFIX}k-u-${String(logIndex).padStart(16, '0')}`;
 }
 
 export function encodeEvent(e: ClientEvent): Uint8Array {

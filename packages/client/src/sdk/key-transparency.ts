@@ -373,16 +373,35 @@ export class KeyTransparency {
     return this.takeAlerts();
   }
 
-  /** The stored alerts and notices, oldest first, removed from the store as they are returned. */
+  /**
+   * The stored alerts and notices, oldest first. Notices and the other alerts are removed from the store as they
+   * are returned (shown once); an `unknown-device` alert stays and is returned by every call until it is resolved:
+   * the device is approved ({@link approveDevice}) or removed on the log (client.md §8: a device someone else
+   * enrolled for the user must not be forgotten because one screen showed it once).
+   */
   async takeAlerts(): Promise<KtEvent[]> {
     const out: KtEvent[] = [];
     for (const k of (await this.options.store.list('kt/alert/')).sort()) {
       const bytes = await this.options.store.get(k);
       if (bytes === undefined) continue;
-      out.push(decodeAlert(bytes));
+      const a = decodeAlert(bytes);
+      out.push(a);
+      if (a.kind === 'alert' && a.alert === 'unknown-device') continue;
       await this.options.store.delete(k);
     }
     return out;
+  }
+
+  /** Deletes the pending unknown-device alerts for `deviceId` (with `identityKey`: only those for that key). */
+  private async resolveUnknownDevice(deviceId: string, identityKey?: Uint8Array): Promise<void> {
+    for (const k of await this.options.store.list('kt/alert/')) {
+      const bytes = await this.options.store.get(k);
+      if (bytes === undefined) continue;
+      const a = decodeAlert(bytes);
+      if (a.kind !== 'alert' || a.alert !== 'unknown-device' || a.deviceId !== deviceId) continue;
+      if (identityKey !== undefined && !equalBytes(a.identityKey, identityKey)) continue;
+      await this.options.store.delete(k);
+    }
   }
 
   /**
@@ -395,6 +414,7 @@ export class KeyTransparency {
       throw new ClientError('SDK_USAGE', 'an identity key is 32 bytes');
     await this.options.store.put(knownKey(deviceId), identityKey ?? new Uint8Array(0));
     await this.options.store.delete(forgetKey(deviceId));
+    await this.resolveUnknownDevice(deviceId, identityKey);
   }
 
   /** The user announces the removal of one of their devices: its removal raises no alert. */
@@ -477,6 +497,8 @@ export class KeyTransparency {
     const isKnown = known !== undefined && (known.length === 0 || equalBytes(known, identityKey));
     let alert: KtAlert['alert'] | undefined;
     if (s.statement.kind === 'added' && !isKnown) alert = 'unknown-device';
+    // A device removed from the log no longer reads anything: its unknown-device alert is resolved.
+    if (s.statement.kind === 'removed') await this.resolveUnknownDevice(deviceId, identityKey);
     if (s.statement.kind === 'removed' && isKnown) {
       if ((await this.options.store.get(forgetKey(deviceId))) === undefined) alert = 'device-removed';
     }

@@ -1,0 +1,121 @@
+/**
+ * The index of every `overt` command: its words, its one-line summary and the module that implements it, so that
+ * `overt --help` prints without loading any command and `overt send` loads only the module of `send` (and what it
+ * imports), not the log server, the witness or the relay (issue #9: start-up; bench/cli/startup.ts). The index
+ * must match the modules: command-index.test.ts loads every module and compares.
+ */
+import type { Command } from './command.js';
+
+export type CommandModule = 'log' | 'witness' | 'chat' | 'member' | 'history' | 'profile' | 'report';
+
+export interface IndexEntry {
+  readonly path: readonly [string, string];
+  readonly summary: string;
+  readonly module: CommandModule;
+}
+
+/** Every command, in the order of `overt --help`. */
+export const COMMAND_INDEX: readonly IndexEntry[] = [
+  {
+    path: ['log', 'init'],
+    summary: "create the log's checkpoint key in a data directory (if missing) and print its vkey",
+    module: 'log',
+  },
+  {
+    path: ['log', 'serve'],
+    summary: 'run a standalone transparency log (C2SP tlog-tiles) that has its checkpoints witnessed',
+    module: 'log',
+  },
+  {
+    path: ['log', 'verify'],
+    summary:
+      'verify a remote log end to end: signature, witness quorum, consistency, tree recomputed from tiles',
+    module: 'log',
+  },
+  {
+    path: ['log', 'check-proof'],
+    summary: 'check a C2SP tlog-proof receipt offline: checkpoint signature, witness quorum, inclusion',
+    module: 'log',
+  },
+  {
+    path: ['witness', 'init'],
+    summary: 'create the witness key in a data directory (if missing) and print its vkey',
+    module: 'witness',
+  },
+  {
+    path: ['witness', 'serve'],
+    summary: 'run a witness: check and cosign checkpoints submitted by the configured logs',
+    module: 'witness',
+  },
+  { path: ['device', 'init'], summary: 'create a device key in a new profile directory', module: 'chat' },
+  {
+    path: ['device', 'approve'],
+    summary: 'approve one of your own devices, so log monitoring stops alerting on it',
+    module: 'chat',
+  },
+  {
+    path: ['admin', 'enrol'],
+    summary: "enrol a user's device: sign the device-added statement and log it",
+    module: 'chat',
+  },
+  { path: ['chat', 'new'], summary: 'create a conversation with other users', module: 'chat' },
+  { path: ['chat', 'list'], summary: "list this device's conversations and their members", module: 'chat' },
+  { path: ['chat', 'rename'], summary: 'name or rename a conversation for all its members', module: 'chat' },
+  { path: ['send', ''], summary: 'send a text message or a file to a conversation', module: 'chat' },
+  { path: ['read', ''], summary: 'fetch and print new messages', module: 'chat' },
+  { path: ['watch', ''], summary: 'print messages as they arrive, until Ctrl-C', module: 'chat' },
+  {
+    path: ['chat', 'add'],
+    summary: 'add users (all their enrolled devices) to a conversation',
+    module: 'member',
+  },
+  {
+    path: ['chat', 'remove'],
+    summary: 'remove users (all their devices) from a conversation',
+    module: 'member',
+  },
+  { path: ['history', ''], summary: 'show the messages read or watch printed before', module: 'history' },
+  {
+    path: ['device', 'passphrase'],
+    summary: 'change the passphrase that encrypts a profile',
+    module: 'profile',
+  },
+  {
+    path: ['file', 'save'],
+    summary: 'write a received file out of the encrypted profile',
+    module: 'profile',
+  },
+  {
+    path: ['report', ''],
+    summary: 'report a received message to the organisation (abuse report)',
+    module: 'report',
+  },
+  { path: ['admin', 'reports'], summary: 'list abuse reports, or read one (--id)', module: 'report' },
+];
+
+/** Loads the commands of one module. */
+export async function loadModule(module: CommandModule): Promise<readonly Command[]> {
+  switch (module) {
+    case 'log':
+      return (await import('./log-commands.js')).logCommands;
+    case 'witness':
+      return (await import('./witness-commands.js')).witnessCommands;
+    case 'chat':
+      return (await import('./chat-commands.js')).chatCommands;
+    case 'member':
+      return (await import('./member-commands.js')).memberCommands;
+    case 'history':
+      return (await import('./history-commands.js')).historyCommands;
+    case 'profile':
+      return (await import('./profile-commands.js')).profileCommands;
+    case 'report':
+      return (await import('./report-commands.js')).reportCommands;
+  }
+}
+
+/** The command at `path`, its module loaded; undefined when there is none. */
+export async function loadCommand(path: readonly [string, string]): Promise<Command | undefined> {
+  const entry = COMMAND_INDEX.find((e) => e.path[0] === path[0] && e.path[1] === path[1]);
+  if (entry === undefined) return undefined;
+  return (await loadModule(entry.module)).find((c) => c.path[0] === path[0] && c.path[1] === path[1]);
+}
