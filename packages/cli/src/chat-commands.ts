@@ -609,7 +609,8 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
               text,
               reportable: e.reportable,
             },
-            text: `[${time}] ${short} ${printable(from)}: ${printable(text)}`,
+            // The id ends the line: `overt report ID` and `overt history` name messages by it.
+            text: `[${time}] ${short} ${printable(from)}: ${printable(text)}  (${messageId})`,
           };
         } catch {
           // Not UTF-8 although labelled text: saved as a file below.

@@ -125,7 +125,7 @@ describe('overt messaging commands against npm start', () => {
     await ok(['send', '--profile', bob, '--to', conv, 'hi alice']);
     const r = await runCli(['read', '--profile', alice, '--conv', conv]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/bob\/bob-laptop: hi alice\n/);
+    expect(r.stdout).toMatch(/bob\/bob-laptop: hi alice {2}\([A-Za-z0-9_-]{22}\)\n/);
     expect(r.stdout).not.toContain('REJECTED');
   }, 30_000);
 
