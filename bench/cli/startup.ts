@@ -107,6 +107,9 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   if (build.status !== 0) throw new Error('build failed');
+  // npm run build's second step, the CLI bundle (scripts/bundle-cli.mjs) that bin/overt.js prefers when current.
+  const bundle = spawnSync(process.execPath, [join(root, 'scripts/bundle-cli.mjs')], { stdio: 'inherit' });
+  if (bundle.status !== 0) throw new Error('bundling the CLI failed');
   const tmp = mkdtempSync(join(tmpdir(), 'overt-bench-cli-'));
   const { relay, system } = await startSystem(join(tmp, 'data'));
   try {
