@@ -4,15 +4,22 @@
 // it is built from; otherwise (not built yet, or sources changed since, e.g. after a pull) it runs the sources
 // through tsx, with @overt/* resolved to the sibling packages' sources by tsconfig.run.json, so `npx overt`
 // works right after `npm install` and never runs a stale build.
+// Of the compiled code it prefers the one-file-per-command bundle `npm run build` makes (dist/bundle/,
+// scripts/bundle-cli.mjs; it starts much faster, issue #9) while the bundle is at least as new as every compiled
+// file, and runs dist/run.js itself otherwise (no bundle, or `tsc --build` ran without the bundling step).
 // OVERT_CLI_SOURCE=1 forces the sources (the CLI's tests use it).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/run.js', import.meta.url);
+const bundle = new URL('../dist/bundle/run.js', import.meta.url);
 const packages = new URL('../../', import.meta.url);
 
-/** The newest modification time of a file under `dir` whose name ends with `suffix` (0 when there is none). */
-function newest(dir, suffix) {
+/**
+ * The newest modification time of a file under `dir` whose name ends with `suffix` (0 when there is none),
+ * leaving out the subdirectory named `skip`.
+ */
+function newest(dir, suffix, skip) {
   let time = 0;
   let entries;
   try {
@@ -22,8 +29,9 @@ function newest(dir, suffix) {
   }
   for (const e of entries) {
     const path = `${dir}/${e.name}`;
-    if (e.isDirectory()) time = Math.max(time, newest(path, suffix));
-    else if (e.name.endsWith(suffix) && !e.name.endsWith('.test.ts'))
+    if (e.isDirectory()) {
+      if (e.name !== skip) time = Math.max(time, newest(path, suffix, skip));
+    } else if (e.name.endsWith(suffix) && !e.name.endsWith('.test.ts'))
       time = Math.max(time, statSync(path).mtimeMs);
   }
   return time;
@@ -39,13 +47,24 @@ function buildIsCurrent() {
   const root = fileURLToPath(packages);
   for (const name of readdirSync(root)) {
     const src = newest(`${root}${name}/src`, '.ts');
-    if (src > 0 && src > newest(`${root}${name}/dist`, '.js')) return false;
+    if (src > 0 && src > newest(`${root}${name}/dist`, '.js', 'bundle')) return false;
+  }
+  return true;
+}
+
+/** Whether dist/bundle/run.js exists and is at least as new as every workspace package's compiled code. */
+function bundleIsCurrent() {
+  if (!existsSync(bundle)) return false;
+  const built = statSync(bundle).mtimeMs;
+  const root = fileURLToPath(packages);
+  for (const name of readdirSync(root)) {
+    if (newest(`${root}${name}/dist`, '.js', 'bundle') > built) return false;
   }
   return true;
 }
 
 if (process.env.OVERT_CLI_SOURCE !== '1' && buildIsCurrent()) {
-  await import(dist.href);
+  await import((bundleIsCurrent() ? bundle : dist).href);
 } else {
   let tsx;
   try {

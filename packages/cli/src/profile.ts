@@ -22,6 +22,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
   createProfileKey,
@@ -52,9 +53,20 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import WebSocket from 'ws';
 import { LockedError, networkReason, UnavailableError, UsageError } from './command.js';
 import type { SecretSource } from './passphrase.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * `ws` (the relay's own WebSocket), loaded when the first mailbox socket opens: most commands never open one, and
+ * loading its modules is part of every command's start-up otherwise (issue #9). `ws` is CommonJS, so `require`
+ * loads it synchronously inside the constructor the SDK calls.
+ */
+const LazyWebSocket = function LazyWebSocket(url: string) {
+  const WebSocket = require('ws') as new (url: string) => unknown;
+  return new WebSocket(url);
+} as unknown as WebSocketConstructor;
 
 /** The profile format this version writes (cli.md §3). */
 export const PROFILE_VERSION = 2;
@@ -483,7 +495,7 @@ export async function openProfile(dir: string, secrets: SecretSource): Promise<O
     // Every sync also reads the log and reports devices of this user that the user did not approve (A6).
     monitorLog: true,
     // Node 20 has no global WebSocket; `ws` (the relay's own) serves the mailbox socket.
-    WebSocket: (globalThis.WebSocket ?? WebSocket) as unknown as WebSocketConstructor,
+    WebSocket: (globalThis.WebSocket as unknown as WebSocketConstructor | undefined) ?? LazyWebSocket,
   });
   if ((await store.list('kp/')).length < KEY_PACKAGE_LOW) await client.publishKeyPackages(KEY_PACKAGE_BATCH);
   return { dir, info, key, store, client };

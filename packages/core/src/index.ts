@@ -19,3 +19,4 @@ export * from './pwhash.js';
 export * from './sign.js';
 export * from './threshold.js';
 export * from './workflow/index.js';
+export * from './x25519.js';

@@ -8,8 +8,7 @@
  * hour for clock skew. The private half is serialised with {@link encodeKeyPackageBundle} for the device's
  * encrypted store; it never contains the identity key.
  */
-import { x25519 } from '@noble/curves/ed25519.js';
-import { equalBytes, isOvertError, Reader, Writer } from '@overt/core';
+import { equalBytes, isOvertError, Reader, Writer, x25519PublicKey } from '@overt/core';
 import { type Capabilities, generateKeyPackageWithKey, type KeyPackage } from 'ts-mls';
 import { makeKeyPackageRef, verifyKeyPackage } from 'ts-mls/keyPackage.js';
 import { verifyLeafNodeSignatureKeyPackage } from 'ts-mls/leafNode.js';
@@ -230,8 +229,8 @@ export async function decodeKeyPackageBundle(
   }
   if (!sameCredential(owner, identity)) throw bad('key package belongs to another identity');
   if (
-    !equalBytes(x25519.getPublicKey(initPrivateKey), kp.initKey) ||
-    !equalBytes(x25519.getPublicKey(encryptionPrivateKey), kp.leafNode.hpkePublicKey)
+    !equalBytes(x25519PublicKey(initPrivateKey), kp.initKey) ||
+    !equalBytes(x25519PublicKey(encryptionPrivateKey), kp.leafNode.hpkePublicKey)
   ) {
     throw bad('private keys do not match the key package');
   }
