@@ -1,0 +1,7 @@
+/**
+ * @overt/trustee: the trustee daemon (docs/spec/access.md). A trustee is its own party: its own process, data
+ * directory, keys and HTTP API. It holds one share of each epoch's escrow key in an encrypted vault, runs the key
+ * ceremonies with the other trustees over the relay as an untrusted mailbox, reviews requests, and releases
+ * partial decryptions only under the release rule.
+ */
+export const TRUSTEE_PACKAGE = '@overt/trustee';
