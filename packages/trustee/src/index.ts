@@ -4,4 +4,4 @@
  * ceremonies with the other trustees over the relay as an untrusted mailbox, reviews requests, and releases
  * partial decryptions only under the release rule.
  */
-export const TRUSTEE_PACKAGE = '@overt/trustee';
+export type { EpochShare, ShareVault } from './vault-api.js';
