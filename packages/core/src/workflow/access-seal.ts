@@ -313,6 +313,27 @@ export async function openShareBundle(
     throw bundleInvalid('does not decrypt', cause);
   }
   const b = decodeShareBundle(plain);
+  checkShareBundle(execution, release, batch, b);
+  return b;
+}
+
+/**
+ * The checks of {@link openShareBundle} after decryption, for a bundle plaintext held without the requester's key
+ * (an evidence bundle, evidence.md): the release names this execution and request; the bundle's request id,
+ * execution hash, trustee index and batch are the release's and `batch`; its share count is the release's
+ * `share_count`; every position is below the execution's envelope count. SHARE_BUNDLE_INVALID (ACC-2) otherwise.
+ */
+export function checkShareBundle(
+  execution: VerifiedExecution,
+  release: VerifiedRelease,
+  batch: number,
+  b: ShareBundle,
+): void {
+  const x = release.release;
+  const e = execution.execution;
+  if (!equalBytes(x.executionHash, execution.hash) || !equalBytes(x.requestId, e.requestId))
+    throw bundleInvalid('release is for another execution');
+  const range = batchRange(batch, e.envelopeCount);
   if (
     !equalBytes(b.requestId, e.requestId) ||
     !equalBytes(b.executionHash, execution.hash) ||
@@ -324,5 +345,4 @@ export async function openShareBundle(
   for (const s of b.shares)
     if (s.position < range.start || s.position >= range.end)
       throw bundleInvalid('position is past the execution');
-  return b;
 }
