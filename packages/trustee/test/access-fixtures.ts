@@ -347,10 +347,10 @@ export class TestRelay implements AccessRelay {
       }));
   }
 
-  async envelopes(_requestId: Uint8Array, from: number, limit: number): Promise<EnvelopePage> {
+  async envelopes(_requestId: Uint8Array, from = 0, limit = 4096): Promise<EnvelopePage> {
     const page = this.served.slice(from, from + Math.min(limit, 4096));
     const next = from + page.length;
-    return next < this.served.length ? { envelopes: page, next } : { envelopes: page };
+    return { items: page, next: next < this.served.length ? next : null };
   }
 
   async sealedPart(requestId: Uint8Array): Promise<Uint8Array> {
@@ -359,13 +359,13 @@ export class TestRelay implements AccessRelay {
     return s;
   }
 
-  async postDecision(signed: Uint8Array): Promise<{ index: number }> {
+  async submitDecision(signed: Uint8Array): Promise<{ index: number }> {
     verifyDecision(signed, this.org.policy, this.req());
     this.decisions.push(signed);
     return { index: 1000 + this.decisions.length };
   }
 
-  async postRelease(release: Uint8Array, bundle: Uint8Array, batch: number): Promise<unknown> {
+  async submitRelease(release: Uint8Array, bundle: Uint8Array, batch: number): Promise<unknown> {
     if (this.failReleases > 0) {
       this.failReleases--;
       throw new Error('relay unreachable');
@@ -384,7 +384,7 @@ export class TestRelay implements AccessRelay {
     return {};
   }
 
-  async postRefusal(signed: Uint8Array): Promise<unknown> {
+  async submitRefusal(signed: Uint8Array): Promise<unknown> {
     this.refusals.push(signed);
     return {};
   }

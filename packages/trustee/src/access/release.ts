@@ -290,7 +290,7 @@ export class ReleaseRule {
   private async flushRefusals(requestId: Uint8Array): Promise<void> {
     for (const r of this.o.store.refusals(requestId)) {
       if (r.posted) continue;
-      await this.o.relay.postRefusal(r.signed);
+      await this.o.relay.submitRefusal(r.signed);
       this.o.store.markRefusalPosted(requestId, r.reason, r.label);
     }
   }
@@ -318,7 +318,7 @@ export class ReleaseRule {
     for (const rec of store.batches(requestId)) {
       shares += rec.shareCount;
       if (rec.posted) continue;
-      await relay.postRelease(rec.release, rec.sealed, rec.batch);
+      await relay.submitRelease(rec.release, rec.sealed, rec.batch);
       store.markBatchPosted(requestId, rec.batch);
     }
     if (store.batches(requestId).length === batches) store.setFinished(requestId, 'released');
@@ -340,11 +340,11 @@ export class ReleaseRule {
     let from = 0;
     for (;;) {
       const page = await this.o.relay.envelopes(requestId, from, ENVELOPE_PAGE);
-      for (const e of page.envelopes) {
+      for (const e of page.items) {
         if (e.position !== out.length || out.length >= count) return undefined;
         out.push(e);
       }
-      if (page.next === undefined || out.length >= count) break;
+      if (page.next === null || out.length >= count) break;
       if (page.next !== out.length) return undefined;
       from = page.next;
     }

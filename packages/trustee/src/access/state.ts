@@ -32,6 +32,7 @@ import {
   type Checkpoint,
   checkCheckpointsConsistent,
   parseCheckpoint,
+  type VerifiedCheckpoint,
   type VerifierKey,
   verifyCheckpointSignature,
 } from '@overt/log';
@@ -183,6 +184,18 @@ export class AccessTracker {
     }
     this.store.setCheckpoint(text);
     this.checkpointText = text;
+  }
+
+  /**
+   * Records a checkpoint the daemon's log monitor verified: the Monitor (@overt/log) checks the log signature, the
+   * witness quorum it was configured with and consistency with every checkpoint before it reports one,
+   * so no proof is needed here. REL-3 re-checks the quorum against the access policy's own witnesses.
+   */
+  onMonitoredCheckpoint(cp: VerifiedCheckpoint): void {
+    const previous = this.checkpointText === undefined ? undefined : parseCheckpoint(this.checkpointText);
+    if (previous !== undefined && cp.size < previous.size) return;
+    this.store.setCheckpoint(cp.text);
+    this.checkpointText = cp.text;
   }
 
   /** The latest recorded checkpoint (text and parsed), or undefined. */
