@@ -31,6 +31,7 @@ import {
 import {
   type Checkpoint,
   checkCheckpointsConsistent,
+  formatNote,
   parseCheckpoint,
   type VerifiedCheckpoint,
   type VerifierKey,
@@ -194,8 +195,10 @@ export class AccessTracker {
   onMonitoredCheckpoint(cp: VerifiedCheckpoint): void {
     const previous = this.checkpointText === undefined ? undefined : parseCheckpoint(this.checkpointText);
     if (previous !== undefined && cp.size < previous.size) return;
-    this.store.setCheckpoint(cp.text);
-    this.checkpointText = cp.text;
+    // cp.text is the checkpoint body; keep the whole signed note so REL-3 can verify its signatures again.
+    const note = formatNote(cp.note);
+    this.store.setCheckpoint(note);
+    this.checkpointText = note;
   }
 
   /** The latest recorded checkpoint (text and parsed), or undefined. */
