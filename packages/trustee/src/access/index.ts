@@ -10,9 +10,11 @@ export {
   type AccessRoutes,
   accessRoutes,
   handleAccessRoute,
+  mountAccessRoutes,
   parseDecisionBody,
   parseRequestId,
   type RouteResult,
+  type RouterLike,
 } from './routes.js';
 export { ACCESS_DB, AccessService, type AccessServiceOptions } from './service.js';
 export { AccessTracker, type TrackerConfig } from './state.js';

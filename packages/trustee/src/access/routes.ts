@@ -120,6 +120,25 @@ export async function handleAccessRoute(
   return undefined;
 }
 
+/** The daemon's router as the access half uses it (trustee src/api.ts ApiRouter: `:name` segments in `params`). */
+export interface RouterLike {
+  get(
+    path: string,
+    handler: (req: { readonly params: Readonly<Record<string, string>>; readonly query: URLSearchParams }) => Promise<RouteResult>,
+  ): void;
+  post(
+    path: string,
+    handler: (req: { readonly params: Readonly<Record<string, string>>; readonly body: unknown }) => Promise<RouteResult>,
+  ): void;
+}
+
+/** Registers the access routes on the daemon's operator API (`startTrustee({routes: (r) => mountAccessRoutes(r, …)})`). */
+export function mountAccessRoutes(router: RouterLike, routes: AccessRoutes): void {
+  router.get('/v1/requests', (req) => routes.listRequests(req.query));
+  router.get('/v1/requests/:requestId', (req) => routes.getRequest(req.params.requestId ?? ''));
+  router.post('/v1/requests/:requestId/decision', (req) => routes.decide(req.params.requestId ?? '', req.body));
+}
+
 function notAllowed(): RouteResult {
   return problem(405, 'METHOD_NOT_ALLOWED', 'method not allowed');
 }
