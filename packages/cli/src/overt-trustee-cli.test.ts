@@ -118,7 +118,7 @@ describe('overt trustee review|approve|deny', () => {
     });
   });
 
-  it('approve submits a signed approval; deny afterwards is refused with exit 1 (ACC-R7)', async () => {
+  it('approve submits a signed approval; deny afterwards is refused with exit 1 (ACC-V3)', async () => {
     const d = await daemon();
     const a = await run(['trustee', 'approve', d.id, '--data', d.dir, '--reason', 'proportionate']);
     expect(a).toMatchObject({ code: 0 });
@@ -141,9 +141,9 @@ describe('overt trustee review|approve|deny', () => {
     expect(deny.code).toBe(1);
     expect(JSON.parse(deny.stdout)).toMatchObject({
       ok: false,
-      error: { code: 'ACCESS_CONFLICT', check: 'ACC-R7' },
+      error: { code: 'ACCESS_CONFLICT', check: 'ACC-V3' },
     });
-    expect(deny.stderr).toContain('ACC-R7');
+    expect(deny.stderr).toContain('ACC-V3');
   });
 
   it('usage errors exit 2, a refused token 1, an unreachable API 4; --help shows an example', async () => {

@@ -87,21 +87,21 @@ describe('review (access.md §2, §6)', () => {
     expect(items[0]!.unreadable).toBeUndefined();
   });
 
-  it('lists a part sealed to another trustee as unreadable (ACC-1); approving it is refused (ACC-R5), denying is not', async () => {
+  it('lists a part sealed to another trustee as unreadable (ACC-1); approving it is refused (ACC-V1), denying is not', async () => {
     const s = await setup({ sealFor: 2 });
     const [item] = await s.review.list();
     expect(item).toMatchObject({ unreadable: 'ACC-1', valid: true });
     expect(item!.confidential).toBeUndefined();
     await expect(s.review.decide(s.req.request.requestId, 'approve')).rejects.toMatchObject({
       code: 'ACCESS_CONFLICT',
-      check: 'ACC-R5',
+      check: 'ACC-V1',
     });
     const d = await s.review.decide(s.req.request.requestId, 'deny', 'cannot read the justification');
     expect(d.verdict).toBe('deny');
     expect(verifyDecision(s.relay.decisions[0]!, s.org.policy, s.req).decision.verdict).toBe('deny');
   });
 
-  it('signs, records and posts one decision; the same verdict re-posts the same bytes, another is refused (ACC-R7)', async () => {
+  it('signs, records and posts one decision; the same verdict re-posts the same bytes, another is refused (ACC-V3)', async () => {
     const s = await setup();
     const a = await s.review.decide(s.req.request.requestId, 'approve', 'proportionate');
     expect(a).toMatchObject({ verdict: 'approve', requestId: toBase64Url(s.req.request.requestId) });
@@ -109,15 +109,15 @@ describe('review (access.md §2, §6)', () => {
     expect(v.decision).toMatchObject({ trusteeIndex: 1, verdict: 'approve', reason: 'proportionate' });
     await s.review.decide(s.req.request.requestId, 'approve');
     expect(Buffer.from(s.relay.decisions[1]!).equals(Buffer.from(s.relay.decisions[0]!))).toBe(true);
-    await expect(s.review.decide(s.req.request.requestId, 'deny')).rejects.toMatchObject({ check: 'ACC-R7' });
+    await expect(s.review.decide(s.req.request.requestId, 'deny')).rejects.toMatchObject({ check: 'ACC-V3' });
     expect((await s.review.list())[0]!.decision).toBe('approve');
   });
 
-  it('lists a request that does not verify under the policy as invalid and refuses to decide it (ACC-R6)', async () => {
+  it('lists a request that does not verify under the policy as invalid and refuses to decide it (ACC-V2)', async () => {
     const s = await setup({ requestSigner: devices.mallory.key });
     const [item] = await s.review.list();
     expect(item).toMatchObject({ valid: false, invalid: 'WF-R4' });
-    await expect(s.review.decide(s.req.request.requestId, 'deny')).rejects.toMatchObject({ check: 'ACC-R6' });
+    await expect(s.review.decide(s.req.request.requestId, 'deny')).rejects.toMatchObject({ check: 'ACC-V2' });
   });
 
   it('refuses an unknown request (ACC-T3) and a reason over 1024 bytes (ACC-0)', async () => {
@@ -147,7 +147,7 @@ describe('operator routes (access.md §6)', () => {
       await handleAccessRoute(routes, 'POST', `/v1/requests/${id}/decision`, { verdict: 'deny' }),
     ).toMatchObject({
       status: 409,
-      body: { code: 'ACCESS_CONFLICT', check: 'ACC-R7' },
+      body: { code: 'ACCESS_CONFLICT', check: 'ACC-V3' },
     });
     expect(
       await handleAccessRoute(routes, 'POST', `/v1/requests/${id}/decision`, {

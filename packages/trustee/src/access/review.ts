@@ -4,9 +4,9 @@
  * operator's decision, signed with the vault's key, recorded in access.sqlite and posted to the relay.
  *
  * A request the trustee cannot read (its sealed part does not open, or the relay does not serve it) is listed as
- * unreadable, never hidden: the trustee does not approve blind (approving one is ACC-R5), but may deny it.
+ * unreadable, never hidden: the trustee does not approve blind (approving one is ACC-V1), but may deny it.
  * A request that does not verify under the policy in force at its position is listed as invalid and cannot be
- * decided (ACC-R6). One decision per request (ACC-R7): the same verdict again re-posts the recorded bytes, a
+ * decided (ACC-V2). One decision per request (ACC-V3): the same verdict again re-posts the recorded bytes, a
  * different one is ACCESS_CONFLICT.
  *
  * The confidential details are returned to the operator only: they are not stored, logged or put in errors.
@@ -176,8 +176,8 @@ export class Review {
   /**
    * Signs this trustee's decision on a request of the view, records it, and posts it (POST /v1/access/decisions).
    * ACCESS_NOT_FOUND (ACC-T3) for a request not on the view; ACCESS_BAD_REQUEST (ACC-0) for a bad verdict or a
-   * reason over 1024 bytes; ACCESS_CONFLICT for an invalid request (ACC-R6), an approval of a request it cannot
-   * read (ACC-R5), or a verdict other than the one already recorded (ACC-R7). Relay errors propagate: the recorded
+   * reason over 1024 bytes; ACCESS_CONFLICT for an invalid request (ACC-V2), an approval of a request it cannot
+   * read (ACC-V1), or a verdict other than the one already recorded (ACC-V3). Relay errors propagate: the recorded
    * decision is re-posted by the next call with the same verdict.
    */
   async decide(
@@ -197,7 +197,7 @@ export class Review {
     let recorded = store.decision(requestId);
     if (recorded !== undefined && recorded.verdict !== verdict)
       throw new AccessError('ACCESS_CONFLICT', `this trustee already decided: ${recorded.verdict}`, {
-        check: 'ACC-R7',
+        check: 'ACC-V3',
       });
     if (recorded === undefined) {
       const { request, invalid } = this.verified(q);
@@ -206,7 +206,7 @@ export class Review {
           'ACCESS_CONFLICT',
           `the request is invalid (${invalid}) and cannot be decided`,
           {
-            check: 'ACC-R6',
+            check: 'ACC-V2',
           },
         );
       if (verdict === 'approve') {
@@ -216,7 +216,7 @@ export class Review {
             'ACCESS_CONFLICT',
             'the confidential part cannot be read: approving it would be blind',
             {
-              check: 'ACC-R5',
+              check: 'ACC-V1',
             },
           );
       }

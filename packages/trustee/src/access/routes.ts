@@ -124,11 +124,17 @@ export async function handleAccessRoute(
 export interface RouterLike {
   get(
     path: string,
-    handler: (req: { readonly params: Readonly<Record<string, string>>; readonly query: URLSearchParams }) => Promise<RouteResult>,
+    handler: (req: {
+      readonly params: Readonly<Record<string, string>>;
+      readonly query: URLSearchParams;
+    }) => Promise<RouteResult>,
   ): void;
   post(
     path: string,
-    handler: (req: { readonly params: Readonly<Record<string, string>>; readonly body: unknown }) => Promise<RouteResult>,
+    handler: (req: {
+      readonly params: Readonly<Record<string, string>>;
+      readonly body: unknown;
+    }) => Promise<RouteResult>,
   ): void;
 }
 
@@ -136,7 +142,9 @@ export interface RouterLike {
 export function mountAccessRoutes(router: RouterLike, routes: AccessRoutes): void {
   router.get('/v1/requests', (req) => routes.listRequests(req.query));
   router.get('/v1/requests/:requestId', (req) => routes.getRequest(req.params.requestId ?? ''));
-  router.post('/v1/requests/:requestId/decision', (req) => routes.decide(req.params.requestId ?? '', req.body));
+  router.post('/v1/requests/:requestId/decision', (req) =>
+    routes.decide(req.params.requestId ?? '', req.body),
+  );
 }
 
 function notAllowed(): RouteResult {
