@@ -21,6 +21,7 @@ import {
   type HeaderFields,
   openShareBundle,
   policyEntry,
+  RELEASE_BATCH,
   type Request,
   randomScalar,
   SECOND_GENERATOR,
@@ -439,6 +440,50 @@ describe('release rule (access.md §5)', () => {
     );
     expect(await releasedLabels(s)).toEqual(s.sealed.map((e) => hex(e.label)).sort());
   });
+
+  it('refuses the whole request when the served labels are not the execution’s (REL-4, WF-E6), and releases once they are', async () => {
+    const s = await scenario({ inScope: 3 });
+    const all = s.relay.served;
+    s.relay.served = all.slice(0, 2);
+    expect(await s.rule.run(s.req.request.requestId)).toEqual({
+      status: 'refused',
+      clause: 'REL-4',
+      check: 'WF-E6',
+    });
+    expect(posted(s)).toEqual([{ reason: 'REL-4', label: '' }]);
+    s.relay.served = [all[1]!, all[0]!, all[2]!].map((e, position) => ({ ...e, position }));
+    expect((await s.rule.run(s.req.request.requestId)).status).toBe('refused');
+    s.relay.served = all;
+    expect(await s.rule.run(s.req.request.requestId)).toMatchObject({ status: 'released', shares: 3 });
+    expect(s.relay.refusals.length).toBe(1);
+  });
+
+  it('refuses an execution over the request’s envelope limit as a whole (REL-4, WF-E5, SCOPE-5)', async () => {
+    const s = await scenario({ inScope: 3, request: { maxEnvelopes: 2 } });
+    expect(await s.rule.run(s.req.request.requestId)).toEqual({
+      status: 'refused',
+      clause: 'REL-4',
+      check: 'WF-E5',
+    });
+    expect(posted(s)).toEqual([{ reason: 'REL-4', label: '' }]);
+    expect(s.relay.releases.size).toBe(0);
+  });
+
+  it('releases more than one batch: positions split at RELEASE_BATCH, one release per batch', async () => {
+    const s = await scenario({ inScope: RELEASE_BATCH + 3, request: { maxEnvelopes: 2000 } });
+    const started = performance.now();
+    const out = await s.rule.run(s.req.request.requestId);
+    const ms = performance.now() - started;
+    expect(out).toEqual({
+      status: 'released',
+      batches: 2,
+      shares: RELEASE_BATCH + 3,
+      refused: { 'REL-4': 0, 'REL-5': 0 },
+    });
+    expect([...s.relay.releases.values()].map((r) => r.batch).sort()).toEqual([0, 1]);
+    expect((await releasedLabels(s)).length).toBe(RELEASE_BATCH + 3);
+    console.log(`release rule over ${RELEASE_BATCH + 3} envelopes (2 batches): ${ms.toFixed(0)} ms`);
+  }, 120_000);
 
   it('a re-labelled envelope (A4: header changed into scope, so the label changed) fails its capsule (REL-5, CAP-6)', async () => {
     let relabelled: { label: Uint8Array; head: Uint8Array } | undefined;

@@ -32,6 +32,7 @@ import {
   decisionHash,
   decisionsOnLog,
   decodeCapsule,
+  decodeDecision,
   decodeEnvelopeHead,
   type EnvelopeHead,
   equalBytes,
@@ -224,11 +225,16 @@ export class ReleaseRule {
     const cited = new Set(execution.execution.decisionHashes.map((h) => toHex(h)));
     const positions = [requestIndex, executionIndex];
     for (const d of tracker.decisionEntries()) {
+      // Decisions about other requests are most of a long log: compare the id before checking a signature.
+      const body = signedBody(d.entry.subarray(1));
       let hash: string;
       try {
+        if (body === undefined || !equalBytes(decodeDecision(body).requestId, request.request.requestId))
+          continue;
         hash = toHex(decisionHash(verifyDecision(d.entry.subarray(1), policy, request)));
-      } catch {
-        continue;
+      } catch (e) {
+        if (isOvertError(e)) continue;
+        throw e;
       }
       if (cited.has(hash)) positions.push(d.index);
     }
@@ -303,23 +309,29 @@ export class ReleaseRule {
     const count = c.execution.execution.envelopeCount;
     const batches = batchCount(count);
     let served: ServedEnvelope[] | undefined;
-    for (let b = 0; b < batches; b++) {
+    let mismatch = false;
+    for (let b = 0; b < batches && !mismatch; b++) {
       if (store.batch(requestId, b) !== undefined) continue;
       served ??= await this.fetchEnvelopes(requestId, count);
       if (served === undefined || !this.labelsMatch(c.execution, served)) {
-        await this.refuseRequest(requestIndex, signed, new Refuse('REL-4', 'WF-E6', false));
-        return { status: 'refused', clause: 'REL-4', check: 'WF-E6' };
+        mismatch = true;
+        break;
       }
       const range = batchRange(b, count);
       await this.sealBatch(c, b, served.slice(range.start, range.end));
     }
     await this.flushRefusals(requestId);
+    // Batches recorded before (this run or an interrupted one) are sent even when this run stops at REL-4.
     let shares = 0;
     for (const rec of store.batches(requestId)) {
       shares += rec.shareCount;
       if (rec.posted) continue;
       await relay.submitRelease(rec.release, rec.sealed, rec.batch);
       store.markBatchPosted(requestId, rec.batch);
+    }
+    if (mismatch) {
+      await this.refuseRequest(requestIndex, signed, new Refuse('REL-4', 'WF-E6', false));
+      return { status: 'refused', clause: 'REL-4', check: 'WF-E6' };
     }
     if (store.batches(requestId).length === batches) store.setFinished(requestId, 'released');
     const refusals = store.refusals(requestId);
