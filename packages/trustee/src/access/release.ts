@@ -60,7 +60,13 @@ import {
   verifyExecution,
   verifyRequest,
 } from '@overt/core';
-import { makeVerifierKey, requireFresh, SIGNATURE_TYPE_COSIGNATURE, verifyCheckpoint } from '@overt/log';
+import {
+  makeVerifierKey,
+  requireFresh,
+  SIGNATURE_TYPE_COSIGNATURE,
+  type VerifierKey,
+  verifyCheckpoint,
+} from '@overt/log';
 import type { ShareVault } from '../vault-api.js';
 import { AccessError } from './errors.js';
 import { type AccessRelay, ENVELOPE_PAGE, type ServedEnvelope } from './relay.js';
@@ -84,10 +90,7 @@ export interface ReleaseOptions {
   /** The relay's execution key (`accessKey` of /.well-known/overt), pinned in the trustee's configuration. */
   readonly relayKey: Uint8Array;
   /** The log's origin and key(s): REL-3 re-verifies the checkpoint with the policy's witnesses. */
-  readonly log: {
-    readonly origin: string;
-    readonly logKeys: Parameters<typeof verifyCheckpoint>[1]['logKeys'];
-  };
+  readonly log: { readonly origin: string; readonly logKeys: readonly VerifierKey[] };
   /** The oldest a view may be (seconds; A16). */
   readonly maxAgeSeconds: number;
   /** Milliseconds since the epoch (default Date.now). */
