@@ -45,7 +45,6 @@ import {
   verifyExecution,
   verifyPolicy,
   verifyRelease,
-  verifyRequest,
 } from '@overt/core';
 import {
   MemoryTiledLog,
@@ -389,5 +388,3 @@ export class TestRelay implements AccessRelay {
     return {};
   }
 }
-
-export { verifyRequest };

@@ -6,9 +6,7 @@ export type AccessErrorCode =
   | 'ACCESS_STATE' // the tracker was fed entries or checkpoints out of order (ACC-T1)
   | 'ACCESS_NOT_FOUND' // no such request on the trustee's view of the log
   | 'ACCESS_BAD_REQUEST' // an operator API body that does not parse (ACC-0)
-  | 'ACCESS_CONFLICT' // the operator asked for a second, different decision
-  | 'ACCESS_RELAY' // the relay answered something unusable
-  | 'CONFIDENTIAL_INVALID'; // the trustee cannot open its sealed part (ACC-1)
+  | 'ACCESS_CONFLICT'; // a decision the trustee must not make (ACC-V1..V3)
 
 export class AccessError extends Error {
   readonly code: AccessErrorCode;

@@ -26,8 +26,6 @@ const STATUS: Record<AccessError['code'], number> = {
   ACCESS_NOT_FOUND: 404,
   ACCESS_CONFLICT: 409,
   ACCESS_STATE: 500,
-  ACCESS_RELAY: 502,
-  CONFIDENTIAL_INVALID: 422,
 };
 
 function problem(status: number, code: string, title: string, check?: string): RouteResult {
