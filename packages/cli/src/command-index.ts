@@ -6,7 +6,15 @@
  */
 import type { Command } from './command.js';
 
-export type CommandModule = 'log' | 'witness' | 'chat' | 'member' | 'history' | 'profile' | 'report';
+export type CommandModule =
+  | 'log'
+  | 'witness'
+  | 'chat'
+  | 'member'
+  | 'history'
+  | 'profile'
+  | 'report'
+  | 'trustee';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -91,6 +99,21 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'report',
   },
   { path: ['admin', 'reports'], summary: 'list abuse reports, or read one (--id)', module: 'report' },
+  {
+    path: ['trustee', 'review'],
+    summary: 'list the access requests awaiting this trustee, with their confidential details',
+    module: 'trustee',
+  },
+  {
+    path: ['trustee', 'approve'],
+    summary: 'approve an access request: sign the decision and submit it to the relay',
+    module: 'trustee',
+  },
+  {
+    path: ['trustee', 'deny'],
+    summary: 'deny an access request: sign the denial and submit it to the relay',
+    module: 'trustee',
+  },
 ];
 
 /** Loads the commands of one module. */
@@ -110,6 +133,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./profile-commands.js')).profileCommands;
     case 'report':
       return (await import('./report-commands.js')).reportCommands;
+    case 'trustee':
+      return (await import('./trustee-commands.js')).trusteeCommands;
   }
 }
 

@@ -4,4 +4,6 @@
  * ceremonies with the other trustees over the relay as an untrusted mailbox, reviews requests, and releases
  * partial decryptions only under the release rule.
  */
+
+export * from './access/index.js';
 export type { EpochShare, ShareVault } from './vault-api.js';

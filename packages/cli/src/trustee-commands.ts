@@ -1,0 +1,298 @@
+/**
+ * `overt trustee review|approve|deny`: a trustee's operator reviews access requests and decides them through the
+ * local operator API of the running trustee daemon (docs/spec/access.md §6; docs/spec/cli.md §8).
+ *
+ *   overt trustee review  (--data DIR | --url URL --token-file FILE) [--all]
+ *   overt trustee approve REQUEST_ID (--data DIR | …) [--reason TEXT]
+ *   overt trustee deny    REQUEST_ID (--data DIR | …) [--reason TEXT]
+ *
+ * With --data the API's URL is read from DIR/api.url and its bearer token from DIR/api.token (both written by
+ * `overt trustee serve`). The confidential details are printed to the operator's terminal only; they are never
+ * written to a file or a log by this command.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Command,
+  type CommandContext,
+  EXIT_FAILED,
+  EXIT_OK,
+  emit,
+  fileReason,
+  networkReason,
+  type OptionSpec,
+  optionalString,
+  UnavailableError,
+  UsageError,
+} from './command.js';
+
+export const API_URL_FILE = 'api.url';
+export const API_TOKEN_FILE = 'api.token';
+
+const CONNECTION: Readonly<Record<string, OptionSpec>> = {
+  data: {
+    type: 'string',
+    value: 'DIR',
+    description: "the trustee daemon's data directory (reads api.url and api.token)",
+  },
+  url: {
+    type: 'string',
+    value: 'URL',
+    description: 'the operator API URL, e.g. http://127.0.0.1:7300 (instead of --data)',
+  },
+  'token-file': {
+    type: 'string',
+    value: 'FILE',
+    description: 'file holding the API bearer token (with --url)',
+  },
+};
+
+interface Api {
+  readonly url: string;
+  readonly token: string;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`cannot read the ${what} ${path}: ${fileReason(e)}`);
+  }
+}
+
+/** The operator API to talk to, from --data or --url/--token-file. @throws UsageError. */
+export function apiOf(ctx: CommandContext): Api {
+  const data = optionalString(ctx, 'data');
+  const url = optionalString(ctx, 'url');
+  const tokenFile = optionalString(ctx, 'token-file');
+  if (data !== undefined && (url !== undefined || tokenFile !== undefined))
+    throw new UsageError('give either --data or --url with --token-file, not both');
+  let api: Api;
+  if (data !== undefined)
+    api = {
+      url: readText(join(data, API_URL_FILE), 'API URL file (is the trustee daemon running?)'),
+      token: readText(join(data, API_TOKEN_FILE), 'API token file'),
+    };
+  else if (url !== undefined && tokenFile !== undefined)
+    api = { url, token: readText(tokenFile, 'token file') };
+  else throw new UsageError('--data DIR (or --url URL with --token-file FILE) is required');
+  let parsed: URL;
+  try {
+    parsed = new URL(api.url);
+  } catch {
+    throw new UsageError(`the API URL ${JSON.stringify(api.url.slice(0, 100))} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new UsageError('the API URL must be http:// or https://');
+  if (!/^[0-9a-f]{64}$/.test(api.token)) throw new UsageError('the API token is not 64 hex digits');
+  return { url: api.url.replace(/\/+$/, ''), token: api.token };
+}
+
+/** A problem+json answer of the API: exit 1 with its code and check. */
+class ApiProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly check: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call(api: Api, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`${api.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${api.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (e) {
+    throw new UnavailableError(
+      `cannot reach the trustee API at ${api.url}: ${networkReason(e) ?? 'unreachable'}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = await res.json();
+  } catch {
+    throw new UnavailableError(`the trustee API at ${api.url} answered ${res.status} without JSON`);
+  }
+  if (res.ok) return json;
+  const p = (json ?? {}) as { code?: unknown; check?: unknown; title?: unknown; detail?: unknown };
+  const code = typeof p.code === 'string' ? p.code : `HTTP_${res.status}`;
+  const check = typeof p.check === 'string' ? p.check : undefined;
+  const text =
+    typeof p.title === 'string' ? p.title : typeof p.detail === 'string' ? p.detail : `HTTP ${res.status}`;
+  if (res.status === 401)
+    throw new ApiProblem(401, code, check, 'the API token was refused (is it this daemon’s api.token?)');
+  throw new ApiProblem(res.status, code, check, text);
+}
+
+function failed(ctx: CommandContext, e: ApiProblem): number {
+  const where = e.check === undefined ? e.code : `${e.code}, ${e.check}`;
+  if (ctx.json)
+    emit(
+      ctx,
+      {
+        ok: false,
+        error: { kind: 'api', status: e.status, code: e.code, check: e.check, message: e.message },
+      },
+      '',
+    );
+  ctx.io.stderr(`overt: ${e.message} (${where})\n`);
+  return EXIT_FAILED;
+}
+
+interface Item {
+  requestId: string;
+  index: number;
+  status: string;
+  requesterId: string;
+  valid: boolean;
+  invalid?: string;
+  unreadable?: string;
+  decision?: string;
+  request?: {
+    requesterName: string;
+    legalBasis: string;
+    subjects: string[];
+    window: { from: number; until: number };
+    conversations: string[];
+    maxEnvelopes: number;
+    sealUntil: number;
+  };
+  confidential?: { justification: string; caseReference: string };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Replaces C0/C1 controls and bidi overrides: a request's text must not drive the terminal or reorder lines. */
+function clean(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    const bad =
+      c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+    out += bad ? '?' : ch;
+  }
+  return out;
+}
+
+/** The human form of one request. Printable characters only: a request's text cannot move the cursor. */
+export function describeItem(x: Item): string {
+  const lines = [`${x.requestId}  ${x.status}  log index ${x.index}  requester ${clean(x.requesterId)}`];
+  if (!x.valid) {
+    lines.push(`  INVALID under the policy in force (${x.invalid}): it cannot be decided`);
+    return lines.join('\n');
+  }
+  const r = x.request!;
+  lines.push(`  requester name: ${clean(r.requesterName)}`);
+  lines.push(`  legal basis:    ${clean(r.legalBasis)}`);
+  lines.push(`  subjects:       ${r.subjects.map(clean).join(', ')}`);
+  lines.push(`  window:         ${iso(r.window.from)} → ${iso(r.window.until)}`);
+  lines.push(`  conversations:  ${r.conversations.length === 0 ? 'any' : r.conversations.join(', ')}`);
+  lines.push(`  max envelopes:  ${r.maxEnvelopes}`);
+  lines.push(`  sealed until:   ${iso(r.sealUntil)}`);
+  if (x.confidential !== undefined) {
+    lines.push(`  justification:  ${clean(x.confidential.justification)}`);
+    lines.push(`  case reference: ${clean(x.confidential.caseReference) || '-'}`);
+  } else
+    lines.push(
+      `  confidential part: UNREADABLE (${x.unreadable}); do not approve blind (deny, or ask the requester)`,
+    );
+  lines.push(`  your decision:  ${x.decision ?? 'none'}`);
+  return lines.join('\n');
+}
+
+const review: Command = {
+  path: ['trustee', 'review'],
+  summary: 'list the access requests awaiting this trustee, with their confidential details',
+  positionals: [],
+  options: {
+    ...CONNECTION,
+    all: { type: 'boolean', description: 'list executed requests too, not only pending ones' },
+  },
+  details:
+    'Asks the running trustee daemon (GET /v1/requests). Each request shows its public part from the log and\n' +
+    'the justification and case reference the daemon decrypted with its own key. A request whose confidential\n' +
+    'part does not open is shown as UNREADABLE: approving it is refused.',
+  examples: [
+    'overt trustee review --data ./data/trustee1',
+    'overt trustee review --url http://127.0.0.1:7300 --token-file ./data/trustee1/api.token --json',
+  ],
+  async run(ctx) {
+    const api = apiOf(ctx);
+    try {
+      const out = (await call(api, 'GET', `/v1/requests${ctx.values.all === true ? '?all=1' : ''}`)) as {
+        requests: Item[];
+      };
+      const human =
+        out.requests.length === 0
+          ? 'no requests awaiting a decision'
+          : out.requests.map(describeItem).join('\n\n');
+      emit(ctx, { ok: true, requests: out.requests }, human);
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ApiProblem) return failed(ctx, e);
+      throw e;
+    }
+  },
+};
+
+function decide(verdict: 'approve' | 'deny'): Command {
+  return {
+    path: ['trustee', verdict],
+    summary:
+      verdict === 'approve'
+        ? 'approve an access request: sign the decision and submit it to the relay'
+        : 'deny an access request: sign the denial and submit it to the relay',
+    positionals: ['REQUEST_ID'],
+    options: {
+      ...CONNECTION,
+      reason: {
+        type: 'string',
+        value: 'TEXT',
+        description: 'a reason, logged publicly with the decision (≤ 1024 bytes)',
+      },
+    },
+    details:
+      'REQUEST_ID is the id `overt trustee review` prints (base64url). The daemon signs the decision with the\n' +
+      'trustee key in its vault and submits it; the decision goes on the public log. One decision per request:\n' +
+      'the same verdict again re-submits it, the other verdict is refused.',
+    examples: [
+      `overt trustee ${verdict} d3d3d3d3d3d3d3d3d3d3dw --data ./data/trustee1${verdict === 'deny' ? " --reason 'not proportionate'" : ''}`,
+    ],
+    async run(ctx) {
+      const id = ctx.positionals[0]!;
+      if (!/^[A-Za-z0-9_-]{22}$/.test(id))
+        throw new UsageError('REQUEST_ID must be the 22-character id that review prints');
+      const reason = optionalString(ctx, 'reason') ?? '';
+      if (new TextEncoder().encode(reason).length > 1024)
+        throw new UsageError('--reason is longer than 1024 bytes');
+      const api = apiOf(ctx);
+      try {
+        const out = (await call(api, 'POST', `/v1/requests/${id}/decision`, { verdict, reason })) as {
+          requestId: string;
+          verdict: string;
+          index: number;
+        };
+        emit(
+          ctx,
+          { ok: true, ...out },
+          `${out.verdict === 'approve' ? 'approved' : 'denied'} ${out.requestId} (log index ${out.index})`,
+        );
+        return EXIT_OK;
+      } catch (e) {
+        if (e instanceof ApiProblem) return failed(ctx, e);
+        throw e;
+      }
+    },
+  };
+}
+
+export const trusteeCommands: readonly Command[] = [review, decide('approve'), decide('deny')];
