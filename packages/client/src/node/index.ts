@@ -4,3 +4,4 @@
  */
 export { FileStore } from './file-store.js';
 export { lockStoreDir, STORE_LOCK_FILE, STORE_LOCK_WAIT_MS } from './store-lock.js';
+export { type HttpFetchInit, type HttpFetchResponse, httpFetch } from './http-fetch.js';

@@ -301,7 +301,7 @@ export class OvertClient {
       identityKey: options.signingKey.publicKey,
       store: options.store,
       transport: this.transport,
-      ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, {}) } : {}),
+      ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, { method: 'GET', headers: {} }) } : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.maxLogAgeSeconds !== undefined ? { maxLogAgeSeconds: options.maxLogAgeSeconds } : {}),
     });
@@ -1093,6 +1093,12 @@ export class OvertClient {
   }
 
   private async syncSteps(): Promise<void> {
+    // The first catch-up page is asked for while the log is read (start-up, issue #9): nothing in it is looked at
+    // before the view is fresh below, and it is used only if the cursor has not moved by then.
+    const cursor = this.cursor;
+    const firstPage = this.transport.catchUp(cursor);
+    // Observed here so that a failure of the log read first leaves no unhandled rejection; awaited below.
+    firstPage.catch(() => undefined);
     if (this.options.monitorLog) {
       const found = await this.kt.monitor();
       const at = (this.options.now ?? Date.now)();
@@ -1111,8 +1117,8 @@ export class OvertClient {
     await this.resolvePending();
     // Items processed by an earlier run whose ack did not happen (a crash, a relay error): acknowledge them now.
     await this.ackProcessed();
-    for (;;) {
-      const page = await this.transport.catchUp(this.cursor);
+    for (let first = this.cursor === cursor; ; first = false) {
+      const page = first ? await firstPage : await this.transport.catchUp(this.cursor);
       for (const item of page.items) await this.process(item);
       await this.ackProcessed();
       if (!page.more || page.items.length === 0) break;
