@@ -113,6 +113,8 @@ export async function httpFetch(input: string, init: HttpFetchInit = {}): Promis
   let headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
   let body = typeof init.body === 'string' ? new TextEncoder().encode(init.body) : init.body;
+  if (body !== undefined && (method === 'GET' || method === 'HEAD'))
+    throw new TypeError('fetch: a GET or HEAD request cannot have a body');
   for (let redirects = 0; ; redirects++) {
     let res: IncomingMessage;
     let bytes: Buffer;
