@@ -38,7 +38,13 @@ const MAX_REDIRECTS = 20;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 300_000;
 /** Headers that describe a request body, dropped when a redirect turns the request into a bodiless GET. */
-const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'];
+const BODY_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-language',
+  'content-location',
+];
 
 function failed(cause: unknown): TypeError {
   return new TypeError('fetch failed', { cause });
@@ -133,7 +139,10 @@ export async function httpFetch(input: string, init: HttpFetchInit = {}): Promis
       } catch (e) {
         throw failed(e);
       }
-      if ((status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST')) {
+      if (
+        (status === 303 && method !== 'HEAD') ||
+        ((status === 301 || status === 302) && method === 'POST')
+      ) {
         method = 'GET';
         body = undefined;
         headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !BODY_HEADERS.includes(k)));
@@ -158,7 +167,8 @@ export async function httpFetch(input: string, init: HttpFetchInit = {}): Promis
           return Array.isArray(v) ? v.join(', ') : v;
         },
       },
-      arrayBuffer: async () => view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer,
+      arrayBuffer: async () =>
+        view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer,
       text: async () => view.toString('utf8'),
     };
   }

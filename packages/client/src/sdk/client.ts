@@ -301,7 +301,9 @@ export class OvertClient {
       identityKey: options.signingKey.publicKey,
       store: options.store,
       transport: this.transport,
-      ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, { method: 'GET', headers: {} }) } : {}),
+      ...(options.fetch
+        ? { fetch: (url: string) => options.fetch!(url, { method: 'GET', headers: {} }) }
+        : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.maxLogAgeSeconds !== undefined ? { maxLogAgeSeconds: options.maxLogAgeSeconds } : {}),
     });
