@@ -338,9 +338,27 @@ export class OvertClient {
     const conversations = new Map<string, Conversation>();
     const bundles = new Map<string, KeyPackageBundle>();
     const names = new Map<string, string>();
+    // Every record is read at once (the reads overlap; start-up, issue #9), then each is decoded in key order, so
+    // the first failure is the one reading them one by one would meet.
+    const read = async (prefix: string) => {
+      const keys = await s.list(prefix);
+      return { keys, values: await Promise.allSettled(keys.map((k) => s.get(k))) };
+    };
+    const settled = <T>(r: PromiseSettledResult<T>): T => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    };
+    const [convs, convNames, keyPackages, cursorRead, ackedRead] = await Promise.allSettled([
+      read('conv/'),
+      read('convname/'),
+      read('kp/'),
+      s.get(CURSOR_KEY),
+      s.get(ACKED_KEY),
+    ]);
     try {
-      for (const k of await s.list('conv/')) {
-        const bytes = await s.get(k);
+      const { keys, values } = settled(convs);
+      for (const [i, k] of keys.entries()) {
+        const bytes = settled(values[i]!);
         if (bytes === undefined) continue;
         const conv = await Conversation.restore(this.identity, bytes, this.mlsOptions);
         if (convKey(conv.groupId) !== k)
@@ -349,8 +367,9 @@ export class OvertClient {
           });
         conversations.set(k, conv);
       }
-      for (const k of await s.list('convname/')) {
-        const bytes = await s.get(k);
+      const named = settled(convNames);
+      for (const [i, k] of named.keys.entries()) {
+        const bytes = settled(named.values[i]!);
         const name = bytes === undefined ? undefined : utf8Decode(bytes);
         if (name === undefined || !validConversationName(name))
           throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation name does not decode', {
@@ -358,8 +377,9 @@ export class OvertClient {
           });
         names.set(`conv/${k.slice('convname/'.length)}`, name);
       }
-      for (const k of await s.list('kp/')) {
-        const bytes = await s.get(k);
+      const kps = settled(keyPackages);
+      for (const [i, k] of kps.keys.entries()) {
+        const bytes = settled(kps.values[i]!);
         if (bytes !== undefined) bundles.set(k, await decodeKeyPackageBundle(bytes, this.identity));
       }
     } catch (cause) {
@@ -371,9 +391,9 @@ export class OvertClient {
         });
       throw cause;
     }
-    const cursor = decodeCounter(await s.get(CURSOR_KEY), 'mailbox cursor');
-    const acked =
-      (await s.get(ACKED_KEY)) === undefined ? cursor : decodeCounter(await s.get(ACKED_KEY), 'ack');
+    const cursor = decodeCounter(settled(cursorRead), 'mailbox cursor');
+    const ackedBytes = settled(ackedRead);
+    const acked = ackedBytes === undefined ? cursor : decodeCounter(ackedBytes, 'ack');
     this.conversations.clear();
     for (const [k, v] of conversations) this.conversations.set(k, v);
     this.bundles.clear();
