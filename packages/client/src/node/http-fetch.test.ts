@@ -123,7 +123,7 @@ describe('httpFetch', () => {
     [308, 'PUT', 'PUT'],
     [302, 'GET', 'GET'],
   ])('follows a %i redirect of a %s as fetch does (%s)', async (status, method, after) => {
-    const init = () =>
+    const init = (): { method: string; headers: Record<string, string>; body?: Uint8Array<ArrayBuffer> } =>
       method === 'GET'
         ? { method, headers: {} }
         : { method, headers: { 'content-type': 'text/plain' }, body: new Uint8Array([7]) };
