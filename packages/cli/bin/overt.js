@@ -37,34 +37,38 @@ function newest(dir, suffix, skip) {
   return time;
 }
 
+/** The newest compiled file of each workspace package (its dist/ without the bundle), each walked once. */
+function newestBuilt() {
+  const root = fileURLToPath(packages);
+  return new Map(readdirSync(root).map((name) => [name, newest(`${root}${name}/dist`, '.js', 'bundle')]));
+}
+
 /**
  * Whether dist/run.js exists and, in a source checkout, every workspace package's build is at least as new as
  * its sources (tsc --build leaves a package's outputs alone when only another package changed).
  */
-function buildIsCurrent() {
+function buildIsCurrent(built) {
   if (!existsSync(dist)) return false;
   if (!existsSync(new URL('../src', import.meta.url))) return true;
   const root = fileURLToPath(packages);
-  for (const name of readdirSync(root)) {
+  for (const [name, time] of built) {
     const src = newest(`${root}${name}/src`, '.ts');
-    if (src > 0 && src > newest(`${root}${name}/dist`, '.js', 'bundle')) return false;
+    if (src > 0 && src > time) return false;
   }
   return true;
 }
 
 /** Whether dist/bundle/run.js exists and is at least as new as every workspace package's compiled code. */
-function bundleIsCurrent() {
+function bundleIsCurrent(built) {
   if (!existsSync(bundle)) return false;
-  const built = statSync(bundle).mtimeMs;
-  const root = fileURLToPath(packages);
-  for (const name of readdirSync(root)) {
-    if (newest(`${root}${name}/dist`, '.js', 'bundle') > built) return false;
-  }
+  const time = statSync(bundle).mtimeMs;
+  for (const t of built.values()) if (t > time) return false;
   return true;
 }
 
-if (process.env.OVERT_CLI_SOURCE !== '1' && buildIsCurrent()) {
-  await import((bundleIsCurrent() ? bundle : dist).href);
+const built = process.env.OVERT_CLI_SOURCE === '1' ? undefined : newestBuilt();
+if (built !== undefined && buildIsCurrent(built)) {
+  await import((bundleIsCurrent(built) ? bundle : dist).href);
 } else {
   let tsx;
   try {

@@ -40,7 +40,7 @@ import {
   type WebSocketConstructor,
   wrapProfileKey,
 } from '@overt/client';
-import { FileStore, lockStoreDir, STORE_LOCK_WAIT_MS } from '@overt/client/node';
+import { FileStore, httpFetch, lockStoreDir, STORE_LOCK_WAIT_MS } from '@overt/client/node';
 import {
   fromBase64,
   fromBase64Url,
@@ -494,6 +494,8 @@ export async function openProfile(dir: string, secrets: SecretSource): Promise<O
     ...(relayFrankingKey !== undefined ? { relayFrankingKey } : {}),
     // Every sync also reads the log and reports devices of this user that the user did not approve (A6).
     monitorLog: true,
+    // Node's HTTP modules rather than the global fetch, which compiles its undici on first use (issue #9).
+    fetch: httpFetch,
     // Node 20 has no global WebSocket; `ws` (the relay's own) serves the mailbox socket.
     WebSocket: (globalThis.WebSocket as unknown as WebSocketConstructor | undefined) ?? LazyWebSocket,
   });

@@ -189,8 +189,13 @@ export class FileStore implements KeyValueStore {
   }
 
   async list(prefix: string): Promise<string[]> {
+    // A file's name is the base64url of its key, and base64 encodes each 3 bytes alone: the whole 3-byte groups
+    // of the prefix fix the start of every matching name, so the others are passed over without decoding them.
+    const bytes = utf8Encode(prefix);
+    const head = SEALED_PREFIX + toBase64Url(bytes.subarray(0, bytes.length - (bytes.length % 3)));
     const keys: string[] = [];
     for (const f of await readdir(this.dir)) {
+      if (!f.startsWith(head)) continue;
       const key = nameOf(f, SEALED_PREFIX);
       if (key?.startsWith(prefix)) keys.push(key);
     }

@@ -3,4 +3,5 @@
  * browser-safe; this entry is built by tsconfig.node.json with Node's types.
  */
 export { FileStore } from './file-store.js';
+export { type HttpFetchInit, type HttpFetchResponse, httpFetch } from './http-fetch.js';
 export { lockStoreDir, STORE_LOCK_FILE, STORE_LOCK_WAIT_MS } from './store-lock.js';

@@ -301,7 +301,9 @@ export class OvertClient {
       identityKey: options.signingKey.publicKey,
       store: options.store,
       transport: this.transport,
-      ...(options.fetch ? { fetch: (url: string) => options.fetch!(url, {}) } : {}),
+      ...(options.fetch
+        ? { fetch: (url: string) => options.fetch!(url, { method: 'GET', headers: {} }) }
+        : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.maxLogAgeSeconds !== undefined ? { maxLogAgeSeconds: options.maxLogAgeSeconds } : {}),
     });
@@ -336,9 +338,27 @@ export class OvertClient {
     const conversations = new Map<string, Conversation>();
     const bundles = new Map<string, KeyPackageBundle>();
     const names = new Map<string, string>();
+    // Every record is read at once (the reads overlap; start-up, issue #9), then each is decoded in key order, so
+    // the first failure is the one reading them one by one would meet.
+    const read = async (prefix: string) => {
+      const keys = await s.list(prefix);
+      return { keys, values: await Promise.allSettled(keys.map((k) => s.get(k))) };
+    };
+    const settled = <T>(r: PromiseSettledResult<T>): T => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    };
+    const [convs, convNames, keyPackages, cursorRead, ackedRead] = await Promise.allSettled([
+      read('conv/'),
+      read('convname/'),
+      read('kp/'),
+      s.get(CURSOR_KEY),
+      s.get(ACKED_KEY),
+    ]);
     try {
-      for (const k of await s.list('conv/')) {
-        const bytes = await s.get(k);
+      const { keys, values } = settled(convs);
+      for (const [i, k] of keys.entries()) {
+        const bytes = settled(values[i]!);
         if (bytes === undefined) continue;
         const conv = await Conversation.restore(this.identity, bytes, this.mlsOptions);
         if (convKey(conv.groupId) !== k)
@@ -347,8 +367,9 @@ export class OvertClient {
           });
         conversations.set(k, conv);
       }
-      for (const k of await s.list('convname/')) {
-        const bytes = await s.get(k);
+      const named = settled(convNames);
+      for (const [i, k] of named.keys.entries()) {
+        const bytes = settled(named.values[i]!);
         const name = bytes === undefined ? undefined : utf8Decode(bytes);
         if (name === undefined || !validConversationName(name))
           throw new ClientError('SDK_STORE_MALFORMED', 'stored conversation name does not decode', {
@@ -356,8 +377,9 @@ export class OvertClient {
           });
         names.set(`conv/${k.slice('convname/'.length)}`, name);
       }
-      for (const k of await s.list('kp/')) {
-        const bytes = await s.get(k);
+      const kps = settled(keyPackages);
+      for (const [i, k] of kps.keys.entries()) {
+        const bytes = settled(kps.values[i]!);
         if (bytes !== undefined) bundles.set(k, await decodeKeyPackageBundle(bytes, this.identity));
       }
     } catch (cause) {
@@ -369,9 +391,9 @@ export class OvertClient {
         });
       throw cause;
     }
-    const cursor = decodeCounter(await s.get(CURSOR_KEY), 'mailbox cursor');
-    const acked =
-      (await s.get(ACKED_KEY)) === undefined ? cursor : decodeCounter(await s.get(ACKED_KEY), 'ack');
+    const cursor = decodeCounter(settled(cursorRead), 'mailbox cursor');
+    const ackedBytes = settled(ackedRead);
+    const acked = ackedBytes === undefined ? cursor : decodeCounter(ackedBytes, 'ack');
     this.conversations.clear();
     for (const [k, v] of conversations) this.conversations.set(k, v);
     this.bundles.clear();
@@ -1093,6 +1115,12 @@ export class OvertClient {
   }
 
   private async syncSteps(): Promise<void> {
+    // The first catch-up page is asked for while the log is read (start-up, issue #9): nothing in it is looked at
+    // before the view is fresh below, and it is used only if the cursor has not moved by then.
+    const cursor = this.cursor;
+    const firstPage = this.transport.catchUp(cursor);
+    // Observed here so that a failure of the log read first leaves no unhandled rejection; awaited below.
+    firstPage.catch(() => undefined);
     if (this.options.monitorLog) {
       const found = await this.kt.monitor();
       const at = (this.options.now ?? Date.now)();
@@ -1111,8 +1139,8 @@ export class OvertClient {
     await this.resolvePending();
     // Items processed by an earlier run whose ack did not happen (a crash, a relay error): acknowledge them now.
     await this.ackProcessed();
-    for (;;) {
-      const page = await this.transport.catchUp(this.cursor);
+    for (let first = this.cursor === cursor; ; first = false) {
+      const page = first ? await firstPage : await this.transport.catchUp(this.cursor);
       for (const item of page.items) await this.process(item);
       await this.ackProcessed();
       if (!page.more || page.items.length === 0) break;

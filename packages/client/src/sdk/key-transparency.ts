@@ -322,18 +322,28 @@ export class KeyTransparency {
    */
   async epochKey(epoch: number): Promise<Element> {
     await this.ensureFresh();
-    const info = await this.options.transport.epochKey(epoch);
+    const update = async (): Promise<void> => {
+      try {
+        await this.log.update();
+      } catch (e) {
+        // Unreachable now: what was verified before still stands (KT-5 below needs the entry to be covered).
+        if (!isClientError(e, 'KT_LOG_UNAVAILABLE')) throw e;
+      }
+    };
+    // The key and the log are read at once (start-up, issue #9). The log read may then end before the relay's
+    // answer was logged: `covers` reads the log once more for an entry it does not cover yet.
+    const [settledInfo, settledUpdate] = await Promise.allSettled([
+      this.options.transport.epochKey(epoch),
+      update(),
+    ]);
+    if (settledInfo.status === 'rejected') throw settledInfo.reason;
+    const info = settledInfo.value;
     if (info.epoch !== epoch)
       throw new ClientError('RELAY_RESPONSE_MALFORMED', 'relay served another epoch key');
+    if (settledUpdate.status === 'rejected') throw settledUpdate.reason;
     const refuse = (message: string): never => {
       throw new ClientError('KT_EPOCH_KEY_NOT_ON_LOG', message, { check: 'KT-5' });
     };
-    try {
-      await this.log.update();
-    } catch (e) {
-      // Unreachable now: what was verified before still stands (KT-5 below needs the entry to be covered).
-      if (!isClientError(e, 'KT_LOG_UNAVAILABLE')) throw e;
-    }
     if (!(await this.log.covers(info.logIndex))) refuse('the epoch key is not in a verified checkpoint');
     const untrusted = await this.log.untrustedEpochKeyAt(info.logIndex);
     if (untrusted !== undefined)

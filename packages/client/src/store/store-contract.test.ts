@@ -78,6 +78,25 @@ describe.each(backends)('KeyValueStore contract: %s', (_, make) => {
       { numRuns: 30 },
     );
   });
+
+  it('lists exactly the keys that start with any prefix, of any length and characters (property)', async () => {
+    const s = await make();
+    // Keys that share starts of every length with each other and with the prefix, in and out of ASCII.
+    const part = fc.constantFrom('c', 'co', 'conv/', 'kp/', 'é', '§x', 'hist/g/0', '/', 'zz');
+    const composed = fc.array(part, { minLength: 1, maxLength: 4 }).map((xs) => xs.join(''));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.oneof(composed, key), { maxLength: 10 }),
+        fc.oneof(fc.constant(''), composed, key),
+        async (keys, prefix) => {
+          for (const k of await s.list('')) await s.delete(k);
+          for (const k of keys) await s.put(k, new Uint8Array([1]));
+          expect(await s.list(prefix)).toEqual(keys.filter((k) => k.startsWith(prefix)).sort());
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 });
 
 describe.each(backends)('KeyValueStore batch: %s (client.md §3.2)', (_, make) => {
