@@ -128,7 +128,7 @@ export type AccessErrorCode =
   | 'ACCESS_RELEASE_UNKNOWN'
   /** The refusal does not verify under the policy in force (ACC-F1). */
   | 'ACCESS_REFUSAL_INVALID'
-  /** The relay has no execution key configured: it cannot execute (ACC-X1). */
+  /** The relay has no execution key configured: it cannot execute, so it takes no request (ACC-X1). */
   | 'ACCESS_DISABLED';
 
 /** Storage drivers (STORE-R-). */

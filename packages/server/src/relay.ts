@@ -86,7 +86,7 @@ export type RelayConfig = RelayStorageConfig & {
   /**
    * The relay's execution key (access.md §4.1): it signs the executions of approved access requests and is
    * published as `accessKey` in /.well-known/overt. Keep it across restarts: trustees verify every execution
-   * under it. Without it the access endpoints are served but nothing is executed (ACCESS_DISABLED, ACC-X1).
+   * under it. Without it no access request is taken (ACCESS_DISABLED, ACC-X1): nothing could execute it.
    */
   readonly accessKey?: SigningKeyPair;
   /**

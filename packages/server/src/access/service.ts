@@ -218,6 +218,9 @@ export class AccessService {
     signed: Uint8Array,
     sealed: readonly SealedPart[],
   ): Promise<{ record: AccessRequestRecord; created: boolean }> {
+    // A relay that cannot execute takes no request: it could never be acted on (ACC-X1).
+    if (this.accessKey === undefined)
+      throw new RelayError('ACCESS_DISABLED', 'the relay has no execution key', { check: 'ACC-X1' });
     const policy = caller.inForce.policy;
     const vreq = asAccess('ACCESS_REQUEST_INVALID', 'ACC-R1', () => verifyRequest(signed, policy));
     if (vreq.request.requesterId !== caller.requesterId)
@@ -370,9 +373,8 @@ export class AccessService {
       if (isOvertError(e)) return undefined;
       throw e;
     }
-    if (request.status === 'over-limit') return undefined;
-    if (this.accessKey === undefined)
-      throw new RelayError('ACCESS_DISABLED', 'the relay has no execution key', { check: 'ACC-X1' });
+    // Without an execution key nothing is executed (fileRequest refuses new requests on such a relay).
+    if (request.status === 'over-limit' || this.accessKey === undefined) return undefined;
     const limit = Math.min(vreq.request.maxEnvelopes, policy.policy.limits.maxEnvelopes);
     const selected = await this.select(vreq, limit);
     if (selected === undefined) {

@@ -115,7 +115,14 @@ async function witnessedCheckpoint(doc: WellKnownDocument) {
 
 describe('npm start (scripts/start.mjs)', () => {
   let first:
-    | { vkey: string; witnesses: readonly string[]; size: number; org: string; franking: string }
+    | {
+        vkey: string;
+        witnesses: readonly string[];
+        size: number;
+        org: string;
+        franking: string;
+        access: string;
+      }
     | undefined;
 
   it('serves the well-known keys really in use, a witnessed checkpoint and verifiable epoch keys; SIGTERM stops every process', async () => {
@@ -141,6 +148,9 @@ describe('npm start (scripts/start.mjs)', () => {
       // The franking key published is the relay's own, kept in relay/franking.key (relay.md §10).
       const franking = parseSignerKey(readFileSync(join(dataDir, 'relay', 'franking.key'), 'utf8').trim());
       expect(doc.franking_key).toBe(toBase64(franking.publicKey));
+      // The execution key published is the relay's own, kept in relay/access.key (access.md §4.1).
+      const access = parseSignerKey(readFileSync(join(dataDir, 'relay', 'access.key'), 'utf8').trim());
+      expect(doc.accessKey).toBe(toBase64(access.publicKey));
       expect(decodeEntry(entries[0]!).type).toBe(ENTRY_TYPES.policy);
       const policy = verifyPolicyEntry(admin.publicKey, entries[0]!);
       expect(policy.policy.threshold).toBe(2);
@@ -172,6 +182,7 @@ describe('npm start (scripts/start.mjs)', () => {
         size: cp.size,
         org: doc.org,
         franking: doc.franking_key,
+        access: doc.accessKey,
       };
       expect(s.output()).not.toMatch(/PRIVATE\+KEY/);
     } finally {
@@ -190,6 +201,8 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(doc.log.witness_vkeys).toEqual(first!.witnesses);
       // The franking key persists (relay/franking.key), so stamps served before the restart stay reportable.
       expect(doc.franking_key).toBe(first!.franking);
+      // So does the execution key (relay/access.key): trustees keep verifying executions after a restart.
+      expect(doc.accessKey).toBe(first!.access);
       const cp = await witnessedCheckpoint(doc);
       expect(cp.size).toBe(first!.size);
       expect(s.output()).toMatch(/policy\s+serial 1, reused, log index 0;/);
