@@ -11,6 +11,8 @@
  */
 import {
   approvingTrustees,
+  batchCount,
+  batchRange,
   checkApprovalQuorum,
   compareBytes,
   DECISION_ENTRY_TYPE,
@@ -61,8 +63,6 @@ import type { DeviceRecord, EnvelopeRecord, EpochKeyRecord, RelayStorage } from 
 
 /** A trustee mailbox message's largest body (access.md §4). */
 export const MAX_MAIL_BYTES = 256 * 1024;
-/** Positions per release batch (access.md §3: RELEASE_BATCH). */
-export const RELEASE_BATCH_SIZE = 1024;
 /** Envelope heads scanned per storage read during a selection (§4.1). */
 const SCAN_PAGE = 1024;
 
@@ -532,9 +532,9 @@ export class AccessService {
       );
       if (r.release.trusteeIndex !== caller.index)
         throw forbidden('ACC-L2', 'the release is signed for another trustee');
-      const batches = Math.ceil(x.envelopeCount / RELEASE_BATCH_SIZE);
-      const size = Math.min(RELEASE_BATCH_SIZE, x.envelopeCount - batch * RELEASE_BATCH_SIZE);
-      if (batch >= Math.max(batches, 1) || r.release.shareCount > Math.max(size, 0))
+      const batches = batchCount(x.envelopeCount);
+      const range = batch < batches ? batchRange(batch, x.envelopeCount) : { start: 0, end: 0 };
+      if (batch >= Math.max(batches, 1) || r.release.shareCount > range.end - range.start)
         throw new RelayError('ACCESS_RELEASE_INVALID', 'the batch is not one of the execution', {
           check: 'ACC-L5',
         });
