@@ -204,6 +204,46 @@ describe('evidence bundle (evidence.md)', () => {
     expect(r.failures.some((f) => f.check === 'EVD-10' && f.position === text.position)).toBe(true);
   });
 
+  it('fuzz: random files and manifests are reported, never thrown (EVD-1, EVD-2)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.uint8Array({ maxLength: 64 }), {
+          maxKeys: 5,
+        }),
+        async (d) => {
+          const r = await verifyEvidence(new Map(Object.entries(d)));
+          expect(r.ok).toBe(false);
+          for (const f of r.failures) expect(f.check).toMatch(/^EVD-\d+$/);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    const m = JSON.parse(utf8Decode(files.get(MANIFEST_PATH)!)) as Record<string, unknown>;
+    const keys = Object.keys(m);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...keys), fc.jsonValue(), async (k, v) => {
+        const bytes = utf8Encode(`${JSON.stringify({ ...m, [k]: v }, null, 2)}\n`);
+        const f = new Map(files)
+          .set(MANIFEST_PATH, bytes)
+          .set(MANIFEST_SIG_PATH, signManifest(requesterKeys.internal, bytes));
+        const r = await verifyEvidence(f, { anchors: exampleAnchors });
+        for (const x of r.failures) expect(x.check).toMatch(/^(EVD|ACC)-[A-Z]?\d+$/);
+        if (k !== 'createdAt' && JSON.stringify(v) !== JSON.stringify(m[k])) expect(r.ok).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
+    for (const bad of ['', '{', '[]', '{"format":"overt-evidence/v1"}', 'null'])
+      expect(
+        (await verifyEvidence(new Map(files).set(MANIFEST_PATH, utf8Encode(bad)))).failures[0]!.check,
+      ).toBe('EVD-2');
+    for (const bad of ['', '{}', '{"format":"overt-evidence-anchors/v1"}'])
+      expect(
+        (await verifyEvidence(resign(new Map(files).set('anchors.json', utf8Encode(bad))))).failures.some(
+          (f) => f.check === 'EVD-4',
+        ),
+      ).toBe(true);
+  });
+
   it('no failure reason quotes plaintext or key material', async () => {
     const r = await verifyEvidence(resign(flip(files, 'messages/1/ciphertext.bin', 5, 1)), {
       anchors: exampleAnchors,
