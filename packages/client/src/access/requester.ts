@@ -44,42 +44,17 @@ import {
   openCaseEnvelopes,
   verifyCaseLog,
 } from './case.js';
+import type { AccessRelayClient } from './relay-client.js';
 
 /**
- * The relay calls the requester makes (access.md §4), as decoded values. `AccessRelayClient`
- * (relay-client.ts) implements it over HTTP with the requester's signed-request credentials.
+ * The relay calls the requester makes (access.md §4): those of {@link AccessRelayClient}, which implements them over
+ * HTTP with the requester's signed-request credentials. Nothing the relay answers is trusted: collect re-derives
+ * everything from the log and the bytes.
  */
-export interface AccessRelay {
-  /** POST /v1/access/requests. */
-  fileRequest(body: {
-    readonly request: Uint8Array;
-    readonly sealed: readonly { readonly trustee: number; readonly sealed: Uint8Array }[];
-  }): Promise<{ readonly requestId: Uint8Array; readonly index: number }>;
-  /** GET /v1/access/requests/:requestId. */
-  getRequest(requestId: Uint8Array): Promise<{
-    readonly index: number;
-    readonly execution?: { readonly index: number };
-    readonly releases: readonly {
-      readonly trustee: number;
-      readonly batch: number;
-      readonly index: number;
-    }[];
-    readonly status: string;
-  }>;
-  /** GET /v1/access/requests/:requestId/envelopes?from&limit. */
-  envelopes(
-    requestId: Uint8Array,
-    from: number,
-    limit: number,
-  ): Promise<{
-    readonly envelopes: readonly { readonly position: number; readonly head: Uint8Array }[];
-    readonly next?: number | null;
-  }>;
-  /** GET /v1/access/requests/:requestId/envelopes/:position/ciphertext. */
-  ciphertext(requestId: Uint8Array, position: number): Promise<Uint8Array>;
-  /** GET /v1/access/requests/:requestId/releases/:trustee/:batch. */
-  releaseBundle(requestId: Uint8Array, trustee: number, batch: number): Promise<Uint8Array>;
-}
+export type AccessRelay = Pick<
+  AccessRelayClient,
+  'fileRequest' | 'getRequest' | 'envelopes' | 'ciphertext' | 'releaseBundle'
+>;
 
 export interface NewRequest {
   readonly policy: VerifiedPolicy;
@@ -143,7 +118,7 @@ export function fileRequest(
   relay: AccessRelay,
   built: BuiltRequest,
 ): Promise<{ readonly requestId: Uint8Array; readonly index: number }> {
-  return relay.fileRequest({ request: built.signed, sealed: built.sealed });
+  return relay.fileRequest(built.signed, built.sealed);
 }
 
 /** A verified view of the log: a checkpoint that verified (signature, witnesses) and every entry below its size. */
@@ -372,17 +347,17 @@ export async function collectFromRelay(
       sealed: await relay.releaseBundle(input.requestId, r.trustee, r.batch),
     });
   const envelopes: CaseEnvelope[] = [];
-  let from: number | undefined = 0;
-  while (from !== undefined) {
+  let from: number | null = 0;
+  while (from !== null) {
     const page = await relay.envelopes(input.requestId, from, pageSize);
-    for (const e of page.envelopes)
+    for (const e of page.items)
       envelopes.push({
         position: e.position,
         head: e.head,
         ciphertext: await relay.ciphertext(input.requestId, e.position),
       });
-    from = page.next ?? undefined;
-    if (page.envelopes.length === 0) break;
+    if (page.items.length === 0 || (page.next !== null && page.next <= from)) break;
+    from = page.next;
   }
   return collect({ ...input, releases, envelopes });
 }
