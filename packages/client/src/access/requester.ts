@@ -9,7 +9,10 @@
 import {
   commitConfidential,
   compareBytes,
+  type DeviceStatement,
+  DIRECTORY_ENTRY_TYPES,
   decodeEnvelopeHead,
+  equalBytes,
   isOvertError,
   openShareBundle,
   type RandomSource,
@@ -27,6 +30,7 @@ import {
   utf8Decode,
   type VerifiedPolicy,
   type VerifiedRequest,
+  verifyDeviceStatement,
   verifyPolicyEntry,
   verifyRequest,
 } from '@overt/core';
@@ -325,8 +329,53 @@ export async function collect(input: CollectInput): Promise<Collected> {
       );
     }
   }
-  const verdicts = await openCaseEnvelopes(log, bundles, input.envelopes, { strict: input.strict ?? false });
+  const opened = await openCaseEnvelopes(log, bundles, input.envelopes, { strict: input.strict ?? false });
+  const verdicts = opened.map((v) => removedBeforeSend(input.log, input.orgKey, log, v));
   return { entries, log, bundles, envelopes: input.envelopes, verdicts };
+}
+
+/**
+ * ACC-Q11 (a full log view only): an opened message whose sending device key has a device_removed entry on the
+ * log, verified under the org key, dated at or before the message's send time, is not accepted as sent by that
+ * device (release rule 5; a removed device's key may be in other hands).
+ */
+function removedBeforeSend(
+  view: LogView,
+  orgKey: Uint8Array,
+  log: CaseLog,
+  v: MessageVerdict,
+): MessageVerdict {
+  if (!v.ok) return v;
+  const device = log.devices.find((d) => d.index === v.deviceIndex)!.statement;
+  for (const e of view.entries) {
+    if (e[0] !== DIRECTORY_ENTRY_TYPES.device_removed) continue;
+    let removal: DeviceStatement;
+    try {
+      removal = verifyDeviceStatement(orgKey, 'removed', e.subarray(1));
+    } catch (err) {
+      if (!isOvertError(err)) throw err;
+      continue;
+    }
+    if (
+      removal.orgId === device.orgId &&
+      removal.userId === device.userId &&
+      removal.deviceId === device.deviceId &&
+      equalBytes(removal.identityKey, device.identityKey) &&
+      removal.time <= v.header.sendTime
+    )
+      return {
+        ok: false,
+        position: v.position,
+        label: v.label,
+        messageId: v.messageId,
+        header: v.header,
+        code: 'ACCESS_ENVELOPE_INVALID',
+        check: 'ACC-Q11',
+        reason: 'the sending device was removed before the send time',
+        badShares: v.badShares,
+      };
+  }
+  return v;
 }
 
 /**
