@@ -48,7 +48,22 @@ export interface CloseMessage {
   readonly type: 'close';
 }
 
-export type ToWorker = InitMessage | ReleaseMessage | RecoverMessage | CloseMessage;
+/** Times raw scalar multiplications in the worker (the bound of a benchmark, with every worker busy at once). */
+export interface CalibrateMessage {
+  readonly type: 'calibrate';
+  readonly id: number;
+  /** Milliseconds for each of the two loops (base-point, then variable-point). */
+  readonly ms: number;
+}
+
+export interface CalibrateResult {
+  readonly type: 'calibrate';
+  readonly id: number;
+  readonly basePerS: number;
+  readonly variablePerS: number;
+}
+
+export type ToWorker = InitMessage | ReleaseMessage | RecoverMessage | CalibrateMessage | CloseMessage;
 
 /** Why one envelope (or one trustee's share of it) failed: our error code and check ID, never a secret. */
 export interface ItemFailure {
@@ -93,7 +108,12 @@ export interface ErrorResult {
   readonly code: string;
 }
 
-export type FromWorker = ReleaseResult | RecoverResult | ErrorResult | { readonly type: 'ready' };
+export type FromWorker =
+  | ReleaseResult
+  | RecoverResult
+  | CalibrateResult
+  | ErrorResult
+  | { readonly type: 'ready' };
 
 export function itemOf(p: PackedBytes, i: number): Uint8Array {
   return p.data.subarray(p.offsets[i]!, p.offsets[i + 1]!);

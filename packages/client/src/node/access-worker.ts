@@ -26,10 +26,12 @@ import {
   decodeShare,
   type EnvelopeHead,
   encodeShare,
+  group,
   isOvertError,
   isSenderSignatureValid,
   type KeyShare,
   openRecoveredEnvelope,
+  randomScalar,
   SHARE_BYTES,
   type ShareBatchItem,
   type ThresholdPublicKey,
@@ -40,6 +42,7 @@ import {
   verifySharesBatch,
 } from '@overt/core';
 import {
+  type CalibrateMessage,
   countOf,
   type FromWorker,
   type ItemFailure,
@@ -50,6 +53,7 @@ import {
   type StageMs,
   type ToWorker,
 } from './access-protocol.js';
+import { nodeCryptoBackend } from './node-crypto-backend.js';
 
 const LABEL = 32;
 const KEY = 32;
@@ -212,7 +216,11 @@ async function recover(m: RecoverMessage): Promise<FromWorker> {
       let payload: Uint8Array = new Uint8Array(0);
       if (k !== undefined) {
         try {
-          payload = (await openRecoveredEnvelope(envs[i] as UnverifiedEnvelope, capsules[i]!, k)).payload;
+          payload = (
+            await openRecoveredEnvelope(envs[i] as UnverifiedEnvelope, capsules[i]!, k, {
+              backend: nodeCryptoBackend,
+            })
+          ).payload;
         } catch (e) {
           ok[i] = 0;
           failures.push(failureOf(i, e));
@@ -237,6 +245,29 @@ async function recover(m: RecoverMessage): Promise<FromWorker> {
     ...(payloads ? { payloads: pack(payloads) } : {}),
     failures,
     ms,
+  };
+}
+
+/** Raw libsodium multiplications for `ms` each (wall clock: with every worker busy, what one thread gets). */
+function calibrate(m: CalibrateMessage): FromWorker {
+  const s = randomScalar();
+  const p = group.baseMul(randomScalar());
+  const rate = (f: () => unknown) => {
+    let n = 0;
+    const t0 = performance.now();
+    let t = t0;
+    while (t - t0 < m.ms) {
+      for (let i = 0; i < 16; i++) f();
+      n += 16;
+      t = performance.now();
+    }
+    return (n / (t - t0)) * 1000;
+  };
+  return {
+    type: 'calibrate',
+    id: m.id,
+    basePerS: rate(() => group.baseMul(s)),
+    variablePerS: rate(() => group.mul(s, p)),
   };
 }
 
@@ -280,7 +311,7 @@ port.on('message', async (m: ToWorker) => {
   }
   let r: FromWorker;
   try {
-    r = m.type === 'release' ? release(m) : await recover(m);
+    r = m.type === 'release' ? release(m) : m.type === 'recover' ? await recover(m) : calibrate(m);
   } catch (e) {
     r = { type: 'error', id: m.id, code: isOvertError(e) ? e.code : 'INTERNAL' };
   }

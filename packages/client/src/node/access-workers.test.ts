@@ -7,6 +7,7 @@ import {
   DkgParticipant,
   deriveDkgEncryptionKey,
   generateSigningKey,
+  nobleBackend,
   randomBytes,
   runDkgLocally,
   SHARE_BYTES,
@@ -15,6 +16,7 @@ import {
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessWorkerPool, itemOf, pack } from './access-workers.js';
+import { nodeCryptoBackend } from './node-crypto-backend.js';
 
 async function dkg(k: number, n: number): Promise<DkgOutput[]> {
   const ts = await Promise.all(
@@ -122,7 +124,7 @@ describe('access worker pool', () => {
     const t2 = await trusteePool(2);
     // Position 3: checked under another device key.
     const keys = senderKeys.slice();
-    keys[3 * 32] ^= 1;
+    keys[3 * 32]! ^= 1;
     const out = await t2.release({ heads: pack(envelopes), senderKeys: keys });
     expect(out.failures.map((f) => [f.position, f.code, f.check])).toEqual([
       [3, 'ENVELOPE_SIGNATURE', 'ENV-22'],
@@ -156,5 +158,28 @@ describe('access worker pool', () => {
     a.set(b.subarray(capsuleAt(b), capsuleAt(b) + 192), capsuleAt(a));
     const rel = await t1.release({ heads: pack(spliced) });
     expect(rel.failures.map((f) => [f.position, f.code, f.check])).toEqual([[5, 'CAPSULE_INVALID', 'CAP-6']]);
+  });
+});
+
+describe('node:crypto AEAD back-end', () => {
+  it('seals the same bytes as the @noble back-end and refuses a changed tag, nonce or associated data', async () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(12);
+    const ad = randomBytes(20);
+    for (const size of [0, 1, 1024, 65_536]) {
+      const plain = randomBytes(size);
+      const a = await (await nodeCryptoBackend.importKey(key)).seal(nonce, ad, plain);
+      const b = await (await nobleBackend.importKey(key)).seal(nonce, ad, plain);
+      expect(a).toEqual(b);
+      const k = await nodeCryptoBackend.importKey(key);
+      expect(await k.open(nonce, ad, b)).toEqual(plain);
+      const bad = b.slice();
+      bad[bad.length - 1]! ^= 1;
+      expect(await k.open(nonce, ad, bad)).toBeNull();
+      expect(await k.open(randomBytes(12), ad, b)).toBeNull();
+      expect(await k.open(nonce, randomBytes(20), b)).toBeNull();
+      expect(await k.open(nonce, ad, b.subarray(0, 15))).toBeNull();
+      expect(await nodeCryptoBackend.sha256(plain)).toEqual(await nobleBackend.sha256(plain));
+    }
   });
 });

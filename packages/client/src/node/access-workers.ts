@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { KeyShare, ThresholdPublicKey } from '@overt/core';
 import {
+  type CalibrateResult,
   concatPacked,
   countOf,
   type FromWorker,
@@ -302,6 +303,22 @@ export class AccessWorkerPool {
       ...(open ? { payloads: concatPacked(payloads) } : {}),
       failures,
       ms,
+    };
+  }
+
+  /**
+   * Measures raw ristretto255 multiplications on every worker at once, `ms` per kind (benchmarks: the machine's
+   * multi-core rate, for the bound). Returns the sums over the workers, per second of wall clock.
+   */
+  async calibrate(ms = 500): Promise<{ basePerS: number; variablePerS: number }> {
+    const parts = this.slots.map((_, i): [number, number] => [i, i + 1]);
+    const results = await this.run<CalibrateResult>(parts, (_from, _to, id) => ({
+      m: { type: 'calibrate', id, ms },
+      transfer: [],
+    }));
+    return {
+      basePerS: results.reduce((a, r) => a + r.basePerS, 0),
+      variablePerS: results.reduce((a, r) => a + r.variablePerS, 0),
     };
   }
 

@@ -18,4 +18,5 @@ export {
   type ReleaseOutput,
 } from './access-workers.js';
 export { FileStore } from './file-store.js';
+export { nodeCryptoBackend } from './node-crypto-backend.js';
 export { lockStoreDir, STORE_LOCK_FILE, STORE_LOCK_WAIT_MS } from './store-lock.js';
