@@ -217,6 +217,12 @@ function addMs(into: Record<string, number>, from: Record<string, number>): void
 
 const load0 = loadavg()[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'overt-bench-access-'));
+// Interrupted (a test stopping the process group, Ctrl-C): the envelope files go too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
 try {
   const t0 = performance.now();
   const outputs = await dkg(2, 3);

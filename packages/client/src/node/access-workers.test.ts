@@ -51,12 +51,15 @@ async function dkg(k: number, n: number): Promise<DkgOutput[]> {
   });
 }
 
-const N = 24;
+const N = 12;
 let outputs: DkgOutput[];
 let envelopes: Uint8Array[];
 let senderKeys: Uint8Array;
 const payloadOf = (i: number) => utf8Encode(`message ${i} `.repeat(10));
 const pools: AccessWorkerPool[] = [];
+/** One pool per trustee and one for the requester, started once (a worker's start-up under tsx is slow). */
+let trustees: AccessWorkerPool[];
+let requester: AccessWorkerPool;
 
 beforeAll(async () => {
   outputs = await dkg(2, 3);
@@ -80,15 +83,19 @@ beforeAll(async () => {
   }
   senderKeys = new Uint8Array(32 * N);
   for (let i = 0; i < N; i++) senderKeys.set(signer.publicKey, 32 * i);
+  // Two workers where a job is split over them, one elsewhere.
+  trustees = await Promise.all([1, 2, 3].map((t) => trusteePool(t, t === 1 ? 2 : 1)));
+  requester = await AccessWorkerPool.start({ publicKey: outputs[0]!.publicKey, size: 2 });
+  pools.push(requester);
 });
 
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.close()));
 });
 
-async function trusteePool(i: number): Promise<AccessWorkerPool> {
+async function trusteePool(i: number, size: number): Promise<AccessWorkerPool> {
   const o = outputs[i - 1]!;
-  const pool = await AccessWorkerPool.start({ publicKey: o.publicKey, keyShare: o.keyShare!, size: 2 });
+  const pool = await AccessWorkerPool.start({ publicKey: o.publicKey, keyShare: o.keyShare!, size });
   pools.push(pool);
   return pool;
 }
@@ -97,17 +104,14 @@ describe('access worker pool', () => {
   it('trustees release shares in the workers; the requester recovers K and opens every envelope', async () => {
     const shares: Uint8Array[] = [];
     for (const t of [1, 3]) {
-      const pool = await trusteePool(t);
+      const pool = trustees[t - 1]!;
       const out = await pool.release({ heads: pack(envelopes), senderKeys });
       expect(out.failures).toEqual([]);
       expect(out.shares.length).toBe(N * SHARE_BYTES);
       for (let i = 0; i < N; i++) expect(out.shares[i * SHARE_BYTES]).toBe(t);
       expect(out.ms.capsule_verify).toBeGreaterThan(0);
       shares.push(out.shares);
-      await pool.close();
     }
-    const requester = await AccessWorkerPool.start({ publicKey: outputs[0]!.publicKey, size: 2 });
-    pools.push(requester);
     const got = await requester.recover({ envelopes: pack(envelopes), shares, open: true, returnKeys: true });
     expect(got.failures).toEqual([]);
     expect([...got.ok]).toEqual(new Array(N).fill(1));
@@ -121,7 +125,7 @@ describe('access worker pool', () => {
   });
 
   it('names a bad sender signature (ENV-22), a capsule under another label (CAP-6) and a bad share (SHR-5)', async () => {
-    const t2 = await trusteePool(2);
+    const [t1, t2, t3] = trustees as [AccessWorkerPool, AccessWorkerPool, AccessWorkerPool];
     // Position 3: checked under another device key.
     const keys = senderKeys.slice();
     keys[3 * 32]! ^= 1;
@@ -131,16 +135,12 @@ describe('access worker pool', () => {
     ]);
     expect(out.shares.subarray(3 * SHARE_BYTES, 4 * SHARE_BYTES).every((b) => b === 0)).toBe(true);
 
-    const t1 = await trusteePool(1);
-    const t3 = await trusteePool(3);
     const s1 = (await t1.release({ heads: pack(envelopes) })).shares;
     const s3 = (await t3.release({ heads: pack(envelopes) })).shares;
     // Trustee 3's share for position 7 is corrupted (its z changed): the requester names trustee 3 and still
     // opens the envelope with trustees 1 and 2.
     const bad3 = s3.slice();
     bad3[7 * SHARE_BYTES + SHARE_BYTES - 2]! ^= 1;
-    const requester = await AccessWorkerPool.start({ publicKey: outputs[0]!.publicKey, size: 2 });
-    pools.push(requester);
     const got = await requester.recover({
       envelopes: pack(envelopes),
       shares: [s1, out.shares, bad3],
@@ -158,6 +158,22 @@ describe('access worker pool', () => {
     a.set(b.subarray(capsuleAt(b), capsuleAt(b) + 192), capsuleAt(a));
     const rel = await t1.release({ heads: pack(spliced) });
     expect(rel.failures.map((f) => [f.position, f.code, f.check])).toEqual([[5, 'CAPSULE_INVALID', 'CAP-6']]);
+  });
+});
+
+describe('access worker pool misuse', () => {
+  it('refuses a release without a key share, an oversized job and a closed pool (SDK_USAGE)', async () => {
+    const pool = await AccessWorkerPool.start({ publicKey: outputs[0]!.publicKey, size: 1 });
+    pools.push(pool);
+    await expect(pool.release({ heads: pack(envelopes.slice(0, 2)) })).rejects.toMatchObject({
+      code: 'SDK_USAGE',
+    });
+    const many = pack(Array.from({ length: 1025 }, () => envelopes[0]!));
+    await expect(pool.recover({ envelopes: many, shares: [] })).rejects.toMatchObject({ code: 'SDK_USAGE' });
+    await pool.close();
+    await expect(pool.recover({ envelopes: pack(envelopes), shares: [] })).rejects.toMatchObject({
+      code: 'SDK_USAGE',
+    });
   });
 });
 

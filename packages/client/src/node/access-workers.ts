@@ -19,6 +19,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { KeyShare, ThresholdPublicKey } from '@overt/core';
+import { ClientError, ClientInternalError } from '../errors.js';
 import {
   type CalibrateResult,
   concatPacked,
@@ -110,8 +111,18 @@ function workerUrl(): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 }
 
+/** Errors of the pool: misuse is SDK_USAGE; a worker that dies or fails unexpectedly is an internal error. */
 function poolError(code: string): Error {
-  return Object.assign(new Error(`access worker pool: ${code}`), { code });
+  switch (code) {
+    case 'closed':
+      return new ClientError('SDK_USAGE', 'the access worker pool is closed');
+    case 'batch too large':
+      return new ClientError('SDK_USAGE', `a job holds at most ${ACCESS_JOB_MAX} envelopes`);
+    case 'ACCESS_POOL_NO_KEY':
+      return new ClientError('SDK_USAGE', 'release needs a trustee pool (started with a key share)');
+    default:
+      return new ClientInternalError(`access worker: ${code}`);
+  }
 }
 
 function addMs(into: StageMs, from: StageMs): void {
