@@ -72,6 +72,7 @@ const N = opt('--envelopes', quick ? 10_000 : 100_000);
 const PAYLOAD = opt('--payload', 1024);
 const PAGE = 1024;
 const IN_FLIGHT = 2;
+const RSS_CHECKPOINTS = [10_000, 25_000, 50_000, 75_000, 100_000];
 const CORES = availableParallelism();
 if (!Number.isSafeInteger(N) || N < 1) throw new Error('--envelopes must be a positive integer');
 
@@ -157,6 +158,8 @@ interface StageReport {
   envelopes_per_s_cpu_clock: number;
   rss_peak_mb_first_10k: number;
   rss_peak_mb: number;
+  /** Peak RSS so far when the stage had processed 10k, 25k, 50k, 100k envelopes (flat memory check). */
+  rss_peak_mb_by_envelopes: Record<string, number>;
   worker_ms: Record<string, number>;
   failures: number;
   [k: string]: unknown;
@@ -174,6 +177,7 @@ async function stage<T>(
   log(`${name} …`);
   const rss = new RssSampler();
   let first10k = 0;
+  const peaks: Record<string, number> = {};
   const wall0 = performance.now();
   const cpu0 = cpuNow();
   const queue: { position: number; count: number; result: Promise<T> }[] = [];
@@ -194,6 +198,11 @@ async function stage<T>(
       rss.sample();
       first10k = rss.peak;
     }
+    for (const at of RSS_CHECKPOINTS)
+      if (processed >= at && processed - head.count < at) {
+        rss.sample();
+        peaks[String(at)] = round(rss.peak / 2 ** 20);
+      }
   }
   const wall = (performance.now() - wall0) / 1000;
   const cpu = (cpuNow() - cpu0) / 1000;
@@ -206,6 +215,7 @@ async function stage<T>(
     envelopes_per_s_cpu_clock: round((processed / cpu) * CORES),
     rss_peak_mb_first_10k: round(first10k / 2 ** 20),
     rss_peak_mb: round(peak / 2 ** 20),
+    rss_peak_mb_by_envelopes: peaks,
     worker_ms: {},
     failures: 0,
   };
