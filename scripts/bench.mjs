@@ -14,6 +14,7 @@ const SUITES = {
   'relay/capacity': 'bench/relay/capacity.ts',
   'franking/stamp': 'bench/franking/stamp.ts',
   'cli/startup': 'bench/cli/startup.ts',
+  access: 'bench/access/run.ts',
 };
 
 const args = process.argv.slice(2);

@@ -4,6 +4,20 @@
  */
 
 export {
+  ACCESS_JOB_MAX,
+  type AccessPoolOptions,
+  AccessWorkerPool,
+  countOf,
+  type ItemFailure,
+  itemOf,
+  type PackedBytes,
+  pack,
+  type RecoverJob,
+  type RecoverOutput,
+  type ReleaseJob,
+  type ReleaseOutput,
+} from './access-workers.js';
+export {
   readEvidence,
   verifyEvidenceAt,
   writeEvidenceArchive,
@@ -11,4 +25,5 @@ export {
 } from './evidence-write.js';
 export { FileStore } from './file-store.js';
 export { type HttpFetchInit, type HttpFetchResponse, httpFetch } from './http-fetch.js';
+export { nodeCryptoBackend } from './node-crypto-backend.js';
 export { lockStoreDir, STORE_LOCK_FILE, STORE_LOCK_WAIT_MS } from './store-lock.js';

@@ -1,0 +1,52 @@
+// bench/access runs end to end on a small warrant (200 envelopes) and reports every stage: real envelopes
+// generated, two trustees' releases, the requester's opened plaintexts all equal to what was sealed, the bound and
+// the stages not yet built marked as such. No assertion on any timing (common rules: tests never assert on speed).
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { spawnChild } from './children.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnChild(process.execPath, ['--import', 'tsx', 'bench/access/run.ts', ...args], {
+    cwd: root,
+    stdio: 'pipe',
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('bench/access', () => {
+  it('runs a 200-envelope warrant: every plaintext opened and checked, unbuilt stages marked', async () => {
+    const r = await runBench(['--envelopes', '200', '--quick']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.suite).toBe('access');
+    expect(doc.envelopes).toBe(200);
+    for (const s of ['trustee_1_release', 'trustee_2_release']) {
+      expect(doc.stages[s].envelopes).toBe(200);
+      expect(doc.stages[s].failures).toBe(0);
+    }
+    expect(doc.stages.requester).toMatchObject({
+      envelopes: 200,
+      opened: 200,
+      plaintext_mismatches: 0,
+      failures: 0,
+    });
+    expect(doc.stages.share_bundles.not_yet_measured).toEqual(expect.any(String));
+    expect(doc.model.per_envelope.total).toEqual({ base: 7, variable: 21, ed25519: 2 });
+    expect(doc.model.bound_envelopes_per_s.end_to_end).toBeGreaterThan(0);
+    expect(doc.end_to_end.envelopes_per_s).toBeGreaterThan(0);
+    expect(doc.memory.rss_peak_mb).toBeGreaterThan(0);
+  }, 180_000);
+});
