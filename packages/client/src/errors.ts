@@ -121,7 +121,18 @@ export type KtErrorCode =
   /** The log holds two different keys for the epoch: the client seals to neither (KT-9, A14). */
   | 'KT_EPOCH_KEY_CONFLICT';
 
-export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode;
+/** The requester's side of accountable access and the evidence bundle (src/access/). docs/spec/access.md §8, evidence.md. */
+export type AccessErrorCode =
+  /** A logged object of the case (policy, request, decision, execution, release, epoch key, device) fails its check. */
+  | 'ACCESS_INVALID'
+  /** A trustee's decryption share does not verify against the epoch's key set (ACC-A9); the error names the trustee. */
+  | 'ACCESS_BAD_SHARE'
+  /** An executed envelope fails a check of its own (scope, sender signature, capsule, decryption). */
+  | 'ACCESS_ENVELOPE_INVALID'
+  /** An evidence bundle is malformed, incomplete, or a file in it fails its check (evidence.md, EVD-*). */
+  | 'EVIDENCE_INVALID';
+
+export type ClientErrorCode = MlsErrorCode | SdkErrorCode | KtErrorCode | AccessErrorCode;
 
 export interface ClientErrorOptions {
   /** The check ID from docs/SPEC.md that failed (e.g. `MLS-6`), where the failure protects a guarantee. */

@@ -84,7 +84,9 @@ export type WorkflowErrorCode =
   | 'EXTENSION_INVALID'
   | 'UNSEAL_INVALID'
   | 'SHRED_INVALID'
-  | 'REFUSAL_INVALID';
+  | 'REFUSAL_INVALID'
+  | 'CONFIDENTIAL_INVALID'
+  | 'SHARE_BUNDLE_INVALID';
 
 /** The org-admin's directory statements: devices and epoch keys (directory/, docs/spec/directory.md). */
 export type DirectoryErrorCode =

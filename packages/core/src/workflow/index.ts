@@ -3,6 +3,7 @@
  * trustee decisions, and warrant scope. Each has a canonical versioned encoding, a signature, and a
  * verified type that only its verify function produces.
  */
+export * from './access-seal.js';
 export * from './decision.js';
 export * from './entries.js';
 export * from './execution.js';

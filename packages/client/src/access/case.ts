@@ -1,0 +1,533 @@
+/**
+ * The requester's verification of an executed access request (docs/spec/access.md §8), shared by `collect`
+ * (requester.ts, which opens the sealed share bundles with the requester's key) and the offline evidence verifier
+ * (evidence-verify.ts, which holds the opened bundles): from logged entries that the caller has already proven
+ * included in a verified checkpoint, it checks the policy, the request, the decisions and the execution, each
+ * release, the epoch keys and the sending devices, and then, envelope by envelope, the label set, the scope, the
+ * sender signature, the capsule, every trustee's share (naming the trustee whose share fails), the combination of k
+ * shares and the envelope's decryption. Pure and browser-safe: no I/O, no clock.
+ *
+ * Stages: {@link verifyCaseLog} (the logged objects, ACC-Q2..Q6) → {@link CaseLog}; then
+ * {@link openCaseEnvelopes} (per envelope, ACC-Q7..Q10, ACC-A9) → one {@link MessageVerdict} per position.
+ */
+import {
+  type BundleShare,
+  batchRange,
+  checkExecutionLabels,
+  checkShareBundle,
+  combineShares,
+  compareBytes,
+  concatBytes,
+  type DecodedEpochKeyStatement,
+  type DecryptionShare,
+  type DeviceStatement,
+  DIRECTORY_ENTRY_TYPES,
+  decisionsOnLog,
+  decodeCapsule,
+  decodeElement,
+  decodeEnvelope,
+  decodeEpochKeyStatement,
+  decodeRequest,
+  decodeSigned,
+  equalBytes,
+  type Header,
+  inScope,
+  isOvertError,
+  openRecoveredEnvelope,
+  POLICY_ENTRY_TYPE,
+  type ShareBundle,
+  scopeOf,
+  type ThresholdPublicKey,
+  toHex,
+  utf8Encode,
+  type VerifiedCapsule,
+  type VerifiedExecution,
+  type VerifiedPolicy,
+  type VerifiedRelease,
+  type VerifiedRequest,
+  type VerifiedShare,
+  verifyCapsule,
+  verifyDeviceStatement,
+  verifyEpochKeyStatement,
+  verifyExecution,
+  verifyPolicyEntry,
+  verifyRelease,
+  verifyRequest,
+  verifySenderSignature,
+  verifySharesBatch,
+} from '@overt/core';
+import { ClientError } from '../errors.js';
+import { decodeMessageContent, type MessageContent } from '../sdk/content.js';
+
+/** Log entry types of the access workflow (log.md §7 registry; entry.ts ENTRY_TYPES). */
+export const ACCESS_ENTRY_TYPES = { request: 5, decision: 6, execution: 7, release: 8, refusal: 12 } as const;
+
+/** An entry at a log index. The caller has proven it included in a verified checkpoint (ACC-Q1). */
+export interface LoggedEntry {
+  readonly index: number;
+  /** u8 type ‖ body, as the log holds it. */
+  readonly entry: Uint8Array;
+}
+
+/** A logged release and its batch, with the sealed bundle it names by hash. */
+export interface CaseRelease {
+  readonly entry: LoggedEntry;
+  readonly batch: number;
+  /** The sealed bundle; its SHA-256 must be the release's bundle_hash. */
+  readonly sealed: Uint8Array;
+}
+
+/** An executed envelope as served: its position, its head (u32 len ‖ header ‖ capsule ‖ signature), its ciphertext. */
+export interface CaseEnvelope {
+  readonly position: number;
+  readonly head: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+/** Everything about one executed request that the log holds, plus the relay's execution key. */
+export interface CaseEntries {
+  /** The org (admin) key pinned by the verifier: it signs policies and device statements. */
+  readonly orgKey: Uint8Array;
+  /** The relay's execution key (`accessKey` of `/.well-known/overt`). */
+  readonly relayKey: Uint8Array;
+  /** The request asked about. */
+  readonly requestId: Uint8Array;
+  /** Policy entries (u8 1): the request's, and the one each epoch key names. */
+  readonly policies: readonly LoggedEntry[];
+  readonly request: LoggedEntry;
+  /** Decision entries (u8 6) about the request, in log order. */
+  readonly decisions: readonly LoggedEntry[];
+  readonly execution: LoggedEntry;
+  readonly releases: readonly CaseRelease[];
+  /** Epoch-key entries (u8 2): one for each epoch the envelopes name. */
+  readonly epochKeys: readonly LoggedEntry[];
+  /** device_added entries (u8 3): one for each sending device. */
+  readonly devices: readonly LoggedEntry[];
+}
+
+/** The logged objects, verified. */
+export interface CaseLog {
+  readonly policy: VerifiedPolicy;
+  readonly policyIndex: number;
+  readonly request: VerifiedRequest;
+  readonly requestIndex: number;
+  readonly execution: VerifiedExecution;
+  readonly executionIndex: number;
+  readonly releases: readonly {
+    readonly release: VerifiedRelease;
+    readonly batch: number;
+    readonly index: number;
+    readonly sealed: Uint8Array;
+  }[];
+  /** Epoch → its verified key set and the index of its statement. */
+  readonly epochKeys: ReadonlyMap<
+    number,
+    {
+      readonly keySet: ThresholdPublicKey;
+      readonly index: number;
+      readonly statement: DecodedEpochKeyStatement;
+    }
+  >;
+  readonly devices: readonly { readonly statement: DeviceStatement; readonly index: number }[];
+}
+
+function fail(check: string, message: string, cause?: unknown): never {
+  throw new ClientError('ACCESS_INVALID', message, { check, cause });
+}
+
+function body(e: LoggedEntry, type: number, check: string, what: string): Uint8Array {
+  if (
+    !(e.entry instanceof Uint8Array) ||
+    e.entry[0] !== type ||
+    !Number.isSafeInteger(e.index) ||
+    e.index < 0
+  )
+    fail(check, `${what} entry has the wrong type or index`);
+  return e.entry.subarray(1);
+}
+
+function wrap<T>(check: string, what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ClientError) throw e;
+    if (isOvertError(e)) fail(check, `${what} does not verify (${e.code}${e.check ? ` ${e.check}` : ''})`, e);
+    throw e;
+  }
+}
+
+/**
+ * Verifies the logged objects of one executed request, in order (access.md §8):
+ * ACC-Q2 the request's policy is a policy entry under the org key, logged before the request;
+ * ACC-Q3 the request verifies under it (verifyRequest, WF-R*) and is the request asked for;
+ * ACC-Q4 the decisions and the execution verify (verifyExecution under the relay key and the logged decisions,
+ *        WF-E*), logged after the request;
+ * ACC-Q5 each release verifies (verifyRelease, WF-L*), is logged after the execution, and no (trustee, batch)
+ *        is released twice;
+ * ACC-Q6 each epoch key verifies under the policy it names (DIR-2..6), logged after that policy, one per epoch;
+ *        each device statement verifies under the org key (DIR-1) and names the org.
+ * ClientError ACCESS_INVALID with the check ID; the cause is core's error.
+ */
+export function verifyCaseLog(c: CaseEntries): CaseLog {
+  const policies = new Map<string, { policy: VerifiedPolicy; index: number }>();
+  for (const p of c.policies) {
+    body(p, POLICY_ENTRY_TYPE, 'ACC-Q2', 'policy');
+    const policy = wrap('ACC-Q2', 'a policy', () => verifyPolicyEntry(c.orgKey, p.entry));
+    policies.set(toHex(policy.hash), { policy, index: p.index });
+  }
+  const reqBody = body(c.request, ACCESS_ENTRY_TYPES.request, 'ACC-Q3', 'request');
+  const unverified = wrap('ACC-Q3', 'the request', () =>
+    decodeRequest(decodeSigned(reqBody, 1 << 24, 'REQUEST_INVALID', 'WF-R1').body),
+  );
+  if (!equalBytes(unverified.requestId, c.requestId)) fail('ACC-Q3', 'the request entry is another request');
+  const named = policies.get(toHex(unverified.policyHash));
+  if (named === undefined) fail('ACC-Q2', "the request's policy is not among the logged policies");
+  if (named.index >= c.request.index) fail('ACC-Q2', "the request's policy is logged after the request");
+  const policy = named.policy;
+  const request = wrap('ACC-Q3', 'the request', () => verifyRequest(reqBody, policy));
+
+  for (const d of c.decisions) {
+    body(d, ACCESS_ENTRY_TYPES.decision, 'ACC-Q4', 'decision');
+    if (d.index <= c.request.index || d.index >= c.execution.index)
+      fail('ACC-Q4', 'a decision is not logged between the request and the execution');
+  }
+  const logged = wrap('ACC-Q4', 'the decisions', () =>
+    decisionsOnLog(
+      policy,
+      request,
+      [...c.decisions].sort((a, b) => a.index - b.index).map((d) => d.entry),
+    ),
+  );
+  const exBody = body(c.execution, ACCESS_ENTRY_TYPES.execution, 'ACC-Q4', 'execution');
+  if (c.execution.index <= c.request.index) fail('ACC-Q4', 'the execution is logged before the request');
+  const execution = wrap('ACC-Q4', 'the execution', () =>
+    verifyExecution(exBody, c.relayKey, policy, request, logged),
+  );
+
+  const releases: CaseLog['releases'][number][] = [];
+  const released = new Set<string>();
+  for (const r of c.releases) {
+    const b = body(r.entry, ACCESS_ENTRY_TYPES.release, 'ACC-Q5', 'release');
+    if (r.entry.index <= c.execution.index) fail('ACC-Q5', 'a release is logged before the execution');
+    const release = wrap('ACC-Q5', 'a release', () => verifyRelease(b, policy, execution));
+    const range = batchRange(r.batch, execution.execution.envelopeCount);
+    if (range.start === range.end)
+      fail('ACC-Q5', `trustee ${release.release.trusteeIndex}'s release names a batch past the execution`);
+    const key = `${release.release.trusteeIndex}/${r.batch}`;
+    if (released.has(key))
+      fail('ACC-Q5', `trustee ${release.release.trusteeIndex} released batch ${r.batch} twice`);
+    released.add(key);
+    releases.push({ release, batch: r.batch, index: r.entry.index, sealed: r.sealed });
+  }
+
+  const epochKeys = new Map<
+    number,
+    { keySet: ThresholdPublicKey; index: number; statement: DecodedEpochKeyStatement }
+  >();
+  for (const k of c.epochKeys) {
+    const b = body(k, DIRECTORY_ENTRY_TYPES.epoch_key, 'ACC-Q6', 'epoch-key');
+    const decoded = wrap('ACC-Q6', 'an epoch key', () => decodeEpochKeyStatement(b));
+    const under = policies.get(toHex(decoded.policyHash));
+    if (under === undefined || under.index >= k.index)
+      fail('ACC-Q6', `the policy the key of epoch ${decoded.epoch} names is not logged before it`);
+    const statement = wrap('ACC-Q6', 'an epoch key', () => verifyEpochKeyStatement(under.policy, b));
+    if (statement.orgId !== policy.policy.orgId) fail('ACC-Q6', 'an epoch key names another organisation');
+    const seen = epochKeys.get(statement.epoch);
+    if (seen !== undefined && !equalBytes(seen.statement.content, statement.content))
+      fail('ACC-Q6', `two different keys for epoch ${statement.epoch}`);
+    const keySet = wrap('ACC-Q6', 'an epoch key', () => ({
+      threshold: statement.threshold,
+      groupKey: decodeElement(statement.groupKey, 'group key'),
+      verificationKeys: statement.verificationKeys.map((y) => decodeElement(y, 'verification key')),
+    }));
+    epochKeys.set(statement.epoch, { keySet, index: k.index, statement });
+  }
+
+  const devices: { statement: DeviceStatement; index: number }[] = [];
+  for (const d of c.devices) {
+    const b = body(d, DIRECTORY_ENTRY_TYPES.device_added, 'ACC-Q6', 'device');
+    const statement = wrap('ACC-Q6', 'a device statement', () => verifyDeviceStatement(c.orgKey, 'added', b));
+    if (statement.orgId !== policy.policy.orgId)
+      fail('ACC-Q6', 'a device statement names another organisation');
+    devices.push({ statement, index: d.index });
+  }
+  return {
+    policy,
+    policyIndex: named.index,
+    request,
+    requestIndex: c.request.index,
+    execution,
+    executionIndex: c.execution.index,
+    releases,
+    epochKeys,
+    devices,
+  };
+}
+
+/** A trustee's share the verifier could not use, and why (ACC-A9). Indices and positions are not secret. */
+export interface BadShare {
+  readonly trustee: number;
+  readonly position: number;
+  readonly code: string;
+  readonly check: string;
+}
+
+/** A trustee's bundle for one batch as the verifier holds it: opened, and the release it came with. */
+export interface CaseBundle {
+  readonly release: VerifiedRelease;
+  readonly batch: number;
+  readonly bundle: ShareBundle;
+}
+
+/** What the verifier concluded about one envelope. */
+export type MessageVerdict =
+  | {
+      readonly ok: true;
+      readonly position: number;
+      readonly label: Uint8Array;
+      readonly messageId: Uint8Array;
+      readonly header: Header;
+      /** The log index of the device_added entry whose key verified the sender signature. */
+      readonly deviceIndex: number;
+      /** The epoch-key entry's index. */
+      readonly epochKeyIndex: number;
+      /** The trustees whose verified shares were combined (the first k, in bundle order). */
+      readonly trustees: readonly number[];
+      /** Shares that failed; the message still opened from k others. */
+      readonly badShares: readonly BadShare[];
+      readonly content: MessageContent;
+    }
+  | {
+      readonly ok: false;
+      readonly position: number;
+      readonly label?: Uint8Array;
+      readonly messageId?: Uint8Array;
+      readonly code: string;
+      readonly check: string;
+      /** Names the rule and, for a bad share, the trustee; never a key, a share or plaintext. */
+      readonly reason: string;
+      readonly badShares: readonly BadShare[];
+    };
+
+export interface OpenCaseOptions {
+  /**
+   * Evidence mode: any share that fails fails its message (a court's bundle holds only good shares). Otherwise a
+   * bad share is reported and the message opens from k good ones when it can.
+   */
+  readonly strict?: boolean;
+}
+
+interface Decoded {
+  readonly envelope: ReturnType<typeof decodeEnvelope>;
+  readonly position: number;
+}
+
+type FailedVerdict = Extract<MessageVerdict, { ok: false }>;
+
+function verdictFail(
+  position: number,
+  d: Decoded | undefined,
+  check: string,
+  reason: string,
+  e?: unknown,
+  badShares: readonly BadShare[] = [],
+  code?: string,
+): FailedVerdict {
+  const c = code ?? (e instanceof ClientError || isOvertError(e) ? e.code : 'ACCESS_ENVELOPE_INVALID');
+  const inner = isOvertError(e) && e.check ? ` (${e.code} ${e.check})` : '';
+  return {
+    ok: false,
+    position,
+    ...(d ? { label: d.envelope.label, messageId: d.envelope.header.messageId } : {}),
+    code: c,
+    check,
+    reason: reason + inner,
+    badShares,
+  };
+}
+
+/**
+ * The envelope checks (access.md §8), after {@link verifyCaseLog} and with each trustee's opened bundle:
+ * ACC-Q7 the served envelopes are exactly positions 0..n−1, each decodes, their labels in position order are
+ *        strictly increasing and match the execution's count and root (WF-E6) — a failure here fails the case
+ *        (ClientError ACCESS_INVALID), since positions are then meaningless;
+ * then per envelope, a failure failing only that message's verdict:
+ * ACC-Q8 its header is in the request's scope (SCOPE-1..4) and its sender signature verifies under a logged
+ *        device_added key of its sender (ENV-22);
+ * ACC-Q9 its epoch has a logged key and its capsule verifies under it for its label (CAP-*);
+ * ACC-A9 every share for it verifies against the epoch's key set (SHR-*), its bundle label is the envelope's;
+ *        a failing share is reported with its trustee, and fails the message in strict mode or when fewer than
+ *        k good shares remain;
+ * ACC-Q10 k shares combine and the envelope opens with the key (ENV-11, AEAD-2, ENV-12..14), its content decodes
+ *        (CLI-11).
+ * Each bundle must first pass checkShareBundle against its release (ACC-2), else the case fails.
+ */
+export async function openCaseEnvelopes(
+  log: CaseLog,
+  bundles: readonly CaseBundle[],
+  envelopes: readonly CaseEnvelope[],
+  options: OpenCaseOptions = {},
+): Promise<MessageVerdict[]> {
+  const count = log.execution.execution.envelopeCount;
+  const sorted = [...envelopes].sort((a, b) => a.position - b.position);
+  if (sorted.length !== count || sorted.some((e, i) => e.position !== i))
+    fail('ACC-Q7', "the served envelopes are not exactly the execution's positions");
+  const decoded: Decoded[] = sorted.map((e) => ({
+    position: e.position,
+    envelope: wrap('ACC-Q7', `the envelope at position ${e.position}`, () =>
+      decodeEnvelope(concatBytes(e.head, e.ciphertext)),
+    ),
+  }));
+  for (let i = 1; i < decoded.length; i++)
+    if (compareBytes(decoded[i - 1]!.envelope.label, decoded[i]!.envelope.label) >= 0)
+      fail('ACC-Q7', 'the envelopes are not in label order');
+  wrap('ACC-Q7', 'the envelope set', () =>
+    checkExecutionLabels(
+      log.execution,
+      decoded.map((d) => d.envelope.label),
+    ),
+  );
+
+  // Shares by position, with the trustee each came from.
+  const byPosition = new Map<number, { trustee: number; share: BundleShare }[]>();
+  for (const b of bundles) {
+    wrap('ACC-Q5', `trustee ${b.release.release.trusteeIndex}'s bundle`, () =>
+      checkShareBundle(log.execution, b.release, b.batch, b.bundle),
+    );
+    for (const s of b.bundle.shares) {
+      const list = byPosition.get(s.position) ?? [];
+      list.push({ trustee: b.bundle.trusteeIndex, share: s });
+      byPosition.set(s.position, list);
+    }
+  }
+  for (const list of byPosition.values()) list.sort((a, b) => a.trustee - b.trustee);
+
+  const scope = scopeOf(log.request);
+  const out: MessageVerdict[] = [];
+  for (const d of decoded) {
+    const h = d.envelope.header;
+    const sc = inScope(h, scope);
+    if (!sc.inScope) {
+      out.push(
+        verdictFail(d.position, d, 'ACC-Q8', `the header is out of the request's scope (${sc.check})`),
+      );
+      continue;
+    }
+    const device = log.devices.find(
+      (x) =>
+        x.statement.userId === h.senderUserId &&
+        equalBytes(utf8Encode(x.statement.deviceId), h.senderDeviceId) &&
+        (() => {
+          try {
+            verifySenderSignature(d.envelope, x.statement.identityKey);
+            return true;
+          } catch {
+            return false;
+          }
+        })(),
+    );
+    if (device === undefined) {
+      out.push(
+        verdictFail(
+          d.position,
+          d,
+          'ACC-Q8',
+          'no logged device key of the sender verifies the sender signature (ENV-22)',
+        ),
+      );
+      continue;
+    }
+    const epoch = log.epochKeys.get(h.epoch);
+    if (epoch === undefined) {
+      out.push(verdictFail(d.position, d, 'ACC-Q9', "no logged key for the envelope's epoch"));
+      continue;
+    }
+    let capsule: VerifiedCapsule;
+    try {
+      capsule = verifyCapsule(epoch.keySet.groupKey, decodeCapsule(d.envelope.capsule), d.envelope.label);
+    } catch (e) {
+      if (!isOvertError(e)) throw e;
+      out.push(verdictFail(d.position, d, 'ACC-Q9', 'the capsule does not verify under the epoch key', e));
+      continue;
+    }
+    const given = byPosition.get(d.position) ?? [];
+    const bad: BadShare[] = [];
+    const candidates: { trustee: number; share: DecryptionShare }[] = [];
+    for (const g of given) {
+      if (!equalBytes(g.share.label, d.envelope.label))
+        bad.push({ trustee: g.trustee, position: d.position, code: 'ACCESS_BAD_SHARE', check: 'ACC-A9' });
+      else candidates.push({ trustee: g.trustee, share: g.share.share });
+    }
+    const result = verifySharesBatch(
+      candidates.map((c) => ({ capsule, publicKey: epoch.keySet, share: c.share })),
+    );
+    const good: VerifiedShare[] = [];
+    const goodTrustees: number[] = [];
+    result.verified.forEach((v, j) => {
+      if (v !== undefined) {
+        good.push(v);
+        goodTrustees.push(candidates[j]!.trustee);
+      }
+    });
+    for (const f of result.failures)
+      bad.push({
+        trustee: candidates[f.position]!.trustee,
+        position: d.position,
+        code: f.error.code,
+        check: f.error.check ?? 'ACC-A9',
+      });
+    bad.sort((a, b) => a.trustee - b.trustee);
+    const k = epoch.keySet.threshold;
+    if (bad.length > 0 && (options.strict || good.length < k)) {
+      const names = bad.map((b) => `trustee ${b.trustee} (${b.check})`).join(', ');
+      out.push(
+        verdictFail(
+          d.position,
+          d,
+          'ACC-A9',
+          `a decryption share does not verify: ${names}`,
+          undefined,
+          bad,
+          'ACCESS_BAD_SHARE',
+        ),
+      );
+      continue;
+    }
+    if (good.length < k) {
+      out.push(
+        verdictFail(
+          d.position,
+          d,
+          'ACC-Q10',
+          `only ${good.length} of the ${k} shares needed were released`,
+          undefined,
+          bad,
+        ),
+      );
+      continue;
+    }
+    try {
+      const key = combineShares(capsule, good.slice(0, k), epoch.keySet);
+      const opened = await openRecoveredEnvelope(d.envelope, capsule, key);
+      const content = decodeMessageContent(h.contentType, opened.payload, h.messageId);
+      out.push({
+        ok: true,
+        position: d.position,
+        label: d.envelope.label,
+        messageId: h.messageId,
+        header: h,
+        deviceIndex: device.index,
+        epochKeyIndex: epoch.index,
+        trustees: goodTrustees.slice(0, k),
+        badShares: bad,
+        content,
+      });
+    } catch (e) {
+      if (!(isOvertError(e) || e instanceof ClientError)) throw e;
+      out.push(
+        verdictFail(d.position, d, 'ACC-Q10', 'the envelope does not open with the combined key', e, bad),
+      );
+    }
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+// The requester's collect (docs/spec/access.md §8) over a real case: a real tiled log with two witnesses, a real
+// trustee-signed epoch key, real envelopes, requests, decisions, execution and HPKE-sealed share bundles. Every
+// message opens to its text or file; a bad share names its trustee (ACC-A9); a log view that does not match its
+// checkpoint (ACC-Q1), a bundle that does not open (ACC-Q5), a wrong envelope set (ACC-Q7) fail the case.
+import { concatBytes, type ShareBundle, utf8Decode } from '@overt/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { orgKey } from '../../../core/test/workflow-fixtures.js';
+import { type AccessCaseFixture, buildAccessCase, relayKey } from '../../test/access-case.js';
+import { ClientError } from '../errors.js';
+import { type CollectInput, collect } from './requester.js';
+
+let fx: AccessCaseFixture;
+beforeAll(async () => {
+  fx = await buildAccessCase();
+});
+
+function input(f: AccessCaseFixture, over: Partial<CollectInput> = {}): CollectInput {
+  return {
+    orgKey: orgKey.publicKey,
+    relayKey: relayKey.publicKey,
+    requestId: f.built.verified.request.requestId,
+    log: { checkpoint: f.checkpoint, entries: f.entries },
+    releases: f.releases,
+    envelopes: f.envelopes,
+    secretKey: f.requesterSecretKey,
+    ...over,
+  };
+}
+
+async function caseError(p: Promise<unknown>): Promise<ClientError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(ClientError);
+  return e as ClientError;
+}
+
+describe('collect (access.md §8)', () => {
+  it('opens every executed envelope to its text or file, from k verified shares', async () => {
+    const out = await collect(input(fx));
+    expect(out.verdicts).toHaveLength(3);
+    for (const [p, v] of out.verdicts.entries()) {
+      expect(v.ok).toBe(true);
+      if (!v.ok) continue;
+      const want = fx.plaintexts[p]!;
+      expect(v.content.contentType).toBe(want.contentType);
+      if (want.text !== undefined) expect(utf8Decode(v.content.payload)).toBe(want.text);
+      else {
+        expect(v.content.fileName).toBe(want.fileName);
+        expect(v.content.payload).toEqual(want.data);
+      }
+      expect(v.trustees).toEqual([1, 2]);
+      expect(v.badShares).toEqual([]);
+    }
+  });
+
+  it('ACC-A9: a bad share names its trustee, and the message does not open from fewer than k', async () => {
+    const bad = await buildAccessCase((trustee, b: ShareBundle) =>
+      trustee === 2
+        ? { ...b, shares: b.shares.map((s, i) => (i === 1 ? { ...s, share: b.shares[0]!.share } : s)) }
+        : b,
+    );
+    const out = await collect(input(bad));
+    const v = out.verdicts[1]!;
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    expect(v.code).toBe('ACCESS_BAD_SHARE');
+    expect(v.check).toBe('ACC-A9');
+    expect(v.reason).toContain('trustee 2');
+    expect(v.badShares.map((s) => s.trustee)).toEqual([2]);
+    expect(out.verdicts[0]!.ok).toBe(true);
+    expect(out.verdicts[2]!.ok).toBe(true);
+  });
+
+  it('ACC-Q1: a log view whose entries do not hash to its checkpoint fails', async () => {
+    const entries = fx.entries.map((e, i) => (i === 1 ? concatBytes(e, Uint8Array.of(0)) : e));
+    const e = await caseError(collect(input(fx, { log: { checkpoint: fx.checkpoint, entries } })));
+    expect(e.check).toBe('ACC-Q1');
+  });
+
+  it('ACC-Q5: a sealed bundle that is not the one its release names fails the case', async () => {
+    const releases = fx.releases.map((r, i) => (i === 0 ? { ...r, sealed: fx.releases[1]!.sealed } : r));
+    const e = await caseError(collect(input(fx, { releases })));
+    expect(e.check).toBe('ACC-Q5');
+    expect(e.message).toContain('trustee 1');
+  });
+
+  it('ACC-Q7: a missing or reordered envelope fails the case', async () => {
+    const e1 = await caseError(collect(input(fx, { envelopes: fx.envelopes.slice(0, 2) })));
+    expect(e1.check).toBe('ACC-Q7');
+    const swapped = fx.envelopes.map((e, i) => ({ ...fx.envelopes[(i + 1) % 3]!, position: e.position }));
+    const e2 = await caseError(collect(input(fx, { envelopes: swapped })));
+    expect(e2.check).toBe('ACC-Q7');
+  });
+
+  it('the requester secret key is needed: another key does not open the bundles', async () => {
+    const e = await caseError(collect(input(fx, { secretKey: new Uint8Array(32).fill(7) })));
+    expect(e.check).toBe('ACC-Q5');
+    expect(e.message).not.toMatch(/[0-9a-f]{32}/);
+  });
+});

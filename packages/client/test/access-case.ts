@@ -1,0 +1,296 @@
+/**
+ * A complete, real, deterministic access case for the requester and evidence tests (docs/spec/access.md §8,
+ * evidence.md): a 2-of-3 trustee policy signed by the org key, a trustee-signed epoch key of a real sharing, two
+ * enrolled sending devices, three envelopes sealed by them (two texts and a file), a request built by
+ * buildRequest, two approvals, the relay's execution over the envelopes' labels, and trustees 1 and 2's share
+ * bundles sealed to the requester with their releases — all appended to @overt/log's in-memory tiled log, whose
+ * checkpoints two witness keys cosign. Every key and random byte is derived from fixed strings.
+ */
+import {
+  type BundleShare,
+  compareBytes,
+  createShare,
+  decisionFor,
+  decisionsOnLog,
+  decodeCapsule,
+  deviceEntry,
+  epochKeyEntry,
+  executionFor,
+  policyEntry,
+  releaseFor,
+  type SealedEnvelope,
+  type ShareBundle,
+  sealEnvelope,
+  sealShareBundle,
+  sha256,
+  signDecision,
+  signDeviceStatement,
+  signEpochKeyStatement,
+  signExecution,
+  signingKeyFromSeed,
+  signPolicy,
+  signRelease,
+  utf8Encode,
+  type VerifiedPolicy,
+  verifyCapsule,
+  verifyDecision,
+  verifyExecution,
+  verifyPolicy,
+} from '@overt/core';
+import {
+  decodeEntryBundle,
+  entryBundlePath,
+  type LogPolicy,
+  MemoryTiledLog,
+  parseCheckpoint,
+  SIGNATURE_TYPE_COSIGNATURE,
+  SIGNATURE_TYPE_ED25519,
+  signerKeyFromSeed,
+  type VerifiedCheckpoint,
+  verifierKeyOf,
+  verifyCheckpoint,
+} from '@overt/log';
+import { hpkeKeys, keySet, keyShares } from '../../core/test/access-fixtures.js';
+import { fields, SEND_TIME, seededRng, senderSigningKey } from '../../core/test/envelope-fixtures.js';
+import { DAY, orgKey, policy, requesterKeys, trusteeKeys } from '../../core/test/workflow-fixtures.js';
+import type { CaseEnvelope } from '../src/access/case.js';
+import { type BuiltRequest, buildRequest } from '../src/access/requester.js';
+import { encodeFileContent, FILE_CONTENT_TYPE } from '../src/sdk/content.js';
+
+const seed = (s: string) => sha256(utf8Encode(`overt/test/access-case/${s}`));
+
+export const ORIGIN = 'example.org/log';
+export const logKey = signerKeyFromSeed(ORIGIN, SIGNATURE_TYPE_ED25519, seed('log'));
+export const witnessKeys = [1, 2].map((i) =>
+  signerKeyFromSeed(`witness${i}.example.net`, SIGNATURE_TYPE_COSIGNATURE, seed(`witness ${i}`)),
+);
+export const logPolicy: LogPolicy = {
+  origin: ORIGIN,
+  logKeys: [verifierKeyOf(logKey)],
+  witnesses: { witnesses: witnessKeys.map(verifierKeyOf), quorum: 2 },
+};
+export const relayKey = signingKeyFromSeed(seed('relay'));
+export const bobKey = signingKeyFromSeed(seed('bob-phone'));
+export const EPOCH = 7;
+const T0 = SEND_TIME + 10 * DAY;
+
+export interface AccessCaseFixture {
+  readonly log: MemoryTiledLog;
+  readonly checkpoint: VerifiedCheckpoint;
+  readonly policy: VerifiedPolicy;
+  readonly built: BuiltRequest;
+  readonly requesterSecretKey: Uint8Array;
+  readonly envelopes: CaseEnvelope[];
+  /** Release entries' indices, batches and sealed bundles. */
+  readonly releases: { index: number; batch: number; sealed: Uint8Array; trustee: number }[];
+  /** The plaintexts, by position (the test's expectation). */
+  readonly plaintexts: { contentType: string; text?: string; fileName?: string; data?: Uint8Array }[];
+  readonly entries: Uint8Array[];
+}
+
+const entry = (type: number, body: Uint8Array) => {
+  const out = new Uint8Array(1 + body.length);
+  out[0] = type;
+  out.set(body, 1);
+  return out;
+};
+
+/**
+ * Builds the case. `tamper` may change a trustee's bundle before it is sealed (to test a bad share whose release is
+ * honest about the bytes it names).
+ */
+export async function buildAccessCase(
+  tamper?: (trustee: number, bundle: ShareBundle) => ShareBundle,
+): Promise<AccessCaseFixture> {
+  const keys = await hpkeKeys();
+  const signedPolicy = signPolicy(
+    policy({
+      trustees: trusteeKeys.map((k, i) => ({
+        index: i + 1,
+        name: ['General Counsel', 'Oversight Board', 'Data Protection Officer'][i]!,
+        signingKey: k.publicKey,
+        encryptionKey: keys.trustees[i]!.publicKey,
+      })),
+      requesters: [
+        {
+          id: 'internal-investigations',
+          name: 'Internal Investigations',
+          signingKey: requesterKeys.internal.publicKey,
+          encryptionKey: keys.requester.publicKey,
+        },
+      ],
+    }),
+    orgKey,
+  );
+  const pol = verifyPolicy(signedPolicy, orgKey.publicKey);
+  const epochStatement = signEpochKeyStatement(
+    {
+      orgId: 'example.org',
+      epoch: EPOCH,
+      policyHash: pol.hash,
+      threshold: 2,
+      groupKey: keySet.groupKey,
+      verificationKeys: keySet.verificationKeys,
+      transcriptHash: seed('transcript'),
+      sessionId: seed('session'),
+      time: SEND_TIME - 20 * DAY,
+    },
+    [1, 2, 3].map((index) => ({ index, key: trusteeKeys[index - 1]! })),
+  );
+  const device = (userId: string, deviceId: string, key: Uint8Array) =>
+    deviceEntry(
+      'added',
+      signDeviceStatement(orgKey, {
+        kind: 'added',
+        orgId: 'example.org',
+        userId,
+        deviceId,
+        identityKey: key,
+        time: SEND_TIME - 25 * DAY,
+      }),
+    );
+
+  const log = new MemoryTiledLog(ORIGIN, logKey, witnessKeys, () => Math.floor(T0 / 1000));
+  log.append(
+    policyEntry(signedPolicy),
+    device('alice@example.org', 'alice-laptop', senderSigningKey.publicKey),
+    device('bob@example.org', 'bob-phone', bobKey.publicKey),
+    epochKeyEntry(epochStatement),
+  );
+
+  // Three messages: alice's text, alice's file, bob's text to alice.
+  const file = {
+    contentType: 'application/pdf',
+    name: 'contract draft.pdf',
+    data: utf8Encode('%PDF-1.4 draft'),
+  };
+  const messages: { sealed: SealedEnvelope; expect: AccessCaseFixture['plaintexts'][number] }[] = [];
+  const specs = [
+    { from: 'alice', text: 'Here are the client numbers you asked for.' },
+    { from: 'alice', file },
+    { from: 'bob', text: 'Got them, thanks.' },
+  ] as const;
+  for (const [i, s] of specs.entries()) {
+    const isFile = 'file' in s;
+    const payload = isFile ? encodeFileContent(s.file) : utf8Encode(s.text);
+    const bob = s.from === 'bob';
+    const sealed = await sealEnvelope(
+      fields({
+        messageId: new Uint8Array(16).fill(0x60 + i),
+        sendTime: SEND_TIME + i * 60_000,
+        contentType: isFile ? FILE_CONTENT_TYPE : 'text/plain; charset=utf-8',
+        ...(bob ? { senderUserId: 'bob@example.org', senderDeviceId: utf8Encode('bob-phone') } : {}),
+      }),
+      payload,
+      keySet.groupKey,
+      bob ? bobKey : senderSigningKey,
+      { rng: seededRng(`access-case/envelope/${i}`) },
+    );
+    messages.push({
+      sealed,
+      expect: isFile
+        ? { contentType: file.contentType, fileName: file.name, data: file.data }
+        : { contentType: 'text/plain; charset=utf-8', text: s.text },
+    });
+  }
+  messages.sort((a, b) => compareBytes(a.sealed.label, b.sealed.label));
+  const labels = messages.map((m) => m.sealed.label);
+
+  const built = await buildRequest({
+    policy: pol,
+    requesterId: 'internal-investigations',
+    signingKey: requesterKeys.internal,
+    legalBasis: 'Employment contract §12; works council agreement 2024/3',
+    documentHash: sha256(utf8Encode('order document')),
+    subjects: ['alice@example.org'],
+    window: { from: SEND_TIME - 5 * DAY, until: SEND_TIME + 5 * DAY },
+    maxEnvelopes: 500,
+    sealUntil: T0 + 100 * DAY,
+    createdAt: T0,
+    confidential: {
+      justification: 'Suspected disclosure of client data to a competitor.',
+      caseReference: 'II-2026-0042',
+    },
+    rng: seededRng('access-case/request'),
+  });
+  const req = built.verified;
+  log.append(entry(5, built.signed));
+  const decisions = [1, 2].map((i) =>
+    signDecision(decisionFor(req, i, 'approve', T0 + DAY), trusteeKeys[i - 1]!),
+  );
+  log.append(...decisions.map((d) => entry(6, d)));
+  const approvals = decisions.map((d) => verifyDecision(d, pol, req));
+  const signedExecution = signExecution(executionFor(req, approvals, labels, T0 + 2 * DAY), relayKey);
+  log.append(entry(7, signedExecution));
+  const logged = decisionsOnLog(
+    pol,
+    req,
+    decisions.map((d) => entry(6, d)),
+  );
+  const execution = verifyExecution(signedExecution, relayKey.publicKey, pol, req, logged);
+
+  const releases: AccessCaseFixture['releases'] = [];
+  for (const trustee of [1, 2]) {
+    const rng = seededRng(`access-case/shares/${trustee}`);
+    const shares: BundleShare[] = messages.map((m, position) => ({
+      position,
+      label: m.sealed.label,
+      share: createShare(
+        keyShares[trustee - 1]!,
+        verifyCapsule(keySet.groupKey, decodeCapsule(m.sealed.capsule), m.sealed.label),
+        rng,
+      ),
+    }));
+    let bundle: ShareBundle = {
+      requestId: req.request.requestId,
+      executionHash: execution.hash,
+      trusteeIndex: trustee,
+      batch: 0,
+      shares,
+    };
+    if (tamper) bundle = tamper(trustee, bundle);
+    const sealed = await sealShareBundle(
+      keys.requester.publicKey,
+      bundle,
+      seededRng(`access-case/bundle/${trustee}`),
+    );
+    const signed = signRelease(
+      releaseFor(execution, trustee, bundle.shares.length, sealed, T0 + 3 * DAY),
+      trusteeKeys[trustee - 1]!,
+    );
+    releases.push({ index: log.size, batch: 0, sealed, trustee });
+    log.append(entry(8, signed));
+  }
+  const checkpoint = verifyCheckpoint(parseCheckpoint(log.checkpoint), logPolicy);
+  const entries: Uint8Array[] = [];
+  for (let i = 0; i < log.size; i++) entries.push(logEntry(log, i));
+  return {
+    log,
+    checkpoint,
+    policy: pol,
+    built,
+    requesterSecretKey: keys.requester.secretKey,
+    envelopes: messages.map((m, position) => ({
+      position,
+      head: m.sealed.head,
+      ciphertext: m.sealed.envelope.subarray(m.sealed.head.length),
+    })),
+    releases,
+    plaintexts: messages.map((m) => m.expect),
+    entries,
+  };
+}
+
+/** Entry `i` read back from the log's entry bundles (what a log client downloads). */
+function logEntry(log: MemoryTiledLog, i: number): Uint8Array {
+  const path = entryBundlePathFor(i, log.size);
+  const bundle = log.files.get(path);
+  if (bundle === undefined) throw new Error(`entry bundle ${path} missing`);
+  return decodeEntryBundle(bundle)[i % 256]!;
+}
+
+function entryBundlePathFor(i: number, size: number): string {
+  const index = Math.floor(i / 256);
+  const width = Math.min(256, size - index * 256);
+  return entryBundlePath({ index, width });
+}
