@@ -6,7 +6,15 @@
  */
 import type { Command } from './command.js';
 
-export type CommandModule = 'log' | 'witness' | 'chat' | 'member' | 'history' | 'profile' | 'report';
+export type CommandModule =
+  | 'log'
+  | 'witness'
+  | 'chat'
+  | 'member'
+  | 'history'
+  | 'profile'
+  | 'report'
+  | 'request';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -91,6 +99,21 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'report',
   },
   { path: ['admin', 'reports'], summary: 'list abuse reports, or read one (--id)', module: 'report' },
+  {
+    path: ['request', 'file'],
+    summary: 'file an access request: signed, its confidential part sealed to every trustee, logged',
+    module: 'request',
+  },
+  {
+    path: ['request', 'status'],
+    summary: "show a request's decisions, execution, releases and refusals, verified against the log",
+    module: 'request',
+  },
+  {
+    path: ['request', 'collect'],
+    summary: 'download an executed request, verify every share and open each envelope (no plaintext written)',
+    module: 'request',
+  },
 ];
 
 /** Loads the commands of one module. */
@@ -110,6 +133,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./profile-commands.js')).profileCommands;
     case 'report':
       return (await import('./report-commands.js')).reportCommands;
+    case 'request':
+      return (await import('./request-commands.js')).requestCommands;
   }
 }
 
