@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import {
   buildRequest,
   type CaseEnvelope,
+  ClientError,
   type Collected,
   collect,
   type LogView,
@@ -425,7 +426,7 @@ function writeFile(path: string, bytes: Uint8Array | string): void {
 }
 
 /** A new directory (mode 0700), or an empty one. @throws UsageError. */
-function newDirectory(option: string, dir: string): string {
+export function newDirectory(option: string, dir: string): string {
   const path = resolve(dir);
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -539,7 +540,8 @@ class NotExecuted extends Error {
   }
 }
 
-function saveCase(dir: string, relay: string, d: Downloaded): void {
+/** Writes the case directory (cli.md §8): everything downloaded, so that the checks can be repeated offline. */
+export function saveCase(dir: string, relay: string, d: Downloaded): void {
   mkdirSync(join(dir, 'bundles'), { mode: 0o700 });
   mkdirSync(join(dir, 'envelopes'), { mode: 0o700 });
   writeFile(join(dir, LOG_FILE), encodeEntries(d.view.entries));
@@ -712,7 +714,15 @@ export function loadCase(dir: string, org: Org, requestId: Uint8Array): Download
       throw new UsageError(`cannot read ${join(dir, f)}: ${fileReason(e)}`);
     }
   };
-  const checkpoint = verifyCheckpoint(parseCheckpoint(c.checkpoint), logPolicyOf(org.anchors));
+  let checkpoint: ReturnType<typeof verifyCheckpoint>;
+  try {
+    checkpoint = verifyCheckpoint(parseCheckpoint(c.checkpoint), logPolicyOf(org.anchors));
+  } catch (e) {
+    throw new ClientError('KT_LOG_INVALID', "the case's checkpoint does not verify under the pinned log keys", {
+      check: 'KT-2',
+      cause: e,
+    });
+  }
   return {
     requestId,
     view: { checkpoint, entries: decodeEntries(read(LOG_FILE)) },

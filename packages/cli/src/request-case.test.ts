@@ -1,0 +1,127 @@
+// The case directory of `overt request collect` (docs/spec/cli.md §8): what it writes reads back, its checkpoint
+// re-verified under the pinned log and witness keys, and opens offline to the same verdicts; a bad share names
+// the trustee who released it (ACC-A9); a changed byte in the saved log fails the case (ACC-Q1); another
+// request's case is refused. Over the client's real access case (tiled log, witnesses, HPKE-sealed bundles).
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClientError } from '@overt/client';
+import type { ShareBundle } from '@overt/core';
+import { formatVerifierKey, SIGNATURE_TYPE_ED25519, signerKeyFromSeed, verifierKeyOf } from '@overt/log';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type AccessCaseFixture,
+  buildAccessCase,
+  logKey,
+  ORIGIN,
+  relayKey,
+  witnessKeys,
+} from '../../client/test/access-case.js';
+import { orgKey } from '../../core/test/workflow-fixtures.js';
+import { UsageError } from './command.js';
+import {
+  type Downloaded,
+  loadCase,
+  newDirectory,
+  openCase,
+  saveCase,
+  verdictLines,
+} from './request-commands.js';
+import type { Org } from './requester.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function orgOf(fx: AccessCaseFixture): Org {
+  return {
+    orgId: fx.policy.policy.orgId,
+    anchors: {
+      adminKey: orgKey.publicKey,
+      log: {
+        origin: ORIGIN,
+        url: 'http://127.0.0.1:9/log/',
+        vkey: formatVerifierKey(verifierKeyOf(logKey)),
+        witnessVkeys: witnessKeys.map((k) => formatVerifierKey(verifierKeyOf(k))),
+        witnessQuorum: 2,
+      },
+    },
+    accessKey: relayKey.publicKey,
+    from: 'file',
+  };
+}
+
+function downloaded(fx: AccessCaseFixture): Downloaded {
+  return {
+    requestId: fx.built.verified.request.requestId,
+    view: { checkpoint: fx.checkpoint, entries: fx.entries },
+    releases: fx.releases,
+    envelopes: fx.envelopes,
+  };
+}
+
+function caseDir(fx: AccessCaseFixture): string {
+  const dir = newDirectory('out', join(mkdtempSync(join(tmpdir(), 'overt-case-')), 'case'));
+  dirs.push(join(dir, '..'));
+  saveCase(dir, 'http://127.0.0.1:9', downloaded(fx));
+  return dir;
+}
+
+describe('the case directory of request collect', () => {
+  it('reads back under the pinned keys and opens every envelope offline; files are private', async () => {
+    const fx = await buildAccessCase();
+    const dir = caseDir(fx);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'log.bin')).mode & 0o777).toBe(0o600);
+    const org = orgOf(fx);
+    const d = loadCase(dir, org, fx.built.verified.request.requestId);
+    expect(d.view.entries.length).toBe(fx.entries.length);
+    const c = await openCase(org, d, fx.requesterSecretKey.slice());
+    expect(c.verdicts.map((v) => v.ok)).toEqual(fx.envelopes.map(() => true));
+    // Nothing the case holds is plaintext.
+    const all = ['log.bin', 'case.json'].map((f) => readFileSync(join(dir, f)).toString('latin1')).join('');
+    for (const p of fx.plaintexts) if (p.text) expect(all).not.toContain(p.text);
+    // Another request's case is refused; so is a checkpoint under other keys.
+    expect(() => loadCase(dir, org, new Uint8Array(16))).toThrow(UsageError);
+    const otherLog = signerKeyFromSeed(ORIGIN, SIGNATURE_TYPE_ED25519, new Uint8Array(32).fill(5));
+    const other = {
+      ...org,
+      anchors: {
+        ...org.anchors,
+        log: { ...org.anchors.log, vkey: formatVerifierKey(verifierKeyOf(otherLog)) },
+      },
+    };
+    expect(() => loadCase(dir, other, fx.built.verified.request.requestId)).toThrow(/signature|verif/i);
+  });
+
+  it('a bad share is reported with its trustee (ACC-A9); a changed byte in the saved log fails the case (ACC-Q1)', async () => {
+    const bad = await buildAccessCase((trustee, b: ShareBundle) =>
+      trustee === 2
+        ? { ...b, shares: b.shares.map((s, i) => (i === 1 ? { ...s, share: b.shares[0]!.share } : s)) }
+        : b,
+    );
+    const org = orgOf(bad);
+    const dir = caseDir(bad);
+    const c = await openCase(
+      org,
+      loadCase(dir, org, bad.built.verified.request.requestId),
+      bad.requesterSecretKey.slice(),
+    );
+    expect(c.verdicts[1]!.ok).toBe(false);
+    const lines = verdictLines(c.verdicts).join('\n');
+    expect(lines).toMatch(/1: FAILED {2}ACCESS_BAD_SHARE \[ACC-A9\]: .*trustee 2/);
+    expect(lines).toContain('bad share from trustee 2');
+
+    const log = readFileSync(join(dir, 'log.bin'));
+    log[log.length - 1]! ^= 1;
+    writeFileSync(join(dir, 'log.bin'), log);
+    const e = await openCase(
+      org,
+      loadCase(dir, org, bad.built.verified.request.requestId),
+      bad.requesterSecretKey.slice(),
+    ).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ClientError);
+    expect((e as ClientError).check).toBe('ACC-Q1');
+  });
+});
