@@ -5,6 +5,8 @@
  */
 
 export * from './access/case.js';
+export * from './access/evidence.js';
+export * from './access/evidence-verify.js';
 export * from './access/relay-client.js';
 export * from './access/requester.js';
 export * from './errors.js';

@@ -131,8 +131,25 @@ export interface CaseLog {
   readonly devices: readonly { readonly statement: DeviceStatement; readonly index: number }[];
 }
 
-function fail(check: string, message: string, cause?: unknown): never {
-  throw new ClientError('ACCESS_INVALID', message, { check, cause });
+/** Where in the case a check failed: a log entry, a trustee's bundle, an envelope position. None is secret. */
+export interface CaseWhere {
+  readonly entry?: number;
+  readonly trustee?: number;
+  readonly batch?: number;
+  readonly position?: number;
+}
+
+/** ACCESS_INVALID with the place of the failure, so an evidence verifier can name the file. */
+export class AccessCaseError extends ClientError {
+  readonly where: CaseWhere;
+  constructor(check: string, message: string, where: CaseWhere = {}, cause?: unknown) {
+    super('ACCESS_INVALID', message, { check, cause });
+    this.where = where;
+  }
+}
+
+function fail(check: string, message: string, cause?: unknown, where: CaseWhere = {}): never {
+  throw new AccessCaseError(check, message, where, cause);
 }
 
 function body(e: LoggedEntry, type: number, check: string, what: string): Uint8Array {
@@ -142,16 +159,17 @@ function body(e: LoggedEntry, type: number, check: string, what: string): Uint8A
     !Number.isSafeInteger(e.index) ||
     e.index < 0
   )
-    fail(check, `${what} entry has the wrong type or index`);
+    fail(check, `${what} entry has the wrong type or index`, undefined, { entry: e.index });
   return e.entry.subarray(1);
 }
 
-function wrap<T>(check: string, what: string, f: () => T): T {
+function wrap<T>(check: string, what: string, f: () => T, where: CaseWhere = {}): T {
   try {
     return f();
   } catch (e) {
     if (e instanceof ClientError) throw e;
-    if (isOvertError(e)) fail(check, `${what} does not verify (${e.code}${e.check ? ` ${e.check}` : ''})`, e);
+    if (isOvertError(e))
+      fail(check, `${what} does not verify (${e.code}${e.check ? ` ${e.check}` : ''})`, e, where);
     throw e;
   }
 }
@@ -172,24 +190,33 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
   const policies = new Map<string, { policy: VerifiedPolicy; index: number }>();
   for (const p of c.policies) {
     body(p, POLICY_ENTRY_TYPE, 'ACC-Q2', 'policy');
-    const policy = wrap('ACC-Q2', 'a policy', () => verifyPolicyEntry(c.orgKey, p.entry));
+    const policy = wrap('ACC-Q2', 'a policy', () => verifyPolicyEntry(c.orgKey, p.entry), { entry: p.index });
     policies.set(toHex(policy.hash), { policy, index: p.index });
   }
   const reqBody = body(c.request, ACCESS_ENTRY_TYPES.request, 'ACC-Q3', 'request');
-  const unverified = wrap('ACC-Q3', 'the request', () =>
-    decodeRequest(decodeSigned(reqBody, 1 << 24, 'REQUEST_INVALID', 'WF-R1').body),
+  const atRequest = { entry: c.request.index };
+  const unverified = wrap(
+    'ACC-Q3',
+    'the request',
+    () => decodeRequest(decodeSigned(reqBody, 1 << 24, 'REQUEST_INVALID', 'WF-R1').body),
+    atRequest,
   );
-  if (!equalBytes(unverified.requestId, c.requestId)) fail('ACC-Q3', 'the request entry is another request');
+  if (!equalBytes(unverified.requestId, c.requestId))
+    fail('ACC-Q3', 'the request entry is another request', undefined, atRequest);
   const named = policies.get(toHex(unverified.policyHash));
-  if (named === undefined) fail('ACC-Q2', "the request's policy is not among the logged policies");
-  if (named.index >= c.request.index) fail('ACC-Q2', "the request's policy is logged after the request");
+  if (named === undefined)
+    fail('ACC-Q2', "the request's policy is not among the logged policies", undefined, atRequest);
+  if (named.index >= c.request.index)
+    fail('ACC-Q2', "the request's policy is logged after the request", undefined, { entry: named.index });
   const policy = named.policy;
-  const request = wrap('ACC-Q3', 'the request', () => verifyRequest(reqBody, policy));
+  const request = wrap('ACC-Q3', 'the request', () => verifyRequest(reqBody, policy), atRequest);
 
   for (const d of c.decisions) {
     body(d, ACCESS_ENTRY_TYPES.decision, 'ACC-Q4', 'decision');
     if (d.index <= c.request.index || d.index >= c.execution.index)
-      fail('ACC-Q4', 'a decision is not logged between the request and the execution');
+      fail('ACC-Q4', 'a decision is not logged between the request and the execution', undefined, {
+        entry: d.index,
+      });
   }
   const logged = wrap('ACC-Q4', 'the decisions', () =>
     decisionsOnLog(
@@ -199,23 +226,34 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
     ),
   );
   const exBody = body(c.execution, ACCESS_ENTRY_TYPES.execution, 'ACC-Q4', 'execution');
-  if (c.execution.index <= c.request.index) fail('ACC-Q4', 'the execution is logged before the request');
-  const execution = wrap('ACC-Q4', 'the execution', () =>
-    verifyExecution(exBody, c.relayKey, policy, request, logged),
+  const atExecution = { entry: c.execution.index };
+  if (c.execution.index <= c.request.index)
+    fail('ACC-Q4', 'the execution is logged before the request', undefined, atExecution);
+  const execution = wrap(
+    'ACC-Q4',
+    'the execution',
+    () => verifyExecution(exBody, c.relayKey, policy, request, logged),
+    atExecution,
   );
 
   const releases: CaseLog['releases'][number][] = [];
   const released = new Set<string>();
   for (const r of c.releases) {
     const b = body(r.entry, ACCESS_ENTRY_TYPES.release, 'ACC-Q5', 'release');
-    if (r.entry.index <= c.execution.index) fail('ACC-Q5', 'a release is logged before the execution');
-    const release = wrap('ACC-Q5', 'a release', () => verifyRelease(b, policy, execution));
+    const at: CaseWhere = { entry: r.entry.index, batch: r.batch };
+    if (r.entry.index <= c.execution.index)
+      fail('ACC-Q5', 'a release is logged before the execution', undefined, at);
+    const release = wrap('ACC-Q5', 'a release', () => verifyRelease(b, policy, execution), at);
+    const t = release.release.trusteeIndex;
     const range = batchRange(r.batch, execution.execution.envelopeCount);
     if (range.start === range.end)
-      fail('ACC-Q5', `trustee ${release.release.trusteeIndex}'s release names a batch past the execution`);
-    const key = `${release.release.trusteeIndex}/${r.batch}`;
+      fail('ACC-Q5', `trustee ${t}'s release names a batch past the execution`, undefined, {
+        ...at,
+        trustee: t,
+      });
+    const key = `${t}/${r.batch}`;
     if (released.has(key))
-      fail('ACC-Q5', `trustee ${release.release.trusteeIndex} released batch ${r.batch} twice`);
+      fail('ACC-Q5', `trustee ${t} released batch ${r.batch} twice`, undefined, { ...at, trustee: t });
     released.add(key);
     releases.push({ release, batch: r.batch, index: r.entry.index, sealed: r.sealed });
   }
@@ -226,29 +264,47 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
   >();
   for (const k of c.epochKeys) {
     const b = body(k, DIRECTORY_ENTRY_TYPES.epoch_key, 'ACC-Q6', 'epoch-key');
-    const decoded = wrap('ACC-Q6', 'an epoch key', () => decodeEpochKeyStatement(b));
+    const at = { entry: k.index };
+    const decoded = wrap('ACC-Q6', 'an epoch key', () => decodeEpochKeyStatement(b), at);
     const under = policies.get(toHex(decoded.policyHash));
     if (under === undefined || under.index >= k.index)
-      fail('ACC-Q6', `the policy the key of epoch ${decoded.epoch} names is not logged before it`);
-    const statement = wrap('ACC-Q6', 'an epoch key', () => verifyEpochKeyStatement(under.policy, b));
-    if (statement.orgId !== policy.policy.orgId) fail('ACC-Q6', 'an epoch key names another organisation');
+      fail(
+        'ACC-Q6',
+        `the policy the key of epoch ${decoded.epoch} names is not logged before it`,
+        undefined,
+        at,
+      );
+    const statement = wrap('ACC-Q6', 'an epoch key', () => verifyEpochKeyStatement(under.policy, b), at);
+    if (statement.orgId !== policy.policy.orgId)
+      fail('ACC-Q6', 'an epoch key names another organisation', undefined, at);
     const seen = epochKeys.get(statement.epoch);
     if (seen !== undefined && !equalBytes(seen.statement.content, statement.content))
-      fail('ACC-Q6', `two different keys for epoch ${statement.epoch}`);
-    const keySet = wrap('ACC-Q6', 'an epoch key', () => ({
-      threshold: statement.threshold,
-      groupKey: decodeElement(statement.groupKey, 'group key'),
-      verificationKeys: statement.verificationKeys.map((y) => decodeElement(y, 'verification key')),
-    }));
+      fail('ACC-Q6', `two different keys for epoch ${statement.epoch}`, undefined, at);
+    const keySet = wrap(
+      'ACC-Q6',
+      'an epoch key',
+      () => ({
+        threshold: statement.threshold,
+        groupKey: decodeElement(statement.groupKey, 'group key'),
+        verificationKeys: statement.verificationKeys.map((y) => decodeElement(y, 'verification key')),
+      }),
+      at,
+    );
     epochKeys.set(statement.epoch, { keySet, index: k.index, statement });
   }
 
   const devices: { statement: DeviceStatement; index: number }[] = [];
   for (const d of c.devices) {
     const b = body(d, DIRECTORY_ENTRY_TYPES.device_added, 'ACC-Q6', 'device');
-    const statement = wrap('ACC-Q6', 'a device statement', () => verifyDeviceStatement(c.orgKey, 'added', b));
+    const at = { entry: d.index };
+    const statement = wrap(
+      'ACC-Q6',
+      'a device statement',
+      () => verifyDeviceStatement(c.orgKey, 'added', b),
+      at,
+    );
     if (statement.orgId !== policy.policy.orgId)
-      fail('ACC-Q6', 'a device statement names another organisation');
+      fail('ACC-Q6', 'a device statement names another organisation', undefined, at);
     devices.push({ statement, index: d.index });
   }
   return {
@@ -302,6 +358,9 @@ export type MessageVerdict =
       readonly position: number;
       readonly label?: Uint8Array;
       readonly messageId?: Uint8Array;
+      /** The decoded header, when the envelope decoded. */
+      readonly header?: Header;
+      /** ACCESS_WITHHELD (ACC-Q10) when fewer than k shares were released; otherwise the failing rule's code. */
       readonly code: string;
       readonly check: string;
       /** Names the rule and, for a bad share, the trustee; never a key, a share or plaintext. */
@@ -338,7 +397,9 @@ function verdictFail(
   return {
     ok: false,
     position,
-    ...(d ? { label: d.envelope.label, messageId: d.envelope.header.messageId } : {}),
+    ...(d
+      ? { label: d.envelope.label, messageId: d.envelope.header.messageId, header: d.envelope.header }
+      : {}),
     code: c,
     check,
     reason: reason + inner,
@@ -368,31 +429,14 @@ export async function openCaseEnvelopes(
   envelopes: readonly CaseEnvelope[],
   options: OpenCaseOptions = {},
 ): Promise<MessageVerdict[]> {
-  const count = log.execution.execution.envelopeCount;
-  const sorted = [...envelopes].sort((a, b) => a.position - b.position);
-  if (sorted.length !== count || sorted.some((e, i) => e.position !== i))
-    fail('ACC-Q7', "the served envelopes are not exactly the execution's positions");
-  const decoded: Decoded[] = sorted.map((e) => ({
-    position: e.position,
-    envelope: wrap('ACC-Q7', `the envelope at position ${e.position}`, () =>
-      decodeEnvelope(concatBytes(e.head, e.ciphertext)),
-    ),
-  }));
-  for (let i = 1; i < decoded.length; i++)
-    if (compareBytes(decoded[i - 1]!.envelope.label, decoded[i]!.envelope.label) >= 0)
-      fail('ACC-Q7', 'the envelopes are not in label order');
-  wrap('ACC-Q7', 'the envelope set', () =>
-    checkExecutionLabels(
-      log.execution,
-      decoded.map((d) => d.envelope.label),
-    ),
-  );
-
   // Shares by position, with the trustee each came from.
   const byPosition = new Map<number, { trustee: number; share: BundleShare }[]>();
   for (const b of bundles) {
-    wrap('ACC-Q5', `trustee ${b.release.release.trusteeIndex}'s bundle`, () =>
-      checkShareBundle(log.execution, b.release, b.batch, b.bundle),
+    wrap(
+      'ACC-Q5',
+      `trustee ${b.release.release.trusteeIndex}'s bundle`,
+      () => checkShareBundle(log.execution, b.release, b.batch, b.bundle),
+      { trustee: b.release.release.trusteeIndex, batch: b.batch },
     );
     for (const s of b.bundle.shares) {
       const list = byPosition.get(s.position) ?? [];
@@ -401,6 +445,42 @@ export async function openCaseEnvelopes(
     }
   }
   for (const list of byPosition.values()) list.sort((a, b) => a.trustee - b.trustee);
+
+  const count = log.execution.execution.envelopeCount;
+  const sorted = [...envelopes].sort((a, b) => a.position - b.position);
+  if (sorted.length !== count || sorted.some((e, i) => e.position !== i))
+    fail('ACC-Q7', "the served envelopes are not exactly the execution's positions");
+  const decoded: Decoded[] = sorted.map((e) => ({
+    position: e.position,
+    envelope: wrap(
+      'ACC-Q7',
+      `the envelope at position ${e.position}`,
+      () => decodeEnvelope(concatBytes(e.head, e.ciphertext)),
+      { position: e.position },
+    ),
+  }));
+  // The envelope whose label differs from the one the trustees' bundles carry at its position, if any: the one to
+  // name when the set does not match the execution.
+  const odd = (): CaseWhere | undefined => {
+    const d = decoded.find((x) =>
+      bundles.some((b) =>
+        b.bundle.shares.some((s) => s.position === x.position && !equalBytes(s.label, x.envelope.label)),
+      ),
+    );
+    return d === undefined ? undefined : { position: d.position };
+  };
+  for (let i = 1; i < decoded.length; i++)
+    if (compareBytes(decoded[i - 1]!.envelope.label, decoded[i]!.envelope.label) >= 0)
+      fail('ACC-Q7', 'the envelopes are not in label order', undefined, odd() ?? { position: i });
+  try {
+    checkExecutionLabels(
+      log.execution,
+      decoded.map((d) => d.envelope.label),
+    );
+  } catch (e) {
+    if (!isOvertError(e)) throw e;
+    fail('ACC-Q7', "the envelopes' labels do not match the execution (WF-E6)", e, odd() ?? {});
+  }
 
   const scope = scopeOf(log.request);
   const out: MessageVerdict[] = [];
@@ -502,6 +582,7 @@ export async function openCaseEnvelopes(
           `only ${good.length} of the ${k} shares needed were released`,
           undefined,
           bad,
+          'ACCESS_WITHHELD',
         ),
       );
       continue;

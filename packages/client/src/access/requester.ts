@@ -188,7 +188,8 @@ function fail(check: string, message: string, cause?: unknown): never {
 }
 
 function requestIdOf(type: number, entry: Uint8Array): Uint8Array | undefined {
-  // Request, execution, release and refusal bodies: u32 len ‖ (u8 version ‖ vec8 org ‖ request_id ‖ …) ‖ sig.
+  // Request, decision, execution, release and refusal bodies: u32 len ‖ (u8 version ‖ vec8 org ‖ request_id ‖ …)
+  // ‖ signature. Only a pre-filter: each entry picked is verified in full (verifyCaseLog).
   if (entry[0] !== type || entry.length < 1 + 4 + 2) return undefined;
   const orgLen = entry[6]!;
   const at = 7 + orgLen;
@@ -233,7 +234,7 @@ export function caseFromLog(
         if (request === undefined && sameId(requestIdOf(e[0], e), input.requestId)) request = at(index);
         break;
       case ACCESS_ENTRY_TYPES.decision:
-        decisions.push(at(index));
+        if (sameId(requestIdOf(e[0], e), input.requestId)) decisions.push(at(index));
         break;
       case ACCESS_ENTRY_TYPES.execution:
         if (execution === undefined && sameId(requestIdOf(e[0], e), input.requestId)) execution = at(index);
