@@ -14,7 +14,8 @@ export type CommandModule =
   | 'history'
   | 'profile'
   | 'report'
-  | 'request';
+  | 'request'
+  | 'evidence';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -114,6 +115,16 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     summary: 'download an executed request, verify every share and open each envelope (no plaintext written)',
     module: 'request',
   },
+  {
+    path: ['request', 'open'],
+    summary: 'write the evidence bundle of an executed request: every message opened, with its proofs',
+    module: 'request',
+  },
+  {
+    path: ['evidence', 'verify'],
+    summary: 'verify an evidence bundle offline: receipts, signatures, shares, every message',
+    module: 'evidence',
+  },
 ];
 
 /** Loads the commands of one module. */
@@ -135,6 +146,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./report-commands.js')).reportCommands;
     case 'request':
       return (await import('./request-commands.js')).requestCommands;
+    case 'evidence':
+      return (await import('./evidence-commands.js')).evidenceCommands;
   }
 }
 

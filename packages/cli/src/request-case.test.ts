@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError } from '@overt/client';
-import type { ShareBundle } from '@overt/core';
+import { type ShareBundle, toBase64 } from '@overt/core';
 import { formatVerifierKey, SIGNATURE_TYPE_ED25519, signerKeyFromSeed, verifierKeyOf } from '@overt/log';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -17,7 +17,8 @@ import {
   relayKey,
   witnessKeys,
 } from '../../client/test/access-case.js';
-import { orgKey } from '../../core/test/workflow-fixtures.js';
+import { orgKey, requesterKeys } from '../../core/test/workflow-fixtures.js';
+import { runInProcess } from '../test/run-cli.js';
 import { UsageError } from './command.js';
 import {
   type Downloaded,
@@ -26,6 +27,7 @@ import {
   openCase,
   saveCase,
   verdictLines,
+  writeEvidence,
 } from './request-commands.js';
 import type { Org } from './requester.js';
 
@@ -123,5 +125,85 @@ describe('the case directory of request collect', () => {
     ).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ClientError);
     expect((e as ClientError).check).toBe('ACC-Q1');
+  });
+});
+
+/** The org's /.well-known/overt as `--org-anchors` reads it. */
+function wellKnown(org: Org): string {
+  return JSON.stringify({
+    org: org.orgId,
+    admin_key: toBase64(org.anchors.adminKey),
+    log: {
+      origin: org.anchors.log.origin,
+      url: org.anchors.log.url,
+      vkey: org.anchors.log.vkey,
+      witness_vkeys: org.anchors.log.witnessVkeys,
+      witness_quorum: org.anchors.log.witnessQuorum,
+    },
+    accessKey: toBase64(org.accessKey),
+  });
+}
+
+describe('request open and evidence verify', () => {
+  it('the evidence bundle of a case verifies offline (directory and archive); a flipped byte fails naming the file', async () => {
+    const fx = await buildAccessCase();
+    const org = orgOf(fx);
+    const dir = caseDir(fx);
+    const root = join(dir, '..');
+    const out = join(root, 'evidence');
+    const archive = join(root, 'evidence.overt');
+    const keys = {
+      signingKey: requesterKeys.internal,
+      encryption: { publicKey: new Uint8Array(32), secretKey: fx.requesterSecretKey.slice() },
+    };
+    const w = await writeEvidence(
+      org,
+      loadCase(dir, org, fx.built.verified.request.requestId),
+      keys,
+      out,
+      archive,
+    );
+    expect(w.report.ok).toBe(true);
+    expect(keys.encryption.secretKey.every((b) => b === 0)).toBe(true);
+    const text = fx.plaintexts.find((p) => p.text !== undefined)!;
+    const position = fx.plaintexts.indexOf(text);
+    expect(readFileSync(join(out, 'messages', String(position), 'text.txt'), 'utf8')).toBe(text.text);
+
+    const anchors = join(root, 'org.json');
+    writeFileSync(anchors, wellKnown(org));
+    for (const target of [out, archive]) {
+      const r = await runInProcess(['evidence', 'verify', target, '--org-anchors', anchors, '--json']);
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j).toMatchObject({ ok: true, anchorsPinned: true, failures: [] });
+      expect(j.messages.map((m: { status: string }) => m.status)).toEqual(fx.envelopes.map(() => 'verified'));
+    }
+    const human = await runInProcess(['evidence', 'verify', out, '--org-anchors', anchors]);
+    expect(human.stdout).toMatch(/^VERIFIED/);
+    expect(human.stdout).toContain(`${position}: verified`);
+
+    // Pinned anchors that differ (another relay key): refused (EVD-4), exit 1.
+    const other = join(root, 'other.json');
+    writeFileSync(other, wellKnown({ ...org, accessKey: orgKey.publicKey }));
+    const pinned = await runInProcess(['evidence', 'verify', out, '--org-anchors', other, '--json']);
+    expect(pinned.code).toBe(1);
+    expect(JSON.parse(pinned.stdout).failures.map((f: { check: string }) => f.check)).toContain('EVD-4');
+
+    // One flipped byte of a message's text: exit 1, and the failure names that file.
+    const file = join(out, 'messages', String(position), 'text.txt');
+    const bytes = readFileSync(file);
+    bytes[0]! ^= 1;
+    writeFileSync(file, bytes);
+    const bad = await runInProcess(['evidence', 'verify', out, '--org-anchors', anchors, '--json']);
+    expect(bad.code).toBe(1);
+    const failures = JSON.parse(bad.stdout).failures as { check: string; file?: string }[];
+    expect(failures.some((f) => f.file === `messages/${position}/text.txt`)).toBe(true);
+    const badText = await runInProcess(['evidence', 'verify', out]);
+    expect(badText.code).toBe(1);
+    expect(badText.stdout).toMatch(/^FAILED/);
+    expect(badText.stdout).toContain(`messages/${position}/text.txt`);
+
+    // Usage: no such path (exit 2).
+    expect((await runInProcess(['evidence', 'verify', join(root, 'none')])).code).toBe(2);
   });
 });

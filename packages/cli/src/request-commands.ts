@@ -6,19 +6,24 @@
  * envelopes into a case directory and checks everything (every share against the epoch's key, naming a trustee
  * whose share is bad; k shares combined; each envelope opened) without writing any plaintext.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  buildEvidenceFiles,
   buildRequest,
   type CaseEnvelope,
   ClientError,
   type Collected,
   collect,
+  type EvidenceReport,
+  evidenceIndices,
+  evidenceReceipts,
   type LogView,
   logPolicyOf,
   type MessageVerdict,
   type SealedRelease,
 } from '@overt/client';
+import { verifyEvidenceAt, writeEvidenceArchive, writeEvidenceDirectory } from '@overt/client/node';
 import {
   fromBase64Url,
   fromHex,
@@ -30,7 +35,14 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { formatCheckpoint, parseCheckpoint, verifyCheckpoint } from '@overt/log';
+import {
+  formatCheckpoint,
+  type HashReader,
+  leafHash,
+  nodeHash,
+  parseCheckpoint,
+  verifyCheckpoint,
+} from '@overt/log';
 import { guarded, printable } from './chat-commands.js';
 import {
   type Command,
@@ -49,11 +61,13 @@ import {
   accessClient,
   type CheckedStatus,
   checkStatus,
+  evidenceAnchorsOf,
   lastIndexOf,
   loadOrg,
   logView,
   type Org,
   policyInForce,
+  type RequesterKeys,
   readRequesterKeys,
   relayOption,
   requesterIdOf,
@@ -479,8 +493,8 @@ export async function download(
   relay: string,
   org: Org,
   requestId: Uint8Array,
-): Promise<{ downloaded: Downloaded; status: CheckedStatus; secretKey: Uint8Array }> {
-  const keys = await readRequesterKeys(ctx);
+  keys: RequesterKeys,
+): Promise<{ downloaded: Downloaded; status: CheckedStatus }> {
   const first = await logView(org);
   const client = accessClient(relay, requesterIdOf(policyInForce(first, org), keys), keys);
   const answer = await client.getRequest(requestId);
@@ -491,10 +505,7 @@ export async function download(
       `the request's latest entry (index ${last}) is not yet on a verified checkpoint; try again in a moment`,
     );
   const status = checkStatus(view, org, requestId, answer);
-  if (status.execution === undefined) {
-    keys.encryption.secretKey.fill(0);
-    throw new NotExecuted(status.status);
-  }
+  if (status.execution === undefined) throw new NotExecuted(status.status);
   const count = status.execution.execution.execution.envelopeCount;
   const bar = Progress.for(ctx, 'downloading', answer.releases.length + 2 * count);
   try {
@@ -527,11 +538,19 @@ export async function download(
     return {
       downloaded: { requestId, view, releases, envelopes },
       status,
-      secretKey: keys.encryption.secretKey,
     };
   } finally {
     bar.end();
   }
+}
+
+function notExecuted(ctx: CommandContext, name: string, e: NotExecuted): number {
+  emit(
+    ctx,
+    { ok: false, error: { code: 'ACCESS_NOT_EXECUTED', message: e.message }, status: e.status },
+    `overt request ${name}: ${e.message}`,
+  );
+  return EXIT_FAILED;
 }
 
 class NotExecuted extends Error {
@@ -646,20 +665,17 @@ const requestCollect: Command = {
       const out = newDirectory('out', requireString(ctx, 'out'));
       const org = await loadOrg(ctx, relay);
       warnUnpinned(ctx, org);
+      const keys = await readRequesterKeys(ctx);
       let got: Awaited<ReturnType<typeof download>>;
       try {
-        got = await download(ctx, relay, org, requestId);
+        got = await download(ctx, relay, org, requestId, keys);
       } catch (e) {
+        keys.encryption.secretKey.fill(0);
         if (!(e instanceof NotExecuted)) throw e;
-        emit(
-          ctx,
-          { ok: false, error: { code: 'ACCESS_NOT_EXECUTED', message: e.message }, status: e.status },
-          `overt request collect: ${e.message}`,
-        );
-        return EXIT_FAILED;
+        return notExecuted(ctx, 'collect', e);
       }
       saveCase(out, relay, got.downloaded);
-      const c = await openCase(org, got.downloaded, got.secretKey);
+      const c = await openCase(org, got.downloaded, keys.encryption.secretKey);
       const s = collectSummary(c);
       const id = toBase64Url(requestId);
       emit(
@@ -718,10 +734,14 @@ export function loadCase(dir: string, org: Org, requestId: Uint8Array): Download
   try {
     checkpoint = verifyCheckpoint(parseCheckpoint(c.checkpoint), logPolicyOf(org.anchors));
   } catch (e) {
-    throw new ClientError('KT_LOG_INVALID', "the case's checkpoint does not verify under the pinned log keys", {
-      check: 'KT-2',
-      cause: e,
-    });
+    throw new ClientError(
+      'KT_LOG_INVALID',
+      "the case's checkpoint does not verify under the pinned log keys",
+      {
+        check: 'KT-2',
+        cause: e,
+      },
+    );
   }
   return {
     requestId,
@@ -740,4 +760,143 @@ export function loadCase(dir: string, org: Org, requestId: Uint8Array): Download
   };
 }
 
-export const requestCommands: readonly Command[] = [requestFile, requestStatus, requestCollect];
+// ---- overt request open ----
+
+/** The hashes of a tree over `entries`, by level, for the receipts (log.md §7) of a case read offline. */
+function memoryReader(entries: readonly Uint8Array[]): HashReader {
+  const levels: Uint8Array[][] = [entries.map((e) => leafHash(e))];
+  for (let l = 0; levels[l]!.length > 1; l++) {
+    const below = levels[l]!;
+    const up: Uint8Array[] = [];
+    for (let i = 0; i + 1 < below.length; i += 2) up.push(nodeHash(below[i]!, below[i + 1]!));
+    levels.push(up);
+  }
+  return {
+    readHashes: (nodes) =>
+      nodes.map((n) => {
+        const h = levels[n.level]?.[n.index];
+        if (h === undefined)
+          throw new ClientError('ACCESS_INVALID', 'a receipt needs a node the case does not hold', {
+            check: 'ACC-Q1',
+          });
+        return h;
+      }),
+  };
+}
+
+/**
+ * Checks a case (openCase), makes the receipts of every entry it needs under its checkpoint, builds the evidence
+ * bundle signed with the requester key, writes it to `out` (and `archive`), and verifies what was written with the
+ * same anchors. The HPKE secret key is zeroed.
+ */
+export async function writeEvidence(
+  org: Org,
+  d: Downloaded,
+  keys: RequesterKeys,
+  out: string,
+  archive?: string,
+): Promise<{ collected: Collected; files: ReadonlyMap<string, Uint8Array>; report: EvidenceReport }> {
+  const collected = await openCase(org, d, keys.encryption.secretKey);
+  const checkpoint = formatCheckpoint(d.view.checkpoint);
+  const receipts = await evidenceReceipts(
+    evidenceIndices(collected),
+    checkpoint,
+    memoryReader(d.view.entries),
+  );
+  const anchors = evidenceAnchorsOf(org);
+  const files = buildEvidenceFiles({
+    collected,
+    anchors,
+    checkpoint,
+    receipts,
+    signingKey: keys.signingKey,
+    createdAt: Date.now(),
+  });
+  await writeEvidenceDirectory(out, files);
+  if (archive !== undefined) await writeEvidenceArchive(resolve(archive), files);
+  return { collected, files, report: await verifyEvidenceAt(out, { anchors }) };
+}
+
+const requestOpen: Command = {
+  path: ['request', 'open'],
+  summary: 'write the evidence bundle of an executed request: every message opened, with its proofs',
+  positionals: ['REQUEST_ID'],
+  options: {
+    ...requesterOptions,
+    case: {
+      type: 'string',
+      value: 'DIR',
+      description: "the case 'request collect' wrote (offline); default: download it from the relay",
+    },
+    out: {
+      type: 'string',
+      value: 'DIR',
+      description: 'the evidence directory to write (new or empty, mode 0700)',
+    },
+    archive: {
+      type: 'string',
+      value: 'FILE',
+      description: 'also write the bundle as one archive file (new)',
+    },
+  },
+  details:
+    'Runs every check of collect again (access.md §8), then writes the evidence bundle of evidence.md: the log\n' +
+    'entries with a tlog-proof receipt each under one witnessed checkpoint, the sealed and opened share bundles,\n' +
+    "every envelope, each message's text or file, and a manifest signed with the requester key. The bundle is\n" +
+    "verified once written ('overt evidence verify' does the same offline). Refused (exit 1) when a message fails\n" +
+    'its checks: a bundle a verifier would reject is not written.',
+  examples: [
+    'overt request open hT3kZ0m1Qx6VbD2sY8pQ9A --case ./case-42 --out ./evidence-42 --archive ./evidence-42.overt',
+    'overt request open hT3kZ0m1Qx6VbD2sY8pQ9A --org-anchors org.json --out ./evidence-42 --json',
+  ],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const requestId = requestIdArg(ctx.positionals[0]!);
+      const relay = relayOption(ctx);
+      const archive = optionalString(ctx, 'archive');
+      if (archive !== undefined && existsSync(archive)) throw new UsageError(`--archive ${archive} exists`);
+      const out = newDirectory('out', requireString(ctx, 'out'));
+      const caseDir = optionalString(ctx, 'case');
+      const org = await loadOrg(ctx, relay, caseDir === undefined);
+      warnUnpinned(ctx, org);
+      const keys = await readRequesterKeys(ctx);
+      let d: Downloaded;
+      try {
+        d =
+          caseDir !== undefined
+            ? loadCase(caseDir, org, requestId)
+            : (await download(ctx, relay, org, requestId, keys)).downloaded;
+      } catch (e) {
+        keys.encryption.secretKey.fill(0);
+        if (!(e instanceof NotExecuted)) throw e;
+        return notExecuted(ctx, 'open', e);
+      }
+      const { collected: c, files, report } = await writeEvidence(org, d, keys, out, archive);
+      const id = toBase64Url(requestId);
+      const s = collectSummary(c);
+      emit(
+        ctx,
+        {
+          ok: report.ok,
+          requestId: id,
+          evidence: out,
+          ...(archive !== undefined ? { archive: resolve(archive) } : {}),
+          files: files.size,
+          ...s,
+          verified: report.ok,
+          failures: report.failures,
+        },
+        [
+          `wrote the evidence of request ${id} to ${out}${archive !== undefined ? ` and ${resolve(archive)}` : ''}: ${files.size} files, ${s.opened} of ${s.envelopes} messages opened`,
+          ...verdictLines(c.verdicts),
+          report.ok
+            ? 'verified: the bundle passes overt evidence verify'
+            : 'FAILED: the written bundle does not verify',
+          ...report.failures.map((f) => `  ${f.check}${f.file ? ` ${f.file}` : ''}: ${printable(f.reason)}`),
+        ].join('\n'),
+      );
+      return report.ok ? EXIT_OK : EXIT_FAILED;
+    }),
+};
+
+export const requestCommands: readonly Command[] = [requestFile, requestStatus, requestCollect, requestOpen];

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import {
   AccessRelayClient,
   ClientError,
+  type EvidenceAnchors,
   type LogView,
   logPolicyOf,
   type RequestView,
@@ -142,9 +143,11 @@ export interface Org {
 }
 
 /** The anchors of `--org-anchors FILE`, or of the relay's `/.well-known/overt`. @throws UsageError, UnavailableError. */
-export async function loadOrg(ctx: CommandContext, relay: string): Promise<Org> {
+export async function loadOrg(ctx: CommandContext, relay: string, online = true): Promise<Org> {
   const file = optionalString(ctx, 'org-anchors');
   let doc: unknown;
+  if (file === undefined && !online)
+    throw new UsageError('offline, the org keys must be pinned: give --org-anchors FILE');
   if (file !== undefined) {
     let text: string;
     try {
@@ -459,4 +462,19 @@ export function lastIndexOf(r: RequestView): number {
     ...r.releases.map((x) => x.index),
     ...r.refusals.map((x) => x.index),
   );
+}
+
+/** The anchors as the evidence bundle records them (evidence.md §3.3). */
+export function evidenceAnchorsOf(org: Org): EvidenceAnchors {
+  return {
+    org: org.orgId,
+    orgKey: org.anchors.adminKey,
+    relayKey: org.accessKey,
+    log: {
+      origin: org.anchors.log.origin,
+      vkey: org.anchors.log.vkey,
+      witnessVkeys: org.anchors.log.witnessVkeys,
+      witnessQuorum: org.anchors.log.witnessQuorum,
+    },
+  };
 }
