@@ -120,6 +120,18 @@ describe('overt request against npm start', () => {
       error: { code: 'ACCESS_NOT_EXECUTED' },
     });
 
+    const earlyOpen = await runCli([
+      'request',
+      'open',
+      id,
+      ...base(),
+      '--out',
+      join(sys.tmp, 'evidence'),
+      '--json',
+    ]);
+    expect(earlyOpen.code).toBe(1);
+    expect(JSON.parse(earlyOpen.stdout)).toMatchObject({ ok: false, error: { code: 'ACCESS_NOT_EXECUTED' } });
+
     // Anchors that pin another org admin key: the logged policy does not verify under it (REQ-1).
     const doc = JSON.parse(readFileSync(anchors, 'utf8')) as Record<string, unknown>;
     const forged = join(sys.tmp, 'forged.json');
@@ -180,6 +192,20 @@ describe('overt request against npm start', () => {
     // --out must be new or empty (sys.tmp holds the data directory).
     expect(await code(['request', 'collect', 'AAAAAAAAAAAAAAAAAAAAAA', ...base(), '--out', sys.tmp])).toBe(2);
 
+    // Offline from a case, the org keys must be pinned.
+    const offline = await runCli([
+      'request',
+      'open',
+      'AAAAAAAAAAAAAAAAAAAAAA',
+      ...base(),
+      '--case',
+      join(sys.tmp, 'no-case'),
+      '--out',
+      join(sys.tmp, 'no-evidence'),
+    ]);
+    expect(offline.code).toBe(2);
+    expect(offline.stderr).toContain('--org-anchors');
+
     // Failed (1): a key the policy does not name (REQ-1); a request the relay does not know.
     const stranger = join(sys.tmp, 'stranger.key');
     writeFileSync(stranger, new Uint8Array(32).fill(9), { mode: 0o600 });
@@ -202,11 +228,14 @@ describe('overt request against npm start', () => {
     ]);
     expect(down.code).toBe(4);
 
-    for (const cmd of ['file', 'status', 'collect']) {
+    for (const cmd of ['file', 'status', 'collect', 'open']) {
       const h = await runCli(['request', cmd, '--help']);
       expect(h.code).toBe(0);
       expect(h.stdout).toContain('Example');
       expect(h.stdout).toContain('--requester-key');
     }
+    const h = await runCli(['evidence', 'verify', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('Example');
   }, 300_000);
 });
