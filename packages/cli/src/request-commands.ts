@@ -4,7 +4,9 @@
  * the log holds about it (decisions, execution, releases, refusals), each object the relay lists checked against
  * a verified view of the log (REQ-2); `request collect` downloads an executed request's sealed share bundles and
  * envelopes into a case directory and checks everything (every share against the epoch's key, naming a trustee
- * whose share is bad; k shares combined; each envelope opened) without writing any plaintext.
+ * whose share is bad; k shares combined; each envelope opened) without writing any plaintext; `request open`
+ * checks the case again (offline from collect's directory, or downloading it) and writes the evidence bundle of
+ * evidence.md, verified once written.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
