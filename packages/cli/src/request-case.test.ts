@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ClientError } from '@overt/client';
 import { type ShareBundle, toBase64 } from '@overt/core';
 import { formatVerifierKey, SIGNATURE_TYPE_ED25519, signerKeyFromSeed, verifierKeyOf } from '@overt/log';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type AccessCaseFixture,
@@ -22,9 +23,12 @@ import { runInProcess } from '../test/run-cli.js';
 import { UsageError } from './command.js';
 import {
   type Downloaded,
+  decodeEntries,
+  encodeEntries,
   loadCase,
   newDirectory,
   openCase,
+  parseCaseFile,
   saveCase,
   verdictLines,
   writeEvidence,
@@ -205,5 +209,80 @@ describe('request open and evidence verify', () => {
 
     // Usage: no such path (exit 2).
     expect((await runInProcess(['evidence', 'verify', join(root, 'none')])).code).toBe(2);
+  });
+});
+
+function req3(f: () => unknown): void {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ClientError);
+    expect((e as ClientError).code).toBe('ACCESS_INVALID');
+    expect((e as ClientError).check).toBe('REQ-3');
+    return;
+  }
+  throw new Error('accepted');
+}
+
+describe('REQ-3: a case directory is read strictly', () => {
+  const good = {
+    format: 'overt-case/1',
+    relay: 'http://127.0.0.1:8420',
+    requestId: 'AAAAAAAAAAAAAAAAAAAAAA',
+    checkpoint: 'x',
+    releases: [{ trustee: 1, batch: 0, index: 9, file: 'bundles/1-0.sealed' }],
+    envelopes: 3,
+  };
+
+  it('takes the case collect writes and refuses each kind of change', () => {
+    expect(parseCaseFile(JSON.stringify(good)).releases).toHaveLength(1);
+    const r = good.releases[0]!;
+    for (const bad of [
+      { ...good, extra: 1 },
+      { ...good, format: 'overt-case/2' },
+      { ...good, envelopes: -1 },
+      { ...good, envelopes: 1.5 },
+      { ...good, checkpoint: 7 },
+      { ...good, releases: {} },
+      { ...good, releases: [{ ...r, file: '../../secret.key' }] },
+      { ...good, releases: [{ ...r, file: 'bundles/2-0.sealed' }] },
+      { ...good, releases: [{ ...r, trustee: 0, file: 'bundles/0-0.sealed' }] },
+      { ...good, releases: [r, r] },
+      { ...good, releases: [{ ...r, more: 1 }] },
+    ])
+      req3(() => parseCaseFile(JSON.stringify(bad)));
+    req3(() => parseCaseFile('{'));
+  });
+
+  it('any JSON is either a well-formed case or ACCESS_INVALID REQ-3 (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        try {
+          const c = parseCaseFile(JSON.stringify(v));
+          for (const x of c.releases) expect(x.file).toBe(`bundles/${x.trustee}-${x.batch}.sealed`);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ClientError);
+          expect((e as ClientError).check).toBe('REQ-3');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('log.bin: any bytes decode to entries that re-encode to them, or fail REQ-3 (fuzz)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          expect(encodeEntries(decodeEntries(bytes))).toEqual(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ClientError);
+          expect((e as ClientError).check).toBe('REQ-3');
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    const entries = [Uint8Array.of(1, 2, 3), Uint8Array.of(5)];
+    expect(decodeEntries(encodeEntries(entries))).toEqual(entries);
+    req3(() => decodeEntries(encodeEntries(entries).subarray(0, 8)));
   });
 });

@@ -454,7 +454,7 @@ export function newDirectory(option: string, dir: string): string {
   return path;
 }
 
-function encodeEntries(entries: readonly Uint8Array[]): Uint8Array {
+export function encodeEntries(entries: readonly Uint8Array[]): Uint8Array {
   const total = entries.reduce((n, e) => n + 4 + e.length, 0);
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
@@ -467,14 +467,15 @@ function encodeEntries(entries: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function decodeEntries(bytes: Uint8Array): Uint8Array[] {
+/** log.bin: u32 length ‖ entry, repeated to the end (REQ-3). */
+export function decodeEntries(bytes: Uint8Array): Uint8Array[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array[] = [];
   let at = 0;
   while (at < bytes.length) {
-    if (at + 4 > bytes.length) throw new UsageError(`the case's ${LOG_FILE} is truncated`);
+    if (at + 4 > bytes.length) caseInvalid(`${LOG_FILE} is truncated`);
     const n = dv.getUint32(at);
-    if (at + 4 + n > bytes.length) throw new UsageError(`the case's ${LOG_FILE} is truncated`);
+    if (n === 0 || at + 4 + n > bytes.length) caseInvalid(`${LOG_FILE} is truncated or holds an empty entry`);
     out.push(bytes.slice(at + 4, at + 4 + n));
     at += 4 + n;
   }
@@ -713,17 +714,72 @@ export async function openCase(org: Org, d: Downloaded, secretKey: Uint8Array): 
   }
 }
 
-/** Reads a case directory back, re-verifying its checkpoint under the pinned anchors. @throws UsageError. */
-export function loadCase(dir: string, org: Org, requestId: Uint8Array): Downloaded {
-  let c: CaseFile;
+function caseInvalid(what: string): never {
+  throw new ClientError('ACCESS_INVALID', `the case directory is malformed: ${what}`, { check: 'REQ-3' });
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Parses case.json strictly (REQ-3): exactly the fields of cli.md §8 with their types; each bundle file named
+ * `bundles/<trustee>-<batch>.sealed` by its own trustee and batch (so no path leaves the directory); at most one
+ * release per (trustee, batch). ACCESS_INVALID REQ-3 otherwise.
+ */
+export function parseCaseFile(text: string): CaseFile {
+  let c: unknown;
   try {
-    c = JSON.parse(readFileSync(join(dir, CASE_JSON), 'utf8')) as CaseFile;
+    c = JSON.parse(text);
+  } catch {
+    caseInvalid('case.json is not JSON');
+  }
+  const keys = ['format', 'relay', 'requestId', 'checkpoint', 'releases', 'envelopes'];
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) caseInvalid('case.json is not an object');
+  const o = c as Record<string, unknown>;
+  if (Object.keys(o).length !== keys.length || keys.some((k) => !(k in o)))
+    caseInvalid(`case.json must have exactly ${keys.join(', ')}`);
+  if (o.format !== 'overt-case/1') caseInvalid('unknown format');
+  for (const k of ['relay', 'requestId', 'checkpoint'])
+    if (typeof o[k] !== 'string') caseInvalid(`${k} is not a string`);
+  if (!isCount(o.envelopes) || o.envelopes > 0xffffffff) caseInvalid('envelopes is not a count');
+  if (!Array.isArray(o.releases) || o.releases.length > 255 * 4_194_304)
+    caseInvalid('releases is not a list');
+  const seen = new Set<string>();
+  for (const r of o.releases as unknown[]) {
+    const x = r as Record<string, unknown>;
+    if (
+      typeof r !== 'object' ||
+      r === null ||
+      Object.keys(x).length !== 4 ||
+      !isCount(x.trustee) ||
+      x.trustee < 1 ||
+      x.trustee > 255 ||
+      !isCount(x.batch) ||
+      !isCount(x.index) ||
+      x.file !== `bundles/${x.trustee}-${x.batch}.sealed`
+    )
+      caseInvalid('a release is not {trustee, batch, index, file: "bundles/<trustee>-<batch>.sealed"}');
+    const key = `${x.trustee}-${x.batch}`;
+    if (seen.has(key)) caseInvalid(`two releases of trustee ${x.trustee} for batch ${x.batch}`);
+    seen.add(key);
+  }
+  return o as unknown as CaseFile;
+}
+
+/**
+ * Reads a case directory back (REQ-3), re-verifying its checkpoint under the pinned anchors. A directory that
+ * is not a case, or another request's: UsageError.
+ */
+export function loadCase(dir: string, org: Org, requestId: Uint8Array): Downloaded {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, CASE_JSON), 'utf8');
   } catch (e) {
     throw new UsageError(
       `--case ${dir} is not a case directory ('overt request collect' writes one): ${fileReason(e)}`,
     );
   }
-  if (c?.format !== 'overt-case/1' || c.requestId !== toBase64Url(requestId))
+  const c = parseCaseFile(text);
+  if (c.requestId !== toBase64Url(requestId))
     throw new UsageError(`--case ${dir} is not the case of request ${toBase64Url(requestId)}`);
   const read = (f: string) => {
     try {
