@@ -261,9 +261,7 @@ export async function buildAccessCase(
     releases.push({ index: log.size, batch: 0, sealed, trustee });
     log.append(entry(8, signed));
   }
-  const checkpoint = verifyCheckpoint(parseCheckpoint(log.checkpoint), logPolicy);
-  const entries: Uint8Array[] = [];
-  for (let i = 0; i < log.size; i++) entries.push(logEntry(log, i));
+  const { checkpoint, entries } = logViewOf(log);
   return {
     log,
     checkpoint,
@@ -279,6 +277,14 @@ export async function buildAccessCase(
     plaintexts: messages.map((m) => m.expect),
     entries,
   };
+}
+
+/** The log's latest checkpoint, verified under {@link logPolicy}, and every entry read back from its bundles. */
+export function logViewOf(log: MemoryTiledLog): { checkpoint: VerifiedCheckpoint; entries: Uint8Array[] } {
+  const checkpoint = verifyCheckpoint(parseCheckpoint(log.checkpoint), logPolicy);
+  const entries: Uint8Array[] = [];
+  for (let i = 0; i < log.size; i++) entries.push(logEntry(log, i));
+  return { checkpoint, entries };
 }
 
 /** Entry `i` read back from the log's entry bundles (what a log client downloads). */

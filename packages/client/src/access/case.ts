@@ -33,6 +33,7 @@ import {
   type Header,
   inScope,
   isOvertError,
+  MAX_REQUEST_BYTES,
   openRecoveredEnvelope,
   POLICY_ENTRY_TYPE,
   type ShareBundle,
@@ -198,7 +199,7 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
   const unverified = wrap(
     'ACC-Q3',
     'the request',
-    () => decodeRequest(decodeSigned(reqBody, 1 << 24, 'REQUEST_INVALID', 'WF-R1').body),
+    () => decodeRequest(decodeSigned(reqBody, MAX_REQUEST_BYTES, 'REQUEST_INVALID', 'WF-R1').body),
     atRequest,
   );
   if (!equalBytes(unverified.requestId, c.requestId))
@@ -501,7 +502,8 @@ export async function openCaseEnvelopes(
           try {
             verifySenderSignature(d.envelope, x.statement.identityKey);
             return true;
-          } catch {
+          } catch (e) {
+            if (!isOvertError(e)) throw e;
             return false;
           }
         })(),

@@ -17,6 +17,7 @@ import {
   fromBase64,
   fromBase64Url,
   isOvertError,
+  MAX_REQUEST_BYTES,
   RELEASE_BATCH,
   sha256,
   toBase64Url,
@@ -301,11 +302,10 @@ function contentPathOf(position: number, contentType: string, fileName: string |
     : `messages/${position}/content.bin`;
 }
 
-function fileOf(where: CaseWhere, manifest: EvidenceManifest): string | undefined {
+function fileOf(where: CaseWhere): string | undefined {
   if (where.entry !== undefined) return entryPath(where.entry);
   if (where.position !== undefined) return headPath(where.position);
   if (where.trustee !== undefined && where.batch !== undefined) return sharesPath(where.trustee, where.batch);
-  void manifest;
   return undefined;
 }
 
@@ -494,7 +494,7 @@ export async function verifyEvidence(
       log = verifyCaseLog(entries);
     } catch (e) {
       if (e instanceof AccessCaseError)
-        return report(void stop(e.check ?? 'EVD-7', e.message, fileOf(e.where, m)));
+        return report(void stop(e.check ?? 'EVD-7', e.message, fileOf(e.where)));
       throw e;
     }
     const q = log.request.request;
@@ -567,7 +567,7 @@ export async function verifyEvidence(
       verdicts = await openCaseEnvelopes(log, bundles, envelopes, { strict: true });
     } catch (e) {
       if (e instanceof AccessCaseError)
-        return report(void stop(e.check ?? 'EVD-9', e.message, fileOf(e.where, m)));
+        return report(void stop(e.check ?? 'EVD-9', e.message, fileOf(e.where)));
       throw e;
     }
     for (const v of verdicts) {
@@ -669,7 +669,9 @@ function requesterKeyOf(
     const req = m.entries.find((e) => e.role === 'request');
     const reqEntry = req === undefined ? undefined : files.get(entryPath(req.index));
     if (reqEntry === undefined || reqEntry[0] !== 5) return undefined;
-    const q = decodeRequest(decodeSigned(reqEntry.subarray(1), 1 << 24, 'REQUEST_INVALID', 'WF-R1').body);
+    const q = decodeRequest(
+      decodeSigned(reqEntry.subarray(1), MAX_REQUEST_BYTES, 'REQUEST_INVALID', 'WF-R1').body,
+    );
     for (const e of m.entries.filter((x) => x.role === 'policy')) {
       const bytes = files.get(entryPath(e.index));
       if (bytes === undefined) continue;

@@ -2,10 +2,11 @@
 // trustee-signed epoch key, real envelopes, requests, decisions, execution and HPKE-sealed share bundles. Every
 // message opens to its text or file; a bad share names its trustee (ACC-A9); a log view that does not match its
 // checkpoint (ACC-Q1), a bundle that does not open (ACC-Q5), a wrong envelope set (ACC-Q7) fail the case.
-import { concatBytes, type ShareBundle, utf8Decode } from '@overt/core';
+import { concatBytes, deviceEntry, type ShareBundle, signDeviceStatement, utf8Decode } from '@overt/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SEND_TIME, senderSigningKey } from '../../../core/test/envelope-fixtures.js';
 import { orgKey } from '../../../core/test/workflow-fixtures.js';
-import { type AccessCaseFixture, buildAccessCase, relayKey } from '../../test/access-case.js';
+import { type AccessCaseFixture, buildAccessCase, logViewOf, relayKey } from '../../test/access-case.js';
 import { ClientError } from '../errors.js';
 import { type CollectInput, collect } from './requester.js';
 
@@ -92,6 +93,30 @@ describe('collect (access.md §8)', () => {
     const swapped = fx.envelopes.map((e, i) => ({ ...fx.envelopes[(i + 1) % 3]!, position: e.position }));
     const e2 = await caseError(collect(input(fx, { envelopes: swapped })));
     expect(e2.check).toBe('ACC-Q7');
+  });
+
+  it('ACC-Q11: a message sent after its device was removed (a full log view shows it) is not accepted', async () => {
+    const f = await buildAccessCase();
+    f.log.append(
+      deviceEntry(
+        'removed',
+        signDeviceStatement(orgKey, {
+          kind: 'removed',
+          orgId: 'example.org',
+          userId: 'alice@example.org',
+          deviceId: 'alice-laptop',
+          identityKey: senderSigningKey.publicKey,
+          time: SEND_TIME - 1,
+        }),
+      ),
+    );
+    const out = await collect(input(f, { log: logViewOf(f.log) }));
+    const byFrom = out.verdicts.map((v) => [v.header?.senderUserId, v.ok ? 'ok' : v.check]);
+    expect(byFrom.filter(([u]) => u === 'alice@example.org').map(([, c]) => c)).toEqual([
+      'ACC-Q11',
+      'ACC-Q11',
+    ]);
+    expect(byFrom.filter(([u]) => u === 'bob@example.org').map(([, c]) => c)).toEqual(['ok']);
   });
 
   it('the requester secret key is needed: another key does not open the bundles', async () => {

@@ -9,7 +9,10 @@
 import {
   commitConfidential,
   compareBytes,
+  type DeviceStatement,
+  DIRECTORY_ENTRY_TYPES,
   decodeEnvelopeHead,
+  equalBytes,
   isOvertError,
   openShareBundle,
   type RandomSource,
@@ -27,6 +30,7 @@ import {
   utf8Decode,
   type VerifiedPolicy,
   type VerifiedRequest,
+  verifyDeviceStatement,
   verifyPolicyEntry,
   verifyRequest,
 } from '@overt/core';
@@ -44,42 +48,17 @@ import {
   openCaseEnvelopes,
   verifyCaseLog,
 } from './case.js';
+import type { AccessRelayClient } from './relay-client.js';
 
 /**
- * The relay calls the requester makes (access.md §4), as decoded values. `AccessRelayClient`
- * (relay-client.ts) implements it over HTTP with the requester's signed-request credentials.
+ * The relay calls the requester makes (access.md §4): those of {@link AccessRelayClient}, which implements them over
+ * HTTP with the requester's signed-request credentials. Nothing the relay answers is trusted: collect re-derives
+ * everything from the log and the bytes.
  */
-export interface AccessRelay {
-  /** POST /v1/access/requests. */
-  fileRequest(body: {
-    readonly request: Uint8Array;
-    readonly sealed: readonly { readonly trustee: number; readonly sealed: Uint8Array }[];
-  }): Promise<{ readonly requestId: Uint8Array; readonly index: number }>;
-  /** GET /v1/access/requests/:requestId. */
-  getRequest(requestId: Uint8Array): Promise<{
-    readonly index: number;
-    readonly execution?: { readonly index: number };
-    readonly releases: readonly {
-      readonly trustee: number;
-      readonly batch: number;
-      readonly index: number;
-    }[];
-    readonly status: string;
-  }>;
-  /** GET /v1/access/requests/:requestId/envelopes?from&limit. */
-  envelopes(
-    requestId: Uint8Array,
-    from: number,
-    limit: number,
-  ): Promise<{
-    readonly envelopes: readonly { readonly position: number; readonly head: Uint8Array }[];
-    readonly next?: number | null;
-  }>;
-  /** GET /v1/access/requests/:requestId/envelopes/:position/ciphertext. */
-  ciphertext(requestId: Uint8Array, position: number): Promise<Uint8Array>;
-  /** GET /v1/access/requests/:requestId/releases/:trustee/:batch. */
-  releaseBundle(requestId: Uint8Array, trustee: number, batch: number): Promise<Uint8Array>;
-}
+export type AccessRelay = Pick<
+  AccessRelayClient,
+  'fileRequest' | 'getRequest' | 'envelopes' | 'ciphertext' | 'releaseBundle'
+>;
 
 export interface NewRequest {
   readonly policy: VerifiedPolicy;
@@ -143,7 +122,7 @@ export function fileRequest(
   relay: AccessRelay,
   built: BuiltRequest,
 ): Promise<{ readonly requestId: Uint8Array; readonly index: number }> {
-  return relay.fileRequest({ request: built.signed, sealed: built.sealed });
+  return relay.fileRequest(built.signed, built.sealed);
 }
 
 /** A verified view of the log: a checkpoint that verified (signature, witnesses) and every entry below its size. */
@@ -350,8 +329,53 @@ export async function collect(input: CollectInput): Promise<Collected> {
       );
     }
   }
-  const verdicts = await openCaseEnvelopes(log, bundles, input.envelopes, { strict: input.strict ?? false });
+  const opened = await openCaseEnvelopes(log, bundles, input.envelopes, { strict: input.strict ?? false });
+  const verdicts = opened.map((v) => removedBeforeSend(input.log, input.orgKey, log, v));
   return { entries, log, bundles, envelopes: input.envelopes, verdicts };
+}
+
+/**
+ * ACC-Q11 (a full log view only): an opened message whose sending device key has a device_removed entry on the
+ * log, verified under the org key, dated at or before the message's send time, is not accepted as sent by that
+ * device (release rule 5; a removed device's key may be in other hands).
+ */
+function removedBeforeSend(
+  view: LogView,
+  orgKey: Uint8Array,
+  log: CaseLog,
+  v: MessageVerdict,
+): MessageVerdict {
+  if (!v.ok) return v;
+  const device = log.devices.find((d) => d.index === v.deviceIndex)!.statement;
+  for (const e of view.entries) {
+    if (e[0] !== DIRECTORY_ENTRY_TYPES.device_removed) continue;
+    let removal: DeviceStatement;
+    try {
+      removal = verifyDeviceStatement(orgKey, 'removed', e.subarray(1));
+    } catch (err) {
+      if (!isOvertError(err)) throw err;
+      continue;
+    }
+    if (
+      removal.orgId === device.orgId &&
+      removal.userId === device.userId &&
+      removal.deviceId === device.deviceId &&
+      equalBytes(removal.identityKey, device.identityKey) &&
+      removal.time <= v.header.sendTime
+    )
+      return {
+        ok: false,
+        position: v.position,
+        label: v.label,
+        messageId: v.messageId,
+        header: v.header,
+        code: 'ACCESS_ENVELOPE_INVALID',
+        check: 'ACC-Q11',
+        reason: 'the sending device was removed before the send time',
+        badShares: v.badShares,
+      };
+  }
+  return v;
 }
 
 /**
@@ -372,17 +396,17 @@ export async function collectFromRelay(
       sealed: await relay.releaseBundle(input.requestId, r.trustee, r.batch),
     });
   const envelopes: CaseEnvelope[] = [];
-  let from: number | undefined = 0;
-  while (from !== undefined) {
+  let from: number | null = 0;
+  while (from !== null) {
     const page = await relay.envelopes(input.requestId, from, pageSize);
-    for (const e of page.envelopes)
+    for (const e of page.items)
       envelopes.push({
         position: e.position,
         head: e.head,
         ciphertext: await relay.ciphertext(input.requestId, e.position),
       });
-    from = page.next ?? undefined;
-    if (page.envelopes.length === 0) break;
+    if (page.items.length === 0 || (page.next !== null && page.next <= from)) break;
+    from = page.next;
   }
   return collect({ ...input, releases, envelopes });
 }
