@@ -14,7 +14,9 @@ export type CommandModule =
   | 'history'
   | 'profile'
   | 'report'
-  | 'trustee';
+  | 'trustee'
+  | 'request'
+  | 'evidence';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -114,6 +116,31 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     summary: 'deny an access request: sign the denial and submit it to the relay',
     module: 'trustee',
   },
+  {
+    path: ['request', 'file'],
+    summary: 'file an access request: signed, its confidential part sealed to every trustee, logged',
+    module: 'request',
+  },
+  {
+    path: ['request', 'status'],
+    summary: "show a request's decisions, execution, releases and refusals, verified against the log",
+    module: 'request',
+  },
+  {
+    path: ['request', 'collect'],
+    summary: 'download an executed request, verify every share and open each envelope (no plaintext written)',
+    module: 'request',
+  },
+  {
+    path: ['request', 'open'],
+    summary: 'write the evidence bundle of an executed request: every message opened, with its proofs',
+    module: 'request',
+  },
+  {
+    path: ['evidence', 'verify'],
+    summary: 'verify an evidence bundle offline: receipts, signatures, shares, every message',
+    module: 'evidence',
+  },
 ];
 
 /** Loads the commands of one module. */
@@ -135,6 +162,10 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./report-commands.js')).reportCommands;
     case 'trustee':
       return (await import('./trustee-commands.js')).trusteeCommands;
+    case 'request':
+      return (await import('./request-commands.js')).requestCommands;
+    case 'evidence':
+      return (await import('./evidence-commands.js')).evidenceCommands;
   }
 }
 

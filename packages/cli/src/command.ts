@@ -115,6 +115,8 @@ export interface Io {
    * when the person cancels (Ctrl-C, Ctrl-D).
    */
   readonly readSecret?: (prompt: string) => Promise<string>;
+  /** Whether stderr is a terminal: long commands draw a progress bar there only then (tty.ts). */
+  readonly stderrIsTTY?: boolean;
 }
 
 export interface CommandContext {

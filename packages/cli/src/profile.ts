@@ -151,7 +151,7 @@ function json(value: unknown): Uint8Array {
 }
 
 /** Fetches the relay's `/.well-known/overt` document (docs/spec/start.md §2). */
-async function fetchWellKnownDoc(relay: string): Promise<{ org?: unknown } | undefined> {
+export async function fetchWellKnownDoc(relay: string): Promise<{ org?: unknown } | undefined> {
   let url: URL;
   try {
     url = new URL('/.well-known/overt', relay);

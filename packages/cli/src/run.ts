@@ -19,6 +19,7 @@ try {
     env: process.env,
     // A passphrase is asked for only where a person can type it without echo.
     ...(process.stdin.isTTY ? { readSecret: readSecretFromTty } : {}),
+    stderrIsTTY: process.stderr.isTTY === true,
   });
 } catch (e) {
   console.error('overt: unexpected error (a bug):', e);

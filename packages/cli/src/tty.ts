@@ -38,3 +38,47 @@ export function readSecretFromTty(prompt: string): Promise<string> {
     stdin.on('data', onData);
   });
 }
+
+/**
+ * A progress bar on stderr for long steps (`overt request collect|open`): drawn only when stderr is a terminal and
+ * the output is not `--json`, redrawn at most every 100 ms, erased when done. Quiet otherwise: a script or a pipe
+ * sees only the command's result.
+ */
+export class Progress {
+  private done = 0;
+  private last = 0;
+
+  constructor(
+    private readonly write: ((text: string) => void) | undefined,
+    private readonly label: string,
+    private readonly total: number,
+  ) {}
+
+  /** A bar for `ctx`: live on a terminal, silent under --json or when stderr is not a terminal. */
+  static for(
+    ctx: { readonly json: boolean; readonly io: { stderr(t: string): void; readonly stderrIsTTY?: boolean } },
+    label: string,
+    total: number,
+  ): Progress {
+    return new Progress(ctx.io.stderrIsTTY === true && !ctx.json ? ctx.io.stderr : undefined, label, total);
+  }
+
+  /** Counts `n` more units done. */
+  tick(n = 1): void {
+    this.done += n;
+    const now = Date.now();
+    if (this.write === undefined || (now - this.last < 100 && this.done < this.total)) return;
+    this.last = now;
+    const width = 30;
+    const frac = this.total > 0 ? Math.min(1, this.done / this.total) : 1;
+    const filled = Math.round(frac * width);
+    this.write(
+      `\r\u001b[2K${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total}`,
+    );
+  }
+
+  /** Erases the bar. */
+  end(): void {
+    if (this.write !== undefined && this.last !== 0) this.write('\r\u001b[2K');
+  }
+}

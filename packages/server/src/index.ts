@@ -14,6 +14,11 @@ export * from './mls-framing.js';
 export * from './rate-limit.js';
 export * from './relay.js';
 export * from './service.js';
+export {
+  REQUESTER_ID,
+  REQUESTER_SECRET_BYTES,
+  requesterKeysFromSecret,
+} from './standalone/policy.js';
 export { type RunningSystem, type SystemOptions, startSystem } from './standalone/system.js';
 export * from './statements.js';
 export * from './storage/postgres.js';

@@ -55,15 +55,33 @@ function stateError(message: string, check = 'START-4'): StandaloneError {
   return new StandaloneError('START_STATE', message, { check });
 }
 
+/** The size of the requester stand-in's secret file (requester/secret.key). */
+export const REQUESTER_SECRET_BYTES = TRUSTEE_SECRET_BYTES;
+
+/**
+ * The requester's keys derived from its 32-byte secret (docs/spec/start.md §4.3): the Ed25519 signing key and the
+ * X25519 HPKE key pair, each from HKDF-SHA256 with its own info string. The one derivation of the stand-in's keys:
+ * `npm start` names their public halves in the policy, and `overt request` signs and opens with them. The caller
+ * zeroes the secret keys when done.
+ */
+export async function requesterKeysFromSecret(
+  secret: Uint8Array,
+): Promise<{ signingKey: SigningKeyPair; encryption: { publicKey: Uint8Array; secretKey: Uint8Array } }> {
+  if (secret.length !== REQUESTER_SECRET_BYTES)
+    throw stateError(`a requester secret is ${REQUESTER_SECRET_BYTES} bytes`, 'START-2');
+  const signingKey = signingKeyFromSeed(hkdf(secret, INFO_REQUESTER_SIGNING));
+  const encryption = await deriveDkgEncryptionKey(hkdf(secret, INFO_REQUESTER_ENCRYPTION));
+  return { signingKey, encryption };
+}
+
 /** The local requester's public keys, creating its secret file on first use. START_SHARE_FILE (START-2). */
 export async function localRequester(
   dir: string,
 ): Promise<{ signingKey: SigningKeyPair; encryptionKey: Uint8Array }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { secret } = loadOrCreateSecretFile(join(dir, 'secret.key'), TRUSTEE_SECRET_BYTES);
+  const { secret } = loadOrCreateSecretFile(join(dir, 'secret.key'), REQUESTER_SECRET_BYTES);
   try {
-    const signingKey = signingKeyFromSeed(hkdf(secret, INFO_REQUESTER_SIGNING));
-    const encryption = await deriveDkgEncryptionKey(hkdf(secret, INFO_REQUESTER_ENCRYPTION));
+    const { signingKey, encryption } = await requesterKeysFromSecret(secret);
     encryption.secretKey.fill(0);
     return { signingKey, encryptionKey: encryption.publicKey };
   } finally {
