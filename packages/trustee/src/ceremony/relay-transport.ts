@@ -46,7 +46,7 @@ export class RelayTrusteeClient implements CeremonyTransport {
         'overt-signature': toBase64Url(signature),
         ...(json === undefined ? {} : { 'content-type': 'application/json' }),
       },
-      ...(json === undefined ? {} : { body }),
+      ...(json === undefined ? {} : { body: Buffer.from(body) }),
     });
     const text = await res.text();
     if (res.status < 200 || res.status > 299) {

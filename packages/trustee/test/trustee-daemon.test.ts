@@ -1,0 +1,183 @@
+/**
+ * The trustee daemon against a real relay and log (sequencer, two witnesses, quorum 2): the operator API needs the
+ * bearer token (TRU-7); the daemon refuses to act before a policy is on the log with the witness quorum (TRU-6);
+ * its monitor follows the log (policy in force, `onEntry` in order) and raises persisted alerts for an epoch-key
+ * statement it did not sign, a policy that drops it, and a stale view.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createDkgSession,
+  DkgParticipant,
+  isOvertError,
+  randomBytes,
+  runDkgLocally,
+  signEpochKeyStatement,
+} from '@overt/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type RunningTrustee, startTrustee } from '../src/daemon.js';
+import { isTrusteeError } from '../src/errors.js';
+import { LogFollower } from '../src/monitor.js';
+import { TrusteeVault } from '../src/vault.js';
+import { ORG, type RelayFixture, startRelayFixture } from './relay-fixture.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(what: string, f: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await f()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function api(t: RunningTrustee, path: string, token: string | null = t.apiToken) {
+  const res = await fetch(`${t.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('trustee daemon over a real relay and log (access.md §6)', () => {
+  let fx: RelayFixture;
+
+  it('follows the policy on the log, refuses to act without it, serves status and alerts behind its token', async () => {
+    fx = await startRelayFixture();
+    cleanups.push(() => fx.close());
+    const base = mkdtempSync(join(tmpdir(), 'overt-trustees-'));
+    cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+    const trustees: RunningTrustee[] = [];
+    for (const i of [1, 2, 3]) {
+      const t = await startTrustee({
+        dataDir: join(base, `trustee-${i}`),
+        relayUrl: fx.url,
+        index: i,
+        port: 0,
+        key: { kind: 'raw', key: randomBytes(32) },
+        anchors: fx.anchors,
+        pollMs: 150,
+        epochs: () => [],
+      });
+      trustees.push(t);
+      cleanups.push(() => t.close());
+    }
+    const [t1, t2, t3] = trustees as [RunningTrustee, RunningTrustee, RunningTrustee];
+    const seen: number[] = [];
+    t1.log.onEntry((index) => {
+      seen.push(index);
+    });
+
+    // TRU-7: no token, a wrong token, an unknown route.
+    expect((await api(t1, '/v1/status', null)).status).toBe(401);
+    expect((await api(t1, '/v1/status', 'ab'.repeat(32))).status).toBe(401);
+    const missing = await api(t1, '/v1/nothing');
+    expect([missing.status, missing.body.check]).toEqual([404, 'TRU-7']);
+    const before = await api(t1, '/v1/status');
+    expect(before.body).toMatchObject({ index: 1, policy: null, problem: 'no-policy' });
+    // TRU-6: no policy on the log yet, so no ceremony.
+    await expect(t1.ceremony.tick()).rejects.toSatisfy((e) => isTrusteeError(e, 'TRUSTEE_NO_POLICY'));
+
+    await fx.publishPolicy(
+      fx.policyFor(
+        trustees.map((t) => t.vault.identity),
+        2,
+        1,
+      ),
+    );
+    await until('every trustee to see the policy with the witness quorum', () =>
+      trustees.every((t) => t.log.policy()?.policy.serial === 1),
+    );
+    const status = await api(t2, '/v1/status');
+    expect(status.body).toMatchObject({ index: 2, policy: { serial: 1 }, problem: null });
+
+    // An epoch key of a real DKG among the three, signed by trustees 1 and 2 only: trustee 3 alerts.
+    const policy = t1.log.policy()!;
+    const session = createDkgSession({
+      org: ORG,
+      epoch: 680,
+      attempt: 0,
+      threshold: 2,
+      participants: policy.policy.trustees.map((t) => ({
+        index: t.index,
+        signingKey: t.signingKey,
+        encryptionKey: t.encryptionKey,
+      })),
+    });
+    const run = await runDkgLocally(
+      trustees.map((t) =>
+        DkgParticipant.forDkg(session, {
+          index: t.index,
+          signingKey: t.vault.signingKey(),
+          encryptionSecretKey: t.vault.hpkeKeyPair().secretKey,
+        }),
+      ),
+    );
+    const out = run.outputs[0]!;
+    if (isOvertError(out)) throw out;
+    await fx.service.publishEpochKey(
+      signEpochKeyStatement(
+        {
+          orgId: ORG,
+          epoch: 680,
+          policyHash: policy.hash,
+          threshold: 2,
+          groupKey: out.publicKey.groupKey,
+          verificationKeys: out.publicKey.verificationKeys,
+          transcriptHash: out.transcriptHash,
+          sessionId: session.id,
+          time: Date.now(),
+        },
+        [t1, t2].map((t) => ({ index: t.index, key: t.vault.signingKey() })),
+      ),
+    );
+    await until('the epoch key on every trustee', () =>
+      trustees.every((t) => t.log.epochKey(680) !== undefined),
+    );
+    await until('trustee 3 alert', () => t3.vault.alerts().some((a) => a.kind === 'epoch-key-unsigned'));
+    expect(t1.vault.alerts()).toEqual([]);
+
+    // A policy that drops trustee 3.
+    await fx.publishPolicy(
+      fx.policyFor(
+        [t1, t2].map((t) => t.vault.identity),
+        2,
+        2,
+      ),
+    );
+    await until('policy 2 on every trustee', () =>
+      trustees.every((t) => t.log.policy()?.policy.serial === 2),
+    );
+    const alerts = await api(t3, '/v1/alerts');
+    expect((alerts.body.alerts as { kind: string }[]).map((a) => a.kind)).toEqual([
+      'epoch-key-unsigned',
+      'policy-dropped',
+    ]);
+    // onEntry saw every entry in order, from the first.
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(seen[0]).toBe(0);
+
+    // A view whose witness quorum last cosigned long ago is stale: no policy in force (TRU-6).
+    const dir = mkdtempSync(join(tmpdir(), 'overt-stale-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const v = await TrusteeVault.open({
+      dataDir: join(dir, 't'),
+      key: { kind: 'raw', key: randomBytes(32) },
+      index: 9,
+    });
+    cleanups.push(() => v.close());
+    const follower = new LogFollower({
+      vault: v,
+      logUrl: `${fx.url}/log/`,
+      anchors: fx.anchors,
+      now: () => Date.now() + 3_600_000,
+    });
+    await follower.update();
+    expect(follower.policy()).toBeUndefined();
+    expect(follower.problem()).toBe('stale-log');
+    expect(v.alerts().map((a) => a.kind)).toEqual(['stale-log']);
+  }, 90_000);
+});
