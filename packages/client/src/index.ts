@@ -3,6 +3,7 @@
  * Typed errors, the MLS layer (conversations as RFC 9420 groups of devices), the relay transport (signed requests,
  * mailbox socket), the state-store interface, and `OvertClient` (send and receive with capsule checks).
  */
+export * from './access/relay-client.js';
 export * from './errors.js';
 export * from './log/anchors.js';
 export * from './log/directory-log.js';

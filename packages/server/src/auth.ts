@@ -20,6 +20,9 @@
  */
 import {
   concatBytes,
+  equalBytes,
+  findRequester,
+  findTrustee,
   fromBase64Url,
   isDeviceId,
   isOvertError,
@@ -29,11 +32,13 @@ import {
   sign,
   toBase64Url,
   utf8Encode,
+  type VerifiedPolicy,
   verifySignature,
   Writer,
 } from '@overt/core';
 import { RelayError } from './errors.js';
-import type { DeviceRecord, RelayStorage } from './storage/storage.js';
+import { verifyPolicyStatement } from './statements.js';
+import type { DeviceRecord, PolicyRecord, RelayStorage } from './storage/storage.js';
 
 export const REQUEST_TAG = 'overt/relay/v1/request';
 export const NONCE_BYTES = 16;
@@ -51,12 +56,33 @@ export const HEADER_SIGNATURE = 'overt-signature';
  */
 export { isDeviceId, isUserId } from '@overt/core';
 
-/** Who signed: a device (by id) or the org-admin. Written `device:<id>` or `admin` on the wire. */
-export type Signer = { readonly kind: 'device'; readonly deviceId: string } | { readonly kind: 'admin' };
+/**
+ * Who signed: a device (by id), the org-admin, or — for the access workflow (access.md §1) — a trustee or a
+ * requester of the policy in force. Written `device:<id>`, `admin`, `trustee:<index>` or `requester:<id>`.
+ */
+export type Signer =
+  | { readonly kind: 'device'; readonly deviceId: string }
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'trustee'; readonly index: number }
+  | { readonly kind: 'requester'; readonly requesterId: string };
 
 export function signerString(s: Signer): string {
-  return s.kind === 'admin' ? 'admin' : `device:${s.deviceId}`;
+  switch (s.kind) {
+    case 'admin':
+      return 'admin';
+    case 'device':
+      return `device:${s.deviceId}`;
+    case 'trustee':
+      return `trustee:${s.index}`;
+    case 'requester':
+      return `requester:${s.requesterId}`;
+  }
 }
+
+/** A requester id of a policy (workflow.md §2: id ≤ 128, bytes 0x21–0x7e). */
+const REQUESTER_ID = /^[\x21-\x7e]{1,128}$/;
+/** A trustee index 1..255, decimal without leading zeros. */
+const TRUSTEE_INDEX = /^[1-9][0-9]{0,2}$/;
 
 function malformed(what: string): never {
   throw new RelayError('AUTH_MALFORMED', `authentication ${what} is malformed`, { check: 'AUTH-2' });
@@ -65,6 +91,10 @@ function malformed(what: string): never {
 export function parseSigner(s: string): Signer {
   if (s === 'admin') return { kind: 'admin' };
   if (s.startsWith('device:') && isDeviceId(s.slice(7))) return { kind: 'device', deviceId: s.slice(7) };
+  if (s.startsWith('trustee:') && TRUSTEE_INDEX.test(s.slice(8)) && Number(s.slice(8)) <= 255)
+    return { kind: 'trustee', index: Number(s.slice(8)) };
+  if (s.startsWith('requester:') && REQUESTER_ID.test(s.slice(10)))
+    return { kind: 'requester', requesterId: s.slice(10) };
   return malformed('signer');
 }
 
@@ -192,10 +222,45 @@ export function readPresentedAuth(get: (name: string) => unknown): PresentedAuth
   };
 }
 
-/** An authenticated principal. */
+/** The policy in force, verified under the admin key, with its stored record (relay.md §4.3). */
+export interface PolicyInForce {
+  readonly record: PolicyRecord;
+  readonly policy: VerifiedPolicy;
+}
+
+/**
+ * An authenticated principal. Trustees and requesters carry the policy in force their key was taken from, so an
+ * access operation checks against the very policy that authenticated the caller.
+ */
 export type Principal =
   | { readonly kind: 'device'; readonly device: DeviceRecord }
-  | { readonly kind: 'admin' };
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'trustee'; readonly index: number; readonly inForce: PolicyInForce }
+  | { readonly kind: 'requester'; readonly requesterId: string; readonly inForce: PolicyInForce };
+
+const verifiedPolicies = new WeakMap<RelayStorage, PolicyInForce>();
+
+/**
+ * The policy in force on this relay's log (the stored policy with the highest serial), verified under the bound
+ * admin key; undefined before the first. The last verification is remembered per storage and reused while the
+ * stored bytes are the same, so a trustee's requests do not re-verify the policy's signature each time.
+ */
+export async function policyInForce(storage: RelayStorage): Promise<PolicyInForce | undefined> {
+  const record = await storage.currentPolicy();
+  if (record === undefined) return undefined;
+  const cached = verifiedPolicies.get(storage);
+  if (
+    cached !== undefined &&
+    cached.record.serial === record.serial &&
+    equalBytes(cached.record.signed, record.signed)
+  )
+    return cached;
+  const admin = await storage.getOrgAdmin();
+  if (admin === undefined) return undefined;
+  const inForce = { record, policy: verifyPolicyStatement(admin, record.signed) };
+  verifiedPolicies.set(storage, inForce);
+  return inForce;
+}
 
 export interface VerifyOptions {
   readonly storage: RelayStorage;
@@ -229,6 +294,23 @@ export async function verifyPresentedAuth(
       throw new RelayError('AUTH_UNKNOWN_DEVICE', 'no org-admin is set', { check: 'AUTH-3' });
     publicKey = admin;
     principal = { kind: 'admin' };
+  } else if (auth.signer.kind === 'trustee' || auth.signer.kind === 'requester') {
+    // Access signers (access.md §1): keys of the policy in force; no policy, or not named in it, is unknown.
+    const inForce = await policyInForce(storage);
+    const signer = auth.signer;
+    const key =
+      inForce === undefined
+        ? undefined
+        : signer.kind === 'trustee'
+          ? findTrustee(inForce.policy.policy, signer.index)?.signingKey
+          : findRequester(inForce.policy.policy, signer.requesterId)?.signingKey;
+    if (inForce === undefined || key === undefined)
+      throw new RelayError('AUTH_UNKNOWN_DEVICE', `unknown ${signer.kind}`, { check: 'AUTH-3' });
+    publicKey = key;
+    principal =
+      signer.kind === 'trustee'
+        ? { kind: 'trustee', index: signer.index, inForce }
+        : { kind: 'requester', requesterId: signer.requesterId, inForce };
   } else {
     const device = await storage.getDevice(auth.signer.deviceId);
     if (device === undefined || device.status === 'pending')

@@ -103,6 +103,34 @@ export type ReportErrorCode =
   | 'REPORT_ENVELOPE_UNKNOWN'
   | 'REPORT_UNKNOWN';
 
+/** The accountable-access workflow (docs/spec/access.md §4: ACC-). */
+export type AccessErrorCode =
+  /** A malformed access body, path or query: unknown fields, wrong types, bad base64, oversize (ACC-0). */
+  | 'ACCESS_BAD_REQUEST'
+  /** The request does not verify under the policy in force (ACC-R1). */
+  | 'ACCESS_REQUEST_INVALID'
+  /** Not exactly one sealed part per trustee of the policy (ACC-R3). */
+  | 'ACCESS_SEALED_INVALID'
+  /** The request id was used before with other bytes (ACC-R4). */
+  | 'ACCESS_REQUEST_EXISTS'
+  | 'ACCESS_REQUEST_UNKNOWN'
+  /** The decision does not verify under the policy in force and the logged request (ACC-D1). */
+  | 'ACCESS_DECISION_INVALID'
+  /** The request has no execution (yet): no envelopes to serve, nothing to release. */
+  | 'ACCESS_NOT_EXECUTED'
+  | 'ACCESS_ENVELOPE_UNKNOWN'
+  /** The release does not verify under the policy and the logged execution (ACC-L1). */
+  | 'ACCESS_RELEASE_INVALID'
+  /** SHA-256(bundle) is not the release's bundle_hash (ACC-L3). */
+  | 'ACCESS_BUNDLE_MISMATCH'
+  /** Another release for the same (request, trustee, batch) is stored (ACC-L4). */
+  | 'ACCESS_RELEASE_CONFLICT'
+  | 'ACCESS_RELEASE_UNKNOWN'
+  /** The refusal does not verify under the policy in force (ACC-F1). */
+  | 'ACCESS_REFUSAL_INVALID'
+  /** The relay has no execution key configured: it cannot execute (ACC-X1). */
+  | 'ACCESS_DISABLED';
+
 /** Storage drivers (STORE-R-). */
 export type StorageErrorCode = 'STORE_R_FAILED' | 'STORE_R_CORRUPT' | 'STORE_R_INVALID';
 
@@ -113,6 +141,7 @@ export type RelayErrorCode =
   | DeliveryErrorCode
   | EnvelopeErrorCode
   | ReportErrorCode
+  | AccessErrorCode
   | StorageErrorCode;
 
 /** The HTTP status of each code (docs/spec/relay.md §7). One table, so a code always has one status. */
@@ -194,6 +223,20 @@ const STATUS: Record<RelayErrorCode, number> = {
   REPORT_STAMP: 400,
   REPORT_ENVELOPE_UNKNOWN: 404,
   REPORT_UNKNOWN: 404,
+  ACCESS_BAD_REQUEST: 400,
+  ACCESS_REQUEST_INVALID: 400,
+  ACCESS_SEALED_INVALID: 400,
+  ACCESS_REQUEST_EXISTS: 409,
+  ACCESS_REQUEST_UNKNOWN: 404,
+  ACCESS_DECISION_INVALID: 400,
+  ACCESS_NOT_EXECUTED: 409,
+  ACCESS_ENVELOPE_UNKNOWN: 404,
+  ACCESS_RELEASE_INVALID: 400,
+  ACCESS_BUNDLE_MISMATCH: 400,
+  ACCESS_RELEASE_CONFLICT: 409,
+  ACCESS_RELEASE_UNKNOWN: 404,
+  ACCESS_REFUSAL_INVALID: 400,
+  ACCESS_DISABLED: 503,
   STORE_R_FAILED: 503,
   STORE_R_CORRUPT: 500,
   STORE_R_INVALID: 400,

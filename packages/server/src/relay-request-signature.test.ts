@@ -141,6 +141,20 @@ describe('header parsing (AUTH-1, AUTH-2) under fuzz', () => {
     expect(parseSigner('device:a.b-c_~1')).toEqual({ kind: 'device', deviceId: 'a.b-c_~1' });
     for (const s of ['device:', 'device:a/b', 'Device:x', 'admin ', `device:${'x'.repeat(65)}`])
       expect(() => parseSigner(s)).toThrowError(/AUTH_MALFORMED/);
+    // The access signers (access.md §1): a trustee index 1..255 in canonical decimal, a requester id ≤ 128.
+    expect(parseSigner('trustee:255')).toEqual({ kind: 'trustee', index: 255 });
+    expect(parseSigner('requester:r@x.y')).toEqual({ kind: 'requester', requesterId: 'r@x.y' });
+    for (const s of [
+      'trustee:0',
+      'trustee:01',
+      'trustee:256',
+      'trustee:',
+      'trustee:1a',
+      'requester:',
+      'requester:a b',
+    ])
+      expect(() => parseSigner(s)).toThrowError(/AUTH_MALFORMED/);
+    expect(() => parseSigner(`requester:${'r'.repeat(129)}`)).toThrowError(/AUTH_MALFORMED/);
     const good = signRequest(generateSigningKey(), { kind: 'admin' }, 'GET', '/', new Uint8Array(0));
     const read = (over: Record<string, string>) => () =>
       readPresentedAuth((n) => ({ ...(good as unknown as Record<string, string>), ...over })[n]);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { SigningKeyPair } from '@overt/core';
 import type { FastifyInstance } from 'fastify';
+import { AccessService } from './access/service.js';
 import { DEFAULT_FRESHNESS_MS } from './auth.js';
 import { RelayError } from './errors.js';
 import { ReportDesk } from './franking.js';
@@ -83,6 +84,12 @@ export type RelayConfig = RelayStorageConfig & {
    */
   readonly frankingKey?: SigningKeyPair;
   /**
+   * The relay's execution key (access.md §4.1): it signs the executions of approved access requests and is
+   * published as `accessKey` in /.well-known/overt. Keep it across restarts: trustees verify every execution
+   * under it. Without it the access endpoints are served but nothing is executed (ACCESS_DISABLED, ACC-X1).
+   */
+  readonly accessKey?: SigningKeyPair;
+  /**
    * Cross-node fan-out over NATS JetStream (relay.md §6.6), for several relay nodes on one PostgreSQL database.
    * Without it, pushes reach only the sockets of the node that stored the item.
    */
@@ -117,6 +124,8 @@ export interface Relay {
   readonly ingest: IngestPipeline;
   /** Franking stamps and abuse reports (relay.md §10). */
   readonly reports: ReportDesk;
+  /** The accountable-access workflow (access.md §4). */
+  readonly access: AccessService;
   /** The resource bounds in force (relay.md §2.4). */
   readonly limits: ResourceLimits;
   /** What the WebSocket flow bounds did (RLY-23, RLY-26). */
@@ -146,6 +155,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
   const { storage, owned } = await openStorage(config);
   let app: FastifyInstance;
   let hub: MailboxHub;
+  let access: AccessService;
   const reports = new ReportDesk(storage, config.frankingKey, now);
   try {
     hub = new MailboxHub(config.nats !== undefined ? await NatsFanout.connect(config.nats) : undefined, {
@@ -189,8 +199,17 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       blobQuotaBytes: limits.blobQuotaBytes,
       ...(config.claimLimit !== undefined ? { claimLimit: config.claimLimit } : {}),
     });
+    access = new AccessService({
+      storage,
+      log: config.log,
+      orgId: config.orgId,
+      now,
+      relay: service,
+      ...(config.accessKey !== undefined ? { accessKey: config.accessKey } : {}),
+    });
     const logHandler = config.logHandler;
     app = await buildApp({
+      access,
       reports,
       service,
       hub,
@@ -264,6 +283,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     app,
     ingest,
     reports,
+    access,
     limits,
     socketStats,
     async start() {

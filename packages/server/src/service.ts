@@ -111,7 +111,7 @@ function certainlyNotAppended(e: unknown): boolean {
   );
 }
 
-function logUnavailable(cause: unknown): RelayError {
+export function logUnavailable(cause: unknown): RelayError {
   return new RelayError('RELAY_LOG_UNAVAILABLE', 'the transparency log did not accept the entry', {
     check: 'AUTH-10',
     cause,

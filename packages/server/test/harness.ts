@@ -265,6 +265,8 @@ export interface Harness {
   readonly adminKey: SigningKeyPair;
   /** The relay's franking key (relay.md §10), undefined when started without one. */
   readonly frankingKey: SigningKeyPair | undefined;
+  /** The relay's execution key (access.md §4.1), undefined when started without one. */
+  readonly accessKey: SigningKeyPair | undefined;
   readonly sequencer: Sequencer;
   readonly logStorage: SqliteLogStorage;
   /** Creates a user (if needed) and enrols a device with a fresh identity key. */
@@ -301,6 +303,8 @@ export async function startHarness(
     postgres?: { readonly url: string; readonly schema: string };
     /** Key-package claims per (claimer, claimed device) (DS-11), default the relay's. */
     claimLimit?: BucketConfig;
+    /** The relay's execution key (access.md §4.1), default a fresh one; `false` runs a relay without one. */
+    accessKey?: SigningKeyPair | false;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -316,7 +320,9 @@ export async function startHarness(
   const adminKey = generateSigningKey();
   const frankingKey =
     options.frankingKey === false ? undefined : (options.frankingKey ?? generateSigningKey());
+  const accessKey = options.accessKey === false ? undefined : (options.accessKey ?? generateSigningKey());
   const relay = await createRelay({
+    ...(accessKey !== undefined ? { accessKey } : {}),
     ...(options.postgres !== undefined
       ? { databaseUrl: options.postgres.url, schema: options.postgres.schema }
       : { dataDir: join(dir, 'relay') }),
@@ -342,6 +348,7 @@ export async function startHarness(
     admin,
     adminKey,
     frankingKey,
+    accessKey,
     sequencer,
     logStorage,
     async enrol(userId, deviceId) {

@@ -21,13 +21,27 @@ import { ClientError } from '../errors.js';
 export const REQUEST_TAG = 'overt/relay/v1/request';
 export const NONCE_BYTES = 16;
 
-/** Who signs: a device (by id) or the org-admin. On the wire `device:<id>` or `admin`. */
+/**
+ * Who signs: a device (by id), the org-admin, or for the access workflow (access.md §1) a trustee (by index) or a
+ * requester (by id) of the policy in force. On the wire `device:<id>`, `admin`, `trustee:<index>`, `requester:<id>`.
+ */
 export type RequestSigner =
   | { readonly kind: 'device'; readonly deviceId: string }
-  | { readonly kind: 'admin' };
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'trustee'; readonly index: number }
+  | { readonly kind: 'requester'; readonly requesterId: string };
 
 export function signerString(s: RequestSigner): string {
-  return s.kind === 'admin' ? 'admin' : `device:${s.deviceId}`;
+  switch (s.kind) {
+    case 'admin':
+      return 'admin';
+    case 'device':
+      return `device:${s.deviceId}`;
+    case 'trustee':
+      return `trustee:${s.index}`;
+    case 'requester':
+      return `requester:${s.requesterId}`;
+  }
 }
 
 /** The four authentication values, by header name (lowercase). */

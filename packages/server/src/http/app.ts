@@ -24,6 +24,8 @@ import Fastify, {
 } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { z } from 'zod';
+import { isAccessTarget, registerAccessRoutes } from '../access/routes.js';
+import type { AccessCaller, AccessService } from '../access/service.js';
 import { type Principal, readPresentedAuth, verifyPresentedAuth } from '../auth.js';
 import { isRelayError, RelayError } from '../errors.js';
 import type { ReportDesk } from '../franking.js';
@@ -94,6 +96,8 @@ export interface AppOptions {
   readonly socketStats?: SocketStats;
   /** One record per answered request: method, route pattern, status, duration, refusal code (request-log.ts). */
   readonly requestLog?: RequestLogSink;
+  /** The accountable-access endpoints (access.md §4); absent, they are not served. */
+  readonly access?: AccessService;
 }
 
 /** What the WebSocket flow bounds did (RLY-23, RLY-26), summed over every socket since the relay started. */
@@ -119,7 +123,8 @@ interface Body {
   readonly kind: 'json' | 'binary';
 }
 
-type AuthMode = 'none' | 'device' | 'admin';
+/** `access`: a trustee or a requester of the policy in force (access.md §1). */
+type AuthMode = 'none' | 'device' | 'admin' | 'trustee' | 'requester' | 'access';
 /** `json?`: a JSON body or none at all (an endpoint whose body fields are all optional). */
 type BodyMode = 'none' | 'json' | 'json?' | 'binary';
 
@@ -151,6 +156,24 @@ function problem(reply: FastifyReply, e: RelayError): FastifyReply {
   refusals.set(reply, e);
   if (e.retryAfter !== undefined) reply.header('Retry-After', String(e.retryAfter));
   return reply.status(e.status).type('application/problem+json').send(problemBody(e));
+}
+
+/**
+ * On the access endpoints (access.md §4) a malformed body, path or query is ACCESS_BAD_REQUEST (ACC-0), whichever
+ * boundary step found it (strict JSON, the body's presence, the router's parameters).
+ */
+function accessBoundary(url: string | undefined, e: RelayError): RelayError {
+  if (
+    isAccessTarget(url) &&
+    (e.code === 'RELAY_MALFORMED_JSON' ||
+      e.code === 'RELAY_INVALID_BODY' ||
+      e.code === 'RELAY_INVALID_PARAMS')
+  )
+    return new RelayError('ACCESS_BAD_REQUEST', e.message.replace(/^[A-Z_]+ \[[A-Z0-9-]+\]: /, ''), {
+      check: 'ACC-0',
+      cause: e,
+    });
+  return e;
 }
 
 /** The same RFC 9457 answer on a bare node:http response (routes served before Fastify, e.g. /log/). */
@@ -368,10 +391,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     });
   });
 
-  app.setErrorHandler((error, _req, reply) => {
-    if (isRelayError(error)) return problem(reply, error);
+  app.setErrorHandler((error, req, reply) => {
+    if (isRelayError(error)) return problem(reply, accessBoundary(req.url, error));
     const mapped = fromFastifyError(error as { code?: string; statusCode?: number });
-    if (mapped !== undefined) return problem(reply, mapped);
+    if (mapped !== undefined) return problem(reply, accessBoundary(req.url, mapped));
     // Our bug or a database failure: the client learns only the code.
     console.error('relay: internal error', error);
     return problem(reply, new RelayError('RELAY_INTERNAL', 'internal error'));
@@ -449,8 +472,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         let principal: Principal | undefined;
         if (opts.auth !== 'none') {
           principal = await authenticate(req, body?.bytes ?? EMPTY);
-          if (principal.kind !== opts.auth)
-            throw new RelayError('AUTH_FORBIDDEN', `this endpoint is for the ${opts.auth}`, {
+          const allowed =
+            opts.auth === 'access'
+              ? principal.kind === 'trustee' || principal.kind === 'requester'
+              : principal.kind === opts.auth;
+          if (!allowed)
+            throw new RelayError('AUTH_FORBIDDEN', `this endpoint is not for a signer of this kind`, {
               check: 'AUTH-8',
             });
         }
@@ -709,6 +736,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       report: toBase64(record.report),
     };
   });
+
+  // ── Accountable access (access.md §4) ──
+  if (o.access !== undefined)
+    registerAccessRoutes(
+      (method, url, opts, handler) =>
+        route(method, url, opts, (ctx) =>
+          handler({
+            req: ctx.req,
+            reply: ctx.reply,
+            caller: ctx.principal as AccessCaller,
+            json: ctx.body?.json,
+          }),
+        ),
+      o.access,
+    );
 
   // ── Mailbox push (§6.6) ──
   const socketStats = o.socketStats ?? newSocketStats();

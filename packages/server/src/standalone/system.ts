@@ -9,7 +9,7 @@
  *   overt.json            org id and log origin, fixed on first start
  *   admin.key             the org admin's Ed25519 key (signed-note signer key format, mode 0600)
  *   log/log.key, log/log.sqlite
- *   relay/relay.sqlite
+ *   relay/relay.sqlite, relay/franking.key, relay/access.key (the execution key, access.md §4.1)
  *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
  *   trustees/trustee-1..3/   secret.key, epoch-<e>.share
  *   requester/secret.key     the local requester stand-in the policy names
@@ -275,6 +275,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       `${state.org}/franking`,
       () => `${state.org}/franking`,
     ).key;
+    // The relay's execution key (access.md §4.1): persisted, so trustees keep verifying executions after a restart.
+    const accessKey = loadOrCreateKeyFile(
+      join(dataDir, 'relay', 'access.key'),
+      SIGNATURE_TYPE_ED25519,
+      `${state.org}/access`,
+      () => `${state.org}/access`,
+    ).key;
 
     // The witnesses first: the sequencer needs their URLs and keys.
     const children: { child: ChildProcess; info: WitnessChildInfo }[] = [];
@@ -325,6 +332,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       orgId: state.org,
       adminPublicKey: admin.key.publicKey,
       frankingKey: franking.keyPair,
+      accessKey: accessKey.keyPair,
       log: sequencer,
       // Read-only: the relay is the log's only writer, through its checked admin statements (no POST add).
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
@@ -397,6 +405,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       witnessVkeys: children.map((c) => c.info.vkey),
       witnessQuorum: WITNESS_QUORUM,
       frankingKey: franking.publicKey,
+      accessKey: accessKey.publicKey,
     });
     const logSize = sequencer.checkpoint.size;
     let witnessed = true;

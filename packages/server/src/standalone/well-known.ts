@@ -24,6 +24,11 @@ export interface WellKnownDocument {
     readonly witness_quorum: number;
   } /** The relay's Ed25519 franking public key (relay.md §10), standard base64 of its 32 bytes. */;
   readonly franking_key: string;
+  /**
+   * The relay's execution key (access.md §4.1), standard base64 of its 32 bytes: trustees and auditors verify
+   * every logged execution under it. Named `accessKey` as access.md §4.1 gives it.
+   */
+  readonly accessKey: string;
 }
 
 export function buildWellKnown(o: {
@@ -35,6 +40,7 @@ export function buildWellKnown(o: {
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
   readonly frankingKey: Uint8Array;
+  readonly accessKey: Uint8Array;
 }): WellKnownDocument {
   return {
     org: o.org,
@@ -47,5 +53,6 @@ export function buildWellKnown(o: {
       witness_quorum: o.witnessQuorum,
     },
     franking_key: toBase64(o.frankingKey),
+    accessKey: toBase64(o.accessKey),
   };
 }

@@ -14,6 +14,8 @@
 import { pgTransaction } from '@overt/log/service';
 import pg from 'pg';
 import { RelayError } from '../errors.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
+import { POSTGRES_ACCESS_MIGRATION, PostgresAccessStorage } from './access-postgres.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -239,6 +241,13 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       ALTER TABLE mailbox ADD COLUMN linked_envelope_id bytea;
     `,
   },
+  {
+    version: 7,
+    name: ACCESS_MIGRATION_NAME,
+    // The accountable-access workflow (access.md §4, relay.md §5): trustee mailbox, requests, sealed parts,
+    // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
+    sql: POSTGRES_ACCESS_MIGRATION,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -393,7 +402,15 @@ export class PostgresRelayStorage implements RelayStorage {
   private noncesSincePrune = 0;
   private closed = false;
 
-  private constructor(private readonly pool: pg.Pool) {}
+  /** The accountable-access tables (access.md §4), in this schema. */
+  readonly access: AccessStorage;
+
+  private constructor(private readonly pool: pg.Pool) {
+    this.access = new PostgresAccessStorage(
+      (what, fn) => this.tx(what, fn),
+      (what, fn) => this.read(what, fn),
+    );
+  }
 
   /** Connects and migrates. */
   static async open(options: PostgresRelayStorageOptions): Promise<PostgresRelayStorage> {

@@ -11,6 +11,8 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
+import { SQLITE_ACCESS_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -235,6 +237,13 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       ALTER TABLE mailbox ADD COLUMN linked_envelope_id BLOB;
     `,
   },
+  {
+    version: 7,
+    name: ACCESS_MIGRATION_NAME,
+    // The accountable-access workflow (access.md §4, relay.md §5): trustee mailbox, requests, sealed parts,
+    // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
+    sql: SQLITE_ACCESS_MIGRATION,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -381,7 +390,16 @@ export class SqliteRelayStorage implements RelayStorage {
   private nonceBatch: PendingNonce[] = [];
   private readonly statements = new Map<string, Database.Statement>();
 
-  private constructor(private readonly db: Database.Database) {}
+  /** The accountable-access tables (access.md §4), on this database. */
+  readonly access: AccessStorage;
+
+  private constructor(private readonly db: Database.Database) {
+    this.access = new SqliteAccessStorage(
+      db,
+      (what, fn) => this.tx(what, fn),
+      (what, fn) => this.read(what, fn),
+    );
+  }
 
   /** Opens (creating if needed) and migrates the database. */
   static open(options: SqliteRelayStorageOptions): SqliteRelayStorage {

@@ -12,6 +12,7 @@
  */
 
 import type { RelayError } from '../errors.js';
+import type { AccessStorage } from './access.js';
 
 /** A device's directory state. `pending` exists only between the two halves of an enrolment (§4.2). */
 export type DeviceStatus = 'pending' | 'active' | 'removed';
@@ -227,6 +228,9 @@ export interface PolicyRecord {
 
 /** The relay's storage. Drivers: {@link SqliteRelayStorage}, {@link PostgresRelayStorage}. */
 export interface RelayStorage {
+  /** The accountable-access workflow's tables (access.md §4; storage/access.ts), in the same database. */
+  readonly access: AccessStorage;
+
   /**
    * Binds the org-admin's Ed25519 public key on first start and checks it on every later start (STORE-R-1,
    * DIR_ADMIN_MISMATCH): a relay's directory can never be silently taken over by another admin key. Idempotent.

@@ -1,0 +1,629 @@
+/**
+ * The relay's side of accountable access (docs/spec/access.md §4): it files requests, logs the trustees'
+ * decisions, releases and refusals, executes an approved request (§4.1: selects the in-scope envelopes, signs and
+ * logs an execution with its execution key), serves the executed envelopes and the sealed share bundles, and
+ * carries the trustees' mailbox. It never holds a share and never asks a trustee for one; every object it logs is
+ * verified with core's verifiers first, and release rule 2 is evaluated over the access entries it logged itself
+ * (storage `access_entries`), never over a list a caller sent.
+ *
+ * Every method takes an authenticated principal (the HTTP layer checked the signature and the signer kind) and
+ * validated input; refusals are RelayErrors with the ACC- check IDs of access.md §4.
+ */
+import {
+  approvingTrustees,
+  checkApprovalQuorum,
+  compareBytes,
+  DECISION_ENTRY_TYPE,
+  decisionsOnLog,
+  decodeDecision,
+  decodeHeader,
+  decodeRefusal,
+  decodeRelease,
+  decodeSigned,
+  denyingTrustees,
+  envelopeLabel,
+  equalBytes,
+  executionFor,
+  inScope,
+  isOvertError,
+  type LoggedDecisions,
+  MAX_ENTRY_SIGNED_BODY,
+  type OvertError,
+  type SigningKeyPair,
+  scopeOf,
+  sha256,
+  signExecution,
+  type VerifiedDecision,
+  type VerifiedExecution,
+  type VerifiedRequest,
+  verifyDecision,
+  verifyExecution,
+  verifyRefusal,
+  verifyRelease,
+  verifyRequest,
+} from '@overt/core';
+import { ENTRY_TYPES } from '@overt/log';
+import { type PolicyInForce, policyInForce } from '../auth.js';
+import { RelayError, type RelayErrorCode } from '../errors.js';
+import type { LogPort } from '../log-port.js';
+import { logUnavailable, type RelayService } from '../service.js';
+import { verifyEpochKeyStatement } from '../statements.js';
+import type {
+  AccessEntryRecord,
+  AccessRequestRecord,
+  AccessStatus,
+  ExecutionRecord,
+  ReleaseRecord,
+  SealedPart,
+  SelectedEnvelope,
+} from '../storage/access.js';
+import type { DeviceRecord, EnvelopeRecord, EpochKeyRecord, RelayStorage } from '../storage/storage.js';
+
+/** A trustee mailbox message's largest body (access.md §4). */
+export const MAX_MAIL_BYTES = 256 * 1024;
+/** Positions per release batch (access.md §3: RELEASE_BATCH). */
+export const RELEASE_BATCH_SIZE = 1024;
+/** Envelope heads scanned per storage read during a selection (§4.1). */
+const SCAN_PAGE = 1024;
+
+/** Entry types of the access workflow (log entry.ts registry). */
+const T = {
+  request: ENTRY_TYPES.request,
+  decision: ENTRY_TYPES.decision,
+  execution: ENTRY_TYPES.execution,
+  release: ENTRY_TYPES.release,
+  refusal: ENTRY_TYPES.refusal,
+} as const;
+if (T.decision !== DECISION_ENTRY_TYPE)
+  throw new Error('decision entry type disagrees with the log registry');
+
+export type TrusteeCaller = {
+  readonly kind: 'trustee';
+  readonly index: number;
+  readonly inForce: PolicyInForce;
+};
+export type RequesterCaller = {
+  readonly kind: 'requester';
+  readonly requesterId: string;
+  readonly inForce: PolicyInForce;
+};
+export type AccessCaller = TrusteeCaller | RequesterCaller;
+
+export interface AccessServiceOptions {
+  readonly storage: RelayStorage;
+  readonly log: LogPort;
+  readonly orgId: string;
+  readonly now: () => number;
+  /** The directory service: epoch-key statements posted by trustees go through its checks (AUTH-11). */
+  readonly relay: RelayService;
+  /** The relay's execution key (Ed25519): it signs executions. Without it the relay does not execute. */
+  readonly accessKey?: SigningKeyPair;
+}
+
+/** Everything logged about one request, as the relay recorded it. */
+export interface RequestView {
+  readonly request: AccessRequestRecord;
+  readonly decisions: readonly AccessEntryRecord[];
+  readonly execution: ExecutionRecord | undefined;
+  readonly releases: readonly ReleaseRecord[];
+  readonly refusals: readonly AccessEntryRecord[];
+}
+
+/** One executed envelope as served (§4): its position, label, message id and head. */
+export interface ServedEnvelope extends SelectedEnvelope {
+  readonly envelope: EnvelopeRecord;
+}
+
+/** Core's verification failures as the relay's code under an ACC- check, with core's check in the detail. */
+function asAccess<T>(code: RelayErrorCode, check: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isOvertError(e)) {
+      const o = e as OvertError;
+      throw new RelayError(code, `refused by ${o.check ?? o.code}`, { check, cause: e });
+    }
+    throw e;
+  }
+}
+
+function forbidden(check: string, what: string): RelayError {
+  return new RelayError('AUTH_FORBIDDEN', what, { check });
+}
+
+function entryBytes(e: AccessEntryRecord): Uint8Array {
+  const out = new Uint8Array(1 + e.body.length);
+  out[0] = e.type;
+  out.set(e.body, 1);
+  return out;
+}
+
+export class AccessService {
+  readonly storage: RelayStorage;
+  private readonly log: LogPort;
+  readonly orgId: string;
+  private readonly now: () => number;
+  private readonly relay: RelayService;
+  readonly accessKey: SigningKeyPair | undefined;
+  /** Access writes run one at a time on this node: check, append, store; and at most one execution. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(o: AccessServiceOptions) {
+    this.storage = o.storage;
+    this.log = o.log;
+    this.orgId = o.orgId;
+    this.now = o.now;
+    this.relay = o.relay;
+    this.accessKey = o.accessKey;
+  }
+
+  private exclusive<R>(f: () => Promise<R>): Promise<R> {
+    const run = this.queue.then(f, f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async append(type: number, body: Uint8Array): Promise<number> {
+    const entry = new Uint8Array(1 + body.length);
+    entry[0] = type;
+    entry.set(body, 1);
+    try {
+      return (await this.log.append(entry)).index;
+    } catch (e) {
+      throw logUnavailable(e);
+    }
+  }
+
+  // ── Trustee mailbox and epoch keys (§4, §7) ─────────────────────────────────────────────────────────────
+
+  /** Stores a message from trustee `from` to trustee `to` (0 = every trustee of the policy in force). */
+  async sendMail(caller: TrusteeCaller, to: number, body: Uint8Array): Promise<number> {
+    if (to !== 0 && !caller.inForce.policy.policy.trustees.some((t) => t.index === to))
+      throw new RelayError('ACCESS_BAD_REQUEST', 'the addressee is not a trustee of the policy in force', {
+        check: 'ACC-M1',
+      });
+    return this.storage.access.putMail(caller.index, to, body, this.now());
+  }
+
+  readMail(caller: TrusteeCaller, after: number, limit: number) {
+    return this.storage.access.readMail(caller.index, after, limit);
+  }
+
+  /**
+   * An epoch-key statement posted by a trustee: checked exactly as the admin path (AUTH-11, under the policy in
+   * force) and logged; the same statement again answers the stored key (`created` false).
+   */
+  async publishEpochKey(statement: Uint8Array): Promise<{ record: EpochKeyRecord; created: boolean }> {
+    return this.exclusive(async () => {
+      const inForce = await policyInForce(this.storage);
+      if (inForce !== undefined) {
+        const s = verifyEpochKeyStatement(inForce.policy, statement);
+        const stored = await this.storage.getEpochKey(s.epoch);
+        if (stored !== undefined && equalBytes(stored.statement, statement))
+          return { record: stored, created: false };
+      }
+      return { record: await this.relay.publishEpochKey(statement), created: true };
+    });
+  }
+
+  // ── Requests (§4) ──────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Files a request: verified under the policy in force (ACC-R1), signed by the calling requester (ACC-R2), one
+   * sealed part per trustee of the policy (ACC-R3), a request id not used before (ACC-R4; the same bytes again
+   * answer the stored request, `created` false). Appends `u8 5 ‖ signed request` and stores the sealed parts.
+   */
+  async fileRequest(
+    caller: RequesterCaller,
+    signed: Uint8Array,
+    sealed: readonly SealedPart[],
+  ): Promise<{ record: AccessRequestRecord; created: boolean }> {
+    const policy = caller.inForce.policy;
+    const vreq = asAccess('ACCESS_REQUEST_INVALID', 'ACC-R1', () => verifyRequest(signed, policy));
+    if (vreq.request.requesterId !== caller.requesterId)
+      throw forbidden('ACC-R2', 'the request names another requester');
+    const trustees = policy.policy.trustees.map((t) => t.index);
+    const given = sealed.map((s) => s.trustee).sort((a, b) => a - b);
+    if (given.length !== trustees.length || given.some((t, i) => t !== trustees[i]))
+      throw new RelayError('ACCESS_SEALED_INVALID', 'one sealed part per trustee of the policy is needed', {
+        check: 'ACC-R3',
+      });
+    return this.exclusive(async () => {
+      const stored = await this.storage.access.getRequest(vreq.request.requestId);
+      if (stored !== undefined) {
+        if (equalBytes(stored.signed, signed)) return { record: stored, created: false };
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request id is taken', { check: 'ACC-R4' });
+      }
+      const logIndex = await this.append(T.request, signed);
+      const record: AccessRequestRecord = {
+        requestId: vreq.request.requestId,
+        requestHash: vreq.hash,
+        requesterId: vreq.request.requesterId,
+        signed,
+        logIndex,
+        policySerial: caller.inForce.record.serial,
+        status: 'pending',
+        receivedAt: this.now(),
+      };
+      await this.storage.access.putRequest(record, sealed);
+      return { record, created: true };
+    });
+  }
+
+  /** The stored request, readable by its requester and by every trustee (ACC-A1). */
+  async requestFor(caller: AccessCaller, requestId: Uint8Array): Promise<AccessRequestRecord> {
+    const r = await this.storage.access.getRequest(requestId);
+    if (r === undefined) throw new RelayError('ACCESS_REQUEST_UNKNOWN', 'no such request');
+    if (caller.kind === 'requester' && caller.requesterId !== r.requesterId)
+      throw forbidden('ACC-A1', "another requester's request");
+    return r;
+  }
+
+  listRequests(caller: AccessCaller, after: number, limit: number): Promise<AccessRequestRecord[]> {
+    return this.storage.access.listRequests(
+      after,
+      limit,
+      caller.kind === 'requester' ? caller.requesterId : undefined,
+    );
+  }
+
+  async view(caller: AccessCaller, requestId: Uint8Array): Promise<RequestView> {
+    const request = await this.requestFor(caller, requestId);
+    const entries = await this.storage.access.listEntries(requestId);
+    return {
+      request,
+      decisions: entries.filter((e) => e.type === T.decision),
+      execution: await this.storage.access.getExecution(requestId),
+      releases: await this.storage.access.listReleases(requestId),
+      refusals: entries.filter((e) => e.type === T.refusal),
+    };
+  }
+
+  /** The calling trustee's own sealed part (§2). */
+  async sealedPart(caller: TrusteeCaller, requestId: Uint8Array): Promise<Uint8Array> {
+    await this.requestFor(caller, requestId);
+    const s = await this.storage.access.getSealed(requestId, caller.index);
+    if (s === undefined) throw new RelayError('ACCESS_REQUEST_UNKNOWN', 'no sealed part for this trustee');
+    return s;
+  }
+
+  /** The logged request, verified again under the policy in force (ACC-R1): what decisions bind. */
+  private verified(inForce: PolicyInForce, r: AccessRequestRecord): VerifiedRequest {
+    return asAccess('ACCESS_REQUEST_INVALID', 'ACC-R1', () => verifyRequest(r.signed, inForce.policy));
+  }
+
+  /** Every decision about the request on the relay's record of its log entries (release rule 2's input). */
+  private async logged(inForce: PolicyInForce, vreq: VerifiedRequest): Promise<LoggedDecisions> {
+    const entries = await this.storage.access.listEntries(vreq.request.requestId);
+    return decisionsOnLog(inForce.policy, vreq, entries.map(entryBytes));
+  }
+
+  // ── Decisions and execution (§4, §4.1) ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Logs a trustee's decision: it verifies under the policy in force and the logged request (ACC-D1) and is
+   * signed by the calling trustee (ACC-D2); a byte-identical repeat answers its index (`created` false). Then,
+   * with k approvals over every logged decision and no execution yet, the relay executes (§4.1).
+   */
+  async submitDecision(
+    caller: TrusteeCaller,
+    signed: Uint8Array,
+  ): Promise<{ index: number; created: boolean; execution?: { index: number } }> {
+    const inForce = caller.inForce;
+    return this.exclusive(async () => {
+      // The request id comes from the decision itself; verifyDecision checks the rest below.
+      const requestId = asAccess(
+        'ACCESS_DECISION_INVALID',
+        'ACC-D1',
+        () =>
+          decodeDecision(decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'DECISION_INVALID', 'WF-D1').body)
+            .requestId,
+      );
+      const request = await this.storage.access.getRequest(requestId);
+      if (request === undefined)
+        throw new RelayError('ACCESS_DECISION_INVALID', 'the decision names no logged request', {
+          check: 'ACC-D1',
+        });
+      const vreq = this.verified(inForce, request);
+      const d: VerifiedDecision = asAccess('ACCESS_DECISION_INVALID', 'ACC-D1', () =>
+        verifyDecision(signed, inForce.policy, vreq),
+      );
+      if (d.decision.trusteeIndex !== caller.index)
+        throw forbidden('ACC-D2', 'the decision is signed for another trustee');
+      const entries = await this.storage.access.listEntries(requestId);
+      const repeat = entries.find((e) => e.type === T.decision && equalBytes(e.body, signed));
+      let index: number;
+      let created = false;
+      if (repeat !== undefined) index = repeat.logIndex;
+      else {
+        index = await this.append(T.decision, signed);
+        await this.storage.access.putEntry({ logIndex: index, requestId, type: T.decision, body: signed });
+        created = true;
+      }
+      const execution = await this.maybeExecute(inForce, request, vreq);
+      return { index, created, ...(execution !== undefined ? { execution: { index: execution } } : {}) };
+    });
+  }
+
+  /**
+   * §4.1: with k approvals over every logged decision and no execution, selects the in-scope signed envelopes,
+   * and — within both limits — signs, logs and stores the execution. Updates the status otherwise (`denied`
+   * once k approvals can no longer be reached, `over-limit`). Returns the execution's log index when one exists.
+   */
+  private async maybeExecute(
+    inForce: PolicyInForce,
+    request: AccessRequestRecord,
+    vreq: VerifiedRequest,
+  ): Promise<number | undefined> {
+    const existing = await this.storage.access.getExecution(request.requestId);
+    if (existing !== undefined) return existing.logIndex;
+    const policy = inForce.policy;
+    const logged = await this.logged(inForce, vreq);
+    const deny = denyingTrustees(logged);
+    if (policy.policy.trustees.length - deny.size < policy.policy.threshold) {
+      await this.setStatus(request, 'denied');
+      return undefined;
+    }
+    try {
+      checkApprovalQuorum(policy, vreq, logged);
+    } catch (e) {
+      if (isOvertError(e)) return undefined;
+      throw e;
+    }
+    if (request.status === 'over-limit') return undefined;
+    if (this.accessKey === undefined)
+      throw new RelayError('ACCESS_DISABLED', 'the relay has no execution key', { check: 'ACC-X1' });
+    const limit = Math.min(vreq.request.maxEnvelopes, policy.policy.limits.maxEnvelopes);
+    const selected = await this.select(vreq, limit);
+    if (selected === undefined) {
+      await this.setStatus(request, 'over-limit');
+      return undefined;
+    }
+    const approving = new Set(approvingTrustees(logged));
+    const approvals: VerifiedDecision[] = [];
+    const seen = new Set<number>();
+    for (const d of logged.decisions) {
+      const i = d.decision.trusteeIndex;
+      if (d.decision.verdict === 'approve' && approving.has(i) && !seen.has(i)) {
+        seen.add(i);
+        approvals.push(d);
+      }
+    }
+    const executedAt = this.now();
+    const execution = executionFor(
+      vreq,
+      approvals,
+      selected.map((s) => s.label),
+      executedAt,
+    );
+    const signed = signExecution(execution, this.accessKey);
+    const logIndex = await this.append(T.execution, signed);
+    await this.storage.access.putExecution(
+      { requestId: request.requestId, logIndex, signed, envelopeCount: selected.length, executedAt },
+      selected,
+    );
+    return logIndex;
+  }
+
+  private async setStatus(request: AccessRequestRecord, status: AccessStatus): Promise<void> {
+    if (request.status !== status) await this.storage.access.setRequestStatus(request.requestId, status);
+  }
+
+  /**
+   * The selection (§4.1): every stored envelope whose header decodes (format 2, so it carries a sender
+   * signature) and is in the request's scope, labels sorted by bytes and numbered from 0. Undefined when more
+   * than `limit` are in scope.
+   */
+  private async select(vreq: VerifiedRequest, limit: number): Promise<SelectedEnvelope[] | undefined> {
+    const scope = scopeOf(vreq);
+    const found: { label: Uint8Array; messageId: Uint8Array }[] = [];
+    let cursor: { sendTime: number; messageId: Uint8Array } | undefined;
+    for (;;) {
+      const page = await this.storage.access.scanEnvelopeHeads(
+        scope.orgId,
+        scope.window.from,
+        scope.window.until,
+        cursor,
+        SCAN_PAGE,
+      );
+      for (const e of page) {
+        let header: ReturnType<typeof decodeHeader>;
+        try {
+          header = decodeHeader(e.header);
+        } catch (err) {
+          if (isOvertError(err)) continue;
+          throw err;
+        }
+        if (e.signature.length !== 64 || !inScope(header, scope).inScope) continue;
+        found.push({ label: envelopeLabel(e.header), messageId: e.messageId });
+        if (found.length > limit) return undefined;
+      }
+      if (page.length < SCAN_PAGE) break;
+      const last = page[page.length - 1]!;
+      cursor = { sendTime: last.sendTime, messageId: last.messageId };
+    }
+    found.sort((a, b) => compareBytes(a.label, b.label));
+    return found.map((f, position) => ({ position, label: f.label, messageId: f.messageId }));
+  }
+
+  /** The execution of the request, or ACCESS_NOT_EXECUTED. */
+  async executionOf(caller: AccessCaller, requestId: Uint8Array): Promise<ExecutionRecord> {
+    await this.requestFor(caller, requestId);
+    const x = await this.storage.access.getExecution(requestId);
+    if (x === undefined) throw new RelayError('ACCESS_NOT_EXECUTED', 'the request has no execution');
+    return x;
+  }
+
+  /** A page of the executed envelopes from `from` on, each with its stored head. */
+  async envelopes(
+    caller: AccessCaller,
+    requestId: Uint8Array,
+    from: number,
+    limit: number,
+  ): Promise<{ envelopes: ServedEnvelope[]; next: number | null }> {
+    const x = await this.executionOf(caller, requestId);
+    const list = await this.storage.access.listSelection(requestId, from, limit);
+    const envelopes: ServedEnvelope[] = [];
+    for (const s of list) {
+      const envelope = await this.storage.getEnvelope(s.messageId);
+      // Retention may have deleted it since: it is then left out (the trustees refuse a missing label, REL-4).
+      if (envelope !== undefined) envelopes.push({ ...s, envelope });
+    }
+    const last = list[list.length - 1];
+    const next = last !== undefined && last.position + 1 < x.envelopeCount ? last.position + 1 : null;
+    return { envelopes, next };
+  }
+
+  /** The stored envelope at `position` of the execution (its ciphertext is served by the route). */
+  async executedEnvelope(
+    caller: RequesterCaller,
+    requestId: Uint8Array,
+    position: number,
+  ): Promise<EnvelopeRecord> {
+    await this.executionOf(caller, requestId);
+    const s = await this.storage.access.getSelected(requestId, position);
+    const e = s === undefined ? undefined : await this.storage.getEnvelope(s.messageId);
+    if (e === undefined) throw new RelayError('ACCESS_ENVELOPE_UNKNOWN', 'no such executed envelope');
+    return e;
+  }
+
+  /** The log indices of a device's entries (its `device_added`, and `device_removed` when logged). */
+  async device(deviceId: string): Promise<DeviceRecord> {
+    const d = await this.storage.getDevice(deviceId);
+    if (d === undefined || d.status === 'pending' || d.enrolLogIndex === null)
+      throw new RelayError('DIR_DEVICE_UNKNOWN', 'no such device');
+    return d;
+  }
+
+  // ── Releases and refusals (§4) ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Logs a trustee's release of one batch and stores its bundle: verifies under the policy in force and the
+   * logged execution (ACC-L1), signed by the caller (ACC-L2), the batch within the execution and its share count
+   * within the batch (ACC-L5), SHA-256(bundle) = bundle_hash (ACC-L3), one release per (request, trustee, batch):
+   * the same bytes again answer the stored one (`created` false), others ACCESS_RELEASE_CONFLICT (ACC-L4).
+   */
+  async submitRelease(
+    caller: TrusteeCaller,
+    signed: Uint8Array,
+    bundle: Uint8Array,
+    batch: number,
+  ): Promise<{ index: number; created: boolean }> {
+    const inForce = caller.inForce;
+    return this.exclusive(async () => {
+      const requestId = asAccess(
+        'ACCESS_RELEASE_INVALID',
+        'ACC-L1',
+        () =>
+          decodeRelease(decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'RELEASE_INVALID', 'WF-L1').body)
+            .requestId,
+      );
+      const request = await this.storage.access.getRequest(requestId);
+      const x = request === undefined ? undefined : await this.storage.access.getExecution(requestId);
+      if (request === undefined || x === undefined)
+        throw new RelayError('ACCESS_RELEASE_INVALID', 'the release names no logged execution', {
+          check: 'ACC-L1',
+        });
+      const execution = await this.verifiedExecution(inForce, request, x);
+      const r = asAccess('ACCESS_RELEASE_INVALID', 'ACC-L1', () =>
+        verifyRelease(signed, inForce.policy, execution),
+      );
+      if (r.release.trusteeIndex !== caller.index)
+        throw forbidden('ACC-L2', 'the release is signed for another trustee');
+      const batches = Math.ceil(x.envelopeCount / RELEASE_BATCH_SIZE);
+      const size = Math.min(RELEASE_BATCH_SIZE, x.envelopeCount - batch * RELEASE_BATCH_SIZE);
+      if (batch >= Math.max(batches, 1) || r.release.shareCount > Math.max(size, 0))
+        throw new RelayError('ACCESS_RELEASE_INVALID', 'the batch is not one of the execution', {
+          check: 'ACC-L5',
+        });
+      if (!equalBytes(sha256(bundle), r.release.bundleHash))
+        throw new RelayError('ACCESS_BUNDLE_MISMATCH', 'the bundle does not match the release', {
+          check: 'ACC-L3',
+        });
+      const stored = await this.storage.access.getRelease(requestId, caller.index, batch);
+      if (stored !== undefined) {
+        if (equalBytes(stored.signed, signed) && equalBytes(stored.bundle, bundle))
+          return { index: stored.logIndex, created: false };
+        throw new RelayError('ACCESS_RELEASE_CONFLICT', 'another release of this batch is stored', {
+          check: 'ACC-L4',
+        });
+      }
+      const logIndex = await this.append(T.release, signed);
+      await this.storage.access.putRelease({
+        requestId,
+        trusteeIndex: caller.index,
+        batch,
+        signed,
+        bundle,
+        bundleHash: r.release.bundleHash,
+        logIndex,
+        receivedAt: this.now(),
+      });
+      return { index: logIndex, created: true };
+    });
+  }
+
+  private async verifiedExecution(
+    inForce: PolicyInForce,
+    request: AccessRequestRecord,
+    x: ExecutionRecord,
+  ): Promise<VerifiedExecution> {
+    if (this.accessKey === undefined)
+      throw new RelayError('ACCESS_DISABLED', 'the relay has no execution key', { check: 'ACC-X1' });
+    const vreq = this.verified(inForce, request);
+    const logged = await this.logged(inForce, vreq);
+    const key = this.accessKey.publicKey;
+    return asAccess('ACCESS_RELEASE_INVALID', 'ACC-L1', () =>
+      verifyExecution(x.signed, key, inForce.policy, vreq, logged),
+    );
+  }
+
+  /** A stored bundle, for the request's requester. */
+  async bundle(
+    caller: RequesterCaller,
+    requestId: Uint8Array,
+    trustee: number,
+    batch: number,
+  ): Promise<Uint8Array> {
+    await this.requestFor(caller, requestId);
+    const r = await this.storage.access.getRelease(requestId, trustee, batch);
+    if (r === undefined) throw new RelayError('ACCESS_RELEASE_UNKNOWN', 'no such release');
+    return r.bundle;
+  }
+
+  /**
+   * Logs a trustee's refusal: it verifies under the policy in force, bound to the logged request (ACC-F1), and
+   * is signed by the caller (ACC-F2); a byte-identical repeat answers its index.
+   */
+  async submitRefusal(
+    caller: TrusteeCaller,
+    signed: Uint8Array,
+  ): Promise<{ index: number; created: boolean }> {
+    const inForce = caller.inForce;
+    return this.exclusive(async () => {
+      const requestId = asAccess(
+        'ACCESS_REFUSAL_INVALID',
+        'ACC-F1',
+        () =>
+          decodeRefusal(decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'REFUSAL_INVALID', 'WF-F1').body)
+            .requestId,
+      );
+      const request = await this.storage.access.getRequest(requestId);
+      if (request === undefined)
+        throw new RelayError('ACCESS_REFUSAL_INVALID', 'the refusal names no logged request', {
+          check: 'ACC-F1',
+        });
+      const v = asAccess('ACCESS_REFUSAL_INVALID', 'ACC-F1', () =>
+        verifyRefusal(signed, inForce.policy, { requestId, hash: request.requestHash }),
+      );
+      if (v.refusal.trusteeIndex !== caller.index)
+        throw forbidden('ACC-F2', 'the refusal is signed for another trustee');
+      const entries = await this.storage.access.listEntries(requestId);
+      const repeat = entries.find((e) => e.type === T.refusal && equalBytes(e.body, signed));
+      if (repeat !== undefined) return { index: repeat.logIndex, created: false };
+      const index = await this.append(T.refusal, signed);
+      await this.storage.access.putEntry({ logIndex: index, requestId, type: T.refusal, body: signed });
+      return { index, created: true };
+    });
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * PostgreSQL implementation of {@link AccessStorage} on the relay's own schema (migration 7 of postgres.ts).
+ * Uniqueness (one request per id, one execution per request, one release per (request, trustee, batch)) is the
+ * primary keys' job: `INSERT … ON CONFLICT DO NOTHING` decides between concurrent writers.
+ */
+import type pg from 'pg';
+import { RelayError } from '../errors.js';
+import type {
+  AccessEntryRecord,
+  AccessRequestRecord,
+  AccessStatus,
+  AccessStorage,
+  EnvelopeCursor,
+  EnvelopeHeadRecord,
+  ExecutionRecord,
+  ReleaseRecord,
+  SealedPart,
+  SelectedEnvelope,
+  TrusteeMail,
+} from './access.js';
+import { accessStatus } from './access-sqlite.js';
+import { capsuleColumn } from './rows.js';
+import { plainBytes } from './storage.js';
+
+export const POSTGRES_ACCESS_MIGRATION = `
+  CREATE TABLE trustee_mail (
+    seq bigserial PRIMARY KEY,
+    from_index smallint NOT NULL CHECK (from_index BETWEEN 1 AND 255),
+    to_index smallint NOT NULL CHECK (to_index BETWEEN 0 AND 255),
+    body bytea NOT NULL,
+    received_at bigint NOT NULL
+  );
+  CREATE INDEX trustee_mail_by_to ON trustee_mail (to_index, seq);
+  CREATE TABLE access_requests (
+    request_id bytea PRIMARY KEY CHECK (length(request_id) = 16),
+    request_hash bytea NOT NULL,
+    requester_id text NOT NULL,
+    signed bytea NOT NULL,
+    log_index bigint NOT NULL UNIQUE,
+    policy_serial bigint NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'executed', 'denied', 'over-limit')),
+    received_at bigint NOT NULL
+  );
+  CREATE TABLE access_sealed (
+    request_id bytea NOT NULL REFERENCES access_requests (request_id),
+    trustee_index smallint NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    sealed bytea NOT NULL,
+    PRIMARY KEY (request_id, trustee_index)
+  );
+  CREATE TABLE access_entries (
+    log_index bigint PRIMARY KEY CHECK (log_index >= 0),
+    request_id bytea NOT NULL,
+    type smallint NOT NULL,
+    body bytea NOT NULL
+  );
+  CREATE INDEX access_entries_by_request ON access_entries (request_id, log_index);
+  CREATE TABLE access_executions (
+    request_id bytea PRIMARY KEY REFERENCES access_requests (request_id),
+    log_index bigint NOT NULL,
+    signed bytea NOT NULL,
+    envelope_count bigint NOT NULL CHECK (envelope_count >= 0),
+    executed_at bigint NOT NULL
+  );
+  CREATE TABLE access_selection (
+    request_id bytea NOT NULL REFERENCES access_executions (request_id),
+    position bigint NOT NULL CHECK (position >= 0),
+    label bytea NOT NULL,
+    message_id bytea NOT NULL,
+    PRIMARY KEY (request_id, position)
+  );
+  CREATE TABLE access_releases (
+    request_id bytea NOT NULL REFERENCES access_executions (request_id),
+    trustee_index smallint NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    batch bigint NOT NULL CHECK (batch >= 0),
+    signed bytea NOT NULL,
+    bundle bytea NOT NULL,
+    bundle_hash bytea NOT NULL,
+    log_index bigint NOT NULL,
+    received_at bigint NOT NULL,
+    PRIMARY KEY (request_id, trustee_index, batch)
+  );
+  CREATE INDEX envelopes_by_send_time ON envelopes (org_id, send_time, message_id);
+`;
+
+type Q = pg.PoolClient | pg.Pool;
+type Tx = <T>(what: string, fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+type Read = <T>(what: string, fn: (c: Q) => Promise<T>) => Promise<T>;
+
+function num(v: string | number | null): number {
+  const n = Number(v);
+  if (v === null || !Number.isSafeInteger(n))
+    throw new RelayError('STORE_R_CORRUPT', 'postgres: integer column out of range', { check: 'STORE-R-3' });
+  return n;
+}
+
+async function rows<R extends pg.QueryResultRow>(c: Q, sql: string, params: unknown[] = []): Promise<R[]> {
+  return (await c.query<R>(sql, params)).rows;
+}
+
+interface RequestRow {
+  request_id: Uint8Array;
+  request_hash: Uint8Array;
+  requester_id: string;
+  signed: Uint8Array;
+  log_index: string;
+  policy_serial: string;
+  status: string;
+  received_at: string;
+}
+
+function requestFrom(r: RequestRow): AccessRequestRecord {
+  return {
+    requestId: plainBytes(r.request_id),
+    requestHash: plainBytes(r.request_hash),
+    requesterId: r.requester_id,
+    signed: plainBytes(r.signed),
+    logIndex: num(r.log_index),
+    policySerial: num(r.policy_serial),
+    status: accessStatus(r.status, 'postgres'),
+    receivedAt: num(r.received_at),
+  };
+}
+
+interface ReleaseRow {
+  request_id: Uint8Array;
+  trustee_index: number;
+  batch: string;
+  signed: Uint8Array;
+  bundle: Uint8Array;
+  bundle_hash: Uint8Array;
+  log_index: string;
+  received_at: string;
+}
+
+function releaseFrom(r: ReleaseRow): ReleaseRecord {
+  return {
+    requestId: plainBytes(r.request_id),
+    trusteeIndex: r.trustee_index,
+    batch: num(r.batch),
+    signed: plainBytes(r.signed),
+    bundle: plainBytes(r.bundle),
+    bundleHash: plainBytes(r.bundle_hash),
+    logIndex: num(r.log_index),
+    receivedAt: num(r.received_at),
+  };
+}
+
+/** Rows per INSERT of a selection (PostgreSQL takes at most 65,535 parameters). */
+const SELECTION_CHUNK = 4096;
+
+export class PostgresAccessStorage implements AccessStorage {
+  constructor(
+    private readonly tx: Tx,
+    private readonly read: Read,
+  ) {}
+
+  async putMail(from: number, to: number, body: Uint8Array, now: number): Promise<number> {
+    return this.tx('put trustee mail', async (c) => {
+      const r = await rows<{ seq: string }>(
+        c,
+        'INSERT INTO trustee_mail (from_index, to_index, body, received_at) VALUES ($1, $2, $3, $4) RETURNING seq',
+        [from, to, body, now],
+      );
+      return num(r[0]!.seq);
+    });
+  }
+
+  async readMail(trustee: number, afterSeq: number, limit: number): Promise<TrusteeMail[]> {
+    return this.read('read trustee mail', async (c) =>
+      (
+        await rows<{
+          seq: string;
+          from_index: number;
+          to_index: number;
+          body: Uint8Array;
+          received_at: string;
+        }>(
+          c,
+          'SELECT seq, from_index, to_index, body, received_at FROM trustee_mail ' +
+            'WHERE seq > $1 AND to_index IN (0, $2) ORDER BY seq LIMIT $3',
+          [afterSeq, trustee, limit],
+        )
+      ).map((r) => ({
+        seq: num(r.seq),
+        from: r.from_index,
+        to: r.to_index,
+        body: plainBytes(r.body),
+        receivedAt: num(r.received_at),
+      })),
+    );
+  }
+
+  private async insertEntry(c: pg.PoolClient, e: AccessEntryRecord): Promise<void> {
+    const r = await c.query(
+      'INSERT INTO access_entries (log_index, request_id, type, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [e.logIndex, e.requestId, e.type, e.body],
+    );
+    if (r.rowCount !== 1)
+      throw new RelayError('STORE_R_INVALID', 'postgres: the log index is recorded already', {
+        check: 'STORE-R-3',
+      });
+  }
+
+  async putRequest(q: AccessRequestRecord, sealed: readonly SealedPart[]): Promise<void> {
+    await this.tx('put access request', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_requests (request_id, request_hash, requester_id, signed, log_index, policy_serial, ' +
+          'status, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id) DO NOTHING',
+        [
+          q.requestId,
+          q.requestHash,
+          q.requesterId,
+          q.signed,
+          q.logIndex,
+          q.policySerial,
+          q.status,
+          q.receivedAt,
+        ],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request id is taken', { check: 'ACC-R4' });
+      for (const s of sealed)
+        await c.query('INSERT INTO access_sealed (request_id, trustee_index, sealed) VALUES ($1, $2, $3)', [
+          q.requestId,
+          s.trustee,
+          s.sealed,
+        ]);
+      await this.insertEntry(c, { logIndex: q.logIndex, requestId: q.requestId, type: 5, body: q.signed });
+    });
+  }
+
+  async getRequest(requestId: Uint8Array): Promise<AccessRequestRecord | undefined> {
+    return this.read('read access request', async (c) => {
+      const r = (
+        await rows<RequestRow>(c, 'SELECT * FROM access_requests WHERE request_id = $1', [requestId])
+      )[0];
+      return r === undefined ? undefined : requestFrom(r);
+    });
+  }
+
+  async listRequests(
+    afterIndex: number,
+    limit: number,
+    requesterId?: string,
+  ): Promise<AccessRequestRecord[]> {
+    return this.read('list access requests', async (c) =>
+      (requesterId === undefined
+        ? await rows<RequestRow>(
+            c,
+            'SELECT * FROM access_requests WHERE log_index > $1 ORDER BY log_index LIMIT $2',
+            [afterIndex, limit],
+          )
+        : await rows<RequestRow>(
+            c,
+            'SELECT * FROM access_requests WHERE log_index > $1 AND requester_id = $2 ORDER BY log_index LIMIT $3',
+            [afterIndex, requesterId, limit],
+          )
+      ).map(requestFrom),
+    );
+  }
+
+  async getSealed(requestId: Uint8Array, trustee: number): Promise<Uint8Array | undefined> {
+    return this.read('read sealed part', async (c) => {
+      const r = await rows<{ sealed: Uint8Array }>(
+        c,
+        'SELECT sealed FROM access_sealed WHERE request_id = $1 AND trustee_index = $2',
+        [requestId, trustee],
+      );
+      return r[0] === undefined ? undefined : plainBytes(r[0].sealed);
+    });
+  }
+
+  async setRequestStatus(requestId: Uint8Array, status: AccessStatus): Promise<void> {
+    await this.tx('set access status', async (c) => {
+      await c.query('UPDATE access_requests SET status = $1 WHERE request_id = $2', [status, requestId]);
+    });
+  }
+
+  async putEntry(entry: AccessEntryRecord): Promise<void> {
+    await this.tx('put access entry', (c) => this.insertEntry(c, entry));
+  }
+
+  async listEntries(requestId: Uint8Array): Promise<AccessEntryRecord[]> {
+    return this.read('list access entries', async (c) =>
+      (
+        await rows<{ log_index: string; request_id: Uint8Array; type: number; body: Uint8Array }>(
+          c,
+          'SELECT * FROM access_entries WHERE request_id = $1 ORDER BY log_index',
+          [requestId],
+        )
+      ).map((r) => ({
+        logIndex: num(r.log_index),
+        requestId: plainBytes(r.request_id),
+        type: r.type,
+        body: plainBytes(r.body),
+      })),
+    );
+  }
+
+  async putExecution(x: ExecutionRecord, selection: readonly SelectedEnvelope[]): Promise<void> {
+    await this.tx('put execution', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) ' +
+          'VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING',
+        [x.requestId, x.logIndex, x.signed, x.envelopeCount, x.executedAt],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request is executed already', { check: 'ACC-X1' });
+      for (let i = 0; i < selection.length; i += SELECTION_CHUNK) {
+        const part = selection.slice(i, i + SELECTION_CHUNK);
+        await c.query(
+          'INSERT INTO access_selection (request_id, position, label, message_id) ' +
+            'SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[])',
+          [x.requestId, part.map((s) => s.position), part.map((s) => s.label), part.map((s) => s.messageId)],
+        );
+      }
+      await this.insertEntry(c, { logIndex: x.logIndex, requestId: x.requestId, type: 7, body: x.signed });
+      await c.query("UPDATE access_requests SET status = 'executed' WHERE request_id = $1", [x.requestId]);
+    });
+  }
+
+  async getExecution(requestId: Uint8Array): Promise<ExecutionRecord | undefined> {
+    return this.read('read execution', async (c) => {
+      const r = (
+        await rows<{ log_index: string; signed: Uint8Array; envelope_count: string; executed_at: string }>(
+          c,
+          'SELECT log_index, signed, envelope_count, executed_at FROM access_executions WHERE request_id = $1',
+          [requestId],
+        )
+      )[0];
+      return r === undefined
+        ? undefined
+        : {
+            requestId: requestId.slice(),
+            logIndex: num(r.log_index),
+            signed: plainBytes(r.signed),
+            envelopeCount: num(r.envelope_count),
+            executedAt: num(r.executed_at),
+          };
+    });
+  }
+
+  async listSelection(requestId: Uint8Array, from: number, limit: number): Promise<SelectedEnvelope[]> {
+    return this.read('list selection', async (c) =>
+      (
+        await rows<{ position: string; label: Uint8Array; message_id: Uint8Array }>(
+          c,
+          'SELECT position, label, message_id FROM access_selection WHERE request_id = $1 AND position >= $2 ' +
+            'ORDER BY position LIMIT $3',
+          [requestId, from, limit],
+        )
+      ).map((r) => ({
+        position: num(r.position),
+        label: plainBytes(r.label),
+        messageId: plainBytes(r.message_id),
+      })),
+    );
+  }
+
+  async getSelected(requestId: Uint8Array, position: number): Promise<SelectedEnvelope | undefined> {
+    return (await this.listSelection(requestId, position, 1)).find((s) => s.position === position);
+  }
+
+  async putRelease(x: ReleaseRecord): Promise<void> {
+    await this.tx('put release', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_releases (request_id, trustee_index, batch, signed, bundle, bundle_hash, log_index, ' +
+          'received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING',
+        [x.requestId, x.trusteeIndex, x.batch, x.signed, x.bundle, x.bundleHash, x.logIndex, x.receivedAt],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_RELEASE_CONFLICT', 'a release of this batch is stored', {
+          check: 'ACC-L4',
+        });
+      await this.insertEntry(c, { logIndex: x.logIndex, requestId: x.requestId, type: 8, body: x.signed });
+    });
+  }
+
+  async getRelease(
+    requestId: Uint8Array,
+    trustee: number,
+    batch: number,
+  ): Promise<ReleaseRecord | undefined> {
+    return this.read('read release', async (c) => {
+      const r = (
+        await rows<ReleaseRow>(
+          c,
+          'SELECT * FROM access_releases WHERE request_id = $1 AND trustee_index = $2 AND batch = $3',
+          [requestId, trustee, batch],
+        )
+      )[0];
+      return r === undefined ? undefined : releaseFrom(r);
+    });
+  }
+
+  async listReleases(requestId: Uint8Array): Promise<ReleaseRecord[]> {
+    return this.read('list releases', async (c) =>
+      (
+        await rows<ReleaseRow>(
+          c,
+          "SELECT request_id, trustee_index, batch, signed, '\\x'::bytea AS bundle, bundle_hash, log_index, " +
+            'received_at FROM access_releases WHERE request_id = $1 ORDER BY trustee_index, batch',
+          [requestId],
+        )
+      ).map(releaseFrom),
+    );
+  }
+
+  async scanEnvelopeHeads(
+    orgId: string,
+    from: number,
+    until: number,
+    cursor: EnvelopeCursor | undefined,
+    limit: number,
+  ): Promise<EnvelopeHeadRecord[]> {
+    return this.read('scan envelope heads', async (c) => {
+      type Row = { message_id: Uint8Array; send_time: string; header: Uint8Array; capsule: Uint8Array };
+      const list =
+        cursor === undefined
+          ? await rows<Row>(
+              c,
+              'SELECT message_id, send_time, header, capsule FROM envelopes ' +
+                'WHERE org_id = $1 AND send_time >= $2 AND send_time < $3 ORDER BY send_time, message_id LIMIT $4',
+              [orgId, from, until, limit],
+            )
+          : await rows<Row>(
+              c,
+              'SELECT message_id, send_time, header, capsule FROM envelopes ' +
+                'WHERE org_id = $1 AND send_time >= $2 AND send_time < $3 AND (send_time, message_id) > ($4, $5) ' +
+                'ORDER BY send_time, message_id LIMIT $6',
+              [orgId, from, until, cursor.sendTime, cursor.messageId, limit],
+            );
+      return list.map((r) => ({
+        messageId: plainBytes(r.message_id),
+        sendTime: num(r.send_time),
+        header: plainBytes(r.header),
+        ...capsuleColumn(r.capsule, 'postgres'),
+      }));
+    });
+  }
+}

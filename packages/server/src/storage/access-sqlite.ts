@@ -1,0 +1,449 @@
+/**
+ * SQLite implementation of {@link AccessStorage} on the relay's own database (migration 7 of sqlite.ts). Every
+ * write runs in the driver's BEGIN IMMEDIATE transaction.
+ */
+import type Database from 'better-sqlite3';
+import { RelayError } from '../errors.js';
+import {
+  ACCESS_STATUSES,
+  type AccessEntryRecord,
+  type AccessRequestRecord,
+  type AccessStatus,
+  type AccessStorage,
+  type EnvelopeCursor,
+  type EnvelopeHeadRecord,
+  type ExecutionRecord,
+  type ReleaseRecord,
+  type SealedPart,
+  type SelectedEnvelope,
+  type TrusteeMail,
+} from './access.js';
+import { capsuleColumn } from './rows.js';
+import { plainBytes } from './storage.js';
+
+export const SQLITE_ACCESS_MIGRATION = `
+  CREATE TABLE trustee_mail (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    from_index INTEGER NOT NULL CHECK (from_index BETWEEN 1 AND 255),
+    to_index INTEGER NOT NULL CHECK (to_index BETWEEN 0 AND 255),
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX trustee_mail_by_to ON trustee_mail (to_index, seq);
+  CREATE TABLE access_requests (
+    request_id BLOB PRIMARY KEY CHECK (length(request_id) = 16),
+    request_hash BLOB NOT NULL,
+    requester_id TEXT NOT NULL,
+    signed BLOB NOT NULL,
+    log_index INTEGER NOT NULL UNIQUE,
+    policy_serial INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'executed', 'denied', 'over-limit')),
+    received_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE access_sealed (
+    request_id BLOB NOT NULL REFERENCES access_requests (request_id),
+    trustee_index INTEGER NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (request_id, trustee_index)
+  ) WITHOUT ROWID;
+  CREATE TABLE access_entries (
+    log_index INTEGER PRIMARY KEY CHECK (log_index >= 0),
+    request_id BLOB NOT NULL,
+    type INTEGER NOT NULL,
+    body BLOB NOT NULL
+  );
+  CREATE INDEX access_entries_by_request ON access_entries (request_id, log_index);
+  CREATE TABLE access_executions (
+    request_id BLOB PRIMARY KEY REFERENCES access_requests (request_id),
+    log_index INTEGER NOT NULL,
+    signed BLOB NOT NULL,
+    envelope_count INTEGER NOT NULL CHECK (envelope_count >= 0),
+    executed_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE access_selection (
+    request_id BLOB NOT NULL REFERENCES access_executions (request_id),
+    position INTEGER NOT NULL CHECK (position >= 0),
+    label BLOB NOT NULL,
+    message_id BLOB NOT NULL,
+    PRIMARY KEY (request_id, position)
+  ) WITHOUT ROWID;
+  CREATE TABLE access_releases (
+    request_id BLOB NOT NULL REFERENCES access_executions (request_id),
+    trustee_index INTEGER NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    batch INTEGER NOT NULL CHECK (batch >= 0),
+    signed BLOB NOT NULL,
+    bundle BLOB NOT NULL,
+    bundle_hash BLOB NOT NULL,
+    log_index INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (request_id, trustee_index, batch)
+  ) WITHOUT ROWID;
+  CREATE INDEX envelopes_by_send_time ON envelopes (org_id, send_time, message_id);
+`;
+
+type Tx = <T>(what: string, fn: () => T) => T;
+
+interface RequestRow {
+  request_id: Uint8Array;
+  request_hash: Uint8Array;
+  requester_id: string;
+  signed: Uint8Array;
+  log_index: number;
+  policy_serial: number;
+  status: string;
+  received_at: number;
+}
+
+export function accessStatus(s: string, driver: string): AccessStatus {
+  const status = ACCESS_STATUSES.find((x) => x === s);
+  if (status === undefined)
+    throw new RelayError('STORE_R_CORRUPT', `${driver}: access request status`, { check: 'STORE-R-3' });
+  return status;
+}
+
+function requestFrom(r: RequestRow): AccessRequestRecord {
+  return {
+    requestId: plainBytes(r.request_id),
+    requestHash: plainBytes(r.request_hash),
+    requesterId: r.requester_id,
+    signed: plainBytes(r.signed),
+    logIndex: r.log_index,
+    policySerial: r.policy_serial,
+    status: accessStatus(r.status, 'sqlite'),
+    receivedAt: r.received_at,
+  };
+}
+
+interface ReleaseRow {
+  request_id: Uint8Array;
+  trustee_index: number;
+  batch: number;
+  signed: Uint8Array;
+  bundle: Uint8Array;
+  bundle_hash: Uint8Array;
+  log_index: number;
+  received_at: number;
+}
+
+function releaseFrom(r: ReleaseRow): ReleaseRecord {
+  return {
+    requestId: plainBytes(r.request_id),
+    trusteeIndex: r.trustee_index,
+    batch: r.batch,
+    signed: plainBytes(r.signed),
+    bundle: plainBytes(r.bundle),
+    bundleHash: plainBytes(r.bundle_hash),
+    logIndex: r.log_index,
+    receivedAt: r.received_at,
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT') === true;
+}
+
+export class SqliteAccessStorage implements AccessStorage {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly tx: Tx,
+    private readonly read: Tx,
+  ) {}
+
+  async putMail(from: number, to: number, body: Uint8Array, now: number): Promise<number> {
+    return this.tx('put trustee mail', () => {
+      const r = this.db
+        .prepare('INSERT INTO trustee_mail (from_index, to_index, body, received_at) VALUES (?, ?, ?, ?)')
+        .run(from, to, body, now);
+      return Number(r.lastInsertRowid);
+    });
+  }
+
+  async readMail(trustee: number, afterSeq: number, limit: number): Promise<TrusteeMail[]> {
+    return this.read('read trustee mail', () =>
+      this.db
+        .prepare<
+          [number, number, number],
+          { seq: number; from_index: number; to_index: number; body: Uint8Array; received_at: number }
+        >(
+          'SELECT seq, from_index, to_index, body, received_at FROM trustee_mail ' +
+            'WHERE seq > ? AND to_index IN (0, ?) ORDER BY seq LIMIT ?',
+        )
+        .all(afterSeq, trustee, limit)
+        .map((r) => ({
+          seq: r.seq,
+          from: r.from_index,
+          to: r.to_index,
+          body: plainBytes(r.body),
+          receivedAt: r.received_at,
+        })),
+    );
+  }
+
+  async putRequest(q: AccessRequestRecord, sealed: readonly SealedPart[]): Promise<void> {
+    this.tx('put access request', () => {
+      const exists = this.db
+        .prepare<[Uint8Array], { n: number }>('SELECT 1 AS n FROM access_requests WHERE request_id = ?')
+        .get(q.requestId);
+      if (exists !== undefined)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request id is taken', { check: 'ACC-R4' });
+      this.db
+        .prepare(
+          'INSERT INTO access_requests (request_id, request_hash, requester_id, signed, log_index, ' +
+            'policy_serial, status, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          q.requestId,
+          q.requestHash,
+          q.requesterId,
+          q.signed,
+          q.logIndex,
+          q.policySerial,
+          q.status,
+          q.receivedAt,
+        );
+      const ins = this.db.prepare(
+        'INSERT INTO access_sealed (request_id, trustee_index, sealed) VALUES (?, ?, ?)',
+      );
+      for (const s of sealed) ins.run(q.requestId, s.trustee, s.sealed);
+      this.insertEntry({ logIndex: q.logIndex, requestId: q.requestId, type: 5, body: q.signed });
+    });
+  }
+
+  async getRequest(requestId: Uint8Array): Promise<AccessRequestRecord | undefined> {
+    return this.read('read access request', () => {
+      const r = this.db
+        .prepare<[Uint8Array], RequestRow>('SELECT * FROM access_requests WHERE request_id = ?')
+        .get(requestId);
+      return r === undefined ? undefined : requestFrom(r);
+    });
+  }
+
+  async listRequests(
+    afterIndex: number,
+    limit: number,
+    requesterId?: string,
+  ): Promise<AccessRequestRecord[]> {
+    return this.read('list access requests', () => {
+      const rows =
+        requesterId === undefined
+          ? this.db
+              .prepare<[number, number], RequestRow>(
+                'SELECT * FROM access_requests WHERE log_index > ? ORDER BY log_index LIMIT ?',
+              )
+              .all(afterIndex, limit)
+          : this.db
+              .prepare<[number, string, number], RequestRow>(
+                'SELECT * FROM access_requests WHERE log_index > ? AND requester_id = ? ORDER BY log_index LIMIT ?',
+              )
+              .all(afterIndex, requesterId, limit);
+      return rows.map(requestFrom);
+    });
+  }
+
+  async getSealed(requestId: Uint8Array, trustee: number): Promise<Uint8Array | undefined> {
+    return this.read('read sealed part', () => {
+      const r = this.db
+        .prepare<[Uint8Array, number], { sealed: Uint8Array }>(
+          'SELECT sealed FROM access_sealed WHERE request_id = ? AND trustee_index = ?',
+        )
+        .get(requestId, trustee);
+      return r === undefined ? undefined : plainBytes(r.sealed);
+    });
+  }
+
+  async setRequestStatus(requestId: Uint8Array, status: AccessStatus): Promise<void> {
+    this.tx('set access status', () => {
+      this.db.prepare('UPDATE access_requests SET status = ? WHERE request_id = ?').run(status, requestId);
+    });
+  }
+
+  private insertEntry(e: AccessEntryRecord): void {
+    try {
+      this.db
+        .prepare('INSERT INTO access_entries (log_index, request_id, type, body) VALUES (?, ?, ?, ?)')
+        .run(e.logIndex, e.requestId, e.type, e.body);
+    } catch (cause) {
+      if (isUniqueViolation(cause))
+        throw new RelayError('STORE_R_INVALID', 'sqlite: the log index is recorded already', {
+          check: 'STORE-R-3',
+          cause,
+        });
+      throw cause;
+    }
+  }
+
+  async putEntry(entry: AccessEntryRecord): Promise<void> {
+    this.tx('put access entry', () => this.insertEntry(entry));
+  }
+
+  async listEntries(requestId: Uint8Array): Promise<AccessEntryRecord[]> {
+    return this.read('list access entries', () =>
+      this.db
+        .prepare<[Uint8Array], { log_index: number; request_id: Uint8Array; type: number; body: Uint8Array }>(
+          'SELECT * FROM access_entries WHERE request_id = ? ORDER BY log_index',
+        )
+        .all(requestId)
+        .map((r) => ({
+          logIndex: r.log_index,
+          requestId: plainBytes(r.request_id),
+          type: r.type,
+          body: plainBytes(r.body),
+        })),
+    );
+  }
+
+  async putExecution(x: ExecutionRecord, selection: readonly SelectedEnvelope[]): Promise<void> {
+    this.tx('put execution', () => {
+      const exists = this.db
+        .prepare<[Uint8Array], { n: number }>('SELECT 1 AS n FROM access_executions WHERE request_id = ?')
+        .get(x.requestId);
+      if (exists !== undefined)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request is executed already', { check: 'ACC-X1' });
+      this.db
+        .prepare(
+          'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) ' +
+            'VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(x.requestId, x.logIndex, x.signed, x.envelopeCount, x.executedAt);
+      const ins = this.db.prepare(
+        'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
+      );
+      for (const s of selection) ins.run(x.requestId, s.position, s.label, s.messageId);
+      this.insertEntry({ logIndex: x.logIndex, requestId: x.requestId, type: 7, body: x.signed });
+      this.db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(x.requestId);
+    });
+  }
+
+  async getExecution(requestId: Uint8Array): Promise<ExecutionRecord | undefined> {
+    return this.read('read execution', () => {
+      const r = this.db
+        .prepare<
+          [Uint8Array],
+          { log_index: number; signed: Uint8Array; envelope_count: number; executed_at: number }
+        >('SELECT log_index, signed, envelope_count, executed_at FROM access_executions WHERE request_id = ?')
+        .get(requestId);
+      return r === undefined
+        ? undefined
+        : {
+            requestId: requestId.slice(),
+            logIndex: r.log_index,
+            signed: plainBytes(r.signed),
+            envelopeCount: r.envelope_count,
+            executedAt: r.executed_at,
+          };
+    });
+  }
+
+  async listSelection(requestId: Uint8Array, from: number, limit: number): Promise<SelectedEnvelope[]> {
+    return this.read('list selection', () =>
+      this.db
+        .prepare<
+          [Uint8Array, number, number],
+          { position: number; label: Uint8Array; message_id: Uint8Array }
+        >(
+          'SELECT position, label, message_id FROM access_selection WHERE request_id = ? AND position >= ? ' +
+            'ORDER BY position LIMIT ?',
+        )
+        .all(requestId, from, limit)
+        .map((r) => ({
+          position: r.position,
+          label: plainBytes(r.label),
+          messageId: plainBytes(r.message_id),
+        })),
+    );
+  }
+
+  async getSelected(requestId: Uint8Array, position: number): Promise<SelectedEnvelope | undefined> {
+    return (await this.listSelection(requestId, position, 1)).find((s) => s.position === position);
+  }
+
+  async putRelease(x: ReleaseRecord): Promise<void> {
+    this.tx('put release', () => {
+      const exists = this.db
+        .prepare<[Uint8Array, number, number], { n: number }>(
+          'SELECT 1 AS n FROM access_releases WHERE request_id = ? AND trustee_index = ? AND batch = ?',
+        )
+        .get(x.requestId, x.trusteeIndex, x.batch);
+      if (exists !== undefined)
+        throw new RelayError('ACCESS_RELEASE_CONFLICT', 'a release of this batch is stored', {
+          check: 'ACC-L4',
+        });
+      this.db
+        .prepare(
+          'INSERT INTO access_releases (request_id, trustee_index, batch, signed, bundle, bundle_hash, ' +
+            'log_index, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          x.requestId,
+          x.trusteeIndex,
+          x.batch,
+          x.signed,
+          x.bundle,
+          x.bundleHash,
+          x.logIndex,
+          x.receivedAt,
+        );
+      this.insertEntry({ logIndex: x.logIndex, requestId: x.requestId, type: 8, body: x.signed });
+    });
+  }
+
+  async getRelease(
+    requestId: Uint8Array,
+    trustee: number,
+    batch: number,
+  ): Promise<ReleaseRecord | undefined> {
+    return this.read('read release', () => {
+      const r = this.db
+        .prepare<[Uint8Array, number, number], ReleaseRow>(
+          'SELECT * FROM access_releases WHERE request_id = ? AND trustee_index = ? AND batch = ?',
+        )
+        .get(requestId, trustee, batch);
+      return r === undefined ? undefined : releaseFrom(r);
+    });
+  }
+
+  async listReleases(requestId: Uint8Array): Promise<ReleaseRecord[]> {
+    return this.read('list releases', () =>
+      this.db
+        .prepare<[Uint8Array], ReleaseRow>(
+          "SELECT request_id, trustee_index, batch, signed, x'' AS bundle, bundle_hash, log_index, received_at " +
+            'FROM access_releases WHERE request_id = ? ORDER BY trustee_index, batch',
+        )
+        .all(requestId)
+        .map(releaseFrom),
+    );
+  }
+
+  async scanEnvelopeHeads(
+    orgId: string,
+    from: number,
+    until: number,
+    cursor: EnvelopeCursor | undefined,
+    limit: number,
+  ): Promise<EnvelopeHeadRecord[]> {
+    return this.read('scan envelope heads', () => {
+      type Row = { message_id: Uint8Array; send_time: number; header: Uint8Array; capsule: Uint8Array };
+      const rows =
+        cursor === undefined
+          ? this.db
+              .prepare<[string, number, number, number], Row>(
+                'SELECT message_id, send_time, header, capsule FROM envelopes ' +
+                  'WHERE org_id = ? AND send_time >= ? AND send_time < ? ORDER BY send_time, message_id LIMIT ?',
+              )
+              .all(orgId, from, until, limit)
+          : this.db
+              .prepare<[string, number, number, number, number, Uint8Array, number], Row>(
+                'SELECT message_id, send_time, header, capsule FROM envelopes ' +
+                  'WHERE org_id = ? AND send_time >= ? AND send_time < ? ' +
+                  'AND (send_time > ? OR (send_time = ? AND message_id > ?)) ORDER BY send_time, message_id LIMIT ?',
+              )
+              .all(orgId, from, until, cursor.sendTime, cursor.sendTime, cursor.messageId, limit);
+      return rows.map((r) => ({
+        messageId: plainBytes(r.message_id),
+        sendTime: r.send_time,
+        header: plainBytes(r.header),
+        ...capsuleColumn(r.capsule, 'sqlite'),
+      }));
+    });
+  }
+}

@@ -1,0 +1,235 @@
+// The access storage contract (docs/spec/access.md §4, relay.md §5, migration 7): one suite, run against the SQLite
+// and the PostgreSQL driver. Without DATABASE_URL the PostgreSQL run is skipped loudly.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compareBytes, randomBytes } from '@overt/core';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRelayError, type RelayErrorCode } from '../errors.js';
+import type { AccessRequestRecord, ReleaseRecord } from './access.js';
+import { PostgresRelayStorage } from './postgres.js';
+import { SqliteRelayStorage } from './sqlite.js';
+import type { EnvelopeRecord, RelayStorage } from './storage.js';
+import { dropSchema, randomSchemaName, testDatabaseUrl } from './testing.js';
+
+interface Driver {
+  fresh(): Promise<RelayStorage>;
+  reopen(): Promise<RelayStorage>;
+  cleanup(): Promise<void>;
+}
+
+async function rejects(p: Promise<unknown>, code: RelayErrorCode): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (isRelayError(e, code)) return;
+    throw new Error(`expected ${code}, got ${String(e)}`);
+  }
+  throw new Error(`expected ${code}, but it resolved`);
+}
+
+const T = 1_700_000_000_000;
+
+function request(logIndex: number, extra: Partial<AccessRequestRecord> = {}): AccessRequestRecord {
+  return {
+    requestId: randomBytes(16),
+    requestHash: randomBytes(32),
+    requesterId: 'requester',
+    signed: randomBytes(300),
+    logIndex,
+    policySerial: 1,
+    status: 'pending',
+    receivedAt: T,
+    ...extra,
+  };
+}
+
+function envelope(sendTime: number, orgId = 'org.example'): EnvelopeRecord {
+  return {
+    messageId: randomBytes(16),
+    orgId,
+    epoch: 0,
+    conversationId: randomBytes(16),
+    senderUserId: 'alice',
+    senderDeviceId: 'a1',
+    sendTime,
+    header: randomBytes(120),
+    capsule: randomBytes(192),
+    signature: randomBytes(64),
+    ciphertext: randomBytes(10),
+    blobId: null,
+    receivedAt: sendTime,
+  };
+}
+
+function contract(name: string, driver: () => Driver): void {
+  describe(`access storage contract: ${name}`, () => {
+    let d: Driver;
+    let s: RelayStorage;
+    beforeEach(async () => {
+      d = driver();
+      s = await d.fresh();
+    });
+    afterEach(async () => {
+      await s.close();
+      await d.cleanup();
+    });
+
+    it('trustee mail: to the addressee and to 0, in seq order, paged, kept across a restart', async () => {
+      const a = await s.access.putMail(1, 2, Uint8Array.of(1), T);
+      const b = await s.access.putMail(1, 0, Uint8Array.of(2), T + 1);
+      const c = await s.access.putMail(2, 3, Uint8Array.of(3), T + 2);
+      expect(a < b && b < c).toBe(true);
+      expect(await s.access.readMail(2, 0, 10)).toEqual([
+        { seq: a, from: 1, to: 2, body: Uint8Array.of(1), receivedAt: T },
+        { seq: b, from: 1, to: 0, body: Uint8Array.of(2), receivedAt: T + 1 },
+      ]);
+      expect((await s.access.readMail(3, 0, 10)).map((m) => m.seq)).toEqual([b, c]);
+      expect((await s.access.readMail(3, b, 10)).map((m) => m.seq)).toEqual([c]);
+      expect((await s.access.readMail(2, 0, 1)).map((m) => m.seq)).toEqual([a]);
+      await s.close();
+      s = await d.reopen();
+      expect((await s.access.readMail(1, 0, 10)).map((m) => m.seq)).toEqual([b]);
+    });
+
+    it('ACC-R4: a request is stored once with its sealed parts and its entry; a second one with its id is refused whole', async () => {
+      const q = request(7);
+      await s.access.putRequest(q, [
+        { trustee: 1, sealed: Uint8Array.of(1) },
+        { trustee: 2, sealed: Uint8Array.of(2) },
+      ]);
+      expect(await s.access.getRequest(q.requestId)).toEqual(q);
+      expect(await s.access.getSealed(q.requestId, 2)).toEqual(Uint8Array.of(2));
+      expect(await s.access.getSealed(q.requestId, 3)).toBeUndefined();
+      expect(await s.access.listEntries(q.requestId)).toEqual([
+        { logIndex: 7, requestId: q.requestId, type: 5, body: q.signed },
+      ]);
+      await rejects(
+        s.access.putRequest({ ...request(8), requestId: q.requestId }, [
+          { trustee: 3, sealed: Uint8Array.of(3) },
+        ]),
+        'ACCESS_REQUEST_EXISTS',
+      );
+      expect(await s.access.getSealed(q.requestId, 3)).toBeUndefined();
+      const other = request(9, { requesterId: 'other' });
+      await s.access.putRequest(other, []);
+      expect((await s.access.listRequests(-1, 10)).map((r) => r.logIndex)).toEqual([7, 9]);
+      expect((await s.access.listRequests(7, 10)).map((r) => r.logIndex)).toEqual([9]);
+      expect((await s.access.listRequests(-1, 10, 'requester')).map((r) => r.logIndex)).toEqual([7]);
+      await s.access.setRequestStatus(q.requestId, 'denied');
+      expect((await s.access.getRequest(q.requestId))?.status).toBe('denied');
+    });
+
+    it('entries in log order; a log index recorded twice is refused', async () => {
+      const q = request(1);
+      await s.access.putRequest(q, []);
+      await s.access.putEntry({ logIndex: 5, requestId: q.requestId, type: 6, body: Uint8Array.of(5) });
+      await s.access.putEntry({ logIndex: 3, requestId: q.requestId, type: 6, body: Uint8Array.of(3) });
+      await rejects(
+        s.access.putEntry({ logIndex: 3, requestId: q.requestId, type: 12, body: Uint8Array.of(9) }),
+        'STORE_R_INVALID',
+      );
+      expect((await s.access.listEntries(q.requestId)).map((e) => [e.logIndex, e.type])).toEqual([
+        [1, 5],
+        [3, 6],
+        [5, 6],
+      ]);
+      expect(await s.access.listEntries(randomBytes(16))).toEqual([]);
+    });
+
+    it('ACC-X1/ACC-L4: one execution per request with its selection; one release per (request, trustee, batch)', async () => {
+      const q = request(1);
+      await s.access.putRequest(q, []);
+      const selection = Array.from({ length: 5000 }, (_, position) => ({
+        position,
+        label: randomBytes(32),
+        messageId: randomBytes(16),
+      }));
+      const x = {
+        requestId: q.requestId,
+        logIndex: 4,
+        signed: randomBytes(200),
+        envelopeCount: 5000,
+        executedAt: T,
+      };
+      await s.access.putExecution(x, selection);
+      await rejects(s.access.putExecution({ ...x, logIndex: 6 }, []), 'ACCESS_REQUEST_EXISTS');
+      expect(await s.access.getExecution(q.requestId)).toEqual(x);
+      expect((await s.access.getRequest(q.requestId))?.status).toBe('executed');
+      expect(await s.access.listSelection(q.requestId, 4998, 10)).toEqual(selection.slice(4998));
+      expect(await s.access.getSelected(q.requestId, 17)).toEqual(selection[17]);
+      expect(await s.access.getSelected(q.requestId, 5000)).toBeUndefined();
+      const r: ReleaseRecord = {
+        requestId: q.requestId,
+        trusteeIndex: 2,
+        batch: 1,
+        signed: randomBytes(150),
+        bundle: randomBytes(1000),
+        bundleHash: randomBytes(32),
+        logIndex: 9,
+        receivedAt: T,
+      };
+      await s.access.putRelease(r);
+      await rejects(s.access.putRelease({ ...r, logIndex: 10 }), 'ACCESS_RELEASE_CONFLICT');
+      expect(await s.access.getRelease(q.requestId, 2, 1)).toEqual(r);
+      expect(await s.access.getRelease(q.requestId, 2, 0)).toBeUndefined();
+      expect(await s.access.listReleases(q.requestId)).toEqual([{ ...r, bundle: new Uint8Array(0) }]);
+      expect((await s.access.listEntries(q.requestId)).map((e) => e.type)).toEqual([5, 7, 8]);
+    });
+
+    it('scans envelope heads of the org in [from, until) by (send time, message id), resumable', async () => {
+      const inside = [T, T, T + 1, T + 5].map((t) => envelope(t));
+      for (const e of [...inside, envelope(T - 1), envelope(T + 10), envelope(T + 2, 'other.org')])
+        expect(await s.putEnvelope(e)).toBe('stored');
+      const want = [...inside].sort(
+        (a, b) => a.sendTime - b.sendTime || compareBytes(a.messageId, b.messageId),
+      );
+      const all = await s.access.scanEnvelopeHeads('org.example', T, T + 10, undefined, 100);
+      expect(all.map((e) => e.messageId)).toEqual(want.map((e) => e.messageId));
+      expect(all[0]).toEqual({
+        messageId: want[0]!.messageId,
+        sendTime: want[0]!.sendTime,
+        header: want[0]!.header,
+        capsule: want[0]!.capsule,
+        signature: want[0]!.signature,
+      });
+      const first = await s.access.scanEnvelopeHeads('org.example', T, T + 10, undefined, 1);
+      const rest = await s.access.scanEnvelopeHeads('org.example', T, T + 10, first[0], 100);
+      expect([...first, ...rest].map((e) => e.messageId)).toEqual(want.map((e) => e.messageId));
+    });
+  });
+}
+
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+let opened = 0;
+contract('sqlite', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overt-access-store-'));
+  tmpDirs.push(dir);
+  const path = join(dir, 'relay.sqlite');
+  return {
+    fresh: async () => SqliteRelayStorage.open({ path: `${path}.${++opened}` }),
+    reopen: async () => SqliteRelayStorage.open({ path: `${path}.${opened}` }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+const url = testDatabaseUrl();
+if (url === undefined) {
+  console.warn('DATABASE_URL is not set: the PostgreSQL run of the access storage contract is SKIPPED');
+  describe('access storage contract: postgres', () => {
+    it.skip('SKIPPED: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run it', () => {});
+  });
+} else {
+  contract('postgres', () => {
+    const schema = randomSchemaName();
+    return {
+      fresh: () => PostgresRelayStorage.open({ connectionString: url, schema }),
+      reopen: () => PostgresRelayStorage.open({ connectionString: url, schema }),
+      cleanup: () => dropSchema(url, schema),
+    };
+  });
+}
