@@ -16,7 +16,7 @@ import {
   signEpochKeyStatement,
 } from '@overt/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningTrustee, startTrustee } from '../src/daemon.js';
+import { calendarMonthEpoch, type RunningTrustee, startTrustee } from '../src/daemon.js';
 import { isTrusteeError } from '../src/errors.js';
 import { LogFollower } from '../src/monitor.js';
 import { TrusteeVault } from '../src/vault.js';
@@ -180,4 +180,70 @@ describe('trustee daemon over a real relay and log (access.md §6)', () => {
     expect(follower.problem()).toBe('stale-log');
     expect(v.alerts().map((a) => a.kind)).toEqual(['stale-log']);
   }, 90_000);
+
+  it('three daemons run the DKG for the current and next epoch over the relay mailbox and publish the keys (CER-6, CER-9)', async () => {
+    fx = await startRelayFixture();
+    cleanups.push(() => fx.close());
+    const base = mkdtempSync(join(tmpdir(), 'overt-trustees-'));
+    cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+    const trustees: RunningTrustee[] = [];
+    for (const i of [1, 2, 3]) {
+      const t = await startTrustee({
+        dataDir: join(base, `trustee-${i}`),
+        relayUrl: fx.url,
+        index: i,
+        port: 0,
+        key: { kind: 'raw', key: randomBytes(32) },
+        anchors: fx.anchors,
+        pollMs: 100,
+        phaseMs: 5_000,
+        onCeremonyEvent: (e) =>
+          process.env.DEBUG_CER &&
+          console.log(
+            Date.now() % 100000,
+            i,
+            e.type,
+            'check' in e ? e.check : '',
+            'message' in e ? e.message : '',
+          ),
+      });
+      trustees.push(t);
+      cleanups.push(() => t.close());
+    }
+    await fx.publishPolicy(
+      fx.policyFor(
+        trustees.map((t) => t.vault.identity),
+        2,
+        1,
+      ),
+    );
+    const current = calendarMonthEpoch(Date.now());
+    const epochs = [current, current + 1];
+    const started = Date.now();
+    await until(
+      'every trustee to hold an active share of both epochs',
+      async () => {
+        for (const t of trustees)
+          for (const e of epochs) if ((await t.vault.share(e)) === undefined) return false;
+        return true;
+      },
+      60_000,
+    );
+    const ms = Date.now() - started;
+    for (const e of epochs) {
+      const logged = trustees[0]!.log.epochKey(e)!;
+      expect(logged.statement.signatures.map((x) => x.index)).toEqual([1, 2, 3]);
+      const record = await fx.service.storage.getEpochKey(e);
+      expect(record?.transcriptHash).toEqual(logged.statement.transcriptHash);
+      for (const t of trustees) {
+        const share = (await t.vault.share(e))!;
+        expect(share.transcriptHash).toEqual(logged.statement.transcriptHash);
+        expect(share.publicKey.groupKey).toEqual(logged.statement.groupKey);
+      }
+    }
+    for (const t of trustees) expect(t.vault.alerts()).toEqual([]);
+    const status = await api(trustees[1]!, '/v1/status');
+    expect(status.body.shares).toEqual(epochs);
+    console.log(`ceremony over the relay: two epochs in ${ms} ms`);
+  }, 120_000);
 });

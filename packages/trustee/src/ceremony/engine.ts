@@ -603,7 +603,20 @@ export class CeremonyEngine {
       } catch (e) {
         throw failed('the relay refused the epoch-key statement', 'CER-8', e);
       }
+      // Everyone checks the statement on the log; the proposer waits for it, so it never proposes the epoch again
+      // before its own view shows the key (CER-8).
+      const until = this.now() + 4 * proposal.phaseMs;
+      for (;;) {
+        const logged = this.o.log.epochKey(session.epoch);
+        if (logged && equalBytes(logged.statement.transcriptHash, output.transcriptHash)) break;
+        if (logged && equalBytes(logged.policy.hash, policy.hash))
+          throw failed('another epoch key of this epoch is on the log', 'CER-8');
+        if (this.now() >= until || this.stopped)
+          throw failed('the published epoch key did not appear on the log in time', 'CER-8');
+        await this.sleep(this.pollMs);
+      }
       this.event({ type: 'published', epoch: session.epoch });
+      this.reconcile();
     }
   }
 }
