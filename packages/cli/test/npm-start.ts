@@ -44,7 +44,7 @@ function relayUrl(system: ChildProcess): Promise<string> {
     out += String(d);
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 120_000);
     system.once('exit', (code) => reject(new Error(`start exited with ${code}:\n${out}`)));
     system.stdout?.on('data', (d) => {
       out += String(d);

@@ -42,8 +42,10 @@ export interface TrusteeOptions {
    */
   readonly anchors?: TrustAnchors;
   readonly now?: () => number;
-  /** How often the monitor polls the log and the engine the mailbox (default 500 ms). */
+  /** How often the monitor polls the log and the engine the mailbox during a ceremony (default 200 ms). */
   readonly pollMs?: number;
+  /** How often they poll otherwise (default 2000 ms). */
+  readonly idleMs?: number;
   /** Each ceremony phase's deadline when this trustee proposes (default 15 s). */
   readonly phaseMs?: number;
   /** The epochs that must have keys (default: the current and the next calendar month). */
@@ -102,7 +104,8 @@ async function fetchAnchors(relayUrl: string): Promise<TrustAnchors> {
 
 export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
   const now = o.now ?? Date.now;
-  const pollMs = o.pollMs ?? 500;
+  const pollMs = o.pollMs ?? 200;
+  const idleMs = Math.max(o.idleMs ?? 2_000, pollMs);
   const vault = await TrusteeVault.open({
     dataDir: o.dataDir,
     key: o.key ?? vaultKeySource(),
@@ -145,7 +148,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
         }),
       now,
       ...(o.phaseMs !== undefined ? { phaseMs: o.phaseMs } : {}),
-      pollMs: Math.min(pollMs, 200),
+      pollMs,
       ...(o.ceremonyHooks ? { hooks: o.ceremonyHooks } : {}),
       onEvent: (e) => {
         events.push(e);
@@ -198,7 +201,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
           } catch (e) {
             lastError = e instanceof Error ? e.message : String(e);
           }
-          await sleep(pollMs);
+          await sleep(engine.active ? pollMs : idleMs);
         }
       })(),
     );
@@ -216,7 +219,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
               lastError = e instanceof Error ? e.message : String(e);
             }
           }
-          await sleep(pollMs);
+          await sleep(idleMs);
         }
       })(),
     );

@@ -2,7 +2,7 @@
  * `overt-trustee` / `node packages/trustee/dist/main.js`: runs one trustee daemon (docs/spec/access.md §6).
  *
  *   main.js --data DIR --relay URL [--index N] [--host H] [--port P] [--passphrase-file F] [--anchors JSON]
- *           [--phase-ms MS] [--poll-ms MS]
+ *           [--phase-ms MS] [--poll-ms MS] [--idle-ms MS]
  *
  * The vault key comes from OVERT_TRUSTEE_VAULT_KEY (hex), OVERT_TRUSTEE_PASSPHRASE or --passphrase-file. Without
  * --anchors the log key, witnesses and org key are read from the relay's /.well-known/overt on first start and
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     anchors: { type: 'string' },
     'phase-ms': { type: 'string' },
     'poll-ms': { type: 'string' },
+    'idle-ms': { type: 'string' },
   },
   strict: true,
 });
@@ -53,6 +54,7 @@ try {
     ...(values.anchors ? { anchors: JSON.parse(values.anchors) as TrustAnchors } : {}),
     ...(values['phase-ms'] ? { phaseMs: Number(values['phase-ms']) } : {}),
     ...(values['poll-ms'] ? { pollMs: Number(values['poll-ms']) } : {}),
+    ...(values['idle-ms'] ? { idleMs: Number(values['idle-ms']) } : {}),
   });
   let stopping = false;
   const stop = () => {

@@ -59,6 +59,7 @@ describe('trustee daemon over a real relay and log (access.md §6)', () => {
         key: { kind: 'raw', key: randomBytes(32) },
         anchors: fx.anchors,
         pollMs: 150,
+        idleMs: 300,
         epochs: () => [],
       });
       trustees.push(t);
@@ -196,6 +197,7 @@ describe('trustee daemon over a real relay and log (access.md §6)', () => {
         key: { kind: 'raw', key: randomBytes(32) },
         anchors: fx.anchors,
         pollMs: 100,
+        idleMs: 300,
         phaseMs: 5_000,
         onCeremonyEvent: (e) =>
           process.env.DEBUG_CER &&

@@ -217,6 +217,7 @@ export class CeremonyEngine {
   private stopped = false;
   private nextProposalAt = 0;
   private recovered = false;
+  private running = 0;
 
   constructor(o: CeremonyOptions) {
     this.o = o;
@@ -228,6 +229,11 @@ export class CeremonyEngine {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  /** Whether a session is in progress (the daemon then polls the log and the mailbox at its fast rate). */
+  get active(): boolean {
+    return this.running > 0;
   }
 
   private event(e: CeremonyEvent): void {
@@ -397,6 +403,20 @@ export class CeremonyEngine {
 
   /** Runs one session to its end; true when its epoch key was published (proposer) or produced (others). */
   private async run(policy: VerifiedPolicy, session: DkgSession, proposal: Proposal, proposer: boolean) {
+    this.running++;
+    try {
+      return await this.runSession(policy, session, proposal, proposer);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private async runSession(
+    policy: VerifiedPolicy,
+    session: DkgSession,
+    proposal: Proposal,
+    proposer: boolean,
+  ) {
     const epoch = session.epoch;
     // Never twice in one session, never an attempt below one already taken (CER-3): recorded before any secret.
     this.o.vault.setState(ATTEMPT_STATE(epoch), String(session.attempt));
