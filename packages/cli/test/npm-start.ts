@@ -73,7 +73,8 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     relay = await relayUrl(system);
-  }, 40_000);
+    // The start waits for the three trustee daemons' first ceremonies (start.md §4.2).
+  }, 150_000);
 
   afterAll(async () => {
     try {

@@ -20,10 +20,11 @@ import {
   type VerifiedPolicy,
   verifyPolicy,
 } from '@overt/core';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrusteeVault } from '../vault.js';
 import { CeremonyEngine, type CeremonyEvent, type CeremonyHooks } from './engine.js';
-import { buildMail, decodeMail, encodeProposal } from './mail.js';
+import { buildMail, decodeMail, decodeProposal, decodeResult, encodeProposal, encodeResult } from './mail.js';
 import { MemoryLog, MemoryMailbox } from './memory.js';
 
 const dirs: string[] = [];
@@ -265,6 +266,45 @@ describe('trustee ceremony (access.md §7)', () => {
       }
     }
   }, 30_000);
+
+  it('proposal and result parsers: round-trip, and random or mutated bytes raise only CEREMONY_INVALID (CER-1, CER-2)', () => {
+    const onlyOurs = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect((e as { code?: string }).code).toBe('CEREMONY_INVALID');
+      }
+    };
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 0, max: 2 ** 53 - 1 }),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        (session, policyHash, time, phaseMs) => {
+          const p = { session, policyHash, time, phaseMs };
+          const bytes = encodeProposal(p);
+          expect(decodeProposal(bytes)).toEqual(p);
+          onlyOurs(() => decodeProposal(bytes.subarray(0, bytes.length - 1)));
+          onlyOurs(() => decodeProposal(Uint8Array.of(...bytes, 0)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+        onlyOurs(() => decodeProposal(b));
+        onlyOurs(() => decodeResult(b));
+        onlyOurs(() => decodeMail(b));
+      }),
+      { numRuns: 500 },
+    );
+    const r = encodeResult(new Uint8Array(32).fill(1), new Uint8Array(64).fill(2));
+    expect(decodeResult(r)).toEqual({
+      transcriptHash: new Uint8Array(32).fill(1),
+      signature: new Uint8Array(64).fill(2),
+    });
+  });
 
   it('a trustee that crashes mid-ceremony and restarts: that session fails, the next attempt succeeds, one share per epoch (CER-3, CER-7)', async () => {
     const vs = await Promise.all([1, 2, 3].map((i) => newVault(i)));

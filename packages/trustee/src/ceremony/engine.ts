@@ -98,7 +98,12 @@ export type CeremonyEvent =
     }
   | { readonly type: 'joined'; readonly epoch: number; readonly attempt: number }
   | { readonly type: 'refused'; readonly check: string; readonly message: string }
-  | { readonly type: 'rejected'; readonly from: number; readonly kind: MailKind; readonly check: string }
+  | {
+      readonly type: 'rejected';
+      readonly from: number;
+      readonly kind: MailKind | 'unknown';
+      readonly check: string;
+    }
   | {
       readonly type: 'finished';
       readonly epoch: number;
@@ -259,7 +264,7 @@ export class CeremonyEngine {
           this.queue.push({ mail, from: m.from });
         } catch (e) {
           if (!(e instanceof TrusteeError)) throw e;
-          this.event({ type: 'rejected', from: m.from, kind: 'abort', check: e.check ?? 'CER-1' });
+          this.event({ type: 'rejected', from: m.from, kind: 'unknown', check: e.check ?? 'CER-1' });
         }
       }
       if (this.queue.length > 10_000) this.queue = this.queue.slice(-10_000);
