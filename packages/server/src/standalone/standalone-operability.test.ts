@@ -53,13 +53,13 @@ function run(args: string[], env: Record<string, string> = {}): Run {
   return { child, exited, output: () => out };
 }
 
-/** Waits until `pred` holds for the output (or the process exits, or 60 s pass). */
+/** Waits until `pred` holds for the output (or the process exits, or 150 s pass: npm start waits for the trustees). */
 async function until(r: Run, pred: (out: string) => boolean, what: string): Promise<void> {
   let exited = false;
   void r.exited.then(() => {
     exited = true;
   });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000;
   while (!pred(r.output())) {
     if (exited || Date.now() > deadline) throw new Error(`no ${what}; output:\n${r.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
