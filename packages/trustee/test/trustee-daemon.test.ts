@@ -248,4 +248,72 @@ describe('trustee daemon over a real relay and log (access.md §6)', () => {
     expect(status.body.shares).toEqual(epochs);
     console.log(`ceremony over the relay: two epochs in ${ms} ms`);
   }, 120_000);
+
+  it('a trustee daemon stopped mid-ceremony and restarted: the session fails, a later attempt makes the key, one share each (CER-3, CER-7, CER-9)', async () => {
+    fx = await startRelayFixture();
+    cleanups.push(() => fx.close());
+    const base = mkdtempSync(join(tmpdir(), 'overt-trustees-'));
+    cleanups.push(() => rmSync(base, { recursive: true, force: true }));
+    const keys = [1, 2, 3].map(() => randomBytes(32));
+    const epoch = calendarMonthEpoch(Date.now());
+    const events: string[] = [];
+    let crash: (() => void) | undefined;
+    const start = (i: number, onJoin?: () => void) =>
+      startTrustee({
+        dataDir: join(base, `trustee-${i}`),
+        relayUrl: fx.url,
+        index: i,
+        port: 0,
+        key: { kind: 'raw', key: keys[i - 1]! },
+        anchors: fx.anchors,
+        pollMs: 100,
+        idleMs: 300,
+        phaseMs: 3_000,
+        epochs: () => [epoch],
+        onCeremonyEvent: (e) => {
+          events.push(`${i}:${e.type}${'attempt' in e ? `:${e.attempt}` : ''}`);
+          if (e.type === 'joined') onJoin?.();
+        },
+      });
+    const t1 = await start(1);
+    cleanups.push(() => t1.close());
+    const t2 = await start(2);
+    cleanups.push(() => t2.close());
+    const crashed = new Promise<void>((r) => {
+      crash = r;
+    });
+    let t3 = await start(3, () => crash?.());
+    await fx.publishPolicy(
+      fx.policyFor(
+        [t1, t2, t3].map((t) => t.vault.identity),
+        2,
+        1,
+      ),
+    );
+    // Trustee 3 goes down as soon as it joins the first session (its polynomial is lost with it).
+    await crashed;
+    await t3.close();
+    await new Promise((r) => setTimeout(r, 500));
+    t3 = await start(3);
+    cleanups.push(() => t3.close());
+    const trustees = [t1, t2, t3];
+    await until(
+      'every trustee to hold the epoch share',
+      async () => {
+        for (const t of trustees) if ((await t.vault.share(epoch)) === undefined) return false;
+        return true;
+      },
+      90_000,
+    );
+    const logged = t1.log.epochKey(epoch)!.statement;
+    expect(logged.signatures.map((x) => x.index)).toEqual([1, 2, 3]);
+    for (const t of trustees) {
+      expect((await t.vault.share(epoch))!.transcriptHash).toEqual(logged.transcriptHash);
+      expect(t.vault.hasPendingShare(epoch, logged.transcriptHash)).toBe(false);
+    }
+    // The first attempt failed and a later one made the key.
+    expect(events).toContain('1:proposed:0');
+    expect(events.some((e) => /^1:failed:0$/.test(e))).toBe(true);
+    expect(events.some((e) => /^1:proposed:[1-9]/.test(e))).toBe(true);
+  }, 150_000);
 });
