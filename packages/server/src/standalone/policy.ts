@@ -148,7 +148,11 @@ export async function ensurePolicy(o: {
       named.length !== o.trustees.length ||
       o.trustees.some((t, i) => !equalBytes(named[i]!.signingKey, t.signingKey))
     )
-      throw stateError('the logged policy does not name the trustees of this data directory');
+      throw stateError(
+        `the logged policy does not name the trustees of ${o.dataDir}: a directory made before the trustee ` +
+          'daemons (#10) names the old in-process trustees, whose shares the daemons cannot take over. Move it ' +
+          `aside and start again (e.g. mv ${o.dataDir} ${o.dataDir}.old), or start with --data on a new directory.`,
+      );
     return { status: 'reused', ...existing };
   }
   if ((await o.storage.currentEpochKey()) !== undefined)

@@ -16,6 +16,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 // Every test here runs npm start, which waits for the trustee daemons' first ceremonies (start.md §4.2).
 vi.setConfig({ testTimeout: 240_000 });
+
 import { LOCK_FILE } from './lock.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
