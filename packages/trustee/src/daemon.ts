@@ -17,7 +17,7 @@ import { type ApiRouter, loadOrCreateApiToken, OperatorApi } from './api.js';
 import { CeremonyEngine, type CeremonyEvent, type CeremonyHooks } from './ceremony/engine.js';
 import { RelayTrusteeClient } from './ceremony/relay-transport.js';
 import { TrusteeError } from './errors.js';
-import { LogFollower, type TrustAnchors } from './monitor.js';
+import { type EntryListener, LogFollower, type TrustAnchors } from './monitor.js';
 import { TrusteeVault, type VaultKeySource, vaultKeySource } from './vault.js';
 
 /** The epoch of a time: calendar months since January 1970 (directory.md §4). */
@@ -50,6 +50,12 @@ export interface TrusteeOptions {
   readonly phaseMs?: number;
   /** The epochs that must have keys (default: the current and the next calendar month). */
   readonly epochs?: () => readonly number[];
+  /**
+   * Sees every verified log entry in order from the monitor's position on, registered before the monitor first
+   * runs (so nothing is missed on this start). Entries processed by an earlier start are not replayed: a
+   * subscriber keeps its own state in the vault (`vault.setState`).
+   */
+  readonly onEntry?: EntryListener;
   /** Adds operator API routes (the access half). */
   readonly routes?: (router: ApiRouter) => void;
   /** Test hooks that make this trustee misbehave in ceremonies. */
@@ -130,6 +136,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
       anchors,
       now,
     });
+    if (o.onEntry) log.onEntry(o.onEntry);
     const relay = new RelayTrusteeClient(o.relayUrl, vault.index, vault.signingKey(), now);
     const events: CeremonyEvent[] = [];
     const engine = new CeremonyEngine({
