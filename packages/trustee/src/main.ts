@@ -9,6 +9,10 @@
  * pinned. Started with an IPC channel (child_process.fork, as `npm start` does), it reports
  * `{type: 'listening', url, index, identity, apiTokenPath}` or `{type: 'error', code, message}` to its parent and
  * stops when the channel closes; it stops on SIGINT/SIGTERM too.
+ *
+ * With `--relay parent` (npm start), the relay URL and the anchors come from the parent as the first IPC message
+ * `{type: 'relay', url, anchors}`: the parent forks the daemon before its relay listens, so that loading this
+ * process overlaps with the rest of the start.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,21 +41,40 @@ const { values } = parseArgs({
   strict: true,
 });
 
+/** The first IPC message of the parent: the relay's URL and the trust anchors. */
+function fromParent(): Promise<{ url: string; anchors: TrustAnchors }> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) {
+      reject(new Error('--relay parent needs an IPC channel'));
+      return;
+    }
+    process.once('message', (m: { type?: string; url?: string; anchors?: TrustAnchors }) => {
+      if (m.type === 'relay' && typeof m.url === 'string' && m.anchors)
+        resolve({ url: m.url, anchors: m.anchors });
+      else reject(new Error('the parent sent no relay URL'));
+    });
+    process.once('disconnect', () => reject(new Error('the parent went away')));
+  });
+}
+
 try {
   if (!values.data || !values.relay)
     throw new Error('usage: main.js --data DIR --relay URL [--index N] [--port P]');
+  let relayUrl = values.relay;
+  let anchors = values.anchors ? (JSON.parse(values.anchors) as TrustAnchors) : undefined;
+  if (relayUrl === 'parent') ({ url: relayUrl, anchors } = await fromParent());
   const key = vaultKeySource(process.env, values['passphrase-file']);
   // The key is in memory now; children of this process need not see it.
   delete process.env.OVERT_TRUSTEE_VAULT_KEY;
   delete process.env.OVERT_TRUSTEE_PASSPHRASE;
   const running = await startTrustee({
     dataDir: values.data,
-    relayUrl: values.relay,
+    relayUrl,
     key,
     port: values.port ? Number(values.port) : 0,
     ...(values.host ? { host: values.host } : {}),
     ...(values.index ? { index: Number(values.index) } : {}),
-    ...(values.anchors ? { anchors: JSON.parse(values.anchors) as TrustAnchors } : {}),
+    ...(anchors ? { anchors } : {}),
     ...(values['phase-ms'] ? { phaseMs: Number(values['phase-ms']) } : {}),
     ...(values['poll-ms'] ? { pollMs: Number(values['poll-ms']) } : {}),
     ...(values['idle-ms'] ? { idleMs: Number(values['idle-ms']) } : {}),

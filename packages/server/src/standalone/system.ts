@@ -46,7 +46,7 @@ import { StandaloneError } from './errors.js';
 import { writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
-import { startTrusteeChild, type TrusteeChildInfo } from './trustees.js';
+import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_PORT = 8420;
@@ -334,6 +334,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       () => `${state.org}/access`,
     ).key;
 
+    // The trustee daemons are forked first, so that loading them overlaps with the rest; they get the relay's URL
+    // once it listens (trustees.ts).
+    const trusteesDir = join(dataDir, 'trustees');
+    mkdirSync(trusteesDir, { recursive: true, mode: 0o700 });
+    const forked = Array.from({ length: TRUSTEE_COUNT }, (_, i) =>
+      forkTrusteeChild({ trusteesDir, index: i + 1 }),
+    );
+    cleanups.push(async () => {
+      await Promise.all(forked.map((f) => stopChild(f.child)));
+    });
+
     // The witnesses first: the sequencer needs their URLs and keys.
     const children: { child: ChildProcess; info: WitnessChildInfo }[] = [];
     cleanups.push(async () => {
@@ -416,12 +427,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       throw e;
     }
 
-    const trusteesDir = join(dataDir, 'trustees');
-    mkdirSync(trusteesDir, { recursive: true, mode: 0o700 });
     const trusteeChildren: { child: ChildProcess; info: TrusteeChildInfo }[] = [];
-    cleanups.push(async () => {
-      await Promise.all(trusteeChildren.map((c) => stopChild(c.child)));
-    });
     const anchors = {
       origin: state.origin,
       logVkey,
@@ -429,11 +435,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       witnessQuorum: WITNESS_QUORUM,
       adminKey: toBase64(admin.key.publicKey),
     };
-    const trusteeStarts = await Promise.allSettled(
-      Array.from({ length: TRUSTEE_COUNT }, (_, i) =>
-        startTrusteeChild({ trusteesDir, index: i + 1, relayUrl: url, anchors }),
-      ),
-    );
+    const trusteeStarts = await Promise.allSettled(forked.map((f) => f.start(url, anchors)));
     for (const s of trusteeStarts) if (s.status === 'fulfilled') trusteeChildren.push(s.value);
     const trusteeFailed = trusteeStarts.find((s) => s.status === 'rejected');
     if (trusteeFailed) throw (trusteeFailed as PromiseRejectedResult).reason;

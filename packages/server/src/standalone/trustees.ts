@@ -61,17 +61,17 @@ function childError(message: string): StandaloneError {
   return new StandaloneError('START_CHILD', message, { check: 'START-5' });
 }
 
-/** Starts trustee `index` (its vault key made on first start) and waits for its `listening` report. */
-export function startTrusteeChild(
-  o: {
-    readonly trusteesDir: string;
-    readonly index: number;
-    readonly relayUrl: string;
-    readonly anchors: TrusteeAnchors;
-    readonly pollMs?: number;
-  },
+/**
+ * Forks trustee `index` (its vault key made on first start) before the relay listens: the child loads its code
+ * meanwhile. `start(relayUrl, anchors)` hands it the relay and waits for its `listening` report (START-5).
+ */
+export function forkTrusteeChild(
+  o: { readonly trusteesDir: string; readonly index: number; readonly pollMs?: number },
   timeoutMs = 60_000,
-): Promise<{ child: ChildProcess; info: TrusteeChildInfo }> {
+): {
+  child: ChildProcess;
+  start(relayUrl: string, anchors: TrusteeAnchors): Promise<{ child: ChildProcess; info: TrusteeChildInfo }>;
+} {
   const keyDir = join(o.trusteesDir, 'vault-keys');
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   const { secret } = loadOrCreateSecretFile(join(keyDir, `trustee-${o.index}.key`), SECRET_BYTES);
@@ -81,13 +81,11 @@ export function startTrusteeChild(
     '--data',
     dataDir,
     '--relay',
-    o.relayUrl,
+    'parent',
     '--index',
     String(o.index),
     '--port',
     '0',
-    '--anchors',
-    JSON.stringify(o.anchors),
     '--poll-ms',
     String(o.pollMs ?? 200),
   ];
@@ -97,41 +95,52 @@ export function startTrusteeChild(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   secret.fill(0);
-  return new Promise((resolve, reject) => {
-    const fail = (message: string) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(childError(message));
-    };
-    const timer = setTimeout(() => fail(`trustee ${o.index} did not start in time`), timeoutMs);
-    child.once('exit', (code) => fail(`trustee ${o.index} exited (code ${code})`));
-    child.once(
-      'message',
-      (m: {
-        type?: string;
-        url?: string;
-        pid?: number;
-        message?: string;
-        identity?: { index: number; signingKey: string; hpkeKey: string };
-      }) => {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        if (m.type !== 'listening' || !m.url || !m.identity) {
-          fail(`trustee ${o.index} failed to start: ${m.message ?? 'no answer'}`);
-          return;
-        }
-        resolve({
-          child,
-          info: {
-            index: m.identity.index,
-            url: m.url,
-            pid: child.pid ?? 0,
-            dataDir,
-            signingKey: fromBase64(m.identity.signingKey),
-            encryptionKey: fromBase64(m.identity.hpkeKey),
-          },
-        });
-      },
-    );
+  let exitCode: number | null | undefined;
+  child.once('exit', (code) => {
+    exitCode = code;
   });
+  const start = (relayUrl: string, anchors: TrusteeAnchors) =>
+    new Promise<{ child: ChildProcess; info: TrusteeChildInfo }>((resolve, reject) => {
+      const fail = (message: string) => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(childError(message));
+      };
+      if (exitCode !== undefined) {
+        reject(childError(`trustee ${o.index} exited (code ${exitCode})`));
+        return;
+      }
+      const timer = setTimeout(() => fail(`trustee ${o.index} did not start in time`), timeoutMs);
+      const onExit = (code: number | null) => fail(`trustee ${o.index} exited (code ${code})`);
+      child.once('exit', onExit);
+      child.once(
+        'message',
+        (m: {
+          type?: string;
+          url?: string;
+          message?: string;
+          identity?: { index: number; signingKey: string; hpkeKey: string };
+        }) => {
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          if (m.type !== 'listening' || !m.url || !m.identity) {
+            fail(`trustee ${o.index} failed to start: ${m.message ?? 'no answer'}`);
+            return;
+          }
+          resolve({
+            child,
+            info: {
+              index: m.identity.index,
+              url: m.url,
+              pid: child.pid ?? 0,
+              dataDir,
+              signingKey: fromBase64(m.identity.signingKey),
+              encryptionKey: fromBase64(m.identity.hpkeKey),
+            },
+          });
+        },
+      );
+      child.send({ type: 'relay', url: relayUrl, anchors });
+    });
+  return { child, start };
 }
