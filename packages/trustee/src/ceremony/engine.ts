@@ -413,6 +413,8 @@ export class CeremonyEngine {
       return await this.runSession(policy, session, proposal, proposer);
     } finally {
       this.running--;
+      // Whatever of this session is still queued (late or surplus mail) is of no use any more.
+      this.queue = this.queue.filter((r) => !equalBytes(r.mail.sessionId, session.id));
     }
   }
 
