@@ -44,7 +44,7 @@ function relayUrl(system: ChildProcess): Promise<string> {
     out += String(d);
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 120_000);
     system.once('exit', (code) => reject(new Error(`start exited with ${code}:\n${out}`)));
     system.stdout?.on('data', (d) => {
       out += String(d);
@@ -73,7 +73,8 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     relay = await relayUrl(system);
-  }, 40_000);
+    // The start waits for the three trustee daemons' first ceremonies (start.md §4.2).
+  }, 150_000);
 
   afterAll(async () => {
     try {

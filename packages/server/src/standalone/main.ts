@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { toBase64 } from '@overt/core';
 import { epochLabel } from '../epochs.js';
 import { isLogLevel, jsonRequestLog, LOG_LEVELS } from '../request-log.js';
-import { TRUSTEE_THRESHOLD } from './epoch-keys.js';
+import { TRUSTEE_THRESHOLD } from './policy.js';
 import { DEFAULT_PORT, type RunningSystem, startSystem, TRUSTEE_COUNT } from './system.js';
 
 const USAGE = `usage: npm start -- [--port N] [--data DIR] [--host HOST] [--org ID] [--witness-ports A,B] [--log-level L]
@@ -44,7 +44,10 @@ export function describe(s: RunningSystem): string[] {
     `  witnessed    ${s.witnessed ? `yes, quorum ${s.wellKnown.log.witness_quorum}` : 'not yet (the witnesses are retried)'}`,
   );
   lines.push(
-    `  trustees     ${TRUSTEE_COUNT} local stand-ins, threshold ${TRUSTEE_THRESHOLD}, under ${s.dataDir}/trustees (one machine: not independent)`,
+    `  trustees     ${TRUSTEE_COUNT} trustee daemons (child processes), threshold ${TRUSTEE_THRESHOLD}, under ${s.dataDir}/trustees (one machine, vault keys beside them: not independent)`,
+    ...s.trustees.map(
+      (t) => `  trustee ${t.index}    ${t.url} (operator API, token in ${t.dataDir}/api.token), pid ${t.pid}`,
+    ),
   );
   lines.push(
     `  policy       serial ${s.policy.record.serial}, ${s.policy.status}, log index ${s.policy.record.logIndex}; epoch keys are signed by the trustees`,

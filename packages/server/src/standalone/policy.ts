@@ -1,13 +1,13 @@
 /**
  * The organisation's access policy at `npm start` (docs/spec/start.md §4.3, workflow.md §2): on first start the
- * admin key signs a policy naming the three local trustee stand-ins (their signing and HPKE keys, k = 2), the two
+ * admin key signs a policy naming the three trustee daemons (their signing and HPKE keys from identity.json, k = 2), the two
  * witnesses (quorum 2), one requester, default limits, calendar-month epochs and a retention, and the relay logs
  * it (entry type 1) BEFORE any epoch key, because an epoch key is valid only with the signatures of k trustees of
  * the policy in force (directory.md §1.3, DESIGN A14). On a restart the logged policy is reused; a data
  * directory made before policies existed (epoch keys and no policy) is refused with what to do (START-6).
  *
- * The requester is a local stand-in too: its secret lives in requester/secret.key (32 random bytes, mode 0600)
- * and its Ed25519 signing key and X25519 HPKE key are derived from it with HKDF-SHA256, like the trustees'.
+ * The requester is a local stand-in: its secret lives in requester/secret.key (32 random bytes, mode 0600)
+ * and its Ed25519 signing key and X25519 HPKE key are derived from it with HKDF-SHA256.
  */
 import { hkdfSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { parseVerifierKey } from '@overt/log';
 import type { RelayService } from '../service.js';
 import type { PolicyRecord, RelayStorage } from '../storage/storage.js';
 import { StandaloneError } from './errors.js';
-import { type LocalTrustee, loadOrCreateSecretFile, TRUSTEE_SECRET_BYTES } from './trustee.js';
+import { loadOrCreateSecretFile, SECRET_BYTES } from './files.js';
 
 export const TRUSTEE_THRESHOLD = 2;
 export const REQUESTER_ID = 'local-requester';
@@ -56,7 +56,7 @@ function stateError(message: string, check = 'START-4'): StandaloneError {
 }
 
 /** The size of the requester stand-in's secret file (requester/secret.key). */
-export const REQUESTER_SECRET_BYTES = TRUSTEE_SECRET_BYTES;
+export const REQUESTER_SECRET_BYTES = SECRET_BYTES;
 
 /**
  * The requester's keys derived from its 32-byte secret (docs/spec/start.md §4.3): the Ed25519 signing key and the
@@ -90,9 +90,16 @@ export async function localRequester(
 }
 
 /** The first policy of a new data directory. */
+/** A trustee as the policy names it: its daemon's public keys (identity.json). */
+export interface PolicyTrustee {
+  readonly index: number;
+  readonly signingKey: Uint8Array;
+  readonly encryptionKey: Uint8Array;
+}
+
 export function buildPolicy(o: {
   readonly orgId: string;
-  readonly trustees: readonly LocalTrustee[];
+  readonly trustees: readonly PolicyTrustee[];
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
   readonly requester: { signingKey: SigningKeyPair; encryptionKey: Uint8Array };
@@ -110,8 +117,8 @@ export function buildPolicy(o: {
     trustees: o.trustees.map((t) => ({
       index: t.index,
       name: `Local trustee ${t.index}`,
-      signingKey: t.signingKey.publicKey,
-      encryptionKey: t.encryption.publicKey,
+      signingKey: t.signingKey,
+      encryptionKey: t.encryptionKey,
     })),
     threshold: TRUSTEE_THRESHOLD,
     witnesses,
@@ -145,7 +152,7 @@ export async function ensurePolicy(o: {
   readonly dataDir: string;
   readonly orgId: string;
   readonly admin: SigningKeyPair;
-  readonly trustees: readonly LocalTrustee[];
+  readonly trustees: readonly PolicyTrustee[];
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
   readonly storage: RelayStorage;
@@ -157,9 +164,13 @@ export async function ensurePolicy(o: {
     const named = existing.policy.policy.trustees;
     if (
       named.length !== o.trustees.length ||
-      o.trustees.some((t, i) => !equalBytes(named[i]!.signingKey, t.signingKey.publicKey))
+      o.trustees.some((t, i) => !equalBytes(named[i]!.signingKey, t.signingKey))
     )
-      throw stateError('the logged policy does not name the trustees of this data directory');
+      throw stateError(
+        `the logged policy does not name the trustees of ${o.dataDir}: a directory made before the trustee ` +
+          'daemons (#10) names the old in-process trustees, whose shares the daemons cannot take over. Move it ' +
+          `aside and start again (e.g. mv ${o.dataDir} ${o.dataDir}.old), or start with --data on a new directory.`,
+      );
     return { status: 'reused', ...existing };
   }
   if ((await o.storage.currentEpochKey()) !== undefined)

@@ -12,7 +12,11 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+
+// Every test here runs npm start, which waits for the trustee daemons' first ceremonies (start.md §4.2).
+vi.setConfig({ testTimeout: 240_000 });
+
 import { LOCK_FILE } from './lock.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -50,13 +54,13 @@ function run(args: string[], env: Record<string, string> = {}): Run {
   return { child, exited, output: () => out };
 }
 
-/** Waits until `pred` holds for the output (or the process exits, or 60 s pass). */
+/** Waits until `pred` holds for the output (or the process exits, or 150 s pass: npm start waits for the trustees). */
 async function until(r: Run, pred: (out: string) => boolean, what: string): Promise<void> {
   let exited = false;
   void r.exited.then(() => {
     exited = true;
   });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000;
   while (!pred(r.output())) {
     if (exited || Date.now() > deadline) throw new Error(`no ${what}; output:\n${r.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -176,13 +180,14 @@ describe('npm start: one start per data directory (START-10)', () => {
     expect(readFileSync(lock, 'utf8')).toBe(`${first.child.pid}\n`);
 
     const before = processesUsing(data).sort();
-    expect(before).toHaveLength(3);
+    // The start, its two witnesses and its three trustee daemons.
+    expect(before).toHaveLength(6);
     const second = run(['--port', '0', '--witness-ports', '0,0', '--data', data]);
     expect(await second.exited).toBe(1);
     expect(second.output()).toContain(`in use by process ${first.child.pid}`);
     expect(second.output()).toContain('START-10');
     expect(second.output()).not.toContain('Overt is running');
-    // It started nothing: the processes using the directory are the first start's (itself and its witnesses).
+    // It started nothing: the processes using the directory are the first start's (itself, its witnesses, trustees).
     expect(processesUsing(data).sort()).toEqual(before);
     // The first one is untouched and still serves; its lock is its own.
     expect((await fetch(`${url}/v1/health`)).status).toBe(200);

@@ -43,6 +43,8 @@ interface Started {
   readonly child: ChildProcess;
   readonly url: string;
   readonly witnessPids: number[];
+  /** The trustee daemons' pids (start.md §4: child processes). */
+  readonly trusteePids: number[];
   readonly output: () => string;
 }
 
@@ -60,7 +62,7 @@ function start(): Promise<Started> {
     out += String(d);
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 120_000);
     const early = (code: number | null) => reject(new Error(`start exited with ${code}:\n${out}`));
     child.once('exit', early);
     child.stdout?.on('data', () => {
@@ -69,8 +71,10 @@ function start(): Promise<Started> {
       child.off('exit', early);
       const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
       const witnessPids = [...out.matchAll(/\(process (\d+)\)/g)].map((m) => Number(m[1]));
-      if (!url || witnessPids.length !== 2) reject(new Error(`unexpected output:\n${out}`));
-      else resolve({ child, url, witnessPids, output: () => out });
+      const trusteePids = [...out.matchAll(/trustee \d+ .*, pid (\d+)/g)].map((m) => Number(m[1]));
+      if (!url || witnessPids.length !== 2 || trusteePids.length !== 3)
+        reject(new Error(`unexpected output:\n${out}`));
+      else resolve({ child, url, witnessPids, trusteePids, output: () => out });
     });
   });
 }
@@ -188,8 +192,8 @@ describe('npm start (scripts/start.mjs)', () => {
     } finally {
       expect(await stop(s, 'SIGTERM')).toBe(0);
     }
-    for (const pid of s.witnessPids) expect(pidAlive(pid)).toBe(false);
-  });
+    for (const pid of [...s.witnessPids, ...s.trusteePids]) expect(pidAlive(pid)).toBe(false);
+  }, 180_000);
 
   it('a second start reuses the data directory (same keys, same log, same org, epochs reused); SIGINT stops it', async () => {
     expect(first).toBeDefined();
@@ -214,7 +218,7 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(await stop(s, 'SIGINT')).toBe(0);
     }
     for (const pid of s.witnessPids) expect(pidAlive(pid)).toBe(false);
-  });
+  }, 180_000);
 
   it('START-1: refuses a data directory of another org before starting anything', async () => {
     expect(first).toBeDefined();

@@ -3,25 +3,29 @@
  *
  * This process runs the relay with the log's sequencer in it (the relay appends directory and epoch-key
  * statements through the sequencer and serves its tiles under /log/); two witnesses run as separate child
- * processes, each with its own key and data directory; three local trustee identities generate the epoch keys
- * (trustee.ts, epoch-keys.ts). Everything lives under one data directory, SQLite throughout:
+ * processes, each with its own key and data directory; three trustee daemons (@overt/trustee) run as child
+ * processes too and make the epoch keys themselves over the relay's trustee mailbox (trustees.ts). Everything
+ * lives under one data directory, SQLite throughout:
  *
  *   overt.json            org id and log origin, fixed on first start
  *   admin.key             the org admin's Ed25519 key (signed-note signer key format, mode 0600)
  *   log/log.key, log/log.sqlite
  *   relay/relay.sqlite, relay/franking.key, relay/access.key (the execution key, access.md §4.1)
  *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
- *   trustees/trustee-1..3/   secret.key, epoch-<e>.share
+ *   trustees/trustee-1..3/   each daemon's identity.json, vault.sqlite, api.token (access.md §6)
+ *   trustees/vault-keys/     trustee-<i>.key: each vault's key (mode 0600; see trustees.ts for the honest limit)
  *   requester/secret.key     the local requester stand-in the policy names
  *
- * Before any epoch key the admin key signs the organisation's policy (policy.ts) and the relay logs it; each
- * epoch key is then signed by the trustees and verified under that policy (DESIGN A14).
+ * The relay starts listening first (the trustees need its mailbox and log; /.well-known/overt answers 503 until
+ * start returns). Then the admin key signs the organisation's policy naming the trustees' public keys (policy.ts)
+ * and the relay logs it; the trustees see it on the log with the witness quorum, run the DKG for the current and
+ * the next epoch, and post the epoch keys they signed; start waits until both are on the log (DESIGN A14).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isOrgId, ORG_ID_MAX } from '@overt/core';
+import { isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
@@ -37,11 +41,12 @@ import { calendarMonthEpoch } from '../epochs.js';
 import { createRelay } from '../relay.js';
 import type { RequestLogSink } from '../request-log.js';
 import { RelayService } from '../service.js';
-import { type EpochKeyOutcome, ensureEpochKeys } from './epoch-keys.js';
+import type { EpochKeyRecord, RelayStorage } from '../storage/storage.js';
 import { StandaloneError } from './errors.js';
+import { writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
-import { LocalTrustee, writeFileAtomic } from './trustee.js';
+import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_PORT = 8420;
@@ -68,6 +73,8 @@ export interface SystemOptions {
    */
   readonly heartbeatMs?: number;
   readonly now?: () => number;
+  /** How long to wait for the trustees' epoch keys of the current and next epoch (default 120 s). */
+  readonly epochKeysTimeoutMs?: number;
   /** One record per HTTP request the relay answers (start.md §1.1; main.ts writes them as JSON lines). */
   readonly requestLog?: RequestLogSink;
 }
@@ -77,6 +84,13 @@ export interface WitnessChildInfo {
   readonly vkey: string;
   readonly pid: number;
   readonly dataDir: string;
+}
+
+export interface EpochKeyOutcome {
+  readonly epoch: number;
+  /** `reused`: on the log before this start; `generated`: the trustees made it during this start. */
+  readonly status: 'reused' | 'generated';
+  readonly record: EpochKeyRecord;
 }
 
 export interface RunningSystem {
@@ -90,12 +104,14 @@ export interface RunningSystem {
   readonly adminKeyPath: string;
   readonly adminKeyCreated: boolean;
   readonly trusteeDirs: readonly string[];
+  /** The trustee daemons (child processes) and their operator APIs. */
+  readonly trustees: readonly TrusteeChildInfo[];
   /** Whether the log's checkpoint carried the witness quorum before start returned. */
   readonly witnessed: boolean;
   readonly logSize: number;
   /** The pid of a dead start whose stale lock on the data directory was taken over (START-10), if any. */
   readonly staleLockFrom: number | undefined;
-  /** Stops the relay, the log and the witness children; resolves once every child has exited. */
+  /** Stops the relay, the log, the witness and trustee children; resolves once every child has exited. */
   close(): Promise<void>;
 }
 
@@ -222,6 +238,41 @@ function startWitnessChild(
   });
 }
 
+/**
+ * Waits until the relay holds an epoch key for each of `epochs`, made by the trustee daemons; those present at
+ * the first look were reused. START_STATE (START-4) when they do not appear in time or a trustee child dies.
+ */
+async function awaitEpochKeys(o: {
+  readonly storage: RelayStorage;
+  readonly epochs: readonly number[];
+  readonly timeoutMs: number;
+  readonly children: readonly ChildProcess[];
+}): Promise<EpochKeyOutcome[]> {
+  const present = new Set<number>();
+  for (const e of o.epochs) if ((await o.storage.getEpochKey(e)) !== undefined) present.add(e);
+  const until = Date.now() + o.timeoutMs;
+  for (;;) {
+    const records = await Promise.all(o.epochs.map((e) => o.storage.getEpochKey(e)));
+    if (records.every((r) => r !== undefined))
+      return records.map((record, i) => ({
+        epoch: o.epochs[i]!,
+        status: present.has(o.epochs[i]!) ? 'reused' : 'generated',
+        record: record!,
+      }));
+    if (o.children.some((c) => c.exitCode !== null || c.signalCode !== null))
+      throw new StandaloneError('START_CHILD', 'a trustee daemon exited before the epoch keys were made', {
+        check: 'START-5',
+      });
+    if (Date.now() > until)
+      throw new StandaloneError(
+        'START_STATE',
+        `the trustees did not publish the epoch keys of epochs ${o.epochs.join(', ')} in time; see their GET /v1/status`,
+        { check: 'START-4' },
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** START-11: a port that is taken, named with the option that moves it. */
 function portInUse(host: string, port: number, who: 'relay' | 'witness', cause?: unknown): StandaloneError {
   const how =
@@ -282,6 +333,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       `${state.org}/access`,
       () => `${state.org}/access`,
     ).key;
+
+    // The trustee daemons are forked first, so that loading them overlaps with the rest; they get the relay's URL
+    // once it listens (trustees.ts).
+    const trusteesDir = join(dataDir, 'trustees');
+    mkdirSync(trusteesDir, { recursive: true, mode: 0o700 });
+    const forked = Array.from({ length: TRUSTEE_COUNT }, (_, i) =>
+      forkTrusteeChild({ trusteesDir, index: i + 1 }),
+    );
+    cleanups.push(async () => {
+      await Promise.all(forked.map((f) => stopChild(f.child)));
+    });
 
     // The witnesses first: the sequencer needs their URLs and keys.
     const children: { child: ChildProcess; info: WitnessChildInfo }[] = [];
@@ -355,10 +417,30 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       return wellKnown;
     });
 
-    const trusteeDirs = Array.from({ length: TRUSTEE_COUNT }, (_, i) =>
-      join(dataDir, 'trustees', `trustee-${i + 1}`),
-    );
-    const trustees = await Promise.all(trusteeDirs.map((d, i) => LocalTrustee.open(d, i + 1)));
+    // The relay listens first: the trustees need its mailbox and its log.
+    let url: string;
+    try {
+      url = await relay.start();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EADDRINUSE') throw portInUse(host, options.port, 'relay', e);
+      throw e;
+    }
+
+    const trusteeChildren: { child: ChildProcess; info: TrusteeChildInfo }[] = [];
+    const anchors = {
+      origin: state.origin,
+      logVkey,
+      witnessVkeys: children.map((c) => c.info.vkey),
+      witnessQuorum: WITNESS_QUORUM,
+      adminKey: toBase64(admin.key.publicKey),
+    };
+    const trusteeStarts = await Promise.allSettled(forked.map((f) => f.start(url, anchors)));
+    for (const s of trusteeStarts) if (s.status === 'fulfilled') trusteeChildren.push(s.value);
+    const trusteeFailed = trusteeStarts.find((s) => s.status === 'rejected');
+    if (trusteeFailed) throw (trusteeFailed as PromiseRejectedResult).reason;
+    const trusteeDirs = trusteeChildren.map((c) => c.info.dataDir);
+
     const service = new RelayService({
       storage: relay.storage,
       log: sequencer,
@@ -370,7 +452,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       dataDir,
       orgId: state.org,
       admin: admin.key.keyPair,
-      trustees,
+      trustees: trusteeChildren.map((c) => c.info),
       witnessVkeys: children.map((c) => c.info.vkey),
       witnessQuorum: WITNESS_QUORUM,
       storage: relay.storage,
@@ -378,24 +460,13 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       now,
     });
     const current = calendarMonthEpoch(now());
-    const epochs = await ensureEpochKeys({
-      trustees,
-      policy: policy.policy,
-      orgId: state.org,
+    const epochs = await awaitEpochKeys({
       storage: relay.storage,
-      service,
       epochs: [current, current + 1],
-      now,
+      timeoutMs: options.epochKeysTimeoutMs ?? 120_000,
+      children: trusteeChildren.map((c) => c.child),
     });
 
-    let url: string;
-    try {
-      url = await relay.start();
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'EADDRINUSE') throw portInUse(host, options.port, 'relay', e);
-      throw e;
-    }
     wellKnown = buildWellKnown({
       org: state.org,
       adminKey: admin.key.publicKey,
@@ -426,6 +497,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       adminKeyPath,
       adminKeyCreated: admin.created,
       trusteeDirs,
+      trustees: trusteeChildren.map((c) => c.info),
       witnessed,
       logSize,
       staleLockFrom: lock.staleFrom,
