@@ -11,12 +11,15 @@
  * Timed stages, each over the whole warrant, one after another (wall clock, and process CPU including the worker
  * threads):
  *   1. trustee 1 release — pages of heads → AccessWorkerPool.release (sender signature ENV-22, capsule batch CAP-6,
- *      createShare) → its shares appended to a file;
+ *      createShare) → per 1024-batch, sealShareBundle to the requester's HPKE key and signRelease over its hash →
+ *      the sealed bundle appended to a file;
  *   2. trustee 2 release — the same with trustee 2's pool and key share;
- *   3. requester — pages of envelopes and both trustees' shares → AccessWorkerPool.recover (capsule batch, share
- *      batch SHR-5, combine, openRecoveredEnvelope) → every plaintext compared with what was sealed;
- *   4. share bundles (HPKE seal per 1024-batch, release entries) and the evidence bundle write + verify: NOT YET
- *      MEASURED — core's access-seal.ts and the bundle code do not exist in this branch; reported as null.
+ *   3. requester — per batch, both trustees' sealed bundles checked against their release hashes and opened
+ *      (decryptShareBundle: HPKE open + decode), then the page of envelopes and the shares →
+ *      AccessWorkerPool.recover (capsule batch, share batch SHR-5, combine, openRecoveredEnvelope) → every
+ *      plaintext compared with what was sealed;
+ *   4. the evidence bundle write + verify: NOT YET MEASURED (needs a logged policy, request, execution over the
+ *      sorted labels and releases, which this bench does not build); reported as not_yet_measured.
  *
  * Baselines, same run, one core (the main thread, workers idle): libsodium ristretto255 base-point and
  * variable-point multiplications, Ed25519 verify, and the raw per-envelope operations. The bound is
@@ -36,6 +39,7 @@ import {
 } from '../../packages/client/src/node/access-workers.js';
 import { nodeCryptoBackend } from '../../packages/client/src/node/node-crypto-backend.js';
 import {
+  type BundleShare,
   combineShares,
   createDkgSession,
   createShare,
@@ -43,23 +47,30 @@ import {
   DkgParticipant,
   decodeCapsule,
   decodeEnvelope,
+  decodeShare,
+  decryptShareBundle,
   deriveDkgEncryptionKey,
+  encodeShare,
   equalBytes,
   generateSigningKey,
   group,
   isSenderSignatureValid,
   openRecoveredEnvelope,
+  RELEASE_VERSION,
   randomBytes,
   randomScalar,
   runDkgLocally,
   SHARE_BYTES,
+  sealShareBundle,
+  sha256,
   signingKeyFromSeed,
+  signRelease,
   toHex,
   verifyCapsule,
   verifyShare,
 } from '../../packages/core/src/index.js';
 import { now as cpuNow, measure, type Result } from '../core/harness.js';
-import { payloadOf, RecordReader, RowReader } from './envelopes.js';
+import { payloadOf, RecordReader } from './envelopes.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number) => {
@@ -172,7 +183,7 @@ interface StageReport {
 async function stage<T>(
   name: string,
   submit: (position: number) => { count: number; result: Promise<T> } | undefined,
-  done: (r: T, position: number, count: number) => void,
+  done: (r: T, position: number, count: number) => void | Promise<void>,
 ): Promise<StageReport> {
   log(`${name} …`);
   const rss = new RssSampler();
@@ -192,7 +203,7 @@ async function stage<T>(
     }
     const head = queue.shift();
     if (head === undefined) break;
-    done(await head.result, head.position, head.count);
+    await done(await head.result, head.position, head.count);
     processed += head.count;
     if (first10k === 0 && processed >= Math.min(10_000, N)) {
       rss.sample();
@@ -398,7 +409,18 @@ try {
   ) => round(1 / (c.base / rates.basePerS + c.variable / rates.variablePerS));
 
   // ── timed stages ──
-  const shareFiles = [join(dir, 'shares-1.bin'), join(dir, 'shares-2.bin')];
+  // The requester's HPKE key (the policy's encryption key for it) and the request the bundles are bound to. The
+  // bench builds no policy, request or execution entry (its envelopes are not in label order, so file order
+  // stands for the execution's positions): the bundles are sealed and opened under a random request id and
+  // execution hash, and the requester checks each sealed bundle's SHA-256 against the hash its trustee signed
+  // into the release, as openShareBundle does, before decrypting it (decryptShareBundle, openShareBundle's
+  // decryption step).
+  const requester = await deriveDkgEncryptionKey(randomBytes(32));
+  const requestId = randomBytes(16);
+  const executionHash = randomBytes(32);
+  const trusteeSigning = [generateSigningKey(), generateSigningKey()];
+  const bundleFiles = [join(dir, 'bundles-1.bin'), join(dir, 'bundles-2.bin')];
+  const bundleHashes: Uint8Array[][] = [[], []];
   const senderKeys = new Uint8Array(PAGE * 32);
   for (let i = 0; i < PAGE; i++) senderKeys.set(sender.publicKey, 32 * i);
   const stages: Record<string, StageReport | { not_yet_measured: string }> = {};
@@ -410,9 +432,11 @@ try {
       size: CORES,
     });
     const reader = new RecordReader(files);
-    const fd = openSync(shareFiles[t - 1]!, 'w');
+    const fd = openSync(bundleFiles[t - 1]!, 'w');
     const ms: Record<string, number> = {};
     let failures = 0;
+    let sealMs = 0;
+    let bundleBytes = 0;
     const r = await stage<ReleaseOutput>(
       `trustee ${t} release`,
       () => {
@@ -423,39 +447,108 @@ try {
           result: pool.release({ heads: pack(heads), senderKeys: senderKeys.subarray(0, heads.length * 32) }),
         };
       },
-      (out) => {
-        writeSync(fd, out.shares);
+      async (out, position, count) => {
         failures += out.failures.length;
         addMs(ms, out.ms);
+        // The batch's bundle (access.md §3): every share the pool made, sealed to the requester, and the
+        // release entry naming its hash, signed; recorded (here: appended to a file) before anything is sent.
+        const t0 = performance.now();
+        const failed = new Set(out.failures.map((f) => f.position));
+        const shares: BundleShare[] = [];
+        for (let i = 0; i < count; i++) {
+          if (failed.has(i)) continue;
+          shares.push({
+            position: position + i,
+            label: out.labels.subarray(i * 32, (i + 1) * 32),
+            share: decodeShare(out.shares.subarray(i * SHARE_BYTES, (i + 1) * SHARE_BYTES)),
+          });
+        }
+        const batch = position / PAGE;
+        const sealed = await sealShareBundle(requester.publicKey, {
+          requestId,
+          executionHash,
+          trusteeIndex: t,
+          batch,
+          shares,
+        });
+        const bundleHash = sha256(sealed);
+        signRelease(
+          {
+            version: RELEASE_VERSION,
+            orgId: 'bench',
+            requestId,
+            executionHash,
+            trusteeIndex: t,
+            shareCount: shares.length,
+            bundleHash,
+            releasedAt: Date.now(),
+          },
+          trusteeSigning[t - 1]!,
+        );
+        bundleHashes[t - 1]![batch] = bundleHash;
+        const len = new Uint8Array(4);
+        new DataView(len.buffer).setUint32(0, sealed.length);
+        writeSync(fd, len);
+        writeSync(fd, sealed);
+        bundleBytes += 4 + sealed.length;
+        sealMs += performance.now() - t0;
       },
     );
     closeSync(fd);
     reader.close();
     await pool.close();
     r.worker_ms = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)]));
+    r.main_thread_ms = { seal_bundle_and_sign_release: Math.round(sealMs) };
+    r.bundle_bytes = bundleBytes;
     r.failures = failures;
     // The pool's raw share + proof rate: shares per second of worker time in share creation, times the workers.
     r.pool_share_proof_per_s = round((r.envelopes / (ms.share_create! / 1000)) * CORES);
     r.note =
-      'sealed share bundles (HPKE per 1024-batch) not included: core access-seal.ts does not exist yet';
+      'includes, per 1024-batch on the main thread while the pool works on the next page: sealShareBundle ' +
+      '(encode + HPKE to the requester) and signRelease';
     stages[`trustee_${t}_release`] = r;
   }
 
   {
     const pool = await AccessWorkerPool.start({ publicKey, size: CORES });
     const reader = new RecordReader(files);
-    const rows = shareFiles.map((f) => new RowReader(f, SHARE_BYTES));
+    const bundles = bundleFiles.map((f) => new RecordReader([f]));
     const ms: Record<string, number> = {};
     let failures = 0;
+    let openMs = 0;
     let wrong = 0;
     let opened = 0;
     const r = await stage<RecoverOutput>(
-      'requester verify + combine + open',
-      () => {
+      'requester open bundles + verify + combine + open',
+      (position) => {
         const envs = reader.page(PAGE);
         if (envs.length === 0) return undefined;
-        const shares = rows.map((x) => x.page(envs.length));
-        return { count: envs.length, result: pool.recover({ envelopes: pack(envs), shares, open: true }) };
+        const batch = position / PAGE;
+        const sealed = bundles.map((b) => b.page(1)[0]!);
+        const result = (async () => {
+          // Each trustee's sealed bundle for the batch: its hash against the release's, HPKE open, decode, and
+          // the bundle's shares laid out by position for the pool (which verifies every one of them, SHR-5).
+          const t0 = performance.now();
+          const shares: Uint8Array[] = [];
+          for (const [j, bytes] of sealed.entries()) {
+            if (!equalBytes(sha256(bytes), bundleHashes[j]![batch]!))
+              throw new Error('sealed bundle does not match its release');
+            const b = await decryptShareBundle(
+              requester.secretKey,
+              requestId,
+              executionHash,
+              j + 1,
+              batch,
+              bytes,
+            );
+            const rows = new Uint8Array(envs.length * SHARE_BYTES);
+            for (const s of b.shares) rows.set(encodeShare(s.share), (s.position - position) * SHARE_BYTES);
+            shares.push(rows);
+          }
+          openMs += performance.now() - t0;
+          return pool.recover({ envelopes: pack(envs), shares, open: true });
+        })();
+        return { count: envs.length, result };
       },
       (out, position, count) => {
         failures += out.failures.length;
@@ -468,9 +561,10 @@ try {
       },
     );
     reader.close();
-    for (const x of rows) x.close();
+    for (const x of bundles) x.close();
     await pool.close();
     r.worker_ms = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)]));
+    r.main_thread_ms = { open_bundles: Math.round(openMs) };
     r.failures = failures;
     r.opened = opened;
     r.plaintext_mismatches = wrong;
@@ -478,12 +572,10 @@ try {
     if (opened !== N || wrong !== 0 || failures !== 0)
       throw new Error(`requester opened ${opened}/${N}, ${wrong} wrong plaintexts, ${failures} failures`);
   }
-  stages.share_bundles = {
-    not_yet_measured:
-      'HPKE-sealed share bundles and release entries per 1024-batch (access.md §3): core access-seal.ts not in this branch',
-  };
   stages.evidence_bundle = {
-    not_yet_measured: 'bundle write + verify (evidence.md): not in this branch',
+    not_yet_measured:
+      'evidence bundle write + verify (evidence.md): needs a real log with the policy, request, approvals, ' +
+      "execution over the envelopes' sorted labels and the releases; not built by this bench yet",
   };
 
   const cal1 = await calibrate();
@@ -532,7 +624,8 @@ try {
     stages,
     end_to_end: {
       stages:
-        'trustee 1 + trustee 2 + requester, one after another on this machine (bundles not yet measured)',
+        'trustee 1 + trustee 2 (each with its bundle sealing) + requester (with bundle opening), one after ' +
+        'another on this machine; the evidence bundle not yet measured',
       wall_s: round(wall, 2),
       envelopes_per_s: e2e,
       envelopes_per_s_cpu_clock: e2eCpu,

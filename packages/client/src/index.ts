@@ -4,6 +4,7 @@
  * mailbox socket), the state-store interface, and `OvertClient` (send and receive with capsule checks).
  */
 export * from './access/case.js';
+export * from './access/case-crypto.js';
 export * from './access/evidence.js';
 export * from './access/evidence-verify.js';
 export * from './access/relay-client.js';

@@ -15,7 +15,6 @@ import {
   batchRange,
   checkExecutionLabels,
   checkShareBundle,
-  combineShares,
   compareBytes,
   concatBytes,
   type DecodedEpochKeyStatement,
@@ -23,7 +22,6 @@ import {
   type DeviceStatement,
   DIRECTORY_ENTRY_TYPES,
   decisionsOnLog,
-  decodeCapsule,
   decodeElement,
   decodeEnvelope,
   decodeEpochKeyStatement,
@@ -34,20 +32,16 @@ import {
   inScope,
   isOvertError,
   MAX_REQUEST_BYTES,
-  openRecoveredEnvelope,
   POLICY_ENTRY_TYPE,
   type ShareBundle,
   scopeOf,
   type ThresholdPublicKey,
   toHex,
   utf8Encode,
-  type VerifiedCapsule,
   type VerifiedExecution,
   type VerifiedPolicy,
   type VerifiedRelease,
   type VerifiedRequest,
-  type VerifiedShare,
-  verifyCapsule,
   verifyDeviceStatement,
   verifyEpochKeyStatement,
   verifyExecution,
@@ -55,10 +49,16 @@ import {
   verifyRelease,
   verifyRequest,
   verifySenderSignature,
-  verifySharesBatch,
 } from '@overt/core';
 import { ClientError } from '../errors.js';
 import { decodeMessageContent, type MessageContent } from '../sdk/content.js';
+import {
+  type CaseCrypto,
+  type CaseCryptoItem,
+  type CaseCryptoResult,
+  type CaseFailure,
+  inProcessCaseCrypto,
+} from './case-crypto.js';
 
 /** Log entry types of the access workflow (log.md §7 registry; entry.ts ENTRY_TYPES). */
 export const ACCESS_ENTRY_TYPES = { request: 5, decision: 6, execution: 7, release: 8, refusal: 12 } as const;
@@ -375,6 +375,8 @@ export interface OpenCaseOptions {
    * bad share is reported and the message opens from k good ones when it can.
    */
   readonly strict?: boolean;
+  /** Where the per-envelope cryptography runs (default: this thread; node: PooledCaseCrypto's workers). */
+  readonly crypto?: CaseCrypto;
 }
 
 interface Decoded {
@@ -383,6 +385,17 @@ interface Decoded {
 }
 
 type FailedVerdict = Extract<MessageVerdict, { ok: false }>;
+
+/** A {@link CaseFailure} from a {@link CaseCrypto} (a plain record, not an Error). */
+function isCaseFailure(e: unknown): e is CaseFailure {
+  return (
+    e !== null &&
+    typeof e === 'object' &&
+    !(e instanceof Error) &&
+    'code' in e &&
+    typeof (e as { code: unknown }).code === 'string'
+  );
+}
 
 function verdictFail(
   position: number,
@@ -393,8 +406,14 @@ function verdictFail(
   badShares: readonly BadShare[] = [],
   code?: string,
 ): FailedVerdict {
-  const c = code ?? (e instanceof ClientError || isOvertError(e) ? e.code : 'ACCESS_ENVELOPE_INVALID');
-  const inner = isOvertError(e) && e.check ? ` (${e.code} ${e.check})` : '';
+  const named: CaseFailure | undefined =
+    isCaseFailure(e) || isOvertError(e) ? e : e instanceof ClientError ? { code: e.code } : undefined;
+  const c = code ?? named?.code ?? 'ACCESS_ENVELOPE_INVALID';
+  // A ClientError's check is not repeated in the reason (as before); a core error's or a CaseFailure's is.
+  const inner =
+    named !== undefined && !(e instanceof ClientError) && named.check
+      ? ` (${named.code} ${named.check})`
+      : '';
   return {
     ok: false,
     position,
@@ -451,15 +470,17 @@ export async function openCaseEnvelopes(
   const sorted = [...envelopes].sort((a, b) => a.position - b.position);
   if (sorted.length !== count || sorted.some((e, i) => e.position !== i))
     fail('ACC-Q7', "the served envelopes are not exactly the execution's positions");
-  const decoded: Decoded[] = sorted.map((e) => ({
-    position: e.position,
-    envelope: wrap(
-      'ACC-Q7',
-      `the envelope at position ${e.position}`,
-      () => decodeEnvelope(concatBytes(e.head, e.ciphertext)),
-      { position: e.position },
-    ),
-  }));
+  const bytesOf = new Map<number, Uint8Array>();
+  const decoded: Decoded[] = sorted.map((e) => {
+    const bytes = concatBytes(e.head, e.ciphertext);
+    bytesOf.set(e.position, bytes);
+    return {
+      position: e.position,
+      envelope: wrap('ACC-Q7', `the envelope at position ${e.position}`, () => decodeEnvelope(bytes), {
+        position: e.position,
+      }),
+    };
+  });
   // The envelope whose label differs from the one the trustees' bundles carry at its position, if any: the one to
   // name when the set does not match the execution.
   const odd = (): CaseWhere | undefined => {
@@ -484,7 +505,8 @@ export async function openCaseEnvelopes(
   }
 
   const scope = scopeOf(log.request);
-  const out: MessageVerdict[] = [];
+  const out: (MessageVerdict | undefined)[] = [];
+  const pending: Pending[] = [];
   for (const d of decoded) {
     const h = d.envelope.header;
     const sc = inScope(h, scope);
@@ -524,93 +546,99 @@ export async function openCaseEnvelopes(
       out.push(verdictFail(d.position, d, 'ACC-Q9', "no logged key for the envelope's epoch"));
       continue;
     }
-    let capsule: VerifiedCapsule;
-    try {
-      capsule = verifyCapsule(epoch.keySet.groupKey, decodeCapsule(d.envelope.capsule), d.envelope.label);
-    } catch (e) {
-      if (!isOvertError(e)) throw e;
-      out.push(verdictFail(d.position, d, 'ACC-Q9', 'the capsule does not verify under the epoch key', e));
-      continue;
-    }
     const given = byPosition.get(d.position) ?? [];
     const bad: BadShare[] = [];
-    const candidates: { trustee: number; share: DecryptionShare }[] = [];
+    const shares: { trustee: number; share: DecryptionShare }[] = [];
     for (const g of given) {
       if (!equalBytes(g.share.label, d.envelope.label))
         bad.push({ trustee: g.trustee, position: d.position, code: 'ACCESS_BAD_SHARE', check: 'ACC-A9' });
-      else candidates.push({ trustee: g.trustee, share: g.share.share });
+      else shares.push({ trustee: g.trustee, share: g.share.share });
     }
-    const result = verifySharesBatch(
-      candidates.map((c) => ({ capsule, publicKey: epoch.keySet, share: c.share })),
-    );
-    const good: VerifiedShare[] = [];
-    const goodTrustees: number[] = [];
-    result.verified.forEach((v, j) => {
-      if (v !== undefined) {
-        good.push(v);
-        goodTrustees.push(candidates[j]!.trustee);
-      }
+    const at = out.length;
+    out.push(undefined);
+    pending.push({
+      at,
+      d,
+      deviceIndex: device.index,
+      epoch,
+      bad,
+      item: { envelope: d.envelope, bytes: bytesOf.get(d.position)!, keySet: epoch.keySet, shares },
     });
-    for (const f of result.failures)
-      bad.push({
-        trustee: candidates[f.position]!.trustee,
-        position: d.position,
-        code: f.error.code,
-        check: f.error.check ?? 'ACC-A9',
-      });
-    bad.sort((a, b) => a.trustee - b.trustee);
-    const k = epoch.keySet.threshold;
-    if (bad.length > 0 && (options.strict || good.length < k)) {
-      const names = bad.map((b) => `trustee ${b.trustee} (${b.check})`).join(', ');
-      out.push(
-        verdictFail(
-          d.position,
-          d,
-          'ACC-A9',
-          `a decryption share does not verify: ${names}`,
-          undefined,
-          bad,
-          'ACCESS_BAD_SHARE',
-        ),
-      );
-      continue;
-    }
-    if (good.length < k) {
-      out.push(
-        verdictFail(
-          d.position,
-          d,
-          'ACC-Q10',
-          `only ${good.length} of the ${k} shares needed were released`,
-          undefined,
-          bad,
-          'ACCESS_WITHHELD',
-        ),
-      );
-      continue;
-    }
-    try {
-      const key = combineShares(capsule, good.slice(0, k), epoch.keySet);
-      const opened = await openRecoveredEnvelope(d.envelope, capsule, key);
-      const content = decodeMessageContent(h.contentType, opened.payload, h.messageId);
-      out.push({
-        ok: true,
-        position: d.position,
-        label: d.envelope.label,
-        messageId: h.messageId,
-        header: h,
-        deviceIndex: device.index,
-        epochKeyIndex: epoch.index,
-        trustees: goodTrustees.slice(0, k),
-        badShares: bad,
-        content,
-      });
-    } catch (e) {
-      if (!(isOvertError(e) || e instanceof ClientError)) throw e;
-      out.push(
-        verdictFail(d.position, d, 'ACC-Q10', 'the envelope does not open with the combined key', e, bad),
-      );
-    }
   }
-  return out;
+  // ACC-Q9, ACC-A9, ACC-Q10: the cryptography of every envelope that passed ACC-Q8, in one call (a worker pool
+  // when the caller gave one), then each verdict in the order of the checks.
+  const results = await (options.crypto ?? inProcessCaseCrypto).open(pending.map((p) => p.item));
+  pending.forEach((p, j) => {
+    out[p.at] = verdictOf(p, results[j]!, options.strict ?? false);
+  });
+  return out.map((v) => v!);
+}
+
+interface Pending {
+  readonly at: number;
+  readonly d: Decoded;
+  readonly deviceIndex: number;
+  readonly epoch: { readonly keySet: ThresholdPublicKey; readonly index: number };
+  /** Shares already failed for a label that is not the envelope's. */
+  readonly bad: BadShare[];
+  readonly item: CaseCryptoItem;
+}
+
+function verdictOf(p: Pending, r: CaseCryptoResult, strict: boolean): MessageVerdict {
+  const { d, epoch } = p;
+  const h = d.envelope.header;
+  if (r.capsule !== undefined)
+    return verdictFail(d.position, d, 'ACC-Q9', 'the capsule does not verify under the epoch key', r.capsule);
+  const bad = [...p.bad, ...r.bad.map((b) => ({ ...b, position: d.position }))];
+  bad.sort((a, b) => a.trustee - b.trustee);
+  const k = epoch.keySet.threshold;
+  if (bad.length > 0 && (strict || r.good.length < k)) {
+    const names = bad.map((b) => `trustee ${b.trustee} (${b.check})`).join(', ');
+    return verdictFail(
+      d.position,
+      d,
+      'ACC-A9',
+      `a decryption share does not verify: ${names}`,
+      undefined,
+      bad,
+      'ACCESS_BAD_SHARE',
+    );
+  }
+  if (r.good.length < k)
+    return verdictFail(
+      d.position,
+      d,
+      'ACC-Q10',
+      `only ${r.good.length} of the ${k} shares needed were released`,
+      undefined,
+      bad,
+      'ACCESS_WITHHELD',
+    );
+  if (r.payload === undefined)
+    return verdictFail(
+      d.position,
+      d,
+      'ACC-Q10',
+      'the envelope does not open with the combined key',
+      r.openFailure,
+      bad,
+    );
+  try {
+    const content = decodeMessageContent(h.contentType, r.payload, h.messageId);
+    return {
+      ok: true,
+      position: d.position,
+      label: d.envelope.label,
+      messageId: h.messageId,
+      header: h,
+      deviceIndex: p.deviceIndex,
+      epochKeyIndex: epoch.index,
+      trustees: r.good.slice(0, k),
+      badShares: bad,
+      content,
+    };
+  } catch (e) {
+    if (!(isOvertError(e) || e instanceof ClientError)) throw e;
+    return verdictFail(d.position, d, 'ACC-Q10', 'the envelope does not open with the combined key', e, bad);
+  }
 }

@@ -7,6 +7,7 @@
  * is exactly what the envelope holds. It returns one verdict per message and every failure with the file or
  * message it concerns. Pure and browser-safe: the caller gives an abstract file map (a directory or an archive).
  */
+
 import {
   checkShareBundle,
   decodeRequest,
@@ -46,6 +47,7 @@ import {
   openCaseEnvelopes,
   verifyCaseLog,
 } from './case.js';
+import type { CaseCrypto } from './case-crypto.js';
 import {
   ANCHORS_PATH,
   CHECKPOINT_PATH,
@@ -118,6 +120,8 @@ export interface EvidenceReport {
 export interface VerifyEvidenceOptions {
   /** The anchors the verifier trusts; the bundle's anchors.json must equal them (EVD-4). */
   readonly anchors?: EvidenceAnchors;
+  /** Where the messages' cryptography runs (EVD-9): default this thread; in node, a PooledCaseCrypto. */
+  readonly crypto?: CaseCrypto;
 }
 
 class Stop extends Error {}
@@ -564,7 +568,10 @@ export async function verifyEvidence(
     }
     let verdicts: MessageVerdict[];
     try {
-      verdicts = await openCaseEnvelopes(log, bundles, envelopes, { strict: true });
+      verdicts = await openCaseEnvelopes(log, bundles, envelopes, {
+        strict: true,
+        ...(options.crypto ? { crypto: options.crypto } : {}),
+      });
     } catch (e) {
       if (e instanceof AccessCaseError)
         return report(void stop(e.check ?? 'EVD-9', e.message, fileOf(e.where)));

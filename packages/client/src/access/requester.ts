@@ -48,6 +48,7 @@ import {
   openCaseEnvelopes,
   verifyCaseLog,
 } from './case.js';
+import type { CaseCrypto } from './case-crypto.js';
 import type { AccessRelayClient } from './relay-client.js';
 
 /**
@@ -151,6 +152,11 @@ export interface CollectInput {
   readonly secretKey: Uint8Array;
   /** Strict: any bad share fails its message (default false: reported, and k good ones still open it). */
   readonly strict?: boolean;
+  /**
+   * Where the per-envelope cryptography runs: default this thread; in node, a PooledCaseCrypto (worker threads,
+   * started once per command and closed by the caller).
+   */
+  readonly crypto?: CaseCrypto;
 }
 
 /** What collect found: the verified log objects, the opened bundles, and one verdict per envelope. */
@@ -329,7 +335,10 @@ export async function collect(input: CollectInput): Promise<Collected> {
       );
     }
   }
-  const opened = await openCaseEnvelopes(log, bundles, input.envelopes, { strict: input.strict ?? false });
+  const opened = await openCaseEnvelopes(log, bundles, input.envelopes, {
+    strict: input.strict ?? false,
+    ...(input.crypto ? { crypto: input.crypto } : {}),
+  });
   const verdicts = opened.map((v) => removedBeforeSend(input.log, input.orgKey, log, v));
   return { entries, log, bundles, envelopes: input.envelopes, verdicts };
 }

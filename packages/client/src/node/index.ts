@@ -3,6 +3,7 @@
  * browser-safe; this entry is built by tsconfig.node.json with Node's types.
  */
 
+export { PooledCaseCrypto } from './access-case-crypto.js';
 export {
   ACCESS_JOB_MAX,
   type AccessPoolOptions,

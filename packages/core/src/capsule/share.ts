@@ -325,11 +325,30 @@ export function combineShares(
       check: 'SHR-6',
     });
   const used = shares.slice(0, threshold);
-  const indices = used.map((s) => s.index);
+  const lambdas = coefficientsAtZero(used.map((s) => s.index));
   let acc: Element | undefined;
-  for (const s of used) {
-    const term = group.mul(lagrangeAtZero(indices, s.index), s.value);
+  used.forEach((s, j) => {
+    const term = group.mul(lambdas[j]!, s.value);
     acc = acc === undefined ? term : group.add(acc, term);
-  }
+  });
   return unmask(capsule, acc!);
+}
+
+/**
+ * λ_j at zero for each index of `indices`, in order, cached per index list: a release combines the same k
+ * trustees' shares for every envelope, and each λ costs a scalar inversion. The cache is small and bounded
+ * (indices are public); the cached scalars are copied out, so a caller cannot alter them.
+ */
+const LAGRANGE_CACHE_MAX = 64;
+const lagrangeCache = new Map<string, readonly Scalar[]>();
+
+function coefficientsAtZero(indices: readonly number[]): Scalar[] {
+  const key = indices.join(',');
+  let lambdas = lagrangeCache.get(key);
+  if (lambdas === undefined) {
+    lambdas = indices.map((i) => lagrangeAtZero(indices, i));
+    if (lagrangeCache.size >= LAGRANGE_CACHE_MAX) lagrangeCache.delete(lagrangeCache.keys().next().value!);
+    lagrangeCache.set(key, lambdas);
+  }
+  return lambdas.map((l) => l.slice() as Scalar);
 }

@@ -303,18 +303,35 @@ export async function openShareBundle(
     throw bundleInvalid('is from a trustee the policy does not list');
   const range = batchRange(batch, e.envelopeCount);
   if (range.start === range.end) throw bundleInvalid('batch is past the execution');
+  const b = await decryptShareBundle(secretKey, e.requestId, execution.hash, x.trusteeIndex, batch, sealed);
+  checkShareBundle(execution, release, batch, b);
+  return b;
+}
+
+/**
+ * The decryption step of {@link openShareBundle} alone: HPKE-opens a sealed bundle under the context (request id,
+ * execution hash, trustee, batch) it was sealed for and decodes it (SHARE_BUNDLE_INVALID, ACC-2, when it does
+ * not). It checks nothing against a release or an execution: callers use {@link openShareBundle}; this exists
+ * for benchmarks and tools that time or inspect the decryption itself.
+ */
+export async function decryptShareBundle(
+  secretKey: Uint8Array,
+  requestId: Uint8Array,
+  executionHash: Uint8Array,
+  trusteeIndex: number,
+  batch: number,
+  sealed: Uint8Array,
+): Promise<ShareBundle> {
   const parts = splitSealed(sealed);
   if (parts === undefined) throw bundleInvalid('is too short');
-  const { info, aad } = bundleContext(e.requestId, execution.hash, x.trusteeIndex, batch);
+  const { info, aad } = bundleContext(requestId, executionHash, trusteeIndex, batch);
   let plain: Uint8Array;
   try {
     plain = await openShare(secretKey, parts.enc, info, aad, parts.ciphertext);
   } catch (cause) {
     throw bundleInvalid('does not decrypt', cause);
   }
-  const b = decodeShareBundle(plain);
-  checkShareBundle(execution, release, batch, b);
-  return b;
+  return decodeShareBundle(plain);
 }
 
 /**

@@ -212,6 +212,8 @@ describe('trustee access half against the real relay', () => {
         logKeys: [makeVerifierKey(LOG_ORIGIN, SIGNATURE_TYPE_ED25519, logSigner.publicKey)],
       },
       maxAgeSeconds: 300,
+      // The daemon's configuration: the release rule's cryptography on worker threads.
+      releaseWorkers: 2,
     });
     // As the daemon's monitor does: only checkpoints the witness quorum cosigned reach the tracker.
     const cosigned = async () => {
@@ -279,6 +281,6 @@ describe('trustee access half against the real relay', () => {
         share.share,
       );
     }
-    service.close();
+    await service.close();
   }, 60_000);
 });

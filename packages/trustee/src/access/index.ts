@@ -5,6 +5,13 @@
 export { AccessError, type AccessErrorCode, isAccessError } from './errors.js';
 export { type AccessRelay, ENVELOPE_PAGE, type EnvelopePage, type ServedEnvelope } from './relay.js';
 export { type ReleaseOptions, type ReleaseOutcome, ReleaseRule, watchReleases } from './release.js';
+export {
+  inProcessReleaseCrypto,
+  PooledReleaseCrypto,
+  type ReleaseCrypto,
+  type ReleaseItem,
+  type ReleaseItemResult,
+} from './release-crypto.js';
 export { Review, type ReviewItem, type ReviewOptions } from './review.js';
 export {
   type AccessRoutes,

@@ -64,6 +64,7 @@ import {
   witnessSigners,
 } from '../../test/access-fixtures.js';
 import { ReleaseRule, watchReleases } from './release.js';
+import { PooledReleaseCrypto, type ReleaseCrypto } from './release-crypto.js';
 import { AccessTracker } from './state.js';
 import { AccessStore } from './store.js';
 
@@ -92,6 +93,8 @@ interface Options {
   /** Entries appended between the devices and the request (device removals …). */
   moreEntries?: (org: Org) => Uint8Array[];
   storePath?: string;
+  /** The rule's per-envelope cryptography (default: on the test's thread). */
+  crypto?: ReleaseCrypto;
 }
 
 async function scenario(o: Options = {}) {
@@ -152,6 +155,7 @@ async function scenario(o: Options = {}) {
     log: { origin: ORIGIN, logKeys },
     maxAgeSeconds: 300,
     clock: () => clockMs,
+    ...(o.crypto ? { crypto: o.crypto } : {}),
   });
   return { org, view, req, requestIndex, signedExec, heads, sealed, store, tracker, relay, rule, trustee };
 }
@@ -615,5 +619,76 @@ describe('release rule (access.md §5)', () => {
     s.view.append(Uint8Array.of(8, ...other));
     s.tracker.onEntry(s.view.entries.length - 1, s.view.entries.at(-1)!);
     expect(s.store.alerts().map((a) => a.kind)).toEqual(['release-unknown']);
+  });
+});
+
+// The same clauses with the cryptography of rule 5 on worker threads (the daemon's PooledReleaseCrypto over
+// @overt/client/node's AccessWorkerPool): the same refusals, by label, and the same shares.
+describe('release rule on worker threads (PooledReleaseCrypto)', () => {
+  const pools: PooledReleaseCrypto[] = [];
+  afterEach(async () => {
+    for (const p of pools.splice(0)) await p.close();
+  });
+  const crypto = () => {
+    const p = new PooledReleaseCrypto(2);
+    pools.push(p);
+    return p;
+  };
+
+  it('releases one share per in-scope envelope that verifies, and refuses a bad capsule, a bad sender signature and an unknown device by label (REL-5)', async () => {
+    const bad: { label: Uint8Array; head: Uint8Array }[] = [];
+    const tablet = signingKeyFromSeed(new Uint8Array(32).fill(0x56));
+    const s = await scenario({
+      crypto: crypto(),
+      inScope: 5,
+      extra: async (org) => {
+        const a = await seal(org);
+        const c = decodeEnvelopeHead(a.head).capsule.slice();
+        c[100]! ^= 1;
+        bad.push(rewrite(a.head, () => ({}), devices.alice.key, c));
+        const b = await seal(org);
+        bad.push(rewrite(b.head, () => ({}), devices.mallory.key));
+        const t = await seal(org, { senderDeviceId: utf8Encode('alice-tablet') }, tablet);
+        bad.push({ label: t.label, head: t.head });
+        return bad;
+      },
+    });
+    const out = await s.rule.run(s.req.request.requestId);
+    expect(out).toMatchObject({ status: 'released', shares: 5, refused: { 'REL-4': 0, 'REL-5': 3 } });
+    expect(
+      posted(s)
+        .map((p) => p.label)
+        .sort(),
+    ).toEqual(bad.map((b) => hex(b.label)).sort());
+    expect(posted(s).every((p) => p.reason === 'REL-5')).toBe(true);
+    expect(await releasedLabels(s)).toEqual(s.sealed.map((e) => hex(e.label)).sort());
+  });
+
+  it('refuses a capsule whose u it saw before under another label (REL-5), the seen-u rule in the rule', async () => {
+    const pair: { label: Uint8Array; head: Uint8Array }[] = [];
+    const s = await scenario({
+      crypto: crypto(),
+      extra: async (org) => {
+        const r = randomScalar();
+        for (let i = 0; i < 2; i++) {
+          const e = await seal(org);
+          pair.push(rewrite(e.head, () => ({}), devices.alice.key, capsuleWithR(org.epochKey, e.label, r)));
+        }
+        return pair;
+      },
+    });
+    const out = await s.rule.run(s.req.request.requestId);
+    expect(out).toMatchObject({ status: 'released', shares: 4, refused: { 'REL-5': 1 } });
+    const second = [...pair].sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)))[1]!;
+    expect(posted(s)).toEqual([{ reason: 'REL-5', label: hex(second.label) }]);
+  });
+
+  it('refuses a signature by a device removed before the send time (REL-5)', async () => {
+    const s = await scenario({
+      crypto: crypto(),
+      moreEntries: () => [deviceRemoved(devices.alice, SEND_TIME - DAY)],
+    });
+    const out = await s.rule.run(s.req.request.requestId);
+    expect(out).toMatchObject({ status: 'released', shares: 0, refused: { 'REL-5': 3 } });
   });
 });

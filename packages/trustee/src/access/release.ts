@@ -24,11 +24,11 @@ import {
   type BundleShare,
   batchCount,
   batchRange,
+  type Capsule,
   checkApprovalQuorum,
   checkEnvelopeCount,
   checkExecutionLabels,
   compareBytes,
-  createShare,
   decisionHash,
   decisionsOnLog,
   decodeCapsule,
@@ -51,11 +51,9 @@ import {
   signRelease,
   toHex,
   utf8Decode,
-  type VerifiedCapsule,
   type VerifiedExecution,
   type VerifiedPolicy,
   type VerifiedRequest,
-  verifyCapsulesBatch,
   verifyDecision,
   verifyExecution,
   verifyRequest,
@@ -70,6 +68,12 @@ import {
 import type { ShareVault } from '../vault-api.js';
 import { AccessError } from './errors.js';
 import { type AccessRelay, ENVELOPE_PAGE, type ServedEnvelope } from './relay.js';
+import {
+  inProcessReleaseCrypto,
+  type ReleaseCrypto,
+  type ReleaseItem,
+  type ReleaseItemResult,
+} from './release-crypto.js';
 import { type AccessTracker, type IndexedEntry, type LoggedRelease, signedBody } from './state.js';
 import type { AccessStore } from './store.js';
 
@@ -96,6 +100,11 @@ export interface ReleaseOptions {
   /** Milliseconds since the epoch (default Date.now). */
   readonly clock?: () => number;
   readonly rng?: RandomSource;
+  /**
+   * The per-envelope cryptography of rule 5 and the shares: a PooledReleaseCrypto (worker threads, owned and
+   * closed by the caller) in the daemon; default: on this thread ({@link inProcessReleaseCrypto}).
+   */
+  readonly crypto?: ReleaseCrypto;
 }
 
 /** What one run of the rule did for a request. */
@@ -139,10 +148,12 @@ interface Cleared {
 export class ReleaseRule {
   private readonly clock: () => number;
   private readonly rng: RandomSource;
+  private readonly crypto: ReleaseCrypto;
 
   constructor(private readonly o: ReleaseOptions) {
     this.clock = o.clock ?? Date.now;
     this.rng = o.rng ?? randomBytes;
+    this.crypto = o.crypto ?? inProcessReleaseCrypto(this.rng);
   }
 
   /**
@@ -391,7 +402,8 @@ export class ReleaseRule {
     const requestId = c.request.request.requestId;
     const scope = scopeOf(c.request);
     const refused: { label: Uint8Array; clause: RefusalReason }[] = [];
-    const candidates: { served: ServedEnvelope; head: EnvelopeHead }[] = [];
+    // What REL-4 and the log-side half of REL-5 cleared, by epoch: the cryptography is done per epoch below.
+    const byEpoch = new Map<number, { served: ServedEnvelope; item: ReleaseItem }[]>();
     for (const served of envelopes) {
       // REL-4: the header the label hashes, and that header in scope.
       let head: EnvelopeHead;
@@ -406,64 +418,59 @@ export class ReleaseRule {
         refused.push({ label: served.label, clause: 'REL-4' });
         continue;
       }
-      // REL-5: the sending device's key on the log, and its signature over (label, capsule).
-      if (!this.senderSignatureValid(head, c.size)) {
-        refused.push({ label: served.label, clause: 'REL-5' });
-        continue;
-      }
-      candidates.push({ served, head });
-    }
-    // REL-5: capsules, batch-verified per epoch key (capsule.md §8), then the seen-u rule.
-    const items: { at: number; epoch: number; capsule: ReturnType<typeof decodeCapsule> }[] = [];
-    const verified = new Map<number, VerifiedCapsule>();
-    for (const [at, { head }] of candidates.entries()) {
+      // REL-5: the sending device's key on the log (its signature is checked with the capsule, below); the
+      // epoch's key on the log below the checkpoint; a capsule that decodes.
+      const senderKey = this.senderKey(head, c.size);
       const epochKey = tracker.epochKey(head.header.epoch);
-      let capsule: ReturnType<typeof decodeCapsule>;
+      let capsule: Capsule | undefined;
       try {
         capsule = decodeCapsule(head.capsule);
       } catch (e) {
         if (!isOvertError(e)) throw e;
+      }
+      if (senderKey === undefined || epochKey === undefined || epochKey.index >= c.size || !capsule) {
+        refused.push({ label: served.label, clause: 'REL-5' });
         continue;
       }
-      if (epochKey === undefined || epochKey.index >= c.size) continue;
-      items.push({ at, epoch: head.header.epoch, capsule });
+      const list = byEpoch.get(head.header.epoch) ?? [];
+      list.push({ served, item: { bytes: served.head, head, capsule, senderKey } });
+      byEpoch.set(head.header.epoch, list);
     }
-    const result = verifyCapsulesBatch(
-      items.map((i) => ({
-        epochKey: tracker.epochKey(i.epoch)!.groupKey,
-        capsule: i.capsule,
-        label: candidates[i.at]!.head.label,
-      })),
-      { rng: this.rng },
-    );
-    result.verified.forEach((v, j) => {
-      if (v !== undefined) verified.set(items[j]!.at, v);
-    });
+    // REL-5: the sender signatures (ENV-22) and the capsules (batch-verified, capsule.md §8), then the seen-u rule,
+    // and a share for each envelope that passes, with this trustee's share of the epoch (from the vault).
+    const results = new Map<ServedEnvelope, ReleaseItemResult>();
+    for (const [epoch, list] of byEpoch) {
+      const share = await vault.share(epoch);
+      if (share === undefined || !equalBytes(share.publicKey.groupKey, tracker.epochKey(epoch)!.groupKey)) {
+        for (const { served } of list) results.set(served, { failed: 'REL-5' });
+        continue;
+      }
+      const out = await this.crypto.release(
+        share,
+        list.map((x) => x.item),
+      );
+      list.forEach(({ served }, j) => {
+        results.set(served, out[j]!);
+      });
+    }
     const shares: BundleShare[] = [];
     const seen: { u: Uint8Array; label: Uint8Array }[] = [];
-    for (const [at, { served, head }] of candidates.entries()) {
-      const capsule = verified.get(at);
-      if (capsule === undefined) {
+    for (const list of byEpoch.values()) list.sort((a, b) => a.served.position - b.served.position);
+    const cleared = [...byEpoch.values()].flat().sort((a, b) => a.served.position - b.served.position);
+    for (const { served, item } of cleared) {
+      const result = results.get(served)!;
+      if (result.failed !== undefined) {
         refused.push({ label: served.label, clause: 'REL-5' });
         continue;
       }
-      const u = capsule.u as Uint8Array;
+      const u = item.capsule.u as Uint8Array;
       const before = store.seenU(u) ?? seen.find((s) => equalBytes(s.u, u))?.label;
-      if (before !== undefined && !equalBytes(before, head.label)) {
+      if (before !== undefined && !equalBytes(before, item.head.label)) {
         refused.push({ label: served.label, clause: 'REL-5' });
         continue;
       }
-      const share = await vault.share(head.header.epoch);
-      if (share === undefined || !equalBytes(share.publicKey.groupKey, capsule.epochKey)) {
-        refused.push({ label: served.label, clause: 'REL-5' });
-        continue;
-      }
-      shares.push({
-        position: served.position,
-        label: served.label,
-        share: createShare(share.share, capsule, this.rng),
-      });
-      seen.push({ u, label: head.label });
+      shares.push({ position: served.position, label: served.label, share: result.share });
+      seen.push({ u, label: item.head.label });
     }
     const requesterKey = requesterEncryptionKey(c.policy, c.request.request.requesterId);
     const sealed = await sealShareBundle(
@@ -501,25 +508,29 @@ export class ReleaseRule {
   }
 
   /**
-   * REL-5, the sender (envelope.md ENV-22): a device_added entry for (sender user, device) below the checkpoint,
-   * not removed (below the checkpoint) at or before the send time, whose key verifies the signature.
+   * REL-5, the sender (envelope.md ENV-22): the key of a device_added entry for (sender user, device) below the
+   * checkpoint, not removed (below the checkpoint) at or before the send time, whose key is to verify the
+   * signature (checked with the capsule, by {@link ReleaseCrypto}). Undefined when there is none. When the log
+   * holds several such keys (the device re-added), the one that verifies is picked here.
    */
-  private senderSignatureValid(head: EnvelopeHead, size: number): boolean {
+  private senderKey(head: EnvelopeHead, size: number): Uint8Array | undefined {
     const h = head.header;
     let deviceId: string;
     try {
       deviceId = utf8Decode(h.senderDeviceId);
     } catch {
-      return false;
+      return undefined;
     }
-    return this.o.tracker
+    const keys = this.o.tracker
       .deviceKeys(h.senderUserId, deviceId)
-      .some(
+      .filter(
         (d) =>
           d.addedIndex < size &&
-          (d.removed === undefined || d.removed.index >= size || d.removed.time > h.sendTime) &&
-          isSenderSignatureValid(head, d.key),
-      );
+          (d.removed === undefined || d.removed.index >= size || d.removed.time > h.sendTime),
+      )
+      .map((d) => d.key);
+    if (keys.length <= 1) return keys[0];
+    return keys.find((k) => isSenderSignatureValid(head, k)) ?? keys[0];
   }
 }
 

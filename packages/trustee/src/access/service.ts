@@ -5,7 +5,9 @@
  *
  * Wiring (daemon): `const access = AccessService.open({...})`; `follower.onEntry((i, e) => access.onEntry(i, e))`;
  * after each monitor poll `access.onCheckpoint(follower.latestCheckpoint())` then `await access.tick()`; mount
- * `access.routes` with handleAccessRoute; `access.alerts()` joins GET /v1/alerts; `access.close()` at exit.
+ * `access.routes` with handleAccessRoute; `access.alerts()` joins GET /v1/alerts; `await access.close()` at exit.
+ * With `releaseWorkers` the release rule's per-envelope cryptography runs on worker threads (one pool per epoch,
+ * started on first use with the vault's share, closed — and the share zeroed in the workers — by close()).
  */
 import { join } from 'node:path';
 import { decodeDecision, equalBytes, type RandomSource, toHex } from '@overt/core';
@@ -13,6 +15,7 @@ import type { VerifiedCheckpoint, VerifierKey } from '@overt/log';
 import type { ShareVault } from '../vault-api.js';
 import type { AccessRelay } from './relay.js';
 import { type ReleaseOutcome, ReleaseRule, watchReleases } from './release.js';
+import { PooledReleaseCrypto } from './release-crypto.js';
 import { Review } from './review.js';
 import { type AccessRoutes, accessRoutes } from './routes.js';
 import { AccessTracker, signedBody } from './state.js';
@@ -33,6 +36,8 @@ export interface AccessServiceOptions {
   readonly maxAgeSeconds: number;
   readonly clock?: () => number;
   readonly rng?: RandomSource;
+  /** Worker threads for the release rule's cryptography (PooledReleaseCrypto); 0 or absent: on this thread. */
+  readonly releaseWorkers?: number;
 }
 
 export class AccessService {
@@ -41,6 +46,7 @@ export class AccessService {
   readonly rule: ReleaseRule;
   readonly review: Review;
   readonly routes: AccessRoutes;
+  private readonly crypto: PooledReleaseCrypto | undefined;
 
   private constructor(private readonly o: AccessServiceOptions) {
     this.store = new AccessStore(o.dataDir === ':memory:' ? ':memory:' : join(o.dataDir, ACCESS_DB));
@@ -49,7 +55,16 @@ export class AccessService {
       log: o.log,
       onRelease: watchReleases(this.store, o.vault.index, o.clock),
     });
-    this.rule = new ReleaseRule({ ...o, tracker: this.tracker, store: this.store });
+    this.crypto =
+      o.releaseWorkers !== undefined && o.releaseWorkers > 0
+        ? new PooledReleaseCrypto(o.releaseWorkers)
+        : undefined;
+    this.rule = new ReleaseRule({
+      ...o,
+      tracker: this.tracker,
+      store: this.store,
+      ...(this.crypto ? { crypto: this.crypto } : {}),
+    });
     this.review = new Review({ ...o, tracker: this.tracker, store: this.store });
     this.routes = accessRoutes(this.review);
   }
@@ -107,7 +122,9 @@ export class AccessService {
     return this.store.alerts();
   }
 
-  close(): void {
+  /** Closes access.sqlite and stops the release workers, if any. */
+  async close(): Promise<void> {
     this.store.close();
+    await this.crypto?.close();
   }
 }
