@@ -102,6 +102,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   },
   { path: ['admin', 'reports'], summary: 'list abuse reports, or read one (--id)', module: 'report' },
   {
+    path: ['trustee', 'serve'],
+    summary: 'run a trustee daemon: vault, key ceremonies, request review and the release rule',
+    module: 'trustee',
+  },
+  {
     path: ['trustee', 'review'],
     summary: 'list the access requests awaiting this trustee, with their confidential details',
     module: 'trustee',

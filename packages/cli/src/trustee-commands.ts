@@ -1,7 +1,8 @@
 /**
- * `overt trustee review|approve|deny`: a trustee's operator reviews access requests and decides them through the
- * local operator API of the running trustee daemon (docs/spec/access.md §6; docs/spec/cli.md §8).
+ * `overt trustee serve|review|approve|deny`: runs a trustee daemon, and a trustee's operator reviews access requests
+ * and decides them through the local operator API of the running daemon (docs/spec/access.md §6; cli.md §8).
  *
+ *   overt trustee serve   --data DIR --relay URL [--index I] [--port N] [--host H] [--passphrase-file F]
  *   overt trustee review  (--data DIR | --url URL --token-file FILE) [--all]
  *   overt trustee approve REQUEST_ID (--data DIR | …) [--reason TEXT]
  *   overt trustee deny    REQUEST_ID (--data DIR | …) [--reason TEXT]
@@ -19,9 +20,11 @@ import {
   EXIT_OK,
   emit,
   fileReason,
+  intOption,
   networkReason,
   type OptionSpec,
   optionalString,
+  requireString,
   UnavailableError,
   UsageError,
 } from './command.js';
@@ -295,4 +298,111 @@ function decide(verdict: 'approve' | 'deny'): Command {
   };
 }
 
-export const trusteeCommands: readonly Command[] = [review, decide('approve'), decide('deny')];
+const serve: Command = {
+  path: ['trustee', 'serve'],
+  summary: 'run a trustee daemon: vault, key ceremonies, request review and the release rule',
+  positionals: [],
+  options: {
+    data: {
+      type: 'string',
+      value: 'DIR',
+      description:
+        'data directory (mode 0700): vault.sqlite, access.sqlite, identity.json, api.token, api.url',
+    },
+    relay: {
+      type: 'string',
+      value: 'URL',
+      description: "the organisation's relay, e.g. http://127.0.0.1:8420",
+    },
+    index: {
+      type: 'string',
+      value: 'I',
+      description: "this trustee's index in the policy (needed on first start; then from identity.json)",
+    },
+    port: {
+      type: 'string',
+      value: 'N',
+      description: 'operator API port on 127.0.0.1; 0 (default) picks a free one (printed, in api.url)',
+    },
+    host: { type: 'string', value: 'HOST', description: 'interface of the operator API (default 127.0.0.1)' },
+    'passphrase-file': {
+      type: 'string',
+      value: 'F',
+      description: 'file whose first line is the vault passphrase (else OVERT_TRUSTEE_PASSPHRASE/_VAULT_KEY)',
+    },
+  },
+  details:
+    'Opens (or creates) the encrypted vault in DIR with the passphrase, pins the log key, witnesses, org key\n' +
+    "and the relay's execution key from the relay's /.well-known/overt on first start (refusing a later start\n" +
+    'whose anchors differ), follows the log, runs the key ceremonies of the policy that names this trustee,\n' +
+    'serves the operator API that `overt trustee review|approve|deny --data DIR` use, and releases shares only\n' +
+    'under the release rule for requests this trustee approved. Stops cleanly on SIGINT or SIGTERM.',
+  examples: [
+    'overt trustee serve --data ./data/trustee1 --relay http://127.0.0.1:8420 --index 1 \\\n' +
+      '    --passphrase-file ./trustee1.pass',
+    'OVERT_TRUSTEE_PASSPHRASE=… overt trustee serve --data ./data/trustee1 --relay https://relay.example.org',
+  ],
+  async run(ctx) {
+    const dataDir = requireString(ctx, 'data');
+    const relay = requireString(ctx, 'relay');
+    let relayUrl: URL;
+    try {
+      relayUrl = new URL(relay);
+    } catch {
+      throw new UsageError(`--relay ${JSON.stringify(relay.slice(0, 100))} is not a URL`);
+    }
+    if (relayUrl.protocol !== 'http:' && relayUrl.protocol !== 'https:')
+      throw new UsageError('--relay must be an http:// or https:// URL');
+    const index = intOption(ctx, 'index', 1, 255);
+    const port = intOption(ctx, 'port', 0, 65535) ?? 0;
+    const host = optionalString(ctx, 'host');
+    const passphraseFile = optionalString(ctx, 'passphrase-file');
+    const { startTrustee, vaultKeySource, isTrusteeError } = await import('@overt/trustee');
+    const failure = (e: unknown): number => {
+      const message = e instanceof Error ? e.message : String(e);
+      const code = isTrusteeError(e) ? e.code : 'STARTUP';
+      const check = isTrusteeError(e) ? e.check : undefined;
+      emit(ctx, { ok: false, error: { kind: 'trustee', code, check, message } }, '');
+      ctx.io.stderr(`overt: ${message}${check === undefined ? '' : ` (${code}, ${check})`}\n`);
+      return EXIT_FAILED;
+    };
+    let running: Awaited<ReturnType<typeof startTrustee>>;
+    try {
+      if (passphraseFile !== undefined) readText(passphraseFile, 'passphrase file');
+      const key = vaultKeySource(process.env, passphraseFile);
+      running = await startTrustee({
+        dataDir,
+        relayUrl: relay.replace(/\/+$/, ''),
+        key,
+        port,
+        ...(index !== undefined ? { index } : {}),
+        ...(host !== undefined ? { host } : {}),
+        logLine: (line) => ctx.io.stderr(`${line}\n`),
+      });
+    } catch (e) {
+      return failure(e);
+    }
+    emit(
+      ctx,
+      {
+        event: 'listening',
+        index: running.index,
+        url: running.url,
+        signingKey: running.vault.identity.signingKey,
+        hpkeKey: running.vault.identity.hpkeKey,
+        access: running.access !== undefined,
+      },
+      `trustee ${running.index} listening on ${running.url}\n` +
+        `signing key ${running.vault.identity.signingKey}\n` +
+        (running.access !== undefined
+          ? 'access half running: review with `overt trustee review --data DIR`'
+          : "access half NOT running: the relay's /.well-known/overt has no accessKey"),
+    );
+    await ctx.io.stopped;
+    await running.close();
+    emit(ctx, { event: 'stopped' }, 'trustee stopped');
+    return EXIT_OK;
+  },
+};
+
+export const trusteeCommands: readonly Command[] = [serve, review, decide('approve'), decide('deny')];

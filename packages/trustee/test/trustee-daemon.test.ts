@@ -4,16 +4,18 @@
  * its monitor follows the log (policy in force, `onEntry` in order) and raises persisted alerts for an epoch-key
  * statement it did not sign, a policy that drops it, and a stale view.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createDkgSession,
   DkgParticipant,
+  generateSigningKey,
   isOvertError,
   randomBytes,
   runDkgLocally,
   signEpochKeyStatement,
+  toBase64,
 } from '@overt/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { calendarMonthEpoch, type RunningTrustee, startTrustee } from '../src/daemon.js';
@@ -313,4 +315,60 @@ describe('trustee daemon over a real relay and log (access.md §6)', () => {
     expect(events.some((e) => /^1:failed:0$/.test(e))).toBe(true);
     expect(events.some((e) => /^1:proposed:[1-9]/.test(e))).toBe(true);
   }, 150_000);
+
+  it('runs the access half from log entry 0: a pin without accessKey gains it, a new access.sqlite re-reads the log; api.url while listening', async () => {
+    const fx = await startRelayFixture();
+    cleanups.push(() => fx.close());
+    const dir = mkdtempSync(join(tmpdir(), 'overt-trustee-access-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const key = randomBytes(32);
+    const start = (anchors: typeof fx.anchors) =>
+      startTrustee({
+        dataDir: join(dir, 't1'),
+        relayUrl: fx.url,
+        index: 1,
+        port: 0,
+        key: { kind: 'raw', key: key.slice() },
+        anchors,
+        pollMs: 100,
+        idleMs: 200,
+        epochs: () => [],
+        logLine: () => undefined,
+      });
+    // First start: anchors without the relay's execution key, so no access half; the monitor follows the log.
+    const first = await start(fx.anchors);
+    expect(readFileSync(join(dir, 't1', 'api.url'), 'utf8').trim()).toBe(first.url);
+    expect(first.access).toBeUndefined();
+    await fx.publishPolicy(fx.policyFor([first.vault.identity], 1, 1));
+    await until('the policy', () => first.log.policy()?.policy.serial === 1);
+    const size = first.log.latestCheckpoint()!.size;
+    expect(size).toBeGreaterThan(0);
+    expect((await api(first, '/v1/status')).body.access).toBeNull();
+    await first.close();
+    expect(existsSync(join(dir, 't1', 'api.url'))).toBe(false);
+
+    // Second start with accessKey: the pin gains it; access.sqlite is new while the monitor is at `size`, so the
+    // monitor reads the log again from entry 0 and the tracker sees every entry.
+    const accessKey = toBase64(generateSigningKey().publicKey);
+    const second = await start({ ...fx.anchors, accessKey });
+    expect(second.access).toBeDefined();
+    await until(
+      'the tracker to catch up from entry 0',
+      () => (second.access?.tracker.nextIndex ?? 0) >= size,
+    );
+    expect(second.access!.tracker.currentPolicy()?.index).toBeDefined();
+    expect(
+      ((await api(second, '/v1/status')).body.access as { nextIndex: number }).nextIndex,
+    ).toBeGreaterThanOrEqual(size);
+    expect((await api(second, '/v1/requests')).body).toEqual({ requests: [] });
+    expect(second.vault.alerts()).toEqual([]);
+    await second.close();
+
+    // A different execution key than the pinned one is refused (TRU-5).
+    await expect(
+      start({ ...fx.anchors, accessKey: toBase64(generateSigningKey().publicKey) }),
+    ).rejects.toSatisfy(
+      (e) => isTrusteeError(e, 'TRUSTEE_STATE') && (e as { check?: string }).check === 'TRU-5',
+    );
+  }, 60_000);
 });

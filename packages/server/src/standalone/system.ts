@@ -23,7 +23,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
 import {
@@ -42,6 +42,7 @@ import { createRelay } from '../relay.js';
 import type { RequestLogSink } from '../request-log.js';
 import { RelayService } from '../service.js';
 import type { EpochKeyRecord, RelayStorage } from '../storage/storage.js';
+import { buildIsCurrent } from './child-entry.js';
 import { StandaloneError } from './errors.js';
 import { writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
@@ -164,10 +165,17 @@ function loadState(dataDir: string, org: string | undefined): State {
   return state;
 }
 
-/** The witness child's entry: the compiled .js next to this file, or the .ts source under tsx. */
+/**
+ * The witness child's entry: the compiled .js next to this file, or (running from the sources) the compiled .js
+ * of dist/ when that build is current (child-entry.ts), else the .ts source under tsx.
+ */
 function childEntry(): { path: string; execArgv: string[]; env: NodeJS.ProcessEnv } {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
+    const server = resolve(dirname(here), '..', '..');
+    const compiled = join(server, 'dist', 'standalone', 'witness-process.js');
+    const packages = ['core', 'log', 'client', 'witness', 'server'].map((p) => resolve(server, '..', p));
+    if (buildIsCurrent(compiled, packages)) return { path: compiled, execArgv: [], env: process.env };
     return {
       path: fileURLToPath(new URL('./witness-process.ts', import.meta.url)),
       execArgv: ['--import', 'tsx'],
@@ -434,6 +442,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       witnessVkeys: children.map((c) => c.info.vkey),
       witnessQuorum: WITNESS_QUORUM,
       adminKey: toBase64(admin.key.publicKey),
+      accessKey: toBase64(accessKey.publicKey),
     };
     const trusteeStarts = await Promise.allSettled(forked.map((f) => f.start(url, anchors)));
     for (const s of trusteeStarts) if (s.status === 'fulfilled') trusteeChildren.push(s.value);

@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBase64, toHex } from '@overt/core';
+import { buildIsCurrent } from './child-entry.js';
 import { StandaloneError } from './errors.js';
 import { loadOrCreateSecretFile, SECRET_BYTES } from './files.js';
 
@@ -39,22 +40,34 @@ export interface TrusteeAnchors {
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
   readonly adminKey: string;
+  /** The relay's execution key (base64): the daemons verify every logged execution under it (access.md §4.1). */
+  readonly accessKey: string;
 }
 
-/** The trustee daemon's entry: its compiled main.js, or main.ts under tsx when this file runs from the sources. */
+/**
+ * The trustee daemon's entry: its compiled main.js, or main.ts under tsx when this file runs from the sources and
+ * the trustee's build (and that of the packages it imports) is not current (child-entry.ts).
+ */
 export function trusteeEntry(): { path: string; execArgv: string[]; env: NodeJS.ProcessEnv } {
   const pkg = dirname(createRequire(import.meta.url).resolve('@overt/trustee/package.json'));
-  if (fileURLToPath(import.meta.url).endsWith('.ts')) {
-    return {
-      path: join(pkg, 'src', 'main.ts'),
-      execArgv: ['--import', 'tsx'],
-      env: {
-        ...process.env,
-        TSX_TSCONFIG_PATH: fileURLToPath(new URL('./tsconfig.run.json', import.meta.url)),
-      },
-    };
-  }
-  return { path: join(pkg, 'dist', 'main.js'), execArgv: [], env: { ...process.env } };
+  const dist = { path: join(pkg, 'dist', 'main.js'), execArgv: [], env: { ...process.env } };
+  if (!fileURLToPath(import.meta.url).endsWith('.ts')) return dist;
+  const packages = dirname(pkg);
+  if (
+    buildIsCurrent(
+      dist.path,
+      ['core', 'log', 'client', 'trustee'].map((p) => join(packages, p)),
+    )
+  )
+    return dist;
+  return {
+    path: join(pkg, 'src', 'main.ts'),
+    execArgv: ['--import', 'tsx'],
+    env: {
+      ...process.env,
+      TSX_TSCONFIG_PATH: fileURLToPath(new URL('./tsconfig.run.json', import.meta.url)),
+    },
+  };
 }
 
 function childError(message: string): StandaloneError {

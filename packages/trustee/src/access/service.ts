@@ -5,9 +5,10 @@
  *
  * Wiring (daemon): `const access = AccessService.open({...})`; `follower.onEntry((i, e) => access.onEntry(i, e))`;
  * after each monitor poll `access.onCheckpoint(follower.latestCheckpoint())` then `await access.tick()`; mount
- * `access.routes` with handleAccessRoute; `access.alerts()` joins GET /v1/alerts; `await access.close()` at exit.
- * With `releaseWorkers` the release rule's per-envelope cryptography runs on worker threads (one pool per epoch,
- * started on first use with the vault's share, closed — and the share zeroed in the workers — by close()).
+ * `access.routes` with mountAccessRoutes; alerts go through `vault.addAlert` (GET /v1/alerts); `await access.close()`
+ * at exit. packages/trustee/src/daemon.ts does all this. With `releaseWorkers` the release rule's per-envelope
+ * cryptography runs on worker threads (one pool per epoch, started on first use with the vault's share, closed —
+ * and the share zeroed in the workers — by close()).
  */
 import { join } from 'node:path';
 import { decodeDecision, equalBytes, type RandomSource, toHex } from '@overt/core';
@@ -19,7 +20,7 @@ import { PooledReleaseCrypto } from './release-crypto.js';
 import { Review } from './review.js';
 import { type AccessRoutes, accessRoutes } from './routes.js';
 import { AccessTracker, signedBody } from './state.js';
-import { AccessStore, type Alert } from './store.js';
+import { AccessStore } from './store.js';
 
 export const ACCESS_DB = 'access.sqlite';
 
@@ -53,7 +54,7 @@ export class AccessService {
     this.tracker = new AccessTracker(this.store, {
       orgKey: o.orgKey,
       log: o.log,
-      onRelease: watchReleases(this.store, o.vault.index, o.clock),
+      onRelease: watchReleases(this.store, o.vault, o.clock),
     });
     this.crypto =
       o.releaseWorkers !== undefined && o.releaseWorkers > 0
@@ -116,10 +117,6 @@ export class AccessService {
       }
     }
     return out;
-  }
-
-  alerts(): Alert[] {
-    return this.store.alerts();
   }
 
   /** Closes access.sqlite and stops the release workers, if any. */
