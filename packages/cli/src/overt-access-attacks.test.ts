@@ -14,33 +14,38 @@ import { AccessRelayClient, buildRequest, ClientError, fileRequest } from '@over
 import {
   type BundleShare,
   combineShares,
+  concatBytes,
   createShare,
   decisionFor,
   decisionsOnLog,
   decodeCapsule,
   decodeEnvelopeHead,
+  fromBase64,
   fromBase64Url,
   isOvertError,
-  openConfidential,
-  releaseFor,
+  openRecoveredEnvelope,
   type Request,
+  releaseFor,
   sealShareBundle,
   signDecision,
   signRelease,
   signRequest,
   toBase64Url,
+  type VerifiedCapsule,
+  type VerifiedExecution,
   type VerifiedPolicy,
   type VerifiedRequest,
   verifyCapsule,
   verifyDecision,
   verifyExecution,
-  verifyPolicy,
   verifyRequest,
   verifyShare,
 } from '@overt/core';
 import { calendarMonthEpoch, type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/server';
 import { TrusteeVault } from '@overt/trustee';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pidAlive } from '../../../test/children.js';
+import { unmask } from '../../core/src/capsule/capsule.js';
 import { runInProcess } from '../test/run-cli.js';
 
 const HOUR = 3_600_000;
@@ -74,7 +79,10 @@ const requesterClient = () =>
   });
 /** A trustee's relay client under its own key, taken from its vault: what a trustee that misbehaves holds. */
 const trusteeClient = (i: number) =>
-  new AccessRelayClient({ url: sys.url, signer: { kind: 'trustee', index: i, key: vaults[i - 1]!.signingKey() } });
+  new AccessRelayClient({
+    url: sys.url,
+    signer: { kind: 'trustee', index: i, key: vaults[i - 1]!.signingKey() },
+  });
 
 /** The thrown error (a test fails when nothing is thrown). */
 async function refusal(p: Promise<unknown>): Promise<ClientError> {
@@ -130,6 +138,95 @@ async function approve(i: number, request: VerifiedRequest) {
   );
 }
 
+/** What an executed request looks like to whoever checks it: the verified execution and its served envelopes. */
+interface Executed {
+  readonly id: string;
+  readonly request: VerifiedRequest;
+  readonly execution: VerifiedExecution;
+  readonly envelopes: { position: number; label: Uint8Array; head: Uint8Array; capsule: VerifiedCapsule }[];
+}
+
+/** Files a request, has trustees `by` approve it, and checks the relay's execution as a trustee would. */
+async function executed(
+  built: Awaited<ReturnType<typeof newRequest>>,
+  by: [number, number],
+): Promise<Executed> {
+  await fileRequest(requesterClient(), built);
+  await approve(by[0], built.verified);
+  const answer = await approve(by[1], built.verified);
+  expect(answer.execution).toBeDefined();
+  const requestId = built.verified.request.requestId;
+  const view = await trusteeClient(by[0]).getRequest(requestId);
+  const execution = verifyExecution(
+    view.execution!.execution,
+    fromBase64(sys.wellKnown.accessKey),
+    policy,
+    built.verified,
+    decisionsOnLog(
+      policy,
+      built.verified,
+      view.decisions.map((d) => Uint8Array.of(6, ...d.decision)),
+    ),
+  );
+  const page = await trusteeClient(by[0]).envelopes(requestId, 0, 100);
+  const keySet = (await vaults[0]!.share(epoch))!.publicKey;
+  return {
+    id: toBase64Url(requestId),
+    request: built.verified,
+    execution,
+    envelopes: page.items.map((e) => {
+      const head = decodeEnvelopeHead(e.head);
+      return {
+        position: e.position,
+        label: head.label,
+        head: e.head,
+        capsule: verifyCapsule(keySet.groupKey, decodeCapsule(head.capsule), head.label),
+      };
+    }),
+  };
+}
+
+/** Trustee t's shares of every executed envelope, made with the share in its vault. */
+async function sharesOf(t: number, x: Executed): Promise<BundleShare[]> {
+  const share = (await vaults[t - 1]!.share(epoch))!.share;
+  return x.envelopes.map((e) => ({
+    position: e.position,
+    label: e.label,
+    share: createShare(share, e.capsule),
+  }));
+}
+
+/** Trustee t seals `shares` to the requester, signs the release with its own key and posts it (batch 0). */
+async function release(t: number, x: Executed, shares: BundleShare[]) {
+  const bundle = await sealShareBundle(requester.encryption.publicKey, {
+    requestId: x.request.request.requestId,
+    executionHash: x.execution.hash,
+    trusteeIndex: t,
+    batch: 0,
+    shares,
+  });
+  return trusteeClient(t).submitRelease(
+    signRelease(releaseFor(x.execution, t, shares.length, bundle, Date.now()), vaults[t - 1]!.signingKey()),
+    bundle,
+    0,
+  );
+}
+
+let cases = 0;
+/** `overt request collect --json` into a fresh directory: exit code and what it printed. */
+async function collectCli(id: string): Promise<{ code: number; out: Record<string, unknown> }> {
+  const r = await runInProcess([
+    'request',
+    'collect',
+    id,
+    ...base(),
+    '--out',
+    join(tmp, `case-${++cases}`),
+    '--json',
+  ]);
+  return { code: r.code ?? -1, out: JSON.parse(r.stdout) as Record<string, unknown> };
+}
+
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'overt-access-attacks-'));
   const t0 = Date.now();
@@ -145,7 +242,9 @@ beforeAll(async () => {
         dataDir: t.dataDir,
         key: {
           kind: 'raw',
-          key: new Uint8Array(readFileSync(join(dataDir(), 'trustees', 'vault-keys', `trustee-${t.index}.key`))),
+          key: new Uint8Array(
+            readFileSync(join(dataDir(), 'trustees', 'vault-keys', `trustee-${t.index}.key`)),
+          ),
         },
       }),
     );
@@ -281,5 +380,56 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     expect(() => verifyDecision(approval, policy, widerVerified)).toThrow(
       expect.objectContaining({ check: 'WF-D4' }),
     );
+  }, 60_000);
+
+  let a9: Executed | undefined;
+
+  it("A9: a trustee returns bad shares with valid-looking proofs, sealed and logged properly: collect fails naming that trustee (ACC-A9); the good trustee's shares are fine", async () => {
+    // Trustee 2 replaces its daemon with its own tool (its daemon stopped, so only the bad release is made).
+    const t2 = sys.trustees[1]!;
+    process.kill(t2.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && pidAlive(t2.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(pidAlive(t2.pid)).toBe(false);
+    const x = await executed(await newRequest({ conversations: [fromBase64Url(conv.ab)] }), [1, 2]);
+    a9 = x;
+    expect(x.envelopes).toHaveLength(3);
+    const good = await sharesOf(1, x);
+    // For each position, trustee 2's real share (with its real proof) of the next position's capsule.
+    const real = await sharesOf(2, x);
+    const bad = real.map((s, i) => ({ ...s, share: real[(i + 1) % real.length]!.share }));
+    await release(1, x, good);
+    await release(2, x, bad);
+    const { code, out } = await collectCli(x.id);
+    expect(code).toBe(1);
+    expect(out).toMatchObject({ ok: false, envelopes: 3, opened: 0, failed: 3, badTrustees: [2] });
+    for (const v of out.verdicts as Record<string, unknown>[]) {
+      expect(v).toMatchObject({ ok: false, check: 'ACC-A9' });
+      expect((v.badShares as { trustee: number }[]).map((b) => b.trustee)).toEqual([2]);
+    }
+    // The good trustee's shares verify against the epoch's key set.
+    const keySet = (await vaults[0]!.share(epoch))!.publicKey;
+    for (const [i, s] of good.entries())
+      expect(verifyShare(keySet, x.envelopes[i]!.capsule, s.share).index).toBe(1);
+  }, 90_000);
+
+  it("A2: k − 1 trustees pool what they have: one trustee's shares (all of them) do not combine (SHR-6), and its vault share does not open a capsule", async () => {
+    const x = a9 ?? (await executed(await newRequest({ conversations: [fromBase64Url(conv.ab)] }), [1, 3]));
+    const keySet = (await vaults[0]!.share(epoch))!.publicKey;
+    const share1 = (await vaults[0]!.share(epoch))!.share;
+    for (const e of x.envelopes) {
+      const s = verifyShare(keySet, e.capsule, createShare(share1, e.capsule));
+      expect(() => combineShares(e.capsule, [s], keySet)).toThrow(
+        expect.objectContaining({ check: 'SHR-6' }),
+      );
+      // The vault share used as if it were the key: x_1·u, and the same with trustee 1's Lagrange weight for a
+      // pair it does not have, both unmasked as K; neither opens the envelope (AEAD-2, the key commitment).
+      const ciphertext = await requesterClient().ciphertext(x.request.request.requestId, e.position);
+      for (const z of [s.value]) {
+        const k = unmask(e.capsule, z);
+        await expect(openRecoveredEnvelope(concatBytes(e.head, ciphertext), e.capsule, k)).rejects.toSatisfy(
+          (err: unknown) => isOvertError(err) && (err as { check?: string }).check === 'AEAD-2',
+        );
+      }
+    }
   }, 60_000);
 });
