@@ -5,19 +5,39 @@
  * Loops: the monitor updates every `pollMs` (the policy in force, epoch keys, alerts); the ceremony engine ticks
  * whenever the monitor has a fresh policy under which this trustee is named (it refuses to act otherwise, TRU-6).
  *
- * Hooks for the access half (the release rule, src/access/):
+ * The access half (src/access/, access.md §5–§6) runs here too when the anchors carry the relay's execution key
+ * (`accessKey`): an {@link AccessService} over access.sqlite, fed every verified entry from index 0 and the latest
+ * checkpoint after every poll, then `tick()` (the release rule for every executed request this trustee approved);
+ * its routes (GET /v1/requests…, POST …/decision) on the operator API; its alerts in the vault's alerts table.
+ * A failing tick is logged (no secrets), raised as an alert and retried at the next poll. When the API listens its
+ * URL is written to DATA/api.url (0600; removed at close), which `overt trustee review|approve|deny` reads.
+ *
+ * Further hooks:
  *   - `routes(router)`: adds operator API routes (GET/POST with `:param` segments, JSON in and out);
  *   - `running.log.onEntry((index, entry) => …)`: every verified log entry, in order;
  *   - `running.log.latestCheckpoint()`, `running.log.policy()`: the latest verified checkpoint and the policy in
  *     force (undefined while stale or unseen);
  *   - `running.vault`: the {@link ShareVault} (shares, signing key, HPKE key) and plain state rows.
  */
-import { toBase64 } from '@overt/core';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AccessRelayClient } from '@overt/client';
+import { fromBase64, toBase64 } from '@overt/core';
+import { parseVerifierKey } from '@overt/log';
+import { mountAccessRoutes } from './access/routes.js';
+import { AccessService } from './access/service.js';
 import { type ApiRouter, loadOrCreateApiToken, OperatorApi } from './api.js';
 import { CeremonyEngine, type CeremonyEvent, type CeremonyHooks } from './ceremony/engine.js';
 import { RelayTrusteeClient } from './ceremony/relay-transport.js';
 import { TrusteeError } from './errors.js';
-import { type EntryListener, LogFollower, type TrustAnchors } from './monitor.js';
+import {
+  DEFAULT_MAX_AGE_SECONDS,
+  type EntryListener,
+  followerPosition,
+  LogFollower,
+  rewindFollower,
+  type TrustAnchors,
+} from './monitor.js';
 import { TrusteeVault, type VaultKeySource, vaultKeySource } from './vault.js';
 
 /** The epoch of a time: calendar months since January 1970 (directory.md §4). */
@@ -61,6 +81,10 @@ export interface TrusteeOptions {
   /** Test hooks that make this trustee misbehave in ceremonies. */
   readonly ceremonyHooks?: CeremonyHooks;
   readonly onCeremonyEvent?: (e: CeremonyEvent) => void;
+  /** How old a checkpoint's witness quorum may be (monitor and release rule 3; default 300 s). */
+  readonly maxAgeSeconds?: number;
+  /** Where the daemon writes one line per access-half problem (default: stderr). Never gets a secret. */
+  readonly logLine?: (line: string) => void;
 }
 
 export interface RunningTrustee {
@@ -70,11 +94,27 @@ export interface RunningTrustee {
   readonly vault: TrusteeVault;
   readonly log: LogFollower;
   readonly ceremony: CeremonyEngine;
+  /** The access half; undefined when the anchors carry no `accessKey`. */
+  readonly access: AccessService | undefined;
   readonly apiToken: string;
   close(): Promise<void>;
 }
 
 const ANCHORS_STATE = 'trust/anchors';
+/** The operator API's URL, written when it listens (mode 0600), read by `overt trustee …`. */
+export const API_URL_FILE = 'api.url';
+
+/** The anchors as one canonical string (fixed field order); `accessKey` only when present and `withAccess`. */
+function anchorsText(a: TrustAnchors, withAccess = true): string {
+  return JSON.stringify({
+    origin: a.origin,
+    logVkey: a.logVkey,
+    witnessVkeys: a.witnessVkeys,
+    witnessQuorum: a.witnessQuorum,
+    adminKey: a.adminKey,
+    ...(withAccess && a.accessKey !== undefined ? { accessKey: a.accessKey } : {}),
+  });
+}
 
 async function fetchAnchors(relayUrl: string): Promise<TrustAnchors> {
   const res = await fetch(`${relayUrl.replace(/\/+$/, '')}/.well-known/overt`);
@@ -85,6 +125,7 @@ async function fetchAnchors(relayUrl: string): Promise<TrustAnchors> {
   const doc = (await res.json()) as {
     admin_key?: string;
     adminKey?: string;
+    accessKey?: unknown;
     log?: { origin?: string; vkey?: string; witness_vkeys?: string[]; witness_quorum?: number };
   };
   const log = doc.log ?? {};
@@ -94,7 +135,8 @@ async function fetchAnchors(relayUrl: string): Promise<TrustAnchors> {
     typeof log.origin !== 'string' ||
     typeof log.vkey !== 'string' ||
     !Array.isArray(log.witness_vkeys) ||
-    typeof log.witness_quorum !== 'number'
+    typeof log.witness_quorum !== 'number' ||
+    (doc.accessKey !== undefined && typeof doc.accessKey !== 'string')
   )
     throw new TrusteeError('TRUSTEE_STATE', "the relay's /.well-known/overt is malformed", {
       check: 'TRU-5',
@@ -105,7 +147,31 @@ async function fetchAnchors(relayUrl: string): Promise<TrustAnchors> {
     witnessVkeys: log.witness_vkeys,
     witnessQuorum: log.witness_quorum,
     adminKey,
+    ...(typeof doc.accessKey === 'string' ? { accessKey: doc.accessKey } : {}),
   };
+}
+
+/**
+ * The anchors of this start, pinned in the vault on first start and compared on every later one (TRU-5). A pin
+ * made before the relay's `accessKey` was an anchor gains it (from the given anchors or /.well-known/overt) when
+ * everything else is the same.
+ */
+async function pinAnchors(vault: TrusteeVault, o: TrusteeOptions): Promise<TrustAnchors> {
+  const raw = vault.getState(ANCHORS_STATE);
+  const pinned = raw === undefined ? undefined : (JSON.parse(raw) as TrustAnchors);
+  const anchors =
+    o.anchors ??
+    (pinned !== undefined && pinned.accessKey !== undefined ? pinned : await fetchAnchors(o.relayUrl));
+  if (pinned !== undefined) {
+    const upgrade = pinned.accessKey === undefined;
+    if (anchorsText(pinned) !== anchorsText(anchors, !upgrade))
+      throw new TrusteeError('TRUSTEE_STATE', 'the trust anchors differ from those pinned on first start', {
+        check: 'TRU-5',
+      });
+    if (!upgrade) return pinned;
+  }
+  vault.setState(ANCHORS_STATE, anchorsText(anchors));
+  return anchors;
 }
 
 export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
@@ -121,21 +187,42 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
   let stopped = false;
   const loops: Promise<void>[] = [];
   let ceremony: CeremonyEngine | undefined;
+  let access: AccessService | undefined;
+  const urlFile = join(o.dataDir, API_URL_FILE);
+  const logLine = o.logLine ?? ((line: string) => process.stderr.write(`${line}\n`));
   try {
-    const pinned = vault.getState(ANCHORS_STATE);
-    const anchors =
-      o.anchors ?? (pinned ? (JSON.parse(pinned) as TrustAnchors) : await fetchAnchors(o.relayUrl));
-    if (pinned !== undefined && pinned !== JSON.stringify(anchors))
-      throw new TrusteeError('TRUSTEE_STATE', 'the trust anchors differ from those pinned on first start', {
-        check: 'TRU-5',
+    const anchors = await pinAnchors(vault, o);
+    const maxAgeSeconds = o.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
+    const relayBase = o.relayUrl.replace(/\/+$/, '');
+    if (anchors.accessKey !== undefined) {
+      access = AccessService.open({
+        dataDir: o.dataDir,
+        vault,
+        relay: new AccessRelayClient({
+          url: relayBase,
+          signer: { kind: 'trustee', index: vault.index, key: vault.signingKey() },
+          now,
+        }),
+        orgKey: fromBase64(anchors.adminKey),
+        relayKey: fromBase64(anchors.accessKey),
+        log: { origin: anchors.origin, logKeys: [parseVerifierKey(anchors.logVkey)] },
+        maxAgeSeconds,
+        clock: now,
       });
-    if (pinned === undefined) vault.setState(ANCHORS_STATE, JSON.stringify(anchors));
+      // The tracker needs every entry from index 0: a new (or older) access.sqlite behind the monitor's position
+      // makes the monitor read the log again from the start (entries the tracker has are skipped).
+      if (access.tracker.nextIndex < followerPosition(vault, anchors.origin))
+        rewindFollower(vault, anchors.origin);
+    }
     const log = new LogFollower({
       vault,
       logUrl: `${o.relayUrl.replace(/\/+$/, '')}/log/`,
       anchors,
       now,
+      maxAgeSeconds,
     });
+    const accessHalf = access;
+    if (accessHalf) log.onEntry((index, entry) => accessHalf.onEntry(index, entry));
     if (o.onEntry) log.onEntry(o.onEntry);
     const relay = new RelayTrusteeClient(o.relayUrl, vault.index, vault.signingKey(), now);
     const events: CeremonyEvent[] = [];
@@ -188,6 +275,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
             }),
           ),
           lastError: lastError ?? null,
+          access: accessHalf ? { nextIndex: accessHalf.tracker.nextIndex } : null,
           ceremony: events.slice(-10).map((e) => ({
             ...e,
             ...('transcriptHash' in e ? { transcriptHash: toBase64(e.transcriptHash) } : {}),
@@ -196,8 +284,35 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
       };
     });
     api.get('/v1/alerts', () => ({ status: 200, body: { alerts: vault.alerts() } }));
+    if (accessHalf) mountAccessRoutes(api, accessHalf.routes);
     o.routes?.(api);
     const url = await api.listen(o.host ?? '127.0.0.1', o.port);
+    writeFileSync(urlFile, `${url}\n`, { mode: 0o600 });
+    chmodSync(urlFile, 0o600);
+
+    // One line and one alert per new access problem (the same problem at every poll is reported once).
+    const reported = new Map<string, string>();
+    const accessProblem = (key: string, message: string) => {
+      if (reported.get(key) === message) return;
+      reported.set(key, message);
+      logLine(`trustee ${vault.index}: access: ${key}: ${message}`);
+      vault.addAlert('access-error', `${key}: ${message}`, now(), `access-error/${key}/${message}`);
+    };
+    const runAccess = async () => {
+      if (!accessHalf) return;
+      try {
+        accessHalf.onCheckpoint(log.latestCheckpoint());
+        const outcomes = await accessHalf.tick();
+        for (const [id, out] of outcomes) {
+          const key = `request ${id}`;
+          if (out.status === 'error') accessProblem(key, out.message);
+          else reported.delete(key);
+        }
+        reported.delete('tick');
+      } catch (e) {
+        accessProblem('tick', e instanceof Error ? e.message : 'error');
+      }
+    };
 
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     loops.push(
@@ -208,6 +323,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
           } catch (e) {
             lastError = e instanceof Error ? e.message : String(e);
           }
+          await runAccess();
           await sleep(engine.active ? pollMs : idleMs);
         }
       })(),
@@ -237,6 +353,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
       vault,
       log,
       ceremony: engine,
+      access: accessHalf,
       apiToken: token,
       close() {
         closing ??= (async () => {
@@ -244,6 +361,8 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
           engine.stop();
           await Promise.allSettled(loops);
           await api?.close();
+          rmSync(urlFile, { force: true });
+          accessHalf?.close();
           vault.close();
         })();
         return closing;
@@ -254,6 +373,8 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
     ceremony?.stop();
     await Promise.allSettled(loops);
     await api?.close();
+    rmSync(urlFile, { force: true });
+    access?.close();
     vault.close();
     throw e;
   }

@@ -33,6 +33,7 @@ import {
   Monitor,
   type MonitorSnapshot,
   type MonitorStore,
+  parseCheckpoint,
   parseVerifierKey,
   requireFresh,
   type VerifiedCheckpoint,
@@ -48,6 +49,11 @@ export interface TrustAnchors {
   readonly witnessQuorum: number;
   /** The org (admin) key that signs policies, base64. */
   readonly adminKey: string;
+  /**
+   * The relay's execution key (`accessKey` of /.well-known/overt, access.md §4.1), base64: every logged execution
+   * is verified under it (release rule 1). Without it the daemon runs no access half.
+   */
+  readonly accessKey?: string;
 }
 
 export type EntryListener = (index: number, entry: Uint8Array) => void | Promise<void>;
@@ -71,6 +77,22 @@ class VaultMonitorStore implements MonitorStore {
       JSON.stringify({ checkpoint: s.checkpoint, frontier: s.frontier.map((h) => toBase64(h)) }),
     );
   }
+}
+
+/** How many log entries the follower stored in `vault` has processed for `origin` (its checkpoint's size). */
+export function followerPosition(vault: TrusteeVault, origin: string): number {
+  const raw = vault.getState(`${SNAPSHOT_STATE}/${origin}`);
+  if (raw === undefined) return 0;
+  return parseCheckpoint((JSON.parse(raw) as { checkpoint: string }).checkpoint).size;
+}
+
+/**
+ * Forgets the follower's position, so that its next update reads the log from entry 0 again (for a subscriber
+ * whose own state was lost or is new). The policy view is kept; replayed entries change nothing in it. The next
+ * checkpoint is verified from scratch (signature, witness quorum, every entry), not against the forgotten one.
+ */
+export function rewindFollower(vault: TrusteeVault, origin: string): void {
+  vault.deleteState(`${SNAPSHOT_STATE}/${origin}`);
 }
 
 /** The entries the view is derived from, persisted so a restart need not re-read the log. */

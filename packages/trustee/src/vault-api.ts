@@ -23,4 +23,9 @@ export interface ShareVault {
   hpkeKeyPair(): { readonly publicKey: Uint8Array; readonly secretKey: Uint8Array };
   /** The share of `epoch`, or undefined when this trustee holds none (not a participant, or shredded). */
   share(epoch: number): Promise<EpochShare | undefined>;
+  /**
+   * Records an alert (GET /v1/alerts) once per `dedup` key when given; true when it is new. `detail` is public
+   * (hex ids, indices): never a secret or a user id. The daemon has one alerts table, in the vault database.
+   */
+  addAlert(kind: string, detail: string, at: number, dedup?: string): boolean;
 }

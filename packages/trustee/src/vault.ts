@@ -508,6 +508,10 @@ export class TrusteeVault implements ShareVault {
     this.db.prepare('INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)').run(name, value);
   }
 
+  deleteState(name: string): void {
+    this.db.prepare('DELETE FROM state WHERE name = ?').run(name);
+  }
+
   /** Plain state rows whose name starts with `prefix`. */
   statesWithPrefix(prefix: string): { name: string; value: string }[] {
     return this.db

@@ -285,9 +285,21 @@ export class View {
 }
 
 /** The vault seen by the access half: a trustee's index, keys and its epoch share (in memory). */
-export function vaultOf(org: Org, index: number, epochs: readonly number[] = [EPOCH]): ShareVault {
+export function vaultOf(
+  org: Org,
+  index: number,
+  epochs: readonly number[] = [EPOCH],
+): ShareVault & { alerts(): { kind: string; detail: string }[] } {
+  const alerts = new Map<string, { kind: string; detail: string }>();
   return {
     index,
+    addAlert: (kind, detail, _at, dedup) => {
+      const key = dedup ?? `${kind}/${detail}/${alerts.size}`;
+      if (alerts.has(key)) return false;
+      alerts.set(key, { kind, detail });
+      return true;
+    },
+    alerts: () => [...alerts.values()],
     signingKey: () => trusteeKeys[index - 1]!,
     hpkeKeyPair: () => org.hpke[index - 1]!,
     share: async (epoch: number): Promise<EpochShare | undefined> =>

@@ -434,6 +434,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       witnessVkeys: children.map((c) => c.info.vkey),
       witnessQuorum: WITNESS_QUORUM,
       adminKey: toBase64(admin.key.publicKey),
+      accessKey: toBase64(accessKey.publicKey),
     };
     const trusteeStarts = await Promise.allSettled(forked.map((f) => f.start(url, anchors)));
     for (const s of trusteeStarts) if (s.status === 'fulfilled') trusteeChildren.push(s.value);

@@ -39,6 +39,8 @@ export interface TrusteeAnchors {
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
   readonly adminKey: string;
+  /** The relay's execution key (base64): the daemons verify every logged execution under it (access.md §4.1). */
+  readonly accessKey: string;
 }
 
 /** The trustee daemon's entry: its compiled main.js, or main.ts under tsx when this file runs from the sources. */

@@ -203,6 +203,7 @@ describe('trustee access half against the real relay', () => {
           epoch === EPOCH
             ? { epoch, share: shares[0]!, publicKey, transcriptHash: new Uint8Array(32) }
             : undefined,
+        addAlert: () => true,
       },
       relay: trustees[0]!,
       orgKey: h.adminKey.publicKey,

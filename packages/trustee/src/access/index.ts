@@ -18,4 +18,4 @@ export {
 } from './routes.js';
 export { ACCESS_DB, AccessService, type AccessServiceOptions } from './service.js';
 export { AccessTracker, type TrackerConfig } from './state.js';
-export { AccessStore, type Alert as AccessAlert } from './store.js';
+export { AccessStore } from './store.js';

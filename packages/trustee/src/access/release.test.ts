@@ -128,10 +128,11 @@ async function scenario(o: Options = {}) {
   const storePath = o.storePath ?? ':memory:';
   const store = new AccessStore(storePath);
   const trustee = o.trustee ?? 1;
+  const vault = vaultOf(org, trustee);
   const tracker = new AccessTracker(store, {
     orgKey: orgKey(),
     log: { origin: ORIGIN, logKeys },
-    onRelease: watchReleases(store, trustee),
+    onRelease: watchReleases(store, vault),
   });
   for (const [i, e] of view.entries.entries()) tracker.onEntry(i, e);
   tracker.onCheckpoint(o.checkpointBeforeExecution ? early : view.checkpoint);
@@ -144,7 +145,7 @@ async function scenario(o: Options = {}) {
   relay.serve(heads);
   const clockMs = (view.now + (o.age ?? 5)) * 1000;
   const rule = new ReleaseRule({
-    vault: vaultOf(org, trustee),
+    vault,
     tracker,
     store,
     relay,
@@ -153,7 +154,21 @@ async function scenario(o: Options = {}) {
     maxAgeSeconds: 300,
     clock: () => clockMs,
   });
-  return { org, view, req, requestIndex, signedExec, heads, sealed, store, tracker, relay, rule, trustee };
+  return {
+    org,
+    view,
+    req,
+    requestIndex,
+    signedExec,
+    heads,
+    sealed,
+    store,
+    tracker,
+    relay,
+    rule,
+    trustee,
+    vault,
+  };
 }
 
 function orgKey(): Uint8Array {
@@ -608,12 +623,12 @@ describe('release rule (access.md §5)', () => {
     // Its own release appears on the log: no alert.
     s.view.append(Uint8Array.of(8, ...mine));
     s.tracker.onEntry(s.view.entries.length - 1, s.view.entries.at(-1)!);
-    expect(s.store.alerts()).toEqual([]);
+    expect(s.vault.alerts()).toEqual([]);
     // A release in its name with other bytes (someone else holds its key, or the relay replays): alert.
     const other = s.relay.releasePosts[0]!.release.slice();
     other[other.length - 70]! ^= 1;
     s.view.append(Uint8Array.of(8, ...other));
     s.tracker.onEntry(s.view.entries.length - 1, s.view.entries.at(-1)!);
-    expect(s.store.alerts().map((a) => a.kind)).toEqual(['release-unknown']);
+    expect(s.vault.alerts().map((a) => a.kind)).toEqual(['release-unknown']);
   });
 });

@@ -525,12 +525,21 @@ export class ReleaseRule {
 
 /**
  * The tracker's `onRelease` hook: a release in this trustee's name that it did not record is the alert
- * `release-unknown` (access.md §6). Records are written before anything is sent, so a release of ours is always
+ * `release-unknown` (access.md §6), raised through the vault's alerts (one table, GET /v1/alerts). Records are written before anything is sent, so a release of ours is always
  * recorded before it can reach the log.
  */
-export function watchReleases(store: AccessStore, trusteeIndex: number, clock: () => number = Date.now) {
+export function watchReleases(
+  store: AccessStore,
+  vault: Pick<ShareVault, 'index' | 'addAlert'>,
+  clock: () => number = Date.now,
+) {
   return (r: LoggedRelease): void => {
-    if (r.trusteeIndex !== trusteeIndex || store.madeRelease(r.signed)) return;
-    store.alert('release-unknown', `request ${toHex(r.requestId)} at log index ${r.index}`, clock());
+    if (r.trusteeIndex !== vault.index || store.madeRelease(r.signed)) return;
+    vault.addAlert(
+      'release-unknown',
+      `request ${toHex(r.requestId)} at log index ${r.index}`,
+      clock(),
+      `release-unknown/${r.index}`,
+    );
   };
 }

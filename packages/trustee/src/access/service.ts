@@ -5,7 +5,8 @@
  *
  * Wiring (daemon): `const access = AccessService.open({...})`; `follower.onEntry((i, e) => access.onEntry(i, e))`;
  * after each monitor poll `access.onCheckpoint(follower.latestCheckpoint())` then `await access.tick()`; mount
- * `access.routes` with handleAccessRoute; `access.alerts()` joins GET /v1/alerts; `access.close()` at exit.
+ * `access.routes` with mountAccessRoutes; alerts go through `vault.addAlert` (GET /v1/alerts); `access.close()` at
+ * exit. packages/trustee/src/daemon.ts does all this.
  */
 import { join } from 'node:path';
 import { decodeDecision, equalBytes, type RandomSource, toHex } from '@overt/core';
@@ -16,7 +17,7 @@ import { type ReleaseOutcome, ReleaseRule, watchReleases } from './release.js';
 import { Review } from './review.js';
 import { type AccessRoutes, accessRoutes } from './routes.js';
 import { AccessTracker, signedBody } from './state.js';
-import { AccessStore, type Alert } from './store.js';
+import { AccessStore } from './store.js';
 
 export const ACCESS_DB = 'access.sqlite';
 
@@ -47,7 +48,7 @@ export class AccessService {
     this.tracker = new AccessTracker(this.store, {
       orgKey: o.orgKey,
       log: o.log,
-      onRelease: watchReleases(this.store, o.vault.index, o.clock),
+      onRelease: watchReleases(this.store, o.vault, o.clock),
     });
     this.rule = new ReleaseRule({ ...o, tracker: this.tracker, store: this.store });
     this.review = new Review({ ...o, tracker: this.tracker, store: this.store });
@@ -101,10 +102,6 @@ export class AccessService {
       }
     }
     return out;
-  }
-
-  alerts(): Alert[] {
-    return this.store.alerts();
   }
 
   close(): void {

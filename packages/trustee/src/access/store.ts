@@ -2,8 +2,8 @@
  * access.sqlite: the access half's own database in the trustee's data directory (docs/spec/access.md §5, §6).
  * Nothing secret is stored here — shares stay in the vault; what is here is public or sealed to the requester:
  * the log entries of the view, the latest checkpoint, the sealed bundles and signed releases (recorded before
- * they are sent, so a crash re-sends the same bytes), signed refusals and decisions, the seen-u table (REL-5) and
- * alerts. WAL, synchronous = FULL: a recorded batch survives a power cut.
+ * they are sent, so a crash re-sends the same bytes), signed refusals and decisions, the seen-u table (REL-5).
+ * Alerts go to the vault's alerts table (ShareVault.addAlert), the daemon's only one. WAL, synchronous = FULL: a recorded batch survives a power cut.
  */
 import Database from 'better-sqlite3';
 
@@ -33,14 +33,6 @@ export interface RecordedDecision {
   readonly posted: boolean;
 }
 
-export interface Alert {
-  readonly id: number;
-  readonly kind: string;
-  /** Public detail only (hex ids, indices); never a secret or a user id. */
-  readonly detail: string;
-  readonly at: number;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
@@ -54,9 +46,6 @@ CREATE TABLE IF NOT EXISTS seen_u (u BLOB PRIMARY KEY, label BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (
   request_id BLOB PRIMARY KEY, verdict TEXT NOT NULL, signed BLOB NOT NULL, posted INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS finished (request_id BLOB PRIMARY KEY, outcome TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS alerts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, detail TEXT NOT NULL, at INTEGER NOT NULL,
-  UNIQUE (kind, detail));
 `;
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array =>
@@ -268,20 +257,5 @@ export class AccessStore {
     this.db
       .prepare('INSERT OR REPLACE INTO finished (request_id, outcome) VALUES (?, ?)')
       .run(requestId, outcome);
-  }
-
-  // ---- alerts ----
-
-  /** Adds an alert once per (kind, detail); returns true when it is new. */
-  alert(kind: string, detail: string, at: number): boolean {
-    return (
-      this.db
-        .prepare('INSERT OR IGNORE INTO alerts (kind, detail, at) VALUES (?, ?, ?)')
-        .run(kind, detail, at).changes === 1
-    );
-  }
-
-  alerts(): Alert[] {
-    return this.db.prepare('SELECT id, kind, detail, at FROM alerts ORDER BY id').all() as Alert[];
   }
 }
