@@ -20,6 +20,13 @@ import {
   decisionsOnLog,
   decodeCapsule,
   decodeEnvelopeHead,
+  decodeHeader,
+  decodeRefusal,
+  decodeRelease,
+  decodeSigned,
+  encodeHeader,
+  envelopeLabel,
+  executionFor,
   fromBase64,
   fromBase64Url,
   isOvertError,
@@ -28,6 +35,7 @@ import {
   releaseFor,
   sealShareBundle,
   signDecision,
+  signExecution,
   signRelease,
   signRequest,
   toBase64Url,
@@ -41,8 +49,11 @@ import {
   verifyRequest,
   verifyShare,
 } from '@overt/core';
+import { SIGNATURE_TYPE_ED25519 } from '@overt/log';
 import { calendarMonthEpoch, type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/server';
 import { TrusteeVault } from '@overt/trustee';
+import { loadOrCreateKeyFile } from '@overt/witness';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../../../test/children.js';
 import { unmask } from '../../core/src/capsule/capsule.js';
@@ -138,12 +149,88 @@ async function approve(i: number, request: VerifiedRequest) {
   );
 }
 
+/** Trustees whose daemon this file stopped (they act, if at all, with their own tools). */
+const stopped = new Set<number>();
+
+/** A call to trustee i's operator API with its bearer token (data/trustees/trustee-i/api.url, api.token). */
+async function operator(i: number, method: 'GET' | 'POST', path: string, body?: unknown) {
+  const dir = sys.trustees[i - 1]!.dataDir;
+  const url = readFileSync(join(dir, 'api.url'), 'utf8').trim();
+  const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Polls `f` every 200 ms until it returns something other than undefined (or fails after `ms`). */
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Trustee i's operator approves the request through its daemon, once the daemon sees it on its log view. */
+async function approveByOperator(i: number, requestId: Uint8Array): Promise<void> {
+  const id = toBase64Url(requestId);
+  await until(`trustee ${i} to see ${id}`, async () =>
+    (await operator(i, 'GET', `/v1/requests/${id}`)).status === 200 ? true : undefined,
+  );
+  const r = await operator(i, 'POST', `/v1/requests/${id}/decision`, { verdict: 'approve' });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+}
+
+/** The refusals logged for a request, decoded: trustee, reason and label (base64url). */
+async function refusalsOf(requestId: Uint8Array) {
+  const view = await requesterClient().getRequest(requestId);
+  return view.refusals.map((r) => {
+    const x = decodeRefusal(decodeSigned(r.refusal, 1 << 16, 'REFUSAL_INVALID', 'WF-F1').body);
+    return { trustee: x.trusteeIndex, reason: x.reason, label: x.label ? toBase64Url(x.label) : undefined };
+  });
+}
+
+/** The relay's database, opened by its operator while the relay runs. */
+function relayDb(): Database.Database {
+  const db = new Database(join(dataDir(), 'relay', 'relay.sqlite'));
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** The stored envelopes of a conversation (base64url id), oldest first: message id and header. */
+function storedEnvelopes(
+  conversation: string,
+): { messageId: Uint8Array; header: Uint8Array; sendTime: number }[] {
+  const db = relayDb();
+  try {
+    return (
+      db
+        .prepare(
+          'SELECT message_id, header, send_time FROM envelopes WHERE conversation_id = ? ORDER BY send_time, message_id',
+        )
+        .all(fromBase64Url(conversation)) as { message_id: Buffer; header: Buffer; send_time: number }[]
+    ).map((r) => ({
+      messageId: new Uint8Array(r.message_id),
+      header: new Uint8Array(r.header),
+      sendTime: r.send_time,
+    }));
+  } finally {
+    db.close();
+  }
+}
+
 /** What an executed request looks like to whoever checks it: the verified execution and its served envelopes. */
 interface Executed {
   readonly id: string;
   readonly request: VerifiedRequest;
   readonly execution: VerifiedExecution;
-  readonly envelopes: { position: number; label: Uint8Array; head: Uint8Array; capsule: VerifiedCapsule }[];
+  /** The capsule verified for its label; undefined when it does not verify (a re-labelled envelope, A4). */
+  readonly envelopes: { position: number; label: Uint8Array; head: Uint8Array; capsule?: VerifiedCapsule }[];
 }
 
 /** Files a request, has trustees `by` approve it, and checks the relay's execution as a trustee would. */
@@ -152,10 +239,12 @@ async function executed(
   by: [number, number],
 ): Promise<Executed> {
   await fileRequest(requesterClient(), built);
-  await approve(by[0], built.verified);
-  const answer = await approve(by[1], built.verified);
-  expect(answer.execution).toBeDefined();
   const requestId = built.verified.request.requestId;
+  for (const t of by) {
+    if (stopped.has(t)) await approve(t, built.verified);
+    else await approveByOperator(t, requestId);
+  }
+  expect((await requesterClient().getRequest(requestId)).execution).toBeDefined();
   const view = await trusteeClient(by[0]).getRequest(requestId);
   const execution = verifyExecution(
     view.execution!.execution,
@@ -180,10 +269,19 @@ async function executed(
         position: e.position,
         label: head.label,
         head: e.head,
-        capsule: verifyCapsule(keySet.groupKey, decodeCapsule(head.capsule), head.label),
+        ...capsuleOf(keySet.groupKey, head),
       };
     }),
   };
+}
+
+function capsuleOf(groupKey: Uint8Array, head: ReturnType<typeof decodeEnvelopeHead>) {
+  try {
+    return { capsule: verifyCapsule(groupKey, decodeCapsule(head.capsule), head.label) };
+  } catch (e) {
+    if (isOvertError(e)) return {};
+    throw e;
+  }
 }
 
 /** Trustee t's shares of every executed envelope, made with the share in its vault. */
@@ -192,7 +290,7 @@ async function sharesOf(t: number, x: Executed): Promise<BundleShare[]> {
   return x.envelopes.map((e) => ({
     position: e.position,
     label: e.label,
-    share: createShare(share, e.capsule),
+    share: createShare(share, e.capsule!),
   }));
 }
 
@@ -390,6 +488,7 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     process.kill(t2.pid, 'SIGTERM');
     for (let i = 0; i < 100 && pidAlive(t2.pid); i++) await new Promise((r) => setTimeout(r, 100));
     expect(pidAlive(t2.pid)).toBe(false);
+    stopped.add(2);
     const x = await executed(await newRequest({ conversations: [fromBase64Url(conv.ab)] }), [1, 2]);
     a9 = x;
     expect(x.envelopes).toHaveLength(3);
@@ -397,8 +496,13 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     // For each position, trustee 2's real share (with its real proof) of the next position's capsule.
     const real = await sharesOf(2, x);
     const bad = real.map((s, i) => ({ ...s, share: real[(i + 1) % real.length]!.share }));
-    await release(1, x, good);
+    // Trustee 1's daemon releases by itself (the release rule); trustee 2 releases its bad bundle by hand.
     await release(2, x, bad);
+    await until('both releases', async () =>
+      (await requesterClient().getRequest(x.request.request.requestId)).releases.length === 2
+        ? true
+        : undefined,
+    );
     const { code, out } = await collectCli(x.id);
     expect(code).toBe(1);
     expect(out).toMatchObject({ ok: false, envelopes: 3, opened: 0, failed: 3, badTrustees: [2] });
@@ -409,7 +513,7 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     // The good trustee's shares verify against the epoch's key set.
     const keySet = (await vaults[0]!.share(epoch))!.publicKey;
     for (const [i, s] of good.entries())
-      expect(verifyShare(keySet, x.envelopes[i]!.capsule, s.share).index).toBe(1);
+      expect(verifyShare(keySet, x.envelopes[i]!.capsule!, s.share).index).toBe(1);
   }, 90_000);
 
   it("A2: k − 1 trustees pool what they have: one trustee's shares (all of them) do not combine (SHR-6), and its vault share does not open a capsule", async () => {
@@ -417,19 +521,241 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     const keySet = (await vaults[0]!.share(epoch))!.publicKey;
     const share1 = (await vaults[0]!.share(epoch))!.share;
     for (const e of x.envelopes) {
-      const s = verifyShare(keySet, e.capsule, createShare(share1, e.capsule));
-      expect(() => combineShares(e.capsule, [s], keySet)).toThrow(
-        expect.objectContaining({ check: 'SHR-6' }),
-      );
+      const capsule = e.capsule;
+      if (capsule === undefined) throw new Error('A2 needs capsules that verify');
+      const s = verifyShare(keySet, capsule, createShare(share1, capsule));
+      expect(() => combineShares(capsule, [s], keySet)).toThrow(expect.objectContaining({ check: 'SHR-6' }));
       // The vault share used as if it were the key: x_1·u, and the same with trustee 1's Lagrange weight for a
       // pair it does not have, both unmasked as K; neither opens the envelope (AEAD-2, the key commitment).
       const ciphertext = await requesterClient().ciphertext(x.request.request.requestId, e.position);
       for (const z of [s.value]) {
-        const k = unmask(e.capsule, z);
-        await expect(openRecoveredEnvelope(concatBytes(e.head, ciphertext), e.capsule, k)).rejects.toSatisfy(
+        const k = unmask(capsule, z);
+        await expect(openRecoveredEnvelope(concatBytes(e.head, ciphertext), capsule, k)).rejects.toSatisfy(
           (err: unknown) => isOvertError(err) && (err as { check?: string }).check === 'AEAD-2',
         );
       }
     }
   }, 60_000);
+  /** The moment between the in-window and the late messages of A3/A4 (set in A3). */
+  let cut = 0;
+
+  it("A3: the relay's selection includes envelopes outside the window, of no subject and of another conversation: each is refused by label (REL-4, one logged refusal per label) and the rest are released", async () => {
+    const p = (u: string) => join(tmp, u);
+    await cli(['send', '--profile', p('bob'), '--to', conv.ab, 'fourth in scope']);
+    const bc = (await cli(['chat', 'new', '--profile', p('bob'), '--with', 'carol'])).conversation as string;
+    await cli(['send', '--profile', p('bob'), '--to', bc, 'another conversation']);
+    await cli(['send', '--profile', p('alice'), '--to', conv.ac, 'no subject here']);
+    cut = Date.now();
+    await new Promise((r) => setTimeout(r, 5));
+    await cli(['send', '--profile', p('alice'), '--to', conv.ab, 'late one']);
+    await cli(['send', '--profile', p('alice'), '--to', conv.ab, 'late two']);
+    const late = storedEnvelopes(conv.ab).filter((e) => e.sendTime >= cut)[0]!;
+    const other = storedEnvelopes(bc)[0]!;
+    const noSubject = storedEnvelopes(conv.ac).at(-1)!;
+    // Bob's conversation with alice, before the cut: four envelopes in scope.
+    const built = await newRequest({
+      conversations: [fromBase64Url(conv.ab)],
+      window: { from: sentAt - HOUR, until: cut },
+    });
+    const requestId = built.verified.request.requestId;
+    // The relay operator's database: as the relay stores its selection, positions 0..2 are pointed at the
+    // out-of-scope envelopes (a trigger, so the trustees never see an honest selection first).
+    const db = relayDb();
+    try {
+      const swap = [late, other, noSubject].map(
+        (e, position) => `WHEN ${position} THEN X'${Buffer.from(e.messageId).toString('hex')}'`,
+      );
+      db.exec(`CREATE TRIGGER attack_a3 AFTER INSERT ON access_selection
+        WHEN NEW.request_id = X'${Buffer.from(requestId).toString('hex')}' AND NEW.position < 3
+        BEGIN UPDATE access_selection SET message_id = CASE NEW.position ${swap.join(' ')} END
+          WHERE request_id = NEW.request_id AND position = NEW.position; END`);
+    } finally {
+      db.close();
+    }
+    const x = await executed(built, [1, 3]);
+    expect(x.execution.execution.envelopeCount).toBe(4);
+    const refused = await until('three refusals and two releases', async () => {
+      const view = await requesterClient().getRequest(requestId);
+      const r = await refusalsOf(requestId);
+      return r.length >= 6 && view.releases.length === 2 ? r : undefined;
+    });
+    // The served labels of positions 0..2 are the execution's; the heads behind them are the other envelopes.
+    const servedLabels = (await requesterClient().envelopes(requestId, 0, 10)).items.map((e) =>
+      toBase64Url(e.label),
+    );
+    for (const t of [1, 3])
+      expect(
+        refused
+          .filter((r) => r.trustee === t)
+          .map((r) => [r.reason, r.label])
+          .sort(),
+      ).toEqual(
+        servedLabels
+          .slice(0, 3)
+          .map((l) => ['REL-4', l])
+          .sort(),
+      );
+    const view = await requesterClient().getRequest(requestId);
+    expect(view.releases.map((r) => r.trustee).sort()).toEqual([1, 3]);
+    // Each release carries one share: position 3, the only envelope in scope the relay served honestly.
+    for (const r of view.releases) {
+      const body = decodeSigned(r.release, 1 << 16, 'RELEASE_INVALID', 'WF-L1').body;
+      expect(decodeRelease(body).shareCount).toBe(1);
+    }
+  }, 120_000);
+
+  it('A4: the relay re-labels an envelope into scope (its stored header changed): its capsule does not verify for the new label, refused by label (REL-5), nothing released for it', async () => {
+    // "late two", sent after the cut, is out of the window; the operator moves its stored send time (header and
+    // column) inside it, so the relay selects it under a new label.
+    const target = storedEnvelopes(conv.ab).filter((e) => e.sendTime >= cut)[1]!;
+    const header = decodeHeader(target.header);
+    const moved = encodeHeader({ ...header, sendTime: cut - 1 });
+    const db = relayDb();
+    try {
+      db.prepare('UPDATE envelopes SET header = ?, send_time = ? WHERE message_id = ?').run(
+        moved,
+        cut - 1,
+        target.messageId,
+      );
+    } finally {
+      db.close();
+    }
+    const newLabel = toBase64Url(envelopeLabel(moved));
+    const built = await newRequest({
+      conversations: [fromBase64Url(conv.ab)],
+      window: { from: sentAt - HOUR, until: cut },
+    });
+    const requestId = built.verified.request.requestId;
+    const x = await executed(built, [1, 3]);
+    expect(x.execution.execution.envelopeCount).toBe(5);
+    expect(x.envelopes.map((e) => toBase64Url(e.label))).toContain(newLabel);
+    const refused = await until('the refusals and releases', async () => {
+      const view = await requesterClient().getRequest(requestId);
+      const r = await refusalsOf(requestId);
+      return r.length >= 2 && view.releases.length === 2 ? r : undefined;
+    });
+    expect(refused.map((r) => [r.trustee, r.reason, r.label]).sort()).toEqual([
+      [1, 'REL-5', newLabel],
+      [3, 'REL-5', newLabel],
+    ]);
+    const view = await requesterClient().getRequest(requestId);
+    for (const r of view.releases)
+      expect(
+        decodeRelease(decodeSigned(r.release, 1 << 16, 'RELEASE_INVALID', 'WF-L1').body).shareCount,
+      ).toBe(4);
+  }, 120_000);
+
+  it("A1a: the relay operator writes an execution into its own database without logging it: no trustee releases anything, the requester's collect refuses it (ACC-Q4)", async () => {
+    const built = await newRequest({
+      conversations: [fromBase64Url(conv.ab)],
+      window: { from: sentAt - HOUR, until: cut },
+    });
+    const requestId = built.verified.request.requestId;
+    await fileRequest(requesterClient(), built);
+    // One approval (k − 1): the relay may not execute. Its operator does it anyway, covertly: an execution signed
+    // with the relay's own execution key (data/relay/access.key), written into relay.sqlite as the relay would
+    // store it, and never appended to the log.
+    await approveByOperator(1, requestId);
+    const view = await requesterClient().getRequest(requestId);
+    expect(view.status).toBe('pending');
+    const approval = verifyDecision(view.decisions[0]!.decision, policy, built.verified);
+    const org = policy.policy.orgId;
+    const relayKey = loadOrCreateKeyFile(
+      join(dataDir(), 'relay', 'access.key'),
+      SIGNATURE_TYPE_ED25519,
+      `${org}/access`,
+      () => `${org}/access`,
+    ).key.keyPair;
+    const selected = storedEnvelopes(conv.ab)
+      .filter((e) => e.sendTime < cut)
+      .map((e) => ({ messageId: e.messageId, label: envelopeLabel(e.header) }))
+      .sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)));
+    const signed = signExecution(
+      executionFor(
+        built.verified,
+        [approval],
+        selected.map((e) => e.label),
+        Date.now(),
+      ),
+      relayKey,
+    );
+    const db = relayDb();
+    try {
+      db.transaction(() => {
+        db.prepare(
+          'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) VALUES (?, ?, ?, ?, ?)',
+        ).run(requestId, view.index + 1_000, signed, selected.length, Date.now());
+        const row = db.prepare(
+          'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
+        );
+        for (const [position, e] of selected.entries()) row.run(requestId, position, e.label, e.messageId);
+        db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(requestId);
+      })();
+    } finally {
+      db.close();
+    }
+    // The relay now serves it as executed …
+    const served = await requesterClient().getRequest(requestId);
+    expect(served.status).toBe('executed');
+    expect(served.execution).toBeDefined();
+    expect((await requesterClient().envelopes(requestId, 0, 10)).items).toHaveLength(selected.length);
+    // … but the trustees follow the log, not the relay's word: over many polls (200 ms each) nothing is released
+    // or refused, and the approving trustee still lists the request as pending.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const after = await requesterClient().getRequest(requestId);
+    expect(after.releases).toEqual([]);
+    expect(after.refusals).toEqual([]);
+    const item = (await operator(1, 'GET', `/v1/requests/${toBase64Url(requestId)}`)).body.request as Record<
+      string,
+      unknown
+    >;
+    expect(item.status).toBe('pending');
+    // The requester does not take the relay's word either: no execution on the log (ACC-Q4).
+    const { code, out } = await collectCli(toBase64Url(requestId));
+    expect(code).not.toBe(0);
+    expect((out.error as Record<string, unknown>).check).toBe('ACC-Q4');
+  }, 60_000);
+
+  it('A1b: an execution on the log that the witnesses never cosigned (both witnesses stopped): no trustee releases (REL-3: beyond its witnessed checkpoint)', async () => {
+    const built = await newRequest({
+      conversations: [fromBase64Url(conv.ab)],
+      window: { from: sentAt - HOUR, until: cut },
+    });
+    const requestId = built.verified.request.requestId;
+    await fileRequest(requesterClient(), built);
+    await approveByOperator(1, requestId);
+    const id = toBase64Url(requestId);
+    await until('trustee 3 to see the request', async () =>
+      (await operator(3, 'GET', `/v1/requests/${id}`)).status === 200 ? true : undefined,
+    );
+    // The operator stops both witnesses, then gets the relay to append the execution (trustee 3's approval).
+    for (const w of sys.witnesses) process.kill(w.pid, 'SIGTERM');
+    for (const w of sys.witnesses)
+      for (let i = 0; i < 100 && pidAlive(w.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const w of sys.witnesses) expect(pidAlive(w.pid)).toBe(false);
+    const approved = await operator(3, 'POST', `/v1/requests/${id}/decision`, { verdict: 'approve' });
+    console.log(
+      `A1b: trustee 3's approval with the witnesses down: ${approved.status} ${JSON.stringify(approved.body)}`,
+    );
+    const executedView = await until('the execution on the relay', async () => {
+      const v = await requesterClient().getRequest(requestId);
+      return v.execution !== undefined ? v : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 6_000));
+    const after = await requesterClient().getRequest(requestId);
+    expect(after.releases).toEqual([]);
+    // Each trustee's verified view stops below the execution: the checkpoint that holds it lacks the quorum.
+    for (const t of [1, 3]) {
+      const status = (await operator(t, 'GET', '/v1/status')).body;
+      console.log(
+        `A1b: trustee ${t} status ${JSON.stringify({ checkpoint: status.checkpoint, problem: status.problem, lastError: status.lastError })}`,
+      );
+      expect((status.checkpoint as { size: number }).size).toBeLessThanOrEqual(executedView.execution!.index);
+    }
+    console.log(`A1b refusals: ${JSON.stringify(await refusalsOf(requestId))}`);
+    // The requester cannot verify it either: its log view needs the witness quorum.
+    const { code, out } = await collectCli(id);
+    console.log(`A1b collect: ${code} ${JSON.stringify(out.error)}`);
+    expect(code).not.toBe(0);
+  }, 90_000);
 });
