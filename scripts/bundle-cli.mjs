@@ -51,7 +51,15 @@ const nativeWasmDecode = {
 
 rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: [fileURLToPath(new URL('dist/run.js', cli))],
+  // The access worker pool (trustee releases, requester opens) starts `./access-worker.js` next to the module that
+  // holds it: every chunk lands flat in outdir, so the worker is bundled as an entry of its own there.
+  entryPoints: [
+    { in: fileURLToPath(new URL('dist/run.js', cli)), out: 'run' },
+    {
+      in: fileURLToPath(new URL('../client/dist/node/access-worker.js', cli)),
+      out: 'access-worker',
+    },
+  ],
   outdir,
   bundle: true,
   splitting: true,

@@ -5,10 +5,9 @@
  */
 import { statSync } from 'node:fs';
 import { type EvidenceReport, isClientError } from '@overt/client';
-import { verifyEvidenceAt } from '@overt/client/node';
 import { printable } from './chat-commands.js';
 import { type Command, EXIT_FAILED, EXIT_OK, emit, fileReason, UsageError } from './command.js';
-import { evidenceAnchorsOf, loadOrg } from './requester.js';
+import { evidenceAnchorsOf, loadOrg, verifyEvidenceWithWorkers } from './requester.js';
 
 function reportText(path: string, r: EvidenceReport): string {
   const lines = [
@@ -73,7 +72,7 @@ const evidenceVerify: Command = {
       ctx.values['org-anchors'] !== undefined ? evidenceAnchorsOf(await loadOrg(ctx, '', false)) : undefined;
     let report: EvidenceReport;
     try {
-      report = await verifyEvidenceAt(path, pinned !== undefined ? { anchors: pinned } : {});
+      report = await verifyEvidenceWithWorkers(path, pinned !== undefined ? { anchors: pinned } : {});
     } catch (e) {
       if (!isClientError(e)) throw e;
       report = {

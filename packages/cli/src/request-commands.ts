@@ -25,7 +25,7 @@ import {
   type MessageVerdict,
   type SealedRelease,
 } from '@overt/client';
-import { verifyEvidenceAt, writeEvidenceArchive, writeEvidenceDirectory } from '@overt/client/node';
+import { PooledCaseCrypto, writeEvidenceArchive, writeEvidenceDirectory } from '@overt/client/node';
 import {
   fromBase64Url,
   fromHex,
@@ -75,6 +75,7 @@ import {
   requesterIdOf,
   requesterOptions,
   requestIdArg,
+  verifyEvidenceWithWorkers,
 } from './requester.js';
 import { Progress } from './tty.js';
 
@@ -699,6 +700,8 @@ const requestCollect: Command = {
 
 /** Runs the library's collect over downloaded material; the secret key is zeroed after. */
 export async function openCase(org: Org, d: Downloaded, secretKey: Uint8Array): Promise<Collected> {
+  // Capsules, shares (a bad one names its trustee), combining and opening run on worker threads, one per core.
+  const crypto = new PooledCaseCrypto();
   try {
     return await collect({
       orgKey: org.anchors.adminKey,
@@ -708,9 +711,11 @@ export async function openCase(org: Org, d: Downloaded, secretKey: Uint8Array): 
       releases: d.releases,
       envelopes: d.envelopes,
       secretKey,
+      crypto,
     });
   } finally {
     secretKey.fill(0);
+    await crypto.close();
   }
 }
 
@@ -872,7 +877,7 @@ export async function writeEvidence(
   });
   await writeEvidenceDirectory(out, files);
   if (archive !== undefined) await writeEvidenceArchive(resolve(archive), files);
-  return { collected, files, report: await verifyEvidenceAt(out, { anchors }) };
+  return { collected, files, report: await verifyEvidenceWithWorkers(out, { anchors }) };
 }
 
 const requestOpen: Command = {

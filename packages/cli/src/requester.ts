@@ -16,6 +16,7 @@ import {
   type TrustAnchors,
   trustAnchorsFromWellKnown,
 } from '@overt/client';
+import { PooledCaseCrypto, verifyEvidenceAt } from '@overt/client/node';
 import {
   DECISION_ENTRY_TYPE,
   decisionsOnLog,
@@ -477,4 +478,17 @@ export function evidenceAnchorsOf(org: Org): EvidenceAnchors {
       witnessQuorum: org.anchors.log.witnessQuorum,
     },
   };
+}
+
+/** verifyEvidenceAt with the per-message cryptography on worker threads (the same checks and verdicts). */
+export async function verifyEvidenceWithWorkers(
+  path: string,
+  options: Parameters<typeof verifyEvidenceAt>[1] = {},
+): Promise<Awaited<ReturnType<typeof verifyEvidenceAt>>> {
+  const crypto = new PooledCaseCrypto();
+  try {
+    return await verifyEvidenceAt(path, { ...options, crypto });
+  } finally {
+    await crypto.close();
+  }
 }
