@@ -22,9 +22,11 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { ClientError } from '../errors.js';
-import { type RequestSigner, signRelayRequest } from '../transport/signing.js';
+import { type FetchLike, sendSigned } from '../transport/relay-transport.js';
+import type { RequestSigner } from '../transport/signing.js';
 
-export type AccessFetch = (url: string, init: RequestInit) => Promise<Response>;
+/** The fetch the access client uses: the platform's `fetch` fits, as does `httpFetch` (@overt/client/node). */
+export type AccessFetch = FetchLike;
 
 /** Who calls: a trustee of the policy in force (by index) or a requester (by id), with its signing key. */
 export type AccessSigner =
@@ -203,48 +205,27 @@ export class AccessRelayClient {
   /** Signs and sends one request; resolves the status and the body (parsed as JSON unless `binary`). */
   private async call(method: 'GET' | 'POST', target: string, body?: Json, binary = false): Promise<Answer> {
     const payload = body === undefined ? new Uint8Array(0) : utf8Encode(JSON.stringify(body));
-    const headers: Record<string, string> = {
-      ...signRelayRequest(this.options.signer.key, this.signer, method, target, payload, this.now()),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    };
-    let res: Response;
-    let raw: Uint8Array;
-    try {
-      res = await this.fetchFn(`${this.options.url}${target}`, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: new Uint8Array(payload) } : {}),
-      });
-      raw = new Uint8Array(await res.arrayBuffer());
-    } catch (cause) {
-      throw new ClientError('RELAY_UNAVAILABLE', 'the relay could not be reached', { cause });
-    }
-    const type = res.headers.get('content-type') ?? '';
-    if (res.status < 200 || res.status > 299) {
-      let code: string | undefined;
-      let check: string | undefined;
-      if (type.includes('json')) {
-        try {
-          const p = JSON.parse(utf8Decode(raw)) as { code?: unknown; check?: unknown };
-          if (typeof p?.code === 'string') code = p.code;
-          if (typeof p?.check === 'string') check = p.check;
-        } catch {
-          // An unparsable problem body still is a refusal; the status says enough.
-        }
-      }
-      throw new ClientError('RELAY_REFUSED', `relay refused the request (${res.status} ${code ?? ''})`, {
-        ...(check !== undefined ? { check } : {}),
-        ...(code !== undefined ? { relayCode: code } : {}),
-        status: res.status,
-      });
-    }
+    const {
+      status,
+      type,
+      payload: raw,
+    } = await sendSigned(this.fetchFn, {
+      url: this.options.url,
+      key: this.options.signer.key,
+      signer: this.signer,
+      method,
+      target,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? payload : undefined,
+      now: this.now(),
+    });
     if (binary) {
       if (!type.startsWith('application/octet-stream')) malformed('not application/octet-stream');
-      return { status: res.status, json: undefined, bytes: raw };
+      return { status, json: undefined, bytes: raw };
     }
     if (!type.startsWith('application/json')) malformed('not application/json');
     try {
-      return { status: res.status, json: JSON.parse(utf8Decode(raw)) as Json, bytes: raw };
+      return { status, json: JSON.parse(utf8Decode(raw)) as Json, bytes: raw };
     } catch (cause) {
       return malformed('body is not JSON', cause);
     }

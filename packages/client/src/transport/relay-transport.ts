@@ -333,6 +333,64 @@ function claimed(k: Json): ClaimedKeyPackage {
 }
 
 /** Signed HTTP access to one relay as one principal (a device or the org-admin). */
+/**
+ * One signed request to the relay (relay.md §3): signs method, target and body, sends them with `fetchFn`, and
+ * answers the status, content type and body of a 2xx. A network failure is RELAY_UNAVAILABLE; any other status is
+ * RELAY_REFUSED with the relay's problem code and check (when the body is problem+json) and its Retry-After.
+ * Shared by the device transport and the access client; neither retries here.
+ */
+export async function sendSigned(
+  fetchFn: FetchLike,
+  r: {
+    readonly url: string;
+    readonly key: SigningKeyPair;
+    readonly signer: RequestSigner;
+    readonly method: 'GET' | 'POST' | 'PUT';
+    readonly target: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: Uint8Array | undefined;
+    readonly now: number;
+  },
+): Promise<{ readonly status: number; readonly type: string; readonly payload: Uint8Array }> {
+  const bytes = r.body ?? new Uint8Array(0);
+  const headers = { ...r.headers, ...signRelayRequest(r.key, r.signer, r.method, r.target, bytes, r.now) };
+  let res: FetchResponse;
+  let payload: Uint8Array;
+  try {
+    res = await fetchFn(`${r.url}${r.target}`, {
+      method: r.method,
+      headers,
+      // A copy over a plain ArrayBuffer: BodyInit's types take no view of an ArrayBufferLike.
+      ...(r.body !== undefined ? { body: new Uint8Array(bytes) } : {}),
+    });
+    payload = new Uint8Array(await res.arrayBuffer());
+  } catch (cause) {
+    throw new ClientError('RELAY_UNAVAILABLE', 'the relay could not be reached', { cause });
+  }
+  const type = res.headers.get('content-type') ?? '';
+  if (res.status < 200 || res.status > 299) {
+    let code: string | undefined;
+    let check: string | undefined;
+    if (type.includes('json')) {
+      try {
+        const p = JSON.parse(utf8Decode(payload));
+        if (typeof p?.code === 'string') code = p.code;
+        if (typeof p?.check === 'string') check = p.check;
+      } catch {
+        // An unparsable problem body still is a refusal; the status says enough.
+      }
+    }
+    const after = retryAfterMs(res.headers.get('retry-after'), Date.now());
+    throw new ClientError('RELAY_REFUSED', `relay refused the request (${res.status} ${code ?? ''})`, {
+      ...(check !== undefined ? { check } : {}),
+      ...(code !== undefined ? { relayCode: code } : {}),
+      status: res.status,
+      ...(after !== undefined ? { retryAfterMs: after } : {}),
+    });
+  }
+  return { status: res.status, type, payload };
+}
+
 export class RelayTransport {
   private readonly fetchFn: FetchLike;
   private readonly now: () => number;
@@ -388,46 +446,18 @@ export class RelayTransport {
       bytes = utf8Encode(JSON.stringify(body));
       headers['content-type'] = 'application/json';
     }
-    Object.assign(
+    const { status, payload } = await sendSigned(this.fetchFn, {
+      url: this.options.url,
+      key: this.options.key,
+      signer: this.options.signer,
+      method,
+      target,
       headers,
-      signRelayRequest(this.options.key, this.options.signer, method, target, bytes, this.now()),
-    );
-    let res: FetchResponse;
-    let payload: Uint8Array;
-    try {
-      res = await this.fetchFn(`${this.options.url}${target}`, {
-        method,
-        headers,
-        // A copy over a plain ArrayBuffer: BodyInit's types take no view of an ArrayBufferLike.
-        ...(body !== undefined ? { body: new Uint8Array(bytes) } : {}),
-      });
-      payload = new Uint8Array(await res.arrayBuffer());
-    } catch (cause) {
-      throw new ClientError('RELAY_UNAVAILABLE', 'the relay could not be reached', { cause });
-    }
-    const type = res.headers.get('content-type') ?? '';
-    if (res.status < 200 || res.status > 299) {
-      let code: string | undefined;
-      let check: string | undefined;
-      if (type.includes('json')) {
-        try {
-          const p = JSON.parse(utf8Decode(payload));
-          if (typeof p?.code === 'string') code = p.code;
-          if (typeof p?.check === 'string') check = p.check;
-        } catch {
-          // An unparsable problem body still is a refusal; the status says enough.
-        }
-      }
-      const after = retryAfterMs(res.headers.get('retry-after'), Date.now());
-      throw new ClientError('RELAY_REFUSED', `relay refused the request (${res.status} ${code ?? ''})`, {
-        ...(check !== undefined ? { check } : {}),
-        ...(code !== undefined ? { relayCode: code } : {}),
-        status: res.status,
-        ...(after !== undefined ? { retryAfterMs: after } : {}),
-      });
-    }
+      body: body !== undefined ? bytes : undefined,
+      now: this.now(),
+    });
     if (binaryResponse) return payload;
-    if (res.status === 204) return undefined;
+    if (status === 204) return undefined;
     try {
       return JSON.parse(utf8Decode(payload));
     } catch (cause) {
