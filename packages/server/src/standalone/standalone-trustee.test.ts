@@ -8,7 +8,7 @@
  */
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { equalBytes, generateDkgEncryptionKey, generateSigningKey } from '@overt/core';
 import { formatVerifierKey, generateSignerKey, verifierKeyOf } from '@overt/log';
 import { openSqliteStorage, Sequencer } from '@overt/log/service';
@@ -18,6 +18,7 @@ import { calendarMonthEpoch, epochLabel, epochStartMs } from '../epochs.js';
 import { MailboxHub } from '../hub.js';
 import { RelayService } from '../service.js';
 import { SqliteRelayStorage } from '../storage/sqlite.js';
+import { buildIsCurrent } from './child-entry.js';
 import { isStandaloneError } from './errors.js';
 import { loadOrCreateSecretFile } from './files.js';
 import { ensurePolicy, type PolicyTrustee } from './policy.js';
@@ -47,11 +48,28 @@ async function trusteeKeys(): Promise<PolicyTrustee[]> {
 }
 
 describe('the trustee daemon entry', () => {
-  it('is resolved through @overt/trustee/package.json, the sources under tsx here', () => {
-    const e = trusteeEntry();
-    expect(e.path).toMatch(/trustee[/\\]src[/\\]main\.ts$/);
-    expect(existsSync(e.path)).toBe(true);
-    expect(e.execArgv).toEqual(['--import', 'tsx']);
+  it('is resolved through @overt/trustee/package.json: the sources under tsx when forced (OVERT_START_CHILDREN=source), the compiled dist/main.js whenever the build is current', () => {
+    const saved = process.env.OVERT_START_CHILDREN;
+    try {
+      process.env.OVERT_START_CHILDREN = 'source';
+      const source = trusteeEntry();
+      expect(source.path).toMatch(/trustee[/\\]src[/\\]main\.ts$/);
+      expect(existsSync(source.path)).toBe(true);
+      expect(source.execArgv).toEqual(['--import', 'tsx']);
+      delete process.env.OVERT_START_CHILDREN;
+      const chosen = trusteeEntry();
+      const dist = join(dirname(dirname(source.path)), 'dist', 'main.js');
+      const current = buildIsCurrent(
+        dist,
+        ['core', 'log', 'client', 'trustee'].map((p) => join(dirname(dirname(dirname(source.path))), p)),
+      );
+      // npm test builds first, so here dist is current; a stale or missing build falls back to the sources.
+      expect(chosen.path).toBe(current ? dist : source.path);
+      expect(chosen.execArgv).toEqual(current ? [] : ['--import', 'tsx']);
+    } finally {
+      if (saved === undefined) delete process.env.OVERT_START_CHILDREN;
+      else process.env.OVERT_START_CHILDREN = saved;
+    }
   });
 });
 
