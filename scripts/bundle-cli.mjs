@@ -66,7 +66,8 @@ await esbuild.build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['ws', 'better-sqlite3', 'pg', 'pg-native'],
+  // @overt/up forks its witness and trustee children from files next to its own dist/ modules: it runs unbundled.
+  external: ['ws', 'better-sqlite3', 'pg', 'pg-native', '@overt/up'],
   // No comments and no indentation: a quarter less to read and parse at every start, and only ASCII (a comment's
   // "§" or "—" made a whole chunk a two-byte string for V8 to decode and scan). Names are kept, for stack traces.
   minifyWhitespace: true,

@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url';
 const root = new URL('../', import.meta.url);
 let entry;
 if (process.env.OVERT_START_SOURCE === '1') {
-  const tsconfig = fileURLToPath(new URL('packages/server/src/standalone/tsconfig.run.json', root));
+  const tsconfig = fileURLToPath(new URL('packages/up/src/tsconfig.run.json', root));
   const tsx = await import('tsx/esm/api');
   tsx.register({ tsconfig });
-  entry = await import(new URL('packages/server/src/standalone/main.ts', root).href);
+  entry = await import(new URL('packages/up/src/main.ts', root).href);
 } else {
   const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', root));
   const build = spawnSync(process.execPath, [tsc, '--build'], { stdio: 'inherit', cwd: fileURLToPath(root) });
@@ -23,7 +23,7 @@ if (process.env.OVERT_START_SOURCE === '1') {
     stdio: 'inherit',
   });
   if (bundle.status !== 0) process.exit(bundle.status ?? 1);
-  entry = await import(new URL('packages/server/dist/standalone/main.js', root).href);
+  entry = await import(new URL('packages/up/dist/main.js', root).href);
 }
 // Exit explicitly once main has stopped everything (children reaped, databases closed): a client still holding a
 // connection open must not keep the process alive.

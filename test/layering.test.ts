@@ -15,8 +15,9 @@ const RANK: Record<string, number> = {
   witness: 2,
   trustee: 3,
   server: 3,
-  cli: 4,
-  web: 4,
+  up: 4,
+  cli: 5,
+  web: 5,
 };
 
 function sources(dir: string): string[] {
@@ -72,6 +73,14 @@ describe('layering (docs/ARCHITECTURE.md)', () => {
       expect(bad).toEqual([]);
     });
   }
+
+  it('the relay imports neither the witness nor the trustee package (the all-in-one start, @overt/up, does)', () => {
+    const bad: string[] = [];
+    for (const file of sources(join(packages, 'server', 'src')))
+      for (const spec of imports(file))
+        if (/^@overt\/(witness|trustee)(\/|$)/.test(spec)) bad.push(`${relative(root, file)} -> ${spec}`);
+    expect(bad).toEqual([]);
+  });
 
   for (const pkg of present.filter((p) => p === 'core' || p === 'log' || p === 'client')) {
     it(`${pkg}'s browser-safe sources use no node: module and no Buffer`, () => {

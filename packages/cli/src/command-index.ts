@@ -16,7 +16,8 @@ export type CommandModule =
   | 'report'
   | 'trustee'
   | 'request'
-  | 'evidence';
+  | 'evidence'
+  | 'up';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -26,6 +27,11 @@ export interface IndexEntry {
 
 /** Every command, in the order of `overt --help`. */
 export const COMMAND_INDEX: readonly IndexEntry[] = [
+  {
+    path: ['up', ''],
+    summary: 'start the whole system on this machine: relay, log, two witnesses, three trustee daemons',
+    module: 'up',
+  },
   {
     path: ['log', 'init'],
     summary: "create the log's checkpoint key in a data directory (if missing) and print its vkey",
@@ -171,6 +177,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./request-commands.js')).requestCommands;
     case 'evidence':
       return (await import('./evidence-commands.js')).evidenceCommands;
+    case 'up':
+      return (await import('./up-commands.js')).upCommands;
   }
 }
 

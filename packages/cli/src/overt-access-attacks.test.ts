@@ -53,8 +53,9 @@ import {
   verifyShare,
 } from '@overt/core';
 import { SIGNATURE_TYPE_ED25519 } from '@overt/log';
-import { calendarMonthEpoch, type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/server';
+import { calendarMonthEpoch } from '@overt/server';
 import { TrusteeVault } from '@overt/trustee';
+import { type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/up';
 import { loadOrCreateKeyFile } from '@overt/witness';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -42,7 +42,8 @@ import {
 } from '@overt/core';
 import { formatVerifierKey, generateSignerKey, parseVerifierKey, verifierKeyOf } from '@overt/log';
 import type { LogWitness } from '@overt/log/service';
-import { calendarMonthEpoch, requesterKeysFromSecret } from '@overt/server';
+import { calendarMonthEpoch } from '@overt/server';
+import { requesterKeysFromSecret } from '@overt/up';
 import { type RunningWitness, startWitnessDaemon, submitToWitness } from '@overt/witness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hpkeKeys, keySet, keyShares } from '../../core/test/access-fixtures.js';

@@ -120,8 +120,8 @@ export async function readRequesterKeys(ctx: CommandContext): Promise<RequesterK
     if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot read --requester-key ${path}: ${fileReason(e)}`);
   }
-  // Loaded only here: the server package is large, and only these commands need its derivation.
-  const { requesterKeysFromSecret, REQUESTER_SECRET_BYTES } = await import('@overt/server');
+  // Loaded only here: the all-in-one start's package is large, and only these commands need its derivation.
+  const { requesterKeysFromSecret, REQUESTER_SECRET_BYTES } = await import('@overt/up');
   try {
     if (secret.length !== REQUESTER_SECRET_BYTES)
       throw new UsageError(

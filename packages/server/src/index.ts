@@ -13,13 +13,8 @@ export * from './log-port.js';
 export * from './mls-framing.js';
 export * from './rate-limit.js';
 export * from './relay.js';
+export * from './request-log.js';
 export * from './service.js';
-export {
-  REQUESTER_ID,
-  REQUESTER_SECRET_BYTES,
-  requesterKeysFromSecret,
-} from './standalone/policy.js';
-export { type RunningSystem, type SystemOptions, startSystem } from './standalone/system.js';
 export * from './statements.js';
 export * from './storage/postgres.js';
 export * from './storage/sqlite.js';

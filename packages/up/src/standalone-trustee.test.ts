@@ -12,12 +12,16 @@ import { dirname, join } from 'node:path';
 import { equalBytes, generateDkgEncryptionKey, generateSigningKey } from '@overt/core';
 import { formatVerifierKey, generateSignerKey, verifierKeyOf } from '@overt/log';
 import { openSqliteStorage, Sequencer } from '@overt/log/service';
+import {
+  calendarMonthEpoch,
+  epochLabel,
+  epochStartMs,
+  MailboxHub,
+  RelayService,
+  SqliteRelayStorage,
+} from '@overt/server';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { calendarMonthEpoch, epochLabel, epochStartMs } from '../epochs.js';
-import { MailboxHub } from '../hub.js';
-import { RelayService } from '../service.js';
-import { SqliteRelayStorage } from '../storage/sqlite.js';
 import { buildIsCurrent } from './child-entry.js';
 import { isStandaloneError } from './errors.js';
 import { loadOrCreateSecretFile } from './files.js';

@@ -19,7 +19,7 @@ vi.setConfig({ testTimeout: 240_000 });
 
 import { LOCK_FILE } from './lock.js';
 
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dirs: string[] = [];
 const running: ChildProcess[] = [];
 const servers: Server[] = [];

@@ -24,15 +24,14 @@ import {
   parseVerifierKey,
   verifyCheckpoint,
 } from '@overt/log';
+import { calendarMonthEpoch, verifyEpochKeyStatement } from '@overt/server';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pidAlive, spawnChild, stopChildrenAfterAll } from '../../../../test/children.js';
-import { calendarMonthEpoch } from '../epochs.js';
-import { verifyEpochKeyStatement } from '../statements.js';
+import { pidAlive, spawnChild, stopChildrenAfterAll } from '../../../test/children.js';
 import { isStandaloneError } from './errors.js';
 import { startSystem } from './system.js';
 import type { WellKnownDocument } from './well-known.js';
 
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'overt-start-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 // Each start runs in its own process group (test/children.ts): a test that fails or times out before it stops the

@@ -36,12 +36,15 @@ import {
   verifierKeyOf,
 } from '@overt/log';
 import { createLogHandler, type LogWitness, openSqliteStorage, Sequencer } from '@overt/log/service';
+import {
+  calendarMonthEpoch,
+  createRelay,
+  type EpochKeyRecord,
+  RelayService,
+  type RelayStorage,
+  type RequestLogSink,
+} from '@overt/server';
 import { loadOrCreateKeyFile, submitToWitness } from '@overt/witness';
-import { calendarMonthEpoch } from '../epochs.js';
-import { createRelay } from '../relay.js';
-import type { RequestLogSink } from '../request-log.js';
-import { RelayService } from '../service.js';
-import type { EpochKeyRecord, RelayStorage } from '../storage/storage.js';
 import { buildIsCurrent } from './child-entry.js';
 import { StandaloneError } from './errors.js';
 import { writeFileAtomic } from './files.js';
@@ -172,9 +175,9 @@ function loadState(dataDir: string, org: string | undefined): State {
 function childEntry(): { path: string; execArgv: string[]; env: NodeJS.ProcessEnv } {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
-    const server = resolve(dirname(here), '..', '..');
-    const compiled = join(server, 'dist', 'standalone', 'witness-process.js');
-    const packages = ['core', 'log', 'client', 'witness', 'server'].map((p) => resolve(server, '..', p));
+    const up = resolve(dirname(here), '..');
+    const compiled = join(up, 'dist', 'witness-process.js');
+    const packages = ['core', 'log', 'client', 'witness', 'server', 'up'].map((p) => resolve(up, '..', p));
     if (buildIsCurrent(compiled, packages)) return { path: compiled, execArgv: [], env: process.env };
     return {
       path: fileURLToPath(new URL('./witness-process.ts', import.meta.url)),

@@ -23,8 +23,7 @@ import {
   type VerifiedPolicy,
 } from '@overt/core';
 import { parseVerifierKey } from '@overt/log';
-import type { RelayService } from '../service.js';
-import type { PolicyRecord, RelayStorage } from '../storage/storage.js';
+import type { PolicyRecord, RelayService, RelayStorage } from '@overt/server';
 import { StandaloneError } from './errors.js';
 import { loadOrCreateSecretFile, SECRET_BYTES } from './files.js';
 

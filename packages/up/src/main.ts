@@ -6,8 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { toBase64 } from '@overt/core';
-import { epochLabel } from '../epochs.js';
-import { isLogLevel, jsonRequestLog, LOG_LEVELS } from '../request-log.js';
+import { epochLabel, isLogLevel, jsonRequestLog, LOG_LEVELS } from '@overt/server';
 import { TRUSTEE_THRESHOLD } from './policy.js';
 import { DEFAULT_PORT, type RunningSystem, startSystem, TRUSTEE_COUNT } from './system.js';
 

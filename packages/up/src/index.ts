@@ -1,0 +1,12 @@
+/**
+ * @overt/up — the all-in-one start of `npm start` and `overt up` (docs/spec/start.md): the relay with the log in
+ * its process, two witnesses and three trustee daemons as child processes, each with its own data directory, on
+ * SQLite under ./data. The relay package imports neither the witness nor the trustee package; this one does.
+ */
+export { main } from './main.js';
+export {
+  REQUESTER_ID,
+  REQUESTER_SECRET_BYTES,
+  requesterKeysFromSecret,
+} from './policy.js';
+export { type RunningSystem, type SystemOptions, startSystem } from './system.js';
