@@ -1,6 +1,6 @@
-// `npm start [-- --port N --data DIR]`: builds the workspace, then runs the whole system on its embedded default
+// `npm start [-- --port N --data DIR --demo-users]`: builds the workspace, then runs `overt up`, the whole system on its embedded default
 // (SQLite under ./data): the relay with the log at http://127.0.0.1:8420 (tiles under /log/, /.well-known/overt),
-// two witnesses as separate processes, three local trustee stand-ins for the epoch keys. docs/spec/start.md.
+// two witnesses and three trustee daemons as separate processes. docs/spec/start.md.
 // OVERT_START_SOURCE=1 skips the build and runs the TypeScript sources through tsx (the start test uses it, so it
 // never builds into the shared tree or runs a stale build).
 import { spawnSync } from 'node:child_process';
@@ -23,8 +23,12 @@ if (process.env.OVERT_START_SOURCE === '1') {
     stdio: 'inherit',
   });
   if (bundle.status !== 0) process.exit(bundle.status ?? 1);
-  entry = await import(new URL('packages/up/dist/main.js', root).href);
+  // `npm start` is `overt up` (its options, and --demo-users): the command's bundle runs it and exits when done.
+  process.argv = [process.argv[0], 'overt', 'up', ...process.argv.slice(2)];
+  await import(new URL('packages/cli/dist/bundle/run.js', root).href);
 }
-// Exit explicitly once main has stopped everything (children reaped, databases closed): a client still holding a
-// connection open must not keep the process alive.
-process.exit(await entry.main(process.argv.slice(2)));
+if (entry !== undefined) {
+  // Exit explicitly once main has stopped everything (children reaped, databases closed): a client still holding a
+  // connection open must not keep the process alive.
+  process.exit(await entry.main(process.argv.slice(2)));
+}

@@ -9,7 +9,7 @@
  * rewrite the reader's terminal.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import {
   type ClientEvent,
   fallbackFileName,
@@ -45,7 +45,7 @@ import {
   UsageError,
 } from './command.js';
 import { findEnrolment } from './enrol-lookup.js';
-import { profileOptions, SecretSource } from './passphrase.js';
+import { profileDir, profileOptions, SecretSource } from './passphrase.js';
 import {
   assertNoProfile,
   FILE_INFO_PREFIX,
@@ -175,7 +175,7 @@ const deviceInit: Command = {
       const user = requireString(ctx, 'user');
       if (!isUserId(user))
         throw new UsageError('--user must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ @ + - (core ids.ts)');
-      const dir = resolve(requireString(ctx, 'profile'));
+      const dir = profileDir(ctx);
       const device = optionalString(ctx, 'device') ?? `laptop-${toBase64Url(randomBytes(6))}`;
       if (!ID_RE.test(device)) throw new UsageError('--device must match [A-Za-z0-9._~-]{1,64}');
       assertNoProfile(dir);
@@ -326,7 +326,7 @@ const deviceApprove: Command = {
         }
         if (identityKey.length !== 32) throw new UsageError('--key must be a 32-byte Ed25519 public key');
       }
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Only a device the log shows enrolled for this user (KT-3, CLI-5): a typo must not approve a name that a
       // later, unwanted enrolment would then use without an alert.
       let logged: Uint8Array;
@@ -380,7 +380,7 @@ const chatNew: Command = {
       const name = optionalString(ctx, 'name');
       if (name !== undefined && !validConversationName(name))
         throw new UsageError('--name is at most 256 bytes of UTF-8 without control characters');
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       const { conversationId, missing } = await p.client.createConversation(users, {
         ...(name !== undefined ? { name } : {}),
       });
@@ -409,7 +409,7 @@ const chatList: Command = {
   examples: ['overt chat list --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Received events stay unread in the store (client.md §4.3) for `overt read`.
       await p.client.receive();
       const chats = p.client.conversationIds().map((id) => {
@@ -456,7 +456,7 @@ const chatRename: Command = {
       const name = ctx.positionals[0]!;
       if (!validConversationName(name))
         throw new UsageError('a name is at most 256 bytes of UTF-8 without control characters');
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       await p.client.receive();
       await p.client.setConversationName(conv, name);
       emit(
@@ -476,7 +476,11 @@ const send: Command = {
   positionals: ['[TEXT…]'],
   options: {
     ...profileOption,
-    to: { type: 'string', value: 'CONV', description: 'the conversation id (overt chat list)' },
+    to: {
+      type: 'string',
+      value: 'CONV|USER',
+      description: 'a conversation id (overt chat list), or a user: the one-to-one conversation with them',
+    },
     file: { type: 'string', value: 'PATH', description: 'send this file instead of text' },
     type: {
       type: 'string',
@@ -484,13 +488,16 @@ const send: Command = {
       description: 'content type of --file (default application/octet-stream)',
     },
   },
+  details:
+    '--to USER sends to the one-to-one conversation of this device with USER (their devices and yours), and\ncreates it the first time; USER must have run a command once (their key packages).',
   examples: [
+    'overt send --as alice --to bob "hi"',
     'overt send --profile ~/.overt/alice --to <conv> "hello bob"',
     'overt send --profile ~/.overt/alice --to <conv> --file ./report.pdf --type application/pdf',
   ],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const conv = convId(requireString(ctx, 'to'));
+      const to = requireString(ctx, 'to');
       const file = optionalString(ctx, 'file');
       if ((file === undefined) === (ctx.positionals.length === 0))
         throw new UsageError('give either a text argument or --file PATH');
@@ -510,10 +517,11 @@ const send: Command = {
           throw new UsageError(`cannot read --file ${file}: ${fileReason(e)}`);
         }
       }
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Catch up first: a commit we have not processed would make the relay refuse the send's epoch. What it
       // receives stays unread in the store for `overt read`.
       await p.client.receive();
+      const conv = await conversationTo(p, to);
       const sent =
         bytes === undefined
           ? await p.client.sendText(conv, ctx.positionals[0]!)
@@ -526,6 +534,38 @@ const send: Command = {
       return EXIT_OK;
     }),
 };
+
+/**
+ * `send --to`: a conversation of this device (its id), else a user id: the one-to-one conversation of this device
+ * with that user (exactly the two users as members), created the first time (cli.md §5).
+ */
+async function conversationTo(p: OpenProfile, to: string): Promise<Uint8Array> {
+  let id: Uint8Array | undefined;
+  try {
+    id = fromBase64Url(to);
+  } catch {
+    // Not base64url: a user id, checked below.
+  }
+  const ids = p.client.conversationIds();
+  const known = id === undefined ? undefined : ids.find((c) => toBase64Url(c) === toBase64Url(id));
+  if (known !== undefined) return known;
+  if (!isUserId(to))
+    throw new UsageError(
+      `${JSON.stringify(to)} is neither a conversation of this device nor a user id (see 'overt chat list')`,
+    );
+  const me = p.client.userId;
+  if (to === me) throw new UsageError('--to names yourself: give another user or a conversation id');
+  for (const c of ids) {
+    const users = new Set(p.client.members(c).map((m) => m.userId));
+    if (users.size === 2 && users.has(me) && users.has(to)) return c;
+  }
+  const { conversationId, missing } = await p.client.createConversation([to]);
+  if (missing.includes(to))
+    throw new UsageError(
+      `${to} has no key package on the relay yet (not enrolled, or has not run a command since): they must run e.g. 'overt read' once`,
+    );
+  return conversationId;
+}
 
 // --- read / watch ---
 
@@ -766,7 +806,7 @@ const read: Command = {
   run: (ctx) =>
     guarded(ctx, async () => {
       const conv = optionalString(ctx, 'conv');
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       const { events, done, failure } = await receiveAndTake(
         p,
         conv === undefined ? undefined : convId(conv),
@@ -797,7 +837,7 @@ const watch: Command = {
   examples: ['overt watch --profile ~/.overt/bob'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       const line = (json: unknown, text: string) =>
         ctx.io.stdout(`${ctx.json ? JSON.stringify(json) : text}\n`);
       let running: Promise<void> = Promise.resolve();

@@ -1,13 +1,7 @@
-/**
- * `overt history` (docs/spec/cli.md §3.4): a conversation's past messages as `read` and `watch` printed them, from
- * the profile's "shown messages" log (shown-log.ts). Local only: it neither contacts the relay nor syncs, so it
- * shows what this device has printed, not what is waiting (that is `overt read`).
- */
-import { resolve } from 'node:path';
 import { fromBase64Url, toBase64Url } from '@overt/core';
 import { guarded, printable } from './chat-commands.js';
-import { type Command, EXIT_OK, emit, optionalString, requireString, UsageError } from './command.js';
-import { profileOptions, SecretSource } from './passphrase.js';
+import { type Command, EXIT_OK, emit, optionalString, UsageError } from './command.js';
+import { profileDir, profileOptions, SecretSource } from './passphrase.js';
 import { unlockProfile } from './profile.js';
 import { listShown, type ShownMessage } from './shown-log.js';
 
@@ -49,7 +43,7 @@ const history: Command = {
     guarded(ctx, async () => {
       const convText = optionalString(ctx, 'conversation');
       const conv = convText === undefined ? undefined : conversationArg(convText);
-      const p = await unlockProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
+      const p = await unlockProfile(profileDir(ctx), new SecretSource(ctx));
       const messages = await listShown(p.store, conv);
       emit(
         ctx,

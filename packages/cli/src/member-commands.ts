@@ -1,13 +1,7 @@
-/**
- * `overt chat add` and `overt chat remove` (docs/spec/cli.md §1): change who is in a conversation through the
- * SDK's addMembers / removeMembers, which commit the change in MLS (every device of each named user) and fan it out
- * through the relay. The others see it as a membership line in `read`/`watch`.
- */
-import { resolve } from 'node:path';
 import { fromBase64Url, isUserId, toBase64Url } from '@overt/core';
 import { guarded } from './chat-commands.js';
 import { type Command, EXIT_OK, emit, requireString, UsageError } from './command.js';
-import { profileOptions, SecretSource } from './passphrase.js';
+import { profileDir, profileOptions, SecretSource } from './passphrase.js';
 import { openProfile } from './profile.js';
 
 function conversationArg(text: string): Uint8Array {
@@ -47,7 +41,7 @@ const chatAdd: Command = {
     guarded(ctx, async () => {
       const conv = conversationArg(requireString(ctx, 'to'));
       const add = users('with', requireString(ctx, 'with'));
-      const p = await openProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Catch up first (as send does): a commit not processed yet would make the relay refuse ours. What it
       // receives stays unread in the store for `overt read` (client.md §4.3).
       await p.client.receive();
@@ -79,7 +73,7 @@ const chatRemove: Command = {
     guarded(ctx, async () => {
       const conv = conversationArg(requireString(ctx, 'to'));
       const gone = users('user', requireString(ctx, 'user'));
-      const p = await openProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Catch up first (as send does): a commit not processed yet would make the relay refuse ours. What it
       // receives stays unread in the store for `overt read` (client.md §4.3).
       await p.client.receive();

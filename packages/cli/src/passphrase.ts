@@ -7,11 +7,21 @@
  *   2. `$OVERT_PASSPHRASE`;
  *   3. a prompt on the terminal (no echo; a new passphrase is asked twice).
  *
+ * A demo user's profile (`--as NAME`, made by `overt up --demo-users`) also has a passphrase file beside it,
+ * `<data>/demo/NAME.passphrase`, used after `--passphrase-file` and before the environment.
+ *
+ * Which profile a command opens ({@link profileDir}): `--profile DIR`; else `--as NAME`, the demo user's profile
+ * `<data>/demo/NAME` (`<data>` is `$OVERT_DATA` or `./data`); else `$OVERT_PROFILE`; else the per-user default
+ * `$XDG_CONFIG_HOME/overt/profile` (`~/.config/overt/profile` when XDG_CONFIG_HOME is unset).
+ *
  * A profile created with `$OVERT_PROFILE_KEY` set (and no passphrase given) is locked with that raw 32-byte key
  * (64 hex digits) instead: no Argon2id, for automation and tests; it is opened with the same variable. Nothing here
  * prints, logs or puts a passphrase in an error.
  */
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { ProfileSecret } from '@overt/client';
 import { fromHex } from '@overt/core';
 import { type CommandContext, fileReason, LockedError, optionalString, UsageError } from './command.js';
@@ -19,19 +29,80 @@ import { type CommandContext, fileReason, LockedError, optionalString, UsageErro
 export const ENV_PASSPHRASE = 'OVERT_PASSPHRASE';
 export const ENV_PROFILE_KEY = 'OVERT_PROFILE_KEY';
 export const ENV_NEW_PASSPHRASE = 'OVERT_NEW_PASSPHRASE';
+export const ENV_PROFILE = 'OVERT_PROFILE';
+export const ENV_DATA = 'OVERT_DATA';
+
+/** The demo users `overt up --demo-users` makes (cli.md §10). */
+export const DEMO_USERS = ['alice', 'bob', 'carol'] as const;
+const DEMO_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** The shortest passphrase a new profile accepts, in characters. */
 export const PASSPHRASE_MIN = 8;
 
 /** The options of every command that opens a profile. */
 export const profileOptions = {
-  profile: { type: 'string', value: 'DIR', description: 'the device profile directory (overt device init)' },
+  profile: {
+    type: 'string',
+    value: 'DIR',
+    description: `the device profile directory (default $${ENV_PROFILE}, else ~/.config/overt/profile)`,
+  },
+  as: {
+    type: 'string',
+    value: 'NAME',
+    description:
+      'a demo user of `overt up --demo-users` (alice, bob, carol): its profile and passphrase file',
+  },
   'passphrase-file': {
     type: 'string',
     value: 'FILE',
     description: `read the profile's passphrase from FILE (else $${ENV_PASSPHRASE}, or a prompt on a terminal)`,
   },
 } as const;
+
+function envOf(ctx: CommandContext, name: string): string | undefined {
+  const v = (ctx.io.env ?? process.env)[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The data directory of `overt up` that `--as` looks in: `$OVERT_DATA`, else `./data`. */
+export function demoDataDir(ctx: CommandContext): string {
+  return resolve(envOf(ctx, ENV_DATA) ?? 'data');
+}
+
+/** A demo user's profile directory and passphrase file under an `overt up` data directory. */
+export function demoProfile(dataDir: string, name: string): { dir: string; passphraseFile: string } {
+  return { dir: join(dataDir, 'demo', name), passphraseFile: join(dataDir, 'demo', `${name}.passphrase`) };
+}
+
+/** The profile directory this command opens (or, for `device init`, creates): see the header. */
+export function profileDir(ctx: CommandContext): string {
+  const profile = optionalString(ctx, 'profile');
+  const as = optionalString(ctx, 'as');
+  if (profile !== undefined && as !== undefined) throw new UsageError('give --profile or --as, not both');
+  if (profile !== undefined) return resolve(profile);
+  if (as !== undefined) {
+    if (!DEMO_NAME.test(as))
+      throw new UsageError(`--as ${JSON.stringify(as)} is not a demo user name (e.g. alice)`);
+    const data = demoDataDir(ctx);
+    const { dir } = demoProfile(data, as);
+    if (!existsSync(dir))
+      throw new UsageError(
+        `no demo user ${as} in ${data}: start with \`overt up --demo-users\` (or set ${ENV_DATA} to its --data)`,
+      );
+    return dir;
+  }
+  const env = envOf(ctx, ENV_PROFILE);
+  if (env !== undefined) return resolve(env);
+  return join(envOf(ctx, 'XDG_CONFIG_HOME') ?? join(homedir(), '.config'), 'overt', 'profile');
+}
+
+/** The passphrase file of `--as NAME`, or undefined without --as. */
+function demoPassphraseFile(ctx: CommandContext): string | undefined {
+  const as = optionalString(ctx, 'as');
+  return as === undefined || !DEMO_NAME.test(as)
+    ? undefined
+    : demoProfile(demoDataDir(ctx), as).passphraseFile;
+}
 
 const NO_SECRET = `no passphrase given: set ${ENV_PASSPHRASE}, pass --passphrase-file FILE, or run on a terminal`;
 
@@ -71,8 +142,15 @@ export class SecretSource {
   constructor(private readonly ctx: CommandContext) {}
 
   private env(name: string): string | undefined {
-    const v = (this.ctx.io.env ?? process.env)[name];
-    return v === undefined || v === '' ? undefined : v;
+    return envOf(this.ctx, name);
+  }
+
+  /** `--passphrase-file`, else a demo user's passphrase file (`--as`): the option named and the path. */
+  private file(): { option: string; path: string } | undefined {
+    const file = optionalString(this.ctx, 'passphrase-file');
+    if (file !== undefined) return { option: 'passphrase-file', path: file };
+    const demo = demoPassphraseFile(this.ctx);
+    return demo === undefined ? undefined : { option: 'as', path: demo };
   }
 
   private async ask(prompt: string): Promise<string> {
@@ -99,9 +177,9 @@ export class SecretSource {
    * sources in order, then `$OVERT_PROFILE_KEY`, then a prompt asked twice. `intro` says why it is asked.
    */
   async forNew(intro: string): Promise<ProfileSecret> {
-    const file = optionalString(this.ctx, 'passphrase-file');
+    const file = this.file();
     if (file !== undefined)
-      return { kind: 'passphrase', passphrase: checkNew(await passphraseFromFile('passphrase-file', file)) };
+      return { kind: 'passphrase', passphrase: checkNew(await passphraseFromFile(file.option, file.path)) };
     const env = this.env(ENV_PASSPHRASE);
     if (env !== undefined) return { kind: 'passphrase', passphrase: checkNew(env) };
     const raw = this.env(ENV_PROFILE_KEY);
@@ -116,9 +194,9 @@ export class SecretSource {
       if (raw === undefined) throw new LockedError(`${dir} is locked with a raw key: set ${ENV_PROFILE_KEY}`);
       return { kind: 'raw', key: rawKey(raw) };
     }
-    const file = optionalString(this.ctx, 'passphrase-file');
+    const file = this.file();
     if (file !== undefined)
-      return { kind: 'passphrase', passphrase: await passphraseFromFile('passphrase-file', file) };
+      return { kind: 'passphrase', passphrase: await passphraseFromFile(file.option, file.path) };
     const env = this.env(ENV_PASSPHRASE);
     if (env !== undefined) return { kind: 'passphrase', passphrase: env };
     return { kind: 'passphrase', passphrase: await this.ask(`Passphrase for ${dir}: `) };

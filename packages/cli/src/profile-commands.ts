@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import { fallbackFileName, type KeyValueStore, sanitizeFileName } from '@overt/client';
 import { fromBase64Url, toBase64Url, utf8Decode } from '@overt/core';
 import { guarded } from './chat-commands.js';
-import { type Command, EXIT_OK, emit, optionalString, requireString, UsageError } from './command.js';
-import { ENV_NEW_PASSPHRASE, profileOptions, SecretSource } from './passphrase.js';
+import { type Command, EXIT_OK, emit, optionalString, UsageError } from './command.js';
+import { ENV_NEW_PASSPHRASE, profileDir, profileOptions, SecretSource } from './passphrase.js';
 import { changePassphrase, FILE_INFO_PREFIX, FILE_PREFIX, unlockProfile } from './profile.js';
 
 const devicePassphrase: Command = {
@@ -32,7 +32,7 @@ const devicePassphrase: Command = {
   ],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const dir = resolve(requireString(ctx, 'profile'));
+      const dir = profileDir(ctx);
       await changePassphrase(dir, new SecretSource(ctx));
       emit(ctx, { ok: true, profile: dir }, `the passphrase of ${dir} is changed`);
       return EXIT_OK;
@@ -113,7 +113,7 @@ const fileSave: Command = {
     guarded(ctx, async () => {
       const id = messageId(ctx.positionals[0]!);
       const given = optionalString(ctx, 'out');
-      const p = await unlockProfile(resolve(requireString(ctx, 'profile')), new SecretSource(ctx));
+      const p = await unlockProfile(profileDir(ctx), new SecretSource(ctx));
       const bytes = await p.store.get(`${FILE_PREFIX}${id}`);
       if (bytes === undefined) throw new UsageError(`no received file with message id ${id} in this profile`);
       let out: string;

@@ -17,7 +17,7 @@ import {
   requireString,
   UsageError,
 } from './command.js';
-import { profileOptions, SecretSource } from './passphrase.js';
+import { profileDir, profileOptions, SecretSource } from './passphrase.js';
 import { openProfile } from './profile.js';
 
 function messageId(text: string): Uint8Array {
@@ -50,7 +50,7 @@ const report: Command = {
       const reason = optionalString(ctx, 'reason');
       if (reason !== undefined && (reason.length === 0 || [...reason].length > 500))
         throw new UsageError('--reason must be 1..500 characters');
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       const r = await p.client.report(id, reason === undefined ? {} : { reason });
       emit(
         ctx,

@@ -3,7 +3,7 @@
  * its process, two witnesses and three trustee daemons as child processes, each with its own data directory, on
  * SQLite under ./data. The relay package imports neither the witness nor the trustee package; this one does.
  */
-export { main } from './main.js';
+export { type MainHooks, main, nextSteps } from './main.js';
 export {
   REQUESTER_ID,
   REQUESTER_SECRET_BYTES,

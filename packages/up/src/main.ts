@@ -63,8 +63,26 @@ export function describe(s: RunningSystem): string[] {
   return lines;
 }
 
+/** What a caller of {@link main} may add once everything runs (the CLI's `overt up --demo-users`). */
+export interface MainHooks {
+  /**
+   * Runs after the start, before the summary is printed; returns lines printed after it (what to try next). A
+   * throw stops the system and fails the start (exit 1) with its message.
+   */
+  readonly afterStart?: (system: RunningSystem) => Promise<readonly string[]>;
+}
+
+/** What to try first against a running system, without demo users (`overt up --demo-users` adds its own). */
+export function nextSteps(s: RunningSystem): string[] {
+  return [
+    'Next:',
+    `  npx overt up --demo-users      alice, bob and carol, enrolled, under ${s.dataDir}/demo`,
+    `  curl ${s.url}/.well-known/overt`,
+  ];
+}
+
 /** Runs until SIGINT or SIGTERM; resolves with the process exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], hooks: MainHooks = {}): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
@@ -138,7 +156,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(
       `Took over a stale lock of the data directory (process ${system.staleLockFrom} is gone).\n`,
     );
-  process.stdout.write(`${describe(system).join('\n')}\n`);
+  let after: readonly string[];
+  try {
+    after = hooks.afterStart === undefined ? nextSteps(system) : await hooks.afterStart(system);
+  } catch (e) {
+    process.stderr.write(`overt: could not start: ${e instanceof Error ? e.message : String(e)}\n`);
+    await system.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return 1;
+  }
+  process.stdout.write(`${[...describe(system), ...after].join('\n')}\n`);
   process.stdout.write(`Started in ${Math.round(performance.now() - startedAt)} ms.\n`);
   await stopSignal;
   process.stdout.write('Stopping…\n');
