@@ -846,6 +846,49 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getEpochKey(4)).toBeUndefined();
     });
 
+    it('STORE-R-2: a resharing replaces the key in force of its epoch (same group key, later index); the history keeps every statement', async () => {
+      const k3 = {
+        epoch: 3,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex: 13,
+        publishedAt: T,
+      };
+      await s.putEpochKey(k3);
+      const k5 = { ...k3, epoch: 5, groupKey: randomBytes(32), logIndex: 15 };
+      await s.putEpochKey(k5);
+      const reshared = {
+        ...k3,
+        threshold: 3,
+        verificationKeys: [randomBytes(32), randomBytes(32), randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(100),
+        logIndex: 20,
+        publishedAt: T + 1,
+      };
+      // Another group key, a stale previous index, an index not after the one in force, an unknown epoch.
+      await rejects(s.replaceEpochKey({ ...reshared, groupKey: randomBytes(32) }, 13), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey(reshared, 12), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey({ ...reshared, logIndex: 13 }, 13), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey({ ...reshared, epoch: 4 }, 13), 'EPOCH_KEY_UNKNOWN');
+      expect(await s.getEpochKey(3)).toEqual(k3);
+      // An epoch below the latest published one takes its resharing (order is for new epochs only).
+      await s.replaceEpochKey(reshared, 13);
+      expect(await s.getEpochKey(3)).toEqual(reshared);
+      expect(await s.currentEpochKey()).toEqual(k5);
+      // The same resharing again: the one in force is now at index 20.
+      await rejects(s.replaceEpochKey({ ...reshared, logIndex: 21 }, 13), 'EPOCH_KEY_EXISTS');
+      await s.close();
+      s = await d.reopen();
+      expect(await s.epochKeyHistory(3)).toEqual([k3, reshared]);
+      expect(await s.epochKeyHistory(5)).toEqual([k5]);
+      expect(await s.epochKeyHistory(4)).toEqual([]);
+      expect(await s.getEpochKey(3)).toEqual(reshared);
+    });
+
     it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
       const p = (serial: number) => ({
         serial,
