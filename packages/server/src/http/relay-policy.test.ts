@@ -104,7 +104,10 @@ describe('policies and epoch keys on the relay (AUTH-11, AUTH-12, STORE-R-8)', (
           groupKey,
           verificationKeys: [1, 2, 3].map((i) => {
             const x = scalarFromInt(i);
-            return group.add(group.add(groupKey, group.mul(x, c[0]!)), group.mul(scalarFromInt(i * i), c[1]!));
+            return group.add(
+              group.add(groupKey, group.mul(x, c[0]!)),
+              group.mul(scalarFromInt(i * i), c[1]!),
+            );
           }),
           transcriptHash: randomBytes(32),
           sessionId: randomBytes(32),
@@ -135,7 +138,10 @@ describe('policies and epoch keys on the relay (AUTH-11, AUTH-12, STORE-R-8)', (
       expect(r.body).toMatchObject({ code: 'EPOCH_KEY_EXISTS', check: 'STORE-R-2' });
     }
     const history = await h.relay.storage.epochKeyHistory(EPOCH);
-    expect(history.map((k) => k.logIndex)).toEqual([before.logIndex, (ok.body as { logIndex: number }).logIndex]);
+    expect(history.map((k) => k.logIndex)).toEqual([
+      before.logIndex,
+      (ok.body as { logIndex: number }).logIndex,
+    ]);
     expect(toBase64Url(history[1]!.statement)).toBe(toBase64Url(reshare));
   });
 });
