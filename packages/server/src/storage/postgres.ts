@@ -254,6 +254,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     name: 'epoch key history',
     // Every epoch-key statement the relay logged (relay.md §4.1, STORE-R-2): the epoch's first key and each
     // resharing (same group key, a newer policy). epoch_keys keeps the one in force, which reads serve.
+    // mail_seq: the last trustee-mail seq when it was logged; mail up to the previous statement's is pruned
+    // when a statement is logged (access.md §7.1, MAIL-1).
     sql: `
       CREATE TABLE epoch_key_history (
         epoch bigint NOT NULL CHECK (epoch >= 0),
@@ -264,6 +266,7 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         transcript_hash bytea NOT NULL,
         statement bytea NOT NULL,
         published_at bigint NOT NULL,
+        mail_seq bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (epoch, log_index)
       );
       INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash,
@@ -404,10 +407,20 @@ function concatKeys(keys: readonly Uint8Array[]): Uint8Array {
   return vk;
 }
 
+/**
+ * Records a logged statement and prunes the trustee mailbox (MAIL-1): every message stored before the previous
+ * statement was logged belongs to a finished session, since a session starts only after the proposer saw the
+ * previous statement on the log and this one is logged only after every trustee it needs finished it. The caller
+ * holds the epoch_keys lock, so statements are recorded one at a time.
+ */
 async function insertEpochKeyHistory(c: pg.PoolClient, k: EpochKeyRecord): Promise<void> {
   await c.query(
+    'DELETE FROM trustee_mail WHERE seq <= (SELECT coalesce(max(mail_seq), 0) FROM epoch_key_history)',
+  );
+  await c.query(
     'INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash, ' +
-      'statement, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      'statement, published_at, mail_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ' +
+      '(SELECT coalesce(max(seq), 0) FROM trustee_mail))',
     [
       k.epoch,
       k.logIndex,
@@ -1416,7 +1429,8 @@ export class PostgresRelayStorage implements RelayStorage {
 
   async replaceEpochKey(k: EpochKeyRecord, previousLogIndex: number): Promise<void> {
     await this.tx('replace epoch key', async (c) => {
-      const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys WHERE epoch = $1 FOR UPDATE', [k.epoch]);
+      await c.query('LOCK TABLE epoch_keys IN SHARE ROW EXCLUSIVE MODE');
+      const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys WHERE epoch = $1', [k.epoch]);
       if (r[0] === undefined)
         throw new RelayError('EPOCH_KEY_UNKNOWN', 'no key of this epoch is stored', { check: 'STORE-R-2' });
       const stored = epochKeyFrom(r[0]);

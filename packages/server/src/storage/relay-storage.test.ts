@@ -889,6 +889,34 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getEpochKey(3)).toEqual(reshared);
     });
 
+    it('MAIL-1: logging an epoch-key statement prunes the trustee mail stored before the previous statement', async () => {
+      const k = (epoch: number, logIndex: number) => ({
+        epoch,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex,
+        publishedAt: T,
+      });
+      const seqs = async () => (await s.access.readMail(1, 0, 100)).map((m) => m.seq);
+      const a = await s.access.putMail(2, 0, Uint8Array.of(1), T); // session of epoch 3
+      const k3 = k(3, 10);
+      await s.putEpochKey(k3);
+      const b = await s.access.putMail(2, 1, Uint8Array.of(2), T); // session of epoch 4
+      expect(await seqs()).toEqual([a, b]);
+      await s.putEpochKey(k(4, 11));
+      // Epoch 3's session ended before epoch 4's began: its mail goes; epoch 4's stays until the next statement.
+      expect(await seqs()).toEqual([b]);
+      const c = await s.access.putMail(2, 0, Uint8Array.of(3), T); // a resharing session
+      await s.replaceEpochKey(
+        { ...k3, verificationKeys: [randomBytes(32), randomBytes(32)], logIndex: 12 },
+        10,
+      );
+      expect(await seqs()).toEqual([c]);
+    });
+
     it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
       const p = (serial: number) => ({
         serial,

@@ -250,6 +250,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     name: 'epoch key history',
     // Every epoch-key statement the relay logged (relay.md §4.1, STORE-R-2): the epoch's first key and each
     // resharing (same group key, a newer policy). epoch_keys keeps the one in force, which reads serve.
+    // mail_seq: the last trustee-mail seq when it was logged; mail up to the previous statement's is pruned
+    // when a statement is logged (access.md §7.1, MAIL-1).
     sql: `
       CREATE TABLE epoch_key_history (
         epoch INTEGER NOT NULL CHECK (epoch >= 0),
@@ -260,6 +262,7 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         transcript_hash BLOB NOT NULL,
         statement BLOB NOT NULL,
         published_at INTEGER NOT NULL,
+        mail_seq INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (epoch, log_index)
       ) WITHOUT ROWID;
       INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash,
@@ -1284,11 +1287,21 @@ export class SqliteRelayStorage implements RelayStorage {
     });
   }
 
+  /**
+   * Records a logged statement and prunes the trustee mailbox (MAIL-1): every message stored before the previous
+   * statement was logged belongs to a finished session, since a session starts only after the proposer saw the
+   * previous statement on the log and this one is logged only after every trustee it needs finished it.
+   */
   private insertEpochKeyHistory(k: EpochKeyRecord): void {
+    const prev = this.db
+      .prepare<[], { m: number | null }>('SELECT max(mail_seq) AS m FROM epoch_key_history')
+      .get()!.m;
+    if (prev !== null) this.db.prepare('DELETE FROM trustee_mail WHERE seq <= ?').run(prev);
     this.db
       .prepare(
         'INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, ' +
-          'transcript_hash, statement, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'transcript_hash, statement, published_at, mail_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ' +
+          '(SELECT coalesce(max(seq), 0) FROM trustee_mail))',
       )
       .run(
         k.epoch,
