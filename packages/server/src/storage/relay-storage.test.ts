@@ -25,6 +25,8 @@ interface Driver {
   fresh(): Promise<RelayStorage>;
   /** Records a schema version newer than this software knows, behind the driver's back. */
   bumpSchema(): Promise<void>;
+  /** Runs SQL on the (closed) database behind the driver's back, e.g. to step its schema back. */
+  exec(sql: string): Promise<void>;
   /** Opens the same database again (a restart). */
   reopen(): Promise<RelayStorage>;
   cleanup(): Promise<void>;
@@ -889,6 +891,29 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getEpochKey(3)).toEqual(reshared);
     });
 
+    it('migration 10 backfills the epoch-key history from the keys stored before it', async () => {
+      const k3 = {
+        epoch: 3,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex: 7,
+        publishedAt: T,
+      };
+      await s.putEpochKey(k3);
+      await s.close();
+      await d.exec('DROP TABLE epoch_key_history; DELETE FROM schema_migrations WHERE version = 10;');
+      s = await d.reopen();
+      expect(await s.epochKeyHistory(3)).toEqual([k3]);
+      await s.replaceEpochKey(
+        { ...k3, verificationKeys: [randomBytes(32), randomBytes(32)], logIndex: 9 },
+        7,
+      );
+      expect((await s.epochKeyHistory(3)).map((k) => k.logIndex)).toEqual([7, 9]);
+    });
+
     it('MAIL-1: logging an epoch-key statement prunes the trustee mail stored before the previous statement', async () => {
       const k = (epoch: number, logIndex: number) => ({
         epoch,
@@ -1010,6 +1035,11 @@ contract('sqlite', () => {
       db.prepare("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')").run();
       db.close();
     },
+    exec: async (sql) => {
+      const db = new Database(`${path}.${opened}`);
+      db.exec(sql);
+      db.close();
+    },
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
 });
@@ -1039,6 +1069,12 @@ if (url === undefined) {
         await c.query(`INSERT INTO ${current}.schema_migrations (version, name) VALUES (99, 'future')`);
         await c.end();
         bumped = true;
+      },
+      exec: async (sql) => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`SET search_path TO ${current}; ${sql}`);
+        await c.end();
       },
       cleanup: async () => {
         await dropSchema(url, schema);
