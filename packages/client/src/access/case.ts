@@ -197,7 +197,8 @@ function wrap<T>(check: string, what: string, f: () => T, where: CaseWhere = {})
  *        WF-E*), logged after the request;
  * ACC-Q5 each release verifies (verifyRelease, WF-L*), is logged after the execution, and no (trustee, batch)
  *        is released twice;
- * ACC-Q6 each epoch key verifies under the policy it names (DIR-2..6), logged after that policy, one per epoch;
+ * ACC-Q6 each epoch key verifies under the policy it names (DIR-2..6), logged after that policy; a later one of
+ *        an epoch only as a resharing (the same group key under a policy of greater serial, access.md §7.5);
  *        each device statement verifies under the org key (DIR-1) and names the org.
  * ClientError ACCESS_INVALID with the check ID; the cause is core's error.
  */
@@ -458,6 +459,8 @@ function verdictFail(
  *        device_added key of its sender (ENV-22);
  * ACC-Q9 its epoch has a logged key and its capsule verifies under it for its label (CAP-*);
  * ACC-A9 every share for it verifies against the epoch's key set (SHR-*), its bundle label is the envelope's;
+ * ACC-A10 that key set is the epoch's statement in force at the share's release; shares of another key set are
+ *        reported as SHARE_WRONG_KEY_SET (they never combine, SHR-10);
  *        a failing share is reported with its trustee, and fails the message in strict mode or when fewer than
  *        k good shares remain;
  * ACC-Q10 k shares combine and the envelope opens with the key (ENV-11, AEAD-2, ENV-12..14), its content decodes
