@@ -16,10 +16,13 @@ import {
   deviceEntry,
   epochKeyEntry,
   executionFor,
+  group,
+  type KeyShare,
   policyEntry,
   releaseFor,
   type SealedEnvelope,
   type ShareBundle,
+  scalarFromInt,
   sealEnvelope,
   sealShareBundle,
   sha256,
@@ -30,6 +33,7 @@ import {
   signingKeyFromSeed,
   signPolicy,
   signRelease,
+  type ThresholdPublicKey,
   utf8Encode,
   type VerifiedPolicy,
   verifyCapsule,
@@ -101,10 +105,18 @@ const entry = (type: number, body: Uint8Array) => {
  */
 export async function buildAccessCase(
   tamper?: (trustee: number, bundle: ShareBundle) => ShareBundle,
-): Promise<AccessCaseFixture> {
+  options: {
+    /**
+     * Log a newer policy and a resharing of the epoch key (same group key, new shares: f'(x) = f(x) + x·r)
+     * before both releases, or between trustee 1's release (old shares) and trustee 2's (new shares).
+     */
+    readonly reshare?: 'before' | 'between';
+  } = {},
+): Promise<AccessCaseFixture & { reshareIndex?: number }> {
   const keys = await hpkeKeys();
-  const signedPolicy = signPolicy(
+  const policyBody = (serial?: number) =>
     policy({
+      ...(serial === undefined ? {} : { serial }),
       trustees: trusteeKeys.map((k, i) => ({
         index: i + 1,
         name: ['General Counsel', 'Oversight Board', 'Data Protection Officer'][i]!,
@@ -119,9 +131,8 @@ export async function buildAccessCase(
           encryptionKey: keys.requester.publicKey,
         },
       ],
-    }),
-    orgKey,
-  );
+    });
+  const signedPolicy = signPolicy(policyBody(), orgKey);
   const pol = verifyPolicy(signedPolicy, orgKey.publicKey);
   const epochStatement = signEpochKeyStatement(
     {
@@ -229,14 +240,53 @@ export async function buildAccessCase(
   );
   const execution = verifyExecution(signedExecution, relayKey.publicKey, pol, req, logged);
 
+  // The resharing: the same secret on a new polynomial, under a policy of greater serial (dkg.md §8).
+  const r = scalarFromInt(0x5eed);
+  const newShares: KeyShare[] = keyShares.map((k) => ({
+    index: k.index,
+    secret: group.scalarAdd(k.secret, group.scalarMul(r, scalarFromInt(k.index))),
+  }));
+  const newKeySet: ThresholdPublicKey = {
+    ...keySet,
+    verificationKeys: newShares.map((k) => group.baseMul(k.secret)),
+  };
+  let reshareIndex: number | undefined;
+  const reshare = () => {
+    const signed2 = signPolicy(policyBody(pol.policy.serial + 1), orgKey);
+    const pol2 = verifyPolicy(signed2, orgKey.publicKey);
+    log.append(policyEntry(signed2));
+    reshareIndex = log.size;
+    log.append(
+      epochKeyEntry(
+        signEpochKeyStatement(
+          {
+            orgId: 'example.org',
+            epoch: EPOCH,
+            policyHash: pol2.hash,
+            threshold: 2,
+            groupKey: newKeySet.groupKey,
+            verificationKeys: newKeySet.verificationKeys,
+            transcriptHash: seed('transcript 2'),
+            sessionId: seed('session 2'),
+            time: T0 + 2 * DAY,
+          },
+          [1, 2, 3].map((index) => ({ index, key: trusteeKeys[index - 1]! })),
+        ),
+      ),
+    );
+  };
+  if (options.reshare === 'before') reshare();
+
   const releases: AccessCaseFixture['releases'] = [];
   for (const trustee of [1, 2]) {
+    if (options.reshare === 'between' && trustee === 2) reshare();
+    const held = reshareIndex === undefined ? keyShares : newShares;
     const rng = seededRng(`access-case/shares/${trustee}`);
     const shares: BundleShare[] = messages.map((m, position) => ({
       position,
       label: m.sealed.label,
       share: createShare(
-        keyShares[trustee - 1]!,
+        held[trustee - 1]!,
         verifyCapsule(keySet.groupKey, decodeCapsule(m.sealed.capsule), m.sealed.label),
         rng,
       ),
@@ -276,6 +326,7 @@ export async function buildAccessCase(
     releases,
     plaintexts: messages.map((m) => m.expect),
     entries,
+    ...(reshareIndex === undefined ? {} : { reshareIndex }),
   };
 }
 

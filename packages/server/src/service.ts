@@ -5,7 +5,9 @@
  * already authenticated principal and already validated input; every refusal is a {@link RelayError}.
  */
 import {
+  type DecodedEpochKeyStatement,
   decodeEnvelopeHead,
+  decodeEpochKeyStatement,
   decodeHeader,
   EnvelopeIngester,
   encodeCapsule,
@@ -287,6 +289,13 @@ export class RelayService {
    * Publishes an epoch key (AUTH-9, AUTH-11): the statement must verify under the policy in force on this relay's
    * log — at least k of its trustees signed it, it names that policy, and its verification keys interpolate to
    * its group key (core DIR-4..DIR-6). Then it is logged and stored with its index.
+   *
+   * A new epoch must be greater than every published one (STORE-R-2). An epoch that has a key takes a **resharing**
+   * of it (STORE-R-2, relay.md §4.1): the same group key Y as the key in force for the epoch, under the policy in
+   * force when the key in force is under another policy. Policies are logged in increasing serial and every stored
+   * statement verified under the policy in force when it was logged, so "another policy" is an older one: the
+   * resharing's policy has the greater serial. Anything else for an existing epoch (another Y, or the same policy
+   * again) is EPOCH_KEY_EXISTS. The resharing replaces the key epoch-key reads serve; the history keeps both.
    */
   async publishEpochKey(statementBytes: Uint8Array): Promise<EpochKeyRecord> {
     const inForce = await this.currentPolicy();
@@ -297,30 +306,50 @@ export class RelayService {
     const s = verifyEpochKeyStatement(inForce.policy, statementBytes);
     if (s.orgId !== this.orgId)
       throw new RelayError('EPOCH_KEY_INVALID', 'statement names another organisation', { check: 'AUTH-9' });
+    const existing = await this.storage.getEpochKey(s.epoch);
+    if (existing !== undefined) {
+      const previous = decodeEpochKeyStatement(existing.statement);
+      const reshare =
+        equalBytes(previous.groupKey, s.groupKey) && !equalBytes(previous.policyHash, inForce.policy.hash);
+      if (!reshare)
+        throw new RelayError(
+          'EPOCH_KEY_EXISTS',
+          equalBytes(previous.groupKey, s.groupKey)
+            ? 'this epoch already has its key under the policy in force'
+            : 'this epoch has another key',
+          { check: 'STORE-R-2' },
+        );
+      const logIndex = await this.appendToLog(epochKeyEntry(statementBytes));
+      const record = this.epochKeyRecord(s, statementBytes, logIndex);
+      await this.storage.replaceEpochKey(record, existing.logIndex);
+      return record;
+    }
     // Keys are published in increasing order, each once (STORE-R-2), and may be published ahead of their month:
     // the latest published epoch orders publication; the current one follows the clock (RLY-17).
     const latest = await this.storage.currentEpochKey();
     if (latest !== undefined && s.epoch <= latest.epoch)
-      throw new RelayError(
-        (await this.storage.getEpochKey(s.epoch)) !== undefined ? 'EPOCH_KEY_EXISTS' : 'EPOCH_KEY_INVALID',
-        'epoch is not new',
-        {
-          check: 'STORE-R-2',
-        },
-      );
+      throw new RelayError('EPOCH_KEY_INVALID', 'epoch is not new', { check: 'STORE-R-2' });
     const logIndex = await this.appendToLog(epochKeyEntry(statementBytes));
-    const record: EpochKeyRecord = {
+    const record = this.epochKeyRecord(s, statementBytes, logIndex);
+    await this.storage.putEpochKey(record);
+    return record;
+  }
+
+  private epochKeyRecord(
+    s: DecodedEpochKeyStatement,
+    statement: Uint8Array,
+    logIndex: number,
+  ): EpochKeyRecord {
+    return {
       epoch: s.epoch,
       threshold: s.threshold,
       groupKey: s.groupKey,
       verificationKeys: s.verificationKeys,
       transcriptHash: s.transcriptHash,
-      statement: statementBytes,
+      statement,
       logIndex,
       publishedAt: this.now(),
     };
-    await this.storage.putEpochKey(record);
-    return record;
   }
 
   /**

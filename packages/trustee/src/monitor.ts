@@ -7,8 +7,12 @@
  * force at its position). The trustee acts under a policy only while its latest checkpoint carries the policy's
  * witness quorum and is fresh (`requireFresh`, A16): otherwise {@link LogFollower.policy} is undefined (TRU-6).
  *
+ * An epoch's statement is its first key, replaced by a resharing of it (the same group key under a newer policy,
+ * dkg.md §8); a statement with another group key for an epoch that has one is never taken (`epoch-key-conflict`).
+ *
  * Alerts (persisted in the vault, GET /v1/alerts): `epoch-key-unsigned` (an epoch-key statement of a policy
  * naming this trustee that it did not sign), `policy-dropped` (a policy that no longer names this trustee's key),
+ * `share-erased` (a resharing gave this trustee no share of the epoch: its old one was deleted),
  * `split-view`, `stale-log`, `witness-mismatch` (the policy's witnesses are not the ones the trustee verifies
  * checkpoints with).
  *
@@ -254,6 +258,23 @@ export class LogFollower {
     } else if (this.broken === 'witness-mismatch') this.broken = undefined;
   }
 
+  /**
+   * After a resharing of `epoch` reached the view (dkg.md §8): the share of the old sharing is erased, unless this
+   * trustee holds the new sharing's share as pending (CER-9 then replaces it). A trustee the new policy dropped
+   * holds no such share, nor does one that missed the session; both erase theirs, and say so (`share-erased`).
+   */
+  private async eraseStaleShare(epoch: number, transcriptHash: Uint8Array, index: number): Promise<void> {
+    const held = await this.vault.share(epoch);
+    if (held === undefined || equalBytes(held.transcriptHash, transcriptHash)) return;
+    if (this.vault.hasPendingShare(epoch, transcriptHash)) return;
+    this.vault.deleteShare(epoch);
+    this.alert(
+      'share-erased',
+      `the resharing of epoch ${epoch} (entry ${index}) gives this trustee no share: its old share is erased`,
+      `share-erased/${epoch}/${index}`,
+    );
+  }
+
   private async entry(index: number, entry: Uint8Array): Promise<void> {
     const me = this.vault.signingKey().publicKey;
     if (entry[0] === POLICY_ENTRY_TYPE) {
@@ -278,9 +299,22 @@ export class LogFollower {
       try {
         const s = verifyEpochKeyStatement(this.inForce, entry.subarray(1));
         const existing = this.epochKeys.get(s.epoch);
-        if (existing === undefined || !equalBytes(existing.policy.hash, this.inForce.hash)) {
+        if (existing === undefined) {
           this.epochKeys.set(s.epoch, { statement: s, policy: this.inForce });
           this.save();
+        } else if (!equalBytes(existing.policy.hash, this.inForce.hash)) {
+          // A resharing (dkg.md §8): the same group key under a newer policy. Another key is never taken.
+          if (!equalBytes(existing.statement.groupKey, s.groupKey))
+            this.alert(
+              'epoch-key-conflict',
+              `the epoch-key statement of epoch ${s.epoch} (entry ${index}) names another group key`,
+              `epoch-key-conflict/${index}`,
+            );
+          else {
+            this.epochKeys.set(s.epoch, { statement: s, policy: this.inForce });
+            this.save();
+            await this.eraseStaleShare(s.epoch, s.transcriptHash, index);
+          }
         }
         const mine = this.inForce.policy.trustees.find((t) => equalBytes(t.signingKey, me));
         if (mine && !s.signatures.some((x) => x.index === mine.index))

@@ -120,16 +120,30 @@ export interface CaseLog {
     readonly index: number;
     readonly sealed: Uint8Array;
   }[];
-  /** Epoch → its verified key set and the index of its statement. */
-  readonly epochKeys: ReadonlyMap<
-    number,
-    {
-      readonly keySet: ThresholdPublicKey;
-      readonly index: number;
-      readonly statement: DecodedEpochKeyStatement;
-    }
-  >;
+  /** Epoch → its first verified key set and the index of its statement (the group key of every resharing too). */
+  readonly epochKeys: ReadonlyMap<number, CaseEpochKey>;
+  /**
+   * Epoch → every verified statement of it in log order: its first key, then each resharing (the same group key
+   * under a policy of greater serial, dkg.md §8). A share is checked against the one in force at its release.
+   */
+  readonly epochKeySets: ReadonlyMap<number, readonly CaseEpochKey[]>;
   readonly devices: readonly { readonly statement: DeviceStatement; readonly index: number }[];
+}
+
+/** A verified epoch-key statement of the case: its key set, its log index and the statement. */
+export interface CaseEpochKey {
+  readonly keySet: ThresholdPublicKey;
+  readonly index: number;
+  readonly statement: DecodedEpochKeyStatement;
+  /** The serial of the policy it verified under. */
+  readonly serial: number;
+}
+
+/** The statement of `epoch` in force at log position `index`: the latest one logged before it. */
+export function epochKeyInForceAt(log: CaseLog, epoch: number, index: number): CaseEpochKey | undefined {
+  let found: CaseEpochKey | undefined;
+  for (const k of log.epochKeySets.get(epoch) ?? []) if (k.index < index) found = k;
+  return found;
 }
 
 /** Where in the case a check failed: a log entry, a trustee's bundle, an envelope position. None is secret. */
@@ -183,7 +197,8 @@ function wrap<T>(check: string, what: string, f: () => T, where: CaseWhere = {})
  *        WF-E*), logged after the request;
  * ACC-Q5 each release verifies (verifyRelease, WF-L*), is logged after the execution, and no (trustee, batch)
  *        is released twice;
- * ACC-Q6 each epoch key verifies under the policy it names (DIR-2..6), logged after that policy, one per epoch;
+ * ACC-Q6 each epoch key verifies under the policy it names (DIR-2..6), logged after that policy; a later one of
+ *        an epoch only as a resharing (the same group key under a policy of greater serial, access.md §7.5);
  *        each device statement verifies under the org key (DIR-1) and names the org.
  * ClientError ACCESS_INVALID with the check ID; the cause is core's error.
  */
@@ -259,11 +274,8 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
     releases.push({ release, batch: r.batch, index: r.entry.index, sealed: r.sealed });
   }
 
-  const epochKeys = new Map<
-    number,
-    { keySet: ThresholdPublicKey; index: number; statement: DecodedEpochKeyStatement }
-  >();
-  for (const k of c.epochKeys) {
+  const epochKeySets = new Map<number, CaseEpochKey[]>();
+  for (const k of [...c.epochKeys].sort((a, b) => a.index - b.index)) {
     const b = body(k, DIRECTORY_ENTRY_TYPES.epoch_key, 'ACC-Q6', 'epoch-key');
     const at = { entry: k.index };
     const decoded = wrap('ACC-Q6', 'an epoch key', () => decodeEpochKeyStatement(b), at);
@@ -278,8 +290,14 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
     const statement = wrap('ACC-Q6', 'an epoch key', () => verifyEpochKeyStatement(under.policy, b), at);
     if (statement.orgId !== policy.policy.orgId)
       fail('ACC-Q6', 'an epoch key names another organisation', undefined, at);
-    const seen = epochKeys.get(statement.epoch);
-    if (seen !== undefined && !equalBytes(seen.statement.content, statement.content))
+    const list = epochKeySets.get(statement.epoch) ?? [];
+    const seen = list[list.length - 1];
+    if (seen !== undefined && equalBytes(seen.statement.content, statement.content)) continue;
+    // A later statement is a resharing only with the same group key under a newer policy (ACC-Q6).
+    if (
+      seen !== undefined &&
+      (!equalBytes(seen.statement.groupKey, statement.groupKey) || under.policy.policy.serial <= seen.serial)
+    )
       fail('ACC-Q6', `two different keys for epoch ${statement.epoch}`, undefined, at);
     const keySet = wrap(
       'ACC-Q6',
@@ -291,8 +309,11 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
       }),
       at,
     );
-    epochKeys.set(statement.epoch, { keySet, index: k.index, statement });
+    list.push({ keySet, index: k.index, statement, serial: under.policy.policy.serial });
+    epochKeySets.set(statement.epoch, list);
   }
+  const epochKeys = new Map<number, CaseEpochKey>();
+  for (const [epoch, list] of epochKeySets) epochKeys.set(epoch, list[0]!);
 
   const devices: { statement: DeviceStatement; index: number }[] = [];
   for (const d of c.devices) {
@@ -317,6 +338,7 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
     executionIndex: c.execution.index,
     releases,
     epochKeys,
+    epochKeySets,
     devices,
   };
 }
@@ -437,6 +459,8 @@ function verdictFail(
  *        device_added key of its sender (ENV-22);
  * ACC-Q9 its epoch has a logged key and its capsule verifies under it for its label (CAP-*);
  * ACC-A9 every share for it verifies against the epoch's key set (SHR-*), its bundle label is the envelope's;
+ * ACC-A10 that key set is the epoch's statement in force at the share's release; shares of another key set are
+ *        reported as SHARE_WRONG_KEY_SET (they never combine, SHR-10);
  *        a failing share is reported with its trustee, and fails the message in strict mode or when fewer than
  *        k good shares remain;
  * ACC-Q10 k shares combine and the envelope opens with the key (ENV-11, AEAD-2, ENV-12..14), its content decodes
@@ -449,8 +473,10 @@ export async function openCaseEnvelopes(
   envelopes: readonly CaseEnvelope[],
   options: OpenCaseOptions = {},
 ): Promise<MessageVerdict[]> {
-  // Shares by position, with the trustee each came from.
-  const byPosition = new Map<number, { trustee: number; share: BundleShare }[]>();
+  // Shares by position, with the trustee each came from and the log index of its release (its key set's position).
+  const releaseIndex = new Map<string, number>();
+  for (const r of log.releases) releaseIndex.set(`${r.release.release.trusteeIndex}/${r.batch}`, r.index);
+  const byPosition = new Map<number, { trustee: number; at: number; share: BundleShare }[]>();
   for (const b of bundles) {
     wrap(
       'ACC-Q5',
@@ -458,9 +484,10 @@ export async function openCaseEnvelopes(
       () => checkShareBundle(log.execution, b.release, b.batch, b.bundle),
       { trustee: b.release.release.trusteeIndex, batch: b.batch },
     );
+    const at = releaseIndex.get(`${b.release.release.trusteeIndex}/${b.batch}`) ?? log.executionIndex;
     for (const s of b.bundle.shares) {
       const list = byPosition.get(s.position) ?? [];
-      list.push({ trustee: b.bundle.trusteeIndex, share: s });
+      list.push({ trustee: b.bundle.trusteeIndex, at, share: s });
       byPosition.set(s.position, list);
     }
   }
@@ -548,21 +575,45 @@ export async function openCaseEnvelopes(
     }
     const given = byPosition.get(d.position) ?? [];
     const bad: BadShare[] = [];
-    const shares: { trustee: number; share: DecryptionShare }[] = [];
+    // Each share is checked against the epoch's statement in force at its release (ACC-A10). Shares of two key
+    // sets (a release before a resharing and one after it) never combine (SHR-10): the key set most shares were
+    // released under is used (on a tie, the later one), the others are reported as SHARE_WRONG_KEY_SET.
+    const bySet = new Map<CaseEpochKey, { trustee: number; share: DecryptionShare }[]>();
     for (const g of given) {
-      if (!equalBytes(g.share.label, d.envelope.label))
+      if (!equalBytes(g.share.label, d.envelope.label)) {
         bad.push({ trustee: g.trustee, position: d.position, code: 'ACCESS_BAD_SHARE', check: 'ACC-A9' });
-      else shares.push({ trustee: g.trustee, share: g.share.share });
+        continue;
+      }
+      const set = epochKeyInForceAt(log, h.epoch, g.at) ?? epoch;
+      const list = bySet.get(set) ?? [];
+      list.push({ trustee: g.trustee, share: g.share.share });
+      bySet.set(set, list);
     }
+    let chosen = epoch;
+    let shares: { trustee: number; share: DecryptionShare }[] = [];
+    for (const [set, list] of bySet)
+      if (list.length > shares.length || (list.length === shares.length && set.index > chosen.index)) {
+        chosen = set;
+        shares = list;
+      }
+    for (const [set, list] of bySet)
+      if (set !== chosen)
+        for (const x of list)
+          bad.push({
+            trustee: x.trustee,
+            position: d.position,
+            code: 'SHARE_WRONG_KEY_SET',
+            check: 'ACC-A10',
+          });
     const at = out.length;
     out.push(undefined);
     pending.push({
       at,
       d,
       deviceIndex: device.index,
-      epoch,
+      epoch: chosen,
       bad,
-      item: { envelope: d.envelope, bytes: bytesOf.get(d.position)!, keySet: epoch.keySet, shares },
+      item: { envelope: d.envelope, bytes: bytesOf.get(d.position)!, keySet: chosen.keySet, shares },
     });
   }
   // ACC-Q9, ACC-A9, ACC-Q10: the cryptography of every envelope that passed ACC-Q8, in one call (a worker pool

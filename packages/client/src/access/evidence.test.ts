@@ -77,6 +77,17 @@ describe('evidence bundle (evidence.md)', () => {
     for (const m of r.messages) expect(m.trustees).toEqual([1, 2]);
   });
 
+  it('after a resharing (ACC-A10): the bundle carries both epoch-key statements and verifies under the one in force at the releases', async () => {
+    const reshared = await evidenceFilesOf(await buildAccessCase(undefined, { reshare: 'before' }));
+    const r = await verifyEvidence(reshared, { anchors: exampleAnchors });
+    expect(r.failures).toEqual([]);
+    expect(r.messages.map((m) => m.status)).toEqual(['verified', 'verified', 'verified']);
+    const manifest = JSON.parse(utf8Decode(reshared.get(MANIFEST_PATH)!)) as {
+      entries: { role: string }[];
+    };
+    expect(manifest.entries.filter((e) => e.role === 'epoch-key')).toHaveLength(2);
+  });
+
   it('EVD-1: the single-file archive round-trips and is strict', async () => {
     const archive = encodeEvidenceArchive(files);
     const back = decodeEvidenceArchive(archive);

@@ -74,6 +74,26 @@ describe('collect (access.md §8)', () => {
     expect(out.verdicts[2]!.ok).toBe(true);
   });
 
+  it('ACC-A10: after a resharing (same group key, newer policy) shares are checked against the statement in force at their release; releases on both sides of it do not combine (SHR-10)', async () => {
+    const after = await buildAccessCase(undefined, { reshare: 'before' });
+    const ok = await collect(input(after));
+    for (const v of ok.verdicts) {
+      expect(v.ok).toBe(true);
+      if (v.ok) expect(v.epochKeyIndex).toBe(after.reshareIndex);
+    }
+    const mixed = await buildAccessCase(undefined, { reshare: 'between' });
+    const out = await collect(input(mixed));
+    for (const v of out.verdicts) {
+      expect(v.ok).toBe(false);
+      if (v.ok) continue;
+      expect(v.code).toBe('ACCESS_BAD_SHARE');
+      expect(v.reason).toContain('trustee 1 (ACC-A10)');
+      expect(v.badShares).toEqual([
+        expect.objectContaining({ trustee: 1, code: 'SHARE_WRONG_KEY_SET', check: 'ACC-A10' }),
+      ]);
+    }
+  });
+
   it('ACC-Q1: a log view whose entries do not hash to its checkpoint fails', async () => {
     const entries = fx.entries.map((e, i) => (i === 1 ? concatBytes(e, Uint8Array.of(0)) : e));
     const e = await caseError(collect(input(fx, { log: { checkpoint: fx.checkpoint, entries } })));

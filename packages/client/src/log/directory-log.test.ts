@@ -6,6 +6,7 @@
 // malformed stored state SDK_STORE_MALFORMED (CLI-7), under fuzz.
 import {
   deviceEntry,
+  type Element,
   type EpochKeyStatement,
   epochKeyEntry,
   generateSigningKey,
@@ -132,7 +133,7 @@ function epochKey(
   signers: readonly SigningKeyPair[] = trustees.slice(0, 2),
   extra: Partial<EpochKeyStatement> = {},
 ): Uint8Array {
-  const groupKey = group.baseMul(randomNonZeroScalar());
+  const groupKey = (extra.groupKey as Element | undefined) ?? group.baseMul(randomNonZeroScalar());
   const slope = group.baseMul(randomNonZeroScalar());
   return epochKeyEntry(
     signEpochKeyStatement(
@@ -239,6 +240,47 @@ describe('DirectoryLog', () => {
     expect(await r.untrustedEpochKeyAt(12)).toEqual({ epoch: 10, reason: 'DIR-4' });
     // A fresh reader over the same store re-verifies what it stored, under the policy each key was verified under.
     expect((await reader(log, store).epochKeyAt(2))?.epoch).toBe(5);
+  });
+
+  it('KT-9: a resharing (same group key, verified under a newer policy than the key in force) becomes the statement in force; another key, or a second one under the same policy, is a conflict', async () => {
+    const log = new MemoryTiledLog(ORIGIN, logKey, witnesses);
+    const events: DirectoryLogEvent[] = [];
+    const p1 = policy(policyOf(1));
+    const p2 = policy(policyOf(2));
+    const y = group.baseMul(randomNonZeroScalar());
+    const reshare = epochKey(p2.verified, 5, trustees.slice(0, 2), { groupKey: y });
+    log.append(
+      p1.entry, // 0
+      epochKey(p1.verified, 5, trustees.slice(0, 2), { groupKey: y }), // 1
+      p2.entry, // 2
+      reshare, // 3: the resharing
+      reshare, // 4: the same statement again: neither
+    );
+    const store = new MemoryStore();
+    const r = reader(log, store, anchors, (e) => {
+      events.push(e);
+    });
+    await r.update();
+    expect(events.map((e) => [e.type, e.index])).toEqual([['policy-changed', 2]]);
+    expect(await r.epochConflict(5)).toBeUndefined();
+    expect(await r.epochKeyIndex(5)).toBe(1);
+    expect(await r.epochKeyInForceIndex(5)).toBe(3);
+    expect((await r.epochKeyAt(3))?.groupKey).toEqual(y);
+    const p3 = policy(policyOf(3));
+    log.append(
+      epochKey(p2.verified, 5, trustees.slice(0, 2), { groupKey: y }), // 5: a second one under p2: conflict
+      p3.entry, // 6
+      epochKey(p3.verified, 5), // 7: another group key under a newer policy: conflict
+    );
+    events.length = 0;
+    await r.update();
+    expect(events.map((e) => [e.type, e.index])).toEqual([
+      ['epoch-key-conflict', 5],
+      ['policy-changed', 6],
+      ['epoch-key-conflict', 7],
+    ]);
+    expect(await r.epochConflict(5)).toBe(5);
+    expect(await r.epochKeyInForceIndex(5)).toBe(3);
   });
 
   it('a log that shows a fork of what this client saw before is refused (split view, KT-2)', async () => {

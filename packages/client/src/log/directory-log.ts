@@ -14,9 +14,11 @@
  * - a device statement verifying under the pinned admin key and naming this org is indexed;
  * - an epoch-key statement is indexed only if it verifies under the policy in force at its position: at least k
  *   trustee signatures, the policy named, verification keys interpolating to the group key (core DIR-4..DIR-6,
- *   KT-8). One that does not is recorded as untrusted and reported; a second verified statement with different
- *   content for an epoch that already has one marks the epoch as conflicted and is reported (KT-9). Neither is
- *   ever a choice: the client refuses to seal to such an epoch.
+ *   KT-8). One that does not is recorded as untrusted and reported. A later verified statement for an epoch that
+ *   already has one is a **resharing** when it has the same group key and verified under a newer policy than the
+ *   epoch's statement in force (dkg.md §8): it becomes the statement in force. Any other second statement with
+ *   different content marks the epoch as conflicted and is reported (KT-9). Neither an untrusted key nor a
+ *   conflicted epoch is ever a choice: the client refuses to seal to such an epoch.
  *
  *     kt/monitor                      the latest accepted checkpoint and the tree's frontier (JSON)
  *     kt/dir/<index>                  the entry bytes (u8 type ‖ statement) of a verified directory statement
@@ -24,6 +26,7 @@
  *     kt/policy/<index>               the entry bytes of a policy that came into force there
  *     kt/policy-latest                the index of the policy in force
  *     kt/epoch/<epoch>                the index of the epoch's (first) verified key
+ *     kt/epoch-latest/<epoch>         the index of the epoch's statement in force (the first, or its latest resharing)
  *     kt/epoch-conflict/<epoch>       the index of a second, different key for the epoch
  *     kt/epoch-bad/<index>            an epoch-key entry that failed verification (JSON: epoch, core check)
  *     kt/removed/<userId>/<deviceId>/<identity key hex>  the index of that device key's first removal
@@ -73,6 +76,7 @@ const entryPolicyKey = (index: number): string => `kt/dir-policy/${index}`;
 const policyKey = (index: number): string => `kt/policy/${index}`;
 const POLICY_LATEST_KEY = 'kt/policy-latest';
 const epochKey = (epoch: number): string => `kt/epoch/${epoch}`;
+const latestKey = (epoch: number): string => `kt/epoch-latest/${epoch}`;
 const conflictKey = (epoch: number): string => `kt/epoch-conflict/${epoch}`;
 const badKey = (index: number): string => `kt/epoch-bad/${index}`;
 const removedKey = (userId: string, deviceId: string, identityKey: Uint8Array): string =>
@@ -323,6 +327,14 @@ export class DirectoryLog {
     return this.readIndex(epochKey(epoch));
   }
 
+  /**
+   * The index of the epoch's statement in force read so far: its first key or the latest resharing of it (same
+   * group key, a newer policy). A store written before resharings were indexed has only the first key.
+   */
+  async epochKeyInForceIndex(epoch: number): Promise<number | undefined> {
+    return (await this.readIndex(latestKey(epoch))) ?? (await this.readIndex(epochKey(epoch)));
+  }
+
   /** The index of a second, different verified key of `epoch` (KT-9), if one was read. */
   epochConflict(epoch: number): Promise<number | undefined> {
     return this.readIndex(conflictKey(epoch));
@@ -425,8 +437,11 @@ export class DirectoryLog {
 
   /**
    * An epoch-key entry, verified under the policy in force at its position (KT-8). A failure is recorded and
-   * reported, never skipped in silence; a second verified key with other content for the same epoch marks the
-   * epoch conflicted (KT-9). The same statement logged twice (a retried append) is not a conflict.
+   * reported, never skipped in silence. A later verified statement for the same epoch with the same group key,
+   * verified under a newer policy than the epoch's statement in force (its policy came into force at a later
+   * index, so it has a greater serial), is a resharing and becomes the statement in force (KT-9). Any other
+   * statement with other content for the epoch marks it conflicted (KT-9). The same statement logged twice (a
+   * retried append) is neither.
    */
   private async indexEpochKey(index: number, entry: Uint8Array): Promise<void> {
     const inForce = await this.accessPolicy();
@@ -459,9 +474,20 @@ export class DirectoryLog {
     const first = await this.readIndex(epochKey(epoch));
     if (first === undefined) {
       await this.putIndex(epochKey(epoch), index);
+      await this.putIndex(latestKey(epoch), index);
     } else if (first !== index) {
-      const earlier = await this.epochKeyAt(first);
-      if (earlier === undefined || !equalBytes(earlier.content, s.statement.content)) {
+      const current = (await this.readIndex(latestKey(epoch))) ?? first;
+      const earlier = current === index ? s.statement : await this.epochKeyAt(current);
+      const earlierPolicy = await this.readIndex(entryPolicyKey(current));
+      const repeat = earlier !== undefined && equalBytes(earlier.content, s.statement.content);
+      const reshare =
+        earlier !== undefined &&
+        !repeat &&
+        equalBytes(earlier.groupKey, s.statement.groupKey) &&
+        earlierPolicy !== undefined &&
+        inForce!.index > earlierPolicy;
+      if (reshare) await this.putIndex(latestKey(epoch), index);
+      else if (!repeat) {
         if ((await this.readIndex(conflictKey(epoch))) === undefined)
           await this.putIndex(conflictKey(epoch), index);
         await this.options.onEvent?.({ type: 'epoch-key-conflict', index, epoch, first });

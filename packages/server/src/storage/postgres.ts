@@ -248,6 +248,33 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: POSTGRES_ACCESS_MIGRATION,
   },
+  // 8 and 9 are other features' (numbers may be missing: the runner applies whatever it lacks, in list order).
+  {
+    version: 10,
+    name: 'epoch key history',
+    // Every epoch-key statement the relay logged (relay.md §4.1, STORE-R-2): the epoch's first key and each
+    // resharing (same group key, a newer policy). epoch_keys keeps the one in force, which reads serve.
+    // mail_seq: the last trustee-mail seq when it was logged; mail up to the previous statement's is pruned
+    // when a statement is logged (access.md §7.1, MAIL-1).
+    sql: `
+      CREATE TABLE epoch_key_history (
+        epoch bigint NOT NULL CHECK (epoch >= 0),
+        log_index bigint NOT NULL,
+        threshold integer NOT NULL,
+        group_key bytea NOT NULL,
+        verification_keys bytea NOT NULL,
+        transcript_hash bytea NOT NULL,
+        statement bytea NOT NULL,
+        published_at bigint NOT NULL,
+        mail_seq bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (epoch, log_index)
+      );
+      INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash,
+        statement, published_at)
+        SELECT epoch, log_index, threshold, group_key, verification_keys, transcript_hash, statement, published_at
+        FROM epoch_keys;
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -372,6 +399,39 @@ interface EpochKeyRow {
   statement: Uint8Array;
   log_index: string;
   published_at: string;
+}
+
+function concatKeys(keys: readonly Uint8Array[]): Uint8Array {
+  const vk = new Uint8Array(keys.length * 32);
+  for (const [i, key] of keys.entries()) vk.set(key, i * 32);
+  return vk;
+}
+
+/**
+ * Records a logged statement and prunes the trustee mailbox (MAIL-1): every message stored before the previous
+ * statement was logged belongs to a finished session, since a session starts only after the proposer saw the
+ * previous statement on the log and this one is logged only after every trustee it needs finished it. The caller
+ * holds the epoch_keys lock, so statements are recorded one at a time.
+ */
+async function insertEpochKeyHistory(c: pg.PoolClient, k: EpochKeyRecord): Promise<void> {
+  await c.query(
+    'DELETE FROM trustee_mail WHERE seq <= (SELECT coalesce(max(mail_seq), 0) FROM epoch_key_history)',
+  );
+  await c.query(
+    'INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash, ' +
+      'statement, published_at, mail_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ' +
+      '(SELECT coalesce(max(seq), 0) FROM trustee_mail))',
+    [
+      k.epoch,
+      k.logIndex,
+      k.threshold,
+      k.groupKey,
+      concatKeys(k.verificationKeys),
+      k.transcriptHash,
+      k.statement,
+      k.publishedAt,
+    ],
+  );
 }
 
 function epochKeyFrom(r: EpochKeyRow): EpochKeyRecord {
@@ -1363,7 +1423,50 @@ export class PostgresRelayStorage implements RelayStorage {
           'log_index, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
         [k.epoch, k.threshold, k.groupKey, vk, k.transcriptHash, k.statement, k.logIndex, k.publishedAt],
       );
+      await insertEpochKeyHistory(c, k);
     });
+  }
+
+  async replaceEpochKey(k: EpochKeyRecord, previousLogIndex: number): Promise<void> {
+    await this.tx('replace epoch key', async (c) => {
+      await c.query('LOCK TABLE epoch_keys IN SHARE ROW EXCLUSIVE MODE');
+      const r = await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_keys WHERE epoch = $1', [k.epoch]);
+      if (r[0] === undefined)
+        throw new RelayError('EPOCH_KEY_UNKNOWN', 'no key of this epoch is stored', { check: 'STORE-R-2' });
+      const stored = epochKeyFrom(r[0]);
+      if (
+        stored.logIndex !== previousLogIndex ||
+        !sameBytes(stored.groupKey, k.groupKey) ||
+        k.logIndex <= stored.logIndex
+      )
+        throw new RelayError('EPOCH_KEY_EXISTS', 'the epoch key in force is another one', {
+          check: 'STORE-R-2',
+        });
+      await c.query(
+        'UPDATE epoch_keys SET threshold = $1, verification_keys = $2, transcript_hash = $3, statement = $4, ' +
+          'log_index = $5, published_at = $6 WHERE epoch = $7',
+        [
+          k.threshold,
+          concatKeys(k.verificationKeys),
+          k.transcriptHash,
+          k.statement,
+          k.logIndex,
+          k.publishedAt,
+          k.epoch,
+        ],
+      );
+      await insertEpochKeyHistory(c, k);
+    });
+  }
+
+  async epochKeyHistory(epoch: number): Promise<EpochKeyRecord[]> {
+    return this.read('epoch key history', async (c) =>
+      (
+        await rows<EpochKeyRow>(c, 'SELECT * FROM epoch_key_history WHERE epoch = $1 ORDER BY log_index', [
+          epoch,
+        ])
+      ).map(epochKeyFrom),
+    );
   }
 
   async getEpochKey(epoch: number): Promise<EpochKeyRecord | undefined> {

@@ -25,6 +25,8 @@ interface Driver {
   fresh(): Promise<RelayStorage>;
   /** Records a schema version newer than this software knows, behind the driver's back. */
   bumpSchema(): Promise<void>;
+  /** Runs SQL on the (closed) database behind the driver's back, e.g. to step its schema back. */
+  exec(sql: string): Promise<void>;
   /** Opens the same database again (a restart). */
   reopen(): Promise<RelayStorage>;
   cleanup(): Promise<void>;
@@ -846,6 +848,100 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.getEpochKey(4)).toBeUndefined();
     });
 
+    it('STORE-R-2: a resharing replaces the key in force of its epoch (same group key, later index); the history keeps every statement', async () => {
+      const k3 = {
+        epoch: 3,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex: 13,
+        publishedAt: T,
+      };
+      await s.putEpochKey(k3);
+      const k5 = { ...k3, epoch: 5, groupKey: randomBytes(32), logIndex: 15 };
+      await s.putEpochKey(k5);
+      const reshared = {
+        ...k3,
+        threshold: 3,
+        verificationKeys: [randomBytes(32), randomBytes(32), randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(100),
+        logIndex: 20,
+        publishedAt: T + 1,
+      };
+      // Another group key, a stale previous index, an index not after the one in force, an unknown epoch.
+      await rejects(s.replaceEpochKey({ ...reshared, groupKey: randomBytes(32) }, 13), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey(reshared, 12), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey({ ...reshared, logIndex: 13 }, 13), 'EPOCH_KEY_EXISTS');
+      await rejects(s.replaceEpochKey({ ...reshared, epoch: 4 }, 13), 'EPOCH_KEY_UNKNOWN');
+      expect(await s.getEpochKey(3)).toEqual(k3);
+      // An epoch below the latest published one takes its resharing (order is for new epochs only).
+      await s.replaceEpochKey(reshared, 13);
+      expect(await s.getEpochKey(3)).toEqual(reshared);
+      expect(await s.currentEpochKey()).toEqual(k5);
+      // The same resharing again: the one in force is now at index 20.
+      await rejects(s.replaceEpochKey({ ...reshared, logIndex: 21 }, 13), 'EPOCH_KEY_EXISTS');
+      await s.close();
+      s = await d.reopen();
+      expect(await s.epochKeyHistory(3)).toEqual([k3, reshared]);
+      expect(await s.epochKeyHistory(5)).toEqual([k5]);
+      expect(await s.epochKeyHistory(4)).toEqual([]);
+      expect(await s.getEpochKey(3)).toEqual(reshared);
+    });
+
+    it('migration 10 backfills the epoch-key history from the keys stored before it', async () => {
+      const k3 = {
+        epoch: 3,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex: 7,
+        publishedAt: T,
+      };
+      await s.putEpochKey(k3);
+      await s.close();
+      await d.exec('DROP TABLE epoch_key_history; DELETE FROM schema_migrations WHERE version = 10;');
+      s = await d.reopen();
+      expect(await s.epochKeyHistory(3)).toEqual([k3]);
+      await s.replaceEpochKey(
+        { ...k3, verificationKeys: [randomBytes(32), randomBytes(32)], logIndex: 9 },
+        7,
+      );
+      expect((await s.epochKeyHistory(3)).map((k) => k.logIndex)).toEqual([7, 9]);
+    });
+
+    it('MAIL-1: logging an epoch-key statement prunes the trustee mail stored before the previous statement', async () => {
+      const k = (epoch: number, logIndex: number) => ({
+        epoch,
+        threshold: 2,
+        groupKey: randomBytes(32),
+        verificationKeys: [randomBytes(32), randomBytes(32)],
+        transcriptHash: randomBytes(32),
+        statement: randomBytes(90),
+        logIndex,
+        publishedAt: T,
+      });
+      const seqs = async () => (await s.access.readMail(1, 0, 100)).map((m) => m.seq);
+      const a = await s.access.putMail(2, 0, Uint8Array.of(1), T); // session of epoch 3
+      const k3 = k(3, 10);
+      await s.putEpochKey(k3);
+      const b = await s.access.putMail(2, 1, Uint8Array.of(2), T); // session of epoch 4
+      expect(await seqs()).toEqual([a, b]);
+      await s.putEpochKey(k(4, 11));
+      // Epoch 3's session ended before epoch 4's began: its mail goes; epoch 4's stays until the next statement.
+      expect(await seqs()).toEqual([b]);
+      const c = await s.access.putMail(2, 0, Uint8Array.of(3), T); // a resharing session
+      await s.replaceEpochKey(
+        { ...k3, verificationKeys: [randomBytes(32), randomBytes(32)], logIndex: 12 },
+        10,
+      );
+      expect(await seqs()).toEqual([c]);
+    });
+
     it('STORE-R-8: policies are stored in strictly increasing serial order; the highest is in force', async () => {
       const p = (serial: number) => ({
         serial,
@@ -939,6 +1035,11 @@ contract('sqlite', () => {
       db.prepare("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')").run();
       db.close();
     },
+    exec: async (sql) => {
+      const db = new Database(`${path}.${opened}`);
+      db.exec(sql);
+      db.close();
+    },
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
 });
@@ -968,6 +1069,12 @@ if (url === undefined) {
         await c.query(`INSERT INTO ${current}.schema_migrations (version, name) VALUES (99, 'future')`);
         await c.end();
         bumped = true;
+      },
+      exec: async (sql) => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`SET search_path TO ${current}; ${sql}`);
+        await c.end();
       },
       cleanup: async () => {
         await dropSchema(url, schema);

@@ -244,6 +244,33 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: SQLITE_ACCESS_MIGRATION,
   },
+  // 8 and 9 are other features' (numbers may be missing: the runner applies whatever it lacks, in list order).
+  {
+    version: 10,
+    name: 'epoch key history',
+    // Every epoch-key statement the relay logged (relay.md §4.1, STORE-R-2): the epoch's first key and each
+    // resharing (same group key, a newer policy). epoch_keys keeps the one in force, which reads serve.
+    // mail_seq: the last trustee-mail seq when it was logged; mail up to the previous statement's is pruned
+    // when a statement is logged (access.md §7.1, MAIL-1).
+    sql: `
+      CREATE TABLE epoch_key_history (
+        epoch INTEGER NOT NULL CHECK (epoch >= 0),
+        log_index INTEGER NOT NULL,
+        threshold INTEGER NOT NULL,
+        group_key BLOB NOT NULL,
+        verification_keys BLOB NOT NULL,
+        transcript_hash BLOB NOT NULL,
+        statement BLOB NOT NULL,
+        published_at INTEGER NOT NULL,
+        mail_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (epoch, log_index)
+      ) WITHOUT ROWID;
+      INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, transcript_hash,
+        statement, published_at)
+        SELECT epoch, log_index, threshold, group_key, verification_keys, transcript_hash, statement, published_at
+        FROM epoch_keys;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -1256,7 +1283,79 @@ export class SqliteRelayStorage implements RelayStorage {
           k.logIndex,
           k.publishedAt,
         );
+      this.insertEpochKeyHistory(k);
     });
+  }
+
+  /**
+   * Records a logged statement and prunes the trustee mailbox (MAIL-1): every message stored before the previous
+   * statement was logged belongs to a finished session, since a session starts only after the proposer saw the
+   * previous statement on the log and this one is logged only after every trustee it needs finished it.
+   */
+  private insertEpochKeyHistory(k: EpochKeyRecord): void {
+    const prev = this.db
+      .prepare<[], { m: number | null }>('SELECT max(mail_seq) AS m FROM epoch_key_history')
+      .get()!.m;
+    if (prev !== null) this.db.prepare('DELETE FROM trustee_mail WHERE seq <= ?').run(prev);
+    this.db
+      .prepare(
+        'INSERT INTO epoch_key_history (epoch, log_index, threshold, group_key, verification_keys, ' +
+          'transcript_hash, statement, published_at, mail_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ' +
+          '(SELECT coalesce(max(seq), 0) FROM trustee_mail))',
+      )
+      .run(
+        k.epoch,
+        k.logIndex,
+        k.threshold,
+        k.groupKey,
+        concat32(k.verificationKeys),
+        k.transcriptHash,
+        k.statement,
+        k.publishedAt,
+      );
+  }
+
+  async replaceEpochKey(k: EpochKeyRecord, previousLogIndex: number): Promise<void> {
+    this.tx('replace epoch key', () => {
+      const r = this.db
+        .prepare<[number], EpochKeyRow>('SELECT * FROM epoch_keys WHERE epoch = ?')
+        .get(k.epoch);
+      if (r === undefined)
+        throw new RelayError('EPOCH_KEY_UNKNOWN', 'no key of this epoch is stored', { check: 'STORE-R-2' });
+      const stored = epochKeyFrom(r);
+      if (
+        stored.logIndex !== previousLogIndex ||
+        !sameBytes(stored.groupKey, k.groupKey) ||
+        k.logIndex <= stored.logIndex
+      )
+        throw new RelayError('EPOCH_KEY_EXISTS', 'the epoch key in force is another one', {
+          check: 'STORE-R-2',
+        });
+      this.db
+        .prepare(
+          'UPDATE epoch_keys SET threshold = ?, verification_keys = ?, transcript_hash = ?, statement = ?, ' +
+            'log_index = ?, published_at = ? WHERE epoch = ?',
+        )
+        .run(
+          k.threshold,
+          concat32(k.verificationKeys),
+          k.transcriptHash,
+          k.statement,
+          k.logIndex,
+          k.publishedAt,
+          k.epoch,
+        );
+      this.insertEpochKeyHistory(k);
+    });
+  }
+
+  async epochKeyHistory(epoch: number): Promise<EpochKeyRecord[]> {
+    return this.read('epoch key history', () =>
+      this.db
+        .prepare<[number], EpochKeyRow>('SELECT * FROM epoch_key_history WHERE epoch = ? ORDER BY log_index')
+        .all(epoch)
+        .map(epochKeyFrom),
+    );
   }
 
   async getEpochKey(epoch: number): Promise<EpochKeyRecord | undefined> {

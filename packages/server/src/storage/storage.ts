@@ -437,7 +437,20 @@ export interface RelayStorage {
    */
   putEpochKey(key: EpochKeyRecord): Promise<void>;
 
+  /**
+   * Replaces the key in force of an epoch that has one by a resharing of it (relay.md §4.1, STORE-R-2): the
+   * caller verified the statement under the policy in force, newer than the stored statement's. EPOCH_KEY_UNKNOWN
+   * when the epoch has no key; EPOCH_KEY_EXISTS unless the stored key is the one logged at `previousLogIndex`,
+   * has the same group key, and `key.logIndex` is greater (so two racing resharings cannot both land). The
+   * replaced statement stays in the epoch's history.
+   */
+  replaceEpochKey(key: EpochKeyRecord, previousLogIndex: number): Promise<void>;
+
+  /** The epoch's key in force: its first key, or the latest resharing of it. */
   getEpochKey(epoch: number): Promise<EpochKeyRecord | undefined>;
+
+  /** Every statement stored for `epoch` in log order: its first key, then each resharing. Empty if none. */
+  epochKeyHistory(epoch: number): Promise<EpochKeyRecord[]>;
 
   /**
    * The epoch key with the highest epoch (the latest published, possibly ahead of time). It orders publication

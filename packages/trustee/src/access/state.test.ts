@@ -3,7 +3,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deviceEntry, policyEntry, signDeviceStatement, signingKeyFromSeed } from '@overt/core';
+import {
+  deviceEntry,
+  epochKeyEntry,
+  group,
+  policyEntry,
+  randomBytes,
+  randomNonZeroScalar,
+  scalarFromInt,
+  signDeviceStatement,
+  signEpochKeyStatement,
+  signingKeyFromSeed,
+  signPolicy,
+  verifyPolicy,
+} from '@overt/core';
 import { describe, expect, it } from 'vitest';
 import {
   deviceAdded,
@@ -15,6 +28,7 @@ import {
   ORG,
   ORIGIN,
   orgKey,
+  trusteeKeys,
   View,
 } from '../../test/access-fixtures.js';
 import { AccessTracker } from './state.js';
@@ -36,6 +50,44 @@ describe('access tracker (access.md §5.1)', () => {
     expect(t.epochKey(EPOCH)?.index).toBe(1);
     expect(t.policyAt(1)?.index).toBe(0);
     expect(t.policyAt(0)).toBeUndefined();
+  });
+
+  it('keeps each resharing of an epoch key (same group key, newer policy) and answers the statement in force at a position (access.md §7.5)', async () => {
+    const org = await makeOrg();
+    const p2 = verifyPolicy(signPolicy({ ...org.policy.policy, serial: 2 }, orgKey), orgKey.publicKey);
+    const statement = (groupKey = org.publicKey.groupKey) => {
+      const slope = group.baseMul(randomNonZeroScalar());
+      return epochKeyEntry(
+        signEpochKeyStatement(
+          {
+            orgId: ORG,
+            epoch: EPOCH,
+            policyHash: p2.hash,
+            threshold: 2,
+            groupKey,
+            verificationKeys: [1, 2, 3].map((i) => group.add(groupKey, group.mul(scalarFromInt(i), slope))),
+            transcriptHash: randomBytes(32),
+            sessionId: randomBytes(32),
+            time: 0,
+          },
+          [1, 2].map((index) => ({ index, key: trusteeKeys[index - 1]! })),
+        ),
+      );
+    };
+    const reshare = statement();
+    const t = new AccessTracker(new AccessStore(':memory:'), config);
+    t.onEntry(0, policyEntry(org.policy.signed));
+    t.onEntry(1, epochEntry(org));
+    t.onEntry(2, policyEntry(p2.signed));
+    t.onEntry(3, reshare);
+    t.onEntry(4, reshare); // a retried append: the same policy, not another resharing
+    t.onEntry(5, statement()); // a second one under the same policy: ignored
+    t.onEntry(6, statement(group.baseMul(randomNonZeroScalar()))); // another group key: ignored
+    expect(t.epochKey(EPOCH)?.index).toBe(1);
+    expect(t.epochKeyInForceAt(EPOCH, 1)).toBeUndefined();
+    expect(t.epochKeyInForceAt(EPOCH, 3)?.index).toBe(1);
+    expect(t.epochKeyInForceAt(EPOCH, 4)?.index).toBe(3);
+    expect(t.epochKeyInForceAt(EPOCH, 100)?.index).toBe(3);
   });
 
   it('indexes only statements that verify: a device statement not signed by the org key names no device', async () => {

@@ -69,6 +69,8 @@ export interface EpochKeyAt {
   readonly index: number;
   readonly epoch: number;
   readonly groupKey: Element;
+  /** The statement's DKG transcript hash: which sharing of the group key it is (a resharing has another). */
+  readonly transcriptHash: Uint8Array;
 }
 
 export interface DeviceKeyAt {
@@ -125,7 +127,8 @@ function tryDecode<T>(f: () => T): T | undefined {
 
 export class AccessTracker {
   private readonly policies: PolicyAt[] = [];
-  private readonly epochKeys = new Map<number, EpochKeyAt>();
+  /** Each epoch's statements in log order: its first key, then each resharing of it (same Y, a newer policy). */
+  private readonly epochKeys = new Map<number, EpochKeyAt[]>();
   private readonly devices = new Map<string, DeviceKeyAt[]>();
   private readonly requests = new Map<string, LoggedRequest>();
   private readonly requestOrder: LoggedRequest[] = [];
@@ -222,8 +225,20 @@ export class AccessTracker {
     return this.policies[this.policies.length - 1];
   }
 
+  /** The epoch's first key on the view (its group key is that of every later resharing of it too). */
   epochKey(epoch: number): EpochKeyAt | undefined {
-    return this.epochKeys.get(epoch);
+    return this.epochKeys.get(epoch)?.[0];
+  }
+
+  /**
+   * The epoch's statement in force at log position `index` (the latest one logged before it), whose key set a
+   * share released at `index` is checked against (access.md §7.5).
+   */
+  epochKeyInForceAt(epoch: number, index: number): EpochKeyAt | undefined {
+    const list = this.epochKeys.get(epoch) ?? [];
+    let found: EpochKeyAt | undefined;
+    for (const k of list) if (k.index < index) found = k;
+    return found;
   }
 
   /** Every device_added of (user, device), in log order, with its removal if one followed. */
@@ -271,10 +286,25 @@ export class AccessTracker {
         const s = tryDecode(() =>
           verifyDirectoryEntry(this.config.orgKey, entry, this.policyAt(index)?.policy),
         );
-        if (s?.type !== 'epoch-key' || this.epochKeys.has(s.statement.epoch)) return;
+        if (s?.type !== 'epoch-key') return;
+        const list = this.epochKeys.get(s.statement.epoch) ?? [];
+        const last = list[list.length - 1];
+        // A later statement counts only as a resharing: the same group key, under a newer policy than the last.
+        if (
+          last !== undefined &&
+          (!equalBytes(last.groupKey, s.statement.groupKey) ||
+            this.policyAt(last.index) === this.policyAt(index))
+        )
+          return;
         const groupKey = tryDecode(() => decodeElement(s.statement.groupKey, 'epoch key'));
-        if (groupKey !== undefined)
-          this.epochKeys.set(s.statement.epoch, { index, epoch: s.statement.epoch, groupKey });
+        if (groupKey === undefined) return;
+        list.push({
+          index,
+          epoch: s.statement.epoch,
+          groupKey,
+          transcriptHash: s.statement.transcriptHash,
+        });
+        this.epochKeys.set(s.statement.epoch, list);
         return;
       }
       case ENTRY.deviceAdded:

@@ -75,7 +75,7 @@ export interface LoggedEpochKey {
 export interface CeremonyLog {
   /** The policy in force, seen on the log with the witness quorum and fresh; undefined otherwise (TRU-6). */
   policy(): VerifiedPolicy | undefined;
-  /** The first epoch-key statement of `epoch` on the log under the latest policy that has one, if any. */
+  /** The statement in force of `epoch` on the log: its first key, or the latest resharing of it (same Y). */
   epochKey(epoch: number): LoggedEpochKey | undefined;
   /** Submits a statement (POST /v1/trustee/epoch-keys). It counts once it is on the log. */
   publish(statement: Uint8Array): Promise<void>;
