@@ -11,8 +11,8 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
-import { SQLITE_ACCESS_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage, SHRED_MIGRATION_NAME } from './access.js';
+import { SQLITE_ACCESS_MIGRATION, SQLITE_SHRED_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -243,6 +243,13 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // The accountable-access workflow (access.md §4, relay.md §5): trustee mailbox, requests, sealed parts,
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: SQLITE_ACCESS_MIGRATION,
+  },
+  {
+    // 9, not 8: migration 8 is another branch's; the runner applies any version it has not applied, gaps allowed.
+    version: 9,
+    name: SHRED_MIGRATION_NAME,
+    // Crypto-shredding (after-release.md §6): the logged shred statements, one per (epoch, trustee).
+    sql: SQLITE_SHRED_MIGRATION,
   },
 ];
 
