@@ -122,6 +122,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'trustee',
   },
   {
+    path: ['trustee', 'shred'],
+    summary: "shred this trustee's share of an epoch: erase it for good and log a signed shred statement",
+    module: 'trustee',
+  },
+  {
     path: ['request', 'file'],
     summary: 'file an access request: signed, its confidential part sealed to every trustee, logged',
     module: 'request',
