@@ -48,6 +48,12 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'log',
   },
   {
+    path: ['log', 'stats'],
+    summary:
+      'public statistics of exceptional access from a verified log: requests, approvals, releases, seals',
+    module: 'log',
+  },
+  {
     path: ['witness', 'init'],
     summary: 'create the witness key in a data directory (if missing) and print its vkey',
     module: 'witness',
