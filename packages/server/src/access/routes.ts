@@ -18,7 +18,7 @@ import {
   type RequesterCaller,
   type TrusteeCaller,
 } from './service.js';
-import { registerShredRoutes } from './shreds.js';
+import { registerShredRoutes } from './shred-routes.js';
 
 /** The largest signed request a log entry holds (65,535 − 1). */
 const MAX_REQUEST_ENTRY = 0xffff - 1;
