@@ -21,8 +21,9 @@ import {
 } from '@overt/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RelayFixture, startRelayFixture } from '../test/relay-fixture.js';
+import { OperatorApi } from './api.js';
 import { isTrusteeError } from './errors.js';
-import { epochEndMs, Shredder, shredDueAt } from './shred.js';
+import { epochEndMs, mountShredRoutes, Shredder, shredDueAt } from './shred.js';
 import { TrusteeVault } from './vault.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -144,5 +145,76 @@ describe('trustee shredding (after-release.md §6)', () => {
     expect((await fx.service.storage.access.listShreds(EPOCH)).length).toBe(1);
     // Shredding by hand again answers the first record.
     expect(up.shred(EPOCH)).toEqual({ record: logged, created: false });
+  }, 120_000);
+
+  it('POST /v1/shreds shreds on the operator’s word and posts at once; a repeat answers the first record; bad bodies, no share and no policy are refused', async () => {
+    const fx = await startRelayFixture();
+    cleanups.push(() => fx.close());
+    const { vaults, verified } = await trustees(fx);
+    cleanups.push(() => {
+      for (const v of vaults) v.close();
+    });
+    const token = 'ab'.repeat(32);
+    let policy: typeof verified | undefined;
+    const urls: string[] = [];
+    for (const v of vaults.slice(0, 2)) {
+      const api = new OperatorApi(token);
+      const shredder = new Shredder({
+        vault: v,
+        relay: relayOf(fx.url, v),
+        policy: () => policy,
+        now: () => 1_800_000_000_000 + v.index,
+        logLine: () => undefined,
+      });
+      mountShredRoutes(api, shredder, v);
+      urls.push(await api.listen('127.0.0.1', 0));
+      cleanups.push(() => api.close());
+    }
+    const call = async (i: number, method: 'GET' | 'POST', body?: unknown) => {
+      const res = await fetch(`${urls[i - 1]}/v1/shreds`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    // No policy in force on this trustee's view: it cannot name the org, nothing is shredded.
+    expect(await call(1, 'POST', { epoch: EPOCH })).toMatchObject({
+      status: 400,
+      body: { code: 'TRUSTEE_NO_POLICY' },
+    });
+    expect(vaults[0]!.shareEpochs()).toEqual([EPOCH]);
+    policy = verified;
+    for (const bad of [
+      {},
+      { epoch: -1 },
+      { epoch: 2 ** 32 },
+      { epoch: 1.5 },
+      { epoch: EPOCH, now: 1 },
+      [EPOCH],
+      'x',
+    ])
+      expect(await call(1, 'POST', bad)).toMatchObject({ status: 400, body: { code: 'TRUSTEE_API' } });
+    expect(await call(1, 'POST', { epoch: EPOCH + 1 })).toMatchObject({
+      status: 400,
+      body: { code: 'TRUSTEE_API' },
+    });
+    expect(vaults[0]!.shareEpochs()).toEqual([EPOCH]);
+    const first = await call(1, 'POST', { epoch: EPOCH });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ epoch: EPOCH, at: 1_800_000_000_001, created: true });
+    expect(typeof first.body.logIndex).toBe('number');
+    expect(await call(1, 'POST', { epoch: EPOCH })).toEqual({
+      status: 200,
+      body: { ...first.body, created: false },
+    });
+    expect(await call(1, 'GET')).toEqual({
+      status: 200,
+      body: { shredded: [{ epoch: EPOCH, at: 1_800_000_000_001, logIndex: first.body.logIndex }] },
+    });
+    expect(await call(2, 'POST', { epoch: EPOCH })).toMatchObject({ status: 201, body: { created: true } });
+    expect((await fx.service.storage.access.listShreds(EPOCH)).map((s) => s.trusteeIndex)).toEqual([1, 2]);
+    // Trustee 3 alone holds a share of the epoch now: fewer than k = 2.
+    expect(vaults.map((v) => v.shareEpochs().length)).toEqual([0, 0, 1]);
   }, 120_000);
 });
