@@ -3,7 +3,7 @@
  * malformed key source too (TRU-2), a tampered or moved sealed row does not open (TRU-3), the data directory must
  * be private (TRU-4), identity.json must match the vault (TRU-5); no error message carries a secret.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -212,7 +212,7 @@ describe('trustee vault (access.md §6)', () => {
     );
   });
 
-  it('shreds a share: the share and its pending rows are gone, the epoch is recorded once with its statement, and asking says TRUSTEE_SHARE_SHREDDED (TRU-S1)', async () => {
+  it('shreds a share: the share and its pending rows are gone (from every file of the vault), the epoch is recorded once with its statement, and asking says TRUSTEE_SHARE_SHREDDED (TRU-S1)', async () => {
     const keys = [1, 2, 3].map(() => randomBytes(32));
     const vs = await Promise.all(
       [1, 2, 3].map((i) =>
@@ -229,6 +229,14 @@ describe('trustee vault (access.md §6)', () => {
     // A leftover pending row of the epoch goes with it.
     v.putPendingShare(690, b[0]!.keyShare!, b[0]!.transcript, randomBytes(32));
     const secretHex = toHex((await v.share(690))!.share.secret);
+    const peek = new Database(join(v.dataDir, VAULT_FILE), { readonly: true });
+    const sealedShare = (
+      peek.prepare("SELECT sealed FROM secrets WHERE name = 'epoch/690/share'").get() as { sealed: Buffer }
+    ).sealed;
+    peek.close();
+    const inFiles = () =>
+      readdirSync(v.dataDir).filter((f) => readFileSync(join(v.dataDir, f)).indexOf(sealedShare) >= 0);
+    expect(inFiles().length).toBeGreaterThan(0);
     await expectCode(
       Promise.resolve().then(() => v.shred(692, 5, () => randomBytes(8))),
       'TRUSTEE_API',
@@ -246,6 +254,8 @@ describe('trustee vault (access.md §6)', () => {
     expect(v.shred(690, 2_000, () => randomBytes(120))).toEqual(rec);
     expect(signed).toBe(1);
     await expectCode(v.share(690), 'TRUSTEE_SHARE_SHREDDED', 'TRU-S1', [secretHex]);
+    // Not in the database file's free pages, nor in the WAL: no file of the vault holds the sealed share.
+    expect(inFiles()).toEqual([]);
     expect(v.shareEpochs()).toEqual([691]);
     expect((await v.share(691))!.epoch).toBe(691);
     // No ceremony output brings it back.

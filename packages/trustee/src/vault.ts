@@ -263,6 +263,8 @@ export class TrusteeVault implements ShareVault {
       chmodSync(join(o.dataDir, VAULT_FILE), 0o600);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
+      // Deleted rows are overwritten with zeros in the database file (a shredded share must not linger in free pages).
+      db.pragma('secure_delete = ON');
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
@@ -526,7 +528,8 @@ export class TrusteeVault implements ShareVault {
 
   /**
    * Crypto-shredding (after-release.md §6, TRU-S1): deletes the share of `epoch` and every pending share of it, and
-   * records the epoch as shredded with the shred statement `sign(at)` returns, in one transaction. Resolves the
+   * records the epoch as shredded with the shred statement `sign(at)` returns, in one transaction; then checkpoints
+   * and truncates the WAL, so that (with `secure_delete`) no page of the vault's files holds the sealed share. Resolves the
    * record; an epoch shredded before resolves its first record unchanged (a statement is signed once).
    * TRUSTEE_API when this trustee holds no share of `epoch`.
    */
@@ -547,6 +550,8 @@ export class TrusteeVault implements ShareVault {
         .run(epoch, at, statement);
     })();
     this.shareCache.delete(epoch);
+    // The WAL still holds page images with the sealed share: copy the zeroed pages into the database and empty it.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
     return { epoch, at, statement: statement.slice(), logIndex: null };
   }
 
