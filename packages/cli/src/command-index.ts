@@ -54,6 +54,12 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'log',
   },
   {
+    path: ['log', 'stats'],
+    summary:
+      'public statistics of exceptional access from a verified log: requests, approvals, releases, seals',
+    module: 'log',
+  },
+  {
     path: ['witness', 'init'],
     summary: 'create the witness key in a data directory (if missing) and print its vkey',
     module: 'witness',
@@ -125,6 +131,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   {
     path: ['trustee', 'deny'],
     summary: 'deny an access request: sign the denial and submit it to the relay',
+    module: 'trustee',
+  },
+  {
+    path: ['trustee', 'shred'],
+    summary: "shred this trustee's share of an epoch: erase it for good and log a signed shred statement",
     module: 'trustee',
   },
   {

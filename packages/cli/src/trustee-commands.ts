@@ -1,11 +1,13 @@
 /**
- * `overt trustee serve|review|approve|deny`: runs a trustee daemon, and a trustee's operator reviews access requests
- * and decides them through the local operator API of the running daemon (docs/spec/access.md §6; cli.md §8).
+ * `overt trustee serve|review|approve|deny|shred`: runs a trustee daemon, and a trustee's operator reviews access
+ * requests, decides them and shreds an epoch's share through the local operator API of the running daemon
+ * (docs/spec/access.md §6, after-release.md §6; cli.md §8).
  *
  *   overt trustee serve   --data DIR --relay URL [--index I] [--port N] [--host H] [--passphrase-file F]
  *   overt trustee review  (--data DIR | --url URL --token-file FILE) [--all]
  *   overt trustee approve REQUEST_ID (--data DIR | …) [--reason TEXT]
  *   overt trustee deny    REQUEST_ID (--data DIR | …) [--reason TEXT]
+ *   overt trustee shred   --epoch E --yes (--data DIR | …)
  *
  * With --data the API's URL is read from DIR/api.url and its bearer token from DIR/api.token (both written by
  * `overt trustee serve`). The confidential details are printed to the operator's terminal only; they are never
@@ -405,4 +407,56 @@ const serve: Command = {
   },
 };
 
-export const trusteeCommands: readonly Command[] = [serve, review, decide('approve'), decide('deny')];
+const shred: Command = {
+  path: ['trustee', 'shred'],
+  summary: "shred this trustee's share of an epoch: erase it for good and log a signed shred statement",
+  positionals: [],
+  options: {
+    ...CONNECTION,
+    epoch: { type: 'string', value: 'E', description: 'the epoch number (calendar months since 1970-01)' },
+    yes: { type: 'boolean', description: 'confirm: the share is erased and cannot be recovered' },
+  },
+  details:
+    'The daemon deletes its share of epoch E from its vault and records the epoch as shredded in the same\n' +
+    'transaction, signs a shred statement and posts it to the relay (again on every poll until the relay has\n' +
+    'logged it). Once n − k + 1 trustees have shredded E, nobody can release a share for any envelope of E again\n' +
+    'and the relay deletes its envelopes. The daemon also does this by itself once E ended and the retention of the\n' +
+    'policy in force has passed. Shredding is irreversible, so --yes is required. Shredding an epoch again prints\n' +
+    'the first record. Epoch E of calendar months is 12·(year − 1970) + month − 1 (2026-12 is 683).',
+  examples: [
+    'overt trustee shred --epoch 683 --yes --data ./data/trustee1',
+    'overt trustee shred --epoch 683 --yes --data ./data/trustee1 --json',
+  ],
+  async run(ctx) {
+    const epoch = intOption(ctx, 'epoch', 0, 0xffffffff);
+    if (epoch === undefined) throw new UsageError('--epoch E is required');
+    if (ctx.values.yes !== true)
+      throw new UsageError(
+        `shredding epoch ${epoch} erases this trustee's share for good: add --yes to confirm`,
+      );
+    const api = apiOf(ctx);
+    try {
+      const out = (await call(api, 'POST', '/v1/shreds', { epoch })) as {
+        epoch: number;
+        at: number;
+        logIndex: number | null;
+        created: boolean;
+      };
+      const logged =
+        out.logIndex === null
+          ? 'the relay has not logged the statement yet; the daemon keeps posting it'
+          : `log index ${out.logIndex}`;
+      emit(
+        ctx,
+        { ok: true, ...out },
+        `${out.created ? 'shredded' : 'already shredded'} epoch ${out.epoch} at ${iso(out.at)} (${logged})`,
+      );
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ApiProblem) return failed(ctx, e);
+      throw e;
+    }
+  },
+};
+
+export const trusteeCommands: readonly Command[] = [serve, review, decide('approve'), decide('deny'), shred];

@@ -21,6 +21,8 @@ export interface NpmStart {
   readonly adminKey: string;
   /** The relay's URL, known once the system has started (in `beforeAll`). */
   readonly relay: string;
+  /** What `npm start` printed up to its ready line (the relay, the trustees with their pids, …). */
+  readonly startOutput: string;
   /** `overt admin enrol` arguments that enrol `user`'s `device` with public key `deviceKey` (base64). */
   adminEnrolArgs(user: string, device: string, deviceKey: string): string[];
   /**
@@ -37,8 +39,11 @@ export async function ok(args: readonly string[], env: Env = {}): Promise<Record
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-/** Resolves with the relay URL `npm start` prints once everything is up; rejects if it exits or stalls first. */
-function relayUrl(system: ChildProcess): Promise<string> {
+/**
+ * Resolves with the relay URL `npm start` prints once everything is up, and its output to then; rejects if it
+ * exits or stalls first.
+ */
+function relayUrl(system: ChildProcess): Promise<{ url: string; output: string }> {
   let out = '';
   system.stderr?.on('data', (d) => {
     out += String(d);
@@ -51,7 +56,7 @@ function relayUrl(system: ChildProcess): Promise<string> {
       if (!out.includes('Ctrl-C stops everything.')) return;
       clearTimeout(timer);
       const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
-      if (url) resolve(url);
+      if (url) resolve({ url, output: out });
       else reject(new Error(`unexpected output:\n${out}`));
     });
   });
@@ -64,6 +69,7 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
   const adminKey = join(dataDir, 'admin.key');
   let system: ChildProcess | undefined;
   let relay = '';
+  let startOutput = '';
 
   beforeAll(async () => {
     // Its own process group (test/children.ts): the witnesses it forks are stopped with it, even if it dies first.
@@ -72,7 +78,7 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
       env: { ...process.env, OVERT_START_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    relay = await relayUrl(system);
+    ({ url: relay, output: startOutput } = await relayUrl(system));
     // The start waits for the three trustee daemons' first ceremonies (start.md §4.2).
   }, 150_000);
 
@@ -104,6 +110,9 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
     adminKey,
     get relay() {
       return relay;
+    },
+    get startOutput() {
+      return startOutput;
     },
     adminEnrolArgs,
     async enrol(user, profile) {

@@ -3,12 +3,14 @@
  * Typed errors, the MLS layer (conversations as RFC 9420 groups of devices), the relay transport (signed requests,
  * mailbox socket), the state-store interface, and `OvertClient` (send and receive with capsule checks).
  */
+export * from './access/access-log.js';
 export * from './access/case.js';
 export * from './access/case-crypto.js';
 export * from './access/evidence.js';
 export * from './access/evidence-verify.js';
 export * from './access/relay-client.js';
 export * from './access/requester.js';
+export * from './access/stats.js';
 export * from './errors.js';
 export * from './log/anchors.js';
 export * from './log/directory-log.js';

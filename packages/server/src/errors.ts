@@ -128,6 +128,10 @@ export type AccessErrorCode =
   | 'ACCESS_RELEASE_UNKNOWN'
   /** The refusal does not verify under the policy in force (ACC-F1). */
   | 'ACCESS_REFUSAL_INVALID'
+  /** The shred statement does not verify under the policy in force (ACC-S1, after-release.md §6). */
+  | 'ACCESS_SHRED_INVALID'
+  /** Another shred statement of the same (epoch, trustee) is stored (ACC-S2). */
+  | 'ACCESS_SHRED_EXISTS'
   /** The relay has no execution key configured: it cannot execute, so it takes no request (ACC-X1). */
   | 'ACCESS_DISABLED';
 
@@ -236,6 +240,8 @@ const STATUS: Record<RelayErrorCode, number> = {
   ACCESS_RELEASE_CONFLICT: 409,
   ACCESS_RELEASE_UNKNOWN: 404,
   ACCESS_REFUSAL_INVALID: 400,
+  ACCESS_SHRED_INVALID: 400,
+  ACCESS_SHRED_EXISTS: 409,
   ACCESS_DISABLED: 503,
   STORE_R_FAILED: 503,
   STORE_R_CORRUPT: 500,

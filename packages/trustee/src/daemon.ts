@@ -12,6 +12,10 @@
  * A failing tick is logged (no secrets), raised as an alert and retried at the next poll. When the API listens its
  * URL is written to DATA/api.url (0600; removed at close), which `overt trustee review|approve|deny` reads.
  *
+ * Crypto-shredding (src/shred.ts, after-release.md §6): after the monitor's update on every poll, the
+ * {@link Shredder} shreds every epoch whose retention is over under the policy in force and posts the recorded shred
+ * statements the relay has not logged; `POST /v1/shreds {epoch}` shreds on the operator's word.
+ *
  * Further hooks:
  *   - `routes(router)`: adds operator API routes (GET/POST with `:param` segments, JSON in and out);
  *   - `running.log.onEntry((index, entry) => …)`: every verified log entry, in order;
@@ -39,6 +43,7 @@ import {
   rewindFollower,
   type TrustAnchors,
 } from './monitor.js';
+import { mountShredRoutes, Shredder, shreddedJson } from './shred.js';
 import { TrusteeVault, type VaultKeySource, vaultKeySource } from './vault.js';
 
 /** The epoch of a time: calendar months since January 1970 (directory.md §4). */
@@ -99,6 +104,8 @@ export interface RunningTrustee {
   readonly ceremony: CeremonyEngine;
   /** The access half; undefined when the anchors carry no `accessKey`. */
   readonly access: AccessService | undefined;
+  /** Crypto-shredding (after-release.md §6). */
+  readonly shredder: Shredder;
   readonly apiToken: string;
   close(): Promise<void>;
 }
@@ -257,6 +264,17 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
     });
     ceremony = engine;
     let lastError: string | undefined;
+    const shredder = new Shredder({
+      vault,
+      relay: new AccessRelayClient({
+        url: relayBase,
+        signer: { kind: 'trustee', index: vault.index, key: vault.signingKey() },
+        now,
+      }),
+      policy: () => log.policy(),
+      now,
+      logLine,
+    });
 
     const token = loadOrCreateApiToken(o.dataDir);
     api = new OperatorApi(token);
@@ -273,6 +291,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
           problem: log.problem() ?? null,
           checkpoint: cp ? { size: cp.size } : null,
           shares: vault.shareEpochs(),
+          shredded: vault.shreddedEpochs().map(shreddedJson),
           epochKeys: (o.epochs?.() ?? [calendarMonthEpoch(now()), calendarMonthEpoch(now()) + 1]).map(
             (e) => ({
               epoch: e,
@@ -290,6 +309,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
     });
     api.get('/v1/alerts', () => ({ status: 200, body: { alerts: vault.alerts() } }));
     if (accessHalf) mountAccessRoutes(api, accessHalf.routes);
+    mountShredRoutes(api, shredder, vault);
     o.routes?.(api);
     const url = await api.listen(o.host ?? '127.0.0.1', o.port);
     writeFileSync(urlFile, `${url}\n`, { mode: 0o600 });
@@ -329,6 +349,11 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
             lastError = e instanceof Error ? e.message : String(e);
           }
           await runAccess();
+          try {
+            await shredder.tick();
+          } catch (e) {
+            lastError = e instanceof Error ? e.message : String(e);
+          }
           await sleep(engine.active ? pollMs : idleMs);
         }
       })(),
@@ -359,6 +384,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
       log,
       ceremony: engine,
       access: accessHalf,
+      shredder,
       apiToken: token,
       close() {
         closing ??= (async () => {

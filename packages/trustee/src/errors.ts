@@ -17,7 +17,9 @@ export type TrusteeErrorCode =
   /** The trustee has no policy seen on the log with the witness quorum, or the view is stale (TRU-6). */
   | 'TRUSTEE_NO_POLICY'
   /** Bad operator API request (TRU-7). */
-  | 'TRUSTEE_API';
+  | 'TRUSTEE_API'
+  /** The share of an epoch was shredded (after-release.md §6, TRU-S1): it is gone, and no ceremony restores it. */
+  | 'TRUSTEE_SHARE_SHREDDED';
 
 export class TrusteeError extends Error {
   readonly code: TrusteeErrorCode;

@@ -13,5 +13,6 @@ export * from './ceremony/relay-transport.js';
 export * from './daemon.js';
 export * from './errors.js';
 export * from './monitor.js';
+export * from './shred.js';
 export * from './vault.js';
 export type { EpochShare, ShareVault } from './vault-api.js';

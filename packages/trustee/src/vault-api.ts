@@ -21,7 +21,10 @@ export interface ShareVault {
   signingKey(): SigningKeyPair;
   /** The trustee's HPKE key pair (X25519, raw 32 bytes each): opens the sealed confidential parts (access.md §2). */
   hpkeKeyPair(): { readonly publicKey: Uint8Array; readonly secretKey: Uint8Array };
-  /** The share of `epoch`, or undefined when this trustee holds none (not a participant, or shredded). */
+  /**
+   * The share of `epoch`, or undefined when this trustee never held one (not a participant). Throws
+   * TRUSTEE_SHARE_SHREDDED (TRU-S1) when the share was shredded (after-release.md §6).
+   */
   share(epoch: number): Promise<EpochShare | undefined>;
   /**
    * Records an alert (GET /v1/alerts) once per `dedup` key when given; true when it is new. `detail` is public

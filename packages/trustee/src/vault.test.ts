@@ -3,7 +3,7 @@
  * malformed key source too (TRU-2), a tampered or moved sealed row does not open (TRU-3), the data directory must
  * be private (TRU-4), identity.json must match the vault (TRU-5); no error message carries a secret.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -210,6 +210,71 @@ describe('trustee vault (access.md §6)', () => {
       'TRUSTEE_VAULT_CORRUPT',
       'TRU-3',
     );
+  });
+
+  it('shreds a share: the share and its pending rows are gone (from every file of the vault), the epoch is recorded once with its statement, and asking says TRUSTEE_SHARE_SHREDDED (TRU-S1)', async () => {
+    const keys = [1, 2, 3].map(() => randomBytes(32));
+    const vs = await Promise.all(
+      [1, 2, 3].map((i) =>
+        TrusteeVault.open({ dataDir: tmp(), key: { kind: 'raw', key: keys[i - 1]! }, index: i }),
+      ),
+    );
+    const a = await dkgFor(vs, 690);
+    const b = await dkgFor(vs, 691);
+    const v = vs[0]!;
+    v.putPendingShare(690, a[0]!.keyShare!, a[0]!.transcript, a[0]!.transcriptHash);
+    expect(v.activateShare(690, a[0]!.transcriptHash)).toBe(true);
+    v.putPendingShare(691, b[0]!.keyShare!, b[0]!.transcript, b[0]!.transcriptHash);
+    expect(v.activateShare(691, b[0]!.transcriptHash)).toBe(true);
+    // A leftover pending row of the epoch goes with it.
+    v.putPendingShare(690, b[0]!.keyShare!, b[0]!.transcript, randomBytes(32));
+    const secretHex = toHex((await v.share(690))!.share.secret);
+    const peek = new Database(join(v.dataDir, VAULT_FILE), { readonly: true });
+    const sealedShare = (
+      peek.prepare("SELECT sealed FROM secrets WHERE name = 'epoch/690/share'").get() as { sealed: Buffer }
+    ).sealed;
+    peek.close();
+    const inFiles = () =>
+      readdirSync(v.dataDir).filter((f) => readFileSync(join(v.dataDir, f)).indexOf(sealedShare) >= 0);
+    expect(inFiles().length).toBeGreaterThan(0);
+    await expectCode(
+      Promise.resolve().then(() => v.shred(692, 5, () => randomBytes(8))),
+      'TRUSTEE_API',
+      'TRU-S1',
+    );
+    let signed = 0;
+    const statement = randomBytes(120);
+    const rec = v.shred(690, 1_000, (at) => {
+      signed++;
+      expect(at).toBe(1_000);
+      return statement;
+    });
+    expect(rec).toEqual({ epoch: 690, at: 1_000, statement, logIndex: null });
+    // Signed once: a second shred returns the first record.
+    expect(v.shred(690, 2_000, () => randomBytes(120))).toEqual(rec);
+    expect(signed).toBe(1);
+    await expectCode(v.share(690), 'TRUSTEE_SHARE_SHREDDED', 'TRU-S1', [secretHex]);
+    // Not in the database file's free pages, nor in the WAL: no file of the vault holds the sealed share.
+    expect(inFiles()).toEqual([]);
+    expect(v.shareEpochs()).toEqual([691]);
+    expect((await v.share(691))!.epoch).toBe(691);
+    // No ceremony output brings it back.
+    expect(() => v.putPendingShare(690, a[0]!.keyShare!, a[0]!.transcript, a[0]!.transcriptHash)).toThrow(
+      /TRUSTEE_SHARE_SHREDDED/,
+    );
+    v.markShredLogged(690, 17);
+    const dir = v.dataDir;
+    for (const x of vs) x.close();
+
+    // After a restart: still shredded, and no row of the database holds the share.
+    const reopened = await TrusteeVault.open({ dataDir: dir, key: { kind: 'raw', key: keys[0]! } });
+    expect(reopened.shreddedEpochs()).toEqual([{ epoch: 690, at: 1_000, statement, logIndex: 17 }]);
+    await expectCode(reopened.share(690), 'TRUSTEE_SHARE_SHREDDED', 'TRU-S1');
+    reopened.close();
+    const db = new Database(join(dir, VAULT_FILE));
+    const names = (db.prepare('SELECT name FROM secrets').all() as { name: string }[]).map((r) => r.name);
+    db.close();
+    expect(names.filter((n) => n.startsWith('epoch/690/'))).toEqual([]);
   });
 
   it('refuses a data directory others can read (TRU-4)', async () => {

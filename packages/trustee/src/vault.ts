@@ -8,7 +8,9 @@
  * Argon2id(passphrase) with a salt and parameters stored in the clear in the `meta` table, or a raw 32-byte key.
  * A sealed check row tells a wrong key (TRU-1) from a tampered row (TRU-3).
  *
- * Plain rows hold state that is not secret (ceremony attempts, the monitor's checkpoint, alerts).
+ * Plain rows hold state that is not secret (ceremony attempts, the monitor's checkpoint, alerts), and the
+ * `shredded` table (after-release.md §6): one row per epoch whose share this trustee erased, with the signed shred
+ * statement and, once the relay took it, its log index.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -201,6 +203,22 @@ export interface Alert {
   readonly at: number;
 }
 
+/** One shredded epoch (after-release.md §6): when, the signed shred statement, and its log index once posted. */
+export interface ShreddedEpoch {
+  readonly epoch: number;
+  readonly at: number;
+  /** The signed shred statement (workflow.md §9.6), signed once, when the share was deleted. */
+  readonly statement: Uint8Array;
+  /** The statement's log index, once the relay took it; null until then. */
+  readonly logIndex: number | null;
+}
+
+function shredded(epoch: number): TrusteeError {
+  return new TrusteeError('TRUSTEE_SHARE_SHREDDED', `the share of epoch ${epoch} was shredded`, {
+    check: 'TRU-S1',
+  });
+}
+
 export class TrusteeVault implements ShareVault {
   readonly index: number;
   readonly dataDir: string;
@@ -245,12 +263,16 @@ export class TrusteeVault implements ShareVault {
       chmodSync(join(o.dataDir, VAULT_FILE), 0o600);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
+      // Deleted rows are overwritten with zeros in the database file (a shredded share must not linger in free pages).
+      db.pragma('secure_delete = ON');
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
         CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
           detail TEXT NOT NULL, at INTEGER NOT NULL, dedup TEXT UNIQUE);
+        CREATE TABLE IF NOT EXISTS shredded (epoch INTEGER PRIMARY KEY, at INTEGER NOT NULL,
+          statement BLOB NOT NULL, log_index INTEGER);
       `);
       const key = deriveKey(db, o.key, o.argon2 ?? DEFAULT_VAULT_ARGON2);
       const vault = await TrusteeVault.init(o, db, key);
@@ -416,8 +438,12 @@ export class TrusteeVault implements ShareVault {
     };
   }
 
-  /** The active share of `epoch` (the one whose transcript hash is on the log), or undefined. */
+  /**
+   * The active share of `epoch` (the one whose transcript hash is on the log), or undefined when this trustee never
+   * held one. TRUSTEE_SHARE_SHREDDED (TRU-S1) when it was shredded.
+   */
   async share(epoch: number): Promise<EpochShare | undefined> {
+    if (this.shreddedEpoch(epoch) !== undefined) throw shredded(epoch);
     const cached = this.shareCache.get(epoch);
     if (cached) return cached;
     const plain = this.sealedRow(TrusteeVault.shareRow(epoch));
@@ -434,8 +460,10 @@ export class TrusteeVault implements ShareVault {
   /**
    * Stores the output of a finished ceremony as pending: it becomes the epoch's share only when its transcript
    * hash is on the log ({@link activateShare}). A ceremony rerun leaves another pending row; activation keeps one.
+   * TRUSTEE_SHARE_SHREDDED (TRU-S1) for a shredded epoch: nothing brings its share back.
    */
   putPendingShare(epoch: number, share: KeyShare, transcript: Uint8Array, transcriptHash: Uint8Array): void {
+    if (this.shreddedEpoch(epoch) !== undefined) throw shredded(epoch);
     const plain = encodeShare({ epoch, index: share.index, secret: share.secret, transcript });
     try {
       this.putRow(TrusteeVault.pendingRow(epoch, transcriptHash), plain, true);
@@ -464,6 +492,7 @@ export class TrusteeVault implements ShareVault {
       | { sealed: Buffer }
       | undefined;
     if (row === undefined) return false;
+    if (this.shreddedEpoch(epoch) !== undefined) throw shredded(epoch);
     const plain = this.sealedRow(pending)!;
     try {
       TrusteeVault.toEpochShare(decodeShare(plain), epoch);
@@ -491,10 +520,61 @@ export class TrusteeVault implements ShareVault {
     return rows.map((r) => Number(r.name.split('/')[1])).sort((a, b) => a - b);
   }
 
-  /** Deletes the share of `epoch` (shredding after retention, or erasure after a resharing dropped this trustee). */
+  /** Deletes the share of `epoch` (erasure after a resharing dropped this trustee; shredding is {@link shred}). */
   deleteShare(epoch: number): void {
     this.db.prepare('DELETE FROM secrets WHERE name = ?').run(TrusteeVault.shareRow(epoch));
     this.shareCache.delete(epoch);
+  }
+
+  /**
+   * Crypto-shredding (after-release.md §6, TRU-S1): deletes the share of `epoch` and every pending share of it, and
+   * records the epoch as shredded with the shred statement `sign(at)` returns, in one transaction; then checkpoints
+   * and truncates the WAL, so that (with `secure_delete`) no page of the vault's files holds the sealed share. Resolves the
+   * record; an epoch shredded before resolves its first record unchanged (a statement is signed once).
+   * TRUSTEE_API when this trustee holds no share of `epoch`.
+   */
+  shred(epoch: number, at: number, sign: (at: number) => Uint8Array): ShreddedEpoch {
+    const before = this.shreddedEpoch(epoch);
+    if (before !== undefined) return before;
+    const name = TrusteeVault.shareRow(epoch);
+    if (this.db.prepare('SELECT 1 FROM secrets WHERE name = ?').get(name) === undefined)
+      throw new TrusteeError('TRUSTEE_API', `this trustee holds no share of epoch ${epoch}`, {
+        check: 'TRU-S1',
+      });
+    const statement = sign(at);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM secrets WHERE name = ?').run(name);
+      this.db.prepare('DELETE FROM secrets WHERE name LIKE ?').run(`epoch/${epoch}/pending/%`);
+      this.db
+        .prepare('INSERT INTO shredded (epoch, at, statement, log_index) VALUES (?, ?, ?, NULL)')
+        .run(epoch, at, statement);
+    })();
+    this.shareCache.delete(epoch);
+    // The WAL still holds page images with the sealed share: copy the zeroed pages into the database and empty it.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return { epoch, at, statement: statement.slice(), logIndex: null };
+  }
+
+  /** The shred record of `epoch`, or undefined when it was not shredded. */
+  shreddedEpoch(epoch: number): ShreddedEpoch | undefined {
+    const row = this.db
+      .prepare('SELECT epoch, at, statement, log_index FROM shredded WHERE epoch = ?')
+      .get(epoch) as ShredRow | undefined;
+    return row === undefined ? undefined : shredRecord(row);
+  }
+
+  /** Every shredded epoch, ascending. */
+  shreddedEpochs(): ShreddedEpoch[] {
+    return (
+      this.db
+        .prepare('SELECT epoch, at, statement, log_index FROM shredded ORDER BY epoch')
+        .all() as ShredRow[]
+    ).map(shredRecord);
+  }
+
+  /** Records the log index of `epoch`'s shred statement once the relay took it. */
+  markShredLogged(epoch: number, logIndex: number): void {
+    this.db.prepare('UPDATE shredded SET log_index = ? WHERE epoch = ?').run(logIndex, epoch);
   }
 
   /** A plain (not secret) state value. */
@@ -535,6 +615,17 @@ export class TrusteeVault implements ShareVault {
     this.key.fill(0);
     this.db.close();
   }
+}
+
+interface ShredRow {
+  readonly epoch: number;
+  readonly at: number;
+  readonly statement: Buffer;
+  readonly log_index: number | null;
+}
+
+function shredRecord(r: ShredRow): ShreddedEpoch {
+  return { epoch: r.epoch, at: r.at, statement: new Uint8Array(r.statement), logIndex: r.log_index };
 }
 
 function deriveKey(db: Database.Database, source: VaultKeySource, params: Argon2idParams): Uint8Array {

@@ -100,6 +100,11 @@ const CALLS: {
     good: { index: 8 },
   },
   { name: 'submitRefusal', call: (c) => c.submitRefusal(new Uint8Array(5)), good: { index: 9 } },
+  {
+    name: 'submitShred',
+    call: (c) => c.submitShred(new Uint8Array(5)),
+    good: { index: 10, shredded: false },
+  },
 ];
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -164,6 +169,13 @@ describe('strict answers', () => {
       0,
     );
     expect(r).toEqual({ index: 8, created: false });
+    let target = '';
+    const shred = await client(async (url, init) => {
+      target = `${url} ${new TextDecoder().decode(init.body as Uint8Array)}`;
+      return answer(201, { index: 12, shredded: true });
+    }).submitShred(Uint8Array.of(1, 2));
+    expect(shred).toEqual({ index: 12, created: true, shredded: true });
+    expect(target).toBe('http://relay.invalid/v1/trustee/shreds {"shred":"AQI="}');
   });
 
   it('a mutated answer (a field dropped, added, or of another type) is RELAY_RESPONSE_MALFORMED (property)', async () => {
@@ -182,6 +194,8 @@ describe('strict answers', () => {
           if (how === 'drop' && (key === 'removedIndex' || key === 'execution')) return;
           // `next` is null at the end of a list: null there is well formed.
           if (how === 'replace' && key === 'next' && value === null) return;
+          // A boolean in place of a boolean (`shredded`) is well formed.
+          if (how === 'replace' && typeof value === 'boolean' && typeof body[key] === 'boolean') return;
           // An empty list in place of a list is a well-formed empty answer.
           if (how === 'replace' && Array.isArray(value) && Array.isArray(body[key])) return;
           if (how === 'drop') delete body[key];

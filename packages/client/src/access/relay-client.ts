@@ -448,4 +448,18 @@ export class AccessRelayClient {
     const r = this.logged(a);
     return { index: r.index, created: r.created };
   }
+
+  // ── Shred statements (trustee; after-release.md §6) ──
+
+  /**
+   * Logs this trustee's signed shred statement (`POST /v1/trustee/shreds`). `shredded`: n − k + 1 trustees of the
+   * policy in force have now logged a shred of the epoch (the relay deleted its envelopes). Same bytes again:
+   * `created` false; other bytes for the same epoch: RELAY_REFUSED with `ACCESS_SHRED_EXISTS`.
+   */
+  async submitShred(shred: Uint8Array): Promise<Logged & { readonly shredded: boolean }> {
+    const a = await this.call('POST', '/v1/trustee/shreds', { shred: toBase64(shred) });
+    const r = this.logged(a, ['shredded']);
+    if (typeof r.o.shredded !== 'boolean') malformed('shredded is not a boolean');
+    return { index: r.index, created: r.created, shredded: r.o.shredded };
+  }
 }

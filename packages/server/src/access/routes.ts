@@ -18,6 +18,7 @@ import {
   type RequesterCaller,
   type TrusteeCaller,
 } from './service.js';
+import { registerShredRoutes } from './shred-routes.js';
 
 /** The largest signed request a log entry holds (65,535 − 1). */
 const MAX_REQUEST_ENTRY = 0xffff - 1;
@@ -321,4 +322,7 @@ export function registerAccessRoutes(route: AccessRoute, access: AccessService):
     ctx.reply.status(r.created ? 201 : 200);
     return epochKeyJson(r.record);
   });
+
+  // ── Shred statements (after-release.md §6) ──
+  registerShredRoutes(route, access.shreds);
 }

@@ -60,6 +60,7 @@ import type {
   SelectedEnvelope,
 } from '../storage/access.js';
 import type { DeviceRecord, EnvelopeRecord, EpochKeyRecord, RelayStorage } from '../storage/storage.js';
+import { ShredService } from './shreds.js';
 
 /** A trustee mailbox message's largest body (access.md §4). */
 export const MAX_MAIL_BYTES = 256 * 1024;
@@ -145,6 +146,8 @@ export class AccessService {
   private readonly now: () => number;
   private readonly relay: RelayService;
   readonly accessKey: SigningKeyPair | undefined;
+  /** Crypto-shredding (after-release.md §6): logged shred statements and the deletion of shredded epochs. */
+  readonly shreds: ShredService;
   /** Access writes run one at a time on this node: check, append, store; and at most one execution. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -155,6 +158,7 @@ export class AccessService {
     this.now = o.now;
     this.relay = o.relay;
     this.accessKey = o.accessKey;
+    this.shreds = new ShredService(o);
   }
 
   private exclusive<R>(f: () => Promise<R>): Promise<R> {

@@ -562,6 +562,7 @@ describe('ACC-0: malformed bodies, paths and queries are ACCESS_BAD_REQUEST and 
       { path: '/v1/access/refusals', who: t1, good: { refusal: b } },
       { path: '/v1/trustee/mail', who: t1, good: { to: 2, body: b } },
       { path: '/v1/trustee/epoch-keys', who: t1, good: { statement: b } },
+      { path: '/v1/trustee/shreds', who: t1, good: { shred: b } },
     );
   });
 

@@ -16,6 +16,7 @@ import type {
   ReleaseRecord,
   SealedPart,
   SelectedEnvelope,
+  ShredRecord,
   TrusteeMail,
 } from './access.js';
 import { accessStatus } from './access-sqlite.js';
@@ -117,6 +118,36 @@ function requestFrom(r: RequestRow): AccessRequestRecord {
     logIndex: num(r.log_index),
     policySerial: num(r.policy_serial),
     status: accessStatus(r.status, 'postgres'),
+    receivedAt: num(r.received_at),
+  };
+}
+
+/** Migration 9 (after-release.md §6): one logged shred statement per (epoch, trustee). */
+export const POSTGRES_SHRED_MIGRATION = `
+  CREATE TABLE access_shreds (
+    epoch bigint NOT NULL CHECK (epoch BETWEEN 0 AND 4294967295),
+    trustee_index smallint NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    signed bytea NOT NULL,
+    log_index bigint NOT NULL,
+    received_at bigint NOT NULL,
+    PRIMARY KEY (epoch, trustee_index)
+  );
+`;
+
+interface ShredRow {
+  epoch: string;
+  trustee_index: number;
+  signed: Uint8Array;
+  log_index: string;
+  received_at: string;
+}
+
+function shredFrom(r: ShredRow): ShredRecord {
+  return {
+    epoch: num(r.epoch),
+    trusteeIndex: r.trustee_index,
+    signed: plainBytes(r.signed),
+    logIndex: num(r.log_index),
     receivedAt: num(r.received_at),
   };
 }
@@ -437,5 +468,41 @@ export class PostgresAccessStorage implements AccessStorage {
         ...capsuleColumn(r.capsule, 'postgres'),
       }));
     });
+  }
+
+  async putShred(x: ShredRecord): Promise<void> {
+    await this.tx('put shred', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_shreds (epoch, trustee_index, signed, log_index, received_at) ' +
+          'VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+        [x.epoch, x.trusteeIndex, x.signed, x.logIndex, x.receivedAt],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_SHRED_EXISTS', 'a shred of this epoch by this trustee is stored', {
+          check: 'ACC-S2',
+        });
+    });
+  }
+
+  async getShred(epoch: number, trustee: number): Promise<ShredRecord | undefined> {
+    return this.read('read shred', async (c) => {
+      const r = (
+        await rows<ShredRow>(c, 'SELECT * FROM access_shreds WHERE epoch = $1 AND trustee_index = $2', [
+          epoch,
+          trustee,
+        ])
+      )[0];
+      return r === undefined ? undefined : shredFrom(r);
+    });
+  }
+
+  async listShreds(epoch: number): Promise<ShredRecord[]> {
+    return this.read('list shreds', async (c) =>
+      (
+        await rows<ShredRow>(c, 'SELECT * FROM access_shreds WHERE epoch = $1 ORDER BY trustee_index', [
+          epoch,
+        ])
+      ).map(shredFrom),
+    );
   }
 }

@@ -16,6 +16,7 @@ import {
   type ReleaseRecord,
   type SealedPart,
   type SelectedEnvelope,
+  type ShredRecord,
   type TrusteeMail,
 } from './access.js';
 import { capsuleColumn } from './rows.js';
@@ -80,6 +81,36 @@ export const SQLITE_ACCESS_MIGRATION = `
   ) WITHOUT ROWID;
   CREATE INDEX envelopes_by_send_time ON envelopes (org_id, send_time, message_id);
 `;
+
+/** Migration 9 (after-release.md §6): one logged shred statement per (epoch, trustee). */
+export const SQLITE_SHRED_MIGRATION = `
+  CREATE TABLE access_shreds (
+    epoch INTEGER NOT NULL CHECK (epoch BETWEEN 0 AND 4294967295),
+    trustee_index INTEGER NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    signed BLOB NOT NULL,
+    log_index INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (epoch, trustee_index)
+  ) WITHOUT ROWID;
+`;
+
+interface ShredRow {
+  epoch: number;
+  trustee_index: number;
+  signed: Uint8Array;
+  log_index: number;
+  received_at: number;
+}
+
+function shredFrom(r: ShredRow): ShredRecord {
+  return {
+    epoch: r.epoch,
+    trusteeIndex: r.trustee_index,
+    signed: plainBytes(r.signed),
+    logIndex: r.log_index,
+    receivedAt: r.received_at,
+  };
+}
 
 type Tx = <T>(what: string, fn: () => T) => T;
 
@@ -445,5 +476,40 @@ export class SqliteAccessStorage implements AccessStorage {
         ...capsuleColumn(r.capsule, 'sqlite'),
       }));
     });
+  }
+
+  async putShred(x: ShredRecord): Promise<void> {
+    this.tx('put shred', () => {
+      const r = this.db
+        .prepare(
+          'INSERT INTO access_shreds (epoch, trustee_index, signed, log_index, received_at) VALUES (?, ?, ?, ?, ?) ' +
+            'ON CONFLICT DO NOTHING',
+        )
+        .run(x.epoch, x.trusteeIndex, x.signed, x.logIndex, x.receivedAt);
+      if (r.changes !== 1)
+        throw new RelayError('ACCESS_SHRED_EXISTS', 'a shred of this epoch by this trustee is stored', {
+          check: 'ACC-S2',
+        });
+    });
+  }
+
+  async getShred(epoch: number, trustee: number): Promise<ShredRecord | undefined> {
+    return this.read('read shred', () => {
+      const r = this.db
+        .prepare<[number, number], ShredRow>(
+          'SELECT * FROM access_shreds WHERE epoch = ? AND trustee_index = ?',
+        )
+        .get(epoch, trustee);
+      return r === undefined ? undefined : shredFrom(r);
+    });
+  }
+
+  async listShreds(epoch: number): Promise<ShredRecord[]> {
+    return this.read('list shreds', () =>
+      this.db
+        .prepare<[number], ShredRow>('SELECT * FROM access_shreds WHERE epoch = ? ORDER BY trustee_index')
+        .all(epoch)
+        .map(shredFrom),
+    );
   }
 }

@@ -1,5 +1,5 @@
-// The access storage contract (docs/spec/access.md §4, relay.md §5, migration 7): one suite, run against the SQLite
-// and the PostgreSQL driver. Without DATABASE_URL the PostgreSQL run is skipped loudly.
+// The access storage contract (docs/spec/access.md §4, relay.md §5, migration 7; shreds: after-release.md §6,
+// migration 9): one suite, run against the SQLite and the PostgreSQL driver. Without DATABASE_URL the PostgreSQL run is skipped loudly.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,6 +175,30 @@ function contract(name: string, driver: () => Driver): void {
       expect(await s.access.getRelease(q.requestId, 2, 0)).toBeUndefined();
       expect(await s.access.listReleases(q.requestId)).toEqual([{ ...r, bundle: new Uint8Array(0) }]);
       expect((await s.access.listEntries(q.requestId)).map((e) => e.type)).toEqual([5, 7, 8]);
+    });
+
+    it('ACC-S2: one shred per (epoch, trustee), listed by trustee, kept across a restart; another is refused', async () => {
+      const a = { epoch: 683, trusteeIndex: 2, signed: randomBytes(120), logIndex: 40, receivedAt: T };
+      const b = { epoch: 683, trusteeIndex: 1, signed: randomBytes(120), logIndex: 41, receivedAt: T + 1 };
+      const c = {
+        epoch: 4294967295,
+        trusteeIndex: 255,
+        signed: randomBytes(120),
+        logIndex: 42,
+        receivedAt: T,
+      };
+      for (const x of [a, b, c]) await s.access.putShred(x);
+      expect(await s.access.getShred(683, 2)).toEqual(a);
+      expect(await s.access.getShred(683, 3)).toBeUndefined();
+      await rejects(
+        s.access.putShred({ ...a, signed: randomBytes(120), logIndex: 43 }),
+        'ACCESS_SHRED_EXISTS',
+      );
+      await s.close();
+      s = await d.reopen();
+      expect(await s.access.listShreds(683)).toEqual([b, a]);
+      expect(await s.access.listShreds(4294967295)).toEqual([c]);
+      expect(await s.access.listShreds(684)).toEqual([]);
     });
 
     it('scans envelope heads of the org in [from, until) by (send time, message id), resumable', async () => {

@@ -167,7 +167,31 @@ export interface AccessStorage {
     cursor: EnvelopeCursor | undefined,
     limit: number,
   ): Promise<EnvelopeHeadRecord[]>;
+
+  /**
+   * Stores a logged shred statement (after-release.md §6, migration 9). ACCESS_SHRED_EXISTS (ACC-S2) when one of
+   * the same (epoch, trustee) is stored.
+   */
+  putShred(shred: ShredRecord): Promise<void>;
+
+  getShred(epoch: number, trustee: number): Promise<ShredRecord | undefined>;
+
+  /** The logged shreds of `epoch`, by trustee index. */
+  listShreds(epoch: number): Promise<ShredRecord[]>;
 }
+
+/** A trustee's logged shred statement (entry type 11, after-release.md §6). */
+export interface ShredRecord {
+  readonly epoch: number;
+  readonly trusteeIndex: number;
+  /** The signed shred statement (the entry's body). */
+  readonly signed: Uint8Array;
+  readonly logIndex: number;
+  readonly receivedAt: number;
+}
+
+/** Migration 9: the logged shred statements, one per (epoch, trustee). */
+export const SHRED_MIGRATION_NAME = 'shred statements';
 
 /** The SQL of migration 7, shared in shape by both drivers (types differ). */
 export const ACCESS_MIGRATION_NAME = 'access workflow';

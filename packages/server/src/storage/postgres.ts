@@ -14,8 +14,12 @@
 import { pgTransaction } from '@overt/log/service';
 import pg from 'pg';
 import { RelayError } from '../errors.js';
-import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
-import { POSTGRES_ACCESS_MIGRATION, PostgresAccessStorage } from './access-postgres.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage, SHRED_MIGRATION_NAME } from './access.js';
+import {
+  POSTGRES_ACCESS_MIGRATION,
+  POSTGRES_SHRED_MIGRATION,
+  PostgresAccessStorage,
+} from './access-postgres.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -248,7 +252,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: POSTGRES_ACCESS_MIGRATION,
   },
-  // 8 and 9 are other features' (numbers may be missing: the runner applies whatever it lacks, in list order).
+  {
+    version: 9,
+    name: SHRED_MIGRATION_NAME,
+    // Crypto-shredding (after-release.md §6): the logged shred statements, one per (epoch, trustee).
+    sql: POSTGRES_SHRED_MIGRATION,
+  },
   {
     version: 10,
     name: 'epoch key history',

@@ -11,8 +11,8 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
-import { SQLITE_ACCESS_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage, SHRED_MIGRATION_NAME } from './access.js';
+import { SQLITE_ACCESS_MIGRATION, SQLITE_SHRED_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -244,7 +244,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: SQLITE_ACCESS_MIGRATION,
   },
-  // 8 and 9 are other features' (numbers may be missing: the runner applies whatever it lacks, in list order).
+  {
+    version: 9,
+    name: SHRED_MIGRATION_NAME,
+    // Crypto-shredding (after-release.md §6): the logged shred statements, one per (epoch, trustee).
+    sql: SQLITE_SHRED_MIGRATION,
+  },
   {
     version: 10,
     name: 'epoch key history',

@@ -63,6 +63,7 @@ import {
   vaultOf,
   witnessSigners,
 } from '../../test/access-fixtures.js';
+import { TrusteeError } from '../errors.js';
 import { ReleaseRule, watchReleases } from './release.js';
 import { PooledReleaseCrypto, type ReleaseCrypto } from './release-crypto.js';
 import { AccessTracker } from './state.js';
@@ -95,6 +96,8 @@ interface Options {
   storePath?: string;
   /** The rule's per-envelope cryptography (default: on the test's thread). */
   crypto?: ReleaseCrypto;
+  /** The trustee shredded the epoch's share: its vault says TRUSTEE_SHARE_SHREDDED (TRU-S1). */
+  shredded?: boolean;
 }
 
 async function scenario(o: Options = {}) {
@@ -131,7 +134,17 @@ async function scenario(o: Options = {}) {
   const storePath = o.storePath ?? ':memory:';
   const store = new AccessStore(storePath);
   const trustee = o.trustee ?? 1;
-  const vault = vaultOf(org, trustee);
+  const held = vaultOf(org, trustee);
+  const vault = o.shredded
+    ? {
+        ...held,
+        share: async (epoch: number): Promise<never> => {
+          throw new TrusteeError('TRUSTEE_SHARE_SHREDDED', `the share of epoch ${epoch} was shredded`, {
+            check: 'TRU-S1',
+          });
+        },
+      }
+    : held;
   const tracker = new AccessTracker(store, {
     orgKey: orgKey(),
     log: { origin: ORIGIN, logKeys },
@@ -556,6 +569,19 @@ describe('release rule (access.md §5)', () => {
     ).toEqual(bad.map((b) => hex(b.label)).sort());
     expect(posted(s).every((p) => p.reason === 'REL-5')).toBe(true);
     expect(await releasedLabels(s)).toEqual(s.sealed.map((e) => hex(e.label)).sort());
+  });
+
+  it('refuses every envelope of a shredded epoch by label (REL-5, TRU-S1), and releases no share', async () => {
+    const s = await scenario({ inScope: 3, shredded: true });
+    const out = await s.rule.run(s.req.request.requestId);
+    expect(out).toMatchObject({ status: 'released', shares: 0, refused: { 'REL-4': 0, 'REL-5': 3 } });
+    expect(posted(s).map((p) => p.reason)).toEqual(['REL-5', 'REL-5', 'REL-5']);
+    expect(
+      posted(s)
+        .map((p) => p.label)
+        .sort(),
+    ).toEqual(s.heads.map((h) => hex(h.label)).sort());
+    expect(await releasedLabels(s)).toEqual([]);
   });
 
   it('refuses a signature by a device removed before the send time (REL-5)', async () => {

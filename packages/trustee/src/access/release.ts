@@ -11,7 +11,8 @@
  *   REL-4  every envelope header is in scope, the served labels are the execution's (count and root, WF-E6),
  *          the count within the limits (SCOPE-5);
  *   REL-5  every capsule verifies for its label, the sender signature verifies under the sending device's logged
- *          key, and no capsule's u was seen before under another label;
+ *          key, no capsule's u was seen before under another label, and the trustee holds its share of the
+ *          envelope's epoch (not shredded, after-release.md §6);
  *
  * and only then computes one decryption share per envelope. REL-1..3 fail the whole request (one refusal, no
  * label); REL-4 and REL-5 fail one envelope (one refusal naming its label) and the rest is released, in batches of
@@ -65,7 +66,8 @@ import {
   type VerifierKey,
   verifyCheckpoint,
 } from '@overt/log';
-import type { ShareVault } from '../vault-api.js';
+import { isTrusteeError } from '../errors.js';
+import type { EpochShare, ShareVault } from '../vault-api.js';
 import { AccessError } from './errors.js';
 import { type AccessRelay, ENVELOPE_PAGE, type ServedEnvelope } from './relay.js';
 import {
@@ -440,7 +442,15 @@ export class ReleaseRule {
     // and a share for each envelope that passes, with this trustee's share of the epoch (from the vault).
     const results = new Map<ServedEnvelope, ReleaseItemResult>();
     for (const [epoch, list] of byEpoch) {
-      const share = await vault.share(epoch);
+      // A shredded epoch (after-release.md §6, TRU-S1): the share is gone, so every envelope of it is refused
+      // under REL-5 and the refusal names its label, exactly as for an epoch this trustee never held.
+      let share: EpochShare | undefined;
+      try {
+        share = await vault.share(epoch);
+      } catch (e) {
+        if (!isTrusteeError(e, 'TRUSTEE_SHARE_SHREDDED')) throw e;
+        share = undefined;
+      }
       if (share === undefined || !equalBytes(share.publicKey.groupKey, tracker.epochKey(epoch)!.groupKey)) {
         for (const { served } of list) results.set(served, { failed: 'REL-5' });
         continue;
