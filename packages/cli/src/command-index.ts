@@ -122,6 +122,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'trustee',
   },
   {
+    path: ['trustee', 'extend'],
+    summary: "approve (sign) or deny a requester's proposal to extend a request's seal",
+    module: 'trustee',
+  },
+  {
     path: ['request', 'file'],
     summary: 'file an access request: signed, its confidential part sealed to every trustee, logged',
     module: 'request',
@@ -139,6 +144,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   {
     path: ['request', 'open'],
     summary: 'write the evidence bundle of an executed request: every message opened, with its proofs',
+    module: 'request',
+  },
+  {
+    path: ['request', 'extend'],
+    summary: "propose pushing a request's seal date back; k trustees must sign it before the current date",
     module: 'request',
   },
   {
