@@ -318,13 +318,10 @@ interface ExtensionItem {
   readonly decision?: string;
 }
 
-const isoTime = (ms: number) => new Date(ms).toISOString();
-
 function describeExtension(x: ExtensionItem): string {
-  const clean = (t: string) => t.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return [
     `extension ${x.number} of request ${x.requestId}${x.valid ? '' : `  INVALID (${x.invalid ?? 'unknown'})`}`,
-    `  sealed until ${isoTime(x.oldSealUntil)} -> ${isoTime(x.newSealUntil)} (asked ${isoTime(x.issuedAt)})`,
+    `  sealed until ${iso(x.oldSealUntil)} -> ${iso(x.newSealUntil)} (asked ${iso(x.issuedAt)})`,
     `  reason: ${clean(x.reason)}`,
     `  signed by trustees: ${x.signers.length === 0 ? 'none yet' : x.signers.join(', ')}${
       x.decision !== undefined ? `; your decision: ${x.decision}` : ''
