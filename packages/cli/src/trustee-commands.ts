@@ -237,7 +237,13 @@ const review: Command = {
         requests: Item[];
       };
       // Open extension proposals (after-release.md §2), each checked by the daemon against its view.
-      const ext = (await call(api, 'GET', '/v1/extensions')) as { extensions: ExtensionItem[] };
+      // A daemon without the extension review (an older one) answers 404: its requests are listed alone.
+      let ext: { extensions: ExtensionItem[] } = { extensions: [] };
+      try {
+        ext = (await call(api, 'GET', '/v1/extensions')) as { extensions: ExtensionItem[] };
+      } catch (e) {
+        if (!(e instanceof ApiProblem && e.status === 404)) throw e;
+      }
       const human = [
         out.requests.length === 0
           ? 'no requests awaiting a decision'
