@@ -23,6 +23,7 @@ import {
   decodeHeader,
   decodeRefusal,
   decodeRelease,
+  decodeRequest,
   decodeSigned,
   decodeUnseal,
   denyingTrustees,
@@ -733,6 +734,17 @@ export class AccessService {
           if ((await this.storage.access.getUnseal(r.requestId)) !== undefined) return undefined;
           const entries = await this.storage.access.listEntries(r.requestId);
           const now = this.now();
+          // Cheap first (no signature check): not due yet is the common case at every pass.
+          let sealUntil: number;
+          try {
+            sealUntil = decodeRequest(
+              decodeSigned(r.signed, MAX_ENTRY_SIGNED_BODY, 'REQUEST_INVALID', 'WF-R1').body,
+            ).sealUntil;
+          } catch (e) {
+            if (isOvertError(e)) return undefined;
+            throw e;
+          }
+          if (sealInForce(sealUntil, entries).sealUntil > now) return undefined;
           const inForce = await policyInForce(this.storage);
           if (inForce === undefined) return undefined;
           let vreq: VerifiedRequest;
@@ -742,7 +754,6 @@ export class AccessService {
             if (isOvertError(e)) return undefined;
             throw e;
           }
-          if (sealInForce(vreq.request.sealUntil, entries).sealUntil > now) return undefined;
           const part = await this.storage.access.getRelayPart(r.requestId);
           if (part === undefined) return undefined;
           let opening: Awaited<ReturnType<typeof openConfidential>>;
