@@ -134,6 +134,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'trustee',
   },
   {
+    path: ['trustee', 'extend'],
+    summary: "approve (sign) or deny a requester's proposal to extend a request's seal",
+    module: 'trustee',
+  },
+  {
     path: ['trustee', 'shred'],
     summary: "shred this trustee's share of an epoch: erase it for good and log a signed shred statement",
     module: 'trustee',
@@ -156,6 +161,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   {
     path: ['request', 'open'],
     summary: 'write the evidence bundle of an executed request: every message opened, with its proofs',
+    module: 'request',
+  },
+  {
+    path: ['request', 'extend'],
+    summary: "propose pushing a request's seal date back; k trustees must sign it before the current date",
     module: 'request',
   },
   {

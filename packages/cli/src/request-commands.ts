@@ -27,6 +27,8 @@ import {
 } from '@overt/client';
 import { PooledCaseCrypto, writeEvidenceArchive, writeEvidenceDirectory } from '@overt/client/node';
 import {
+  decodeExtensionStatement,
+  equalBytes,
   fromBase64Url,
   fromHex,
   JUSTIFICATION_MAX,
@@ -211,10 +213,16 @@ const requestFile: Command = {
       value: 'TEXT',
       description: 'your case reference (sealed to the trustees)',
     },
+    'no-relay-unseal': {
+      type: 'boolean',
+      description: "do not seal the opening to the relay's unseal key (the trustees unseal at the date)",
+    },
   },
   details:
     'The request names the policy in force (read from the verified log) and is signed with the requester key;\n' +
-    'its justification and case reference are committed to on the log and sealed to each trustee (access.md §2).\n' +
+    'its justification and case reference are committed to on the log and sealed to each trustee (access.md §2),\n' +
+    "and to the relay's unseal key when it publishes one (unsealKey), so that the relay publishes them on the log\n" +
+    'at the seal date (after-release.md §1); with --no-relay-unseal the trustees do, after their grace period.\n' +
     'Prints the request id and the log index of the request entry. The trustees then approve or deny it.',
   examples: [
     'overt request file --subject mallory --from 2026-11-01 --until 2026-12-01 --legal-basis "Court order 42/2026" --document order.pdf --justification "fraud investigation" --case-ref CASE-42',
@@ -257,9 +265,17 @@ const requestFile: Command = {
         sealUntil,
         createdAt: Date.now(),
         confidential,
+        ...(org.unsealKey !== undefined && ctx.values['no-relay-unseal'] !== true
+          ? { relayUnsealKey: org.unsealKey }
+          : {}),
       });
       keys.encryption.secretKey.fill(0);
-      const filed = await accessClient(relay, requesterId, keys).fileRequest(built.signed, built.sealed);
+      const filed = await accessClient(relay, requesterId, keys).fileRequest(
+        built.signed,
+        built.sealed,
+        built.relaySealed,
+      );
+      const relayUnseal = built.relaySealed !== undefined;
       const id = toBase64Url(filed.requestId);
       emit(
         ctx,
@@ -270,9 +286,12 @@ const requestFile: Command = {
           requester: requesterId,
           policySerial: policy.policy.serial,
           requestHash: toHex(built.verified.hash),
+          sealUntil: iso(sealUntil),
+          relayUnseal,
           anchors: org.from,
         },
         `filed request ${id} at log index ${filed.index} (requester ${printable(requesterId)}, policy serial ${policy.policy.serial})\n` +
+          `sealed until ${iso(sealUntil)}; unsealed then by ${relayUnseal ? 'the relay' : 'the trustees'}\n` +
           `next: overt request status ${id}`,
       );
       return EXIT_OK;
@@ -962,4 +981,83 @@ const requestOpen: Command = {
     }),
 };
 
-export const requestCommands: readonly Command[] = [requestFile, requestStatus, requestCollect, requestOpen];
+// ---- overt request extend ----
+
+const requestExtend: Command = {
+  path: ['request', 'extend'],
+  summary: "propose pushing a request's seal date back; k trustees must sign it before the current date",
+  positionals: ['REQUEST_ID'],
+  options: {
+    ...requesterOptions,
+    until: { type: 'string', value: 'DATE', description: 'the new seal date (ISO 8601)' },
+    reason: { type: 'string', value: 'TEXT', description: 'why, for the trustees (at most 1024 characters)' },
+  },
+  details:
+    'The relay fixes the extension statement (after-release.md §2): its number (the logged extensions + 1), the\n' +
+    'seal date in force it replaces, the new one, and the time. The statement is checked here against the\n' +
+    'request on the verified log before it is shown. Nothing is logged until k trustees have signed it\n' +
+    '(overt trustee extend), and only before the date in force; the policy bounds the number of extensions and\n' +
+    'the seal length. Past the date the request is unsealed, or flagged as overdue.',
+  examples: [
+    'overt request extend hT3kZ0m1Qx6VbD2sY8pQ9A --until 2027-06-01 --reason "the investigation continues"',
+    'overt request extend hT3kZ0m1Qx6VbD2sY8pQ9A --until 2027-06-01T00:00:00Z --reason "trial date set" --org-anchors org.json --json',
+  ],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const requestId = requestIdArg(ctx.positionals[0]!);
+      const newSealUntil = requireDate(ctx, 'until');
+      const reason = requireString(ctx, 'reason');
+      if (reason.length > 1024) throw new UsageError('--reason is at most 1024 characters');
+      const relay = relayOption(ctx);
+      const keys = await readRequesterKeys(ctx);
+      keys.encryption.secretKey.fill(0);
+      const org = await loadOrg(ctx, relay);
+      warnUnpinned(ctx, org);
+      const view = await logView(org);
+      const policy = policyInForce(view, org);
+      const client = accessClient(relay, requesterIdOf(policy, keys), keys);
+      const answer = await client.proposeExtension(requestId, newSealUntil, reason);
+      let s: ReturnType<typeof decodeExtensionStatement>;
+      try {
+        s = decodeExtensionStatement(answer.statement);
+      } catch {
+        throw new ClientError(
+          'RELAY_RESPONSE_MALFORMED',
+          'the relay answered a malformed extension statement',
+        );
+      }
+      if (
+        !equalBytes(s.requestId, requestId) ||
+        s.newSealUntil !== newSealUntil ||
+        s.number !== answer.number ||
+        s.orgId !== policy.policy.orgId
+      )
+        throw new ClientError('RELAY_RESPONSE_MALFORMED', 'the extension statement is not the one asked for');
+      const id = toBase64Url(requestId);
+      const k = policy.policy.threshold;
+      emit(
+        ctx,
+        {
+          ok: true,
+          requestId: id,
+          number: s.number,
+          oldSealUntil: iso(s.oldSealUntil),
+          newSealUntil: iso(s.newSealUntil),
+          issuedAt: iso(s.issuedAt),
+          threshold: k,
+          statement: toBase64(answer.statement),
+        },
+        `proposed extension ${s.number} of request ${id}: sealed until ${iso(s.oldSealUntil)} -> ${iso(s.newSealUntil)}\n` +
+          `${k} of ${policy.policy.trustees.length} trustees must sign it (overt trustee extend ${id} --approve) before ${iso(s.oldSealUntil)}`,
+      );
+      return EXIT_OK;
+    }),
+};
+
+export const requestCommands: readonly Command[] = [
+  requestFile,
+  requestStatus,
+  requestCollect,
+  requestOpen,
+  requestExtend,
+];

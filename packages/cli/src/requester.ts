@@ -139,6 +139,8 @@ export interface Org {
   readonly anchors: TrustAnchors;
   /** The relay's execution key (`accessKey`, access.md §4.1). */
   readonly accessKey: Uint8Array;
+  /** The relay's X25519 unseal key (`unsealKey`, after-release.md §1), when it publishes one. */
+  readonly unsealKey?: Uint8Array;
   /** Where the anchors came from: a pinned file, or the relay itself (trust on first use). */
   readonly from: 'file' | 'relay';
 }
@@ -183,7 +185,22 @@ export async function loadOrg(ctx: CommandContext, relay: string, online = true)
   }
   if (accessKey?.length !== 32)
     throw new UsageError(`${where} names no relay execution key (accessKey): the relay does not run access`);
-  return { orgId, anchors, accessKey, from: file !== undefined ? 'file' : 'relay' };
+  const u = (doc as { unsealKey?: unknown }).unsealKey;
+  let unsealKey: Uint8Array | undefined;
+  try {
+    unsealKey = typeof u === 'string' ? fromBase64(u) : undefined;
+  } catch {
+    unsealKey = undefined;
+  }
+  if (unsealKey !== undefined && unsealKey.length !== 32)
+    throw new UsageError(`${where} names a malformed relay unseal key (unsealKey)`);
+  return {
+    orgId,
+    anchors,
+    accessKey,
+    ...(unsealKey !== undefined ? { unsealKey } : {}),
+    from: file !== undefined ? 'file' : 'relay',
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,6 +7,7 @@
  *   overt trustee review  (--data DIR | --url URL --token-file FILE) [--all]
  *   overt trustee approve REQUEST_ID (--data DIR | …) [--reason TEXT]
  *   overt trustee deny    REQUEST_ID (--data DIR | …) [--reason TEXT]
+ *   overt trustee extend  REQUEST_ID (--approve | --deny) (--data DIR | …) [--number N] [--reason TEXT]
  *   overt trustee shred   --epoch E --yes (--data DIR | …)
  *
  * With --data the API's URL is read from DIR/api.url and its bearer token from DIR/api.token (both written by
@@ -225,7 +226,8 @@ const review: Command = {
   details:
     'Asks the running trustee daemon (GET /v1/requests). Each request shows its public part from the log and\n' +
     'the justification and case reference the daemon decrypted with its own key. A request whose confidential\n' +
-    'part does not open is shown as UNREADABLE: approving it is refused.',
+    'part does not open is shown as UNREADABLE: approving it is refused. Open extension proposals follow\n' +
+    '(GET /v1/extensions), each checked against the daemon’s view of the log; decide them with `trustee extend`.',
   examples: [
     'overt trustee review --data ./data/trustee1',
     'overt trustee review --url http://127.0.0.1:7300 --token-file ./data/trustee1/api.token --json',
@@ -236,11 +238,21 @@ const review: Command = {
       const out = (await call(api, 'GET', `/v1/requests${ctx.values.all === true ? '?all=1' : ''}`)) as {
         requests: Item[];
       };
-      const human =
+      // Open extension proposals (after-release.md §2), each checked by the daemon against its view.
+      // A daemon without the extension review (an older one) answers 404: its requests are listed alone.
+      let ext: { extensions: ExtensionItem[] } = { extensions: [] };
+      try {
+        ext = (await call(api, 'GET', '/v1/extensions')) as { extensions: ExtensionItem[] };
+      } catch (e) {
+        if (!(e instanceof ApiProblem && e.status === 404)) throw e;
+      }
+      const human = [
         out.requests.length === 0
           ? 'no requests awaiting a decision'
-          : out.requests.map(describeItem).join('\n\n');
-      emit(ctx, { ok: true, requests: out.requests }, human);
+          : out.requests.map(describeItem).join('\n\n'),
+        ...ext.extensions.map(describeExtension),
+      ].join('\n\n');
+      emit(ctx, { ok: true, requests: out.requests, extensions: ext.extensions }, human);
       return EXIT_OK;
     } catch (e) {
       if (e instanceof ApiProblem) return failed(ctx, e);
@@ -300,6 +312,98 @@ function decide(verdict: 'approve' | 'deny'): Command {
   };
 }
 
+/** An open extension proposal as the daemon lists it (GET /v1/extensions). */
+interface ExtensionItem {
+  readonly requestId: string;
+  readonly number: number;
+  readonly reason: string;
+  readonly oldSealUntil: number;
+  readonly newSealUntil: number;
+  readonly issuedAt: number;
+  readonly signers: readonly number[];
+  readonly valid: boolean;
+  readonly invalid?: string;
+  readonly decision?: string;
+}
+
+function describeExtension(x: ExtensionItem): string {
+  return [
+    `extension ${x.number} of request ${x.requestId}${x.valid ? '' : `  INVALID (${x.invalid ?? 'unknown'})`}`,
+    `  sealed until ${iso(x.oldSealUntil)} -> ${iso(x.newSealUntil)} (asked ${iso(x.issuedAt)})`,
+    `  reason: ${clean(x.reason)}`,
+    `  signed by trustees: ${x.signers.length === 0 ? 'none yet' : x.signers.join(', ')}${
+      x.decision !== undefined ? `; your decision: ${x.decision}` : ''
+    }`,
+  ].join('\n');
+}
+
+const extend: Command = {
+  path: ['trustee', 'extend'],
+  summary: "approve (sign) or deny a requester's proposal to extend a request's seal",
+  positionals: ['REQUEST_ID'],
+  options: {
+    ...CONNECTION,
+    approve: { type: 'boolean', description: 'sign the extension statement' },
+    deny: { type: 'boolean', description: 'refuse it (recorded by the daemon; nothing is signed)' },
+    number: {
+      type: 'string',
+      value: 'N',
+      description: 'the extension number (default: the open proposal of the request)',
+    },
+    reason: { type: 'string', value: 'TEXT', description: 'a note kept by the daemon (≤ 1024 characters)' },
+  },
+  details:
+    'The daemon checks the statement the relay stores against its own view of the log (the request, the chain\n' +
+    'of logged extensions, the policy’s limits, the deadline not past) and signs it with the trustee key; the\n' +
+    'relay logs the extension once k trustees have signed, before the current seal date. A denial signs\n' +
+    'nothing: an extension is k signatures or nothing (after-release.md §2).',
+  examples: [
+    'overt trustee extend d3d3d3d3d3d3d3d3d3d3dw --approve --data ./data/trustee1',
+    "overt trustee extend d3d3d3d3d3d3d3d3d3d3dw --deny --reason 'no new facts' --data ./data/trustee2 --json",
+  ],
+  async run(ctx) {
+    const id = ctx.positionals[0]!;
+    if (!/^[A-Za-z0-9_-]{22}$/.test(id))
+      throw new UsageError('REQUEST_ID must be the 22-character id that review prints');
+    const approve = ctx.values.approve === true;
+    if (approve === (ctx.values.deny === true))
+      throw new UsageError('give exactly one of --approve and --deny');
+    const reason = optionalString(ctx, 'reason') ?? '';
+    if (reason.length > 1024) throw new UsageError('--reason is longer than 1024 characters');
+    let number = intOption(ctx, 'number', 1, 255);
+    const api = apiOf(ctx);
+    try {
+      if (number === undefined) {
+        const open = (
+          (await call(api, 'GET', '/v1/extensions')) as { extensions: ExtensionItem[] }
+        ).extensions
+          .filter((x) => x.requestId === id)
+          .map((x) => x.number);
+        if (open.length === 0) throw new UsageError(`no open extension proposal of request ${id}`);
+        number = Math.max(...open);
+      }
+      const out = (await call(api, 'POST', `/v1/extensions/${id}/decision`, {
+        approve,
+        number,
+        ...(reason !== '' ? { reason } : {}),
+      })) as { requestId: string; number: number; verdict: string; signers?: number; index?: number };
+      emit(
+        ctx,
+        { ok: true, ...out },
+        out.verdict === 'deny'
+          ? `denied extension ${out.number} of ${out.requestId} (nothing signed)`
+          : `signed extension ${out.number} of ${out.requestId}: ${out.signers ?? '?'} signature(s)${
+              out.index !== undefined ? `, logged at index ${out.index}` : ', not logged yet (k needed)'
+            }`,
+      );
+      return EXIT_OK;
+    } catch (e) {
+      if (e instanceof ApiProblem) return failed(ctx, e);
+      throw e;
+    }
+  },
+};
+
 const serve: Command = {
   path: ['trustee', 'serve'],
   summary: 'run a trustee daemon: vault, key ceremonies, request review and the release rule',
@@ -332,6 +436,11 @@ const serve: Command = {
       value: 'F',
       description: 'file whose first line is the vault passphrase (else OVERT_TRUSTEE_PASSPHRASE/_VAULT_KEY)',
     },
+    'unseal-grace': {
+      type: 'string',
+      value: 'MS',
+      description: "wait MS after a seal date for the relay's unseal before publishing one (default 60000)",
+    },
   },
   details:
     'Opens (or creates) the encrypted vault in DIR with the passphrase, pins the log key, witnesses, org key\n' +
@@ -359,6 +468,7 @@ const serve: Command = {
     const port = intOption(ctx, 'port', 0, 65535) ?? 0;
     const host = optionalString(ctx, 'host');
     const passphraseFile = optionalString(ctx, 'passphrase-file');
+    const unsealGraceMs = intOption(ctx, 'unseal-grace', 0, 365 * 86_400_000);
     const { startTrustee, vaultKeySource, isTrusteeError } = await import('@overt/trustee');
     const failure = (e: unknown): number => {
       const message = e instanceof Error ? e.message : String(e);
@@ -379,6 +489,7 @@ const serve: Command = {
         port,
         ...(index !== undefined ? { index } : {}),
         ...(host !== undefined ? { host } : {}),
+        ...(unsealGraceMs !== undefined ? { unsealGraceMs } : {}),
         logLine: (line) => ctx.io.stderr(`${line}\n`),
       });
     } catch (e) {
@@ -459,4 +570,11 @@ const shred: Command = {
   },
 };
 
-export const trusteeCommands: readonly Command[] = [serve, review, decide('approve'), decide('deny'), shred];
+export const trusteeCommands: readonly Command[] = [
+  serve,
+  review,
+  decide('approve'),
+  decide('deny'),
+  extend,
+  shred,
+];

@@ -62,8 +62,11 @@ function relayUrl(system: ChildProcess): Promise<{ url: string; output: string }
   });
 }
 
-/** Registers the `beforeAll` that starts the system and the `afterAll` that stops it and removes `tmp`. */
-export function useNpmStart(tmpPrefix: string): NpmStart {
+/**
+ * Registers the `beforeAll` that starts the system and the `afterAll` that stops it and removes `tmp`. `env` is
+ * added to the start's environment (e.g. OVERT_UNSEAL_GRACE_MS for its trustee daemons).
+ */
+export function useNpmStart(tmpPrefix: string, env: Readonly<Record<string, string>> = {}): NpmStart {
   const tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
   const dataDir = join(tmp, 'data');
   const adminKey = join(dataDir, 'admin.key');
@@ -75,7 +78,7 @@ export function useNpmStart(tmpPrefix: string): NpmStart {
     // Its own process group (test/children.ts): the witnesses it forks are stopped with it, even if it dies first.
     system = spawnChild(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
       cwd: root,
-      env: { ...process.env, OVERT_START_SOURCE: '1' },
+      env: { ...process.env, OVERT_START_SOURCE: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     ({ url: relay, output: startOutput } = await relayUrl(system));

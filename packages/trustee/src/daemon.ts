@@ -93,6 +93,11 @@ export interface TrusteeOptions {
   readonly logLine?: (line: string) => void;
   /** Worker threads for the release rule's cryptography (default: one per core; 0 runs it on the main thread). */
   readonly releaseWorkers?: number;
+  /**
+   * How long after a seal date (in force) this trustee waits for the relay's unseal before publishing its own
+   * (after-release.md §1, TRU-U1); default 60,000 ms.
+   */
+  readonly unsealGraceMs?: number;
 }
 
 export interface RunningTrustee {
@@ -220,6 +225,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
         clock: now,
         // The release rule's per-envelope cryptography on worker threads, one per core (started on first release).
         releaseWorkers: o.releaseWorkers ?? availableParallelism(),
+        ...(o.unsealGraceMs !== undefined ? { unsealGraceMs: o.unsealGraceMs } : {}),
       });
       // The tracker needs every entry from index 0: a new (or older) access.sqlite behind the monitor's position
       // makes the monitor read the log again from the start (entries the tracker has are skipped).

@@ -2,8 +2,10 @@
  * `overt-trustee` / `node packages/trustee/dist/main.js`: runs one trustee daemon (docs/spec/access.md §6).
  *
  *   main.js --data DIR --relay URL [--index N] [--host H] [--port P] [--passphrase-file F] [--anchors JSON]
- *           [--phase-ms MS] [--poll-ms MS] [--idle-ms MS]
+ *           [--phase-ms MS] [--poll-ms MS] [--idle-ms MS] [--unseal-grace MS]
  *
+ * The unseal grace (after-release.md §1) is --unseal-grace, else OVERT_UNSEAL_GRACE_MS from the environment (the
+ * all-in-one start's children inherit it), else 60,000 ms.
  * The vault key comes from OVERT_TRUSTEE_VAULT_KEY (hex), OVERT_TRUSTEE_PASSPHRASE or --passphrase-file. Without
  * --anchors the log key, witnesses and org key are read from the relay's /.well-known/overt on first start and
  * pinned. Started with an IPC channel (child_process.fork, as `npm start` does), it reports
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     'phase-ms': { type: 'string' },
     'poll-ms': { type: 'string' },
     'idle-ms': { type: 'string' },
+    'unseal-grace': { type: 'string' },
   },
   strict: true,
 });
@@ -63,6 +66,10 @@ try {
   let relayUrl = values.relay;
   let anchors = values.anchors ? (JSON.parse(values.anchors) as TrustAnchors) : undefined;
   if (relayUrl === 'parent') ({ url: relayUrl, anchors } = await fromParent());
+  const graceText = values['unseal-grace'] ?? process.env.OVERT_UNSEAL_GRACE_MS;
+  if (graceText !== undefined && !/^(0|[1-9][0-9]{0,11})$/.test(graceText))
+    throw new Error('--unseal-grace (or OVERT_UNSEAL_GRACE_MS) must be a count of milliseconds');
+  const unsealGrace = graceText === undefined ? undefined : Number(graceText);
   const key = vaultKeySource(process.env, values['passphrase-file']);
   // The key is in memory now; children of this process need not see it.
   delete process.env.OVERT_TRUSTEE_VAULT_KEY;
@@ -78,6 +85,7 @@ try {
     ...(values['phase-ms'] ? { phaseMs: Number(values['phase-ms']) } : {}),
     ...(values['poll-ms'] ? { pollMs: Number(values['poll-ms']) } : {}),
     ...(values['idle-ms'] ? { idleMs: Number(values['idle-ms']) } : {}),
+    ...(unsealGrace !== undefined ? { unsealGraceMs: unsealGrace } : {}),
   });
   let stopping = false;
   const stop = () => {

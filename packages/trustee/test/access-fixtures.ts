@@ -53,7 +53,13 @@ import {
   SIGNATURE_TYPE_ED25519,
   signerKeyFromSeed,
 } from '@overt/log';
-import type { AccessRelay, EnvelopePage, ServedEnvelope } from '../src/access/relay.js';
+import type {
+  AccessRelay,
+  EnvelopePage,
+  ExtensionPage,
+  ServedEnvelope,
+  ServedExtension,
+} from '../src/access/relay.js';
 import type { EpochShare, ShareVault } from '../src/vault-api.js';
 
 export const DAY = 86_400_000;
@@ -398,5 +404,34 @@ export class TestRelay implements AccessRelay {
   async submitRefusal(signed: Uint8Array): Promise<unknown> {
     this.refusals.push(signed);
     return {};
+  }
+
+  // After release (after-release.md §1, §2): recorded, not checked (deadline.test.ts checks them).
+  readonly unseals: Uint8Array[] = [];
+  /** Answer ACCESS_UNSEAL_EXISTS to unseals while set. */
+  unsealExists = false;
+  extensions: ServedExtension[] = [];
+  readonly extensionSignatures: { requestId: Uint8Array; number: number; signature: Uint8Array }[] = [];
+
+  async submitUnseal(unseal: Uint8Array): Promise<{ index: number }> {
+    if (this.unsealExists)
+      throw Object.assign(new Error('relay refused the request (409 ACCESS_UNSEAL_EXISTS)'), {
+        relayCode: 'ACCESS_UNSEAL_EXISTS',
+      });
+    this.unseals.push(unseal);
+    return { index: 2000 + this.unseals.length };
+  }
+
+  async listExtensions(): Promise<ExtensionPage> {
+    return { items: this.extensions, next: null };
+  }
+
+  async signExtension(
+    requestId: Uint8Array,
+    number: number,
+    signature: Uint8Array,
+  ): Promise<{ signers: number }> {
+    this.extensionSignatures.push({ requestId, number, signature });
+    return { signers: this.extensionSignatures.length };
   }
 }

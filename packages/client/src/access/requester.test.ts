@@ -2,13 +2,25 @@
 // trustee-signed epoch key, real envelopes, requests, decisions, execution and HPKE-sealed share bundles. Every
 // message opens to its text or file; a bad share names its trustee (ACC-A9); a log view that does not match its
 // checkpoint (ACC-Q1), a bundle that does not open (ACC-Q5), a wrong envelope set (ACC-Q7) fail the case.
-import { concatBytes, deviceEntry, type ShareBundle, signDeviceStatement, utf8Decode } from '@overt/core';
+import {
+  concatBytes,
+  deviceEntry,
+  generateDkgEncryptionKey,
+  isOvertError,
+  openConfidential,
+  RELAY_PART_INDEX,
+  type ShareBundle,
+  sha256,
+  signDeviceStatement,
+  utf8Decode,
+  utf8Encode,
+} from '@overt/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SEND_TIME, senderSigningKey } from '../../../core/test/envelope-fixtures.js';
-import { orgKey } from '../../../core/test/workflow-fixtures.js';
+import { DAY, orgKey, requesterKeys, verifiedPolicy } from '../../../core/test/workflow-fixtures.js';
 import { type AccessCaseFixture, buildAccessCase, logViewOf, relayKey } from '../../test/access-case.js';
 import { ClientError } from '../errors.js';
-import { type CollectInput, collect } from './requester.js';
+import { buildRequest, type CollectInput, collect, fileRequest } from './requester.js';
 
 let fx: AccessCaseFixture;
 beforeAll(async () => {
@@ -143,5 +155,57 @@ describe('collect (access.md §8)', () => {
     const e = await caseError(collect(input(fx, { secretKey: new Uint8Array(32).fill(7) })));
     expect(e.check).toBe('ACC-Q5');
     expect(e.message).not.toMatch(/[0-9a-f]{32}/);
+  });
+});
+
+describe('the relay part (after-release.md §1)', () => {
+  it("buildRequest seals the opening to the relay's unseal key under index 0 when given one, and fileRequest sends it", async () => {
+    const relay = await generateDkgEncryptionKey();
+    const p = {
+      policy: verifiedPolicy,
+      requesterId: 'internal-investigations',
+      signingKey: requesterKeys.internal,
+      legalBasis: 'order',
+      documentHash: sha256(utf8Encode('order')),
+      subjects: ['alice@example.org'],
+      window: { from: SEND_TIME - DAY, until: SEND_TIME + DAY },
+      maxEnvelopes: 10,
+      sealUntil: SEND_TIME + 30 * DAY,
+      createdAt: SEND_TIME,
+      confidential: { justification: 'why', caseReference: 'c' },
+    };
+    const built = await buildRequest({ ...p, relayUnsealKey: relay.publicKey });
+    const opened = await openConfidential(
+      relay.secretKey,
+      RELAY_PART_INDEX,
+      built.verified,
+      built.relaySealed!,
+    );
+    expect(opened.confidential).toEqual({ justification: 'why', caseReference: 'c' });
+    // Not under a trustee's index, and not with another key.
+    for (const [key, index] of [
+      [relay.secretKey, 1],
+      [(await generateDkgEncryptionKey()).secretKey, 0],
+    ] as const) {
+      const e = await openConfidential(key, index, built.verified, built.relaySealed!).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(isOvertError(e) && e.code).toBe('CONFIDENTIAL_INVALID');
+    }
+    const sent: unknown[][] = [];
+    const fake = {
+      fileRequest: async (...args: unknown[]) => {
+        sent.push(args);
+        return { requestId: built.verified.request.requestId, index: 1, created: true };
+      },
+    } as unknown as Parameters<typeof fileRequest>[0];
+    await fileRequest(fake, built);
+    expect(sent[0]![2]).toEqual(built.relaySealed);
+    // Without a key: no relay part, and none sent.
+    const plain = await buildRequest(p);
+    expect(plain.relaySealed).toBeUndefined();
+    await fileRequest(fake, plain);
+    expect(sent[1]![2]).toBeUndefined();
   });
 });

@@ -16,6 +16,7 @@ import {
   isOvertError,
   openShareBundle,
   type RandomSource,
+  RELAY_PART_INDEX,
   REQUEST_ID_BYTES,
   REQUEST_VERSION,
   type Request,
@@ -23,6 +24,7 @@ import {
   type RequestOpening,
   randomBytes,
   type SigningKeyPair,
+  sealConfidential,
   sealConfidentialToAll,
   signRequest,
   type TimeWindow,
@@ -75,6 +77,12 @@ export interface NewRequest {
   readonly sealUntil: number;
   readonly createdAt: number;
   readonly confidential: RequestConfidential;
+  /**
+   * The relay's X25519 unseal key (`unsealKey` of /.well-known/overt, after-release.md §1). When given the opening
+   * is sealed to it too (index 0), so the relay can publish the unseal at the seal date; without it only the
+   * trustees can (their deadline watcher).
+   */
+  readonly relayUnsealKey?: Uint8Array;
   readonly rng?: RandomSource;
 }
 
@@ -85,6 +93,8 @@ export interface BuiltRequest {
   readonly opening: RequestOpening;
   /** One sealed part per trustee of the policy (access.md §2), the body of POST /v1/access/requests. */
   readonly sealed: readonly { readonly trustee: number; readonly sealed: Uint8Array }[];
+  /** The opening sealed to the relay's unseal key, when one was given. */
+  readonly relaySealed?: Uint8Array;
 }
 
 /**
@@ -115,15 +125,19 @@ export async function buildRequest(p: NewRequest): Promise<BuiltRequest> {
   const signed = signRequest(q, p.signingKey);
   const verified = verifyRequest(signed, p.policy);
   const sealed = await sealConfidentialToAll(p.policy, verified, opening, rng);
-  return { signed, verified, opening, sealed };
+  const relaySealed =
+    p.relayUnsealKey === undefined
+      ? undefined
+      : await sealConfidential(p.relayUnsealKey, RELAY_PART_INDEX, verified, opening, rng);
+  return { signed, verified, opening, sealed, ...(relaySealed !== undefined ? { relaySealed } : {}) };
 }
 
-/** Files a built request with the relay. */
+/** Files a built request with the relay (with its relay part when it has one). */
 export function fileRequest(
   relay: AccessRelay,
   built: BuiltRequest,
 ): Promise<{ readonly requestId: Uint8Array; readonly index: number }> {
-  return relay.fileRequest(built.signed, built.sealed);
+  return relay.fileRequest(built.signed, built.sealed, built.relaySealed);
 }
 
 /** A verified view of the log: a checkpoint that verified (signature, witnesses) and every entry below its size. */

@@ -32,6 +32,32 @@ export interface AccessRelay {
   submitRelease(release: Uint8Array, bundle: Uint8Array, batch: number): Promise<unknown>;
   /** POST /v1/access/refusals. */
   submitRefusal(refusal: Uint8Array): Promise<unknown>;
+  /** POST /v1/access/unseals (after-release.md §1): ACCESS_UNSEAL_EXISTS when another one is logged. */
+  submitUnseal(unseal: Uint8Array): Promise<{ readonly index: number }>;
+  /** GET /v1/access/extensions: the requesters' extension proposals (after-release.md §2). */
+  listExtensions(after?: number, limit?: number): Promise<ExtensionPage>;
+  /** POST /v1/access/extensions/signatures: this trustee's signature on a proposal. */
+  signExtension(
+    requestId: Uint8Array,
+    number: number,
+    signature: Uint8Array,
+  ): Promise<{ readonly signers: number; readonly index?: number }>;
+}
+
+/** One extension proposal as the relay lists it (nothing checked yet: the trustee checks the statement). */
+export interface ServedExtension {
+  readonly seq: number;
+  readonly requestId: Uint8Array;
+  readonly number: number;
+  readonly statement: Uint8Array;
+  readonly reason: string;
+  readonly signers: readonly number[];
+  readonly index: number | null;
+}
+
+export interface ExtensionPage {
+  readonly items: readonly ServedExtension[];
+  readonly next: number | null;
 }
 
 /** The page size the release rule asks for (the relay's maximum, access.md §4). */

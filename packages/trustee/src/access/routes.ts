@@ -6,6 +6,9 @@
  *   GET  /v1/requests/:requestId               → 200 {request: ReviewItem}
  *   POST /v1/requests/:requestId/decision      {verdict: "approve"|"deny", reason?: string}
  *                                              → 200 {requestId, verdict, index}
+ *   GET  /v1/extensions                        → 200 {extensions: ExtensionItem[]}   (open proposals, checked)
+ *   POST /v1/extensions/:requestId/decision    {approve: boolean, number, reason?}
+ *                                              → 200 {requestId, number, verdict, signers?, index?}
  *
  * `handleAccessRoute(method, path, body)` answers `{status, body}` for these paths and undefined for any other,
  * so the daemon can try it before its own routes. Bodies are parsed strictly: unknown fields, wrong types or a
@@ -13,6 +16,7 @@
  * unexpected errors answer 500 with no detail (nothing secret reaches a response or a log line).
  */
 import { fromBase64Url } from '@overt/core';
+import type { Deadlines } from './deadline.js';
 import { AccessError, isAccessError } from './errors.js';
 import type { Review } from './review.js';
 
@@ -63,10 +67,27 @@ export function parseDecisionBody(body: unknown): { verdict: 'approve' | 'deny';
   return { verdict: o.verdict, reason: (o.reason as string | undefined) ?? '' };
 }
 
+/** The extension decision body: exactly {approve, number, reason?} (after-release.md §2). */
+export function parseExtensionBody(body: unknown): { approve: boolean; number: number; reason: string } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (k !== 'approve' && k !== 'number' && k !== 'reason')
+      bad(`unknown field ${JSON.stringify(k).slice(0, 40)}`);
+  if (typeof o.approve !== 'boolean') bad('approve must be true or false');
+  if (typeof o.number !== 'number' || !Number.isInteger(o.number) || o.number < 1 || o.number > 255)
+    bad('number must be an integer from 1 to 255');
+  if (o.reason !== undefined && (typeof o.reason !== 'string' || o.reason.length > 1024))
+    bad('reason must be a string of at most 1024 characters');
+  return { approve: o.approve, number: o.number, reason: (o.reason as string | undefined) ?? '' };
+}
+
 export interface AccessRoutes {
   listRequests(query: URLSearchParams): Promise<RouteResult>;
   getRequest(requestId: string): Promise<RouteResult>;
   decide(requestId: string, body: unknown): Promise<RouteResult>;
+  listExtensions(): Promise<RouteResult>;
+  decideExtension(requestId: string, body: unknown): Promise<RouteResult>;
 }
 
 async function guard(f: () => Promise<RouteResult>): Promise<RouteResult> {
@@ -78,8 +99,21 @@ async function guard(f: () => Promise<RouteResult>): Promise<RouteResult> {
   }
 }
 
-export function accessRoutes(review: Review): AccessRoutes {
+/** The routes over the review and, when given, the extension review (without it those routes are 404). */
+export function accessRoutes(review: Review, deadlines?: Deadlines): AccessRoutes {
+  const ext = (): Deadlines => {
+    if (deadlines === undefined) throw new AccessError('ACCESS_NOT_FOUND', 'no extension review here');
+    return deadlines;
+  };
   return {
+    listExtensions: () =>
+      guard(async () => ({ status: 200, body: { extensions: await ext().listExtensions() } })),
+    decideExtension: (requestId, body) =>
+      guard(async () => {
+        const id = parseRequestId(requestId);
+        const { approve, number, reason } = parseExtensionBody(body);
+        return { status: 200, body: await ext().decideExtension(id, number, approve, reason) };
+      }),
     listRequests: (query) =>
       guard(async () => {
         const all = query.get('all');
@@ -110,6 +144,12 @@ export async function handleAccessRoute(
 ): Promise<RouteResult | undefined> {
   const url = new URL(path, 'http://localhost');
   const parts = url.pathname.split('/').filter((p) => p !== '');
+  if (parts[0] === 'v1' && parts[1] === 'extensions') {
+    if (parts.length === 2) return method === 'GET' ? routes.listExtensions() : notAllowed();
+    if (parts.length === 4 && parts[3] === 'decision')
+      return method === 'POST' ? routes.decideExtension(parts[2]!, body) : notAllowed();
+    return undefined;
+  }
   if (parts[0] !== 'v1' || parts[1] !== 'requests') return undefined;
   if (parts.length === 2) return method === 'GET' ? routes.listRequests(url.searchParams) : notAllowed();
   if (parts.length === 3) return method === 'GET' ? routes.getRequest(parts[2]!) : notAllowed();
@@ -142,6 +182,10 @@ export function mountAccessRoutes(router: RouterLike, routes: AccessRoutes): voi
   router.get('/v1/requests/:requestId', (req) => routes.getRequest(req.params.requestId ?? ''));
   router.post('/v1/requests/:requestId/decision', (req) =>
     routes.decide(req.params.requestId ?? '', req.body),
+  );
+  router.get('/v1/extensions', () => routes.listExtensions());
+  router.post('/v1/extensions/:requestId/decision', (req) =>
+    routes.decideExtension(req.params.requestId ?? '', req.body),
   );
 }
 

@@ -1,7 +1,8 @@
 /**
  * The access half as one object the daemon owns (docs/spec/access.md §5, §6): access.sqlite in the data
- * directory, the tracker fed by the daemon's log monitor, the review behind the operator API, and the release
- * rule run for every executed request this trustee approved.
+ * directory, the tracker fed by the daemon's log monitor, the review behind the operator API, the release
+ * rule run for every executed request this trustee approved, and the deadline watcher with the extension review
+ * (after-release.md §1–§3).
  *
  * Wiring (daemon): `const access = AccessService.open({...})`; `follower.onEntry((i, e) => access.onEntry(i, e))`;
  * after each monitor poll `access.onCheckpoint(follower.latestCheckpoint())` then `await access.tick()`; mount
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { decodeDecision, equalBytes, type RandomSource, toHex } from '@overt/core';
 import type { VerifiedCheckpoint, VerifierKey } from '@overt/log';
 import type { ShareVault } from '../vault-api.js';
+import { type DeadlineOutcome, Deadlines } from './deadline.js';
 import type { AccessRelay } from './relay.js';
 import { type ReleaseOutcome, ReleaseRule, watchReleases } from './release.js';
 import { PooledReleaseCrypto } from './release-crypto.js';
@@ -39,6 +41,8 @@ export interface AccessServiceOptions {
   readonly rng?: RandomSource;
   /** Worker threads for the release rule's cryptography (PooledReleaseCrypto); 0 or absent: on this thread. */
   readonly releaseWorkers?: number;
+  /** How long after a seal date this trustee waits for the relay's unseal before publishing its own (§1). */
+  readonly unsealGraceMs?: number;
 }
 
 export class AccessService {
@@ -46,6 +50,8 @@ export class AccessService {
   readonly tracker: AccessTracker;
   readonly rule: ReleaseRule;
   readonly review: Review;
+  /** The deadline watcher and the extension review (after-release.md §1–§3). */
+  readonly deadlines: Deadlines;
   readonly routes: AccessRoutes;
   private readonly crypto: PooledReleaseCrypto | undefined;
 
@@ -67,7 +73,8 @@ export class AccessService {
       ...(this.crypto ? { crypto: this.crypto } : {}),
     });
     this.review = new Review({ ...o, tracker: this.tracker, store: this.store });
-    this.routes = accessRoutes(this.review);
+    this.deadlines = new Deadlines({ ...o, tracker: this.tracker, store: this.store });
+    this.routes = accessRoutes(this.review, this.deadlines);
   }
 
   static open(o: AccessServiceOptions): AccessService {
@@ -105,8 +112,10 @@ export class AccessService {
    * Runs the release rule for every executed request this trustee approved and has not finished. One failing
    * request (the relay down) does not stop the others; its error is returned in its place.
    */
-  async tick(): Promise<Map<string, ReleaseOutcome | { status: 'error'; message: string }>> {
-    const out = new Map<string, ReleaseOutcome | { status: 'error'; message: string }>();
+  async tick(): Promise<
+    Map<string, ReleaseOutcome | DeadlineOutcome | { status: 'error'; message: string }>
+  > {
+    const out = new Map<string, ReleaseOutcome | DeadlineOutcome | { status: 'error'; message: string }>();
     for (const q of this.tracker.allRequests()) {
       if (this.tracker.executionsOf(q.requestId).length === 0) continue;
       if (this.store.finished(q.requestId) !== undefined || !this.approved(q.requestId)) continue;
@@ -116,6 +125,8 @@ export class AccessService {
         out.set(toHex(q.requestId), { status: 'error', message: e instanceof Error ? e.message : 'error' });
       }
     }
+    // The deadline watcher (TRU-U1, OVD-1): its outcomes under `unseal <id>`.
+    for (const [id, outcome] of await this.deadlines.tick()) out.set(`unseal ${id}`, outcome);
     return out;
   }
 

@@ -18,9 +18,11 @@ import {
   decodeDecision,
   decodeElement,
   decodeExecution,
+  decodeExtension,
   decodeRefusal,
   decodeRelease,
   decodeRequest,
+  decodeUnseal,
   type Element,
   equalBytes,
   toHex,
@@ -49,6 +51,8 @@ export const ENTRY = {
   decision: 6,
   execution: 7,
   release: 8,
+  extension: 9,
+  unseal: 10,
   refusal: 12,
 } as const;
 
@@ -137,6 +141,9 @@ export class AccessTracker {
   private readonly executions = new Map<string, IndexedEntry[]>();
   private readonly releases = new Map<string, LoggedRelease[]>();
   private readonly refusals = new Map<string, IndexedEntry[]>();
+  /** Extension (9) and unseal (10) entries by request id, raw: verified where used (deadline.ts). */
+  private readonly extensions = new Map<string, IndexedEntry[]>();
+  private readonly unseals = new Map<string, IndexedEntry[]>();
   private next = 0;
   private checkpointText: string | undefined;
 
@@ -273,6 +280,16 @@ export class AccessTracker {
     return this.refusals.get(hex(requestId)) ?? [];
   }
 
+  /** Extension entries naming `requestId`, in log order (not verified here: see deadline.ts sealView). */
+  extensionsOf(requestId: Uint8Array): readonly IndexedEntry[] {
+    return this.extensions.get(hex(requestId)) ?? [];
+  }
+
+  /** Unseal entries naming `requestId`, in log order (not verified here: see deadline.ts sealView). */
+  unsealsOf(requestId: Uint8Array): readonly IndexedEntry[] {
+    return this.unseals.get(hex(requestId)) ?? [];
+  }
+
   private apply(index: number, entry: Uint8Array, live: boolean): void {
     const type = entry[0];
     const body = entry.subarray(1);
@@ -360,6 +377,23 @@ export class AccessTracker {
         list.push(r);
         this.releases.set(hex(x.requestId), list);
         if (live) this.config.onRelease?.(r);
+        return;
+      }
+      case ENTRY.extension: {
+        const x = tryDecode(() => decodeExtension(body));
+        if (x === undefined) return;
+        const list = this.extensions.get(hex(x.statement.requestId)) ?? [];
+        list.push({ index, entry });
+        this.extensions.set(hex(x.statement.requestId), list);
+        return;
+      }
+      case ENTRY.unseal: {
+        const b = signedBody(body);
+        const x = b === undefined ? undefined : tryDecode(() => decodeUnseal(b));
+        if (x === undefined) return;
+        const list = this.unseals.get(hex(x.requestId)) ?? [];
+        list.push({ index, entry });
+        this.unseals.set(hex(x.requestId), list);
         return;
       }
       case ENTRY.refusal: {

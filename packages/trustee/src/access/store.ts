@@ -46,7 +46,31 @@ CREATE TABLE IF NOT EXISTS seen_u (u BLOB PRIMARY KEY, label BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (
   request_id BLOB PRIMARY KEY, verdict TEXT NOT NULL, signed BLOB NOT NULL, posted INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS finished (request_id BLOB PRIMARY KEY, outcome TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unseals (
+  request_id BLOB PRIMARY KEY, signed BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'recorded');
+CREATE TABLE IF NOT EXISTS extension_decisions (
+  request_id BLOB NOT NULL, number INTEGER NOT NULL, verdict TEXT NOT NULL, reason TEXT NOT NULL,
+  signature BLOB, PRIMARY KEY (request_id, number));
 `;
+
+/**
+ * An unseal this trustee signed (after-release.md §1, TRU-U1): `recorded` before it is posted, `posted` once
+ * the relay took it, `exists` when the relay answered ACCESS_UNSEAL_EXISTS (another unseal is logged: stop).
+ */
+export interface RecordedUnseal {
+  readonly requestId: Uint8Array;
+  readonly signed: Uint8Array;
+  readonly state: 'recorded' | 'posted' | 'exists';
+}
+
+/** This trustee's decision on an extension proposal (after-release.md §2); a denial signs nothing. */
+export interface RecordedExtensionDecision {
+  readonly requestId: Uint8Array;
+  readonly number: number;
+  readonly verdict: 'approve' | 'deny';
+  readonly reason: string;
+  readonly signature: Uint8Array | undefined;
+}
 
 const u8 = (b: Buffer | Uint8Array): Uint8Array =>
   new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
@@ -257,5 +281,62 @@ export class AccessStore {
     this.db
       .prepare('INSERT OR REPLACE INTO finished (request_id, outcome) VALUES (?, ?)')
       .run(requestId, outcome);
+  }
+
+  // ---- unseals signed by this trustee (after-release.md §1) ----
+
+  unseal(requestId: Uint8Array): RecordedUnseal | undefined {
+    const r = this.db.prepare('SELECT signed, state FROM unseals WHERE request_id = ?').get(requestId) as
+      | { signed: Buffer; state: RecordedUnseal['state'] }
+      | undefined;
+    return r === undefined
+      ? undefined
+      : { requestId: requestId.slice(), signed: u8(r.signed), state: r.state };
+  }
+
+  /** Records a signed unseal before it is posted; false when one is recorded already (it is signed once). */
+  putUnseal(requestId: Uint8Array, signed: Uint8Array): boolean {
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO unseals (request_id, signed) VALUES (?, ?)')
+        .run(requestId, signed).changes === 1
+    );
+  }
+
+  setUnsealState(requestId: Uint8Array, state: RecordedUnseal['state']): void {
+    this.db.prepare('UPDATE unseals SET state = ? WHERE request_id = ?').run(state, requestId);
+  }
+
+  // ---- extension decisions (after-release.md §2) ----
+
+  extensionDecision(requestId: Uint8Array, number: number): RecordedExtensionDecision | undefined {
+    const r = this.db
+      .prepare(
+        'SELECT verdict, reason, signature FROM extension_decisions WHERE request_id = ? AND number = ?',
+      )
+      .get(requestId, number) as
+      | { verdict: 'approve' | 'deny'; reason: string; signature: Buffer | null }
+      | undefined;
+    return r === undefined
+      ? undefined
+      : {
+          requestId: requestId.slice(),
+          number,
+          verdict: r.verdict,
+          reason: r.reason,
+          signature: r.signature === null ? undefined : u8(r.signature),
+        };
+  }
+
+  /** Records a decision on (request, number); false when one is recorded already. */
+  putExtensionDecision(d: RecordedExtensionDecision): boolean {
+    return (
+      this.db
+        .prepare(
+          'INSERT OR IGNORE INTO extension_decisions (request_id, number, verdict, reason, signature) ' +
+            'VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(d.requestId, d.number, d.verdict, d.reason, d.signature ?? null).changes === 1
+    );
   }
 }
