@@ -552,6 +552,22 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
       text: `NOTICE ${e.notice} serial ${e.previousSerial} → ${e.serial} (log index ${e.logIndex}, ${e.check}): ${printable(e.changes.join('; '))}`,
     };
   }
+  if (e.kind === 'alert' && e.alert === 'seal-overdue') {
+    // OVD-1 (after-release.md §3): a seal past its date with neither an unseal nor an extension on the log.
+    const requestId = toBase64Url(e.requestId);
+    const since = new Date(e.sealUntil).toISOString();
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        requestId,
+        sealUntil: e.sealUntil,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT seal-overdue request ${requestId} (sealed until ${since}, log index ${e.logIndex}, ${e.check}): the seal ran out with neither an unseal nor an extension on the log (tell your org's trustees)`,
+    };
+  }
   if (e.kind === 'alert' && !('userId' in e)) {
     const what =
       e.alert === 'epoch-key-invalid'
