@@ -129,7 +129,26 @@ export type AccessErrorCode =
   /** The refusal does not verify under the policy in force (ACC-F1). */
   | 'ACCESS_REFUSAL_INVALID'
   /** The relay has no execution key configured: it cannot execute, so it takes no request (ACC-X1). */
-  | 'ACCESS_DISABLED';
+  | 'ACCESS_DISABLED'
+  // After release (after-release.md §1, §2).
+  /** The unseal does not verify under the policy in force and the logged request (ACC-U1). */
+  | 'ACCESS_UNSEAL_INVALID'
+  /** Another unseal of the request is logged (ACC-U3). */
+  | 'ACCESS_UNSEAL_EXISTS'
+  /** No unseal of the request is logged: nothing public to read yet. */
+  | 'ACCESS_NOT_UNSEALED'
+  /** The request is unsealed already: its seal can no longer be extended (ACC-E1). */
+  | 'ACCESS_UNSEALED'
+  /** The seal-until being extended has passed (ACC-E1, ACC-E4). */
+  | 'ACCESS_SEAL_EXPIRED'
+  /** A proposal for the same extension number is stored (ACC-E1). */
+  | 'ACCESS_EXTENSION_EXISTS'
+  /** No such extension proposal. */
+  | 'ACCESS_EXTENSION_UNKNOWN'
+  /** The extension is beyond the policy's limits or does not push the seal back (ACC-E1). */
+  | 'ACCESS_EXTENSION_LIMIT'
+  /** A trustee's extension signature does not verify over the stored statement (ACC-E2). */
+  | 'ACCESS_EXTENSION_INVALID';
 
 /** Storage drivers (STORE-R-). */
 export type StorageErrorCode = 'STORE_R_FAILED' | 'STORE_R_CORRUPT' | 'STORE_R_INVALID';
@@ -237,6 +256,15 @@ const STATUS: Record<RelayErrorCode, number> = {
   ACCESS_RELEASE_UNKNOWN: 404,
   ACCESS_REFUSAL_INVALID: 400,
   ACCESS_DISABLED: 503,
+  ACCESS_UNSEAL_INVALID: 400,
+  ACCESS_UNSEAL_EXISTS: 409,
+  ACCESS_NOT_UNSEALED: 404,
+  ACCESS_UNSEALED: 409,
+  ACCESS_SEAL_EXPIRED: 409,
+  ACCESS_EXTENSION_EXISTS: 409,
+  ACCESS_EXTENSION_UNKNOWN: 404,
+  ACCESS_EXTENSION_LIMIT: 400,
+  ACCESS_EXTENSION_INVALID: 400,
   STORE_R_FAILED: 503,
   STORE_R_CORRUPT: 500,
   STORE_R_INVALID: 400,

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { SigningKeyPair } from '@overt/core';
 import type { FastifyInstance } from 'fastify';
-import { AccessService } from './access/service.js';
+import { AccessService, type UnsealKey } from './access/service.js';
 import { DEFAULT_FRESHNESS_MS } from './auth.js';
 import { RelayError } from './errors.js';
 import { ReportDesk } from './franking.js';
@@ -89,6 +89,14 @@ export type RelayConfig = RelayStorageConfig & {
    * under it. Without it no access request is taken (ACCESS_DISABLED, ACC-X1): nothing could execute it.
    */
   readonly accessKey?: SigningKeyPair;
+  /**
+   * The relay's X25519 unseal key (after-release.md §1), published as `unsealKey` in /.well-known/overt: the part
+   * of each request sealed to it lets the relay publish the request's unseal at the seal date (signed with
+   * `accessKey`). Keep it across restarts. Without it the relay takes no relay part and publishes no unseal.
+   */
+  readonly unsealKey?: UnsealKey;
+  /** How often the unseal task looks for requests past their seal date (ACC-U4), default 5,000 ms. */
+  readonly unsealPollMs?: number;
   /**
    * Cross-node fan-out over NATS JetStream (relay.md §6.6), for several relay nodes on one PostgreSQL database.
    * Without it, pushes reach only the sockets of the node that stored the item.
@@ -206,6 +214,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       now,
       relay: service,
       ...(config.accessKey !== undefined ? { accessKey: config.accessKey } : {}),
+      ...(config.unsealKey !== undefined ? { unsealKey: config.unsealKey } : {}),
     });
     const logHandler = config.logHandler;
     app = await buildApp({
@@ -273,6 +282,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     throw e;
   }
   let sweeper: { stop(): Promise<void> } | undefined;
+  let unsealer: { stop(): Promise<void> } | undefined;
   let url = '';
   return {
     get url() {
@@ -289,6 +299,8 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
     async start() {
       await hub.start();
       sweeper = startBlobSweeper(storage, now, config.blobExpiryMs ?? DAY_MS, config.blobSweepMs ?? HOUR_MS);
+      if (config.unsealKey !== undefined && config.accessKey !== undefined)
+        unsealer = startUnsealTask(access, config.unsealPollMs ?? 5_000);
       await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 0 });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -296,6 +308,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       return url;
     },
     async stop() {
+      await unsealer?.stop();
       await sweeper?.stop();
       await app.close();
       await hub.close();
@@ -330,6 +343,37 @@ function startBlobSweeper(
   };
   sweep();
   const timer = setInterval(sweep, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * The relay's unseal task (after-release.md §1, ACC-U4): one pass now and every `everyMs`. A pass that fails
+ * (e.g. the log unreachable) is retried at the next tick; nothing is half-written (append, then record). The
+ * timer does not keep the process alive; stop() waits for a running pass.
+ */
+function startUnsealTask(access: AccessService, everyMs: number): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  const pass = () => {
+    if (busy) return;
+    busy = true;
+    running = access
+      .unsealDue()
+      .catch(() => {
+        console.warn('relay: an unseal pass failed; it will be retried');
+      })
+      .finally(() => {
+        busy = false;
+      });
+  };
+  pass();
+  const timer = setInterval(pass, everyMs);
   timer.unref();
   return {
     async stop() {

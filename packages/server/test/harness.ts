@@ -305,6 +305,9 @@ export async function startHarness(
     claimLimit?: BucketConfig;
     /** The relay's execution key (access.md §4.1), default a fresh one; `false` runs a relay without one. */
     accessKey?: SigningKeyPair | false;
+    /** The relay's X25519 unseal key (after-release.md §1), default none; its task's period (default 5 s). */
+    unsealKey?: { readonly secretKey: Uint8Array; readonly publicKey: Uint8Array };
+    unsealPollMs?: number;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -323,6 +326,8 @@ export async function startHarness(
   const accessKey = options.accessKey === false ? undefined : (options.accessKey ?? generateSigningKey());
   const relay = await createRelay({
     ...(accessKey !== undefined ? { accessKey } : {}),
+    ...(options.unsealKey !== undefined ? { unsealKey: options.unsealKey } : {}),
+    ...(options.unsealPollMs !== undefined ? { unsealPollMs: options.unsealPollMs } : {}),
     ...(options.postgres !== undefined
       ? { databaseUrl: options.postgres.url, schema: options.postgres.schema }
       : { dataDir: join(dir, 'relay') }),

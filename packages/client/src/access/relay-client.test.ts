@@ -38,6 +38,8 @@ const CALLS: {
   name: string;
   call: (c: AccessRelayClient) => Promise<unknown>;
   good: Record<string, unknown>;
+  /** Top-level fields the answer may leave out. */
+  optional?: readonly string[];
 }[] = [
   { name: 'sendMail', call: (c) => c.sendMail(1, new Uint8Array(3)), good: { seq: 4 } },
   {
@@ -100,6 +102,54 @@ const CALLS: {
     good: { index: 8 },
   },
   { name: 'submitRefusal', call: (c) => c.submitRefusal(new Uint8Array(5)), good: { index: 9 } },
+  // After release (after-release.md §1, §2).
+  { name: 'submitUnseal', call: (c) => c.submitUnseal(new Uint8Array(5)), good: { index: 10 } },
+  {
+    name: 'proposeExtension',
+    call: (c) => c.proposeExtension(new Uint8Array(16), 5, 'why'),
+    good: { requestId: id, number: 1, statement: b(90) },
+  },
+  {
+    name: 'listExtensions',
+    call: (c) => c.listExtensions(),
+    good: {
+      extensions: [
+        { seq: 1, requestId: id, number: 1, statement: b(90), reason: 'r', signers: [1, 3], index: null },
+        { seq: 2, requestId: id, number: 2, statement: b(90), reason: '', signers: [], index: 12 },
+      ],
+      next: null,
+    },
+  },
+  {
+    name: 'signExtension',
+    call: (c) => c.signExtension(new Uint8Array(16), 1, new Uint8Array(64)),
+    good: { signers: 2, index: 11 },
+    optional: ['index'],
+  },
+  {
+    name: 'listUnsealed',
+    call: (c) => c.public.listUnsealed(0, 5),
+    good: { unsealed: [{ requestId: id, index: 4 }], next: 4 },
+  },
+  {
+    name: 'publicRequest',
+    call: (c) => c.public.publicRequest(new Uint8Array(16)),
+    good: {
+      request: { request: b(5), index: 2 },
+      unseal: { unseal: b(50), index: 9 },
+      decisions: [{ decision: b(4), index: 3 }],
+      execution: { execution: b(9), index: 5 },
+      releases: [{ release: b(8), index: 6 }],
+      refusals: [{ refusal: b(7), index: 7 }],
+      extensions: [{ extension: b(99), index: 8 }],
+    },
+    optional: ['execution'],
+  },
+  {
+    name: 'publicLabels',
+    call: (c) => c.public.publicLabels(new Uint8Array(16), 0, 2),
+    good: { labels: [{ position: 0, label: b(32) }], next: 1 },
+  },
 ];
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -174,12 +224,13 @@ describe('strict answers', () => {
         fc.constantFrom('drop', 'add', 'replace'),
         fc.constantFrom<unknown>(null, -1, 1.5, 'A', '@@', true, [], {}, 'AAAA====', 2 ** 60),
         async (i, k, how, value) => {
-          const { call, good } = CALLS[i]!;
+          const { call, good, optional } = CALLS[i]!;
           const body: Record<string, unknown> = { ...good };
           const keys = Object.keys(body);
           const key = keys[k % keys.length]!;
           // `removedIndex` and `execution` are optional: dropping one is still well formed.
-          if (how === 'drop' && (key === 'removedIndex' || key === 'execution')) return;
+          if (how === 'drop' && (key === 'removedIndex' || key === 'execution' || optional?.includes(key)))
+            return;
           // `next` is null at the end of a list: null there is well formed.
           if (how === 'replace' && key === 'next' && value === null) return;
           // An empty list in place of a list is a well-formed empty answer.
@@ -208,6 +259,18 @@ describe('strict answers', () => {
     expect(await code(json.releaseBundle(new Uint8Array(16), 1, 0))).toBe('RELAY_RESPONSE_MALFORMED');
     const bytes = client(async () => answer(200, Uint8Array.of(1, 2), 'application/octet-stream'));
     expect(await bytes.ciphertext(new Uint8Array(16), 0)).toEqual(Uint8Array.of(1, 2));
+  });
+
+  it('the public reads after unseal are sent unsigned; a requester cannot sign an extension', async () => {
+    let headers: Record<string, string> | undefined;
+    const c = client(async (_url, init) => {
+      headers = init.headers as Record<string, string>;
+      return answer(200, { unsealed: [], next: null });
+    });
+    expect(await c.public.listUnsealed()).toEqual({ items: [], next: null });
+    expect(headers).toEqual({});
+    const r = client(async () => answer(201, { signers: 1 }), 'requester');
+    expect(await code(r.signExtension(new Uint8Array(16), 1, new Uint8Array(64)))).toBe('SDK_USAGE');
   });
 
   it('problem+json is RELAY_REFUSED with the relay’s code, check and status; a network failure RELAY_UNAVAILABLE', async () => {

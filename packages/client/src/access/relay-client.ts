@@ -22,7 +22,7 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { ClientError } from '../errors.js';
-import { type FetchLike, sendSigned } from '../transport/relay-transport.js';
+import { type FetchLike, sendPlain, sendSigned } from '../transport/relay-transport.js';
 import type { RequestSigner } from '../transport/signing.js';
 
 /** The fetch the access client uses: the platform's `fetch` fits, as does `httpFetch` (@overt/client/node). */
@@ -108,6 +108,31 @@ export interface Logged {
   readonly created: boolean;
 }
 
+/** A requester's extension proposal as the relay stores it (after-release.md §2). */
+export interface ExtensionProposal {
+  readonly seq: number;
+  readonly requestId: Uint8Array;
+  readonly number: number;
+  /** The encoded statement the trustees sign (decode with core's decodeExtensionStatement; check it yourself). */
+  readonly statement: Uint8Array;
+  readonly reason: string;
+  /** The trustees that signed so far, in increasing order. */
+  readonly signers: readonly number[];
+  /** The log index of the assembled extension, null until logged. */
+  readonly index: number | null;
+}
+
+/** Everything logged about an unsealed request, as the relay serves it publicly (after-release.md §1). */
+export interface PublicRequestView {
+  readonly request: { readonly request: Uint8Array; readonly index: number };
+  readonly unseal: { readonly unseal: Uint8Array; readonly index: number };
+  readonly decisions: readonly { readonly decision: Uint8Array; readonly index: number }[];
+  readonly execution?: { readonly execution: Uint8Array; readonly index: number };
+  readonly releases: readonly { readonly release: Uint8Array; readonly index: number }[];
+  readonly refusals: readonly { readonly refusal: Uint8Array; readonly index: number }[];
+  readonly extensions: readonly { readonly extension: Uint8Array; readonly index: number }[];
+}
+
 type Json = unknown;
 
 function malformed(what: string, cause?: unknown): never {
@@ -189,6 +214,115 @@ interface Answer {
   readonly bytes: Uint8Array;
 }
 
+function jsonAnswer(status: number, type: string, raw: Uint8Array): Answer {
+  if (!type.startsWith('application/json')) malformed('not application/json');
+  try {
+    return { status, json: JSON.parse(utf8Decode(raw)) as Json, bytes: raw };
+  } catch (cause) {
+    return malformed('body is not JSON', cause);
+  }
+}
+
+function entryList<K extends string>(
+  v: Json,
+  what: string,
+  key: K,
+): ({ [P in K]: Uint8Array } & { index: number })[] {
+  return arr(v, what).map((e, i) => {
+    const x = obj(e, `${what}[${i}]`, [key, 'index']);
+    return { [key]: b64(x[key], key), index: int(x.index, 'index') } as { [P in K]: Uint8Array } & {
+      index: number;
+    };
+  });
+}
+
+/**
+ * The relay's public reads after unseal (after-release.md §1): no signature, no key. The relay is not trusted:
+ * the caller checks every entry against its own verified log view and the labels against the execution.
+ */
+export class AccessPublicClient {
+  private readonly fetchFn: AccessFetch;
+
+  constructor(readonly options: { readonly url: string; readonly fetch?: AccessFetch }) {
+    this.fetchFn = options.fetch ?? ((url, init) => fetch(url, init));
+  }
+
+  private async get(target: string): Promise<Answer> {
+    const r = await sendPlain(this.fetchFn, {
+      url: this.options.url,
+      method: 'GET',
+      target,
+      headers: {},
+      body: undefined,
+    });
+    return jsonAnswer(r.status, r.type, r.payload);
+  }
+
+  /** Requests with a logged unseal, in log order of the unseal; `after` is an unseal's log index. */
+  async listUnsealed(
+    after?: number,
+    limit?: number,
+  ): Promise<Page<{ readonly requestId: Uint8Array; readonly index: number }>> {
+    const a = await this.get(`/v1/access/unsealed${query({ after, limit })}`);
+    const o = obj(a.json, 'answer', ['unsealed', 'next']);
+    return {
+      items: arr(o.unsealed, 'unsealed').map((u, i) => {
+        const x = obj(u, `unsealed[${i}]`, ['requestId', 'index']);
+        return { requestId: b64u(x.requestId, 'requestId', 16), index: int(x.index, 'index') };
+      }),
+      next: intOrNull(o.next, 'next'),
+    };
+  }
+
+  /** Every logged entry of an unsealed request (RELAY_REFUSED ACCESS_NOT_UNSEALED before its unseal). */
+  async publicRequest(requestId: Uint8Array): Promise<PublicRequestView> {
+    const a = await this.get(`${requestPath(requestId)}/public`);
+    const o = obj(
+      a.json,
+      'answer',
+      ['request', 'unseal', 'decisions', 'releases', 'refusals', 'extensions'],
+      ['execution'],
+    );
+    const request = obj(o.request, 'request', ['request', 'index']);
+    const unseal = obj(o.unseal, 'unseal', ['unseal', 'index']);
+    const execution =
+      o.execution === undefined ? undefined : obj(o.execution, 'execution', ['execution', 'index']);
+    return {
+      request: { request: b64(request.request, 'request'), index: int(request.index, 'index') },
+      unseal: { unseal: b64(unseal.unseal, 'unseal'), index: int(unseal.index, 'index') },
+      decisions: entryList(o.decisions, 'decisions', 'decision'),
+      ...(execution !== undefined
+        ? {
+            execution: {
+              execution: b64(execution.execution, 'execution'),
+              index: int(execution.index, 'index'),
+            },
+          }
+        : {}),
+      releases: entryList(o.releases, 'releases', 'release'),
+      refusals: entryList(o.refusals, 'refusals', 'refusal'),
+      extensions: entryList(o.extensions, 'extensions', 'extension'),
+    };
+  }
+
+  /** A page of an unsealed request's execution labels in position order (limit 1..4096). */
+  async publicLabels(
+    requestId: Uint8Array,
+    from?: number,
+    limit?: number,
+  ): Promise<Page<{ readonly position: number; readonly label: Uint8Array }>> {
+    const a = await this.get(`${requestPath(requestId)}/labels${query({ from, limit })}`);
+    const o = obj(a.json, 'answer', ['labels', 'next']);
+    return {
+      items: arr(o.labels, 'labels').map((l, i) => {
+        const x = obj(l, `labels[${i}]`, ['position', 'label']);
+        return { position: int(x.position, 'position'), label: b64(x.label, 'label', 32) };
+      }),
+      next: intOrNull(o.next, 'next'),
+    };
+  }
+}
+
 export class AccessRelayClient {
   private readonly fetchFn: AccessFetch;
   private readonly now: () => number;
@@ -223,12 +357,7 @@ export class AccessRelayClient {
       if (!type.startsWith('application/octet-stream')) malformed('not application/octet-stream');
       return { status, json: undefined, bytes: raw };
     }
-    if (!type.startsWith('application/json')) malformed('not application/json');
-    try {
-      return { status, json: JSON.parse(utf8Decode(raw)) as Json, bytes: raw };
-    } catch (cause) {
-      return malformed('body is not JSON', cause);
-    }
+    return jsonAnswer(status, type, raw);
   }
 
   private logged(a: Answer, extra: readonly string[] = []): Logged & { o: Record<string, Json> } {
@@ -292,14 +421,19 @@ export class AccessRelayClient {
 
   // ── Requests ──
 
-  /** Files a signed request with one sealed part per trustee of the policy (requester). Idempotent. */
+  /**
+   * Files a signed request with one sealed part per trustee of the policy (requester), and `relaySealed`, the part
+   * sealed to the relay's unseal key, when given (after-release.md §1). Idempotent.
+   */
   async fileRequest(
     request: Uint8Array,
     sealed: readonly { readonly trustee: number; readonly sealed: Uint8Array }[],
+    relaySealed?: Uint8Array,
   ): Promise<Logged & { requestId: Uint8Array }> {
     const a = await this.call('POST', '/v1/access/requests', {
       request: toBase64(request),
       sealed: sealed.map((s) => ({ trustee: s.trustee, sealed: toBase64(s.sealed) })),
+      ...(relaySealed !== undefined ? { relaySealed: toBase64(relaySealed) } : {}),
     });
     const r = this.logged(a, ['requestId']);
     if (!('requestId' in r.o)) malformed('answer.requestId is missing');
@@ -447,5 +581,95 @@ export class AccessRelayClient {
     const a = await this.call('POST', '/v1/access/refusals', { refusal: toBase64(refusal) });
     const r = this.logged(a);
     return { index: r.index, created: r.created };
+  }
+
+  // ── After release (after-release.md §1, §2) ──
+
+  /** The public reads (no signature), on the same relay. */
+  get public(): AccessPublicClient {
+    return new AccessPublicClient({ url: this.options.url, fetch: this.fetchFn });
+  }
+
+  /** Logs this trustee's signed unseal (after-release.md §1). The same bytes again: `created` false. */
+  async submitUnseal(unseal: Uint8Array): Promise<Logged> {
+    const a = await this.call('POST', '/v1/access/unseals', { unseal: toBase64(unseal) });
+    const r = this.logged(a);
+    return { index: r.index, created: r.created };
+  }
+
+  /** Proposes pushing the request's seal back to `newSealUntil` (requester); resolves the statement to sign. */
+  async proposeExtension(
+    requestId: Uint8Array,
+    newSealUntil: number,
+    reason: string,
+  ): Promise<{ requestId: Uint8Array; number: number; statement: Uint8Array }> {
+    if (requestId.length !== 16) throw new ClientError('SDK_USAGE', 'a request id is 16 bytes');
+    const a = await this.call('POST', '/v1/access/extensions', {
+      requestId: toBase64Url(requestId),
+      newSealUntil,
+      reason,
+    });
+    const o = obj(a.json, 'answer', ['requestId', 'number', 'statement']);
+    return {
+      requestId: b64u(o.requestId, 'requestId', 16),
+      number: int(o.number, 'number'),
+      statement: b64(o.statement, 'statement'),
+    };
+  }
+
+  /** Extension proposals with seq > `after` (a requester sees its own; a trustee every one). */
+  async listExtensions(after?: number, limit?: number): Promise<Page<ExtensionProposal>> {
+    const a = await this.call('GET', `/v1/access/extensions${query({ after, limit })}`);
+    const o = obj(a.json, 'answer', ['extensions', 'next']);
+    return {
+      items: arr(o.extensions, 'extensions').map((e, i) => {
+        const x = obj(e, `extensions[${i}]`, [
+          'seq',
+          'requestId',
+          'number',
+          'statement',
+          'reason',
+          'signers',
+          'index',
+        ]);
+        if (typeof x.reason !== 'string') malformed('reason is not a string');
+        return {
+          seq: int(x.seq, 'seq'),
+          requestId: b64u(x.requestId, 'requestId', 16),
+          number: int(x.number, 'number'),
+          statement: b64(x.statement, 'statement'),
+          reason: x.reason,
+          signers: arr(x.signers, 'signers').map((n) => int(n, 'signers')),
+          index: intOrNull(x.index, 'index'),
+        };
+      }),
+      next: intOrNull(o.next, 'next'),
+    };
+  }
+
+  /**
+   * This trustee's signature on proposal (request, number); `index` once ≥ k signatures made the relay log the
+   * extension.
+   */
+  async signExtension(
+    requestId: Uint8Array,
+    number: number,
+    signature: Uint8Array,
+  ): Promise<{ signers: number; index?: number; created: boolean }> {
+    const s = this.options.signer;
+    if (s.kind !== 'trustee') throw new ClientError('SDK_USAGE', 'only a trustee signs extensions');
+    if (requestId.length !== 16) throw new ClientError('SDK_USAGE', 'a request id is 16 bytes');
+    const a = await this.call('POST', '/v1/access/extensions/signatures', {
+      requestId: toBase64Url(requestId),
+      number,
+      trustee: s.index,
+      signature: toBase64(signature),
+    });
+    const o = obj(a.json, 'answer', ['signers'], ['index']);
+    return {
+      signers: int(o.signers, 'signers'),
+      ...(o.index !== undefined ? { index: int(o.index, 'index') } : {}),
+      created: a.status === 201,
+    };
   }
 }

@@ -354,6 +354,25 @@ export async function sendSigned(
 ): Promise<{ readonly status: number; readonly type: string; readonly payload: Uint8Array }> {
   const bytes = r.body ?? new Uint8Array(0);
   const headers = { ...r.headers, ...signRelayRequest(r.key, r.signer, r.method, r.target, bytes, r.now) };
+  return sendPlain(fetchFn, { url: r.url, method: r.method, target: r.target, headers, body: r.body });
+}
+
+/**
+ * Sends one request as given (no signature: the relay's public reads) and maps a non-2xx answer to
+ * RELAY_REFUSED with the problem's code and check, a network failure to RELAY_UNAVAILABLE.
+ */
+export async function sendPlain(
+  fetchFn: FetchLike,
+  r: {
+    readonly url: string;
+    readonly method: 'GET' | 'POST' | 'PUT';
+    readonly target: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: Uint8Array | undefined;
+  },
+): Promise<{ readonly status: number; readonly type: string; readonly payload: Uint8Array }> {
+  const bytes = r.body ?? new Uint8Array(0);
+  const headers = r.headers;
   let res: FetchResponse;
   let payload: Uint8Array;
   try {

@@ -82,8 +82,12 @@ function confidentialInvalid(what: string, cause?: unknown): OvertError {
   });
 }
 
+/** The index the relay's part is sealed under (after-release.md §1): trustees are 1..255. */
+export const RELAY_PART_INDEX = 0;
+
+/** A trustee index 1..255, or RELAY_PART_INDEX for the part sealed to the relay's unseal key. */
 function checkTrusteeIndex(i: number): void {
-  if (!isUint(i, MAX_PARTICIPANTS) || i < 1)
+  if (!isUint(i, MAX_PARTICIPANTS))
     throw new OvertError('CONFIDENTIAL_INVALID', 'trustee index out of range', { check: 'ACC-1' });
 }
 

@@ -112,21 +112,36 @@ export function encodeExtension(x: Extension): Uint8Array {
   return w.finish();
 }
 
+function readStatement(r: Reader): ExtensionStatement {
+  const version = r.u8('version');
+  if (version !== EXTENSION_VERSION) invalid('version');
+  return {
+    version,
+    orgId: readIdString(r, 'orgId', ORG_ID_MAX, () => invalid('orgId')),
+    requestId: r.bytes(REQUEST_ID_BYTES, 'requestId'),
+    requestHash: r.bytes(32, 'requestHash'),
+    number: r.u8('number'),
+    oldSealUntil: r.u64('oldSealUntil'),
+    newSealUntil: r.u64('newSealUntil'),
+    issuedAt: r.u64('issuedAt'),
+  };
+}
+
+/** The statement alone (what each trustee signs), as encodeExtensionStatement writes it. EXTENSION_INVALID. */
+export function decodeExtensionStatement(bytes: Uint8Array): ExtensionStatement {
+  return decodeAs('EXTENSION_INVALID', 'WF-X1', 'extension statement', () => {
+    const r = new Reader(bytes);
+    const statement = readStatement(r);
+    r.finish('extension statement');
+    validateExtensionStatement(statement);
+    return statement;
+  });
+}
+
 export function decodeExtension(bytes: Uint8Array): Extension {
   return decodeAs('EXTENSION_INVALID', 'WF-X1', 'extension', () => {
     const r = new Reader(bytes);
-    const version = r.u8('version');
-    if (version !== EXTENSION_VERSION) invalid('version');
-    const statement: ExtensionStatement = {
-      version,
-      orgId: readIdString(r, 'orgId', ORG_ID_MAX, () => invalid('orgId')),
-      requestId: r.bytes(REQUEST_ID_BYTES, 'requestId'),
-      requestHash: r.bytes(32, 'requestHash'),
-      number: r.u8('number'),
-      oldSealUntil: r.u64('oldSealUntil'),
-      newSealUntil: r.u64('newSealUntil'),
-      issuedAt: r.u64('issuedAt'),
-    };
+    const statement = readStatement(r);
     const n = r.u8('signature count');
     const signatures: ExtensionSignature[] = [];
     for (let i = 0; i < n; i++)

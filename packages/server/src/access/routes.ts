@@ -42,6 +42,10 @@ const decimal = z
 const b64 = (max: number) => base64(max).refine((b) => b.length <= max, 'too long');
 const trusteeIndex = z.number().int().min(1).max(255);
 const requestId = base64url(16, 16);
+/** The longest reason of an extension proposal, in characters (after-release.md §2). */
+export const MAX_EXTENSION_REASON = 1024;
+/** Largest page of labels on the public read (after-release.md §1). */
+export const MAX_LABEL_PAGE = 4096;
 
 const bodies = {
   request: z.strictObject({
@@ -50,6 +54,8 @@ const bodies = {
       .array(z.strictObject({ trustee: trusteeIndex, sealed: b64(MAX_SEALED_PART) }))
       .min(1)
       .max(255),
+    /** The part sealed to the relay's unseal key (after-release.md §1). */
+    relaySealed: b64(MAX_SEALED_PART).optional(),
   }),
   decision: z.strictObject({ decision: b64(8 * 1024) }),
   release: z.strictObject({
@@ -60,6 +66,19 @@ const bodies = {
   refusal: z.strictObject({ refusal: b64(1024) }),
   mail: z.strictObject({ to: z.number().int().min(0).max(255), body: b64(MAX_MAIL_BYTES) }),
   statement: z.strictObject({ statement: b64(32 * 1024) }),
+  // After release (after-release.md §1, §2).
+  unseal: z.strictObject({ unseal: b64(0xffff - 1) }),
+  extension: z.strictObject({
+    requestId,
+    newSealUntil: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    reason: z.string().max(MAX_EXTENSION_REASON),
+  }),
+  extensionSignature: z.strictObject({
+    requestId,
+    number: z.number().int().min(1).max(255),
+    trustee: trusteeIndex,
+    signature: b64(64).refine((b) => b.length === 64, 'not 64 bytes'),
+  }),
 } as const;
 
 const params = {
@@ -82,6 +101,10 @@ const queries = {
   envelopes: z.strictObject({
     from: decimal.optional(),
     limit: decimal.refine((n) => n >= 1 && n <= MAX_ENVELOPE_PAGE, 'out of range').optional(),
+  }),
+  labels: z.strictObject({
+    from: decimal.optional(),
+    limit: decimal.refine((n) => n >= 1 && n <= MAX_LABEL_PAGE, 'out of range').optional(),
   }),
 } as const;
 
@@ -115,7 +138,8 @@ export interface AccessCtx {
   readonly json: unknown;
 }
 
-export type AccessAuth = 'trustee' | 'requester' | 'access';
+/** `none`: public (after-release.md §1's reads after unseal); the caller is then undefined. */
+export type AccessAuth = 'trustee' | 'requester' | 'access' | 'none';
 export type AccessRoute = (
   method: 'GET' | 'POST',
   url: string,
@@ -167,7 +191,7 @@ export function registerAccessRoutes(route: AccessRoute, access: AccessService):
     async (ctx) => {
       q(ctx, queries.none);
       const body = b(ctx, bodies.request);
-      const r = await access.fileRequest(requester(ctx), body.request, body.sealed);
+      const r = await access.fileRequest(requester(ctx), body.request, body.sealed, body.relaySealed);
       ctx.reply.status(r.created ? 201 : 200);
       return { requestId: toBase64Url(r.record.requestId), index: r.record.logIndex };
     },
@@ -320,5 +344,88 @@ export function registerAccessRoutes(route: AccessRoute, access: AccessService):
     const r = await access.publishEpochKey(statement);
     ctx.reply.status(r.created ? 201 : 200);
     return epochKeyJson(r.record);
+  });
+
+  // ── After release: unseals and the public read (after-release.md §1) ──
+  route('POST', '/v1/access/unseals', { auth: 'trustee', body: 'json' }, async (ctx) => {
+    q(ctx, queries.none);
+    const { unseal } = b(ctx, bodies.unseal);
+    const r = await access.submitUnseal(trustee(ctx), unseal);
+    ctx.reply.status(r.created ? 201 : 200);
+    return { index: r.index };
+  });
+  route('GET', '/v1/access/unsealed', { auth: 'none', body: 'none' }, async (ctx) => {
+    const { after, limit } = q(ctx, queries.page);
+    const n = limit ?? 100;
+    const list = await access.listUnsealed(after ?? -1, n);
+    const last = list[list.length - 1];
+    return {
+      unsealed: list.map((u) => ({ requestId: toBase64Url(u.requestId), index: u.logIndex })),
+      next: list.length === n && last ? last.logIndex : null,
+    };
+  });
+  route('GET', '/v1/access/requests/:requestId/public', { auth: 'none', body: 'none' }, async (ctx) => {
+    q(ctx, queries.none);
+    const v = await access.publicView(p(ctx, params.request).requestId);
+    return {
+      request: { request: toBase64(v.request.signed), index: v.request.logIndex },
+      unseal: { unseal: toBase64(v.unseal.signed), index: v.unseal.logIndex },
+      decisions: v.decisions.map((d) => ({ decision: toBase64(d.body), index: d.logIndex })),
+      ...(v.execution !== undefined
+        ? { execution: { execution: toBase64(v.execution.signed), index: v.execution.logIndex } }
+        : {}),
+      releases: v.releases.map((r) => ({ release: toBase64(r.signed), index: r.logIndex })),
+      refusals: v.refusals.map((r) => ({ refusal: toBase64(r.body), index: r.logIndex })),
+      extensions: v.extensions.map((x) => ({ extension: toBase64(x.body), index: x.logIndex })),
+    };
+  });
+  route('GET', '/v1/access/requests/:requestId/labels', { auth: 'none', body: 'none' }, async (ctx) => {
+    const { requestId } = p(ctx, params.request);
+    const { from, limit } = q(ctx, queries.labels);
+    const page = await access.publicLabels(requestId, from ?? 0, limit ?? 1024);
+    return {
+      labels: page.labels.map((l) => ({ position: l.position, label: toBase64(l.label) })),
+      next: page.next,
+    };
+  });
+
+  // ── After release: extensions (after-release.md §2) ──
+  route('POST', '/v1/access/extensions', { auth: 'requester', body: 'json' }, async (ctx) => {
+    q(ctx, queries.none);
+    const body = b(ctx, bodies.extension);
+    const r = await access.proposeExtension(requester(ctx), body.requestId, body.newSealUntil, body.reason);
+    ctx.reply.status(201);
+    return { requestId: toBase64Url(r.requestId), number: r.number, statement: toBase64(r.statement) };
+  });
+  route('GET', '/v1/access/extensions', { auth: 'access', body: 'none' }, async (ctx) => {
+    const { after, limit } = q(ctx, queries.page);
+    const n = limit ?? 100;
+    const list = await access.listExtensions(ctx.caller, after ?? 0, n);
+    const last = list[list.length - 1];
+    return {
+      extensions: list.map((x) => ({
+        seq: x.seq,
+        requestId: toBase64Url(x.requestId),
+        number: x.number,
+        statement: toBase64(x.statement),
+        reason: x.reason,
+        signers: x.signatures.map((g) => g.trustee),
+        index: x.logIndex,
+      })),
+      next: list.length === n && last ? last.seq : null,
+    };
+  });
+  route('POST', '/v1/access/extensions/signatures', { auth: 'trustee', body: 'json' }, async (ctx) => {
+    q(ctx, queries.none);
+    const body = b(ctx, bodies.extensionSignature);
+    const r = await access.signExtension(
+      trustee(ctx),
+      body.requestId,
+      body.number,
+      body.trustee,
+      body.signature,
+    );
+    ctx.reply.status(r.created ? 201 : 200);
+    return { signers: r.signers, ...(r.index !== null ? { index: r.index } : {}) };
   });
 }

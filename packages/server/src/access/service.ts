@@ -18,31 +18,50 @@ import {
   DECISION_ENTRY_TYPE,
   decisionsOnLog,
   decodeDecision,
+  decodeExtension,
+  decodeExtensionStatement,
   decodeHeader,
   decodeRefusal,
   decodeRelease,
   decodeSigned,
+  decodeUnseal,
   denyingTrustees,
+  EXTENSION_VERSION,
+  type Extension,
+  type ExtensionStatement,
+  encodeExtension,
+  encodeExtensionStatement,
   envelopeLabel,
   equalBytes,
   executionFor,
+  findTrustee,
   inScope,
   isOvertError,
   type LoggedDecisions,
   MAX_ENTRY_SIGNED_BODY,
   type OvertError,
+  openConfidential,
+  PUBLISHER_RELAY,
+  RELAY_PART_INDEX,
   type SigningKeyPair,
   scopeOf,
   sha256,
   signExecution,
+  signUnseal,
+  TAG_EXTENSION_SIGNATURE,
+  unsealFor,
   type VerifiedDecision,
   type VerifiedExecution,
+  type VerifiedExtension,
   type VerifiedRequest,
+  verifyBody,
   verifyDecision,
   verifyExecution,
+  verifyExtension,
   verifyRefusal,
   verifyRelease,
   verifyRequest,
+  verifyUnseal,
 } from '@overt/core';
 import { ENTRY_TYPES } from '@overt/log';
 import { type PolicyInForce, policyInForce } from '../auth.js';
@@ -55,9 +74,11 @@ import type {
   AccessRequestRecord,
   AccessStatus,
   ExecutionRecord,
+  ExtensionProposalRecord,
   ReleaseRecord,
   SealedPart,
   SelectedEnvelope,
+  UnsealRecord,
 } from '../storage/access.js';
 import type { DeviceRecord, EnvelopeRecord, EpochKeyRecord, RelayStorage } from '../storage/storage.js';
 
@@ -73,6 +94,8 @@ const T = {
   execution: ENTRY_TYPES.execution,
   release: ENTRY_TYPES.release,
   refusal: ENTRY_TYPES.refusal,
+  extension: ENTRY_TYPES.extension,
+  unseal: ENTRY_TYPES.unseal,
 } as const;
 if (T.decision !== DECISION_ENTRY_TYPE)
   throw new Error('decision entry type disagrees with the log registry');
@@ -98,6 +121,49 @@ export interface AccessServiceOptions {
   readonly relay: RelayService;
   /** The relay's execution key (Ed25519): it signs executions. Without it the relay does not execute. */
   readonly accessKey?: SigningKeyPair;
+  /**
+   * The relay's X25519 unseal key (after-release.md §1): parts sealed to it at filing let the relay publish the
+   * unseal at the seal date. Without it the relay takes no relay part and publishes no unseal.
+   */
+  readonly unsealKey?: UnsealKey;
+}
+
+/** An X25519 key pair (32-byte secret and public keys). */
+export interface UnsealKey {
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/** Everything logged about an unsealed request (after-release.md §1, the public read). */
+export interface PublicView extends RequestView {
+  readonly unseal: UnsealRecord;
+  readonly extensions: readonly AccessEntryRecord[];
+}
+
+/**
+ * The seal-until in force (workflow.md §9.8) over the relay's recorded entries of one request: the request's own,
+ * replaced by each link of the chain of logged extensions (number 1, 2, … with old_seal_until the current value).
+ */
+export function sealInForce(
+  sealUntil: number,
+  entries: readonly AccessEntryRecord[],
+): { sealUntil: number; links: number } {
+  const statements: ExtensionStatement[] = [];
+  for (const e of entries)
+    if (e.type === T.extension) {
+      try {
+        statements.push(decodeExtension(e.body).statement);
+      } catch (err) {
+        if (!isOvertError(err)) throw err;
+      }
+    }
+  let links = 0;
+  for (;;) {
+    const next = statements.find((x) => x.number === links + 1 && x.oldSealUntil === sealUntil);
+    if (next === undefined) return { sealUntil, links };
+    sealUntil = next.newSealUntil;
+    links++;
+  }
 }
 
 /** Everything logged about one request, as the relay recorded it. */
@@ -145,6 +211,7 @@ export class AccessService {
   private readonly now: () => number;
   private readonly relay: RelayService;
   readonly accessKey: SigningKeyPair | undefined;
+  readonly unsealKey: UnsealKey | undefined;
   /** Access writes run one at a time on this node: check, append, store; and at most one execution. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -155,6 +222,7 @@ export class AccessService {
     this.now = o.now;
     this.relay = o.relay;
     this.accessKey = o.accessKey;
+    this.unsealKey = o.unsealKey;
   }
 
   private exclusive<R>(f: () => Promise<R>): Promise<R> {
@@ -217,6 +285,7 @@ export class AccessService {
     caller: RequesterCaller,
     signed: Uint8Array,
     sealed: readonly SealedPart[],
+    relaySealed?: Uint8Array,
   ): Promise<{ record: AccessRequestRecord; created: boolean }> {
     // A relay that cannot execute takes no request: it could never be acted on (ACC-X1).
     if (this.accessKey === undefined)
@@ -231,6 +300,21 @@ export class AccessService {
       throw new RelayError('ACCESS_SEALED_INVALID', 'one sealed part per trustee of the policy is needed', {
         check: 'ACC-R3',
       });
+    if (relaySealed !== undefined) {
+      // The relay's part (after-release.md §1) must open now: otherwise the relay could not unseal at the date.
+      const key = this.unsealKey;
+      if (key === undefined)
+        throw new RelayError('ACCESS_SEALED_INVALID', 'the relay has no unseal key', { check: 'ACC-R3' });
+      try {
+        await openConfidential(key.secretKey, RELAY_PART_INDEX, vreq, relaySealed);
+      } catch (e) {
+        if (!isOvertError(e)) throw e;
+        throw new RelayError('ACCESS_SEALED_INVALID', 'the relay part does not open', {
+          check: 'ACC-R3',
+          cause: e,
+        });
+      }
+    }
     return this.exclusive(async () => {
       const stored = await this.storage.access.getRequest(vreq.request.requestId);
       if (stored !== undefined) {
@@ -248,7 +332,7 @@ export class AccessService {
         status: 'pending',
         receivedAt: this.now(),
       };
-      await this.storage.access.putRequest(record, sealed);
+      await this.storage.access.putRequest(record, sealed, relaySealed);
       return { record, created: true };
     });
   }
@@ -626,6 +710,266 @@ export class AccessService {
       const index = await this.append(T.refusal, signed);
       await this.storage.access.putEntry({ logIndex: index, requestId, type: T.refusal, body: signed });
       return { index, created: true };
+    });
+  }
+
+  // ── Unseals (after-release.md §1) ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * The relay's unseal task, one pass (ACC-U4): every request it holds a part for, with no unseal recorded and
+   * seal-until in force ≤ now, is opened with its unseal key, signed with its execution key and appended as
+   * `u8 10 ‖ signed unseal`. Resolves the log indices appended. A request whose part no longer opens is skipped.
+   */
+  async unsealDue(): Promise<number[]> {
+    const key = this.unsealKey;
+    const signer = this.accessKey;
+    if (key === undefined || signer === undefined) return [];
+    const appended: number[] = [];
+    let after = -1;
+    for (;;) {
+      const page = await this.storage.access.listUnsealCandidates(after, 256);
+      for (const r of page) {
+        const index = await this.exclusive(async () => {
+          if ((await this.storage.access.getUnseal(r.requestId)) !== undefined) return undefined;
+          const entries = await this.storage.access.listEntries(r.requestId);
+          const now = this.now();
+          const inForce = await policyInForce(this.storage);
+          if (inForce === undefined) return undefined;
+          let vreq: VerifiedRequest;
+          try {
+            vreq = verifyRequest(r.signed, inForce.policy);
+          } catch (e) {
+            if (isOvertError(e)) return undefined;
+            throw e;
+          }
+          if (sealInForce(vreq.request.sealUntil, entries).sealUntil > now) return undefined;
+          const part = await this.storage.access.getRelayPart(r.requestId);
+          if (part === undefined) return undefined;
+          let opening: Awaited<ReturnType<typeof openConfidential>>;
+          try {
+            opening = await openConfidential(key.secretKey, RELAY_PART_INDEX, vreq, part);
+          } catch (e) {
+            if (isOvertError(e)) return undefined;
+            throw e;
+          }
+          const signed = signUnseal(unsealFor(vreq, opening, PUBLISHER_RELAY, now), signer);
+          const logIndex = await this.append(T.unseal, signed);
+          await this.storage.access.putUnseal({
+            requestId: r.requestId,
+            logIndex,
+            signed,
+            publisher: PUBLISHER_RELAY,
+            receivedAt: now,
+          });
+          return logIndex;
+        });
+        if (index !== undefined) appended.push(index);
+      }
+      if (page.length < 256) return appended;
+      after = page[page.length - 1]!.logIndex;
+    }
+  }
+
+  /**
+   * Logs a trustee's unseal (after-release.md §1): it verifies under the policy in force and the logged request
+   * (ACC-U1) and only once seal-until in force has passed on the relay's clock (ACC-U5); its publisher is the
+   * calling trustee (ACC-U2); one per request (ACC-U3: the same bytes again answer its index, `created` false).
+   */
+  async submitUnseal(
+    caller: TrusteeCaller,
+    signed: Uint8Array,
+  ): Promise<{ index: number; created: boolean }> {
+    const inForce = caller.inForce;
+    return this.exclusive(async () => {
+      const u = asAccess('ACCESS_UNSEAL_INVALID', 'ACC-U1', () =>
+        decodeUnseal(decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'UNSEAL_INVALID', 'WF-U1').body),
+      );
+      const request = await this.storage.access.getRequest(u.requestId);
+      if (request === undefined)
+        throw new RelayError('ACCESS_UNSEAL_INVALID', 'the unseal names no logged request', {
+          check: 'ACC-U1',
+        });
+      const vreq = this.verified(inForce, request);
+      const relayKey = this.accessKey?.publicKey ?? new Uint8Array(32);
+      asAccess('ACCESS_UNSEAL_INVALID', 'ACC-U1', () => verifyUnseal(signed, inForce.policy, vreq, relayKey));
+      if (u.publisher === PUBLISHER_RELAY || u.publisher !== caller.index)
+        throw forbidden('ACC-U2', 'the unseal is published for another party');
+      const stored = await this.storage.access.getUnseal(u.requestId);
+      if (stored !== undefined) {
+        if (equalBytes(stored.signed, signed)) return { index: stored.logIndex, created: false };
+        throw new RelayError('ACCESS_UNSEAL_EXISTS', 'the request has an unseal', { check: 'ACC-U3' });
+      }
+      const entries = await this.storage.access.listEntries(u.requestId);
+      const now = this.now();
+      if (sealInForce(vreq.request.sealUntil, entries).sealUntil > now)
+        throw new RelayError('ACCESS_UNSEAL_INVALID', 'the seal is still in force', { check: 'ACC-U5' });
+      const logIndex = await this.append(T.unseal, signed);
+      await this.storage.access.putUnseal({
+        requestId: u.requestId,
+        logIndex,
+        signed,
+        publisher: u.publisher,
+        receivedAt: now,
+      });
+      return { index: logIndex, created: true };
+    });
+  }
+
+  /** Requests with a logged unseal, in log order of the unseal (public). */
+  listUnsealed(after: number, limit: number): Promise<UnsealRecord[]> {
+    return this.storage.access.listUnseals(after, limit);
+  }
+
+  /** Every logged entry of an unsealed request (public); ACCESS_NOT_UNSEALED before its unseal is logged. */
+  async publicView(requestId: Uint8Array): Promise<PublicView> {
+    const unseal = await this.storage.access.getUnseal(requestId);
+    const request = await this.storage.access.getRequest(requestId);
+    if (unseal === undefined || request === undefined)
+      throw new RelayError('ACCESS_NOT_UNSEALED', 'the request is not unsealed');
+    const entries = await this.storage.access.listEntries(requestId);
+    return {
+      request,
+      unseal,
+      decisions: entries.filter((e) => e.type === T.decision),
+      execution: await this.storage.access.getExecution(requestId),
+      releases: await this.storage.access.listReleases(requestId),
+      refusals: entries.filter((e) => e.type === T.refusal),
+      extensions: entries.filter((e) => e.type === T.extension),
+    };
+  }
+
+  /** A page of an unsealed request's execution labels in position order (public). */
+  async publicLabels(
+    requestId: Uint8Array,
+    from: number,
+    limit: number,
+  ): Promise<{ labels: SelectedEnvelope[]; next: number | null }> {
+    if ((await this.storage.access.getUnseal(requestId)) === undefined)
+      throw new RelayError('ACCESS_NOT_UNSEALED', 'the request is not unsealed');
+    const x = await this.storage.access.getExecution(requestId);
+    if (x === undefined) throw new RelayError('ACCESS_NOT_EXECUTED', 'the request has no execution');
+    const labels = await this.storage.access.listSelection(requestId, from, limit);
+    const last = labels[labels.length - 1];
+    return {
+      labels,
+      next: last !== undefined && last.position + 1 < x.envelopeCount ? last.position + 1 : null,
+    };
+  }
+
+  // ── Extensions (after-release.md §2) ───────────────────────────────────────────────────────────────────
+
+  /**
+   * A requester proposes to push its request's seal back (ACC-E1): the relay fixes the statement (number = logged
+   * links + 1, old = seal-until in force, issued_at = its clock) and stores it for the trustees to sign. Nothing
+   * is logged yet.
+   */
+  async proposeExtension(
+    caller: RequesterCaller,
+    requestId: Uint8Array,
+    newSealUntil: number,
+    reason: string,
+  ): Promise<ExtensionProposalRecord> {
+    return this.exclusive(async () => {
+      const request = await this.requestFor(caller, requestId);
+      if ((await this.storage.access.getUnseal(requestId)) !== undefined)
+        throw new RelayError('ACCESS_UNSEALED', 'the request is unsealed', { check: 'ACC-E1' });
+      const vreq = this.verified(caller.inForce, request);
+      const entries = await this.storage.access.listEntries(requestId);
+      const force = sealInForce(vreq.request.sealUntil, entries);
+      const issuedAt = this.now();
+      if (issuedAt > force.sealUntil)
+        throw new RelayError('ACCESS_SEAL_EXPIRED', 'the seal date has passed', { check: 'ACC-E1' });
+      const limits = caller.inForce.policy.policy.limits;
+      if (
+        newSealUntil <= force.sealUntil ||
+        force.links + 1 > limits.maxExtensions ||
+        newSealUntil - force.sealUntil > limits.maxSealMs
+      )
+        throw new RelayError('ACCESS_EXTENSION_LIMIT', 'the extension is beyond the policy limits', {
+          check: 'ACC-E1',
+        });
+      const statement: ExtensionStatement = {
+        version: EXTENSION_VERSION,
+        orgId: vreq.request.orgId,
+        requestId: vreq.request.requestId,
+        requestHash: vreq.hash,
+        number: force.links + 1,
+        oldSealUntil: force.sealUntil,
+        newSealUntil,
+        issuedAt,
+      };
+      const encoded = asAccess('ACCESS_EXTENSION_LIMIT', 'ACC-E1', () => encodeExtensionStatement(statement));
+      const p = { requestId, number: statement.number, statement: encoded, reason, proposedAt: issuedAt };
+      const seq = await this.storage.access.putExtensionProposal(p);
+      return { ...p, seq, signatures: [], logIndex: null };
+    });
+  }
+
+  listExtensions(caller: AccessCaller, after: number, limit: number): Promise<ExtensionProposalRecord[]> {
+    return this.storage.access.listExtensionProposals(
+      after,
+      limit,
+      caller.kind === 'requester' ? caller.requesterId : undefined,
+    );
+  }
+
+  /**
+   * A trustee's signature on a stored proposal (ACC-E2: verified under its key of the policy in force, stored
+   * once). With ≥ k signatures and the deadline not past (ACC-E4) the relay assembles the extension, checks it
+   * with verifyExtension and appends `u8 9 ‖ extension` (ACC-E3).
+   */
+  async signExtension(
+    caller: TrusteeCaller,
+    requestId: Uint8Array,
+    number: number,
+    trustee: number,
+    signature: Uint8Array,
+  ): Promise<{ signers: number; index: number | null; created: boolean }> {
+    if (trustee !== caller.index) throw forbidden('ACC-E2', 'the signature is for another trustee');
+    const policy = caller.inForce.policy;
+    return this.exclusive(async () => {
+      const p = await this.storage.access.getExtensionProposal(requestId, number);
+      if (p === undefined) throw new RelayError('ACCESS_EXTENSION_UNKNOWN', 'no such extension proposal');
+      const key = findTrustee(policy.policy, trustee)?.signingKey;
+      if (
+        key === undefined ||
+        signature.length !== 64 ||
+        !verifyBody(TAG_EXTENSION_SIGNATURE, key, { body: p.statement, signature })
+      )
+        throw new RelayError('ACCESS_EXTENSION_INVALID', 'the signature does not verify', {
+          check: 'ACC-E2',
+        });
+      if (p.logIndex !== null) return { signers: p.signatures.length, index: p.logIndex, created: false };
+      const statement = decodeExtensionStatement(p.statement);
+      if (this.now() > statement.oldSealUntil)
+        throw new RelayError('ACCESS_SEAL_EXPIRED', 'the seal date has passed', { check: 'ACC-E4' });
+      const repeat = p.signatures.some((g) => g.trustee === trustee);
+      if (!repeat) await this.storage.access.putExtensionSignature(requestId, number, trustee, signature);
+      const signatures = repeat ? [...p.signatures] : [...p.signatures, { trustee, signature }];
+      signatures.sort((a, b) => a.trustee - b.trustee);
+      if (signatures.length < policy.policy.threshold)
+        return { signers: signatures.length, index: null, created: !repeat };
+      const request = await this.storage.access.getRequest(requestId);
+      if (request === undefined) throw new RelayError('ACCESS_REQUEST_UNKNOWN', 'no such request');
+      const vreq = this.verified(caller.inForce, request);
+      if ((await this.storage.access.getUnseal(requestId)) !== undefined)
+        throw new RelayError('ACCESS_UNSEALED', 'the request is unsealed', { check: 'ACC-E3' });
+      const entries = await this.storage.access.listEntries(requestId);
+      let previous: VerifiedExtension | undefined;
+      for (const e of entries)
+        if (e.type === T.extension)
+          previous = asAccess('ACCESS_EXTENSION_INVALID', 'ACC-E3', () =>
+            verifyExtension(e.body, policy, vreq, previous),
+          );
+      const x: Extension = {
+        statement,
+        signatures: signatures.map((g) => ({ trusteeIndex: g.trustee, signature: g.signature })),
+      };
+      const encoded = asAccess('ACCESS_EXTENSION_INVALID', 'ACC-E3', () => encodeExtension(x));
+      asAccess('ACCESS_EXTENSION_INVALID', 'ACC-E3', () => verifyExtension(encoded, policy, vreq, previous));
+      const logIndex = await this.append(T.extension, encoded);
+      await this.storage.access.markExtensionLogged(requestId, number, logIndex, encoded);
+      return { signers: signatures.length, index: logIndex, created: true };
     });
   }
 }

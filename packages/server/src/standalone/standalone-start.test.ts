@@ -8,11 +8,11 @@
  * signatures (A14), a restart reuses everything, and SIGTERM and SIGINT leave no process behind.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { equalBytes, toBase64, utf8Decode, verifyPolicyEntry } from '@overt/core';
+import { deriveDkgEncryptionKey, equalBytes, toBase64, utf8Decode, verifyPolicyEntry } from '@overt/core';
 import {
   decodeEntry,
   decodeEntryBundle,
@@ -126,6 +126,7 @@ describe('npm start (scripts/start.mjs)', () => {
         org: string;
         franking: string;
         access: string;
+        unseal: string;
       }
     | undefined;
 
@@ -155,6 +156,11 @@ describe('npm start (scripts/start.mjs)', () => {
       // The execution key published is the relay's own, kept in relay/access.key (access.md §4.1).
       const access = parseSignerKey(readFileSync(join(dataDir, 'relay', 'access.key'), 'utf8').trim());
       expect(doc.accessKey).toBe(toBase64(access.publicKey));
+      // The unseal key published is the relay's own, derived from relay/unseal.key (mode 0600, after-release.md §1).
+      const unsealFile = join(dataDir, 'relay', 'unseal.key');
+      expect(statSync(unsealFile).mode & 0o077).toBe(0);
+      const unseal = await deriveDkgEncryptionKey(new Uint8Array(readFileSync(unsealFile)));
+      expect(doc.unsealKey).toBe(toBase64(unseal.publicKey));
       expect(decodeEntry(entries[0]!).type).toBe(ENTRY_TYPES.policy);
       const policy = verifyPolicyEntry(admin.publicKey, entries[0]!);
       expect(policy.policy.threshold).toBe(2);
@@ -187,6 +193,7 @@ describe('npm start (scripts/start.mjs)', () => {
         org: doc.org,
         franking: doc.franking_key,
         access: doc.accessKey,
+        unseal: doc.unsealKey,
       };
       expect(s.output()).not.toMatch(/PRIVATE\+KEY/);
     } finally {
@@ -207,6 +214,8 @@ describe('npm start (scripts/start.mjs)', () => {
       expect(doc.franking_key).toBe(first!.franking);
       // So does the execution key (relay/access.key): trustees keep verifying executions after a restart.
       expect(doc.accessKey).toBe(first!.access);
+      // And the unseal key (relay/unseal.key): parts sealed to it before the restart still open.
+      expect(doc.unsealKey).toBe(first!.unseal);
       const cp = await witnessedCheckpoint(doc);
       expect(cp.size).toBe(first!.size);
       expect(s.output()).toMatch(/policy\s+serial 1, reused, log index 0;/);

@@ -10,7 +10,8 @@
  *   overt.json            org id and log origin, fixed on first start
  *   admin.key             the org admin's Ed25519 key (signed-note signer key format, mode 0600)
  *   log/log.key, log/log.sqlite
- *   relay/relay.sqlite, relay/franking.key, relay/access.key (the execution key, access.md §4.1)
+ *   relay/relay.sqlite, relay/franking.key, relay/access.key (the execution key, access.md §4.1),
+ *   relay/unseal.key      the seed of the relay's X25519 unseal key (after-release.md §1, mode 0600)
  *   witness-1/, witness-2/   witness.key, witness.db (the witness package's layout)
  *   trustees/trustee-1..3/   each daemon's identity.json, vault.sqlite, api.token (access.md §6)
  *   trustees/vault-keys/     trustee-<i>.key: each vault's key (mode 0600; see trustees.ts for the honest limit)
@@ -25,7 +26,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
+import { deriveDkgEncryptionKey, isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
 import {
   DEFAULT_HEARTBEAT_MS,
   formatVerifierKey,
@@ -44,7 +45,7 @@ import { RelayService } from '../service.js';
 import type { EpochKeyRecord, RelayStorage } from '../storage/storage.js';
 import { buildIsCurrent } from './child-entry.js';
 import { StandaloneError } from './errors.js';
-import { writeFileAtomic } from './files.js';
+import { loadOrCreateSecretFile, SECRET_BYTES, writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
@@ -78,6 +79,8 @@ export interface SystemOptions {
   readonly epochKeysTimeoutMs?: number;
   /** One record per HTTP request the relay answers (start.md §1.1; main.ts writes them as JSON lines). */
   readonly requestLog?: RequestLogSink;
+  /** How often the relay's unseal task runs (after-release.md §1), default the relay's 5,000 ms. */
+  readonly unsealPollMs?: number;
 }
 
 export interface WitnessChildInfo {
@@ -341,6 +344,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       `${state.org}/access`,
       () => `${state.org}/access`,
     ).key;
+    // The relay's unseal key (after-release.md §1): persisted, so parts sealed before a restart still open.
+    const unsealKey = await deriveDkgEncryptionKey(
+      loadOrCreateSecretFile(join(dataDir, 'relay', 'unseal.key'), SECRET_BYTES).secret,
+    );
 
     // The trustee daemons are forked first, so that loading them overlaps with the rest; they get the relay's URL
     // once it listens (trustees.ts).
@@ -403,6 +410,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       adminPublicKey: admin.key.publicKey,
       frankingKey: franking.keyPair,
       accessKey: accessKey.keyPair,
+      unsealKey,
+      ...(options.unsealPollMs !== undefined ? { unsealPollMs: options.unsealPollMs } : {}),
       log: sequencer,
       // Read-only: the relay is the log's only writer, through its checked admin statements (no POST add).
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
@@ -486,6 +495,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       witnessQuorum: WITNESS_QUORUM,
       frankingKey: franking.publicKey,
       accessKey: accessKey.publicKey,
+      unsealKey: unsealKey.publicKey,
     });
     const logSize = sequencer.checkpoint.size;
     let witnessed = true;

@@ -29,6 +29,11 @@ export interface WellKnownDocument {
    * every logged execution under it. Named `accessKey` as access.md §4.1 gives it.
    */
   readonly accessKey: string;
+  /**
+   * The relay's X25519 unseal key (after-release.md §1), standard base64 of its 32 bytes: a requester seals the
+   * opening of its request's commitment to it (trustee index 0) so the relay can publish the unseal at the date.
+   */
+  readonly unsealKey: string;
 }
 
 export function buildWellKnown(o: {
@@ -41,6 +46,7 @@ export function buildWellKnown(o: {
   readonly witnessQuorum: number;
   readonly frankingKey: Uint8Array;
   readonly accessKey: Uint8Array;
+  readonly unsealKey: Uint8Array;
 }): WellKnownDocument {
   return {
     org: o.org,
@@ -54,5 +60,6 @@ export function buildWellKnown(o: {
     },
     franking_key: toBase64(o.frankingKey),
     accessKey: toBase64(o.accessKey),
+    unsealKey: toBase64(o.unsealKey),
   };
 }

@@ -13,10 +13,12 @@ import type {
   EnvelopeCursor,
   EnvelopeHeadRecord,
   ExecutionRecord,
+  ExtensionProposalRecord,
   ReleaseRecord,
   SealedPart,
   SelectedEnvelope,
   TrusteeMail,
+  UnsealRecord,
 } from './access.js';
 import { accessStatus } from './access-sqlite.js';
 import { capsuleColumn } from './rows.js';
@@ -80,6 +82,39 @@ export const POSTGRES_ACCESS_MIGRATION = `
     PRIMARY KEY (request_id, trustee_index, batch)
   );
   CREATE INDEX envelopes_by_send_time ON envelopes (org_id, send_time, message_id);
+`;
+
+/** Migration 8 (after-release.md §1, §2): as SQLITE_UNSEAL_MIGRATION. */
+export const POSTGRES_UNSEAL_MIGRATION = `
+  CREATE TABLE access_relay_parts (
+    request_id bytea PRIMARY KEY REFERENCES access_requests (request_id),
+    sealed bytea NOT NULL
+  );
+  CREATE TABLE access_unseals (
+    request_id bytea PRIMARY KEY REFERENCES access_requests (request_id),
+    log_index bigint NOT NULL UNIQUE,
+    signed bytea NOT NULL,
+    publisher smallint NOT NULL CHECK (publisher BETWEEN 0 AND 255),
+    received_at bigint NOT NULL
+  );
+  CREATE TABLE access_extensions (
+    seq bigserial PRIMARY KEY,
+    request_id bytea NOT NULL REFERENCES access_requests (request_id),
+    number smallint NOT NULL CHECK (number BETWEEN 1 AND 255),
+    statement bytea NOT NULL,
+    reason text NOT NULL,
+    proposed_at bigint NOT NULL,
+    log_index bigint,
+    UNIQUE (request_id, number)
+  );
+  CREATE TABLE access_extension_signatures (
+    request_id bytea NOT NULL,
+    number smallint NOT NULL,
+    trustee_index smallint NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    signature bytea NOT NULL,
+    PRIMARY KEY (request_id, number, trustee_index),
+    FOREIGN KEY (request_id, number) REFERENCES access_extensions (request_id, number)
+  );
 `;
 
 type Q = pg.PoolClient | pg.Pool;
@@ -201,7 +236,11 @@ export class PostgresAccessStorage implements AccessStorage {
       });
   }
 
-  async putRequest(q: AccessRequestRecord, sealed: readonly SealedPart[]): Promise<void> {
+  async putRequest(
+    q: AccessRequestRecord,
+    sealed: readonly SealedPart[],
+    relayPart?: Uint8Array,
+  ): Promise<void> {
     await this.tx('put access request', async (c) => {
       const r = await c.query(
         'INSERT INTO access_requests (request_id, request_hash, requester_id, signed, log_index, policy_serial, ' +
@@ -224,6 +263,11 @@ export class PostgresAccessStorage implements AccessStorage {
           q.requestId,
           s.trustee,
           s.sealed,
+        ]);
+      if (relayPart !== undefined)
+        await c.query('INSERT INTO access_relay_parts (request_id, sealed) VALUES ($1, $2)', [
+          q.requestId,
+          relayPart,
         ]);
       await this.insertEntry(c, { logIndex: q.logIndex, requestId: q.requestId, type: 5, body: q.signed });
     });
@@ -404,6 +448,189 @@ export class PostgresAccessStorage implements AccessStorage {
         )
       ).map(releaseFrom),
     );
+  }
+
+  // ── Unseals and extensions (migration 8) ──
+
+  async getRelayPart(requestId: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.read('read relay part', async (c) => {
+      const r = (
+        await rows<{ sealed: Uint8Array }>(c, 'SELECT sealed FROM access_relay_parts WHERE request_id = $1', [
+          requestId,
+        ])
+      )[0];
+      return r === undefined ? undefined : plainBytes(r.sealed);
+    });
+  }
+
+  async listUnsealCandidates(afterIndex: number, limit: number): Promise<AccessRequestRecord[]> {
+    return this.read('list unseal candidates', async (c) =>
+      (
+        await rows<RequestRow>(
+          c,
+          'SELECT q.* FROM access_requests q JOIN access_relay_parts p ON p.request_id = q.request_id ' +
+            'WHERE q.log_index > $1 AND NOT EXISTS (SELECT 1 FROM access_unseals u WHERE u.request_id = q.request_id) ' +
+            'ORDER BY q.log_index LIMIT $2',
+          [afterIndex, limit],
+        )
+      ).map(requestFrom),
+    );
+  }
+
+  async putUnseal(u: UnsealRecord): Promise<void> {
+    await this.tx('put unseal', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_unseals (request_id, log_index, signed, publisher, received_at) ' +
+          'VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING',
+        [u.requestId, u.logIndex, u.signed, u.publisher, u.receivedAt],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_UNSEAL_EXISTS', 'the request has an unseal', { check: 'ACC-U3' });
+      await this.insertEntry(c, { logIndex: u.logIndex, requestId: u.requestId, type: 10, body: u.signed });
+    });
+  }
+
+  private async unseals(c: Q, where: string, args: unknown[]): Promise<UnsealRecord[]> {
+    return (
+      await rows<{
+        request_id: Uint8Array;
+        log_index: string;
+        signed: Uint8Array;
+        publisher: number;
+        received_at: string;
+      }>(c, `SELECT * FROM access_unseals ${where}`, args)
+    ).map((r) => ({
+      requestId: plainBytes(r.request_id),
+      logIndex: num(r.log_index),
+      signed: plainBytes(r.signed),
+      publisher: r.publisher,
+      receivedAt: num(r.received_at),
+    }));
+  }
+
+  async getUnseal(requestId: Uint8Array): Promise<UnsealRecord | undefined> {
+    return this.read(
+      'read unseal',
+      async (c) => (await this.unseals(c, 'WHERE request_id = $1', [requestId]))[0],
+    );
+  }
+
+  async listUnseals(afterIndex: number, limit: number): Promise<UnsealRecord[]> {
+    return this.read('list unseals', (c) =>
+      this.unseals(c, 'WHERE log_index > $1 ORDER BY log_index LIMIT $2', [afterIndex, limit]),
+    );
+  }
+
+  async putExtensionProposal(
+    p: Omit<ExtensionProposalRecord, 'seq' | 'signatures' | 'logIndex'>,
+  ): Promise<number> {
+    return this.tx('put extension proposal', async (c) => {
+      const r = await rows<{ seq: string }>(
+        c,
+        'INSERT INTO access_extensions (request_id, number, statement, reason, proposed_at) ' +
+          'VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, number) DO NOTHING RETURNING seq',
+        [p.requestId, p.number, p.statement, p.reason, p.proposedAt],
+      );
+      if (r[0] === undefined)
+        throw new RelayError('ACCESS_EXTENSION_EXISTS', 'a proposal for this extension number is stored', {
+          check: 'ACC-E1',
+        });
+      return num(r[0].seq);
+    });
+  }
+
+  private async proposals(c: Q, where: string, args: unknown[]): Promise<ExtensionProposalRecord[]> {
+    const list = await rows<{
+      seq: string;
+      request_id: Uint8Array;
+      number: number;
+      statement: Uint8Array;
+      reason: string;
+      proposed_at: string;
+      log_index: string | null;
+    }>(
+      c,
+      `SELECT x.* FROM access_extensions x JOIN access_requests q ON q.request_id = x.request_id ${where}`,
+      args,
+    );
+    const out: ExtensionProposalRecord[] = [];
+    for (const r of list) {
+      const sigs = await rows<{ trustee_index: number; signature: Uint8Array }>(
+        c,
+        'SELECT trustee_index, signature FROM access_extension_signatures WHERE request_id = $1 AND number = $2 ' +
+          'ORDER BY trustee_index',
+        [r.request_id, r.number],
+      );
+      out.push({
+        seq: num(r.seq),
+        requestId: plainBytes(r.request_id),
+        number: r.number,
+        statement: plainBytes(r.statement),
+        reason: r.reason,
+        proposedAt: num(r.proposed_at),
+        logIndex: r.log_index === null ? null : num(r.log_index),
+        signatures: sigs.map((g) => ({ trustee: g.trustee_index, signature: plainBytes(g.signature) })),
+      });
+    }
+    return out;
+  }
+
+  async getExtensionProposal(
+    requestId: Uint8Array,
+    number: number,
+  ): Promise<ExtensionProposalRecord | undefined> {
+    return this.read(
+      'read extension proposal',
+      async (c) =>
+        (await this.proposals(c, 'WHERE x.request_id = $1 AND x.number = $2', [requestId, number]))[0],
+    );
+  }
+
+  async listExtensionProposals(
+    afterSeq: number,
+    limit: number,
+    requesterId?: string,
+  ): Promise<ExtensionProposalRecord[]> {
+    return this.read('list extension proposals', (c) =>
+      requesterId === undefined
+        ? this.proposals(c, 'WHERE x.seq > $1 ORDER BY x.seq LIMIT $2', [afterSeq, limit])
+        : this.proposals(c, 'WHERE x.seq > $1 AND q.requester_id = $2 ORDER BY x.seq LIMIT $3', [
+            afterSeq,
+            requesterId,
+            limit,
+          ]),
+    );
+  }
+
+  async putExtensionSignature(
+    requestId: Uint8Array,
+    number: number,
+    trustee: number,
+    signature: Uint8Array,
+  ): Promise<void> {
+    await this.tx('put extension signature', async (c) => {
+      await c.query(
+        'INSERT INTO access_extension_signatures (request_id, number, trustee_index, signature) ' +
+          'VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+        [requestId, number, trustee, signature],
+      );
+    });
+  }
+
+  async markExtensionLogged(
+    requestId: Uint8Array,
+    number: number,
+    logIndex: number,
+    body: Uint8Array,
+  ): Promise<void> {
+    await this.tx('mark extension logged', async (c) => {
+      await c.query('UPDATE access_extensions SET log_index = $1 WHERE request_id = $2 AND number = $3', [
+        logIndex,
+        requestId,
+        number,
+      ]);
+      await this.insertEntry(c, { logIndex, requestId, type: 9, body });
+    });
   }
 
   async scanEnvelopeHeads(

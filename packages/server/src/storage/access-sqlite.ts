@@ -13,10 +13,12 @@ import {
   type EnvelopeCursor,
   type EnvelopeHeadRecord,
   type ExecutionRecord,
+  type ExtensionProposalRecord,
   type ReleaseRecord,
   type SealedPart,
   type SelectedEnvelope,
   type TrusteeMail,
+  type UnsealRecord,
 } from './access.js';
 import { capsuleColumn } from './rows.js';
 import { plainBytes } from './storage.js';
@@ -79,6 +81,42 @@ export const SQLITE_ACCESS_MIGRATION = `
     PRIMARY KEY (request_id, trustee_index, batch)
   ) WITHOUT ROWID;
   CREATE INDEX envelopes_by_send_time ON envelopes (org_id, send_time, message_id);
+`;
+
+/**
+ * Migration 8 (after-release.md §1, §2): the part sealed to the relay's unseal key, logged unseals (one per
+ * request), extension proposals and the trustees' signatures on them.
+ */
+export const SQLITE_UNSEAL_MIGRATION = `
+  CREATE TABLE access_relay_parts (
+    request_id BLOB PRIMARY KEY REFERENCES access_requests (request_id),
+    sealed BLOB NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE access_unseals (
+    request_id BLOB PRIMARY KEY REFERENCES access_requests (request_id),
+    log_index INTEGER NOT NULL UNIQUE,
+    signed BLOB NOT NULL,
+    publisher INTEGER NOT NULL CHECK (publisher BETWEEN 0 AND 255),
+    received_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE access_extensions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id BLOB NOT NULL REFERENCES access_requests (request_id),
+    number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 255),
+    statement BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    proposed_at INTEGER NOT NULL,
+    log_index INTEGER,
+    UNIQUE (request_id, number)
+  );
+  CREATE TABLE access_extension_signatures (
+    request_id BLOB NOT NULL,
+    number INTEGER NOT NULL,
+    trustee_index INTEGER NOT NULL CHECK (trustee_index BETWEEN 1 AND 255),
+    signature BLOB NOT NULL,
+    PRIMARY KEY (request_id, number, trustee_index),
+    FOREIGN KEY (request_id, number) REFERENCES access_extensions (request_id, number)
+  ) WITHOUT ROWID;
 `;
 
 type Tx = <T>(what: string, fn: () => T) => T;
@@ -179,7 +217,11 @@ export class SqliteAccessStorage implements AccessStorage {
     );
   }
 
-  async putRequest(q: AccessRequestRecord, sealed: readonly SealedPart[]): Promise<void> {
+  async putRequest(
+    q: AccessRequestRecord,
+    sealed: readonly SealedPart[],
+    relayPart?: Uint8Array,
+  ): Promise<void> {
     this.tx('put access request', () => {
       const exists = this.db
         .prepare<[Uint8Array], { n: number }>('SELECT 1 AS n FROM access_requests WHERE request_id = ?')
@@ -205,6 +247,10 @@ export class SqliteAccessStorage implements AccessStorage {
         'INSERT INTO access_sealed (request_id, trustee_index, sealed) VALUES (?, ?, ?)',
       );
       for (const s of sealed) ins.run(q.requestId, s.trustee, s.sealed);
+      if (relayPart !== undefined)
+        this.db
+          .prepare('INSERT INTO access_relay_parts (request_id, sealed) VALUES (?, ?)')
+          .run(q.requestId, relayPart);
       this.insertEntry({ logIndex: q.logIndex, requestId: q.requestId, type: 5, body: q.signed });
     });
   }
@@ -412,6 +458,191 @@ export class SqliteAccessStorage implements AccessStorage {
         .all(requestId)
         .map(releaseFrom),
     );
+  }
+
+  // ── Unseals and extensions (migration 8) ──
+
+  async getRelayPart(requestId: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.read('read relay part', () => {
+      const r = this.db
+        .prepare<[Uint8Array], { sealed: Uint8Array }>(
+          'SELECT sealed FROM access_relay_parts WHERE request_id = ?',
+        )
+        .get(requestId);
+      return r === undefined ? undefined : plainBytes(r.sealed);
+    });
+  }
+
+  async listUnsealCandidates(afterIndex: number, limit: number): Promise<AccessRequestRecord[]> {
+    return this.read('list unseal candidates', () =>
+      this.db
+        .prepare<[number, number], RequestRow>(
+          'SELECT q.* FROM access_requests q JOIN access_relay_parts p ON p.request_id = q.request_id ' +
+            'WHERE q.log_index > ? AND NOT EXISTS (SELECT 1 FROM access_unseals u WHERE u.request_id = q.request_id) ' +
+            'ORDER BY q.log_index LIMIT ?',
+        )
+        .all(afterIndex, limit)
+        .map(requestFrom),
+    );
+  }
+
+  async putUnseal(u: UnsealRecord): Promise<void> {
+    this.tx('put unseal', () => {
+      const exists = this.db
+        .prepare<[Uint8Array], { n: number }>('SELECT 1 AS n FROM access_unseals WHERE request_id = ?')
+        .get(u.requestId);
+      if (exists !== undefined)
+        throw new RelayError('ACCESS_UNSEAL_EXISTS', 'the request has an unseal', { check: 'ACC-U3' });
+      this.db
+        .prepare(
+          'INSERT INTO access_unseals (request_id, log_index, signed, publisher, received_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(u.requestId, u.logIndex, u.signed, u.publisher, u.receivedAt);
+      this.insertEntry({ logIndex: u.logIndex, requestId: u.requestId, type: 10, body: u.signed });
+    });
+  }
+
+  private unseals(where: string, args: unknown[]): UnsealRecord[] {
+    return this.db
+      .prepare<
+        unknown[],
+        {
+          request_id: Uint8Array;
+          log_index: number;
+          signed: Uint8Array;
+          publisher: number;
+          received_at: number;
+        }
+      >(`SELECT * FROM access_unseals ${where}`)
+      .all(...args)
+      .map((r) => ({
+        requestId: plainBytes(r.request_id),
+        logIndex: r.log_index,
+        signed: plainBytes(r.signed),
+        publisher: r.publisher,
+        receivedAt: r.received_at,
+      }));
+  }
+
+  async getUnseal(requestId: Uint8Array): Promise<UnsealRecord | undefined> {
+    return this.read('read unseal', () => this.unseals('WHERE request_id = ?', [requestId])[0]);
+  }
+
+  async listUnseals(afterIndex: number, limit: number): Promise<UnsealRecord[]> {
+    return this.read('list unseals', () =>
+      this.unseals('WHERE log_index > ? ORDER BY log_index LIMIT ?', [afterIndex, limit]),
+    );
+  }
+
+  async putExtensionProposal(
+    p: Omit<ExtensionProposalRecord, 'seq' | 'signatures' | 'logIndex'>,
+  ): Promise<number> {
+    return this.tx('put extension proposal', () => {
+      const exists = this.db
+        .prepare<[Uint8Array, number], { n: number }>(
+          'SELECT 1 AS n FROM access_extensions WHERE request_id = ? AND number = ?',
+        )
+        .get(p.requestId, p.number);
+      if (exists !== undefined)
+        throw new RelayError('ACCESS_EXTENSION_EXISTS', 'a proposal for this extension number is stored', {
+          check: 'ACC-E1',
+        });
+      const r = this.db
+        .prepare(
+          'INSERT INTO access_extensions (request_id, number, statement, reason, proposed_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(p.requestId, p.number, p.statement, p.reason, p.proposedAt);
+      return Number(r.lastInsertRowid);
+    });
+  }
+
+  private proposals(where: string, args: unknown[]): ExtensionProposalRecord[] {
+    type Row = {
+      seq: number;
+      request_id: Uint8Array;
+      number: number;
+      statement: Uint8Array;
+      reason: string;
+      proposed_at: number;
+      log_index: number | null;
+    };
+    const sigs = this.db.prepare<[Uint8Array, number], { trustee_index: number; signature: Uint8Array }>(
+      'SELECT trustee_index, signature FROM access_extension_signatures WHERE request_id = ? AND number = ? ' +
+        'ORDER BY trustee_index',
+    );
+    return this.db
+      .prepare<unknown[], Row>(
+        `SELECT x.* FROM access_extensions x JOIN access_requests q ON q.request_id = x.request_id ${where}`,
+      )
+      .all(...args)
+      .map((r) => ({
+        seq: r.seq,
+        requestId: plainBytes(r.request_id),
+        number: r.number,
+        statement: plainBytes(r.statement),
+        reason: r.reason,
+        proposedAt: r.proposed_at,
+        logIndex: r.log_index,
+        signatures: sigs
+          .all(r.request_id, r.number)
+          .map((g) => ({ trustee: g.trustee_index, signature: plainBytes(g.signature) })),
+      }));
+  }
+
+  async getExtensionProposal(
+    requestId: Uint8Array,
+    number: number,
+  ): Promise<ExtensionProposalRecord | undefined> {
+    return this.read(
+      'read extension proposal',
+      () => this.proposals('WHERE x.request_id = ? AND x.number = ?', [requestId, number])[0],
+    );
+  }
+
+  async listExtensionProposals(
+    afterSeq: number,
+    limit: number,
+    requesterId?: string,
+  ): Promise<ExtensionProposalRecord[]> {
+    return this.read('list extension proposals', () =>
+      requesterId === undefined
+        ? this.proposals('WHERE x.seq > ? ORDER BY x.seq LIMIT ?', [afterSeq, limit])
+        : this.proposals('WHERE x.seq > ? AND q.requester_id = ? ORDER BY x.seq LIMIT ?', [
+            afterSeq,
+            requesterId,
+            limit,
+          ]),
+    );
+  }
+
+  async putExtensionSignature(
+    requestId: Uint8Array,
+    number: number,
+    trustee: number,
+    signature: Uint8Array,
+  ): Promise<void> {
+    this.tx('put extension signature', () => {
+      this.db
+        .prepare(
+          'INSERT OR IGNORE INTO access_extension_signatures (request_id, number, trustee_index, signature) ' +
+            'VALUES (?, ?, ?, ?)',
+        )
+        .run(requestId, number, trustee, signature);
+    });
+  }
+
+  async markExtensionLogged(
+    requestId: Uint8Array,
+    number: number,
+    logIndex: number,
+    body: Uint8Array,
+  ): Promise<void> {
+    this.tx('mark extension logged', () => {
+      this.db
+        .prepare('UPDATE access_extensions SET log_index = ? WHERE request_id = ? AND number = ?')
+        .run(logIndex, requestId, number);
+      this.insertEntry({ logIndex, requestId, type: 9, body });
+    });
   }
 
   async scanEnvelopeHeads(

@@ -177,6 +177,88 @@ function contract(name: string, driver: () => Driver): void {
       expect((await s.access.listEntries(q.requestId)).map((e) => e.type)).toEqual([5, 7, 8]);
     });
 
+    it('ACC-U3 (migration 8): relay parts, one unseal per request, unseal candidates, kept across a restart', async () => {
+      const a = request(1);
+      const b = request(2);
+      const c = request(3);
+      await s.access.putRequest(a, [], Uint8Array.of(0xa));
+      await s.access.putRequest(b, []);
+      await s.access.putRequest(c, [], Uint8Array.of(0xc));
+      expect(await s.access.getRelayPart(a.requestId)).toEqual(Uint8Array.of(0xa));
+      expect(await s.access.getRelayPart(b.requestId)).toBeUndefined();
+      expect((await s.access.listUnsealCandidates(-1, 10)).map((r) => r.logIndex)).toEqual([1, 3]);
+      expect((await s.access.listUnsealCandidates(1, 10)).map((r) => r.logIndex)).toEqual([3]);
+      const u = {
+        requestId: a.requestId,
+        logIndex: 10,
+        signed: randomBytes(90),
+        publisher: 0,
+        receivedAt: T,
+      };
+      await s.access.putUnseal(u);
+      await rejects(s.access.putUnseal({ ...u, logIndex: 11, publisher: 2 }), 'ACCESS_UNSEAL_EXISTS');
+      await s.access.putUnseal({ ...u, requestId: b.requestId, logIndex: 12, publisher: 2 });
+      expect(await s.access.getUnseal(a.requestId)).toEqual(u);
+      expect((await s.access.listUnsealCandidates(-1, 10)).map((r) => r.logIndex)).toEqual([3]);
+      expect((await s.access.listUnseals(-1, 10)).map((x) => [x.logIndex, x.publisher])).toEqual([
+        [10, 0],
+        [12, 2],
+      ]);
+      expect((await s.access.listUnseals(10, 10)).map((x) => x.logIndex)).toEqual([12]);
+      expect((await s.access.listEntries(a.requestId)).map((e) => [e.logIndex, e.type])).toEqual([
+        [1, 5],
+        [10, 10],
+      ]);
+      await s.close();
+      s = await d.reopen();
+      expect(await s.access.getUnseal(a.requestId)).toEqual(u);
+      expect(await s.access.getUnseal(c.requestId)).toBeUndefined();
+    });
+
+    it('ACC-E1..E3 (migration 8): one proposal per (request, number), signatures once per trustee, logged', async () => {
+      const a = request(1);
+      const b = request(2, { requesterId: 'other' });
+      await s.access.putRequest(a, []);
+      await s.access.putRequest(b, []);
+      const p = {
+        requestId: a.requestId,
+        number: 1,
+        statement: randomBytes(100),
+        reason: 'r',
+        proposedAt: T,
+      };
+      const seq = await s.access.putExtensionProposal(p);
+      await rejects(s.access.putExtensionProposal({ ...p, reason: 'again' }), 'ACCESS_EXTENSION_EXISTS');
+      const seqB = await s.access.putExtensionProposal({ ...p, requestId: b.requestId });
+      expect(seqB).toBeGreaterThan(seq);
+      const sig = (n: number) => new Uint8Array(64).fill(n);
+      await s.access.putExtensionSignature(a.requestId, 1, 3, sig(3));
+      await s.access.putExtensionSignature(a.requestId, 1, 1, sig(1));
+      await s.access.putExtensionSignature(a.requestId, 1, 1, sig(9));
+      expect(await s.access.getExtensionProposal(a.requestId, 1)).toEqual({
+        ...p,
+        seq,
+        signatures: [
+          { trustee: 1, signature: sig(1) },
+          { trustee: 3, signature: sig(3) },
+        ],
+        logIndex: null,
+      });
+      expect(await s.access.getExtensionProposal(a.requestId, 2)).toBeUndefined();
+      await s.access.markExtensionLogged(a.requestId, 1, 20, Uint8Array.of(9));
+      expect((await s.access.getExtensionProposal(a.requestId, 1))?.logIndex).toBe(20);
+      expect((await s.access.listEntries(a.requestId)).map((e) => [e.logIndex, e.type])).toEqual([
+        [1, 5],
+        [20, 9],
+      ]);
+      expect((await s.access.listExtensionProposals(0, 10)).map((x) => x.seq)).toEqual([seq, seqB]);
+      expect((await s.access.listExtensionProposals(seq, 10)).map((x) => x.seq)).toEqual([seqB]);
+      expect((await s.access.listExtensionProposals(0, 10, 'other')).map((x) => x.seq)).toEqual([seqB]);
+      await s.close();
+      s = await d.reopen();
+      expect((await s.access.getExtensionProposal(a.requestId, 1))?.signatures).toHaveLength(2);
+    });
+
     it('scans envelope heads of the org in [from, until) by (send time, message id), resumable', async () => {
       const inside = [T, T, T + 1, T + 5].map((t) => envelope(t));
       for (const e of [...inside, envelope(T - 1), envelope(T + 10), envelope(T + 2, 'other.org')])

@@ -7,7 +7,7 @@
  *
  * Same guarantees as {@link RelayStorage}: each method is one transaction, refusals are RelayErrors, bytes come
  * back as plain Uint8Array, times are passed in. Both drivers implement it on the relay's own database
- * (access-sqlite.ts, access-postgres.ts; migration 7).
+ * (access-sqlite.ts, access-postgres.ts; migrations 7 and 8).
  */
 
 /** A request's state as the relay derives it from the log (access.md §4). */
@@ -51,7 +51,7 @@ export interface SealedPart {
 export interface AccessEntryRecord {
   readonly logIndex: number;
   readonly requestId: Uint8Array;
-  /** The log entry type: 5 request, 6 decision, 7 execution, 8 release, 12 refusal. */
+  /** The log entry type: 5 request, 6 decision, 7 execution, 8 release, 9 extension, 10 unseal, 12 refusal. */
   readonly type: number;
   /** The entry's body (the signed object). */
   readonly body: Uint8Array;
@@ -101,6 +101,33 @@ export interface EnvelopeCursor {
   readonly messageId: Uint8Array;
 }
 
+/** A logged unseal (entry type 10) of one request (after-release.md §1). */
+export interface UnsealRecord {
+  readonly requestId: Uint8Array;
+  readonly logIndex: number;
+  /** The signed unseal: the entry's body. */
+  readonly signed: Uint8Array;
+  /** 0 the relay, else the publishing trustee's index. */
+  readonly publisher: number;
+  readonly receivedAt: number;
+}
+
+/** A requester's extension proposal (after-release.md §2) with the trustee signatures gathered so far. */
+export interface ExtensionProposalRecord {
+  /** Increases with every proposal stored. */
+  readonly seq: number;
+  readonly requestId: Uint8Array;
+  readonly number: number;
+  /** The encoded extension statement (workflow.md §9.4) the trustees sign. */
+  readonly statement: Uint8Array;
+  readonly reason: string;
+  readonly proposedAt: number;
+  /** Trustee index → Ed25519 signature over the statement, in increasing index order. */
+  readonly signatures: readonly { readonly trustee: number; readonly signature: Uint8Array }[];
+  /** The log index of the assembled extension once appended, else null. */
+  readonly logIndex: number | null;
+}
+
 export interface AccessStorage {
   /** Stores a mailbox message from trustee `from` to trustee `to` (0 = all); resolves its seq. */
   putMail(from: number, to: number, body: Uint8Array, now: number): Promise<number>;
@@ -112,7 +139,11 @@ export interface AccessStorage {
    * Stores a logged request, its sealed parts and its entry (type 5) in one transaction. ACCESS_REQUEST_EXISTS
    * (ACC-R4) when the request id is stored already.
    */
-  putRequest(request: AccessRequestRecord, sealed: readonly SealedPart[]): Promise<void>;
+  putRequest(
+    request: AccessRequestRecord,
+    sealed: readonly SealedPart[],
+    relayPart?: Uint8Array,
+  ): Promise<void>;
 
   getRequest(requestId: Uint8Array): Promise<AccessRequestRecord | undefined>;
 
@@ -156,6 +187,57 @@ export interface AccessStorage {
   /** Releases of the request, by (trustee, batch), without their bundles (empty bytes). */
   listReleases(requestId: Uint8Array): Promise<ReleaseRecord[]>;
 
+  // ── Unseals and extensions (after-release.md §1, §2; migration 8) ──
+
+  /** The part of the request sealed to the relay's unseal key, when one was filed. */
+  getRelayPart(requestId: Uint8Array): Promise<Uint8Array | undefined>;
+
+  /**
+   * Requests with a relay part and no unseal recorded, log index > `afterIndex`, in log order, at most `limit`:
+   * the relay's unseal task's candidates.
+   */
+  listUnsealCandidates(afterIndex: number, limit: number): Promise<AccessRequestRecord[]>;
+
+  /**
+   * Stores a logged unseal and its entry (type 10). ACCESS_UNSEAL_EXISTS (ACC-U3) when the request has one.
+   */
+  putUnseal(unseal: UnsealRecord): Promise<void>;
+
+  getUnseal(requestId: Uint8Array): Promise<UnsealRecord | undefined>;
+
+  /** Unseals with log index > `afterIndex`, in log order, at most `limit`. */
+  listUnseals(afterIndex: number, limit: number): Promise<UnsealRecord[]>;
+
+  /**
+   * Stores a proposal; resolves its seq. ACCESS_EXTENSION_EXISTS when one for (request, number) is stored.
+   */
+  putExtensionProposal(p: Omit<ExtensionProposalRecord, 'seq' | 'signatures' | 'logIndex'>): Promise<number>;
+
+  getExtensionProposal(requestId: Uint8Array, number: number): Promise<ExtensionProposalRecord | undefined>;
+
+  /** Proposals with seq > `afterSeq`, in seq order, at most `limit`; with `requesterId` only that requester's. */
+  listExtensionProposals(
+    afterSeq: number,
+    limit: number,
+    requesterId?: string,
+  ): Promise<ExtensionProposalRecord[]>;
+
+  /** Stores trustee `trustee`'s signature on the proposal (a second one from the same trustee is ignored). */
+  putExtensionSignature(
+    requestId: Uint8Array,
+    number: number,
+    trustee: number,
+    signature: Uint8Array,
+  ): Promise<void>;
+
+  /** Records the assembled extension as logged: the proposal's log index and its entry (type 9). */
+  markExtensionLogged(
+    requestId: Uint8Array,
+    number: number,
+    logIndex: number,
+    body: Uint8Array,
+  ): Promise<void>;
+
   /**
    * Stored envelopes of `orgId` with `from ≤ send_time < until`, ordered by (send time, message id), after
    * `cursor`, at most `limit` (index envelopes_by_send_time).
@@ -171,3 +253,5 @@ export interface AccessStorage {
 
 /** The SQL of migration 7, shared in shape by both drivers (types differ). */
 export const ACCESS_MIGRATION_NAME = 'access workflow';
+/** Migration 8: the relay's unseal parts, unseals and extension proposals (after-release.md §1, §2). */
+export const UNSEAL_MIGRATION_NAME = 'unseal and extensions';

@@ -14,8 +14,12 @@
 import { pgTransaction } from '@overt/log/service';
 import pg from 'pg';
 import { RelayError } from '../errors.js';
-import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
-import { POSTGRES_ACCESS_MIGRATION, PostgresAccessStorage } from './access-postgres.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage, UNSEAL_MIGRATION_NAME } from './access.js';
+import {
+  POSTGRES_ACCESS_MIGRATION,
+  POSTGRES_UNSEAL_MIGRATION,
+  PostgresAccessStorage,
+} from './access-postgres.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -247,6 +251,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // The accountable-access workflow (access.md §4, relay.md §5): trustee mailbox, requests, sealed parts,
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: POSTGRES_ACCESS_MIGRATION,
+  },
+  {
+    version: 8,
+    name: UNSEAL_MIGRATION_NAME,
+    // After release (after-release.md §1, §2): the relay's unseal parts, unseals, extension proposals.
+    sql: POSTGRES_UNSEAL_MIGRATION,
   },
 ];
 

@@ -11,8 +11,8 @@
  */
 import Database from 'better-sqlite3';
 import { RelayError } from '../errors.js';
-import { ACCESS_MIGRATION_NAME, type AccessStorage } from './access.js';
-import { SQLITE_ACCESS_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
+import { ACCESS_MIGRATION_NAME, type AccessStorage, UNSEAL_MIGRATION_NAME } from './access.js';
+import { SQLITE_ACCESS_MIGRATION, SQLITE_UNSEAL_MIGRATION, SqliteAccessStorage } from './access-sqlite.js';
 import {
   ABUSE_REPORT_COLUMNS,
   type AbuseReportRow,
@@ -243,6 +243,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
     // The accountable-access workflow (access.md §4, relay.md §5): trustee mailbox, requests, sealed parts,
     // logged access entries, executions and their selection, releases with bundles; envelopes by send time.
     sql: SQLITE_ACCESS_MIGRATION,
+  },
+  {
+    version: 8,
+    name: UNSEAL_MIGRATION_NAME,
+    // After release (after-release.md §1, §2): the relay's unseal parts, unseals, extension proposals.
+    sql: SQLITE_UNSEAL_MIGRATION,
   },
 ];
 
