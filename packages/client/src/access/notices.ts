@@ -82,7 +82,7 @@ export interface NoticeInput {
   /** The headers this device holds. */
   readonly held: readonly HeldHeader[];
   readonly labels: LabelSource;
-  /** Only these requests (hex of the request hash) are built; default every one that concerns the user. */
+  /** Only the requests this predicate keeps are built; default every one that concerns the user. */
   readonly only?: (c: AccessCaseRecord) => boolean;
 }
 
