@@ -3,13 +3,14 @@
 // whose seal-until in force has passed with no unseal — B at once; A only after its extended seal runs out; C (unsealed)
 // and G (not yet due) never; a forged extension (B's, signed by one trustee) hides nothing. Once means once: again,
 // after a restart on the same store, the alert is not raised a second time.
-import { concatBytes, equalBytes, generateSigningKey } from '@overt/core';
+import { concatBytes, equalBytes, generateSigningKey, toBase64 } from '@overt/core';
 import { formatVerifierKey, verifierKeyOf } from '@overt/log';
 import { describe, expect, it } from 'vitest';
 import { orgKey } from '../../../core/test/workflow-fixtures.js';
 import { logKey, ORIGIN, relayKey, witnessKeys } from '../../test/access-case.js';
 import { buildScriptedHistory, DAY, DEC, logViewOf, NOW } from '../../test/access-history.js';
-import type { TrustAnchors } from '../log/anchors.js';
+import { ClientError } from '../errors.js';
+import { type TrustAnchors, trustAnchorsFromWellKnown } from '../log/anchors.js';
 import { MemoryStore } from '../store/store.js';
 import { RelayTransport } from '../transport/relay-transport.js';
 import { KeyTransparency, type KtEvent } from './key-transparency.js';
@@ -99,5 +100,35 @@ describe('seal-overdue (OVD-1) in the client', () => {
     const kt = monitorOf(h, new MemoryStore(), { now: NOW }, null);
     await kt.init();
     expect(seals(await kt.monitor())).toEqual([]);
+  });
+
+  it('the anchors take the relay’s accessKey from /.well-known/overt; a malformed one is KT_ANCHORS_INVALID (KT-1)', () => {
+    const a = anchors(undefined);
+    const doc = (accessKey?: unknown) => ({
+      org: 'example.org',
+      admin_key: toBase64(a.adminKey),
+      log: {
+        origin: a.log.origin,
+        url: a.log.url,
+        vkey: a.log.vkey,
+        witness_vkeys: a.log.witnessVkeys,
+        witness_quorum: a.log.witnessQuorum,
+      },
+      ...(accessKey !== undefined ? { accessKey } : {}),
+    });
+    expect(trustAnchorsFromWellKnown(doc()).anchors.accessKey).toBeUndefined();
+    expect(trustAnchorsFromWellKnown(doc(toBase64(relayKey.publicKey))).anchors.accessKey).toEqual(
+      relayKey.publicKey,
+    );
+    for (const bad of ['', 'not base64!', toBase64(new Uint8Array(31)), 7]) {
+      let err: unknown;
+      try {
+        trustAnchorsFromWellKnown(doc(bad));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ClientError);
+      expect((err as ClientError).code).toBe('KT_ANCHORS_INVALID');
+    }
   });
 });
