@@ -14,6 +14,7 @@ import {
   type ClientEvent,
   fallbackFileName,
   isClientError,
+  type Notice,
   RelayTransport,
   TEXT_CONTENT_TYPE,
   validConversationName,
@@ -592,6 +593,22 @@ async function show(p: OpenProfile, e: ClientEvent): Promise<{ json: Shown; text
       text: `NOTICE ${e.notice} serial ${e.previousSerial} → ${e.serial} (log index ${e.logIndex}, ${e.check}): ${printable(e.changes.join('; '))}`,
     };
   }
+  if (e.kind === 'alert' && e.alert === 'seal-overdue') {
+    // OVD-1 (after-release.md §3): a seal past its date with neither an unseal nor an extension on the log.
+    const requestId = toBase64Url(e.requestId);
+    const since = new Date(e.sealUntil).toISOString();
+    return {
+      json: {
+        event: 'alert',
+        alert: e.alert,
+        requestId,
+        sealUntil: e.sealUntil,
+        logIndex: e.logIndex,
+        check: e.check,
+      },
+      text: `ALERT seal-overdue request ${requestId} (sealed until ${since}, log index ${e.logIndex}, ${e.check}): the seal ran out with neither an unseal nor an extension on the log (tell your org's trustees)`,
+    };
+  }
   if (e.kind === 'alert' && !('userId' in e)) {
     const what =
       e.alert === 'epoch-key-invalid'
@@ -880,6 +897,63 @@ const watch: Command = {
     }),
 };
 
+// --- notices (after-release.md §4) ---
+
+function noticeText(n: Notice, fresh: boolean): string {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const who = (xs: Notice['approvedBy']) =>
+    xs.length === 0 ? 'none' : xs.map((t) => `${t.index} ${printable(t.name)}`).join(', ');
+  const lines = [
+    `${fresh ? 'NEW ' : ''}NOTICE access request ${n.requestId} by ${printable(n.requester.name)} (${printable(n.requester.id)}), unsealed ${iso(n.unsealedAt)} by ${n.publisher === 'relay' ? 'the relay' : `trustee ${n.publisher.trustee}`}`,
+    `  legal basis: ${printable(n.legalBasis)}`,
+    `  document hash: ${n.documentHash}`,
+    `  justification: ${printable(n.justification)}`,
+    `  case reference: ${printable(n.caseReference) || '(none)'}`,
+    `  approved by: ${who(n.approvedBy)}; denied by: ${who(n.deniedBy)}`,
+    `  window: ${iso(n.window.from)} to ${iso(n.window.until)}, conversations: ${n.conversations === 'all' ? 'all' : n.conversations.join(', ')}`,
+    `  filed ${iso(n.filedAt)}, sealed until ${iso(n.sealUntil)}`,
+    n.openedCount === 0
+      ? `  none of your messages was opened (${n.inScopeCount} of those this device holds were in scope${n.executed ? '' : '; the request was never executed'})`
+      : `  ${n.openedCount} of your messages opened (${n.inScopeCount} in scope of those this device holds):`,
+    ...n.opened.map((m) => `    ${m.messageId} in conversation ${m.conversation}, sent ${iso(m.sentAt)}`),
+  ];
+  return lines.join('\n');
+}
+
+const notices: Command = {
+  path: ['notices', ''],
+  summary: 'show what unsealed access requests opened of your messages (who asked, why, approved by whom)',
+  positionals: [],
+  options: {
+    ...profileOption,
+    all: { type: 'boolean', description: 'show every notice, also those shown before' },
+  },
+  details:
+    "Once an access request's seal has run out and it is unsealed on the transparency log, every subject of it is\n" +
+    'told: who asked, under what legal basis and justification, which trustees approved or denied it, the time\n' +
+    'window, and exactly which of your messages were opened (matched by this device against the messages it sent\n' +
+    'or received) — or that none was. Everything is checked against the verified log; the relay only serves the\n' +
+    'list of envelopes, which must match the logged execution. New messages are fetched first (they stay unread\n' +
+    'for overt read). Each notice is shown once as NEW; --all shows them all; --json prints all, each with "new".',
+  examples: ['overt notices --profile ~/.overt/alice', 'overt notices --profile ~/.overt/alice --all --json'],
+  run: (ctx) =>
+    guarded(ctx, async () => {
+      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      // The headers of messages not yet received are needed to match what was opened.
+      await p.client.receive();
+      const kept = await p.client.notices();
+      const shown = ctx.values.all === true ? kept : kept.filter((k) => !k.seen);
+      emit(
+        ctx,
+        { ok: true, notices: kept.map((k) => ({ ...k.notice, new: !k.seen })) },
+        shown.length === 0 ? 'no new notices' : shown.map((k) => noticeText(k.notice, !k.seen)).join('\n\n'),
+      );
+      // Marked seen once printed: a crash before this shows them again.
+      await p.client.markNoticesSeen(kept.filter((k) => !k.seen).map((k) => k.notice.requestId));
+      return EXIT_OK;
+    }),
+};
+
 export const chatCommands: readonly Command[] = [
   deviceInit,
   deviceApprove,
@@ -890,4 +964,5 @@ export const chatCommands: readonly Command[] = [
   send,
   read,
   watch,
+  notices,
 ];

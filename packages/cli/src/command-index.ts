@@ -87,6 +87,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   { path: ['read', ''], summary: 'fetch and print new messages', module: 'chat' },
   { path: ['watch', ''], summary: 'print messages as they arrive, until Ctrl-C', module: 'chat' },
   {
+    path: ['notices', ''],
+    summary: 'show what unsealed access requests opened of your messages (who asked, why, approved by whom)',
+    module: 'chat',
+  },
+  {
     path: ['chat', 'add'],
     summary: 'add users (all their enrolled devices) to a conversation',
     module: 'member',

@@ -32,7 +32,7 @@ export const ENV_NEW_PASSPHRASE = 'OVERT_NEW_PASSPHRASE';
 export const ENV_PROFILE = 'OVERT_PROFILE';
 export const ENV_DATA = 'OVERT_DATA';
 
-/** The demo users `overt up --demo-users` makes (cli.md §11). */
+/** The demo users `overt up --demo-users` makes (cli.md §12). */
 export const DEMO_USERS = ['alice', 'bob', 'carol'] as const;
 const DEMO_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 

@@ -102,14 +102,24 @@ export interface ProfileInfo {
 export interface PinnedTrust {
   readonly log: TrustAnchors['log'];
   readonly adminKey: string;
+  /** The relay's access execution key (base64), when it runs accountable access (overdue seals, notices). */
+  readonly accessKey?: string;
 }
 
 function pinnedOf(anchors: TrustAnchors): PinnedTrust {
-  return { log: anchors.log, adminKey: toBase64(anchors.adminKey) };
+  return {
+    log: anchors.log,
+    adminKey: toBase64(anchors.adminKey),
+    ...(anchors.accessKey !== undefined ? { accessKey: toBase64(anchors.accessKey) } : {}),
+  };
 }
 
 function anchorsOf(pinned: PinnedTrust): TrustAnchors {
-  return { log: pinned.log, adminKey: fromBase64(pinned.adminKey) };
+  return {
+    log: pinned.log,
+    adminKey: fromBase64(pinned.adminKey),
+    ...(pinned.accessKey !== undefined ? { accessKey: fromBase64(pinned.accessKey) } : {}),
+  };
 }
 
 /** Key packages kept published ahead, so others can add this device to conversations while it is offline. */

@@ -1,7 +1,7 @@
 /**
  * `overt up`: the all-in-one start (`npm start` runs this command): the relay with its log, two witnesses and
  * three trustee daemons as separate processes on SQLite under ./data (docs/spec/start.md). `--demo-users` also
- * makes alice, bob and carol (cli.md §11): device profiles under `<data>/demo`, each with a passphrase file beside
+ * makes alice, bob and carol (cli.md §12): device profiles under `<data>/demo`, each with a passphrase file beside
  * it, enrolled with the org admin key and with key packages published, so that `overt send --as alice --to bob
  * 'hi'` works at once. They are made by running this CLI's own `device init`, `admin enrol` and `chat list`, so a
  * demo user is exactly what a person following the README would have made.

@@ -3,6 +3,7 @@
 // count (wrong keys, broken chains, second executions and unseals, a request under a superseded policy) are
 // counted as invalid only.
 import { concatBytes, toBase64, toBase64Url } from '@overt/core';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { orgKey } from '../../../core/test/workflow-fixtures.js';
 import { relayKey } from '../../test/access-case.js';
@@ -16,6 +17,7 @@ import {
   type ScriptedHistory,
 } from '../../test/access-history.js';
 import { ClientError } from '../errors.js';
+import { readAccessLog } from './access-log.js';
 import { computeAccessStats, utcMonth } from './stats.js';
 
 const anchors = { orgKey: orgKey.publicKey, relayKey: relayKey.publicKey };
@@ -166,5 +168,33 @@ describe('computeAccessStats (after-release.md §5, STAT-1)', () => {
     expect(utcMonth(Date.UTC(2027, 0, 1))).toBe('2027-01');
     expect(utcMonth(0)).toBe('1970-01');
     expect(utcMonth(2 ** 53 - 1)).toBe('out-of-range');
+  });
+
+  it('fuzz: mutated, truncated and random access entries count as invalid, never crash the reader', () => {
+    const entries = logViewOf(h.log).entries;
+    fc.assert(
+      fc.property(
+        fc.nat({ max: entries.length - 1 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.integer({ min: 5, max: 12 }),
+        (at, pos, bit, random, type) => {
+          const e = entries[at]!;
+          const flipped = e.slice();
+          flipped[pos % e.length]! ^= 1 << bit;
+          const mutated = [
+            flipped,
+            e.subarray(0, pos % e.length),
+            Uint8Array.of(type, ...random),
+            Uint8Array.of(type, ...e.subarray(1, 1 + (pos % e.length))),
+          ];
+          const log = readAccessLog([...entries.slice(0, at + 1), ...mutated], anchors);
+          // The original history still counts the same up to `at`; nothing the mutations add is taken twice.
+          expect(log.cases.length).toBeLessThanOrEqual(5);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

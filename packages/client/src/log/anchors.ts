@@ -27,6 +27,12 @@ export interface TrustAnchors {
   };
   /** The org-admin's Ed25519 public key (32 bytes). */
   readonly adminKey: Uint8Array;
+  /**
+   * The relay's access execution key (`accessKey`, 32 bytes; access.md §4.1), when the relay runs accountable
+   * access: it signs executions and the relay's unseals, which the client checks for overdue seals (OVD-1) and
+   * notices (after-release.md §3, §4).
+   */
+  readonly accessKey?: Uint8Array;
 }
 
 function invalid(message: string, cause?: unknown): never {
@@ -44,6 +50,11 @@ export function logPolicyOf(anchors: TrustAnchors): LogPolicy {
     invalid('log origin is malformed');
   if (!(anchors.adminKey instanceof Uint8Array) || anchors.adminKey.length !== 32)
     invalid('admin key is not 32 bytes');
+  if (
+    anchors.accessKey !== undefined &&
+    (!(anchors.accessKey instanceof Uint8Array) || anchors.accessKey.length !== 32)
+  )
+    invalid('access key is not 32 bytes');
   let policy: LogPolicy;
   try {
     const logKey = parseVerifierKey(log.vkey);
@@ -66,7 +77,7 @@ export function logPolicyOf(anchors: TrustAnchors): LogPolicy {
 
 /**
  * Reads the anchors from a `/.well-known/overt` document (docs/spec/start.md §2): `{ org, admin_key, log: {
- * origin, url, vkey, witness_vkeys, witness_quorum } }`. The document is fetched over the network, so every
+ * origin, url, vkey, witness_vkeys, witness_quorum }, accessKey? }`. The document is fetched over the network, so every
  * field is checked; KT_ANCHORS_INVALID (KT-1) otherwise. Returns the org id with the anchors.
  */
 export function trustAnchorsFromWellKnown(doc: unknown): { orgId: string; anchors: TrustAnchors } {
@@ -87,6 +98,15 @@ export function trustAnchorsFromWellKnown(doc: unknown): { orgId: string; anchor
   const vkeys = d?.log?.witness_vkeys;
   if (!Array.isArray(vkeys) || vkeys.some((v) => typeof v !== 'string'))
     invalid('witness_vkeys is malformed');
+  let accessKey: Uint8Array | undefined;
+  if (d?.accessKey !== undefined) {
+    try {
+      accessKey = fromBase64(str(d.accessKey, 'accessKey'));
+    } catch (cause) {
+      if (cause instanceof ClientError) throw cause;
+      return invalid('accessKey is not base64', cause);
+    }
+  }
   const quorum = d?.log?.witness_quorum;
   if (!Number.isSafeInteger(quorum)) invalid('witness_quorum is malformed');
   const anchors: TrustAnchors = {
@@ -98,6 +118,7 @@ export function trustAnchorsFromWellKnown(doc: unknown): { orgId: string; anchor
       witnessQuorum: quorum as number,
     },
     adminKey,
+    ...(accessKey !== undefined ? { accessKey } : {}),
   };
   logPolicyOf(anchors);
   return { orgId, anchors };

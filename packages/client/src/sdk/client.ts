@@ -31,6 +31,8 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
+import { readAllLabels } from '../access/notices.js';
+import { AccessPublicClient } from '../access/relay-client.js';
 import { ClientError, isClientError } from '../errors.js';
 import type { TrustAnchors } from '../log/anchors.js';
 import { Conversation, type ConversationOptions, type DeviceRef } from '../mls/conversation.js';
@@ -67,6 +69,7 @@ import {
   repeatingAlertKey,
 } from './events.js';
 import { fileReport, forgetReportable, type StampStatus } from './franking.js';
+import { keepHeader } from './headers.js';
 import {
   type HistoryContext,
   holdHistoryPart,
@@ -76,6 +79,7 @@ import {
   shareHistory,
 } from './history.js';
 import { KeyTransparency, type KtEvent } from './key-transparency.js';
+import { markNoticesSeen, type StoredNotice, storedNotices, updateNotices } from './notices-store.js';
 import { decodePendingOpen, encodePendingOpen, type PendingOpen } from './pending.js';
 import {
   fetchEnvelope,
@@ -658,6 +662,41 @@ export class OvertClient {
     return this.exclusive(() => this.kt.monitor());
   }
 
+  /**
+   * The user's notices (after-release.md §4, NOT-1): reads the log to its latest checkpoint (on a fresh view,
+   * KT-FRESH-1), builds the notice of every unsealed request that names this user — who asked, the legal basis and
+   * justification, the trustees' decisions, the window, and exactly which of this user's messages held here were
+   * opened — with the execution's labels from the relay's public read, checked against the logged execution
+   * (WF-E6), and returns every kept notice with whether it was marked seen. ACCESS_INVALID (NOT-1) when the relay
+   * serves labels that are not the execution's; the log's and relay's errors otherwise.
+   */
+  notices(): Promise<StoredNotice[]> {
+    return this.exclusive(async () => {
+      await this.kt.log.update();
+      await this.kt.ensureFresh();
+      const labels = new AccessPublicClient({
+        url: this.options.url,
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      });
+      await updateNotices({
+        store: this.options.store,
+        anchors: {
+          orgKey: this.options.trust.adminKey,
+          relayKey: this.options.trust.accessKey,
+          orgId: this.options.orgId,
+        },
+        userId: this.userId,
+        labels: (requestId) => readAllLabels((from) => labels.publicLabels(requestId, from, 4096)),
+      });
+      return storedNotices(this.options.store);
+    });
+  }
+
+  /** Marks notices seen (by request id, base64url), so that they are no longer shown as new. */
+  markNoticesSeen(requestIds: readonly string[]): Promise<void> {
+    return this.exclusive(() => markNoticesSeen(this.options.store, requestIds));
+  }
+
   /** The user approves one of their own devices: its enrolment raises no alert (see {@link KeyTransparency}). */
   approveDevice(deviceId: string, identityKey?: Uint8Array): Promise<void> {
     return this.exclusive(() => this.kt.approveDevice(deviceId, identityKey));
@@ -1094,6 +1133,7 @@ export class OvertClient {
           throw e;
         }
         await keepHistoryRecord(this.options.store, conv, transport, sendTime);
+        await keepHeader(this.options.store, sealed.headerBytes);
         return { messageId: sealed.header.messageId, epoch };
       }
     });

@@ -51,6 +51,7 @@ import { DirectoryLog, type DirectoryLogEvent } from '../log/directory-log.js';
 import type { MemberCredential } from '../mls/credential.js';
 import type { KeyValueStore } from '../store/store.js';
 import type { RelayTransport } from '../transport/relay-transport.js';
+import { findOverdueSeals, sealAlertJson, watchSealEntry } from './seals.js';
 import { watchShredEntry } from './shreds.js';
 
 /** What monitoring reports about the user's own devices. */
@@ -93,8 +94,24 @@ export interface KtPolicyNotice {
   readonly check: 'KT-10';
 }
 
+/**
+ * A request whose seal-until in force has passed with neither an unseal nor an extension on the log (OVD-1,
+ * after-release.md §3; DESIGN A10): raised once per request by every client.
+ */
+export interface KtSealAlert {
+  readonly kind: 'alert';
+  readonly alert: 'seal-overdue';
+  /** The 16-byte request id. */
+  readonly requestId: Uint8Array;
+  /** The seal-until in force (ms): the request's, or its last verified extension's. */
+  readonly sealUntil: number;
+  /** The log index of the request. */
+  readonly logIndex: number;
+  readonly check: 'OVD-1';
+}
+
 /** Everything monitoring reports, oldest log entry first. */
-export type KtEvent = KtAlert | KtEpochKeyAlert | KtPolicyNotice;
+export type KtEvent = KtAlert | KtEpochKeyAlert | KtPolicyNotice | KtSealAlert;
 
 /** What changed from one policy to the next, one line each, naming no secret (KT-10). */
 export function describePolicyChange(before: Policy, after: Policy): string[] {
@@ -197,6 +214,8 @@ export class KeyTransparency {
       onEntry: async (index, entry) => {
         const policy = async () => (await this.log.accessPolicy())?.policy;
         await watchShredEntry({ store: options.store, policy }, index, entry);
+        // Requests, extensions and unseals: overdue seals (OVD-1, after-release.md §3).
+        await watchSealEntry(options.store, index, entry);
       },
     });
   }
@@ -380,7 +399,25 @@ export class KeyTransparency {
   async monitor(): Promise<KtEvent[]> {
     await this.log.update();
     await this.requireFresh();
+    await this.raiseOverdueSeals();
     return this.takeAlerts();
+  }
+
+  /**
+   * Stores a `seal-overdue` alert (OVD-1) for each request of the log read so far whose seal-until in force is before
+   * the client's clock with no unseal, once per request: the alert and the request's mark are one atomic batch.
+   * Nothing without the relay's access key in the anchors (its unseals could not be verified).
+   */
+  async raiseOverdueSeals(): Promise<void> {
+    const { found, mark } = await findOverdueSeals({
+      store: this.options.store,
+      adminKey: this.options.anchors.adminKey,
+      relayKey: this.options.anchors.accessKey,
+      orgId: this.options.orgId,
+      now: (this.options.now ?? Date.now)(),
+    });
+    for (const s of found)
+      await this.options.store.batch([{ key: alertKey(s.logIndex), value: sealAlertJson(s) }, mark(s)]);
   }
 
   /**
@@ -527,6 +564,8 @@ export class KeyTransparency {
 }
 
 function encodeAlert(a: KtEvent): Uint8Array {
+  if (a.kind === 'alert' && a.alert === 'seal-overdue')
+    return sealAlertJson({ ...a, requestHash: new Uint8Array(0) });
   if (a.kind === 'notice')
     return utf8Encode(
       JSON.stringify({
@@ -572,6 +611,18 @@ function decodeAlert(bytes: Uint8Array): KtEvent {
         changes: j.changes,
         logIndex: j.index,
         check: 'KT-10',
+      };
+    }
+    if (j.alert === 'seal-overdue') {
+      const requestId = fromHex(String(j.requestId));
+      if (requestId.length !== 16 || !Number.isSafeInteger(j.sealUntil)) throw new Error('seal alert');
+      return {
+        kind: 'alert',
+        alert: 'seal-overdue',
+        requestId,
+        sealUntil: j.sealUntil,
+        logIndex: j.index,
+        check: 'OVD-1',
       };
     }
     if (j.alert === 'epoch-key-invalid' || j.alert === 'epoch-key-conflict') {

@@ -25,6 +25,7 @@ import type { MailboxItem, RelayTransport } from '../transport/relay-transport.j
 import type { ClientEvent, Sender } from './client.js';
 import { decodeMessageContent } from './content.js';
 import { checkStamp, keepReportable } from './franking.js';
+import { keepHeader } from './headers.js';
 
 /** What the receive paths need from the client. */
 export interface ReceiveContext {
@@ -132,6 +133,8 @@ export async function openReceived(
   // A file's name and real type are inside the plaintext (content.ts, client.md §4.8; CLI-11).
   const content = decodeMessageContent(opened.header.contentType, opened.payload, opened.header.messageId);
   const reportable = await keepReportable(ctx.store, opened, franking);
+  // For the notices of after-release.md §4: which of this user's messages an unsealed request opened.
+  await keepHeader(ctx.store, envelope.headerBytes);
   const sender: Sender = { userId: origin.senderUserId, deviceId: utf8Decode(origin.senderDeviceId) };
   return {
     kind: 'message',
