@@ -938,7 +938,7 @@ const notices: Command = {
   examples: ['overt notices --profile ~/.overt/alice', 'overt notices --profile ~/.overt/alice --all --json'],
   run: (ctx) =>
     guarded(ctx, async () => {
-      const p = await openProfile(requireString(ctx, 'profile'), new SecretSource(ctx));
+      const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // The headers of messages not yet received are needed to match what was opened.
       await p.client.receive();
       const kept = await p.client.notices();
