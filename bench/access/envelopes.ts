@@ -8,15 +8,20 @@
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import {
+  compareBytes,
   decodeElement,
+  decodeEnvelope,
   envelopeHeadLength,
   fromHex,
   sealEnvelope,
   signingKeyFromSeed,
+  utf8Encode,
 } from '../../packages/core/src/index.js';
+import { SEND_TIME } from '../../packages/core/test/envelope-fixtures.js';
 
 export interface GenParams {
   readonly epochKey: string;
+  readonly epoch: number;
   readonly signerSeed: string;
   readonly from: number;
   readonly to: number;
@@ -32,10 +37,11 @@ export function payloadOf(i: number, bytes: number): Uint8Array {
   return p;
 }
 
+/** The sending device: the access case's alice-laptop (packages/client/test/access-case.ts), with the bench's key. */
 export const SENDER = {
   orgId: 'example.org',
   userId: 'alice@example.org',
-  deviceId: new Uint8Array(8).fill(2),
+  deviceId: 'alice-laptop',
 };
 
 async function generate(p: GenParams): Promise<void> {
@@ -54,13 +60,13 @@ async function generate(p: GenParams): Promise<void> {
     const { envelope } = await sealEnvelope(
       {
         orgId: SENDER.orgId,
-        epoch: 1,
+        epoch: p.epoch,
         conversationId: new Uint8Array(16).fill(1 + (i % 7)),
         senderUserId: SENDER.userId,
-        senderDeviceId: SENDER.deviceId,
+        senderDeviceId: utf8Encode(SENDER.deviceId),
         recipients: [SENDER.userId, 'bob@example.org', 'carol@example.org'],
         messageId,
-        sendTime: 1_780_000_000_000 + i,
+        sendTime: SEND_TIME + i,
         contentType: 'text/plain; charset=utf-8',
       },
       payloadOf(i, p.payloadBytes),
@@ -143,6 +149,61 @@ export class RecordReader {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/**
+ * Rewrites the records of `files` into `out` in the order of their envelopes' labels (bytes), as the relay serves
+ * an execution (positions are label order, workflow.md §9.2). Returns, for each position, the record's index in
+ * `files` (the generator's envelope number) and the sorted labels. Memory: 36 bytes per envelope, records are
+ * read back one at a time by offset.
+ */
+export function sortByLabel(
+  files: readonly string[],
+  out: string,
+): { generated: Uint32Array; labels: Uint8Array[] } {
+  const where: { file: number; offset: number; length: number; label: Uint8Array }[] = [];
+  const len = new Uint8Array(4);
+  let buf = new Uint8Array(1 << 16);
+  const read = (fd: number, into: Uint8Array, n: number, at: number) => {
+    let got = 0;
+    while (got < n) {
+      const r = readSync(fd, into, got, n - got, at + got);
+      if (r === 0) throw new Error('file ends inside a record');
+      got += r;
+    }
+  };
+  for (const [file, path] of files.entries()) {
+    const fd = openSync(path, 'r');
+    let at = 0;
+    for (;;) {
+      if (readSync(fd, len, 0, 4, at) === 0) break;
+      const n = new DataView(len.buffer).getUint32(0);
+      if (n > buf.length) buf = new Uint8Array(n);
+      read(fd, buf, n, at + 4);
+      where.push({
+        file,
+        offset: at + 4,
+        length: n,
+        label: decodeEnvelope(buf.subarray(0, n)).label.slice(),
+      });
+      at += 4 + n;
+    }
+    closeSync(fd);
+  }
+  const order = where.map((_, i) => i).sort((a, b) => compareBytes(where[a]!.label, where[b]!.label));
+  const fds = files.map((f) => openSync(f, 'r'));
+  const o = openSync(out, 'w');
+  for (const i of order) {
+    const w = where[i]!;
+    if (w.length > buf.length) buf = new Uint8Array(w.length);
+    read(fds[w.file]!, buf, w.length, w.offset);
+    new DataView(len.buffer).setUint32(0, w.length);
+    writeSync(o, len);
+    writeSync(o, buf, 0, w.length);
+  }
+  closeSync(o);
+  for (const fd of fds) closeSync(fd);
+  return { generated: Uint32Array.from(order), labels: order.map((i) => where[i]!.label) };
 }
 
 /** Reads fixed-size rows from a file a page at a time. */

@@ -35,6 +35,7 @@ import {
   signRelease,
   type ThresholdPublicKey,
   utf8Encode,
+  type VerifiedExecution,
   type VerifiedPolicy,
   verifyCapsule,
   verifyDecision,
@@ -99,21 +100,49 @@ const entry = (type: number, body: Uint8Array) => {
   return out;
 };
 
+/** A sending device the case's log enrols (device_added under the org key). */
+export interface CaseDevice {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly key: Uint8Array;
+}
+
+export interface CaseLogOptions {
+  /** The execution's labels in position order (sorted by bytes, workflow.md §9.2). */
+  readonly labels: readonly Uint8Array[];
+  /** The epoch's threshold key set (default: the fixture sharing of core/test/access-fixtures.ts). */
+  readonly keySet?: ThresholdPublicKey;
+  /** Default: alice-laptop and bob-phone. */
+  readonly devices?: readonly CaseDevice[];
+  /** The policy's and the request's envelope limit (default: the fixtures' 1000 and 500). */
+  readonly maxEnvelopes?: number;
+}
+
+export interface CaseLogFixture {
+  readonly log: MemoryTiledLog;
+  readonly policy: VerifiedPolicy;
+  readonly built: BuiltRequest;
+  readonly execution: VerifiedExecution;
+  readonly requesterPublicKey: Uint8Array;
+  readonly requesterSecretKey: Uint8Array;
+  /** The case's policy body again with another serial (a newer policy, e.g. for a resharing). */
+  readonly policyBody: (serial?: number) => ReturnType<typeof policy>;
+}
+
+const defaultDevices = (): CaseDevice[] => [
+  { userId: 'alice@example.org', deviceId: 'alice-laptop', key: senderSigningKey.publicKey },
+  { userId: 'bob@example.org', deviceId: 'bob-phone', key: bobKey.publicKey },
+];
+
 /**
- * Builds the case. `tamper` may change a trustee's bundle before it is sealed (to test a bad share whose release is
- * honest about the bytes it names).
+ * The case's log up to the execution: the 2-of-3 trustee policy signed by the org key, the enrolled devices, the
+ * trustee-signed epoch key (epoch {@link EPOCH}), the request built by buildRequest, trustees 1 and 2's approvals
+ * and the relay's execution over `labels`, appended in that order to a new in-memory tiled log whose checkpoints
+ * the two witness keys cosign. The releases are appended by the caller ({@link releaseEntry}).
  */
-export async function buildAccessCase(
-  tamper?: (trustee: number, bundle: ShareBundle) => ShareBundle,
-  options: {
-    /**
-     * Log a newer policy and a resharing of the epoch key (same group key, new shares: f'(x) = f(x) + x·r)
-     * before both releases, or between trustee 1's release (old shares) and trustee 2's (new shares).
-     */
-    readonly reshare?: 'before' | 'between';
-  } = {},
-): Promise<AccessCaseFixture & { reshareIndex?: number }> {
+export async function accessCaseLog(o: CaseLogOptions): Promise<CaseLogFixture> {
   const keys = await hpkeKeys();
+  const epochKeys = o.keySet ?? keySet;
   const policyBody = (serial?: number) =>
     policy({
       ...(serial === undefined ? {} : { serial }),
@@ -131,6 +160,14 @@ export async function buildAccessCase(
           encryptionKey: keys.requester.publicKey,
         },
       ],
+      ...(o.maxEnvelopes === undefined
+        ? {}
+        : {
+            limits: {
+              ...policy().limits,
+              maxEnvelopes: Math.max(o.maxEnvelopes, policy().limits.maxEnvelopes),
+            },
+          }),
     });
   const signedPolicy = signPolicy(policyBody(), orgKey);
   const pol = verifyPolicy(signedPolicy, orgKey.publicKey);
@@ -139,24 +176,24 @@ export async function buildAccessCase(
       orgId: 'example.org',
       epoch: EPOCH,
       policyHash: pol.hash,
-      threshold: 2,
-      groupKey: keySet.groupKey,
-      verificationKeys: keySet.verificationKeys,
+      threshold: epochKeys.threshold,
+      groupKey: epochKeys.groupKey,
+      verificationKeys: epochKeys.verificationKeys,
       transcriptHash: seed('transcript'),
       sessionId: seed('session'),
       time: SEND_TIME - 20 * DAY,
     },
     [1, 2, 3].map((index) => ({ index, key: trusteeKeys[index - 1]! })),
   );
-  const device = (userId: string, deviceId: string, key: Uint8Array) =>
+  const device = (d: CaseDevice) =>
     deviceEntry(
       'added',
       signDeviceStatement(orgKey, {
         kind: 'added',
         orgId: 'example.org',
-        userId,
-        deviceId,
-        identityKey: key,
+        userId: d.userId,
+        deviceId: d.deviceId,
+        identityKey: d.key,
         time: SEND_TIME - 25 * DAY,
       }),
     );
@@ -164,11 +201,80 @@ export async function buildAccessCase(
   const log = new MemoryTiledLog(ORIGIN, logKey, witnessKeys, () => Math.floor(T0 / 1000));
   log.append(
     policyEntry(signedPolicy),
-    device('alice@example.org', 'alice-laptop', senderSigningKey.publicKey),
-    device('bob@example.org', 'bob-phone', bobKey.publicKey),
+    ...(o.devices ?? defaultDevices()).map(device),
     epochKeyEntry(epochStatement),
   );
 
+  const built = await buildRequest({
+    policy: pol,
+    requesterId: 'internal-investigations',
+    signingKey: requesterKeys.internal,
+    legalBasis: 'Employment contract §12; works council agreement 2024/3',
+    documentHash: sha256(utf8Encode('order document')),
+    subjects: ['alice@example.org'],
+    window: { from: SEND_TIME - 5 * DAY, until: SEND_TIME + 5 * DAY },
+    maxEnvelopes: o.maxEnvelopes ?? 500,
+    sealUntil: T0 + 100 * DAY,
+    createdAt: T0,
+    confidential: {
+      justification: 'Suspected disclosure of client data to a competitor.',
+      caseReference: 'II-2026-0042',
+    },
+    rng: seededRng('access-case/request'),
+  });
+  const req = built.verified;
+  log.append(entry(5, built.signed));
+  const decisions = [1, 2].map((i) =>
+    signDecision(decisionFor(req, i, 'approve', T0 + DAY), trusteeKeys[i - 1]!),
+  );
+  log.append(...decisions.map((d) => entry(6, d)));
+  const approvals = decisions.map((d) => verifyDecision(d, pol, req));
+  const signedExecution = signExecution(executionFor(req, approvals, o.labels, T0 + 2 * DAY), relayKey);
+  log.append(entry(7, signedExecution));
+  const logged = decisionsOnLog(
+    pol,
+    req,
+    decisions.map((d) => entry(6, d)),
+  );
+  const execution = verifyExecution(signedExecution, relayKey.publicKey, pol, req, logged);
+  return {
+    log,
+    policy: pol,
+    built,
+    execution,
+    requesterPublicKey: keys.requester.publicKey,
+    requesterSecretKey: keys.requester.secretKey,
+    policyBody,
+  };
+}
+
+/** Trustee `trustee`'s release entry (type 8) naming its sealed bundle of `shareCount` shares, signed by its key. */
+export function releaseEntry(
+  execution: VerifiedExecution,
+  trustee: number,
+  shareCount: number,
+  sealed: Uint8Array,
+): Uint8Array {
+  return entry(
+    8,
+    signRelease(releaseFor(execution, trustee, shareCount, sealed, T0 + 3 * DAY), trusteeKeys[trustee - 1]!),
+  );
+}
+
+/**
+ * Builds the case. `tamper` may change a trustee's bundle before it is sealed (to test a bad share whose release is
+ * honest about the bytes it names).
+ */
+export async function buildAccessCase(
+  tamper?: (trustee: number, bundle: ShareBundle) => ShareBundle,
+  options: {
+    /**
+     * Log a newer policy and a resharing of the epoch key (same group key, new shares: f'(x) = f(x) + x·r)
+     * before both releases, or between trustee 1's release (old shares) and trustee 2's (new shares).
+     */
+    readonly reshare?: 'before' | 'between';
+  } = {},
+): Promise<AccessCaseFixture & { reshareIndex?: number }> {
   // Three messages: alice's text, alice's file, bob's text to alice.
   const file = {
     contentType: 'application/pdf',
@@ -205,40 +311,8 @@ export async function buildAccessCase(
     });
   }
   messages.sort((a, b) => compareBytes(a.sealed.label, b.sealed.label));
-  const labels = messages.map((m) => m.sealed.label);
-
-  const built = await buildRequest({
-    policy: pol,
-    requesterId: 'internal-investigations',
-    signingKey: requesterKeys.internal,
-    legalBasis: 'Employment contract §12; works council agreement 2024/3',
-    documentHash: sha256(utf8Encode('order document')),
-    subjects: ['alice@example.org'],
-    window: { from: SEND_TIME - 5 * DAY, until: SEND_TIME + 5 * DAY },
-    maxEnvelopes: 500,
-    sealUntil: T0 + 100 * DAY,
-    createdAt: T0,
-    confidential: {
-      justification: 'Suspected disclosure of client data to a competitor.',
-      caseReference: 'II-2026-0042',
-    },
-    rng: seededRng('access-case/request'),
-  });
-  const req = built.verified;
-  log.append(entry(5, built.signed));
-  const decisions = [1, 2].map((i) =>
-    signDecision(decisionFor(req, i, 'approve', T0 + DAY), trusteeKeys[i - 1]!),
-  );
-  log.append(...decisions.map((d) => entry(6, d)));
-  const approvals = decisions.map((d) => verifyDecision(d, pol, req));
-  const signedExecution = signExecution(executionFor(req, approvals, labels, T0 + 2 * DAY), relayKey);
-  log.append(entry(7, signedExecution));
-  const logged = decisionsOnLog(
-    pol,
-    req,
-    decisions.map((d) => entry(6, d)),
-  );
-  const execution = verifyExecution(signedExecution, relayKey.publicKey, pol, req, logged);
+  const c = await accessCaseLog({ labels: messages.map((m) => m.sealed.label) });
+  const { log, execution } = c;
 
   // The resharing: the same secret on a new polynomial, under a policy of greater serial (dkg.md §8).
   const r = scalarFromInt(0x5eed);
@@ -252,7 +326,7 @@ export async function buildAccessCase(
   };
   let reshareIndex: number | undefined;
   const reshare = () => {
-    const signed2 = signPolicy(policyBody(pol.policy.serial + 1), orgKey);
+    const signed2 = signPolicy(c.policyBody(c.policy.policy.serial + 1), orgKey);
     const pol2 = verifyPolicy(signed2, orgKey.publicKey);
     log.append(policyEntry(signed2));
     reshareIndex = log.size;
@@ -292,7 +366,7 @@ export async function buildAccessCase(
       ),
     }));
     let bundle: ShareBundle = {
-      requestId: req.request.requestId,
+      requestId: c.built.verified.request.requestId,
       executionHash: execution.hash,
       trusteeIndex: trustee,
       batch: 0,
@@ -300,24 +374,20 @@ export async function buildAccessCase(
     };
     if (tamper) bundle = tamper(trustee, bundle);
     const sealed = await sealShareBundle(
-      keys.requester.publicKey,
+      c.requesterPublicKey,
       bundle,
       seededRng(`access-case/bundle/${trustee}`),
     );
-    const signed = signRelease(
-      releaseFor(execution, trustee, bundle.shares.length, sealed, T0 + 3 * DAY),
-      trusteeKeys[trustee - 1]!,
-    );
     releases.push({ index: log.size, batch: 0, sealed, trustee });
-    log.append(entry(8, signed));
+    log.append(releaseEntry(execution, trustee, bundle.shares.length, sealed));
   }
   const { checkpoint, entries } = logViewOf(log);
   return {
     log,
     checkpoint,
-    policy: pol,
-    built,
-    requesterSecretKey: keys.requester.secretKey,
+    policy: c.policy,
+    built: c.built,
+    requesterSecretKey: c.requesterSecretKey,
     envelopes: messages.map((m, position) => ({
       position,
       head: m.sealed.head,

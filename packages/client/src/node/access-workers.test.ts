@@ -2,54 +2,18 @@
 // capsules and sender signatures, two worker threads per pool. Trustees release shares in the workers, the
 // requester verifies, combines and opens them there; bad signatures, capsules and shares are named, not hidden.
 import {
-  createDkgSession,
   type DkgOutput,
-  DkgParticipant,
-  deriveDkgEncryptionKey,
   generateSigningKey,
   nobleBackend,
   randomBytes,
-  runDkgLocally,
   SHARE_BYTES,
   sealEnvelope,
   utf8Encode,
 } from '@overt/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localDkg } from '../../../core/test/dkg-fixtures.js';
 import { AccessWorkerPool, itemOf, pack } from './access-workers.js';
 import { nodeCryptoBackend } from './node-crypto-backend.js';
-
-async function dkg(k: number, n: number): Promise<DkgOutput[]> {
-  const ts = await Promise.all(
-    Array.from({ length: n }, async () => ({
-      signingKey: generateSigningKey(),
-      enc: await deriveDkgEncryptionKey(randomBytes(32)),
-    })),
-  );
-  const session = createDkgSession({
-    org: 'test',
-    epoch: 1,
-    attempt: 0,
-    threshold: k,
-    participants: ts.map((t, i) => ({
-      index: i + 1,
-      signingKey: t.signingKey.publicKey,
-      encryptionKey: t.enc.publicKey,
-    })),
-  });
-  const run = await runDkgLocally(
-    ts.map((t, i) =>
-      DkgParticipant.forDkg(session, {
-        index: i + 1,
-        signingKey: t.signingKey,
-        encryptionSecretKey: t.enc.secretKey,
-      }),
-    ),
-  );
-  return run.outputs.map((o) => {
-    if (o instanceof Error) throw o;
-    return o;
-  });
-}
 
 const N = 12;
 let outputs: DkgOutput[];
@@ -62,7 +26,7 @@ let trustees: AccessWorkerPool[];
 let requester: AccessWorkerPool;
 
 beforeAll(async () => {
-  outputs = await dkg(2, 3);
+  outputs = await localDkg(2, 3);
   const signer = generateSigningKey();
   envelopes = [];
   for (let i = 0; i < N; i++) {

@@ -1,7 +1,7 @@
 // The committed example evidence bundle (test/vectors/evidence-example/ and evidence-example.overt-evidence,
 // docs/spec/evidence.md §6): the generator reproduces both byte for byte, and both verify offline from the files
 // alone; writing a bundle to a directory or an archive and reading it back gives the same files (EVD-1).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,6 +48,10 @@ describe('example evidence bundle (evidence.md §6)', () => {
       const notArchive = await verifyEvidenceAt(join(dir, 'b', 'manifest.json'));
       expect(notArchive.ok).toBe(false);
       expect(notArchive.failures[0]!.check).toBe('EVD-1');
+      // A path the format does not allow is refused before anything is written (no half-written directory).
+      const bad = new Map(files).set('messages/../../escape.txt', new Uint8Array(1));
+      await expect(writeEvidenceDirectory(join(dir, 'c'), bad)).rejects.toThrowError(/EVD-1/);
+      expect(existsSync(join(dir, 'c'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
