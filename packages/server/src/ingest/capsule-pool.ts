@@ -10,7 +10,7 @@
  * pool enforces it itself so that no caller can bypass it.
  *
  * Under tsx or vitest the relay runs from its TypeScript sources; the workers then load the same sources
- * through tsx's loader (the paths of standalone/tsconfig.run.json resolve @overt/* to the sibling sources).
+ * through tsx's loader (the paths of ingest/tsconfig.run.json resolve @overt/* to the sibling sources).
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -56,7 +56,7 @@ export interface CapsulePoolStats {
 function workerUrl(): URL {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) return new URL('./capsule-worker.js', self);
-  const tsconfig = fileURLToPath(new URL('../standalone/tsconfig.run.json', self));
+  const tsconfig = fileURLToPath(new URL('./tsconfig.run.json', self));
   // tsx's ESM API, resolved from here (a data: URL has no base to resolve a bare specifier against).
   const api = pathToFileURL(createRequire(self).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
   const code =
