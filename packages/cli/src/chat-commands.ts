@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
+  ClientError,
   type ClientEvent,
   fallbackFileName,
   isClientError,
@@ -560,7 +561,18 @@ async function conversationTo(p: OpenProfile, to: string): Promise<Uint8Array> {
     const users = new Set(p.client.members(c).map((m) => m.userId));
     if (users.size === 2 && users.has(me) && users.has(to)) return c;
   }
-  const { conversationId, missing } = await p.client.createConversation([to]);
+  let created: Awaited<ReturnType<typeof p.client.createConversation>>;
+  try {
+    created = await p.client.createConversation([to]);
+  } catch (e) {
+    if (!isClientError(e) || e.relayCode !== 'DIR_USER_UNKNOWN') throw e;
+    throw new ClientError(
+      'SDK_UNKNOWN_CONVERSATION',
+      "unknown conversation or user: --to names neither a conversation of this device nor a user of the org (see 'overt chat list')",
+      { cause: e },
+    );
+  }
+  const { conversationId, missing } = created;
   if (missing.includes(to))
     throw new UsageError(
       `${to} has no key package on the relay yet (not enrolled, or has not run a command since): they must run e.g. 'overt read' once`,
