@@ -119,6 +119,12 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
   },
   { path: ['admin', 'reports'], summary: 'list abuse reports, or read one (--id)', module: 'report' },
   {
+    path: ['trustee', 'init'],
+    summary:
+      "create a trustee's encrypted vault and keys on this machine and print the public keys for the policy",
+    module: 'trustee',
+  },
+  {
     path: ['trustee', 'serve'],
     summary: 'run a trustee daemon: vault, key ceremonies, request review and the release rule',
     module: 'trustee',

@@ -164,3 +164,52 @@ describe('overt trustee review|approve|deny', () => {
     expect(help.stdout).toContain('--data DIR');
   });
 });
+
+describe('overt trustee init', () => {
+  it('makes the vault and prints its public keys; again with the same key it prints the same; another index or key is refused', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'overt-trustee-init-')), 'trustee2');
+    cleanups.push(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
+    const env = { OVERT_TRUSTEE_VAULT_KEY: '5a'.repeat(32) };
+    const init = async (argv: string[], e: Record<string, string> = env) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['trustee', 'init', ...argv], {
+        stdout: (t) => {
+          stdout += t;
+        },
+        stderr: (t) => {
+          stderr += t;
+        },
+        stopped: new Promise(() => {}),
+        env: e,
+      });
+      return { code, stdout, stderr };
+    };
+    const first = await init(['--data', dir, '--index', '2', '--json']);
+    expect(first.code).toBe(0);
+    const made = JSON.parse(first.stdout);
+    expect(made).toMatchObject({ ok: true, index: 2 });
+    expect(Buffer.from(made.signingKey, 'base64')).toHaveLength(32);
+    expect(Buffer.from(made.hpkeKey, 'base64')).toHaveLength(32);
+    // Nothing secret in what it printed: only the two public keys and the index.
+    expect(Object.keys(made).sort()).toEqual(['dataDir', 'hpkeKey', 'index', 'ok', 'signingKey']);
+    const text = await init(['--data', dir, '--index', '2']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`signing key ${made.signingKey}`);
+    expect(text.stdout).toContain(`hpke key    ${made.hpkeKey}`);
+    // Another index for the same vault (TRU-5), another vault key (TRU-1): exit 1 with the check.
+    const other = await init(['--data', dir, '--index', '3']);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('TRU-5');
+    const wrongKey = await init(['--data', dir, '--index', '2'], {
+      OVERT_TRUSTEE_VAULT_KEY: '6b'.repeat(32),
+    });
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toContain('TRU-1');
+    // Usage: no index, no key source.
+    expect((await init(['--data', dir])).code).toBe(2);
+    const noKey = await init(['--data', join(dir, '..', 'x'), '--index', '1'], {});
+    expect(noKey.code).toBe(1);
+    expect(noKey.stderr).toContain('TRU-2');
+  });
+});

@@ -3,6 +3,7 @@
  * requests, decides them and shreds an epoch's share through the local operator API of the running daemon
  * (docs/spec/access.md §6, after-release.md §6; cli.md §8).
  *
+ *   overt trustee init    --data DIR --index I [--passphrase-file F]
  *   overt trustee serve   --data DIR --relay URL [--index I] [--port N] [--host H] [--passphrase-file F]
  *   overt trustee review  (--data DIR | --url URL --token-file FILE) [--all]
  *   overt trustee approve REQUEST_ID (--data DIR | …) [--reason TEXT]
@@ -404,6 +405,82 @@ const extend: Command = {
   },
 };
 
+const init: Command = {
+  path: ['trustee', 'init'],
+  summary:
+    "create a trustee's encrypted vault and keys on this machine and print the public keys for the policy",
+  positionals: [],
+  options: {
+    data: {
+      type: 'string',
+      value: 'DIR',
+      description: 'data directory to create (mode 0700): vault.sqlite, identity.json',
+    },
+    index: {
+      type: 'string',
+      value: 'I',
+      description: "this trustee's index in the organisation's policy (1..255)",
+    },
+    'passphrase-file': {
+      type: 'string',
+      value: 'F',
+      description: 'file whose first line is the vault passphrase (else OVERT_TRUSTEE_PASSPHRASE/_VAULT_KEY)',
+    },
+  },
+  details:
+    'Each trustee runs this on its own machine before the organisation writes its policy: it makes the vault\n' +
+    '(sealed under the passphrase with Argon2id, or the raw key in OVERT_TRUSTEE_VAULT_KEY), the Ed25519 key the\n' +
+    'trustee signs decisions, releases and epoch keys with, and the X25519 key confidential parts and DKG shares are\n' +
+    'sealed to; it prints the two public keys to hand to the org admin. No secret leaves the vault. An existing\n' +
+    'vault is opened with the passphrase and its keys printed again (the index must match). Then: `overt trustee\n' +
+    'serve --data DIR --relay URL` once the policy naming these keys is on the log.',
+  examples: [
+    'overt trustee init --data ./trustee1 --index 1 --passphrase-file ./trustee1.pass',
+    'OVERT_TRUSTEE_PASSPHRASE=… overt trustee init --data ./trustee2 --index 2 --json',
+  ],
+  async run(ctx) {
+    const dataDir = requireString(ctx, 'data');
+    const index = intOption(ctx, 'index', 1, 255);
+    if (index === undefined) throw new UsageError('--index is required (1..255)');
+    const passphraseFile = optionalString(ctx, 'passphrase-file');
+    if (passphraseFile !== undefined) readText(passphraseFile, 'passphrase file');
+    const { TrusteeVault, vaultKeySource, isTrusteeError } = await import('@overt/trustee');
+    let identity: { index: number; signingKey: string; hpkeKey: string };
+    try {
+      const vault = await TrusteeVault.open({
+        dataDir,
+        key: vaultKeySource(ctx.io.env ?? process.env, passphraseFile),
+        index,
+      });
+      identity = vault.identity;
+      vault.close();
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      const code = isTrusteeError(e) ? e.code : 'STARTUP';
+      const check = isTrusteeError(e) ? e.check : undefined;
+      emit(ctx, { ok: false, error: { kind: 'trustee', code, check, message } }, '');
+      ctx.io.stderr(`overt: ${message}${check === undefined ? '' : ` (${code}, ${check})`}\n`);
+      return EXIT_FAILED;
+    }
+    emit(
+      ctx,
+      {
+        ok: true,
+        dataDir,
+        index: identity.index,
+        signingKey: identity.signingKey,
+        hpkeKey: identity.hpkeKey,
+      },
+      `trustee ${identity.index} vault in ${dataDir}\n` +
+        `signing key ${identity.signingKey}\n` +
+        `hpke key    ${identity.hpkeKey}\n` +
+        'Hand both public keys and the index to the org admin for the policy; then run\n' +
+        `  overt trustee serve --data ${dataDir} --relay URL`,
+    );
+    return EXIT_OK;
+  },
+};
+
 const serve: Command = {
   path: ['trustee', 'serve'],
   summary: 'run a trustee daemon: vault, key ceremonies, request review and the release rule',
@@ -571,6 +648,7 @@ const shred: Command = {
 };
 
 export const trusteeCommands: readonly Command[] = [
+  init,
   serve,
   review,
   decide('approve'),
