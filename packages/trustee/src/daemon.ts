@@ -345,7 +345,18 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
       }
     };
 
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Sleeps end early when the daemon closes, so close() does not wait out an idle pause.
+    const sleepers = new Set<() => void>();
+    const sleep = (ms: number) =>
+      new Promise<void>((r) => {
+        const wake = () => {
+          clearTimeout(timer);
+          sleepers.delete(wake);
+          r();
+        };
+        const timer = setTimeout(wake, ms);
+        sleepers.add(wake);
+      });
     loops.push(
       (async () => {
         while (!stopped) {
@@ -396,6 +407,7 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
         closing ??= (async () => {
           stopped = true;
           engine.stop();
+          for (const wake of [...sleepers]) wake();
           await Promise.allSettled(loops);
           await api?.close();
           rmSync(urlFile, { force: true });
