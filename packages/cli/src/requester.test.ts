@@ -1,12 +1,16 @@
 // REQ-2 (docs/spec/cli.md §8): `overt request status` believes nothing the relay says about a request unless the
 // verified log holds it, byte for byte, at the index the relay gives, and it verifies. Over the client's real
 // access case (a 2-of-3 policy, a request, two approvals, the relay's execution, two releases, all on a tiled log).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RequestView } from '@overt/client';
 import { ClientError } from '@overt/client';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AccessCaseFixture, buildAccessCase, relayKey } from '../../client/test/access-case.js';
 import { orgKey } from '../../core/test/workflow-fixtures.js';
-import { checkStatus, lastIndexOf, type Org } from './requester.js';
+import { type CommandContext, UsageError } from './command.js';
+import { checkStatus, DEFAULT_RELAY, lastIndexOf, type Org, relayOption } from './requester.js';
 
 let fx: AccessCaseFixture;
 let org: Org;
@@ -108,5 +112,50 @@ describe('REQ-2: the relay is checked against the log', () => {
     req2(() =>
       checkStatus({ ...view(), entries: fx.entries.slice(0, honest.index) }, org, requestId, honest),
     );
+  });
+});
+
+describe('which relay a requester command talks to', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'overt-relay-option-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const ctx = (values: Record<string, string | undefined>): CommandContext => ({
+    values,
+    positionals: [],
+    json: false,
+    io: { stdout: () => undefined, stderr: () => undefined } as unknown as CommandContext['io'],
+  });
+  const anchors = (log: unknown) => {
+    const file = join(dir, `anchors-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify({ org: 'example', log }));
+    return file;
+  };
+
+  it('takes --relay when given, even beside --org-anchors', () => {
+    const file = anchors({ url: 'http://127.0.0.1:9100/log/' });
+    expect(relayOption(ctx({ relay: 'http://10.0.0.1:8000/', 'org-anchors': file }))).toBe(
+      'http://10.0.0.1:8000',
+    );
+  });
+
+  it("without --relay, takes the relay that serves the pinned anchors' log", () => {
+    expect(relayOption(ctx({ 'org-anchors': anchors({ url: 'http://127.0.0.1:9100/log/' }) }))).toBe(
+      'http://127.0.0.1:9100',
+    );
+    expect(relayOption(ctx({ 'org-anchors': anchors({ url: 'https://relay.example/org/log' }) }))).toBe(
+      'https://relay.example/org',
+    );
+  });
+
+  it('falls back to the default relay when the anchors name no log URL of that shape', () => {
+    expect(relayOption(ctx({ 'org-anchors': anchors({ url: 'http://127.0.0.1:9100/tiles/' }) }))).toBe(
+      DEFAULT_RELAY,
+    );
+    expect(relayOption(ctx({ 'org-anchors': anchors(undefined) }))).toBe(DEFAULT_RELAY);
+    expect(relayOption(ctx({ 'org-anchors': join(dir, 'missing.json') }))).toBe(DEFAULT_RELAY);
+    expect(relayOption(ctx({}))).toBe(DEFAULT_RELAY);
+  });
+
+  it('rejects a --relay that is not an http(s) URL with a usage error', () => {
+    expect(() => relayOption(ctx({ relay: 'ftp://x' }))).toThrow(UsageError);
   });
 });

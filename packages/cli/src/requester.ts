@@ -57,7 +57,11 @@ export const DEFAULT_REQUESTER_KEY = './data/requester/secret.key';
 
 /** The options every `overt request` command takes. */
 export const requesterOptions = {
-  relay: { type: 'string', value: 'URL', description: `the relay (default ${DEFAULT_RELAY})` },
+  relay: {
+    type: 'string',
+    value: 'URL',
+    description: `the relay (default: the one serving --org-anchors' log, else ${DEFAULT_RELAY})`,
+  },
   'requester-key': {
     type: 'string',
     value: 'FILE',
@@ -79,7 +83,7 @@ const REFUSAL_ENTRY = 12;
 const POLICY_ENTRY = 1;
 
 export function relayOption(ctx: CommandContext): string {
-  const relay = optionalString(ctx, 'relay') ?? DEFAULT_RELAY;
+  const relay = optionalString(ctx, 'relay') ?? relayOfAnchors(ctx) ?? DEFAULT_RELAY;
   try {
     const u = new URL(relay);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
@@ -87,6 +91,24 @@ export function relayOption(ctx: CommandContext): string {
     throw new UsageError(`--relay ${JSON.stringify(relay)} is not a URL (e.g. ${DEFAULT_RELAY})`);
   }
   return relay.replace(/\/+$/, '');
+}
+
+/**
+ * Without --relay, the relay that serves the log named in --org-anchors (its `log.url` is `<relay>/log/`, start.md),
+ * so that a requester who pinned the org's anchors need not repeat the relay's address. Undefined when there is
+ * no such file or it names no log URL of that shape; loadOrg reports a bad file.
+ */
+function relayOfAnchors(ctx: CommandContext): string | undefined {
+  const file = optionalString(ctx, 'org-anchors');
+  if (file === undefined) return undefined;
+  try {
+    const url = (JSON.parse(readFileSync(file, 'utf8')) as { log?: { url?: unknown } }).log?.url;
+    if (typeof url !== 'string') return undefined;
+    const m = /^(https?:\/\/.+)\/log\/?$/.exec(url);
+    return m?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 /** A request id given on the command line: base64url of 16 bytes. @throws UsageError. */
