@@ -24,10 +24,13 @@ function derive(...parts: string[]): Uint8Array {
 export async function hpkeKeys(): Promise<{
   trustees: DkgEncryptionKeyPair[];
   requester: DkgEncryptionKeyPair;
+  /** The relay's unseal key (after-release.md §1): the part at index 0 (RELAY_PART_INDEX) is sealed to it. */
+  relay: DkgEncryptionKeyPair;
 }> {
   return {
     trustees: await Promise.all([1, 2, 3].map((i) => deriveDkgEncryptionKey(derive('trustee hpke', `${i}`)))),
     requester: await deriveDkgEncryptionKey(derive('requester hpke')),
+    relay: await deriveDkgEncryptionKey(derive('relay unseal hpke')),
   };
 }
 

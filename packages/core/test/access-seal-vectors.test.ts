@@ -36,6 +36,12 @@ describe('access sealed-payload vectors (ACC-1, ACC-2)', () => {
       const o = await openConfidential(fromHex(c.secretKey), c.trustee, request, fromHex(c.sealed));
       expect(o.confidential.justification.length).toBeGreaterThan(0);
     }
+    // The relay's part (index 0, after-release.md §1) is there, and its index is bound into the seal.
+    const relayPart = A.confidential.find((c) => c.trustee === 0);
+    expect(relayPart).toBeDefined();
+    await expect(
+      openConfidential(fromHex(relayPart!.secretKey), 1, request, fromHex(relayPart!.sealed)),
+    ).rejects.toMatchObject({ code: 'CONFIDENTIAL_INVALID' });
     const logged = decisionsOnLog(
       policy,
       request,

@@ -1,7 +1,7 @@
 /**
  * Generates packages/core/test/vectors/access.json: the sealed payloads of docs/spec/access.md §2–§3 about the
  * request of vectors/workflow.json and the execution of vectors/entries.json — the confidential part sealed to
- * each trustee, and trustees 1 and 2's share bundles for batch 0 (plaintext, sealed bytes, the signed release
+ * each trustee and to the relay's unseal key (index 0), and trustees 1 and 2's share bundles for batch 0 (plaintext, sealed bytes, the signed release
  * naming their hash), with the key set and capsules the shares verify and combine under. The HPKE ephemeral
  * keys come from seeded random sources, so every byte is fixed.
  *
@@ -11,7 +11,12 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { toHex } from '../src/bytes.js';
 import { encodeCapsule } from '../src/capsule/capsule.js';
-import { encodeShareBundle, sealConfidential, sealShareBundle } from '../src/workflow/access-seal.js';
+import {
+  encodeShareBundle,
+  RELAY_PART_INDEX,
+  sealConfidential,
+  sealShareBundle,
+} from '../src/workflow/access-seal.js';
 import { releaseFor, signRelease } from '../src/workflow/release.js';
 import { bundleOf, capsules, contentKeys, hpkeKeys, keySet, positions } from './access-fixtures.js';
 import { req, T_EXEC, verifiedExecution } from './entries-fixtures.js';
@@ -23,8 +28,9 @@ export const ACCESS_VECTORS_PATH = fileURLToPath(new URL('./vectors/access.json'
 export async function buildAccessVectors(): Promise<unknown> {
   const keys = await hpkeKeys();
   const confidential = [];
-  for (let i = 1; i <= 3; i++) {
-    const k = keys.trustees[i - 1]!;
+  // Trustees 1..3, then the part sealed to the relay's unseal key at index 0 (RELAY_PART_INDEX, after-release.md §1).
+  for (const i of [1, 2, 3, RELAY_PART_INDEX]) {
+    const k = i === RELAY_PART_INDEX ? keys.relay : keys.trustees[i - 1]!;
     const sealed = await sealConfidential(
       k.publicKey,
       i,
