@@ -639,9 +639,11 @@ describe('witnessing (C2SP tlog-witness) with real witness daemons', () => {
     } finally {
       await seq.close();
     }
-    // Closed: no heartbeat asks a witness again.
+    // Closed: no heartbeat asks a witness again. A request already on the wire when close aborted it may still
+    // reach the witness and be counted there: let those land first, then a 20 ms heartbeat would ask ~15 times.
+    await new Promise((r) => setTimeout(r, 150));
     const asked = events.length;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 300));
     expect(events.length).toBe(asked);
     await storage.close();
     for (const d of beats) await d.close();
