@@ -98,7 +98,10 @@ function sgr(enabled: boolean, code: string): (text: string) => string {
 /** Colours only when stdout is a terminal, the output is not `--json`, and NO_COLOR is unset (no-color.org). */
 export function paintFor(ctx: {
   readonly json: boolean;
-  readonly io: { readonly stdoutIsTTY?: boolean; readonly env?: Readonly<Record<string, string | undefined>> };
+  readonly io: {
+    readonly stdoutIsTTY?: boolean;
+    readonly env?: Readonly<Record<string, string | undefined>>;
+  };
 }): Paint {
   const noColor = (ctx.io.env ?? process.env).NO_COLOR;
   const on = ctx.io.stdoutIsTTY === true && !ctx.json && (noColor === undefined || noColor === '');

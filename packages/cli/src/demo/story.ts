@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type AccessTotals,
   AccessPublicClient,
+  type AccessTotals,
   buildRequest,
   computeAccessStats,
   heldHeaders,
@@ -34,12 +34,7 @@ import {
   utf8Encode,
   type VerifiedRequest,
 } from '@overt/core';
-import {
-  makeWitnessPolicy,
-  parseCheckpoint,
-  parseVerifierKey,
-  verifyCheckpoint,
-} from '@overt/log';
+import { makeWitnessPolicy, parseCheckpoint, parseVerifierKey, verifyCheckpoint } from '@overt/log';
 import { conversationTo } from '../chat-commands.js';
 import type { CommandContext, Io } from '../command.js';
 import { demoProfile, SecretSource } from '../passphrase.js';
@@ -91,6 +86,8 @@ export interface StoryResult {
   notified: string[];
   /** The size of the last checkpoint the story verified. */
   logSize: number;
+  /** The check of the step under way (demo.md §4): an error that is no check's failure is reported under it. */
+  stage: string;
 }
 
 export interface StoryOptions {
@@ -120,7 +117,8 @@ async function eventually<T>(
   for (;;) {
     const v = await f();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new DemoCheckFailed(id, `timed out after ${Math.round(ms / 1000)} s: ${what}`);
+    if (Date.now() > end)
+      throw new DemoCheckFailed(id, `timed out after ${Math.round(ms / 1000)} s: ${what}`);
     await sleep(everyMs);
   }
 }
@@ -247,6 +245,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   const { org, io, step } = o;
 
   // ── 0. The log ──
+  result.stage = 'DEMO-1';
   const first = await verifiedLog(org);
   const before = totalsOf(first.view, org);
   result.logSize = first.view.checkpoint.size;
@@ -256,6 +255,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 1. Chat ──
+  result.stage = 'DEMO-2';
   const open = async (name: string): Promise<User> => {
     const { dir, passphraseFile } = demoProfile(o.dataDir, name);
     const p = await openProfile(dir, new SecretSource(contextOf(io, { 'passphrase-file': passphraseFile })));
@@ -279,13 +279,17 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   check(group.missing.length === 0, 'DEMO-2', `${group.missing.join(', ')} could not be added to the group`);
   const q4 = group.conversationId;
   const csv = utf8Encode(`quarter,revenue\nQ4,${1000 + (randomBytes(1)[0] ?? 0)}\n`);
-  const steps: [User, Uint8Array, User[], { text: string } | { file: Uint8Array; type: string; name: string }][] =
-    [
-      [alice, q4, [bob, carol], { text: 'The Q4 numbers are in.' }],
-      [bob, q4, [alice, carol], { text: 'Send them over.' }],
-      [carol, q4, [alice, bob], { file: csv, type: 'text/csv', name: 'q4-figures.csv' }],
-      [alice, ab, [bob], { text: 'Call me when you have read them.' }],
-    ];
+  const steps: [
+    User,
+    Uint8Array,
+    User[],
+    { text: string } | { file: Uint8Array; type: string; name: string },
+  ][] = [
+    [alice, q4, [bob, carol], { text: 'The Q4 numbers are in.' }],
+    [bob, q4, [alice, carol], { text: 'Send them over.' }],
+    [carol, q4, [alice, bob], { file: csv, type: 'text/csv', name: 'q4-figures.csv' }],
+    [alice, ab, [bob], { text: 'Call me when you have read them.' }],
+  ];
   for (const [sender, conv, to, content] of steps) {
     sent.push(await send(sent.length + 1, sender, conv, to, content));
     result.messagesSent = sent.length;
@@ -302,6 +306,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 2. The warrant ──
+  result.stage = 'DEMO-3';
   const keys = await readRequesterKeyFile(join(o.dataDir, 'requester', 'secret.key'));
   const policyView = await logView(org);
   const policy = policyInForce(policyView, org);
@@ -335,6 +340,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 3. The trustees ──
+  result.stage = 'DEMO-3';
   const trusteeDir = (i: number) => join(o.dataDir, 'trustees', `trustee-${i}`);
   for (const i of [3, 1, 2]) {
     const api = trusteeApiAt(trusteeDir(i));
@@ -381,6 +387,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 4. Execution, scope, witnesses ──
+  result.stage = 'DEMO-4';
   const request: VerifiedRequest = executed.s.request;
   const labels = await labelsOf(sent);
   const scope = scopeOf(request);
@@ -418,6 +425,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 5. Releases and opening ──
+  result.stage = 'DEMO-5';
   const released = await eventually(
     'DEMO-5',
     'trustees 1 and 2 to log their releases',
@@ -465,7 +473,11 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     if (!isClientError(e) || e.relayCode !== 'ACCESS_ENVELOPE_UNKNOWN') throw e;
     beyond = e.relayCode;
   }
-  check(beyond === 'ACCESS_ENVELOPE_UNKNOWN', 'DEMO-5', 'the relay handed out an envelope past the selection');
+  check(
+    beyond === 'ACCESS_ENVELOPE_UNKNOWN',
+    'DEMO-5',
+    'the relay handed out an envelope past the selection',
+  );
   const outside = sent.length - inScopeIds.size;
   step(
     5,
@@ -474,6 +486,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 6. Evidence ──
+  result.stage = 'DEMO-6';
   const evidence = newDirectory('evidence', o.evidenceDir ?? join(tmpdir(), `overt-demo-evidence-${id}`));
   result.evidenceDir = evidence;
   const bundleKeys = await readRequesterKeyFile(join(o.dataDir, 'requester', 'secret.key'));
@@ -487,6 +500,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   step(6, `Evidence bundle written and verified offline: ${evidence} (${files.size} files).`);
 
   // ── 7. The seal runs out ──
+  result.stage = 'DEMO-7';
   const publicReader = new AccessPublicClient({ url: o.relay });
   const wait = sealUntil - Date.now();
   if (wait > 0) await sleep(wait);
@@ -523,6 +537,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 8. The notice ──
+  result.stage = 'DEMO-8';
   const notified: string[] = [];
   let aliceOpened: string[] = [];
   for (const u of users) {
@@ -551,6 +566,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
 
   // ── 9. Statistics ──
+  result.stage = 'DEMO-9';
   const last = await verifiedLog(org);
   result.logSize = last.view.checkpoint.size;
   const after = totalsOf(last.view, org);
