@@ -295,7 +295,11 @@ const demo: Command = {
       out(paint.ok(attacks ? 'All checks passed; every attack failed.' : 'All checks passed.'));
       if (tmp === undefined) {
         const env = data === resolve('data') ? '' : `OVERT_DATA=${data} `;
-        out(paint.dim(`Try: ${env}npx overt notices --as alice    npx overt evidence verify ${story.evidenceDir}`));
+        out(
+          paint.dim(
+            `Try: ${env}npx overt notices --as alice    npx overt evidence verify ${story.evidenceDir}`,
+          ),
+        );
       }
     } else {
       for (const f of failures) out(paint.bad(`FAILED ${f.check}: ${f.message}`));
