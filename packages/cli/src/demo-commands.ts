@@ -203,7 +203,7 @@ const demo: Command = {
             ...(evidenceDir !== undefined ? { evidenceDir } : {}),
             io,
             step: (n, line, detail) => {
-              out(`${String(n + 1).padStart(2)}. ${line}`);
+              out(`${String(n).padStart(2)}. ${line}`);
               if (detail !== undefined) out(`    ${paint.dim(detail)}`);
             },
           },

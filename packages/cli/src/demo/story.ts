@@ -146,7 +146,7 @@ interface Sent {
 const ISO = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const short = (id: string) => `${id.slice(0, 8)}…`;
 
-/** The totals the statistics' check compares (demo.md §3 step 9). */
+/** The totals the statistics' check compares (demo.md §3 step 10). */
 function totalsOf(view: LogView, org: Org): AccessTotals {
   return computeAccessStats(
     view,
@@ -156,7 +156,7 @@ function totalsOf(view: LogView, org: Org): AccessTotals {
 }
 
 /**
- * Step 0 (DEMO-1): the checkpoint at the well-known log URL, verified here with @overt/log under exactly the
+ * Step 1 (DEMO-1): the checkpoint at the well-known log URL, verified here with @overt/log under exactly the
  * well-known vkey, witness keys and quorum (what any C2SP verifier is given), and the whole log re-hashed to it.
  */
 async function verifiedLog(org: Org): Promise<{ view: LogView; cosigners: string[] }> {
@@ -244,17 +244,17 @@ async function labelsOf(sent: readonly Sent[]): Promise<Map<string, Labelled>> {
 export async function runStory(o: StoryOptions, result: StoryResult): Promise<void> {
   const { org, io, step } = o;
 
-  // ── 0. The log ──
+  // ── 1. The log ──
   result.stage = 'DEMO-1';
   const first = await verifiedLog(org);
   const before = totalsOf(first.view, org);
   result.logSize = first.view.checkpoint.size;
   step(
-    0,
+    1,
     `The log at ${org.anchors.log.url}: ${first.view.checkpoint.size} entries, checkpoint signed by the log and cosigned by ${first.cosigners.length} of ${org.anchors.log.witnessVkeys.length} witnesses (quorum ${org.anchors.log.witnessQuorum}), verified here.`,
   );
 
-  // ── 1. Chat ──
+  // ── 2. Chat ──
   result.stage = 'DEMO-2';
   const open = async (name: string): Promise<User> => {
     const { dir, passphraseFile } = demoProfile(o.dataDir, name);
@@ -300,12 +300,12 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   result.messagesSent = sent.length;
   await checkDelivered(sent, users);
   step(
-    1,
+    2,
     `alice, bob and carol chat: ${sent.length} messages sent and received — a group "Q4 plans", one to one, and a file.`,
     'One alice→bob message is sent before the warrant’s window opens; bob→carol never involves alice.',
   );
 
-  // ── 2. The warrant ──
+  // ── 3. The warrant ──
   result.stage = 'DEMO-3';
   const keys = await readRequesterKeyFile(join(o.dataDir, 'requester', 'secret.key'));
   const policyView = await logView(org);
@@ -335,11 +335,11 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   const id = toBase64Url(requestId);
   result.requestId = id;
   step(
-    2,
+    3,
     `The requester files a warrant for alice over one day (${ISO(from)} + 24 h): request ${short(id)} at log index ${filed.index}, sealed until ${ISO(sealUntil)}.`,
   );
 
-  // ── 3. The trustees ──
+  // ── 4. The trustees ──
   result.stage = 'DEMO-3';
   const trusteeDir = (i: number) => join(o.dataDir, 'trustees', `trustee-${i}`);
   for (const i of [3, 1, 2]) {
@@ -382,11 +382,11 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     `the log shows the decisions ${verdicts.join(', ')}, not trustee 3's denial and trustees 1 and 2's approvals`,
   );
   step(
-    3,
+    4,
     `Trustee 3 denies it; trustees 1 and 2 approve: ${policy.policy.threshold} of ${policy.policy.trustees.length}, the threshold. All three decisions are on the log.`,
   );
 
-  // ── 4. Execution, scope, witnesses ──
+  // ── 5. Execution, scope, witnesses ──
   result.stage = 'DEMO-4';
   const request: VerifiedRequest = executed.s.request;
   const labels = await labelsOf(sent);
@@ -419,12 +419,12 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
   const cosigned = executed.view.checkpoint.cosignatures.map((c) => c.key.name);
   step(
-    4,
+    5,
     `The relay executes it: ${count} envelopes selected, exactly the ${inScopeIds.size} in scope (execution at log index ${execution.index}).`,
     `Checkpoint of ${executed.view.checkpoint.size} entries cosigned by ${cosigned.join(' and ')}.`,
   );
 
-  // ── 5. Releases and opening ──
+  // ── 6. Releases and opening ──
   result.stage = 'DEMO-5';
   const released = await eventually(
     'DEMO-5',
@@ -480,12 +480,12 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
   );
   const outside = sent.length - inScopeIds.size;
   step(
-    5,
+    6,
     `Trustees 1 and 2 release their shares (trustee 3 none); every share verifies; the requester opens ${result.opened} of ${inScopeIds.size} in scope, each as sent.`,
     `The ${outside} messages out of scope stay closed: not selected, no share, and the envelope past the selection is refused (${beyond}).`,
   );
 
-  // ── 6. Evidence ──
+  // ── 7. Evidence ──
   result.stage = 'DEMO-6';
   const evidence = newDirectory('evidence', o.evidenceDir ?? join(tmpdir(), `overt-demo-evidence-${id}`));
   result.evidenceDir = evidence;
@@ -497,9 +497,9 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     'DEMO-6',
     `the evidence bundle does not verify (${report.failures.map((f) => f.check).join(', ')})`,
   );
-  step(6, `Evidence bundle written and verified offline: ${evidence} (${files.size} files).`);
+  step(7, `Evidence bundle written and verified offline: ${evidence} (${files.size} files).`);
 
-  // ── 7. The seal runs out ──
+  // ── 8. The seal runs out ──
   result.stage = 'DEMO-7';
   const publicReader = new AccessPublicClient({ url: o.relay });
   const wait = sealUntil - Date.now();
@@ -532,11 +532,11 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     `log index ${unseal.index} of the verified log is not the unseal of request ${id}`,
   );
   step(
-    7,
+    8,
     `The seal runs out at ${ISO(sealUntil)}; the relay unseals the request: justification and case reference public at log index ${unseal.index}.`,
   );
 
-  // ── 8. The notice ──
+  // ── 9. The notice ──
   result.stage = 'DEMO-8';
   const notified: string[] = [];
   let aliceOpened: string[] = [];
@@ -560,12 +560,12 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     `alice's notice lists ${aliceOpened.length} opened messages, not the ${inScopeIds.size} in scope`,
   );
   step(
-    8,
+    9,
     `alice's client shows her the notice: who asked, why, approved by trustees 1 and 2, denied by 3, and exactly her ${aliceOpened.length} messages opened.`,
     'bob and carol, who are not named in the warrant, get no notice.',
   );
 
-  // ── 9. Statistics ──
+  // ── 10. Statistics ──
   result.stage = 'DEMO-9';
   const last = await verifiedLog(org);
   result.logSize = last.view.checkpoint.size;
@@ -582,7 +582,7 @@ export async function runStory(o: StoryOptions, result: StoryResult): Promise<vo
     check(d(k) === n, 'DEMO-9', `the statistics count ${d(k)} more ${k}, not ${n}`);
   check(d('unseals') >= 1, 'DEMO-9', 'the statistics count no new unseal');
   step(
-    9,
+    10,
     `The public statistics, computed from the verified log (${last.view.checkpoint.size} entries), count it: +1 request, +2 approvals, +1 denial, +1 execution, +${d('envelopesReleased')} envelopes released, +${d('unseals')} unseal.`,
   );
 }
