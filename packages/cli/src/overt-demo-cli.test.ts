@@ -132,7 +132,7 @@ describe('overt demo --server (the story)', () => {
     rmSync(evidence!, { recursive: true, force: true });
   }, 300_000);
 
-  it('a --server that is not a URL is exit 2, one that does not answer exit 4, each in one line', async () => {
+  it('a --server that is not a URL, or a --data that is not its system, is exit 2; one that does not answer exit 4; each one line', async () => {
     const bad = await runCli(['demo', '--server', 'not a url']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.split('\n')[0]).toBe(
@@ -146,5 +146,15 @@ describe('overt demo --server (the story)', () => {
     const json = await runCli(['demo', '--server', closed, '--json']);
     expect(json.code).toBe(4);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { kind: 'unavailable' } });
+    // A data directory that is not this system's: usage, naming what is wrong, before anything is done.
+    const empty = await runCli(['demo', '--server', url, '--data', tmp]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr.split('\n')[0]).toBe(
+      `overt demo: ${tmp} has no demo user alice: start the system with \`overt up --demo-users --data ${tmp}\`, or give its --data`,
+    );
+    const other = url.replace('127.0.0.1', 'localhost');
+    const elsewhere = await runCli(['demo', '--server', other, '--data', data]);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain(`belong to the relay at ${url}, not --server ${other}`);
   }, 60_000);
 });
