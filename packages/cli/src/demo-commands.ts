@@ -88,7 +88,8 @@ function reason(e: unknown, io: CommandContext['io']): string {
     const relayCode = isClientError(e) ? e.relayCode : undefined;
     return `${e.message} [${e.code}${relayCode ? ` ${relayCode}` : ''}${e.check ? ` ${e.check}` : ''}]`;
   }
-  if (e instanceof Error && (e.name === 'UsageError' || e.name === 'UnavailableError')) return e.message;
+  if (e instanceof Error && ['UsageError', 'UnavailableError', 'StandaloneError'].includes(e.name))
+    return e.message;
   // Anything else is a bug in us: say so, with its stack on stderr.
   io.stderr(
     `overt demo: unexpected error (a bug): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
@@ -186,10 +187,20 @@ const demo: Command = {
           import('@overt/up'),
           import('./up-commands.js'),
         ]);
-        system = await startSystem({ dataDir: data, port: 0, witnessPorts: [0, 0], unsealPollMs: 1000 });
-        await ensureDemoUsers(system, io);
-        server = system.url;
-        doc = await fetchWellKnownDoc(server);
+        try {
+          system = await startSystem({ dataDir: data, port: 0, witnessPorts: [0, 0], unsealPollMs: 1000 });
+          await ensureDemoUsers(system, io);
+          server = system.url;
+          doc = await fetchWellKnownDoc(server);
+        } catch (e) {
+          // Nothing to tell a story on: the failure is the run's only result.
+          if (!interrupted)
+            failures.push({
+              check: 'DEMO-1',
+              message: `the temporary system did not start: ${reason(e, io)}`,
+            });
+          return;
+        }
       }
       org = orgFromWellKnown(doc, `${server}/.well-known/overt`, 'relay');
       out(paint.bold(`Overt demo against ${server} (org ${org.orgId})`));
