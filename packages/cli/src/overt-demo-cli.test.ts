@@ -2,8 +2,9 @@
  * `overt demo` as a newcomer runs it (issue #12, docs/spec/demo.md): `overt up --demo-users` spawned on a temporary
  * data directory and a free port, then `overt demo --server URL --no-attacks` spawned against it — once with --json
  * (the numbers consistent and as the story says, the log keys those that verify the live checkpoint, the evidence
- * bundle accepted by `overt evidence verify`), once readable (numbered steps, no colour off a terminal). A bad or
- * unreachable --server is one line and exit 2 or 4. The full run with the attacks is the lead's, after merging.
+ * bundle accepted by `overt evidence verify`), once readable (numbered steps, no colour off a terminal). A --server
+ * that is not a URL, or a --data that is not that system's, is one line and exit 2; one that does not answer, exit
+ * 4. The full run with the attacks is the lead's, after merging.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { makeWitnessPolicy, parseCheckpoint, parseVerifierKey, verifyCheckpoint } from '@overt/log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopChild } from '../../../test/children.js';
-import { runCli } from '../test/run-cli.js';
+import { runCli, runInProcess } from '../test/run-cli.js';
 import { freePort, startUp } from '../test/up.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'overt-demo-cli-'));
@@ -143,17 +144,18 @@ describe('overt demo --server (the story)', () => {
     expect(down.code).toBe(4);
     expect(down.stderr).toBe(`overt demo: cannot reach the relay at ${closed} (ECONNREFUSED)\n`);
     expect(down.stdout).toBe('');
-    const json = await runCli(['demo', '--server', closed, '--json']);
+    // The rest in this process, through the same main the binary runs: only start-up time would differ.
+    const json = await runInProcess(['demo', '--server', closed, '--json']);
     expect(json.code).toBe(4);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { kind: 'unavailable' } });
     // A data directory that is not this system's: usage, naming what is wrong, before anything is done.
-    const empty = await runCli(['demo', '--server', url, '--data', tmp]);
+    const empty = await runInProcess(['demo', '--server', url, '--data', tmp]);
     expect(empty.code).toBe(2);
     expect(empty.stderr.split('\n')[0]).toBe(
       `overt demo: ${tmp} has no demo user alice: start the system with \`overt up --demo-users --data ${tmp}\`, or give its --data`,
     );
     const other = url.replace('127.0.0.1', 'localhost');
-    const elsewhere = await runCli(['demo', '--server', other, '--data', data]);
+    const elsewhere = await runInProcess(['demo', '--server', other, '--data', data]);
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain(`belong to the relay at ${url}, not --server ${other}`);
   }, 60_000);
