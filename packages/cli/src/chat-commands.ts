@@ -541,7 +541,7 @@ const send: Command = {
  * `send --to`: a conversation of this device (its id), else a user id: the one-to-one conversation of this device
  * with that user (exactly the two users as members), created the first time (cli.md §5).
  */
-async function conversationTo(p: OpenProfile, to: string): Promise<Uint8Array> {
+export async function conversationTo(p: OpenProfile, to: string): Promise<Uint8Array> {
   let id: Uint8Array | undefined;
   try {
     id = fromBase64Url(to);

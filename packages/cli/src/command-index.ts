@@ -17,7 +17,8 @@ export type CommandModule =
   | 'trustee'
   | 'request'
   | 'evidence'
-  | 'up';
+  | 'up'
+  | 'demo';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -31,6 +32,11 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     path: ['up', ''],
     summary: 'start the whole system on this machine: relay, log, two witnesses, three trustee daemons',
     module: 'up',
+  },
+  {
+    path: ['demo', ''],
+    summary: 'tell the access story against a live system, checking every step, then attempt attacks A1–A16',
+    module: 'demo',
   },
   {
     path: ['log', 'init'],
@@ -211,6 +217,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./evidence-commands.js')).evidenceCommands;
     case 'up':
       return (await import('./up-commands.js')).upCommands;
+    case 'demo':
+      return (await import('./demo-commands.js')).demoCommands;
   }
 }
 

@@ -117,6 +117,8 @@ export interface Io {
   readonly readSecret?: (prompt: string) => Promise<string>;
   /** Whether stderr is a terminal: long commands draw a progress bar there only then (tty.ts). */
   readonly stderrIsTTY?: boolean;
+  /** Whether stdout is a terminal: output is coloured only then (tty.ts, `paintFor`). */
+  readonly stdoutIsTTY?: boolean;
 }
 
 export interface CommandContext {

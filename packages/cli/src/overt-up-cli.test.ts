@@ -4,75 +4,22 @@
  * `overt read --as bob` with nothing copied by hand; a second start on the same directory reuses the demo users
  * and loses nothing; bad arguments give one clear line.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnChild, stopChild } from '../../../test/children.js';
+import { stopChild } from '../../../test/children.js';
 import { ok } from '../test/npm-start.js';
-import { cliEnv, runInProcess } from '../test/run-cli.js';
+import { runInProcess } from '../test/run-cli.js';
+import { freePort, startUp } from '../test/up.js';
 
-const BIN = fileURLToPath(new URL('../bin/overt.js', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'overt-up-cli-'));
 const data = join(tmp, 'data');
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A port free right now (the profiles keep the relay's URL, so both starts must use the same port). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `overt up` and resolves with it and everything it printed up to its start-up time line. */
-async function up(port: number, args: readonly string[]): Promise<{ child: ChildProcess; out: string }> {
-  const child = spawnChild(
-    process.execPath,
-    [
-      BIN,
-      'up',
-      '--port',
-      String(port),
-      '--witness-ports',
-      '0,0',
-      '--data',
-      data,
-      '--log-level',
-      'warn',
-      ...args,
-    ],
-    {
-      // No profile key from the test environment: the demo users use their passphrase files.
-      env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1', OVERT_PROFILE_KEY: undefined }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  child.stderr?.on('data', (d) => {
-    out += String(d);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`overt up timed out:\n${out}`)), 150_000);
-    child.once('exit', (code) => reject(new Error(`overt up exited with ${code}:\n${out}`)));
-    child.stdout?.on('data', (d) => {
-      out += String(d);
-      if (/Started in \d+ ms/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { child, out };
-}
+/** Starts `overt up` on the test's data directory. */
+const up = (port: number, args: readonly string[]) => startUp(data, port, args);
 
 /** `overt … --json` as a demo user would type it: OVERT_DATA names the data directory, no passphrase given. */
 const as = (args: readonly string[]) => ok(args, { OVERT_DATA: data, OVERT_PROFILE_KEY: undefined });

@@ -132,7 +132,11 @@ export interface RequesterKeys {
  * one derivation of the stand-in's keys (requesterKeysFromSecret, start.md §4.3). @throws UsageError.
  */
 export async function readRequesterKeys(ctx: CommandContext): Promise<RequesterKeys> {
-  const path = optionalString(ctx, 'requester-key') ?? DEFAULT_REQUESTER_KEY;
+  return readRequesterKeyFile(optionalString(ctx, 'requester-key') ?? DEFAULT_REQUESTER_KEY);
+}
+
+/** {@link readRequesterKeys} of the key file at `path` (errors name it as `--requester-key`). @throws UsageError. */
+export async function readRequesterKeyFile(path: string): Promise<RequesterKeys> {
   let secret: Uint8Array;
   try {
     if ((statSync(path).mode & 0o077) !== 0)
@@ -188,7 +192,18 @@ export async function loadOrg(ctx: CommandContext, relay: string, online = true)
   } else {
     doc = await fetchWellKnownDoc(relay);
   }
-  const where = file !== undefined ? `--org-anchors ${file}` : `${relay}/.well-known/overt`;
+  return orgFromWellKnown(
+    doc,
+    file !== undefined ? `--org-anchors ${file}` : `${relay}/.well-known/overt`,
+    file !== undefined ? 'file' : 'relay',
+  );
+}
+
+/**
+ * The org of a `/.well-known/overt` document (start.md §2): its anchors, the relay's execution key and its unseal key.
+ * `where` names the document in errors. @throws UsageError when it holds no usable anchors or no execution key.
+ */
+export function orgFromWellKnown(doc: unknown, where: string, from: Org['from']): Org {
   let orgId: string;
   let anchors: TrustAnchors;
   try {
@@ -221,7 +236,7 @@ export async function loadOrg(ctx: CommandContext, relay: string, online = true)
     anchors,
     accessKey,
     ...(unsealKey !== undefined ? { unsealKey } : {}),
-    from: file !== undefined ? 'file' : 'relay',
+    from,
   };
 }
 

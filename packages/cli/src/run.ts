@@ -20,6 +20,7 @@ try {
     // A passphrase is asked for only where a person can type it without echo.
     ...(process.stdin.isTTY ? { readSecret: readSecretFromTty } : {}),
     stderrIsTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
   });
 } catch (e) {
   console.error('overt: unexpected error (a bug):', e);

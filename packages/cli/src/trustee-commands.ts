@@ -54,7 +54,8 @@ const CONNECTION: Readonly<Record<string, OptionSpec>> = {
   },
 };
 
-interface Api {
+/** A trustee daemon's operator API: its URL and bearer token. */
+export interface Api {
   readonly url: string;
   readonly token: string;
 }
@@ -74,15 +75,21 @@ export function apiOf(ctx: CommandContext): Api {
   const tokenFile = optionalString(ctx, 'token-file');
   if (data !== undefined && (url !== undefined || tokenFile !== undefined))
     throw new UsageError('give either --data or --url with --token-file, not both');
-  let api: Api;
-  if (data !== undefined)
-    api = {
-      url: readText(join(data, API_URL_FILE), 'API URL file (is the trustee daemon running?)'),
-      token: readText(join(data, API_TOKEN_FILE), 'API token file'),
-    };
-  else if (url !== undefined && tokenFile !== undefined)
-    api = { url, token: readText(tokenFile, 'token file') };
-  else throw new UsageError('--data DIR (or --url URL with --token-file FILE) is required');
+  if (data !== undefined) return trusteeApiAt(data);
+  if (url !== undefined && tokenFile !== undefined)
+    return checkedApi({ url, token: readText(tokenFile, 'token file') });
+  throw new UsageError('--data DIR (or --url URL with --token-file FILE) is required');
+}
+
+/** The operator API of the trustee daemon whose data directory is `data` (api.url, api.token). @throws UsageError. */
+export function trusteeApiAt(data: string): Api {
+  return checkedApi({
+    url: readText(join(data, API_URL_FILE), 'API URL file (is the trustee daemon running?)'),
+    token: readText(join(data, API_TOKEN_FILE), 'API token file'),
+  });
+}
+
+function checkedApi(api: Api): Api {
   let parsed: URL;
   try {
     parsed = new URL(api.url);
@@ -96,7 +103,7 @@ export function apiOf(ctx: CommandContext): Api {
 }
 
 /** A problem+json answer of the API: exit 1 with its code and check. */
-class ApiProblem extends Error {
+export class ApiProblem extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -140,6 +147,25 @@ async function call(api: Api, method: 'GET' | 'POST', path: string, body?: unkno
   throw new ApiProblem(res.status, code, check, text);
 }
 
+/** The requests the daemon lists (`trustee review`): pending ones, or with `all` executed ones too. */
+export async function trusteeRequests(api: Api, all = false): Promise<Item[]> {
+  return ((await call(api, 'GET', `/v1/requests${all ? '?all=1' : ''}`)) as { requests: Item[] }).requests;
+}
+
+/** Signs and submits this trustee's decision (`trustee approve|deny`). @throws ApiProblem, UnavailableError. */
+export async function trusteeDecide(
+  api: Api,
+  requestId: string,
+  verdict: 'approve' | 'deny',
+  reason: string,
+): Promise<{ requestId: string; verdict: string; index: number }> {
+  return (await call(api, 'POST', `/v1/requests/${requestId}/decision`, { verdict, reason })) as {
+    requestId: string;
+    verdict: string;
+    index: number;
+  };
+}
+
 function failed(ctx: CommandContext, e: ApiProblem): number {
   const where = e.check === undefined ? e.code : `${e.code}, ${e.check}`;
   if (ctx.json)
@@ -155,7 +181,8 @@ function failed(ctx: CommandContext, e: ApiProblem): number {
   return EXIT_FAILED;
 }
 
-interface Item {
+/** A request as the operator API lists it (GET /v1/requests). */
+export interface Item {
   requestId: string;
   index: number;
   status: string;
@@ -236,9 +263,7 @@ const review: Command = {
   async run(ctx) {
     const api = apiOf(ctx);
     try {
-      const out = (await call(api, 'GET', `/v1/requests${ctx.values.all === true ? '?all=1' : ''}`)) as {
-        requests: Item[];
-      };
+      const out = { requests: await trusteeRequests(api, ctx.values.all === true) };
       // Open extension proposals (after-release.md §2), each checked by the daemon against its view.
       // A daemon without the extension review (an older one) answers 404: its requests are listed alone.
       let ext: { extensions: ExtensionItem[] } = { extensions: [] };
@@ -294,11 +319,7 @@ function decide(verdict: 'approve' | 'deny'): Command {
         throw new UsageError('--reason is longer than 1024 bytes');
       const api = apiOf(ctx);
       try {
-        const out = (await call(api, 'POST', `/v1/requests/${id}/decision`, { verdict, reason })) as {
-          requestId: string;
-          verdict: string;
-          index: number;
-        };
+        const out = await trusteeDecide(api, id, verdict, reason);
         emit(
           ctx,
           { ok: true, ...out },

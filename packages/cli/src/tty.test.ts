@@ -1,7 +1,7 @@
 // The progress bar of long commands (docs/spec/cli.md §9): drawn on stderr only when stderr is a terminal and the
 // output is not --json; quiet otherwise, so scripts and pipes see only the result.
 import { describe, expect, it } from 'vitest';
-import { Progress } from './tty.js';
+import { Progress, paintFor } from './tty.js';
 
 function ctx(json: boolean, stderrIsTTY: boolean | undefined) {
   let err = '';
@@ -39,5 +39,15 @@ describe('Progress', () => {
       bar.end();
       expect(x.err()).toBe('');
     }
+  });
+});
+
+describe('paintFor', () => {
+  const io = (stdoutIsTTY: boolean, env: Record<string, string | undefined> = {}) => ({ stdoutIsTTY, env });
+  it('colours only on a terminal, without --json and without NO_COLOR', () => {
+    expect(paintFor({ json: false, io: io(true) }).ok('x')).toBe('\u001b[32mx\u001b[0m');
+    expect(paintFor({ json: false, io: io(false) }).ok('x')).toBe('x');
+    expect(paintFor({ json: true, io: io(true) }).bad('x')).toBe('x');
+    expect(paintFor({ json: false, io: io(true, { NO_COLOR: '1' }) }).dim('x')).toBe('x');
   });
 });

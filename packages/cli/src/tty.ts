@@ -82,3 +82,28 @@ export class Progress {
     if (this.write !== undefined && this.last !== 0) this.write('\r\u001b[2K');
   }
 }
+
+/** Colours for text on stdout: SGR codes when enabled, the text unchanged otherwise. */
+export interface Paint {
+  readonly ok: (text: string) => string;
+  readonly bad: (text: string) => string;
+  readonly dim: (text: string) => string;
+  readonly bold: (text: string) => string;
+}
+
+function sgr(enabled: boolean, code: string): (text: string) => string {
+  return enabled ? (text) => `\u001b[${code}m${text}\u001b[0m` : (text) => text;
+}
+
+/** Colours only when stdout is a terminal, the output is not `--json`, and NO_COLOR is unset (no-color.org). */
+export function paintFor(ctx: {
+  readonly json: boolean;
+  readonly io: {
+    readonly stdoutIsTTY?: boolean;
+    readonly env?: Readonly<Record<string, string | undefined>>;
+  };
+}): Paint {
+  const noColor = (ctx.io.env ?? process.env).NO_COLOR;
+  const on = ctx.io.stdoutIsTTY === true && !ctx.json && (noColor === undefined || noColor === '');
+  return { ok: sgr(on, '32'), bad: sgr(on, '31'), dim: sgr(on, '2'), bold: sgr(on, '1') };
+}
