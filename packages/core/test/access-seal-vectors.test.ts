@@ -37,7 +37,9 @@ describe('access sealed-payload vectors (ACC-1, ACC-2)', () => {
       expect(o.confidential.justification.length).toBeGreaterThan(0);
     }
     // The relay's part (index 0, after-release.md §1) is there, and its index is bound into the seal.
-    const relayPart = A.confidential.find((c) => c.trustee === 0);
+    const relayPart = (A.confidential as { trustee: number; secretKey: string; sealed: string }[]).find(
+      (c) => c.trustee === 0,
+    );
     expect(relayPart).toBeDefined();
     await expect(
       openConfidential(fromHex(relayPart!.secretKey), 1, request, fromHex(relayPart!.sealed)),
