@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { fileRequest, type RequestView } from '@overt/client';
 import {
   combineShares,
-  commitConfidential,
   createShare,
   decodeCapsule,
   decodeEnvelopeHead,
@@ -418,40 +417,28 @@ export async function a9(s: AccessScene): Promise<Outcome> {
   };
 }
 
-/** A10: a seal nobody lifts — the relay holds no part and the trustees' parts are garbage. */
+/**
+ * A10: the organisation keeps a seal past its date — a request filed without the relay's part (so the relay never
+ * publishes the unseal) and a seal date three seconds away. Every reader of the log flags it once the date passes;
+ * the trustees publish the unseal themselves after their grace (TRU-U1), so the live system is left with no
+ * overdue seal.
+ */
 export async function a10(s: AccessScene): Promise<Outcome> {
   await s.ready();
   const w = s.w;
-  const now = Date.now();
-  const sealUntil = now + 3_000;
-  const { commitment } = commitConfidential({ justification: 'nobody can read this', caseReference: '' });
-  const q: Request = {
-    version: 1,
-    orgId: w.org.orgId,
-    requestId: randomBytes(16),
-    policyHash: w.policy.hash,
-    requesterId: w.requesterId,
-    createdAt: now,
-    legalBasis: 'Demo attack (overt demo): a seal never lifted',
-    documentHash: randomBytes(32),
+  const sealUntil = Date.now() + 3_000;
+  const built = await w.newRequest({
     subjects: [s.dave.userId],
-    window: { from: now - HOUR, until: now + HOUR },
-    conversations: [],
-    maxEnvelopes: 10,
+    window: { from: s.sentAt - HOUR, until: Date.now() + HOUR },
     sealUntil,
-    confidentialCommitment: commitment,
-  };
-  const signed = signRequest(q, w.requester.signingKey);
-  await w.requesterClient().fileRequest(
-    signed,
-    w.policy.policy.trustees.map((t) => ({ trustee: t.index, sealed: randomBytes(200) })),
-  );
-  const index = (await w.requesterClient().getRequest(q.requestId)).index;
-  await w.witnessed(index);
-  await sleep(Math.max(0, sealUntil - Date.now() + 500));
+  });
+  const requestId = built.verified.request.requestId;
+  await fileRequest(w.requesterClient(), built);
+  await w.witnessed((await w.requesterClient().getRequest(requestId)).index);
+  await sleep(Math.max(0, sealUntil - Date.now() + 300));
   // Any client that reads the log flags it: erin's, reopened fresh so it reads the whole log.
   const reader = await w.openClient(s.erin.userId, s.erin.deviceId, s.erin.key, { monitorLog: true });
-  const idHex = toHex(q.requestId);
+  const idHex = toHex(requestId);
   const alert = await until('the overdue seal alert', async () => {
     const events = eventsOf(await reader.monitorLog(), 'alert');
     return events.find(
@@ -462,8 +449,8 @@ export async function a10(s: AccessScene): Promise<Outcome> {
   return {
     outcome: check === 'OVD-1' ? 'detected' : 'not-stopped',
     attempt:
-      'a request is filed whose seal nobody can lift (no relay part, garbage trustee parts); its seal date passes',
-    seen: `every reader of the log flags it: alert ${(alert as { alert?: string }).alert} [${check}], the deadline is on the log`,
+      "the organisation lets a seal run past its date: a request filed without the relay's part, so the relay never lifts it",
+    seen: `every reader of the log flags it: alert seal-overdue [${check}] (the deadline is on the log); the trustees publish the unseal after their grace (TRU-U1)`,
   };
 }
 

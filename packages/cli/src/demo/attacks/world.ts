@@ -254,6 +254,8 @@ export class AttackWorld {
     window: { from: number; until: number };
     conversations?: Uint8Array[];
     maxEnvelopes?: number;
+    /** Default: a day from now. */
+    sealUntil?: number;
   }) {
     const now = Date.now();
     return buildRequest({
@@ -266,7 +268,7 @@ export class AttackWorld {
       window: o.window,
       ...(o.conversations ? { conversations: o.conversations } : {}),
       maxEnvelopes: o.maxEnvelopes ?? 100,
-      sealUntil: now + 24 * HOUR,
+      sealUntil: o.sealUntil ?? now + 24 * HOUR,
       createdAt: now,
       confidential: { justification: 'overt demo: an attack on the system', caseReference: 'demo' },
     });
