@@ -30,6 +30,8 @@ import {
   toBase64Url,
   toHex,
   type VerifiedCapsule,
+  type VerifiedDecision,
+  type VerifiedRequest,
   verifyCapsule,
   verifyDecision,
   verifyShare,
@@ -249,6 +251,69 @@ export class AccessScene {
   }
 }
 
+/**
+ * What a relay operator does to execute covertly: an execution of `request` over `envelopes`, citing `approval`,
+ * signed with the relay's own execution key (relay/access.key), written into relay.sqlite as the relay would store
+ * it — with the log index of an entry that is on the log (the approval's) — and never appended to the log.
+ */
+export function forgeUnloggedExecution(
+  w: AttackWorld,
+  request: VerifiedRequest,
+  approval: VerifiedDecision,
+  approvalIndex: number,
+  envelopes: readonly { readonly messageId: Uint8Array; readonly header: Uint8Array }[],
+): void {
+  const org = w.org.orgId;
+  const relayKey = loadOrCreateKeyFile(
+    w.path('relay', 'access.key'),
+    SIGNATURE_TYPE_ED25519,
+    `${org}/access`,
+    () => `${org}/access`,
+  ).key.keyPair;
+  const selected = envelopes
+    .map((e) => ({ messageId: e.messageId, label: envelopeLabel(e.header) }))
+    .sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)));
+  const signed = signExecution(
+    executionFor(
+      request,
+      [approval],
+      selected.map((e) => e.label),
+      Date.now(),
+    ),
+    relayKey,
+  );
+  const requestId = request.request.requestId;
+  const db = w.relayDb();
+  try {
+    db.transaction(() => {
+      db.prepare(
+        'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) VALUES (?, ?, ?, ?, ?)',
+      ).run(requestId, approvalIndex, signed, selected.length, Date.now());
+      const row = db.prepare(
+        'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
+      );
+      for (const [position, e] of selected.entries()) row.run(requestId, position, e.label, e.messageId);
+      db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(requestId);
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+/** Removes a forged execution again: the request is pending, as it is on the log. */
+export function undoForgedExecution(w: AttackWorld, requestId: Uint8Array): void {
+  const db = w.relayDb();
+  try {
+    db.transaction(() => {
+      db.prepare('DELETE FROM access_selection WHERE request_id = ?').run(requestId);
+      db.prepare('DELETE FROM access_executions WHERE request_id = ?').run(requestId);
+      db.prepare("UPDATE access_requests SET status = 'pending' WHERE request_id = ?").run(requestId);
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 /** A1: the relay operator makes an execution covertly — written into its own database, never logged. */
 export async function a1(s: AccessScene): Promise<Outcome> {
   await s.ready();
@@ -261,41 +326,13 @@ export async function a1(s: AccessScene): Promise<Outcome> {
   await w.approveByOperator(1, id);
   const view = await w.requesterClient().getRequest(requestId);
   const approval = verifyDecision(view.decisions[0]!.decision, w.policy, built.verified);
-  const org = w.org.orgId;
-  const relayKey = loadOrCreateKeyFile(
-    w.path('relay', 'access.key'),
-    SIGNATURE_TYPE_ED25519,
-    `${org}/access`,
-    () => `${org}/access`,
-  ).key.keyPair;
-  const selected = s.stored
-    .filter((e) => e.sendTime < s.cut)
-    .map((e) => ({ messageId: e.messageId, label: envelopeLabel(e.header) }))
-    .sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)));
-  const signed = signExecution(
-    executionFor(
-      built.verified,
-      [approval],
-      selected.map((e) => e.label),
-      Date.now(),
-    ),
-    relayKey,
+  forgeUnloggedExecution(
+    w,
+    built.verified,
+    approval,
+    view.decisions[0]!.index,
+    s.stored.filter((e) => e.sendTime < s.cut),
   );
-  const db = w.relayDb();
-  try {
-    db.transaction(() => {
-      db.prepare(
-        'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) VALUES (?, ?, ?, ?, ?)',
-      ).run(requestId, view.decisions[0]!.index, signed, selected.length, Date.now());
-      const row = db.prepare(
-        'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
-      );
-      for (const [position, e] of selected.entries()) row.run(requestId, position, e.label, e.messageId);
-      db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(requestId);
-    })();
-  } finally {
-    db.close();
-  }
   let served: RequestView;
   let refusal: Awaited<ReturnType<typeof refused>>;
   let pending: unknown;
@@ -309,16 +346,7 @@ export async function a1(s: AccessScene): Promise<Outcome> {
     pending = ((await w.operator(1, 'GET', `/v1/requests/${id}`)).body.request as { status?: unknown })
       ?.status;
   } finally {
-    const undo = w.relayDb();
-    try {
-      undo.transaction(() => {
-        undo.prepare('DELETE FROM access_selection WHERE request_id = ?').run(requestId);
-        undo.prepare('DELETE FROM access_executions WHERE request_id = ?').run(requestId);
-        undo.prepare("UPDATE access_requests SET status = 'pending' WHERE request_id = ?").run(requestId);
-      })();
-    } finally {
-      undo.close();
-    }
+    undoForgedExecution(w, requestId);
   }
   const after = await w.requesterClient().getRequest(requestId);
   const ok =
@@ -361,8 +389,11 @@ export async function a4(s: AccessScene): Promise<Outcome> {
   return (await s.executed()).a4;
 }
 
-/** The approval at index 0 of `signed` re-bound to another request (request id and hash replaced, signature kept). */
-function rebind(signed: Uint8Array, requestId: Uint8Array, hash: Uint8Array): Uint8Array {
+/**
+ * A signed decision re-bound to another request: request id and request hash replaced in place, the signature kept
+ * (signed form: u32 body length ‖ u8 version ‖ vec8 org ‖ request_id[16] ‖ request_hash[32] ‖ … ‖ signature).
+ */
+export function rebindDecision(signed: Uint8Array, requestId: Uint8Array, hash: Uint8Array): Uint8Array {
   const out = signed.slice();
   const at = 4 + 1 + 1 + out[5]!;
   out.set(requestId, at);
@@ -384,7 +415,7 @@ export async function a8(s: AccessScene): Promise<Outcome> {
     window: { from: s.sentAt - HOUR, until: Date.now() + HOUR },
   });
   await fileRequest(w.requesterClient(), other);
-  const replayed = rebind(approval, other.verified.request.requestId, other.verified.hash);
+  const replayed = rebindDecision(approval, other.verified.request.requestId, other.verified.hash);
   const r = await refused((await w.trusteeClient(1)).submitDecision(replayed));
   const view = await w.requesterClient().getRequest(other.verified.request.requestId);
   const ok = r?.check === 'ACC-D1' && view.decisions.length === 0;
