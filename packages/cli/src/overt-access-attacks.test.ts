@@ -28,7 +28,6 @@ import {
   decodeSigned,
   encodeHeader,
   envelopeLabel,
-  executionFor,
   fromBase64,
   fromBase64Url,
   isOvertError,
@@ -37,7 +36,6 @@ import {
   releaseFor,
   sealShareBundle,
   signDecision,
-  signExecution,
   signRelease,
   signRequest,
   type ThresholdPublicKey,
@@ -52,16 +50,14 @@ import {
   verifyRequest,
   verifyShare,
 } from '@overt/core';
-import { SIGNATURE_TYPE_ED25519 } from '@overt/log';
 import { calendarMonthEpoch } from '@overt/server';
 import { TrusteeVault } from '@overt/trustee';
 import { type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/up';
-import { loadOrCreateKeyFile } from '@overt/witness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../../../test/children.js';
 import { unmask } from '../../core/src/capsule/capsule.js';
 import { runInProcess } from '../test/run-cli.js';
-import { rebindDecision } from './demo/attacks/access.js';
+import { forgeUnloggedExecution, rebindDecision } from './demo/attacks/access.js';
 import { AttackWorld, until } from './demo/attacks/world.js';
 
 const HOUR = 3_600_000;
@@ -627,42 +623,9 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     const view = await requesterClient().getRequest(requestId);
     expect(view.status).toBe('pending');
     const approval = verifyDecision(view.decisions[0]!.decision, policy, built.verified);
-    const org = policy.policy.orgId;
-    const relayKey = loadOrCreateKeyFile(
-      join(dataDir(), 'relay', 'access.key'),
-      SIGNATURE_TYPE_ED25519,
-      `${org}/access`,
-      () => `${org}/access`,
-    ).key.keyPair;
-    const selected = storedEnvelopes(conv.ab)
-      .filter((e) => e.sendTime < cut)
-      .map((e) => ({ messageId: e.messageId, label: envelopeLabel(e.header) }))
-      .sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)));
-    const signed = signExecution(
-      executionFor(
-        built.verified,
-        [approval],
-        selected.map((e) => e.label),
-        Date.now(),
-      ),
-      relayKey,
-    );
     // It gives the execution the index of an entry that is on the log (the approval's), as a relay would.
-    const db = relayDb();
-    try {
-      db.transaction(() => {
-        db.prepare(
-          'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) VALUES (?, ?, ?, ?, ?)',
-        ).run(requestId, view.decisions[0]!.index, signed, selected.length, Date.now());
-        const row = db.prepare(
-          'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
-        );
-        for (const [position, e] of selected.entries()) row.run(requestId, position, e.label, e.messageId);
-        db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(requestId);
-      })();
-    } finally {
-      db.close();
-    }
+    const selected = storedEnvelopes(conv.ab).filter((e) => e.sendTime < cut);
+    forgeUnloggedExecution(world, built.verified, approval, view.decisions[0]!.index, selected);
     // The relay now serves it as executed …
     const served = await requesterClient().getRequest(requestId);
     expect(served.status).toBe('executed');

@@ -164,7 +164,7 @@ export async function a6(s: ClientScene): Promise<Outcome> {
     await storage.completeEnrolment(ghostId, real?.enrolLogIndex ?? 0);
     const ghost = await w.openClient(victor.userId, ghostId, ghostKey);
     await ghost.publishKeyPackages(1);
-    // Mallory starts a conversation with victor: her client checks every device of his against the log.
+    // Trudy starts a conversation with victor: her client checks every device of his against the log.
     r = await refused(s.trudy.client.createConversation([victor.userId]));
   } finally {
     await storage.close();
@@ -310,9 +310,9 @@ export async function a16(s: ClientScene): Promise<Outcome> {
   const w = s.w;
   const maxAge = 20;
   const frozen = w.firstCheckpoint;
-  // Wait until the frozen view is older than the maximum age (the attacks before this one usually took longer).
-  const started = w.startedAt;
-  await sleep(Math.max(0, started + (maxAge + 12) * 1000 - Date.now()));
+  // Wait until the frozen view is older than the maximum age: its age is at least the time since it was fetched
+  // (the attacks before this one usually took longer already).
+  await sleep(Math.max(0, w.startedAt + (maxAge + 1) * 1000 - Date.now()));
   const victim = await w
     .openClient(s.trudy.userId, `${s.trudy.deviceId}`, s.trudy.key, {
       maxLogAgeSeconds: maxAge,
