@@ -28,7 +28,6 @@ import {
   decodeSigned,
   encodeHeader,
   envelopeLabel,
-  executionFor,
   fromBase64,
   fromBase64Url,
   isOvertError,
@@ -37,7 +36,6 @@ import {
   releaseFor,
   sealShareBundle,
   signDecision,
-  signExecution,
   signRelease,
   signRequest,
   type ThresholdPublicKey,
@@ -52,16 +50,15 @@ import {
   verifyRequest,
   verifyShare,
 } from '@overt/core';
-import { SIGNATURE_TYPE_ED25519 } from '@overt/log';
 import { calendarMonthEpoch } from '@overt/server';
 import { TrusteeVault } from '@overt/trustee';
 import { type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/up';
-import { loadOrCreateKeyFile } from '@overt/witness';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../../../test/children.js';
 import { unmask } from '../../core/src/capsule/capsule.js';
 import { runInProcess } from '../test/run-cli.js';
+import { forgeUnloggedExecution, rebindDecision } from './demo/attacks/access.js';
+import { AttackWorld, until } from './demo/attacks/world.js';
 
 const HOUR = 3_600_000;
 const REQUESTER_ID = 'local-requester';
@@ -134,17 +131,9 @@ async function newRequest(o: {
   });
 }
 
-/**
- * A signed decision re-bound to `other`: request id and request hash replaced in place, the signature kept (signed
- * form: u32 body length ‖ u8 version ‖ vec8 org ‖ request_id[16] ‖ request_hash[32] ‖ … ‖ signature).
- */
-function rebind(signed: Uint8Array, other: VerifiedRequest): Uint8Array {
-  const out = signed.slice();
-  const at = 4 + 1 + 1 + out[5]!;
-  out.set(other.request.requestId, at);
-  out.set(other.hash, at + 16);
-  return out;
-}
+/** A signed decision re-bound to `other` (demo/attacks/access.ts: the demo's A8 does the same). */
+const rebind = (signed: Uint8Array, other: VerifiedRequest) =>
+  rebindDecision(signed, other.request.requestId, other.hash);
 
 /** Trustee i approves with its own key, the way its daemon would sign (the daemon's own decision path aside). */
 async function approve(i: number, request: VerifiedRequest) {
@@ -156,39 +145,14 @@ async function approve(i: number, request: VerifiedRequest) {
 /** Trustees whose daemon this file stopped (they act, if at all, with their own tools). */
 const stopped = new Set<number>();
 
+/** The parties' keys of the started system, as the demo's attacks reach them (demo/attacks/world.ts). */
+let world: AttackWorld;
 /** A call to trustee i's operator API with its bearer token (data/trustees/trustee-i/api.url, api.token). */
-async function operator(i: number, method: 'GET' | 'POST', path: string, body?: unknown) {
-  const dir = sys.trustees[i - 1]!.dataDir;
-  const url = readFileSync(join(dir, 'api.url'), 'utf8').trim();
-  const token = readFileSync(join(dir, 'api.token'), 'utf8').trim();
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** Polls `f` every 200 ms until it returns something other than undefined (or fails after `ms`). */
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
+const operator = (i: number, method: 'GET' | 'POST', path: string, body?: unknown) =>
+  world.operator(i, method, path, body);
 /** Trustee i's operator approves the request through its daemon, once the daemon sees it on its log view. */
-async function approveByOperator(i: number, requestId: Uint8Array): Promise<void> {
-  const id = toBase64Url(requestId);
-  await until(`trustee ${i} to see ${id}`, async () =>
-    (await operator(i, 'GET', `/v1/requests/${id}`)).status === 200 ? true : undefined,
-  );
-  const r = await operator(i, 'POST', `/v1/requests/${id}/decision`, { verdict: 'approve' });
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-}
+const approveByOperator = (i: number, requestId: Uint8Array) =>
+  world.approveByOperator(i, toBase64Url(requestId));
 
 /** The refusals logged for a request, decoded: trustee, reason and label (base64url). */
 async function refusalsOf(requestId: Uint8Array) {
@@ -200,11 +164,7 @@ async function refusalsOf(requestId: Uint8Array) {
 }
 
 /** The relay's database, opened by its operator while the relay runs. */
-function relayDb(): Database.Database {
-  const db = new Database(join(dataDir(), 'relay', 'relay.sqlite'));
-  db.pragma('busy_timeout = 5000');
-  return db;
-}
+const relayDb = () => world.relayDb();
 
 /** The stored envelopes of a conversation (base64url id), oldest first: message id and header. */
 function storedEnvelopes(
@@ -337,6 +297,7 @@ beforeAll(async () => {
   writeFileSync(anchorsFile(), JSON.stringify(sys.wellKnown));
   policy = sys.policy.policy;
   requester = await requesterKeysFromSecret(new Uint8Array(readFileSync(keyFile())));
+  world = await AttackWorld.open({ relayUrl: sys.url, dataDir: dataDir() });
   epoch = calendarMonthEpoch(Date.now());
   for (const t of sys.trustees)
     vaults.push(
@@ -395,6 +356,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  await world?.close();
   for (const v of vaults) v.close();
   await sys?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -661,42 +623,9 @@ describe('attacks on accountable access, end to end (issue #10)', () => {
     const view = await requesterClient().getRequest(requestId);
     expect(view.status).toBe('pending');
     const approval = verifyDecision(view.decisions[0]!.decision, policy, built.verified);
-    const org = policy.policy.orgId;
-    const relayKey = loadOrCreateKeyFile(
-      join(dataDir(), 'relay', 'access.key'),
-      SIGNATURE_TYPE_ED25519,
-      `${org}/access`,
-      () => `${org}/access`,
-    ).key.keyPair;
-    const selected = storedEnvelopes(conv.ab)
-      .filter((e) => e.sendTime < cut)
-      .map((e) => ({ messageId: e.messageId, label: envelopeLabel(e.header) }))
-      .sort((a, b) => Buffer.compare(Buffer.from(a.label), Buffer.from(b.label)));
-    const signed = signExecution(
-      executionFor(
-        built.verified,
-        [approval],
-        selected.map((e) => e.label),
-        Date.now(),
-      ),
-      relayKey,
-    );
     // It gives the execution the index of an entry that is on the log (the approval's), as a relay would.
-    const db = relayDb();
-    try {
-      db.transaction(() => {
-        db.prepare(
-          'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) VALUES (?, ?, ?, ?, ?)',
-        ).run(requestId, view.decisions[0]!.index, signed, selected.length, Date.now());
-        const row = db.prepare(
-          'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
-        );
-        for (const [position, e] of selected.entries()) row.run(requestId, position, e.label, e.messageId);
-        db.prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?").run(requestId);
-      })();
-    } finally {
-      db.close();
-    }
+    const selected = storedEnvelopes(conv.ab).filter((e) => e.sendTime < cut);
+    forgeUnloggedExecution(world, built.verified, approval, view.decisions[0]!.index, selected);
     // The relay now serves it as executed …
     const served = await requesterClient().getRequest(requestId);
     expect(served.status).toBe('executed');
