@@ -299,6 +299,7 @@ const demo: Command = {
             notified: story.notified,
           },
           attacks: Object.fromEntries(results.map((r) => [r.id, r.outcome])),
+          attacks_seen: Object.fromEntries(results.map((r) => [r.id, r.seen])),
           failures,
         })}\n`,
       );

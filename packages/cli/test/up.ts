@@ -31,6 +31,7 @@ export async function startUp(
   data: string,
   port: number,
   args: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
 ): Promise<{ child: ChildProcess; out: string; url: string }> {
   const child = spawnChild(
     process.execPath,
@@ -49,7 +50,7 @@ export async function startUp(
     ],
     {
       // No profile key from the test environment: the demo users use their passphrase files.
-      env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1', OVERT_PROFILE_KEY: undefined }),
+      env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1', OVERT_PROFILE_KEY: undefined, ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
