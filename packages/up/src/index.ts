@@ -10,3 +10,21 @@ export {
   requesterKeysFromSecret,
 } from './policy.js';
 export { type RunningSystem, type SystemOptions, startSystem } from './system.js';
+export {
+  type DeploymentWitness,
+  type InitOptions,
+  type InitResult,
+  initDeployment,
+  POLICY_FILE,
+  RELAY_CONFIG_FILE,
+  readDeployment,
+} from './init.js';
+export { DEFAULT_LIMITS, DEFAULT_RETENTION_MS, type PolicyTrustee } from './policy.js';
+export {
+  DEFAULT_DB_SCHEMA,
+  type RelayHealth,
+  type RelayNodeOptions,
+  type RunningRelayNode,
+  startRelayNode,
+} from './relay-node.js';
+export { isStandaloneError, StandaloneError } from './errors.js';
