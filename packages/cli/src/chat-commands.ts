@@ -33,6 +33,7 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { parseSignerKey, type SignerKey } from '@overt/log';
+import { AdminKeyError, isSealedAdminKey, openAdminKey } from './admin-key.js';
 import {
   type Command,
   type CommandContext,
@@ -50,12 +51,11 @@ import {
 import { findEnrolment } from './enrol-lookup.js';
 import {
   ENV_ADMIN_PASSPHRASE,
-  passphraseFromFile as readPassphraseFile,
   profileDir,
   profileOptions,
+  passphraseFromFile as readPassphraseFile,
   SecretSource,
 } from './passphrase.js';
-import { AdminKeyError, isSealedAdminKey, openAdminKey } from './admin-key.js';
 import {
   assertNoProfile,
   FILE_INFO_PREFIX,

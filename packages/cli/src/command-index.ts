@@ -17,7 +17,8 @@ export type CommandModule =
   | 'trustee'
   | 'request'
   | 'evidence'
-  | 'up';
+  | 'up'
+  | 'deploy';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -31,6 +32,16 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     path: ['up', ''],
     summary: 'start the whole system on this machine: relay, log, two witnesses, three trustee daemons',
     module: 'up',
+  },
+  {
+    path: ['init', ''],
+    summary: "set up a real organisation: the relay's data directory, the admin key and the signed policy",
+    module: 'deploy',
+  },
+  {
+    path: ['relay', 'serve'],
+    summary: 'run the relay of a real deployment (with its log) from the directory `overt init` made',
+    module: 'deploy',
   },
   {
     path: ['log', 'init'],
@@ -211,6 +222,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./evidence-commands.js')).evidenceCommands;
     case 'up':
       return (await import('./up-commands.js')).upCommands;
+    case 'deploy':
+      return (await import('./deploy-commands.js')).deployCommands;
   }
 }
 

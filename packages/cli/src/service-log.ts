@@ -5,6 +5,7 @@
  * ever carries one, pino's `redact` removes the secret-bearing names at the top level and one level down.
  */
 import { pino } from 'pino';
+import { type CommandContext, UsageError } from './command.js';
 
 /** Field names whose values never reach the log (SVC-1). */
 export const REDACTED_FIELDS = [
@@ -47,4 +48,17 @@ export function serviceLogger(
   };
   if (write !== undefined) return pino(options, { write });
   return pino(options, pino.destination({ fd: 2, sync: true }));
+}
+
+/**
+ * The level of a service command's log: its --log-level when it has one, else $OVERT_LOG_LEVEL, else info.
+ * @throws UsageError for another value.
+ */
+export function logLevel(ctx: CommandContext): ServiceLogLevel {
+  const given = ctx.values['log-level'];
+  const env = (ctx.io.env ?? process.env).OVERT_LOG_LEVEL;
+  const level = typeof given === 'string' ? given : env !== undefined && env !== '' ? env : 'info';
+  if (!(SERVICE_LOG_LEVELS as readonly string[]).includes(level))
+    throw new UsageError(`--log-level (or OVERT_LOG_LEVEL) must be one of ${SERVICE_LOG_LEVELS.join(', ')}`);
+  return level as ServiceLogLevel;
 }

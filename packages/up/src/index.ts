@@ -3,13 +3,8 @@
  * its process, two witnesses and three trustee daemons as child processes, each with its own data directory, on
  * SQLite under ./data. The relay package imports neither the witness nor the trustee package; this one does.
  */
-export { type MainHooks, main, nextSteps } from './main.js';
-export {
-  REQUESTER_ID,
-  REQUESTER_SECRET_BYTES,
-  requesterKeysFromSecret,
-} from './policy.js';
-export { type RunningSystem, type SystemOptions, startSystem } from './system.js';
+
+export { isStandaloneError, StandaloneError } from './errors.js';
 export {
   type DeploymentWitness,
   type InitOptions,
@@ -19,7 +14,15 @@ export {
   RELAY_CONFIG_FILE,
   readDeployment,
 } from './init.js';
-export { DEFAULT_LIMITS, DEFAULT_RETENTION_MS, type PolicyTrustee } from './policy.js';
+export { type MainHooks, main, nextSteps } from './main.js';
+export {
+  DEFAULT_LIMITS,
+  DEFAULT_RETENTION_MS,
+  type PolicyTrustee,
+  REQUESTER_ID,
+  REQUESTER_SECRET_BYTES,
+  requesterKeysFromSecret,
+} from './policy.js';
 export {
   DEFAULT_DB_SCHEMA,
   type RelayHealth,
@@ -27,4 +30,4 @@ export {
   type RunningRelayNode,
   startRelayNode,
 } from './relay-node.js';
-export { isStandaloneError, StandaloneError } from './errors.js';
+export { type RunningSystem, type SystemOptions, startSystem } from './system.js';

@@ -24,13 +24,18 @@ import {
   signPolicy,
   toBase64,
   utf8Encode,
-  verifyPolicy,
   type VerifiedPolicy,
+  verifyPolicy,
 } from '@overt/core';
 import { parseVerifierKey } from '@overt/log';
 import { StandaloneError } from './errors.js';
 import { loadOrCreateSecretFile, writeFileAtomic } from './files.js';
-import { buildOrgPolicy, type PolicyTrustee, REQUESTER_SECRET_BYTES, requesterKeysFromSecret } from './policy.js';
+import {
+  buildOrgPolicy,
+  type PolicyTrustee,
+  REQUESTER_SECRET_BYTES,
+  requesterKeysFromSecret,
+} from './policy.js';
 import { loadRelayKeys } from './relay-keys.js';
 import { isStartOrgId, loadState } from './system.js';
 
@@ -116,7 +121,12 @@ export async function initDeployment(o: InitOptions): Promise<InitResult> {
   for (const r of fresh) {
     const { signingKey, encryption } = await requesterKeysFromSecret(r.secret);
     encryption.secretKey.fill(0);
-    made.push({ id: r.id, name: r.name, signingKey: signingKey.publicKey, encryptionKey: encryption.publicKey });
+    made.push({
+      id: r.id,
+      name: r.name,
+      signingKey: signingKey.publicKey,
+      encryptionKey: encryption.publicKey,
+    });
   }
   const policy = buildOrgPolicy({
     orgId: o.org,
