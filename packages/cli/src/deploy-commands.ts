@@ -259,6 +259,10 @@ const init: Command = {
   ],
   async run(ctx) {
     const dataDir = requireString(ctx, 'data');
+    if (existsSync(join(dataDir, 'overt.json')))
+      throw new UsageError(
+        `${dataDir} is already initialised (overt.json); run \`overt relay serve --data ${dataDir}\`, or init another --data [INIT-1]`,
+      );
     const org = requireString(ctx, 'org');
     const trustees = stringList(ctx, 'trustee').map(parseTrustee);
     if (trustees.length === 0) throw new UsageError('give at least one --trustee I:SIGNKEY:HPKEKEY[:NAME]');
@@ -286,10 +290,6 @@ const init: Command = {
     };
     const retentionMs = days(ctx, 'retention-days', 730 * DAY);
     const relayUrl = (optionalString(ctx, 'relay-url') ?? 'http://127.0.0.1:8420').replace(/\/+$/, '');
-    if (existsSync(join(dataDir, 'overt.json')))
-      throw new UsageError(
-        `${dataDir} is already initialised (overt.json); run \`overt relay serve --data ${dataDir}\`, or init another --data [INIT-1]`,
-      );
     const admin = await adminKeyOf(ctx, org);
     // A new key's passphrase is asked before anything is written.
     const passphrase = admin.path === undefined ? await newAdminPassphrase(ctx) : undefined;
@@ -451,7 +451,6 @@ const relayServe: Command = {
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const code = isStandaloneError(e) ? e.code : ((e as { code?: string }).code ?? 'STARTUP');
-      log.error({ code }, 'could not start');
       emit(ctx, { ok: false, error: { kind: 'relay', code, message } }, '');
       ctx.io.stderr(`overt relay serve: could not start: ${message}\n`);
       return EXIT_FAILED;

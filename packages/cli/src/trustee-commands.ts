@@ -572,6 +572,10 @@ const serve: Command = {
         logLine: (line) => log.warn(line),
       });
     } catch (e) {
+      // A relay that does not answer (its /.well-known/overt on first start): one line, exit 4 (cli.md §4.1).
+      const reason = isTrusteeError(e) ? undefined : networkReason(e);
+      if (reason !== undefined)
+        throw new UnavailableError(`cannot reach the relay at ${relayUrl.origin}: ${reason}`);
       return failure(e);
     }
     emit(
