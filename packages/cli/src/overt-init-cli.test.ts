@@ -377,6 +377,41 @@ describe('overt init and the services on their own', () => {
     ]);
   }, 60_000);
 
+  it('overt log serve answers /healthz, logs JSON lines and stops on SIGTERM with exit 0, its port freed', async () => {
+    const log = startDaemon([
+      'log',
+      'serve',
+      '--data',
+      join(tmp, 'log-alone'),
+      '--port',
+      '0',
+      '--origin',
+      'log.init-test.example',
+      '--json',
+    ]);
+    try {
+      const up = await log.waitFor((e) => e.event === 'listening');
+      const base = new URL(up.url as string);
+      expect(await health(base.origin)).toEqual({ status: 200, body: { ok: true, service: 'log', size: 0 } });
+      const r = await log.stop();
+      expect(r.code).toBe(0);
+      expect(await listening(Number(base.port))).toBe(false);
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      for (const l of lines) expect(l.service).toBe('log');
+      expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['listening', 'stopped']));
+      const key = readFileSync(join(tmp, 'log-alone', 'log.key'), 'utf8')
+        .trim()
+        .split('+')
+        .at(-1)!;
+      expect(r.stderr + r.stdout).not.toContain(key);
+    } finally {
+      await log.stop();
+    }
+  }, 60_000);
+
   it('asks for the new admin key passphrase twice on a terminal, and refuses two that differ', async () => {
     const k = (await ok(['trustee', 'init', '--data', join(tmp, 'tty-trustee'), '--index', '1'], {
       OVERT_TRUSTEE_VAULT_KEY: vaultKey(7),
