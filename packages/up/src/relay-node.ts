@@ -43,6 +43,8 @@ export interface RelayNodeOptions {
   readonly databaseUrl?: string;
   /** The PostgreSQL schema of the relay's tables (default `overt`); the log's are in `<schema>_log`. */
   readonly schema?: string;
+  /** The PostgreSQL schema of the log's tables (default `<schema>_log`). */
+  readonly logSchema?: string;
   readonly heartbeatMs?: number;
   readonly requestLog?: RequestLogSink;
   /** Events without secrets (policy logged, witnessed), for the service's structured log. */
@@ -122,7 +124,10 @@ export async function startRelayNode(o: RelayNodeOptions): Promise<RunningRelayN
     const schema = o.schema ?? DEFAULT_DB_SCHEMA;
     let storage: LogStorage;
     if (o.databaseUrl !== undefined)
-      storage = await openPostgresStorage({ connectionString: o.databaseUrl, schema: `${schema}_log` });
+      storage = await openPostgresStorage({
+        connectionString: o.databaseUrl,
+        schema: o.logSchema ?? `${schema}_log`,
+      });
     else {
       mkdirSync(join(dataDir, 'log'), { recursive: true, mode: 0o700 });
       storage = openSqliteStorage({ path: join(dataDir, 'log', 'log.sqlite') });
