@@ -177,6 +177,125 @@ function days(ctx: CommandContext, name: string, fallbackMs: number, max = 36_50
   return d === undefined ? fallbackMs : d * DAY;
 }
 
+/**
+ * `overt init` on a terminal without --org (start.md §4.4.4): asks for each choice in turn — the org, the directory,
+ * the trustees' keys as `overt trustee init` printed them, k, the witnesses, the quorum, the requesters, the limits
+ * and the retention (Enter keeps the default shown) — re-asking after an answer the same parser as the flags refuses,
+ * and returns the options as if they had been given as flags. Cancelling (Ctrl-C, Ctrl-D) is a usage error.
+ */
+async function askInit(
+  ctx: CommandContext,
+  readLine: (prompt: string) => Promise<string>,
+): Promise<CommandContext> {
+  const out = ctx.io.stderr;
+  const line = async (prompt: string): Promise<string> => {
+    try {
+      return (await readLine(prompt)).trim();
+    } catch {
+      throw new UsageError('cancelled');
+    }
+  };
+  /** Asks until `check` accepts the answer (an empty answer is `fallback` when there is one). */
+  const ask = async (prompt: string, check: (v: string) => void, fallback?: string): Promise<string> => {
+    for (;;) {
+      const v =
+        (await line(fallback === undefined ? `${prompt}: ` : `${prompt} [${fallback}]: `)) || fallback;
+      if (v === undefined || v === '') {
+        out('  an answer is needed\n');
+        continue;
+      }
+      try {
+        check(v);
+        return v;
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        out(`  ${e.message}\n`);
+      }
+    }
+  };
+  /** Asks for items until an empty line; at least `min`. */
+  const list = async (prompt: string, check: (v: string) => void, min: number): Promise<string[]> => {
+    const items: string[] = [];
+    for (;;) {
+      const v = await line(
+        `${prompt} ${items.length + 1}${items.length >= min ? ' (empty line: done)' : ''}: `,
+      );
+      if (v === '') {
+        if (items.length >= min) return items;
+        out(`  at least ${min} needed\n`);
+        continue;
+      }
+      try {
+        check(v);
+        items.push(v);
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        out(`  ${e.message}\n`);
+      }
+    }
+  };
+  const int = (name: string, min: number, max: number) => (v: string) => {
+    if (!/^(0|[1-9][0-9]*)$/.test(v) || Number(v) < min || Number(v) > max)
+      throw new UsageError(`${name} must be an integer from ${min} to ${max}`);
+  };
+  out('Setting up an organisation (docs/OPERATING.md). Enter keeps the [default].\n');
+  const org = await ask('Organisation id (e.g. example.org)', (v) => {
+    if (!/^[\x21-\x7e]{1,64}$/.test(v) || v.includes('+'))
+      throw new UsageError('1 to 64 printable ASCII characters without "+"');
+  });
+  const data =
+    optionalString(ctx, 'data') ??
+    (await ask("The relay's data directory", () => undefined, './overt-relay'));
+  const trustee = await list(
+    'Trustee (INDEX:SIGNKEY:HPKEKEY[:NAME], from `overt trustee init`)',
+    (v) => void parseTrustee(v),
+    1,
+  );
+  const threshold = await ask(
+    `Trustees needed (k of ${trustee.length})`,
+    int('k', 1, trustee.length),
+    String(Math.floor(trustee.length / 2) + 1),
+  );
+  const witness = await list('Witness (URL=VKEY, from `overt witness init`)', (v) => void parseWitness(v), 1);
+  const quorum = await ask(
+    `Witness quorum (of ${witness.length})`,
+    int('the quorum', 1, witness.length),
+    String(witness.length),
+  );
+  const requesters = await list(
+    'Requester (ID:SIGNKEY:HPKEKEY[:NAME], or new:ID[:NAME] to make its key here)',
+    (v) => {
+      if (v.startsWith('new:')) {
+        if (!ID_RE.test(v.slice(4).split(':')[0] ?? ''))
+          throw new UsageError('new:ID needs an ID of A-Z a-z 0-9 . _ ~ -');
+      } else parseRequester(v);
+    },
+    1,
+  );
+  const values: Record<string, string | boolean | string[] | undefined> = {
+    ...ctx.values,
+    org,
+    data,
+    trustee,
+    threshold,
+    witness,
+    'witness-quorum': quorum,
+    requester: requesters.filter((r) => !r.startsWith('new:')),
+    'new-requester': requesters.filter((r) => r.startsWith('new:')).map((r) => r.slice(4)),
+  };
+  const numbers: [string, string, number, number, string][] = [
+    ['max-subjects', 'Most subjects in one request', 1, 10_000, '10'],
+    ['max-window-days', 'Longest time window of a request, in days', 1, 36_500, '92'],
+    ['max-envelopes', 'Most envelopes one request may open', 1, 100_000_000, '100000'],
+    ['max-seal-days', 'Longest seal, in days', 1, 36_500, '365'],
+    ['max-extensions', 'Most seal extensions', 0, 255, '2'],
+    ['retention-days', 'Days shares are kept after an epoch ends', 1, 36_500, '730'],
+  ];
+  for (const [name, prompt, min, max, fallback] of numbers)
+    values[name] = optionalString(ctx, name) ?? (await ask(prompt, int(prompt, min, max), fallback));
+  return { ...ctx, values };
+}
+
 const init: Command = {
   path: ['init', ''],
   summary: "set up a real organisation: the relay's data directory, the admin key and the signed policy",
@@ -251,13 +370,20 @@ const init: Command = {
     'Writes DIR/overt.json, relay.json (witness URLs), policy.signed (the admin-signed policy, logged by the relay\n' +
     "at its first start), log/log.key and the relay's keys, and, unless --admin-key is given, DIR/admin.key: a new\n" +
     'admin key sealed under a passphrase (Argon2id). Move admin.key off the server: the relay needs only its public\n' +
-    'half. Prints what each party does next. A directory already initialised is refused (INIT-1).',
+    'half. Prints what each party does next. A directory already initialised is refused (INIT-1). On a terminal\n' +
+    'without --org it asks for each choice in turn (Enter keeps the default shown).',
   examples: [
+    'overt init      (on a terminal: asks for the org, the trustees, the witnesses, the requesters and the limits)',
     'overt init --data ./relay --org example.org --admin-passphrase-file ./admin.pass \\\n' +
       '    --trustee 1:<signkey>:<hpkekey>:Counsel --trustee 2:<…>:<…>:Ombudsman --trustee 3:<…>:<…>:DPO \\\n' +
       '    --threshold 2 --witness https://w1.example.net=w1.example.net+1a2b3c4d+BH… --new-requester police:Police',
   ],
-  async run(ctx) {
+  async run(given) {
+    // On a terminal without --org: ask (askInit); the answers go through the same checks as flags.
+    const ctx =
+      optionalString(given, 'org') === undefined && given.io.readLine !== undefined
+        ? await askInit(given, given.io.readLine)
+        : given;
     const dataDir = requireString(ctx, 'data');
     if (existsSync(join(dataDir, 'overt.json')))
       throw new UsageError(

@@ -49,6 +49,13 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/** The secret part of a signer key file (`PRIVATE+KEY+<name>+<id>+<base64>`; the base64 may hold '+'). */
+function secretOf(path: string): string {
+  const secret = readFileSync(path, 'utf8').trim().split('+').slice(4).join('+');
+  if (secret.length < 40) throw new Error(`${path} is not a signer key file`);
+  return secret;
+}
+
 async function health(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url.replace(/\/+$/, '')}/healthz`);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -451,6 +458,55 @@ describe('overt init and the services on their own', () => {
       ok: true,
       adminKeyCreated: true,
       policy: { threshold: 1, witnessQuorum: 1 },
+    });
+    // The questions of `overt init` on a terminal without --org: a refused answer is asked again.
+    const asked: string[] = [];
+    const replies = [
+      'bad+org',
+      'tty.example',
+      join(tmp, 'tty-wizard'),
+      '1:nope',
+      `1:${k.signingKey}:${k.hpkeKey}:Counsel`,
+      '',
+      '',
+      `http://127.0.0.1:9=${w.vkey}`,
+      '',
+      '1',
+      'new:audit:Internal audit',
+      '',
+      '5',
+      '',
+      '',
+      '',
+      '0',
+      '',
+    ];
+    const wizard = await runInProcess(
+      ['init', '--json'],
+      { OVERT_ADMIN_PASSPHRASE: 'a good passphrase' },
+      undefined,
+      async (p) => {
+        asked.push(p);
+        if (replies.length === 0) throw new Error('cancelled');
+        return replies.shift()!;
+      },
+    );
+    expect(wizard.stderr).toContain('  1 to 64 printable ASCII characters without "+"');
+    expect(wizard.stderr).toContain('  --trustee takes INDEX:SIGNKEY:HPKEKEY[:NAME]');
+    expect(asked[0]).toBe('Organisation id (e.g. example.org): ');
+    expect(asked).toContain('Trustees needed (k of 1) [1]: ');
+    expect(wizard.code).toBe(0);
+    expect(JSON.parse(wizard.stdout)).toMatchObject({
+      ok: true,
+      org: 'tty.example',
+      policy: {
+        trustees: [{ index: 1, name: 'Counsel' }],
+        threshold: 1,
+        witnessQuorum: 1,
+        requesters: ['audit'],
+        limits: { maxSubjects: 5, maxExtensions: 0 },
+        retentionMs: 730 * 86_400_000,
+      },
     });
     // No terminal and no passphrase: exit 3, one line saying how to give one; nothing written.
     const none = await runInProcess(args('tty-c'), { OVERT_ADMIN_PASSPHRASE: undefined });

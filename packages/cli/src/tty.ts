@@ -39,6 +39,22 @@ export function readSecretFromTty(prompt: string): Promise<string> {
   });
 }
 
+/** Reads one echoed line from the terminal (prompt on stderr). Rejects on Ctrl-C or Ctrl-D. */
+export async function readLineFromTty(prompt: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      rl.once('close', () => reject(new Error('cancelled')));
+      rl.once('SIGINT', () => reject(new Error('cancelled')));
+      rl.question(prompt, resolve);
+    });
+  } finally {
+    rl.removeAllListeners('close');
+    rl.close();
+  }
+}
+
 /**
  * A progress bar on stderr for long steps (`overt request collect|open`): drawn only when stderr is a terminal and
  * the output is not `--json`, redrawn at most every 100 ms, erased when done. Quiet otherwise: a script or a pipe
