@@ -288,21 +288,10 @@ describe('overt init and the services on their own', () => {
         ADMIN_PASSPHRASE,
         ...[1, 2, 3].map(vaultKey),
         ...[1, 2, 3].map((i) => readFileSync(join(tmp, `trustee-${i}`, 'api.token'), 'utf8').trim()),
-        readFileSync(join(relayDir, 'log', 'log.key'), 'utf8')
-          .trim()
-          .split('+')
-          .at(-1)!,
-        ...[1, 2].map(
-          (i) =>
-            readFileSync(join(tmp, `witness-${i}`, 'witness.key'), 'utf8')
-              .trim()
-              .split('+')
-              .at(-1)!,
-        ),
-        readFileSync(join(relayDir, 'relay', 'access.key'), 'utf8')
-          .trim()
-          .split('+')
-          .at(-1)!,
+        secretOf(join(relayDir, 'log', 'log.key')),
+        ...[1, 2].map((i) => secretOf(join(tmp, `witness-${i}`, 'witness.key'))),
+        secretOf(join(relayDir, 'relay', 'access.key')),
+        secretOf(join(relayDir, 'relay', 'franking.key')),
         ALICE,
         BOB,
         'hello from a real deployment',
@@ -409,10 +398,7 @@ describe('overt init and the services on their own', () => {
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       for (const l of lines) expect(l.service).toBe('log');
       expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['listening', 'stopped']));
-      const key = readFileSync(join(tmp, 'log-alone', 'log.key'), 'utf8')
-        .trim()
-        .split('+')
-        .at(-1)!;
+      const key = secretOf(join(tmp, 'log-alone', 'log.key'));
       expect(r.stderr + r.stdout).not.toContain(key);
     } finally {
       await log.stop();
