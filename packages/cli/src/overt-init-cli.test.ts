@@ -8,13 +8,18 @@
  * SIGTERM stops each service with exit 0 and frees its port; no service's log holds a key, token or user id
  * (SVC-1..SVC-3, INIT-1..INIT-3). Bad arguments and an unreachable relay are one clear line and a non-zero exit.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnChild, stopChild } from '../../../test/children.js';
 import { ok } from '../test/npm-start.js';
-import { type Daemon, runCli, runInProcess, startDaemon } from '../test/run-cli.js';
+import { cliEnv, type Daemon, runCli, runInProcess, startDaemon } from '../test/run-cli.js';
+
+const BIN = fileURLToPath(new URL('../bin/overt.js', import.meta.url));
 
 const tmp = mkdtempSync(join(tmpdir(), 'overt-init-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -405,7 +410,7 @@ describe('overt init and the services on their own', () => {
     }
   }, 60_000);
 
-  it('asks for the new admin key passphrase twice on a terminal, and refuses two that differ', async () => {
+  it('on a terminal: asks each choice (a refused answer again) and the admin passphrase twice; two that differ are refused', async () => {
     const k = (await ok(['trustee', 'init', '--data', join(tmp, 'tty-trustee'), '--index', '1'], {
       OVERT_TRUSTEE_VAULT_KEY: vaultKey(7),
     })) as { signingKey: string; hpkeKey: string };
@@ -494,6 +499,46 @@ describe('overt init and the services on their own', () => {
         retentionMs: 730 * 86_400_000,
       },
     });
+    // The same on a real terminal: `script` gives the command a pseudo-terminal; the answers (typed ahead, as a
+    // paste would) are read one per question, and the passphrase is not echoed.
+    if (existsSync('/usr/bin/script')) {
+      const pty = spawnChild('/usr/bin/script', ['-qfec', `${process.execPath} ${BIN} init`, '/dev/null'], {
+        env: cliEnv({ OVERT_CLI_SOURCE: '1', NO_COLOR: '1' }),
+        stdio: 'pipe',
+      }) as ChildProcessWithoutNullStreams;
+      let screen = '';
+      pty.stdout.setEncoding('utf8').on('data', (d: string) => {
+        screen += d;
+      });
+      const typed = [
+        'pty.example',
+        join(tmp, 'tty-pty'),
+        `1:${k.signingKey}:${k.hpkeKey}:Counsel`,
+        '',
+        '',
+        `http://127.0.0.1:9=${w.vkey}`,
+        '',
+        '',
+        'new:audit',
+        '',
+        ...Array(6).fill(''),
+        'typed passphrase 42',
+        'typed passphrase 42',
+      ];
+      pty.stdin.end(`${typed.join('\r')}\r`);
+      const exit = await new Promise<number | null>((r) => pty.on('close', r));
+      await stopChild(pty);
+      expect(exit, screen).toBe(0);
+      expect(screen).toContain('Organisation id (e.g. example.org): pty.example');
+      expect(screen).toContain('Passphrase for the new admin key: ');
+      expect(screen).toContain(`Organisation pty.example set up in ${join(tmp, 'tty-pty')}`);
+      // The terminal itself echoes what was typed ahead, before any prompt; after its prompt nothing is echoed.
+      const prompted = screen.slice(screen.indexOf('Passphrase for the new admin key: '));
+      expect(prompted.split('\n')[0]).toBe('Passphrase for the new admin key: \r');
+      expect(JSON.parse(readFileSync(join(tmp, 'tty-pty', 'admin.key'), 'utf8')).format).toBe(
+        'overt/admin-key@v1',
+      );
+    }
     // No terminal and no passphrase: exit 3, one line saying how to give one; nothing written.
     const none = await runInProcess(args('tty-c'), { OVERT_ADMIN_PASSPHRASE: undefined });
     expect(none.code).toBe(3);
