@@ -5,7 +5,7 @@
 // command runs, and top-level `await sodium.ready` in @overt/core keeps its ESM order (a CommonJS bundle cannot
 // await at top level, which is how an earlier bundle attempt ran libsodium before it was ready).
 // Native and optional modules stay outside: better-sqlite3 and pg (the log's storage) and ws (loaded on the first
-// mailbox socket). bin/overt.js runs the bundle only while it is at least as new as every compiled file.
+// mailbox socket), pino (the services' structured logs; its transports load worker files by path). bin/overt.js runs the bundle only while it is at least as new as every compiled file.
 // esbuild comes with tsx and vitest (both devDependencies); without it the launcher runs dist/ unbundled.
 import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -67,7 +67,7 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   // @overt/up forks its witness and trustee children from files next to its own dist/ modules: it runs unbundled.
-  external: ['ws', 'better-sqlite3', 'pg', 'pg-native', '@overt/up'],
+  external: ['ws', 'better-sqlite3', 'pg', 'pg-native', '@overt/up', 'pino'],
   // No comments and no indentation: a quarter less to read and parse at every start, and only ASCII (a comment's
   // "§" or "—" made a whole chunk a two-byte string for V8 to decode and scan). Names are kept, for stack traces.
   minifyWhitespace: true,

@@ -33,6 +33,7 @@ import {
   utf8Encode,
 } from '@overt/core';
 import { parseSignerKey, type SignerKey } from '@overt/log';
+import { AdminKeyError, isSealedAdminKey, openAdminKey } from './admin-key.js';
 import {
   type Command,
   type CommandContext,
@@ -40,6 +41,7 @@ import {
   EXIT_OK,
   emit,
   fileReason,
+  LockedError,
   networkReason,
   optionalString,
   requireString,
@@ -47,7 +49,13 @@ import {
   UsageError,
 } from './command.js';
 import { findEnrolment } from './enrol-lookup.js';
-import { profileDir, profileOptions, SecretSource } from './passphrase.js';
+import {
+  ENV_ADMIN_PASSPHRASE,
+  profileDir,
+  profileOptions,
+  passphraseFromFile as readPassphraseFile,
+  SecretSource,
+} from './passphrase.js';
 import {
   assertNoProfile,
   FILE_INFO_PREFIX,
@@ -70,11 +78,36 @@ export const adminOptions = {
   'admin-key': {
     type: 'string',
     value: 'FILE',
-    description: "the org admin's key (npm start: ./data/admin.key)",
+    description: "the org admin's key (npm start: ./data/admin.key; overt init: DIR/admin.key, sealed)",
+  },
+  'admin-passphrase-file': {
+    type: 'string',
+    value: 'FILE',
+    description: `the passphrase of a sealed admin key (else $${ENV_ADMIN_PASSPHRASE}, or a prompt on a terminal)`,
   },
 } as const;
 
-/** Reads the org admin's key from the file named by --admin-key; a file that cannot be read is a usage error. */
+/** The passphrase of a sealed admin key: --admin-passphrase-file, $OVERT_ADMIN_PASSPHRASE, or the terminal. */
+export async function adminPassphrase(ctx: CommandContext, path: string): Promise<string> {
+  const file = optionalString(ctx, 'admin-passphrase-file');
+  if (file !== undefined) return readPassphraseFile('admin-passphrase-file', file);
+  const env = (ctx.io.env ?? process.env)[ENV_ADMIN_PASSPHRASE];
+  if (env !== undefined && env !== '') return env;
+  if (ctx.io.readSecret === undefined)
+    throw new LockedError(
+      `the admin key ${path} is sealed: pass --admin-passphrase-file FILE, set ${ENV_ADMIN_PASSPHRASE}, or run on a terminal`,
+    );
+  try {
+    return await ctx.io.readSecret(`Passphrase of the admin key ${path}: `);
+  } catch {
+    throw new LockedError('no passphrase given (cancelled)');
+  }
+}
+
+/**
+ * Reads the org admin's key from the file named by --admin-key (a plain signer key, or the sealed form of
+ * `overt init`, admin-key.ts); a file that cannot be read is a usage error, a wrong passphrase exit 3.
+ */
 export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
   const path = requireString(ctx, 'admin-key');
   let adminText: string;
@@ -82,6 +115,16 @@ export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
     adminText = (await readFile(path, 'utf8')).trim();
   } catch (e) {
     throw new UsageError(`cannot read --admin-key ${path}: ${fileReason(e)}`);
+  }
+  if (isSealedAdminKey(adminText)) {
+    const passphrase = await adminPassphrase(ctx, path);
+    try {
+      return openAdminKey(adminText, { kind: 'passphrase', passphrase });
+    } catch (e) {
+      if (e instanceof AdminKeyError && e.reason === 'locked')
+        throw new LockedError(`the passphrase does not open the admin key ${path}`);
+      throw new UsageError(`--admin-key ${path} is not a sealed org admin key (${(e as Error).message})`);
+    }
   }
   try {
     return parseSignerKey(adminText);

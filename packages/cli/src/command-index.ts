@@ -18,7 +18,8 @@ export type CommandModule =
   | 'request'
   | 'evidence'
   | 'up'
-  | 'demo';
+  | 'demo'
+  | 'deploy';
 
 export interface IndexEntry {
   readonly path: readonly [string, string];
@@ -37,6 +38,16 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     path: ['demo', ''],
     summary: 'tell the access story against a live system, checking every step, then attempt attacks A1–A16',
     module: 'demo',
+  },
+  {
+    path: ['init', ''],
+    summary: "set up a real organisation: the relay's data directory, the admin key and the signed policy",
+    module: 'deploy',
+  },
+  {
+    path: ['relay', 'serve'],
+    summary: 'run the relay of a real deployment (with its log) from the directory `overt init` made',
+    module: 'deploy',
   },
   {
     path: ['log', 'init'],
@@ -219,6 +230,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./up-commands.js')).upCommands;
     case 'demo':
       return (await import('./demo-commands.js')).demoCommands;
+    case 'deploy':
+      return (await import('./deploy-commands.js')).deployCommands;
   }
 }
 

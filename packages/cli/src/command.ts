@@ -115,6 +115,11 @@ export interface Io {
    * when the person cancels (Ctrl-C, Ctrl-D).
    */
   readonly readSecret?: (prompt: string) => Promise<string>;
+  /**
+   * Asks for one line on the terminal, echoed (`overt init`'s questions); absent when stdin is not a terminal.
+   * Rejects when the person cancels (Ctrl-C, Ctrl-D).
+   */
+  readonly readLine?: (prompt: string) => Promise<string>;
   /** Whether stderr is a terminal: long commands draw a progress bar there only then (tty.ts). */
   readonly stderrIsTTY?: boolean;
   /** Whether stdout is a terminal: output is coloured only then (tty.ts, `paintFor`). */

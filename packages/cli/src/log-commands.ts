@@ -62,6 +62,7 @@ import {
   stringList,
   UsageError,
 } from './command.js';
+import { logLevel, serviceLogger } from './service-log.js';
 import { StateFile, StateFileError } from './state-file.js';
 
 const LOG_KEY_FILE = 'log.key';
@@ -254,7 +255,8 @@ const serve: Command = {
     'Serves GET <prefix>checkpoint and <prefix>tile/… (C2SP tlog-tiles) and POST <prefix>add (one entry; answers\n' +
     'with a C2SP tlog-proof receipt; ?wait=witnessed waits for the witness quorum). Each new checkpoint is sent to\n' +
     'every witness (C2SP tlog-witness) and published with the cosignatures it collected. Prints the URL and the\n' +
-    "log's vkey at start, then one line per published checkpoint. Stops on SIGINT or SIGTERM. On a heartbeat\n" +
+    "log's vkey at start; logs one JSON line (pino, stderr) per published checkpoint; answers GET /healthz. Stops\n" +
+    'cleanly on SIGINT or SIGTERM (exit 0). On a heartbeat\n' +
     '(--heartbeat) the unchanged checkpoint is sent to the witnesses again, so its cosignatures carry a fresh time\n' +
     'and clients can tell their view of the log is current; those republications print nothing.',
   examples: [
@@ -272,6 +274,7 @@ const serve: Command = {
     const prefix = optionalString(ctx, 'prefix');
     const token = optionalString(ctx, 'append-token');
     const heartbeat = intOption(ctx, 'heartbeat', 0, 86_400);
+    const log = serviceLogger('log', logLevel(ctx));
     let last = '';
     const onStep = (e: SequencerEvent): void => {
       if (e.step !== 'checkpoint-published' || e.note === undefined) return;
@@ -280,11 +283,7 @@ const serve: Command = {
       // A heartbeat republishes the same checkpoint with fresher cosignatures: one line per change only.
       if (`${e.size}/${cosigned}` === last) return;
       last = `${e.size}/${cosigned}`;
-      emit(
-        ctx,
-        { event: 'published', size: e.size, cosignatures: cosigned },
-        `published size ${e.size} (${cosigned} cosignatures)`,
-      );
+      log.info({ size: e.size, cosignatures: cosigned }, 'published');
     };
     // Loaded here, not at the top: the service brings the database drivers, which no other command needs.
     const { serveLog } = await import('@overt/log/service');
@@ -317,8 +316,10 @@ const serve: Command = {
       `log ${origin} listening on ${served.url}\nvkey ${vkey}${key.created ? ' (new key)' : ''}\n` +
         `witnesses: ${names.length === 0 ? 'none' : names.join(', ')}`,
     );
+    log.info({ url: served.url, origin, vkey }, 'listening');
     await ctx.io.stopped;
     await served.close();
+    log.info('stopped');
     emit(ctx, { event: 'stopped' }, 'log stopped');
     return EXIT_OK;
   },

@@ -70,10 +70,11 @@ describe('overt witness serve', () => {
     const [ra, rb] = await Promise.all([a.stop(), b.stop()]);
     expect(ra.code).toBe(0);
     expect(rb.code).toBe(0);
-    // Every request was logged by the process that handled it, without any request bytes.
-    const logged = [...ra.stdout.split('\n'), ...rb.stdout.split('\n')].filter((l) =>
-      l.includes('"request"'),
+    // Every request was logged (pino, stderr) by the process that handled it, without any request bytes.
+    const logged = [...ra.stderr.split('\n'), ...rb.stderr.split('\n')].filter((l) =>
+      l.includes('"msg":"request"'),
     );
+    for (const l of logged) expect(JSON.parse(l)).toMatchObject({ service: 'witness' });
     expect(logged).toHaveLength(sizes.length + 1);
 
     const c = startDaemon(args);

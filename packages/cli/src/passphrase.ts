@@ -31,6 +31,8 @@ export const ENV_PROFILE_KEY = 'OVERT_PROFILE_KEY';
 export const ENV_NEW_PASSPHRASE = 'OVERT_NEW_PASSPHRASE';
 export const ENV_PROFILE = 'OVERT_PROFILE';
 export const ENV_DATA = 'OVERT_DATA';
+/** The passphrase of a sealed org admin key (`overt init`, admin-key.ts). */
+export const ENV_ADMIN_PASSPHRASE = 'OVERT_ADMIN_PASSPHRASE';
 
 /** The demo users `overt up --demo-users` makes (cli.md §12). */
 export const DEMO_USERS = ['alice', 'bob', 'carol'] as const;
@@ -107,7 +109,7 @@ function demoPassphraseFile(ctx: CommandContext): string | undefined {
 const NO_SECRET = `no passphrase given: set ${ENV_PASSPHRASE}, pass --passphrase-file FILE, or run on a terminal`;
 
 /** The passphrase in FILE: its first line. Refuses a regular file others can read. */
-async function passphraseFromFile(option: string, path: string): Promise<string> {
+export async function passphraseFromFile(option: string, path: string): Promise<string> {
   let text: string;
   try {
     const st = await stat(path);

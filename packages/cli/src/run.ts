@@ -4,7 +4,7 @@
  * unexpected exception is a bug: it is printed and exits 1.
  */
 import { main } from './main.js';
-import { readSecretFromTty } from './tty.js';
+import { readLineFromTty, readSecretFromTty } from './tty.js';
 
 const stopped = new Promise<void>((resolve) => {
   process.once('SIGINT', () => resolve());
@@ -18,7 +18,7 @@ try {
     stopped,
     env: process.env,
     // A passphrase is asked for only where a person can type it without echo.
-    ...(process.stdin.isTTY ? { readSecret: readSecretFromTty } : {}),
+    ...(process.stdin.isTTY ? { readSecret: readSecretFromTty, readLine: readLineFromTty } : {}),
     stderrIsTTY: process.stderr.isTTY === true,
     stdoutIsTTY: process.stdout.isTTY === true,
   });

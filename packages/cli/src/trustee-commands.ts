@@ -32,6 +32,7 @@ import {
   UnavailableError,
   UsageError,
 } from './command.js';
+import { logLevel, serviceLogger } from './service-log.js';
 
 export const API_URL_FILE = 'api.url';
 export const API_TOKEN_FILE = 'api.token';
@@ -567,6 +568,7 @@ const serve: Command = {
     const host = optionalString(ctx, 'host');
     const passphraseFile = optionalString(ctx, 'passphrase-file');
     const unsealGraceMs = intOption(ctx, 'unseal-grace', 0, 365 * 86_400_000);
+    const log = serviceLogger('trustee', logLevel(ctx));
     const { startTrustee, vaultKeySource, isTrusteeError } = await import('@overt/trustee');
     const failure = (e: unknown): number => {
       const message = e instanceof Error ? e.message : String(e);
@@ -588,9 +590,13 @@ const serve: Command = {
         ...(index !== undefined ? { index } : {}),
         ...(host !== undefined ? { host } : {}),
         ...(unsealGraceMs !== undefined ? { unsealGraceMs } : {}),
-        logLine: (line) => ctx.io.stderr(`${line}\n`),
+        logLine: (line) => log.warn(line),
       });
     } catch (e) {
+      // A relay that does not answer (its /.well-known/overt on first start): one line, exit 4 (cli.md §4.1).
+      const reason = isTrusteeError(e) ? undefined : networkReason(e);
+      if (reason !== undefined)
+        throw new UnavailableError(`cannot reach the relay at ${relayUrl.origin}: ${reason}`);
       return failure(e);
     }
     emit(
@@ -609,8 +615,10 @@ const serve: Command = {
           ? 'access half running: review with `overt trustee review --data DIR`'
           : "access half NOT running: the relay's /.well-known/overt has no accessKey"),
     );
+    log.info({ index: running.index, url: running.url, access: running.access !== undefined }, 'listening');
     await ctx.io.stopped;
     await running.close();
+    log.info('stopped');
     emit(ctx, { event: 'stopped' }, 'trustee stopped');
     return EXIT_OK;
   },

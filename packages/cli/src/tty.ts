@@ -1,42 +1,73 @@
 /**
- * Asking for a passphrase on the terminal (docs/spec/cli.md §3.1): the prompt goes to stderr (stdout stays the
- * command's output), the typed characters are not echoed, and Ctrl-C or Ctrl-D on an empty line cancels.
+ * Asking on the terminal (docs/spec/cli.md §3.1, §13): a passphrase without echo, or an answer to one of `overt init`'s
+ * questions with echo. The prompt goes to stderr (stdout stays the command's output), and Ctrl-C or Ctrl-D on an
+ * empty line cancels. Both read stdin in raw mode, one character at a time, and keep what arrives beyond the end of
+ * the line for the next question, so answers pasted (or fed to a pseudo-terminal) ahead of their prompts are kept.
  */
 
-/** Reads one line from the terminal on stdin with echo off. Rejects when the person cancels. */
-export function readSecretFromTty(prompt: string): Promise<string> {
+/** What the terminal sent beyond the last line read. */
+let pending = '';
+
+function readTtyLine(prompt: string, echo: boolean): Promise<string> {
   const stdin = process.stdin;
   process.stderr.write(prompt);
   stdin.setRawMode(true);
   stdin.setEncoding('utf8');
-  stdin.resume();
   let value = '';
   return new Promise((resolve, reject) => {
+    let done = false;
     const finish = () => {
+      done = true;
       stdin.off('data', onData);
       stdin.setRawMode(false);
       stdin.pause();
       process.stderr.write('\n');
     };
     const onData = (chunk: string) => {
-      for (const ch of chunk) {
+      const chars = [...chunk];
+      for (let i = 0; i < chars.length; i++) {
+        const ch = chars[i]!;
         if (ch === '\r' || ch === '\n') {
+          const rest = chars.slice(i + 1);
+          // A CR LF pair ends one line, not two.
+          if (ch === '\r' && rest[0] === '\n') rest.shift();
+          pending = rest.join('');
           finish();
           resolve(value);
           return;
         }
         if (ch === '\u0003' || (ch === '\u0004' && value === '')) {
+          pending = '';
           finish();
           reject(new Error('cancelled'));
           return;
         }
-        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
-        else if (ch === '\u0015') value = '';
-        else if (ch >= ' ') value += ch;
+        if (ch === '\u007f' || ch === '\b') {
+          if (echo && value !== '') process.stderr.write('\b \b');
+          value = [...value].slice(0, -1).join('');
+        } else if (ch === '\u0015') value = '';
+        else if (ch >= ' ') {
+          value += ch;
+          if (echo) process.stderr.write(ch);
+        }
       }
     };
     stdin.on('data', onData);
+    const early = pending;
+    pending = '';
+    if (early !== '') onData(early);
+    if (!done) stdin.resume();
   });
+}
+
+/** Reads one line from the terminal on stdin with echo off. Rejects when the person cancels. */
+export function readSecretFromTty(prompt: string): Promise<string> {
+  return readTtyLine(prompt, false);
+}
+
+/** Reads one echoed line from the terminal. Rejects when the person cancels. */
+export function readLineFromTty(prompt: string): Promise<string> {
+  return readTtyLine(prompt, true);
 }
 
 /**

@@ -9,7 +9,6 @@ import {
   isWitnessError,
   loadOrCreateWitnessKey,
   startWitnessDaemon,
-  type WitnessEvent,
   type WitnessedLog,
 } from '@overt/witness';
 import {
@@ -25,6 +24,7 @@ import {
   stringList,
   UsageError,
 } from './command.js';
+import { logLevel, serviceLogger } from './service-log.js';
 
 function isVkey(text: string): boolean {
   try {
@@ -88,12 +88,6 @@ const init: Command = {
   },
 };
 
-function describeEvent(e: WitnessEvent): string {
-  const what = e.size === undefined ? '' : ` old ${e.oldSize} → size ${e.size}`;
-  const why = e.code === undefined ? '' : ` ${e.code}${e.check ? ` [${e.check}]` : ''}`;
-  return `${e.status} ${e.origin ?? '-'}${what}${why}`;
-}
-
 const serve: Command = {
   path: ['witness', 'serve'],
   summary: 'run a witness: check and cosign checkpoints submitted by the configured logs',
@@ -116,8 +110,9 @@ const serve: Command = {
     prefix: { type: 'string', value: 'PATH', description: 'submission prefix, e.g. /witness (default none)' },
   },
   details:
-    'Serves POST <prefix>/add-checkpoint (C2SP tlog-witness). Prints the URL and the vkey at start, then one\n' +
-    'line per request (status, origin, sizes, refusal code). Stops on SIGINT or SIGTERM.',
+    'Serves POST <prefix>/add-checkpoint (C2SP tlog-witness) and GET /healthz. Prints the URL and the vkey at\n' +
+    'start; logs one JSON line (pino) per request on stderr (status, origin, sizes, refusal code; level from\n' +
+    '$OVERT_LOG_LEVEL, default info). Stops cleanly on SIGINT or SIGTERM (exit 0).',
   examples: [
     'overt witness serve --data ./data/witness1 --port 7380 \\\n' +
       '    --log log.example.org=log.example.org+ecf125ce+AQdwNLquGzXysulsmPm+Cuz2AE19qDL/O9dnsarFXKJ9',
@@ -131,6 +126,7 @@ const serve: Command = {
     const name = optionalString(ctx, 'name');
     const host = optionalString(ctx, 'host');
     const prefix = optionalString(ctx, 'prefix');
+    const log = serviceLogger('witness', logLevel(ctx));
     let running: Awaited<ReturnType<typeof startWitnessDaemon>>;
     try {
       running = await startWitnessDaemon({
@@ -140,7 +136,8 @@ const serve: Command = {
         ...(name !== undefined ? { name } : {}),
         ...(host !== undefined ? { host } : {}),
         ...(prefix !== undefined ? { prefix } : {}),
-        onEvent: (e) => emit(ctx, { event: 'request', ...e }, describeEvent(e)),
+        // One structured line per request on stderr (pino, SVC-1): status, origin, sizes, refusal code.
+        onEvent: (e) => (e.status < 400 ? log.info(e, 'request') : log.warn(e, 'request')),
       });
     } catch (e) {
       return configFailure(ctx, e);
@@ -158,8 +155,10 @@ const serve: Command = {
       `witness listening on ${running.url}\nvkey ${running.vkey}${running.keyCreated ? ' (new key)' : ''}\n` +
         `witnessing ${origins.join(', ')}`,
     );
+    log.info({ url: running.url, vkey: running.vkey, logs: origins }, 'listening');
     await ctx.io.stopped;
     await running.close();
+    log.info('stopped');
     emit(ctx, { event: 'stopped' }, 'witness stopped');
     return EXIT_OK;
   },

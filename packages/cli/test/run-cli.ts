@@ -156,6 +156,7 @@ export async function runInProcess(
   args: readonly string[],
   env: Env = {},
   readSecret?: (prompt: string) => Promise<string>,
+  readLine?: (prompt: string) => Promise<string>,
 ): Promise<CliResult> {
   const { main } = await import('../src/main.js');
   let stdout = '';
@@ -170,6 +171,7 @@ export async function runInProcess(
     stopped: new Promise<void>(() => undefined),
     env: cliEnv(env),
     ...(readSecret ? { readSecret } : {}),
+    ...(readLine ? { readLine } : {}),
   });
   return { code, stdout, stderr };
 }

@@ -83,7 +83,19 @@ export class OperatorApi implements ApiRouter {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
+  /**
+   * Answers `GET /healthz` without the bearer token (start.md §4.4.5, SVC-2): whether the daemon is ready, and
+   * nothing an unauthenticated caller should not know (no keys, no requests).
+   */
+  health: (() => { ok: boolean; [k: string]: unknown }) | undefined;
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if ((req.url ?? '').split('?')[0] === '/healthz' && req.method === 'GET') {
+      const h = this.health?.() ?? { ok: true };
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ ...h, service: 'trustee' }));
+      return;
+    }
     if (!this.authorized(req))
       return problem(res, 401, 'TRUSTEE_API_UNAUTHORIZED', 'a valid bearer token is needed');
     const url = new URL(req.url ?? '/', 'http://localhost');

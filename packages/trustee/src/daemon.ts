@@ -313,6 +313,13 @@ export async function startTrustee(o: TrusteeOptions): Promise<RunningTrustee> {
         },
       };
     });
+    // Ready once the vault is open and the API listens; `policy`: the daemon sees a policy naming it on the log.
+    api.health = () => ({
+      ok: !stopped,
+      index: vault.index,
+      policy: log.policy()?.policy.trustees.some((t) => t.index === vault.index) ?? false,
+      logProblem: log.problem() !== undefined,
+    });
     api.get('/v1/alerts', () => ({ status: 200, body: { alerts: vault.alerts() } }));
     if (accessHalf) mountAccessRoutes(api, accessHalf.routes);
     mountShredRoutes(api, shredder, vault);

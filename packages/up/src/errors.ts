@@ -15,7 +15,14 @@ export type StandaloneErrorCode =
   /** The data directory is in use by another running start (START-10). */
   | 'START_LOCKED'
   /** A port the system needs is taken (START-11): the message names it and the option that moves it. */
-  | 'START_PORT';
+  | 'START_PORT'
+  /**
+   * `overt init` / `overt relay serve` (start.md §4.4): a directory already initialised, or one `relay serve` cannot
+   * run from (no or malformed init files) (INIT-1, INIT-2).
+   */
+  | 'INIT_CONFIG'
+  /** The relay's logged policy and `policy.signed` disagree (INIT-3). */
+  | 'INIT_POLICY';
 
 export class StandaloneError extends Error {
   readonly code: StandaloneErrorCode;

@@ -16,6 +16,8 @@ import {
   deriveDkgEncryptionKey,
   equalBytes,
   type Policy,
+  type PolicyLimits,
+  type RequesterEntry,
   type SigningKeyPair,
   signingKeyFromSeed,
   signPolicy,
@@ -88,20 +90,30 @@ export async function localRequester(
   }
 }
 
-/** The first policy of a new data directory. */
 /** A trustee as the policy names it: its daemon's public keys (identity.json). */
 export interface PolicyTrustee {
   readonly index: number;
   readonly signingKey: Uint8Array;
   readonly encryptionKey: Uint8Array;
+  /** The name the policy shows (default `Local trustee <index>`). */
+  readonly name?: string;
 }
 
-export function buildPolicy(o: {
+/**
+ * An organisation's first policy (workflow.md §2), serial 1: the one builder of `overt up` (its defaults) and
+ * `overt init` (every field from the operator, start.md §4.4). Witnesses are named by their vkeys, sorted by name
+ * as the policy requires; trustees and requesters sorted by index and id. Throws POLICY_INVALID (core WF-P1) for a
+ * policy that does not validate (signing it checks).
+ */
+export function buildOrgPolicy(o: {
   readonly orgId: string;
   readonly trustees: readonly PolicyTrustee[];
+  readonly threshold: number;
   readonly witnessVkeys: readonly string[];
   readonly witnessQuorum: number;
-  readonly requester: { signingKey: SigningKeyPair; encryptionKey: Uint8Array };
+  readonly requesters: readonly RequesterEntry[];
+  readonly limits: PolicyLimits;
+  readonly retentionMs: number;
   readonly now: number;
 }): Policy {
   const witnesses = o.witnessVkeys
@@ -113,14 +125,38 @@ export function buildPolicy(o: {
     orgId: o.orgId,
     serial: 1,
     issuedAt: o.now,
-    trustees: o.trustees.map((t) => ({
-      index: t.index,
-      name: `Local trustee ${t.index}`,
-      signingKey: t.signingKey,
-      encryptionKey: t.encryptionKey,
-    })),
-    threshold: TRUSTEE_THRESHOLD,
+    trustees: [...o.trustees]
+      .sort((a, b) => a.index - b.index)
+      .map((t) => ({
+        index: t.index,
+        name: t.name ?? `Local trustee ${t.index}`,
+        signingKey: t.signingKey,
+        encryptionKey: t.encryptionKey,
+      })),
+    threshold: o.threshold,
     witnesses,
+    witnessQuorum: o.witnessQuorum,
+    requesters: [...o.requesters].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    limits: o.limits,
+    epochLength: { kind: 'calendar-month' },
+    retentionMs: o.retentionMs,
+  };
+}
+
+/** The first policy of a new `overt up` data directory (start.md §4.3). */
+export function buildPolicy(o: {
+  readonly orgId: string;
+  readonly trustees: readonly PolicyTrustee[];
+  readonly witnessVkeys: readonly string[];
+  readonly witnessQuorum: number;
+  readonly requester: { signingKey: SigningKeyPair; encryptionKey: Uint8Array };
+  readonly now: number;
+}): Policy {
+  return buildOrgPolicy({
+    orgId: o.orgId,
+    trustees: o.trustees,
+    threshold: TRUSTEE_THRESHOLD,
+    witnessVkeys: o.witnessVkeys,
     witnessQuorum: o.witnessQuorum,
     requesters: [
       {
@@ -131,9 +167,9 @@ export function buildPolicy(o: {
       },
     ],
     limits: DEFAULT_LIMITS,
-    epochLength: { kind: 'calendar-month' },
     retentionMs: DEFAULT_RETENTION_MS,
-  };
+    now: o.now,
+  });
 }
 
 export interface PolicyOutcome {

@@ -26,16 +26,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deriveDkgEncryptionKey, isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
-import {
-  DEFAULT_HEARTBEAT_MS,
-  formatVerifierKey,
-  isValidKeyName,
-  parseVerifierKey,
-  SIGNATURE_TYPE_ED25519,
-  type SignerKey,
-  verifierKeyOf,
-} from '@overt/log';
+import { isOrgId, ORG_ID_MAX, toBase64 } from '@overt/core';
+import { DEFAULT_HEARTBEAT_MS, isValidKeyName, parseVerifierKey, SIGNATURE_TYPE_ED25519 } from '@overt/log';
 import { createLogHandler, type LogWitness, openSqliteStorage, Sequencer } from '@overt/log/service';
 import {
   calendarMonthEpoch,
@@ -48,9 +40,10 @@ import {
 import { loadOrCreateKeyFile, submitToWitness } from '@overt/witness';
 import { buildIsCurrent } from './child-entry.js';
 import { StandaloneError } from './errors.js';
-import { loadOrCreateSecretFile, SECRET_BYTES, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
+import { loadRelayKeys } from './relay-keys.js';
 import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
@@ -122,7 +115,7 @@ export interface RunningSystem {
   close(): Promise<void>;
 }
 
-interface State {
+export interface State {
   readonly version: 1;
   readonly org: string;
   readonly origin: string;
@@ -144,7 +137,7 @@ export function isStartOrgId(org: string): boolean {
 }
 
 /** Reads overt.json, or writes it on first start. START-1 when `org` disagrees with the stored org. */
-function loadState(dataDir: string, org: string | undefined): State {
+export function loadState(dataDir: string, org: string | undefined): State {
   const path = join(dataDir, STATE_FILE);
   if (existsSync(path)) {
     let state: State;
@@ -319,12 +312,6 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   try {
     const state = loadState(dataDir, options.org);
     for (const d of ['log', 'relay']) mkdirSync(join(dataDir, d), { recursive: true, mode: 0o700 });
-    const logKey: SignerKey = loadOrCreateKeyFile(
-      join(dataDir, 'log', 'log.key'),
-      SIGNATURE_TYPE_ED25519,
-      state.origin,
-      () => state.origin,
-    ).key;
     const adminKeyPath = join(dataDir, 'admin.key');
     const admin = loadOrCreateKeyFile(
       adminKeyPath,
@@ -332,24 +319,10 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       `${state.org}/admin`,
       () => `${state.org}/admin`,
     );
-    const logVkey = formatVerifierKey(verifierKeyOf(logKey));
-    // The relay's franking key (relay.md §10): persisted, so stamps made before a restart stay reportable.
-    const franking = loadOrCreateKeyFile(
-      join(dataDir, 'relay', 'franking.key'),
-      SIGNATURE_TYPE_ED25519,
-      `${state.org}/franking`,
-      () => `${state.org}/franking`,
-    ).key;
-    // The relay's execution key (access.md §4.1): persisted, so trustees keep verifying executions after a restart.
-    const accessKey = loadOrCreateKeyFile(
-      join(dataDir, 'relay', 'access.key'),
-      SIGNATURE_TYPE_ED25519,
-      `${state.org}/access`,
-      () => `${state.org}/access`,
-    ).key;
-    // The relay's unseal key (after-release.md §1): persisted, so parts sealed before a restart still open.
-    const unsealKey = await deriveDkgEncryptionKey(
-      loadOrCreateSecretFile(join(dataDir, 'relay', 'unseal.key'), SECRET_BYTES).secret,
+    const { logKey, logVkey, franking, accessKey, unsealKey } = await loadRelayKeys(
+      dataDir,
+      state.org,
+      state.origin,
     );
 
     // The trustee daemons are forked first, so that loading them overlaps with the rest; they get the relay's URL

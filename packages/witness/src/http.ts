@@ -121,6 +121,12 @@ export async function serveWitness(
     throw new WitnessError('WITNESS_CONFIG', 'prefix must start with / and not end with /');
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
+    // GET /healthz (start.md §4.4.5, SVC-2): the witness answers only once its key and state are open.
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ ok: true, service: 'witness' }));
+      return;
+    }
     handleWitnessRequest(witness, prefix, req.method ?? 'GET', path, () => readLimited(req))
       .then((r) => {
         const headers: Record<string, string> = {

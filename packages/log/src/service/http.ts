@@ -295,10 +295,27 @@ export interface RunningLogServer {
   close(): Promise<void>;
 }
 
-/** Listens with the log handler; any path outside the prefix is 404. */
+/** The log's `/healthz` answer: the storage answered a read of its tree state (SVC-2). */
+async function health(storage: LogStorage): Promise<{ ok: boolean; service: 'log'; size: number | null }> {
+  try {
+    return { ok: true, service: 'log', size: (await storage.readTreeState()).size };
+  } catch {
+    return { ok: false, service: 'log', size: null };
+  }
+}
+
+/** Listens with the log handler; any path outside the prefix is 404, except GET /healthz. */
 export async function startLogServer(options: LogServerOptions): Promise<RunningLogServer> {
   const handle = createLogHandler(options);
   const server = createServer((req, res) => {
+    // GET /healthz (start.md §4.4.5, SVC-2): ready when the storage answers; outside the log's prefix.
+    if ((req.url ?? '').split('?')[0] === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      void health(options.storage).then((h) => {
+        res.writeHead(h.ok ? 200 : 503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+        res.end(JSON.stringify(h));
+      });
+      return;
+    }
     void handle(req, res).then((handled) => {
       if (!handled) sendProblem(res, notFound('resource'));
     });
