@@ -118,7 +118,8 @@ const up: Command = {
     'log-level': {
       type: 'string',
       value: 'L',
-      description: 'request log lines (JSON, stdout): debug|info|warn|error|silent (default info)',
+      description:
+        'request log lines (JSON, stdout): debug|info|warn|error|silent (default info; warn when stdout is a terminal)',
     },
     'demo-users': {
       type: 'boolean',

@@ -16,8 +16,8 @@ const USAGE = `usage: npm start -- [--port N] [--data DIR] [--host HOST] [--org 
   --host HOST        interface to listen on (default 127.0.0.1)
   --org ID           the organisation id of a new data directory (default overt.localhost)
   --witness-ports A,B  the witnesses' ports (0 picks free ones)
-  --log-level L      request log lines (JSON, stdout): debug|info|warn|error|silent (default info, or
-                     $OVERT_LOG_LEVEL); warn keeps only refused requests, error only the relay's failures
+  --log-level L      request log lines (JSON, stdout): debug|info|warn|error|silent (default $OVERT_LOG_LEVEL, else
+                     warn on a terminal, info otherwise); warn keeps only refused requests, error only the relay's failures
 `;
 
 function port(text: string, what: string): number {
@@ -127,7 +127,9 @@ export async function main(argv: readonly string[], hooks: MainHooks = {}): Prom
       ...(typeof values.host === 'string' ? { host: values.host } : {}),
       ...(typeof values.org === 'string' ? { org: values.org } : {}),
       ...(witnessPorts ? { witnessPorts } : {}),
-      requestLog: jsonRequestLog(level ?? 'info'),
+      // On a terminal only refusals, so the start block and the user's own commands stay readable (three trustee
+      // daemons poll the relay several times a second); piped to a collector, every request.
+      requestLog: jsonRequestLog(level ?? (process.stdout.isTTY ? 'warn' : 'info')),
     };
   } catch (e) {
     process.stderr.write(`overt: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
