@@ -15,6 +15,7 @@ export * from './franking/index.js';
 export * from './group.js';
 export * from './hash.js';
 export * from './ids.js';
+export * from './map/index.js';
 export * from './pwhash.js';
 export * from './sign.js';
 export * from './threshold.js';
