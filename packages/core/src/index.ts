@@ -19,5 +19,6 @@ export * from './map/index.js';
 export * from './pwhash.js';
 export * from './sign.js';
 export * from './threshold.js';
+export * from './vrf/index.js';
 export * from './workflow/index.js';
 export * from './x25519.js';
