@@ -561,6 +561,7 @@ export class MapBuilder {
     return concatBytes(rec.vrfProof, p, w.finish());
   }
 
+  /** A label's VRF proof and index (its proof is verified once, so an index never comes from a bad proof). */
   private probe(userId: string): LabelRecord {
     const vrfProof = vrfProve(this.options.vrfSecretKey, mapLabel(userId));
     return {

@@ -450,37 +450,36 @@ export class PrefixTree {
 
   /** The commitment of `index`'s leaf at `epoch`, or undefined when absent. */
   get(index: Uint8Array, epoch = this.roots.length - 1): Uint8Array | undefined {
-    const p = this.proof(index, epoch);
-    return p.result === PREFIX_RESULT.inclusion ? this.found!.slice() : undefined;
+    return this.search(index, epoch).commitment?.slice();
   }
-
-  private found: Uint8Array | undefined;
 
   /** The proof of a search for `index` at committed epoch `epoch` (default: the last). */
   proof(index: Uint8Array, epoch = this.roots.length - 1): PrefixProof {
+    return this.search(index, epoch).proof;
+  }
+
+  private search(index: Uint8Array, epoch: number): { proof: PrefixProof; commitment?: Uint8Array } {
     checkIndex(index);
     const root = this.roots[epoch];
     if (root === undefined) throw new InternalError(`no committed epoch ${epoch}`);
-    this.found = undefined;
-    if (root === NONE) return { result: PREFIX_RESULT.nonInclusionParent, depth: 0, siblings: [] };
+    if (root === NONE) return { proof: { result: PREFIX_RESULT.nonInclusionParent, depth: 0, siblings: [] } };
     const siblings: Uint8Array[] = [];
     let node = root;
     for (let depth = 0; depth < MAP_MAX_DEPTH; depth++) {
       const bit = indexBit(index, depth);
       const c = this.child(node, bit);
       siblings.push(this.nodeHash(this.child(node, 1 - bit)).slice());
-      if (c === NONE) return { result: PREFIX_RESULT.nonInclusionParent, depth: depth + 1, siblings };
+      if (c === NONE)
+        return { proof: { result: PREFIX_RESULT.nonInclusionParent, depth: depth + 1, siblings } };
       if (this.kind[c] === LEAF) {
         if (this.sameIndex(c, index)) {
-          this.found = this.leafCommitment(c);
-          return { result: PREFIX_RESULT.inclusion, depth: depth + 1, siblings };
+          return {
+            proof: { result: PREFIX_RESULT.inclusion, depth: depth + 1, siblings },
+            commitment: this.leafCommitment(c),
+          };
         }
-        return {
-          result: PREFIX_RESULT.nonInclusionLeaf,
-          leaf: { index: this.leafIndex(c).slice(), commitment: this.leafCommitment(c).slice() },
-          depth: depth + 1,
-          siblings,
-        };
+        const leaf = { index: this.leafIndex(c).slice(), commitment: this.leafCommitment(c).slice() };
+        return { proof: { result: PREFIX_RESULT.nonInclusionLeaf, leaf, depth: depth + 1, siblings } };
       }
       node = c;
     }
