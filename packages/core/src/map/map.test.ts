@@ -16,6 +16,8 @@ import {
   MapBuilder,
   type MapValue,
   mapEntryHash,
+  mapEpochChanges,
+  mapValueAfter,
   monitorStateFromLookup,
   verifyLookup,
   verifyMonitorProof,
@@ -253,5 +255,49 @@ describe('batch updates (MAP-10)', () => {
     expect(a.entry(0)).toEqual(c.entry(0));
     expect(code(() => a.publish([changes[0]!, changes[0]!], 6, 31))).toBe('MAP_UPDATE_INVALID');
     expect(code(() => a.publish([], 4, 31))).toBe('MAP_UPDATE_INVALID');
+  });
+});
+
+describe('directory statements into map values (§7.3)', () => {
+  const k1 = key(1);
+  const k2 = key(2);
+  it('an addition puts the device, a removal of exactly its key drops it, anything else changes nothing', () => {
+    const v1 = mapValueAfter(undefined, { kind: 'added', deviceId: 'phone', identityKey: k1 }, 3)!;
+    expect(v1).toEqual({
+      statementIndex: 3,
+      devices: [{ deviceId: 'phone', identityKey: k1, addedIndex: 3 }],
+    });
+    const v2 = mapValueAfter(v1, { kind: 'added', deviceId: 'laptop', identityKey: k2 }, 5)!;
+    expect(v2.devices.map((d) => d.deviceId)).toEqual(['laptop', 'phone']);
+    const v3 = mapValueAfter(v2, { kind: 'added', deviceId: 'phone', identityKey: k2 }, 7)!;
+    expect(v3.devices.map((d) => [d.deviceId, d.addedIndex])).toEqual([
+      ['laptop', 5],
+      ['phone', 7],
+    ]);
+    expect(mapValueAfter(v3, { kind: 'removed', deviceId: 'phone', identityKey: k1 }, 8)).toBeUndefined();
+    expect(mapValueAfter(v3, { kind: 'removed', deviceId: 'tablet', identityKey: k2 }, 8)).toBeUndefined();
+    const v4 = mapValueAfter(v3, { kind: 'removed', deviceId: 'phone', identityKey: k2 }, 9)!;
+    expect(v4).toEqual({
+      statementIndex: 9,
+      devices: [{ deviceId: 'laptop', identityKey: k2, addedIndex: 5 }],
+    });
+    expect(decodeMapValue(encodeMapValue(v4))).toEqual(v4);
+  });
+
+  it("an epoch's statements fold to one final value per changed user, in log order", () => {
+    const current = new Map([['alice', value(1, ['phone', 1])]]);
+    const changes = mapEpochChanges(current, [
+      { index: 10, statement: { kind: 'added', userId: 'alice', deviceId: 'tablet', identityKey: k2 } },
+      { index: 11, statement: { kind: 'added', userId: 'bob', deviceId: 'laptop', identityKey: k1 } },
+      { index: 12, statement: { kind: 'removed', userId: 'alice', deviceId: 'phone', identityKey: key(1) } },
+      { index: 13, statement: { kind: 'removed', userId: 'carol', deviceId: 'x', identityKey: k1 } },
+    ]);
+    expect(
+      changes.map((c) => [c.userId, c.value.statementIndex, c.value.devices.map((d) => d.deviceId)]),
+    ).toEqual([
+      ['alice', 12, ['tablet']],
+      ['bob', 11, ['laptop']],
+    ]);
+    expect(current.get('alice')!.devices).toHaveLength(1);
   });
 });

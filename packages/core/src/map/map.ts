@@ -608,3 +608,67 @@ export class MapBuilder {
     return w.finish();
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// From directory statements to map values (§7.3 "batch update"; the relay's publishing and MAP-10's replay).
+
+/**
+ * The user's map value after a verified device statement at log index `logIndex` (§7.3): an addition puts the
+ * device (replacing an earlier key under the same device id); a removal drops the device if it holds exactly that
+ * key. Returns undefined when the statement changes nothing (a removal of a device or key the user does not have),
+ * so no new version is made for it.
+ */
+export function mapValueAfter(
+  prev: MapValue | undefined,
+  statement: {
+    readonly kind: 'added' | 'removed';
+    readonly deviceId: string;
+    readonly identityKey: Uint8Array;
+  },
+  logIndex: number,
+): MapValue | undefined {
+  const devices = prev?.devices ?? [];
+  if (statement.kind === 'added') {
+    const kept = devices.filter((d) => d.deviceId !== statement.deviceId);
+    const added = {
+      deviceId: statement.deviceId,
+      identityKey: statement.identityKey.slice(),
+      addedIndex: logIndex,
+    };
+    return { statementIndex: logIndex, devices: sortDevices([...kept, added]) };
+  }
+  const kept = devices.filter(
+    (d) => !(d.deviceId === statement.deviceId && equalBytes(d.identityKey, statement.identityKey)),
+  );
+  if (kept.length === devices.length) return undefined;
+  return { statementIndex: logIndex, devices: kept };
+}
+
+function sortDevices(devices: MapDevice[]): MapDevice[] {
+  return devices.sort((a, b) => compareBytes(asciiBytes(a.deviceId), asciiBytes(b.deviceId)));
+}
+
+/**
+ * Folds one epoch's verified device statements (in log order) into the users' current values: the batch that
+ * {@link MapBuilder.publish} takes, one final value per changed user. `current` is read, not modified.
+ */
+export function mapEpochChanges(
+  current: ReadonlyMap<string, MapValue>,
+  statements: readonly {
+    readonly index: number;
+    readonly statement: {
+      readonly kind: 'added' | 'removed';
+      readonly userId: string;
+      readonly deviceId: string;
+      readonly identityKey: Uint8Array;
+    };
+  }[],
+): { userId: string; value: MapValue }[] {
+  const changed = new Map<string, MapValue>();
+  for (const { index, statement } of statements) {
+    const prev = changed.get(statement.userId) ?? current.get(statement.userId);
+    const next = mapValueAfter(prev, statement, index);
+    if (next !== undefined) changed.set(statement.userId, next);
+  }
+  return [...changed].map(([userId, value]) => ({ userId, value }));
+}
