@@ -15,6 +15,7 @@ const SUITES = {
   'franking/stamp': 'bench/franking/stamp.ts',
   'cli/startup': 'bench/cli/startup.ts',
   access: 'bench/access/run.ts',
+  'kt-map': 'bench/kt-map/run.ts',
 };
 
 const args = process.argv.slice(2);

@@ -94,6 +94,17 @@ export type DirectoryErrorCode =
   | 'DIRECTORY_EPOCH_KEY_INVALID'
   | 'DIRECTORY_ENTRY_INVALID';
 
+/** The VRF (vrf/) and the key-transparency map (map/, docs/spec/directory.md §7). */
+export type MapErrorCode =
+  | 'VRF_KEY_INVALID'
+  | 'VRF_PROOF_INVALID'
+  | 'MAP_PROOF_MALFORMED'
+  | 'MAP_PROOF_INVALID'
+  | 'MAP_ENTRY_INVALID'
+  | 'MAP_VALUE_INVALID'
+  | 'MAP_MONITOR_INVALID'
+  | 'MAP_UPDATE_INVALID';
+
 export type ErrorCode =
   | CodecErrorCode
   | GroupErrorCode
@@ -102,7 +113,8 @@ export type ErrorCode =
   | EnvelopeErrorCode
   | FrankingErrorCode
   | WorkflowErrorCode
-  | DirectoryErrorCode;
+  | DirectoryErrorCode
+  | MapErrorCode;
 
 export interface OvertErrorOptions {
   /** The check ID from docs/SPEC.md that failed (e.g. `CAP-2`), where the failure protects a guarantee. */

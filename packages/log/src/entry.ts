@@ -39,6 +39,8 @@ export const ENTRY_TYPES = {
   shred: 11,
   /** A trustee's refusal to release, with its reason. */
   refusal: 12,
+  /** A map epoch's root: the key-transparency prefix tree's root, chained to the previous epoch (directory.md §7.5). */
+  map_root: 13,
 } as const;
 
 export type EntryTypeName = keyof typeof ENTRY_TYPES;

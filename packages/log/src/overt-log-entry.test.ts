@@ -1,5 +1,5 @@
 // Overt's log entry framing: u8 type ‖ body, the registry of types, the 65,535-byte limit, round trips and fuzz.
-import { DECISION_ENTRY_TYPE } from '@overt/core';
+import { DECISION_ENTRY_TYPE, MAP_ROOT_ENTRY_TYPE } from '@overt/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -24,7 +24,7 @@ function code(f: () => unknown): string | undefined {
 }
 
 describe('entry registry', () => {
-  it('has the twelve registered types with permanent codes', () => {
+  it('has the thirteen registered types with permanent codes', () => {
     expect(ENTRY_TYPES).toEqual({
       policy: 1,
       epoch_key: 2,
@@ -38,14 +38,16 @@ describe('entry registry', () => {
       unseal: 10,
       shred: 11,
       refusal: 12,
+      map_root: 13,
     });
     expect(entryTypeName(5)).toBe('request');
     expect(isEntryType(0)).toBe(false);
-    expect(isEntryType(13)).toBe(false);
+    expect(isEntryType(14)).toBe(false);
   });
 
   it('agrees with the decision type core repeats (core cannot import the log)', () => {
     expect(DECISION_ENTRY_TYPE).toBe(ENTRY_TYPES.decision);
+    expect(MAP_ROOT_ENTRY_TYPE).toBe(ENTRY_TYPES.map_root);
   });
 });
 
@@ -70,7 +72,7 @@ describe('entry framing', () => {
   it('rejects empty input and unregistered types', () => {
     expect(code(() => decodeEntry(new Uint8Array(0)))).toBe('ENTRY_MALFORMED');
     expect(code(() => decodeEntry(new Uint8Array([0, 1])))).toBe('ENTRY_TYPE');
-    expect(code(() => decodeEntry(new Uint8Array([13])))).toBe('ENTRY_TYPE');
+    expect(code(() => decodeEntry(new Uint8Array([14])))).toBe('ENTRY_TYPE');
     // biome-ignore lint/suspicious/noExplicitAny: testing a caller that bypasses the type
     expect(code(() => encodeEntry({ type: 99 as any, body: new Uint8Array(0) }))).toBe('ENTRY_TYPE');
   });

@@ -1,0 +1,3 @@
+export * from './constants.js';
+export * from './map.js';
+export * from './prefix-tree.js';
