@@ -64,6 +64,7 @@ import {
 } from './command.js';
 import { logLevel, serviceLogger } from './service-log.js';
 import { StateFile, StateFileError } from './state-file.js';
+import { Progress } from './tty.js';
 
 const LOG_KEY_FILE = 'log.key';
 const LOG_DB_FILE = 'log.db';
@@ -347,14 +348,20 @@ function tileFetcher(base: string): (path: string) => Promise<Uint8Array> {
  * every level must equal the one recomputed from them (tlog-tiles), and their root the checkpoint's. Returns the
  * number of tiles checked. Throws LogError (TILE_UNAVAILABLE, TILE_MALFORMED).
  */
-async function recomputeFromTiles(url: string, cp: VerifiedCheckpoint): Promise<number> {
+async function recomputeFromTiles(ctx: CommandContext, url: string, cp: VerifiedCheckpoint): Promise<number> {
   const reader = new TileHashReader(cp.size, tileFetcher(url));
   const tiles = tilesForSize(cp.size);
   const served = new Map<string, Uint8Array[]>();
-  for (let i = 0; i < tiles.length; i += 16) {
-    const batch = tiles.slice(i, i + 16);
-    const got = await Promise.all(batch.map((t) => reader.tile(t)));
-    for (const [j, t] of batch.entries()) served.set(tilePath(t), got[j]!);
+  const bar = Progress.for(ctx, 'hash tiles', tiles.length);
+  try {
+    for (let i = 0; i < tiles.length; i += 16) {
+      const batch = tiles.slice(i, i + 16);
+      const got = await Promise.all(batch.map((t) => reader.tile(t)));
+      for (const [j, t] of batch.entries()) served.set(tilePath(t), got[j]!);
+      bar.tick(batch.length);
+    }
+  } finally {
+    bar.end();
   }
   const leaves = tiles.filter((t) => t.level === 0).flatMap((t) => served.get(tilePath(t))!);
   if (leaves.length !== cp.size || !equalBytes(rootOfLeafHashes(leaves), cp.rootHash))
@@ -446,7 +453,7 @@ const verify: Command = {
     // OVD-1 (after-release.md §3): with the org's keys, the access workflow is read too and overdue seals listed.
     let overdue: OverdueLine[] | null = null;
     if (trust.access !== undefined) {
-      const view = await readLogView(url, result.checkpoint);
+      const view = await readLogView(ctx, url, result.checkpoint);
       if ('failure' in view) return reportFailure(ctx, trust.policy, view.failure);
       const { computeAccessStats } = await import('@overt/client');
       overdue = overdueLines(computeAccessStats(view, trust.access, now));
@@ -538,7 +545,7 @@ async function checkRemoteLog(ctx: CommandContext, url: string, policy: LogPolic
       age = requireFresh(result.checkpoint, policy.witnesses.quorum, Math.floor(Date.now() / 1000), {
         maxAgeSeconds: maxAge,
       }).ageSeconds;
-    tiles = await recomputeFromTiles(url, result.checkpoint);
+    tiles = await recomputeFromTiles(ctx, url, result.checkpoint);
   } catch (e) {
     if (!isLogError(e)) throw e;
     const kind =
@@ -571,17 +578,20 @@ function reportFailure(ctx: CommandContext, policy: LogPolicy, failure: VerifyFa
  * must be the checkpoint's root: the log view the access workflow is read from (after-release.md §5).
  */
 async function readLogView(
+  ctx: CommandContext,
   url: string,
   cp: VerifiedCheckpoint,
 ): Promise<{ checkpoint: VerifiedCheckpoint; entries: Uint8Array[] } | { failure: VerifyFailure }> {
   const get = tileFetcher(url);
   const bundles = entryBundlesForSize(cp.size);
   const entries: Uint8Array[] = [];
+  const bar = Progress.for(ctx, 'entry bundles', bundles.length);
   try {
     for (let i = 0; i < bundles.length; i += 16) {
       const batch = bundles.slice(i, i + 16);
       const got = await Promise.all(batch.map((b) => get(entryBundlePath(b))));
       for (const [j, b] of batch.entries()) entries.push(...decodeEntryBundle(got[j]!, b.width));
+      bar.tick(batch.length);
     }
     if (entries.length !== cp.size || !equalBytes(merkleTreeHash(entries), cp.rootHash))
       throw new LogError('MONITOR_ENTRIES_MISMATCH', 'the entry bundles do not hash to the checkpoint root', {
@@ -592,6 +602,8 @@ async function readLogView(
     return {
       failure: { kind: e.code === 'MONITOR_ENTRIES_MISMATCH' ? 'entries_mismatch' : 'unavailable', error: e },
     };
+  } finally {
+    bar.end();
   }
   return { checkpoint: cp, entries };
 }
@@ -763,7 +775,7 @@ const stats: Command = {
     const now = nowOption(ctx);
     const checked = await checkRemoteLog(ctx, url, trust.policy);
     if (checked.failure !== undefined) return reportFailure(ctx, trust.policy, checked.failure);
-    const view = await readLogView(url, checked.result.checkpoint);
+    const view = await readLogView(ctx, url, checked.result.checkpoint);
     if ('failure' in view) return reportFailure(ctx, trust.policy, view.failure);
     const { computeAccessStats } = await import('@overt/client');
     const s = computeAccessStats(view, trust.access, now);
