@@ -67,6 +67,7 @@ import {
   openProfile,
 } from './profile.js';
 import { recordShown } from './shown-log.js';
+import { Progress } from './tty.js';
 
 const ID_RE = /^[A-Za-z0-9._~-]{1,64}$/;
 
@@ -567,13 +568,31 @@ const send: Command = {
       // receives stays unread in the store for `overt read`.
       await p.client.receive();
       const conv = await conversationTo(p, to);
-      const sent =
-        bytes === undefined
-          ? await p.client.sendText(conv, ctx.positionals[0]!)
-          : // The file's own name goes with it, encrypted (client.md §4.8); never the directories above it.
-            await p.client.sendFile(conv, bytes, optionalString(ctx, 'type') ?? 'application/octet-stream', {
+      let sent: Awaited<ReturnType<typeof p.client.sendText>>;
+      if (bytes === undefined) sent = await p.client.sendText(conv, ctx.positionals[0]!);
+      else {
+        // The file's own name goes with it, encrypted (client.md §4.8); never the directories above it. A bar
+        // on a terminal while a large file is sealed and uploaded chunk by chunk (KiB).
+        const bar = Progress.for(ctx, 'uploading (KiB)', Math.ceil(bytes.length / 1024));
+        let shown = 0;
+        try {
+          sent = await p.client.sendFile(
+            conv,
+            bytes,
+            optionalString(ctx, 'type') ?? 'application/octet-stream',
+            {
               name: basename(file!),
-            });
+              onProgress: (done) => {
+                const kib = Math.ceil(done / 1024);
+                bar.tick(kib - shown);
+                shown = kib;
+              },
+            },
+          );
+        } finally {
+          bar.end();
+        }
+      }
       const messageId = toBase64Url(sent.messageId);
       emit(ctx, { ok: true, messageId, epoch: sent.epoch, bytes: bytes?.length }, `sent ${messageId}`);
       return EXIT_OK;

@@ -100,7 +100,20 @@ describe('OvertClient messaging', () => {
     const { conversationId } = await gina.client.createConversation(['hal']);
     await hal.client.sync();
     const file = randomBytes(10 * 1000 * 1000);
-    await gina.client.sendFile(conversationId, file, 'application/octet-stream');
+    // The upload reports its progress chunk by chunk, in order, up to the whole file (cli's `send --file` bar).
+    const progress: number[] = [];
+    let whole = 0;
+    await gina.client.sendFile(conversationId, file, 'application/octet-stream', {
+      onProgress: (done, total) => {
+        progress.push(done);
+        whole = total;
+      },
+    });
+    // The total is the encoded file content (the file with its type and name), done ends there.
+    expect(whole).toBeGreaterThanOrEqual(file.length);
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.at(-1)).toBe(whole);
     const [e] = await hal.client.sync();
     expect(e).toMatchObject({ kind: 'message', contentType: 'application/octet-stream' });
     expect(e?.kind === 'message' && equalBytes(e.payload, file)).toBe(true);

@@ -567,16 +567,17 @@ export class OvertClient {
   /**
    * Sends a file (any bytes, up to the relay's 64 MiB blob limit) with its content type and, optionally, its name:
    * both travel encrypted inside a FileContent (client.md §4.8); the envelope header says only
-   * {@link FILE_CONTENT_TYPE}. SDK_USAGE for a type or name the format cannot carry.
+   * {@link FILE_CONTENT_TYPE}. SDK_USAGE for a type or name the format cannot carry. `onProgress` is told the
+   * bytes sealed and uploaded so far when the file goes through a chunked blob (large files only).
    */
   sendFile(
     conversationId: Uint8Array,
     bytes: Uint8Array,
     contentType: string,
-    options: { name?: string } = {},
+    options: { name?: string; onProgress?: (done: number, total: number) => void } = {},
   ): Promise<SentMessage> {
     const content = encodeFileContent({ contentType, name: options.name ?? '', data: bytes });
-    return this.send(conversationId, content, FILE_CONTENT_TYPE);
+    return this.send(conversationId, content, FILE_CONTENT_TYPE, options.onProgress);
   }
 
   /**
@@ -1080,7 +1081,12 @@ export class OvertClient {
     this.names.set(convKey(conversationId), name);
   }
 
-  private send(conversationId: Uint8Array, payload: Uint8Array, contentType: string): Promise<SentMessage> {
+  private send(
+    conversationId: Uint8Array,
+    payload: Uint8Array,
+    contentType: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<SentMessage> {
     return this.exclusive(async () => {
       const conv = this.conversation(conversationId);
       for (let attempt = 0; ; attempt++) {
@@ -1111,6 +1117,7 @@ export class OvertClient {
           (await sealAndPut(this.transport, fields, payload, key, this.options.signingKey, {
             inlineMax: INLINE_ENVELOPE_MAX,
             blobChunkSize: BLOB_CHUNK_SIZE,
+            ...(onProgress !== undefined ? { onProgress } : {}),
           }));
         const transport: KeyTransport = {
           messageId: sealed.header.messageId,

@@ -27,6 +27,8 @@ export interface UploadLimits {
   readonly inlineMax: number;
   /** Relay blob chunk size (the relay accepts 64 KiB .. 1 MiB). */
   readonly blobChunkSize: number;
+  /** Called after each blob chunk of plaintext is sealed and uploaded: bytes of `payload` done, and its length. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** Core's sealing refusals (a field the header cannot carry, a payload too large) are the caller's. */
@@ -77,8 +79,10 @@ export async function sealAndPut(
   const out = new BlobChunker(transport, blobId, limits.blobChunkSize);
   // Feed the sealer one blob chunk of plaintext at a time: its ciphertext is slightly longer (a tag per
   // envelope chunk), so each step completes about one relay chunk.
-  for (let at = 0; at < payload.length; at += limits.blobChunkSize)
+  for (let at = 0; at < payload.length; at += limits.blobChunkSize) {
     await out.write(await sealing(() => sealer.update(payload.subarray(at, at + limits.blobChunkSize))));
+    limits.onProgress?.(Math.min(payload.length, at + limits.blobChunkSize), payload.length);
+  }
   const { ciphertextTail, ...head } = await sealing(() => sealer.finish());
   await out.write(ciphertextTail);
   const digest = await out.end();
