@@ -38,9 +38,19 @@ export function sealAdminKey(key: string, secret: ProfileSecret): string {
   }
 }
 
-/** Whether `text` is a sealed admin key file (JSON), rather than a plain signer key. */
+/**
+ * Whether `text` is a sealed admin key file (JSON naming this format), rather than a plain signer key. Any other
+ * JSON (a device profile, a policy) is neither: the caller says it is not an admin key without asking for a
+ * passphrase.
+ */
 export function isSealedAdminKey(text: string): boolean {
-  return text.trimStart().startsWith('{');
+  if (!text.trimStart().startsWith('{')) return false;
+  try {
+    const o = JSON.parse(text) as unknown;
+    return typeof o === 'object' && o !== null && (o as { format?: unknown }).format === ADMIN_KEY_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 /** Why a sealed admin key file could not be opened: `malformed` (not one) or `locked` (wrong passphrase). */

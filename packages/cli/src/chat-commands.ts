@@ -32,7 +32,7 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@overt/core';
-import { parseSignerKey, type SignerKey } from '@overt/log';
+import { parseSignerKey, SIGNATURE_TYPE_ED25519, type SignerKey } from '@overt/log';
 import { AdminKeyError, isSealedAdminKey, openAdminKey } from './admin-key.js';
 import {
   type Command,
@@ -109,8 +109,12 @@ export async function adminPassphrase(ctx: CommandContext, path: string): Promis
  * Reads the org admin's key from the file named by --admin-key (a plain signer key, or the sealed form of
  * `overt init`, admin-key.ts); a file that cannot be read is a usage error, a wrong passphrase exit 3.
  */
-export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
-  const path = requireString(ctx, 'admin-key');
+export function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
+  return readAdminKeyAt(ctx, requireString(ctx, 'admin-key'));
+}
+
+/** {@link readAdminKey} for the file at `path`; only an Ed25519 signer key is an org admin key. */
+export async function readAdminKeyAt(ctx: CommandContext, path: string): Promise<SignerKey> {
   let adminText: string;
   try {
     adminText = (await readFile(path, 'utf8')).trim();
@@ -128,11 +132,13 @@ export async function readAdminKey(ctx: CommandContext): Promise<SignerKey> {
     }
   }
   try {
-    return parseSignerKey(adminText);
+    const key = parseSignerKey(adminText);
+    if (key.type !== SIGNATURE_TYPE_ED25519) throw new Error('type');
+    return key;
   } catch {
     // The parser's message is not shown: it could quote the file, and the file may be some other secret.
     throw new UsageError(
-      `--admin-key ${path} is not an org admin key (npm start writes one to ./data/admin.key)`,
+      `--admin-key ${path} is not an org admin key (a signer key such as npm start's ./data/admin.key, or overt init's sealed file)`,
     );
   }
 }

@@ -9,26 +9,24 @@
  *              [--retention-days D] [--admin-key FILE] [--admin-passphrase-file FILE] [--relay-url URL]
  *   overt relay serve --data DIR [--port N] [--host H] [--log-level L] [--db-schema S]   (DATABASE_URL: PostgreSQL)
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fromBase64, type RequesterEntry, toBase64 } from '@overt/core';
 import {
   formatSignerKey,
   generateSignerKey,
-  parseSignerKey,
   parseVerifierKey,
   SIGNATURE_TYPE_ED25519,
   type SignerKey,
 } from '@overt/log';
-import { AdminKeyError, isSealedAdminKey, openAdminKey, sealAdminKey } from './admin-key.js';
-import { adminPassphrase } from './chat-commands.js';
+import { sealAdminKey } from './admin-key.js';
+import { readAdminKeyAt } from './chat-commands.js';
 import {
   type Command,
   type CommandContext,
   EXIT_FAILED,
   EXIT_OK,
   emit,
-  fileReason,
   intOption,
   LockedError,
   optionalString,
@@ -145,31 +143,7 @@ async function adminKeyOf(
 ): Promise<{ key: SignerKey; path: string | undefined }> {
   const path = optionalString(ctx, 'admin-key');
   if (path === undefined) return { key: generateSignerKey(`${org}/admin`, SIGNATURE_TYPE_ED25519), path };
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (e) {
-    throw new UsageError(`cannot read --admin-key ${path}: ${fileReason(e)}`);
-  }
-  if (isSealedAdminKey(text)) {
-    const passphrase = await adminPassphrase(ctx, path);
-    try {
-      return { key: openAdminKey(text, { kind: 'passphrase', passphrase }), path };
-    } catch (e) {
-      if (e instanceof AdminKeyError && e.reason === 'locked')
-        throw new LockedError(`the passphrase does not open the admin key ${path}`);
-      throw new UsageError(`--admin-key ${path} is not a sealed org admin key`);
-    }
-  }
-  try {
-    const k = parseSignerKey(text);
-    if (k.type !== SIGNATURE_TYPE_ED25519) throw new Error('type');
-    return { key: k, path };
-  } catch {
-    throw new UsageError(
-      `--admin-key ${path} is not an org admin key (a signer key, or overt init's sealed file)`,
-    );
-  }
+  return { key: await readAdminKeyAt(ctx, path), path };
 }
 
 function days(ctx: CommandContext, name: string, fallbackMs: number, max = 36_500): number {

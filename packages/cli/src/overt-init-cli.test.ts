@@ -330,7 +330,7 @@ describe('overt init and the services on their own', () => {
     ]);
     expect(badTrustee.code).toBe(2);
     expect(line(badTrustee)).toBe('overt init: --trustee: the signing key is not base64');
-    const k = 'A'.repeat(43) + '=';
+    const k = `${'A'.repeat(43)}=`;
     const tooMany = await runInProcess([
       'init',
       '--data',
