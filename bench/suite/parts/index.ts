@@ -1,0 +1,24 @@
+/**
+ * Every part of the benchmark suite, in the order `npm run bench` runs them (the cheapest first, the relay and
+ * the warrant last). A part's name is what `npm run bench -- <name>` selects.
+ */
+import type { Part } from '../part.js';
+import { mls, relayE2e } from './client.js';
+import { coreCapsule, coreDkg, coreEnvelope } from './core.js';
+import { logMerkle, logService } from './log.js';
+import { access, cliStartup, frankingStamp } from './other.js';
+import { relayCapacity } from './relay.js';
+
+export const PARTS: readonly Part[] = [
+  coreCapsule,
+  coreEnvelope,
+  coreDkg,
+  logMerkle,
+  logService,
+  mls,
+  relayE2e,
+  relayCapacity,
+  frankingStamp,
+  cliStartup,
+  access,
+];
