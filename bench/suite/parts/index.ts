@@ -8,6 +8,7 @@ import { coreCapsule, coreDkg, coreEnvelope } from './core.js';
 import { logMerkle, logService } from './log.js';
 import { access, cliStartup, frankingStamp } from './other.js';
 import { relayCapacity } from './relay.js';
+import { scaleMessage } from './scale.js';
 
 export const PARTS: readonly Part[] = [
   coreCapsule,
@@ -21,4 +22,5 @@ export const PARTS: readonly Part[] = [
   frankingStamp,
   cliStartup,
   access,
+  scaleMessage,
 ];
