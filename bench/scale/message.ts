@@ -1,6 +1,7 @@
 /**
  * Message-size curve, one point: `npx tsx bench/scale/message.ts --bytes N [--repeats R] [--min-ms MS]` prints
- * one JSON line (bench/scale/point.ts). Seal and open throughput (MB/s, wall clock) of one envelope of N bytes,
+ * one JSON line (bench/scale/point.ts). Seal and open throughput (MB per second of this process's CPU time, every
+ * thread: point.ts) of one envelope of N bytes,
  * and the process's peak RSS, which must stay flat as N grows: up to 1 MiB the message is sealed and opened in
  * memory (sealEnvelope / openEnvelope, what a client does with a message); above, it is streamed from a source
  * that never holds the payload, through EnvelopeSealer into a file, and back through EnvelopeOpener in 1 MiB

@@ -6,9 +6,9 @@ import type { Part } from '../part.js';
 import { mls, relayE2e } from './client.js';
 import { coreCapsule, coreDkg, coreEnvelope } from './core.js';
 import { logMerkle, logService } from './log.js';
-import { access, cliStartup, frankingStamp } from './other.js';
+import { access, cliStartup, frankingStamp, scaleWarrant } from './other.js';
 import { relayCapacity } from './relay.js';
-import { scaleMessage } from './scale.js';
+import { scaleGroup, scaleLog, scaleMessage, scaleTrustees } from './scale.js';
 
 export const PARTS: readonly Part[] = [
   coreCapsule,
@@ -23,4 +23,8 @@ export const PARTS: readonly Part[] = [
   cliStartup,
   access,
   scaleMessage,
+  scaleLog,
+  scaleGroup,
+  scaleTrustees,
+  scaleWarrant,
 ];

@@ -148,3 +148,27 @@ export const access: Part = {
     };
   },
 };
+
+export const scaleWarrant: Part = {
+  name: 'scale/warrant',
+  description:
+    'a warrant end to end by its size, 10^2 to 10^4 envelopes: envelopes/s against the bound, peak RSS',
+  quickByDefault: false,
+  async run(ctx) {
+    // 10^5 envelopes (≈ 45 minutes here) is the access part's own full run: `npx tsx bench/access/run.ts`.
+    const sizes = ctx.quick ? [100, 1100] : [100, 1000, 10_000];
+    const set = new FigureSet(this.name, commandOf(this.name));
+    const docs: AccessDoc[] = [];
+    for (const n of sizes) {
+      ctx.log(`${n} envelopes …`);
+      const doc = (await runScript('bench/access/run.ts', [
+        '--envelopes',
+        String(n),
+        '--quick',
+      ])) as AccessDoc;
+      docs.push(doc);
+      accessFigures(set, doc, { x: n });
+    }
+    return { figures: set.figures, raw: { runs: docs } };
+  },
+};

@@ -106,3 +106,58 @@ export const scaleMessage = scalePart({
     format: bytes,
   },
 });
+
+const count = (x: number) => x.toLocaleString('en-US');
+
+export const scaleLog = scalePart({
+  name: 'scale/log',
+  description:
+    'log service by log size, 10^3 to 10^6 entries: durable appends/s, proof generation, size, RSS',
+  script: 'bench/scale/log.ts',
+  // 10^7 entries is ≈ 5 minutes of appends alone here: left out of the suite (run the point script with
+  // --entries 10000000).
+  points: { full: [1e3, 1e4, 1e5, 1e6], quick: [1e3, 1e4, 1e5] },
+  args: (x, quick) => [
+    '--entries',
+    String(x),
+    '--repeats',
+    quick ? '2' : '3',
+    '--min-ms',
+    quick ? '150' : '300',
+  ],
+  curve: { id: 'log', title: 'Log service by log size', x_label: 'entries in the log', format: count },
+  quickByDefault: false,
+});
+
+export const scaleGroup = scalePart({
+  name: 'scale/group',
+  description:
+    'MLS through Overt by group size, 2 to 500 members: commit, join, process a commit, send, receive',
+  script: 'bench/scale/group.ts',
+  points: { full: [2, 5, 10, 50, 100, 500], quick: [2, 10, 100] },
+  args: (x, quick) => [
+    '--members',
+    String(x),
+    '--repeats',
+    quick ? '2' : '3',
+    '--min-ms',
+    quick ? '100' : '300',
+  ],
+  curve: { id: 'group', title: 'MLS by group size', x_label: 'members (one device each)', format: count },
+  quickByDefault: false,
+});
+
+export const scaleTrustees = scalePart({
+  name: 'scale/trustees',
+  description: 'DKG, share verification and combine by trustee count n = 3 to 15 (k a majority)',
+  script: 'bench/scale/trustees.ts',
+  points: { full: [3, 5, 7, 9, 11, 13, 15], quick: [3, 7, 15] },
+  args: (x, quick) => ['--n', String(x), '--repeats', quick ? '2' : '3', '--min-ms', quick ? '100' : '300'],
+  curve: {
+    id: 'trustees',
+    title: 'Trustees by count n (k = ⌊n/2⌋ + 1)',
+    x_label: 'trustees n',
+    format: (x) => `n = ${x}`,
+  },
+  quickByDefault: false,
+});
