@@ -53,11 +53,10 @@ export interface Figure {
 /** A measurement before it is named and related: the samples (one per repeat), or one value. */
 export type Samples = number | readonly number[];
 
-export function round(x: number, digits = 4): number {
-  if (!Number.isFinite(x)) return x;
-  const magnitude = Math.abs(x) >= 1 ? Math.floor(Math.log10(Math.abs(x))) + 1 : 1;
-  const f = 10 ** Math.max(0, digits - magnitude + 2);
-  return Math.round(x * f) / f;
+/** `x` to `digits` significant digits (ratios keep their relative precision however small they are). */
+export function round(x: number, digits = 6): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  return Number(x.toPrecision(digits));
 }
 
 export function median(xs: readonly number[]): number {

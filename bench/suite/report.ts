@@ -71,9 +71,7 @@ export function generate(
     );
     for (const f of figs) {
       const name = f.name.slice(p.name.length + 2);
-      const base = f.baseline
-        ? `${cell(f.baseline.name)}: ${num(f.baseline.value)} ${f.baseline.unit}`
-        : '— (itself a baseline or limit)';
+      const base = f.baseline ? `${cell(f.baseline.name)}: ${num(f.baseline.value)} ${f.baseline.unit}` : '—';
       const note = f.note ? `<br><sub>${cell(f.note)}</sub>` : '';
       lines.push(
         `| ${cell(name)}${note} | ${valueCell(f)} | ${targetCell(f)} | ${base} | ${f.ratio === null ? '' : num(f.ratio)} | \`${f.command}\` |`,

@@ -29,7 +29,7 @@ export function scalePart(spec: ScaleSpec): Part {
       const set = new FigureSet(spec.name, commandOf(spec.name));
       const points: Point[] = [];
       for (const x of ctx.quick ? spec.points.quick : spec.points.full) {
-        ctx.log(`${spec.curve.x_label} = ${spec.curve.format(x)} …`);
+        ctx.log(`${spec.curve.x_label}: ${spec.curve.format(x)} …`);
         const p = (await runScript(spec.script, spec.args(x, ctx.quick))) as Point;
         points.push(p);
         const at = spec.curve.format(x);
