@@ -153,7 +153,7 @@ export function renderCurve(c: Curve): string {
     }
     out.push(
       `<line x1="${W - M.right + 12}" y1="${legendY}" x2="${W - M.right + 32}" y2="${legendY}" stroke="${colour}" stroke-width="2"/>`,
-      `<text x="${W - M.right + 38}" y="${legendY}" dominant-baseline="middle">${esc(name)}</text>`,
+      `<text x="${W - M.right + 38}" y="${legendY}" dominant-baseline="middle">${esc(shorten(name, 24))}</text>`,
     );
     legendY += 18;
     const based = figs.filter((f) => f.baseline && f.baseline.unit === f.unit);
