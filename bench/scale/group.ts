@@ -115,7 +115,7 @@ const ms = (samples: number[], baseline: string, note?: string) => ({
 printPoint({
   x: N,
   series: {
-    [`commit adding the other members`]: ms(
+    'commit adding the other members': ms(
       commit,
       X,
       `adds N − 1 = ${N - 1} members to a group of one, with the Welcome`,
