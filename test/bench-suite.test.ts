@@ -116,7 +116,7 @@ describe('npm run bench -- --quick', () => {
     const results = JSON.parse(readFileSync(out, 'utf8'));
     expect(checkResults(results)).toEqual([]);
     expect(results.quick).toBe(true);
-    expect(results.parts.map((p: { name: string }) => p.name)).toEqual(QUICK_TEST_PARTS);
+    expect(results.parts.map((p: { name: string }) => p.name).sort()).toEqual([...QUICK_TEST_PARTS].sort());
     for (const p of QUICK_TEST_PARTS) {
       expect(results.parts.find((x: { name: string }) => x.name === p).status).toBe('ok');
       expect(results.figures.some((f: { part: string }) => f.part === p)).toBe(true);

@@ -7,6 +7,7 @@
 #                                                         write a config in DIR, register USERS (default 48) users
 #                                                         u0..u{USERS-1} (password "pw") on bench.localhost, start
 #                                                         the server on 127.0.0.1:PORT and wait until it listens
+#   bench/peers/setup.sh pid prosody|ejabberd DIR         print the server's process id
 #   bench/peers/setup.sh stop prosody|ejabberd DIR        stop it (DIR can then be removed)
 #
 # What makes the comparison fair (the list): TLS off for everyone (c2s on 127.0.0.1 without STARTTLS,
@@ -86,7 +87,8 @@ EOF
     for ((i = 0; i < users; i++)); do
       prosodyctl --config "$dir/prosody.cfg.lua" register "u$i" "$HOST" pw >/dev/null
     done
-    nohup prosody --config "$dir/prosody.cfg.lua" >"$dir/stdout.log" 2>&1 &
+    # As the prosody user (run as root, prosody refuses); setpriv execs, so $! is the server's own pid.
+    nohup setpriv --reuid prosody --regid prosody --init-groups prosody --config "$dir/prosody.cfg.lua" >"$dir/stdout.log" 2>&1 &
     echo $! >"$dir/server.pid"
     ;;
   ejabberd)
@@ -155,6 +157,18 @@ EOF
   echo "$server did not start; see $dir" >&2
   exit 1
   ;;
+pid)
+  # The server's own process id (for its CPU time in /proc/<pid>/stat).
+  server=$2
+  dir=$(realpath -m "$3")
+  case "$server" in
+  prosody) cat "$dir/server.pid" ;;
+  ejabberd)
+    port=$(sed -n 's/^  - port: //p' "$dir/ejabberd.yml")
+    pgrep -u ejabberd -f -- "-s?name ejabberd-bench-$port@localhost" | head -1
+    ;;
+  esac
+  ;;
 stop)
   server=$2
   dir=$(realpath -m "$3")
@@ -170,7 +184,7 @@ stop)
   esac
   ;;
 *)
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac

@@ -7,6 +7,7 @@ import { mls, relayE2e } from './client.js';
 import { coreCapsule, coreDkg, coreEnvelope } from './core.js';
 import { logMerkle, logService } from './log.js';
 import { access, cliStartup, frankingStamp, scaleWarrant } from './other.js';
+import { peers } from './peers.js';
 import { relayCapacity } from './relay.js';
 import { scaleGroup, scaleLog, scaleMessage, scaleTrustees } from './scale.js';
 
@@ -19,6 +20,7 @@ export const PARTS: readonly Part[] = [
   mls,
   relayE2e,
   relayCapacity,
+  peers,
   frankingStamp,
   cliStartup,
   access,
