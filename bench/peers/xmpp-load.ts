@@ -6,6 +6,7 @@
  * to last delivery), p50/p99 send → delivery, and the server's CPU per message from /proc/<pid>/stat.
  *
  *   npx tsx bench/peers/xmpp-load.ts --port P [--pairs S] [--messages M] [--window W] [--server-pid PID]
+ *     [--timeout-s T]
  *
  * A minimal client of its own (stream, SASL PLAIN, resource binding, presence, <message/>): enough for a load
  * generator, not a general XMPP library. Users u0 … u{2S−1} with password "pw" on bench.localhost (setup.sh).
@@ -23,6 +24,7 @@ const PAIRS = arg('--pairs', 6);
 const MESSAGES = arg('--messages', 150);
 const WINDOW = arg('--window', 128);
 const SERVER_PID = arg('--server-pid', 0);
+const TIMEOUT_S = arg('--timeout-s', 900);
 const BODY = 'x'.repeat(200);
 
 const header = `<?xml version='1.0'?><stream:stream to='${HOST}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
@@ -151,9 +153,9 @@ const done = new Promise<void>((resolve) => {
 const cpu0 = cpuMs(SERVER_PID);
 const t0 = performance.now();
 const timeout = setTimeout(() => {
-  console.error(`xmpp-load: ${delivered}/${total} delivered after 120 s`);
+  console.error(`xmpp-load: ${delivered}/${total} delivered after ${TIMEOUT_S} s`);
   process.exit(1);
-}, 120_000);
+}, TIMEOUT_S * 1000);
 await done;
 clearTimeout(timeout);
 const cpu = cpuMs(SERVER_PID) - cpu0;
