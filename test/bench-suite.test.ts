@@ -1,7 +1,7 @@
 // The benchmark suite (issue #13): `npm run bench -- --quick` writes a results file that validates against
 // bench/results.schema.json (its shape, never its numbers: tests never assert on speed), and the checker refuses
-// what does not. The whole quick suite takes 2–4 minutes on the shared 2-core machine, too long for CI, so the
-// run here is the designated subset QUICK_TEST_PARTS: one part of each kind — harness samples (franking/stamp),
+// what does not. The whole quick suite takes several minutes (15 on the shared 2-core machine under the other
+// engineers' load), too long for CI, so the run here is the designated subset QUICK_TEST_PARTS (≈ 45 s): one part of each kind — harness samples (franking/stamp),
 // whole runs repeated as child processes (log/service), and a scaling curve (scale/message).
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
