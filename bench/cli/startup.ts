@@ -72,7 +72,9 @@ const median = (xs: number[]) => {
   return Math.round(s[Math.floor(s.length / 2)]! * 10) / 10;
 };
 
-async function series(run: () => Promise<Timing>): Promise<{ firstOutputMs: number; exitMs: number }> {
+async function series(
+  run: () => Promise<Timing>,
+): Promise<{ firstOutputMs: number; exitMs: number; firstOutputSamplesMs: number[] }> {
   const firsts: number[] = [];
   const exits: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -80,7 +82,12 @@ async function series(run: () => Promise<Timing>): Promise<{ firstOutputMs: numb
     firsts.push(t.firstOutputMs);
     exits.push(t.exitMs);
   }
-  return { firstOutputMs: median(firsts), exitMs: median(exits) };
+  // Every run's first output too: the spread bench/suite reports around the median.
+  return {
+    firstOutputMs: median(firsts),
+    exitMs: median(exits),
+    firstOutputSamplesMs: firsts.map((x) => Math.round(x * 10) / 10),
+  };
 }
 
 function startSystem(data: string): Promise<{ relay: string; system: ChildProcess }> {
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
     ).conversation as string;
 
     const baseline = await series(() => timed(['-e', '']));
-    const modes: Record<string, Record<string, { firstOutputMs: number; exitMs: number }>> = {};
+    const modes: Record<string, Record<string, Awaited<ReturnType<typeof series>>>> = {};
     for (const [mode, env] of [
       ['bundle', {}],
       ['dist (unbundled)', { OVERT_BENCH_ENTRY: DIST }],
@@ -185,6 +192,7 @@ async function main(): Promise<void> {
         {
           runs: RUNS,
           baselineNodeStartMs: baseline.firstOutputMs,
+          baselineNodeStartSamplesMs: baseline.firstOutputSamplesMs,
           modes: Object.fromEntries(
             Object.entries(modes).map(([m, cmds]) => [
               m,

@@ -81,6 +81,7 @@ async function measureAsync(
     ms_per_op: Math.round(1e5 / opsPerS) / 100,
     calls,
     ops_per_call: 1,
+    samples_ops_per_s: rates.map((x) => Math.round(x * 100) / 100),
     ...options.extra,
   };
   return options.baseline ? withBaseline(r, options.baseline) : r;

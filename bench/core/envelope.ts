@@ -97,6 +97,7 @@ async function compareAsync(entries: readonly AsyncEntry[], baseline: Result | '
       us_per_op: round(1e6 / ops, 2),
       calls: calls[i]!,
       ops_per_call: 1,
+      samples_ops_per_s: rates[i]!.map((x) => round(x, 1)),
     };
     if (!(baseline === 'first' && i === 0))
       r.baseline = {

@@ -36,6 +36,8 @@ export interface Result {
   /** Calls of `fn` timed across all samples. */
   calls: number;
   ops_per_call: number;
+  /** Every timed sample's rate (ops/s), in the order measured: the spread around the median (bench/suite). */
+  samples_ops_per_s?: number[];
   /** Present when a baseline was given. */
   baseline?: {
     name: string;
@@ -109,6 +111,7 @@ export function measure(name: string, fn: () => unknown, options: MeasureOptions
     us_per_op: round(1e6 / opsPerS, 2),
     calls,
     ops_per_call: opsPerCall,
+    samples_ops_per_s: rates.map((r) => round(r, 1)),
   };
   return options.baseline ? withBaseline(result, options.baseline) : result;
 }
@@ -145,7 +148,11 @@ export function compare(
   const merged = rounds.map(({ results }): Result => {
     const sorted = [...results].sort((a, b) => a.ops_per_s - b.ops_per_s);
     const median = sorted[Math.floor(sorted.length / 2)]!;
-    return { ...median, calls: results.reduce((n, r) => n + r.calls, 0) };
+    return {
+      ...median,
+      calls: results.reduce((n, r) => n + r.calls, 0),
+      samples_ops_per_s: results.map((r) => r.ops_per_s),
+    };
   });
   const base = options.baseline ?? merged[0]!;
   return merged.map((r) => withBaseline(r, base));

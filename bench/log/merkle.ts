@@ -35,8 +35,9 @@ const minMs = quick ? 100 : 300;
 const a = new Uint8Array(32).fill(1);
 const b = new Uint8Array(32).fill(2);
 
-// A tree of 2^20 + 12345 leaves, every complete subtree stored in memory.
-const N = 2 ** 20 + 12345;
+// A tree of 2^20 + 12345 leaves (or `--leaves N`, at least 1,000), every complete subtree stored in memory.
+const leavesArg = process.argv.indexOf('--leaves');
+const N = leavesArg > 0 ? Math.max(1000, Number(process.argv[leavesArg + 1])) : 2 ** 20 + 12345;
 const nodes = new Map<number, Uint8Array>();
 const key = (level: number, index: number) => level * 2 ** 40 + index;
 const range = CompactRange.empty();
@@ -65,7 +66,7 @@ const append = measure(
 );
 append.model_cost = 1; // one merge per append on average
 
-const idx = 777777;
+const idx = leavesArg > 0 ? Math.floor(N * 0.74) : 777777;
 const incl = await inclusionProof(idx, N, reader);
 const verifyIncl = measure(
   `verifyInclusion (size ${N}, ${incl.length} hashes)`,
@@ -76,7 +77,7 @@ const verifyIncl = measure(
 );
 verifyIncl.model_cost = incl.length;
 
-const m = 500001;
+const m = leavesArg > 0 ? Math.floor(N * 0.477) | 1 : 500001;
 const cons = await consistencyProof(m, N, reader);
 const rangeM = CompactRange.empty();
 rangeM.appendAll(leaves.slice(0, m));

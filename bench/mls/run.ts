@@ -230,6 +230,8 @@ console.log(
       payload_bytes: 81,
       baseline: 'ts_mls_default',
       results,
+      // Every round's figure (the medians above are taken over these): the spread, for bench/suite.
+      samples,
       ratios,
       wrapper_overhead: {
         // The wrapper alone, with the crypto provider held equal.

@@ -355,9 +355,23 @@ async function runSize(variants: readonly Variant[], size: number) {
   const floor = byName.capsule_only!;
   const groupCost = (f: Figures) => 1000 / f.group_messages_per_s_one_core;
   const parts = full.parts_us!;
+  // The group's cost per message (sender + every recipient, µs) in 5 consecutive blocks of the interleaved
+  // messages: the spread bench/suite reports around each mean.
+  const BLOCKS = 5;
+  const blocks = Object.fromEntries(
+    variants.map((v, j) => {
+      const xs = samples[j]!;
+      const per = Math.ceil(xs.length / BLOCKS);
+      const out: number[] = [];
+      for (let b = 0; b < xs.length; b += per)
+        out.push(round(mean(xs.slice(b, b + per).map((x) => x.sender + sum(x.recipients))) * 1000));
+      return [v.name, out];
+    }),
+  );
   return {
     payload_bytes: size,
     results: byName,
+    group_us_per_message_by_block: blocks,
     overhead_vs_ts_mls: {
       sender: overhead(full.sender_us_per_message, base.sender_us_per_message),
       recipient: overhead(full.recipient_us_per_message, base.recipient_us_per_message),
