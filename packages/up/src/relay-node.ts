@@ -30,6 +30,7 @@ import { StandaloneError } from './errors.js';
 import { readDeployment } from './init.js';
 import { lockDataDir } from './lock.js';
 import { loadRelayKeys } from './relay-keys.js';
+import { stopRelay } from './relay-stop.js';
 import { loadState } from './system.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
@@ -160,14 +161,7 @@ export async function startRelayNode(o: RelayNodeOptions): Promise<RunningRelayN
       now,
       ...(o.requestLog !== undefined ? { requestLog: o.requestLog } : {}),
     });
-    cleanups.push(async () => {
-      const server = relay.app.server;
-      const force = setTimeout(() => server.closeAllConnections(), 1_000);
-      force.unref();
-      server.closeIdleConnections();
-      await relay.stop();
-      clearTimeout(force);
-    });
+    cleanups.push(() => stopRelay(relay));
     const health = async (): Promise<RelayHealth> => {
       let store = false;
       let policy: number | null = null;

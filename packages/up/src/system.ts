@@ -44,6 +44,7 @@ import { writeFileAtomic } from './files.js';
 import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { loadRelayKeys } from './relay-keys.js';
+import { stopRelay } from './relay-stop.js';
 import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
@@ -394,15 +395,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       now,
       ...(options.requestLog !== undefined ? { requestLog: options.requestLog } : {}),
     });
-    cleanups.push(async () => {
-      // A client holding a connection open (keep-alive, or a response it never read) must not hold up the stop.
-      const server = relay.app.server;
-      const force = setTimeout(() => server.closeAllConnections(), 1_000);
-      force.unref();
-      server.closeIdleConnections();
-      await relay.stop();
-      clearTimeout(force);
-    });
+    cleanups.push(() => stopRelay(relay));
     relay.app.get('/.well-known/overt', async (_req, reply) => {
       // The document names the listening URL, so it exists only once the relay listens.
       if (wellKnown === undefined) return reply.code(503).header('retry-after', '1').send();
