@@ -4,34 +4,12 @@
 // requester's opened bundles and plaintexts all equal to what was sealed, the evidence bundle written and
 // verified with every message verified, the batch-verification MSM comparison with equal outcomes, and the bound.
 // No assertion on any timing (common rules: tests never assert on speed).
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { spawnChild } from './children.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnChild(process.execPath, ['--import', 'tsx', 'bench/access/run.ts', ...args], {
-    cwd: root,
-    stdio: 'pipe',
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runBench } from './run-bench.js';
 
 describe('bench/access', () => {
   it('runs a 1,100-envelope warrant: bundles sealed and opened, every plaintext checked, the evidence bundle verified', async () => {
-    const r = await runBench(['--envelopes', '1100', '--quick']);
+    const r = await runBench('bench/access/run.ts', ['--envelopes', '1100', '--quick']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.suite).toBe('access');

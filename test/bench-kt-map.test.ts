@@ -2,34 +2,12 @@
 // baselines, one point of the curve (its lookup proofs verified inside the bench before they are measured), the
 // owner-monitoring steps for three epoch intervals and a monitoring proof whose rebuilt root is the published one.
 // No assertion on any timing (common rules: tests never assert on speed).
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { spawnChild } from './children.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function runBench(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnChild(process.execPath, ['--import', 'tsx', 'bench/kt-map/run.ts', ...args], {
-    cwd: root,
-    stdio: 'pipe',
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runBench } from './run-bench.js';
 
 describe('bench/kt-map', () => {
   it('reports the curve, the monitoring figures and the baselines for a 1,000-label map', async () => {
-    const r = await runBench(['--quick', '--max', '1000']);
+    const r = await runBench('bench/kt-map/run.ts', ['--quick', '--max', '1000']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.suite).toBe('kt-map');
