@@ -200,8 +200,12 @@ describe('trustee ceremony (access.md §7)', () => {
         return payload;
       },
     };
-    const parties = vs.map((v, i) => party(v.vault, mailbox, log, epochs, i === 2 ? cheat : undefined));
-    await drive(parties, () => allHold(parties.slice(0, 2), epochs));
+    // Phases of 4 s, not 1.5: the honest wait out the complaint phase for a justification that never comes, and on
+    // a loaded machine (CI, several test files at once) a short phase could end before an honest message arrives.
+    const parties = vs.map((v, i) =>
+      party(v.vault, mailbox, log, epochs, i === 2 ? cheat : undefined, 4_000),
+    );
+    await drive(parties, () => allHold(parties.slice(0, 2), epochs), 50_000);
     // The cheater saw itself answer the complaint: its transcript differs, it confirms nothing, holds no share.
     expect(await parties[2]!.vault.share(700)).toBeUndefined();
     const finished = parties[0]!.events.find((e) => e.type === 'finished');
