@@ -17,6 +17,7 @@ import {
   isClientError,
   type Notice,
   RelayTransport,
+  recordedMembers,
   TEXT_CONTENT_TYPE,
   validConversationName,
 } from '@overt/client';
@@ -414,12 +415,23 @@ const chatList: Command = {
       const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Received events stay unread in the store (client.md §4.3) for `overt read`.
       await p.client.receive();
+      // CLI-O1 (after-release.md §8.5): the recorded group comes from the policy on the verified log view.
+      const policy = (await p.client.kt.log.accessPolicy())?.policy;
       const chats = p.client.conversationIds().map((id) => {
         const name = p.client.conversationName(id);
+        const members = p.client.members(id);
+        const recorded =
+          policy === undefined
+            ? []
+            : recordedMembers(
+                policy,
+                members.map((m) => m.userId),
+              );
         return {
           conversation: toBase64Url(id),
           ...(name !== undefined ? { name } : {}),
-          members: p.client.members(id),
+          members,
+          ...(recorded.length > 0 ? { recorded } : {}),
         };
       });
       emit(
@@ -432,7 +444,7 @@ const chatList: Command = {
                 (c) =>
                   `${c.conversation}  ${c.name !== undefined ? `"${printable(c.name)}"  ` : ''}${printable(
                     c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', '),
-                  )}`,
+                  )}${c.recorded !== undefined ? `  [recorded: ${printable(c.recorded.join(', '))}]` : ''}`,
               )
               .join('\n'),
       );

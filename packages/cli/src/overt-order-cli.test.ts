@@ -4,7 +4,7 @@
  * trustees; in-process OvertClients for the users.
  *
  *   1. the admin puts ann in the recorded group (`overt order recorded --add ann`: policy serial 2, body version 2);
- *   2. the requester files a standing order over ann ending in ~30 s; trustees 1 and 2 approve it; ann and ben talk,
+ *   2. the requester files a standing order over ann ending in ~40 s; trustees 1 and 2 approve it; ann and ben talk,
  *      cat and dan talk; the relay executes batches as messages arrive, the trustees release them, and
  *      `overt order archive` holds ann's and ben's messages — and never cat's or dan's (not recorded);
  *   3. a renewal (`--renews`) starting at the first order's end, approved again by k trustees, carries the
@@ -122,8 +122,8 @@ describe('standing orders end to end (after-release.md §8)', () => {
     await ben.client.sync();
     await dan.client.sync();
 
-    // 2. An order over ann, ending in ~30 s, approved by trustees 1 and 2.
-    const end1 = Date.now() + 30_000;
+    // 2. An order over ann, ending in ~40 s, approved by trustees 1 and 2.
+    const end1 = Date.now() + 40_000;
     const order = (extra: string[]) => [
       'order',
       'file',
@@ -155,6 +155,7 @@ describe('standing orders end to end (after-release.md §8)', () => {
     const pending = await ok(['order', 'status', id1, ...base()]);
     expect(pending).toMatchObject({ state: 'pending', approvals: 0, threshold: 2, totals: { batches: 0 } });
     await approve(id1);
+    expect(await ok(['order', 'status', id1, ...base()])).toMatchObject({ state: 'in-force', approvals: 2 });
 
     await ann.client.sendText(annBen, 'buy 100 at 42');
     await ben.client.sync();
@@ -169,8 +170,6 @@ describe('standing orders end to end (after-release.md §8)', () => {
     const raw = readFileSync(join(dir1, 'messages.bin'));
     expect(raw.includes(Buffer.from('buy 100 at 42'))).toBe(false);
     expect(existsSync(join(dir1, 'batch-0', 'case.json'))).toBe(true);
-    const inForce = await ok(['order', 'status', id1, ...base()]);
-    expect(inForce).toMatchObject({ state: 'in-force', approvals: 2 });
 
     // 3. The renewal starts at the first order's end; k approvals again.
     const renewed = await ok(order(['--renews', id1, '--until', new Date(end1 + 3_600_000).toISOString()]));
