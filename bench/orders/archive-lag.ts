@@ -1,0 +1,304 @@
+/**
+ * bench/orders: how far the compliance archive trails live traffic under a standing order
+ * (docs/spec/after-release.md §8.4; issue #11: target under 10 s at 100 recorded messages/s).
+ *
+ * Against real processes: `scripts/start.mjs` (relay, log, two witnesses, three trustee daemons, each its own
+ * process) on free ports and a temporary data directory; the `overt` CLI as processes for the admin, the requester
+ * and the trustees; one in-process OvertClient per user. Two phases in the same run:
+ *
+ *   baseline  the same traffic (a recorded trader → a client, paced at --rate messages/s) with no order: the
+ *             relay's acceptance latency (sendText until the relay answered);
+ *   order     an order over the trader approved by trustees 1 and 2 and `overt order archive --follow` running;
+ *             the same traffic for --seconds; each message's lag = the time its plaintext was in the archive
+ *             (archivedAt) − the time the relay accepted it. Also the acceptance latency, to see whether the
+ *             order slows live traffic.
+ *
+ * Prints one JSON object: rates achieved, p50/p99/max of the lags and latencies, messages missing from the archive.
+ *
+ *   npx tsx bench/orders/archive-lag.ts [--rate 100] [--seconds 60] [--baseline-seconds 15]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { MemoryStore, OvertClient, type TrustAnchors } from '../../packages/client/src/index.js';
+import { fromBase64, generateSigningKey, toBase64, toBase64Url } from '../../packages/core/src/index.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '60' },
+    'baseline-seconds': { type: 'string', default: '15' },
+  },
+});
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const BASELINE_SECONDS = Number(values['baseline-seconds']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cli(args: readonly string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(root, 'packages/cli/bin/overt.js'), ...args, '--json'], {
+      env: { ...process.env, OVERT_CLI_SOURCE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    p.stderr.on('data', (d) => {
+      err += String(d);
+    });
+    p.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out) as Record<string, unknown>)
+        : reject(new Error(`overt ${args.slice(0, 2).join(' ')} exited ${code}: ${out} ${err}`)),
+    );
+  });
+}
+
+function start(dataDir: string): Promise<{ system: ChildProcess; relay: string }> {
+  const system = spawn(process.execPath, ['scripts/start.mjs', '--port', '0', '--data', dataDir], {
+    cwd: root,
+    env: { ...process.env, OVERT_START_SOURCE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  system.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`start timed out:\n${out}`)), 180_000);
+    system.once('exit', (code) => reject(new Error(`start exited with ${code}:\n${out}`)));
+    system.stdout?.on('data', (d) => {
+      out += String(d);
+      if (!out.includes('Ctrl-C stops everything.')) return;
+      clearTimeout(timer);
+      const url = /relay\s+(http:\/\/\S+)/.exec(out)?.[1];
+      if (url) resolve({ system, relay: url });
+      else reject(new Error(`unexpected output:\n${out}`));
+    });
+  });
+}
+
+function quantiles(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => (s.length === 0 ? null : s[Math.min(s.length - 1, Math.floor(p * s.length))]!);
+  return { n: s.length, p50: q(0.5), p99: q(0.99), max: s.length === 0 ? null : s[s.length - 1]! };
+}
+
+/** Sends for `seconds` at `rate` messages/s (paced, one at a time); resolves with each message's acceptance. */
+async function traffic(
+  client: OvertClient,
+  conversationId: Uint8Array,
+  seconds: number,
+  tag: string,
+): Promise<{ sent: { id: string; acceptedAt: number; latency: number }[]; elapsed: number }> {
+  const sent: { id: string; acceptedAt: number; latency: number }[] = [];
+  const t0 = Date.now();
+  const total = Math.round(RATE * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / RATE;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    const before = Date.now();
+    const r = await client.sendText(conversationId, `${tag} ${i}`);
+    const acceptedAt = Date.now();
+    sent.push({ id: toBase64Url(r.messageId), acceptedAt, latency: acceptedAt - before });
+  }
+  return { sent, elapsed: (Date.now() - t0) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'overt-bench-orders-'));
+  const dataDir = join(tmp, 'data');
+  const { system, relay } = await start(dataDir);
+  let follower: ChildProcess | undefined;
+  try {
+    const wk = (await (await fetch(`${relay}/.well-known/overt`)).json()) as {
+      org: string;
+      admin_key: string;
+      log: { origin: string; vkey: string; witness_vkeys: string[]; witness_quorum: number };
+    };
+    const anchors = join(tmp, 'org.json');
+    writeFileSync(anchors, JSON.stringify(wk));
+    const trust: TrustAnchors = {
+      log: {
+        origin: wk.log.origin,
+        url: `${relay}/log/`,
+        vkey: wk.log.vkey,
+        witnessVkeys: wk.log.witness_vkeys,
+        witnessQuorum: wk.log.witness_quorum,
+      },
+      adminKey: fromBase64(wk.admin_key),
+    };
+    const adminArgs = ['--relay', relay, '--admin-key', join(dataDir, 'admin.key'), '--org-anchors', anchors];
+    const reqArgs = [
+      '--relay',
+      relay,
+      '--requester-key',
+      join(dataDir, 'requester', 'secret.key'),
+      '--org-anchors',
+      anchors,
+    ];
+    await cli(['order', 'recorded', ...adminArgs, '--add', 'trader']);
+    const device = async (user: string) => {
+      const key = generateSigningKey();
+      await cli([
+        'admin',
+        'enrol',
+        '--relay',
+        relay,
+        '--admin-key',
+        join(dataDir, 'admin.key'),
+        '--user',
+        user,
+        '--device',
+        `${user}-phone`,
+        '--device-key',
+        toBase64(key.publicKey),
+      ]);
+      const c = await OvertClient.open({
+        url: relay,
+        orgId: wk.org,
+        userId: user,
+        deviceId: `${user}-phone`,
+        signingKey: key,
+        store: new MemoryStore(),
+        trust,
+      });
+      await c.publishKeyPackages(2);
+      return c;
+    };
+    const trader = await device('trader');
+    await device('client');
+    const { conversationId } = await trader.createConversation(['client']);
+
+    // Baseline: the same traffic, no order.
+    const baseline = await traffic(trader, conversationId, BASELINE_SECONDS, 'baseline');
+
+    // The order: filed, approved by trustees 1 and 2, the archive following it.
+    const filed = await cli([
+      'order',
+      'file',
+      ...reqArgs,
+      '--subject',
+      'trader',
+      '--until',
+      new Date(Date.now() + 3_600_000).toISOString(),
+      '--legal-basis',
+      'MiFID II art. 16(7)',
+      '--document-hash',
+      '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+      '--justification',
+      'bench',
+    ]);
+    const id = filed.orderId as string;
+    for (const i of [1, 2]) {
+      const dir = join(dataDir, 'trustees', `trustee-${i}`);
+      for (;;) {
+        if (JSON.stringify(await cli(['trustee', 'review', '--data', dir])).includes(id)) break;
+        await sleep(500);
+      }
+      await cli(['trustee', 'approve', id, '--data', dir, '--reason', 'bench']);
+    }
+    const archive = join(tmp, 'archive');
+    follower = spawn(
+      process.execPath,
+      [
+        join(root, 'packages/cli/bin/overt.js'),
+        'order',
+        'archive',
+        id,
+        ...reqArgs,
+        '--out',
+        archive,
+        '--follow',
+        '--interval',
+        '250',
+        '--json',
+      ],
+      { env: { ...process.env, OVERT_CLI_SOURCE: '1' }, stdio: 'ignore', detached: true },
+    );
+    const ordered = await traffic(trader, conversationId, SECONDS, 'order');
+    // Wait for the archive to catch up (at most 120 s), reading it with the requester key.
+    const want = new Set(ordered.sent.map((s) => s.id));
+    let shown: { messageId: string; archivedAt: number }[] = [];
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      await sleep(2_000);
+      const a = await cli([
+        'order',
+        'archive',
+        id,
+        ...reqArgs,
+        '--out',
+        join(tmp, 'archive-check'),
+        '--show',
+      ]);
+      shown = a.shown as { messageId: string; archivedAt: number }[];
+      const have = new Set(shown.map((m) => m.messageId));
+      if ([...want].every((m) => have.has(m)) || Date.now() > deadline) break;
+    }
+    // The follower's own archive holds the timestamps that matter (it ran while the traffic did).
+    follower.kill('SIGTERM');
+    const followed = await cli(['order', 'archive', id, ...reqArgs, '--out', archive, '--show']);
+    const at = new Map(
+      (followed.shown as { messageId: string; archivedAt: number }[]).map((m) => [m.messageId, m.archivedAt]),
+    );
+    const lags: number[] = [];
+    let missing = 0;
+    for (const s of ordered.sent) {
+      const t = at.get(s.id);
+      if (t === undefined) missing++;
+      else lags.push(t - s.acceptedAt);
+    }
+    const status = await cli(['order', 'status', id, ...reqArgs]);
+    console.log(
+      JSON.stringify(
+        {
+          bench: 'orders/archive-lag',
+          target: { rate: RATE, seconds: SECONDS, baselineSeconds: BASELINE_SECONDS },
+          baseline: {
+            messages: baseline.sent.length,
+            rate: baseline.sent.length / baseline.elapsed,
+            acceptanceMs: quantiles(baseline.sent.map((s) => s.latency)),
+          },
+          order: {
+            messages: ordered.sent.length,
+            rate: ordered.sent.length / ordered.elapsed,
+            acceptanceMs: quantiles(ordered.sent.map((s) => s.latency)),
+            archiveLagMs: quantiles(lags),
+            missing,
+            batches: (status.totals as { batches: number }).batches,
+            envelopesInBatches: (status.totals as { envelopes: number }).envelopes,
+          },
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    if (follower?.pid !== undefined)
+      try {
+        process.kill(-follower.pid, 'SIGKILL');
+      } catch {}
+    if (system.pid !== undefined) {
+      try {
+        process.kill(-system.pid, 'SIGTERM');
+      } catch {}
+      await sleep(3_000);
+      try {
+        process.kill(-system.pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
