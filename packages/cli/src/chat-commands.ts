@@ -16,6 +16,7 @@ import {
   fallbackFileName,
   isClientError,
   type Notice,
+  RECORDED_NOTICE,
   RelayTransport,
   recordedMembers,
   TEXT_CONTENT_TYPE,
@@ -855,10 +856,37 @@ const read: Command = {
       const shown = [];
       for (const e of events) shown.push(await show(p, e));
       if (failure !== undefined && shown.length === 0) throw failure;
+      // CLI-O1 (after-release.md §8.5): conversations with a member of the recorded group are marked, from the
+      // policy on the verified log view; a recorded user is told so.
+      const policy = (await p.client.kt.log.accessPolicy())?.policy;
+      const marks: { conversation: string; recorded: string[] }[] = [];
+      if (policy !== undefined)
+        for (const e of events) {
+          const c = (e as { conversationId?: unknown }).conversationId;
+          if (!(c instanceof Uint8Array)) continue;
+          const id = toBase64Url(c);
+          if (marks.some((m) => m.conversation === id)) continue;
+          const recorded = recordedMembers(
+            policy,
+            p.client.members(c).map((m) => m.userId),
+          );
+          if (recorded.length > 0) marks.push({ conversation: id, recorded });
+        }
+      const self = policy !== undefined && recordedMembers(policy, [p.client.userId]).length > 0;
+      const markLines = [
+        ...(self ? [`RECORDED  ${RECORDED_NOTICE}`] : []),
+        ...marks.map((m) => `RECORDED  conversation ${m.conversation}: ${printable(m.recorded.join(', '))}`),
+      ];
       emit(
         ctx,
-        { ok: true, events: shown.map((s) => s.json) },
-        shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
+        {
+          ok: true,
+          events: shown.map((s) => s.json),
+          ...(marks.length > 0 || self ? { recorded: { self, conversations: marks } } : {}),
+        },
+        [shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'), ...markLines].join(
+          '\n',
+        ),
       );
       // Marked read once printed: a crash before this shows them again, never loses them.
       await done();
