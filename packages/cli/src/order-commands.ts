@@ -508,13 +508,14 @@ const orderArchive: Command = {
         secretKeyCopy ??= v.keys.encryption.secretKey.slice();
         const key = archiveKey(secretKeyCopy);
         const k = v.status.checked.policy.policy.threshold;
-        for (const b of v.status.batches) {
-          if (archive.batches.some((a) => a.batch === b.batch)) continue;
-          if (new Set(b.releases.map((r) => r.trustee)).size < k) continue;
-          const crypto = new PooledCaseCrypto();
-          let c: Collected;
-          try {
-            c = await collectOrderBatch(
+        // One worker pool per pass (starting one per batch costs more than a small batch's cryptography).
+        let crypto: PooledCaseCrypto | undefined;
+        try {
+          for (const b of v.status.batches) {
+            if (archive.batches.some((a) => a.batch === b.batch)) continue;
+            if (new Set(b.releases.map((r) => r.trustee)).size < k) continue;
+            crypto ??= new PooledCaseCrypto();
+            const c: Collected = await collectOrderBatch(
               v.client,
               {
                 orgKey: v.org.anchors.adminKey,
@@ -527,50 +528,50 @@ const orderArchive: Command = {
               { batch: b.batch, index: b.index, envelopeCount: b.envelopes },
               v.answer.releases,
             );
-          } finally {
-            await crypto.close();
-          }
-          const caseDir = join(dir, `batch-${b.batch}`);
-          if (!existsSync(caseDir)) {
-            mkdirSync(caseDir, { mode: 0o700 });
-            saveCase(caseDir, relay, {
-              requestId: id,
-              view: v.view,
-              releases: v.answer.releases
-                .filter((r) => r.batch === b.batch)
-                .map((r) => ({
-                  trustee: r.trustee,
-                  index: r.index,
-                  batch: r.batch,
-                  sealed: new Uint8Array(0),
-                })),
-              envelopes: c.envelopes,
+            const caseDir = join(dir, `batch-${b.batch}`);
+            if (!existsSync(caseDir)) {
+              mkdirSync(caseDir, { mode: 0o700 });
+              saveCase(caseDir, relay, {
+                requestId: id,
+                view: v.view,
+                releases: v.answer.releases
+                  .filter((r) => r.batch === b.batch)
+                  .map((r) => ({
+                    trustee: r.trustee,
+                    index: r.index,
+                    batch: r.batch,
+                    sealed: new Uint8Array(0),
+                  })),
+                envelopes: c.envelopes,
+              });
+            }
+            const now = Date.now();
+            for (const m of c.verdicts) {
+              if (!m.ok) continue;
+              appendFileSync(
+                join(dir, MESSAGES_FILE),
+                sealRecord(key, id, b.batch, {
+                  ...verdictJson(m),
+                  payload: toBase64(m.content.payload),
+                  archivedAt: now,
+                }),
+                { mode: 0o600 },
+              );
+            }
+            const opened = c.verdicts.filter((m) => m.ok).length;
+            archive.batches.push({
+              batch: b.batch,
+              index: b.index,
+              envelopes: b.envelopes,
+              opened,
+              archivedAt: now,
             });
+            archive.batches.sort((x, y) => x.batch - y.batch);
+            writeFileSync(join(dir, ARCHIVE_JSON), `${JSON.stringify(archive, null, 2)}\n`, { mode: 0o600 });
+            added.push({ batch: b.batch, envelopes: b.envelopes, opened });
           }
-          const now = Date.now();
-          for (const m of c.verdicts) {
-            if (!m.ok) continue;
-            appendFileSync(
-              join(dir, MESSAGES_FILE),
-              sealRecord(key, id, b.batch, {
-                ...verdictJson(m),
-                payload: toBase64(m.content.payload),
-                archivedAt: now,
-              }),
-              { mode: 0o600 },
-            );
-          }
-          const opened = c.verdicts.filter((m) => m.ok).length;
-          archive.batches.push({
-            batch: b.batch,
-            index: b.index,
-            envelopes: b.envelopes,
-            opened,
-            archivedAt: now,
-          });
-          archive.batches.sort((x, y) => x.batch - y.batch);
-          writeFileSync(join(dir, ARCHIVE_JSON), `${JSON.stringify(archive, null, 2)}\n`, { mode: 0o600 });
-          added.push({ batch: b.batch, envelopes: b.envelopes, opened });
+        } finally {
+          await crypto?.close();
         }
         const ended = Date.now() >= v.status.checked.request.request.window.until;
         if (!follow || ended || Date.now() >= stopAt) break;
