@@ -534,14 +534,13 @@ const orderArchive: Command = {
               saveCase(caseDir, relay, {
                 requestId: id,
                 view: v.view,
-                releases: v.answer.releases
-                  .filter((r) => r.batch === b.batch)
-                  .map((r) => ({
-                    trustee: r.trustee,
-                    index: r.index,
-                    batch: r.batch,
-                    sealed: new Uint8Array(0),
-                  })),
+                // The sealed bundles as collected (checked against their release entries), for evidence.
+                releases: c.log.releases.map((r) => ({
+                  trustee: r.release.release.trusteeIndex,
+                  index: r.index,
+                  batch: r.batch,
+                  sealed: r.sealed,
+                })),
                 envelopes: c.envelopes,
               });
             }

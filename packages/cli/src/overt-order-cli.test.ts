@@ -170,6 +170,9 @@ describe('standing orders end to end (after-release.md §8)', () => {
     const raw = readFileSync(join(dir1, 'messages.bin'));
     expect(raw.includes(Buffer.from('buy 100 at 42'))).toBe(false);
     expect(existsSync(join(dir1, 'batch-0', 'case.json'))).toBe(true);
+    // The batch's case keeps each approving trustee's sealed bundle (evidence material).
+    for (const t of [1, 2])
+      expect(readFileSync(join(dir1, 'batch-0', 'bundles', `${t}-0.sealed`)).length).toBeGreaterThan(48);
 
     // 3. The renewal starts at the first order's end; k approvals again.
     const renewed = await ok(order(['--renews', id1, '--until', new Date(end1 + 3_600_000).toISOString()]));
