@@ -15,10 +15,13 @@
  *
  * Prints one JSON object: rates achieved, p50/p99/max of the lags and latencies, messages missing from the archive.
  *
- *   npx tsx bench/orders/archive-lag.ts [--rate 100] [--seconds 60] [--baseline-seconds 15]
+ * The traffic comes from --senders recorded traders (each in its own conversation with a client, each paced at
+ * rate / senders, one message at a time): one OvertClient cannot send concurrently.
+ *
+ *   npx tsx bench/orders/archive-lag.ts [--rate 100] [--seconds 60] [--baseline-seconds 15] [--senders 2]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,8 +35,10 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '60' },
     'baseline-seconds': { type: 'string', default: '15' },
+    senders: { type: 'string', default: '2' },
   },
 });
+const SENDERS = Number(values.senders);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const BASELINE_SECONDS = Number(values['baseline-seconds']);
@@ -92,25 +97,30 @@ function quantiles(xs: number[]) {
   return { n: s.length, p50: q(0.5), p99: q(0.99), max: s.length === 0 ? null : s[s.length - 1]! };
 }
 
-/** Sends for `seconds` at `rate` messages/s (paced, one at a time); resolves with each message's acceptance. */
+type Sent = { id: string; acceptedAt: number; latency: number };
+
+/** Sends for `seconds` at `rate` messages/s in all (paced, one at a time per sender); each message's acceptance. */
 async function traffic(
-  client: OvertClient,
-  conversationId: Uint8Array,
+  senders: readonly { client: OvertClient; conversationId: Uint8Array }[],
   seconds: number,
   tag: string,
-): Promise<{ sent: { id: string; acceptedAt: number; latency: number }[]; elapsed: number }> {
-  const sent: { id: string; acceptedAt: number; latency: number }[] = [];
+): Promise<{ sent: Sent[]; elapsed: number }> {
+  const sent: Sent[] = [];
   const t0 = Date.now();
-  const total = Math.round(RATE * seconds);
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / RATE;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(wait);
-    const before = Date.now();
-    const r = await client.sendText(conversationId, `${tag} ${i}`);
-    const acceptedAt = Date.now();
-    sent.push({ id: toBase64Url(r.messageId), acceptedAt, latency: acceptedAt - before });
-  }
+  const per = RATE / senders.length;
+  const total = Math.round(per * seconds);
+  await Promise.all(
+    senders.map(async ({ client, conversationId }, s) => {
+      for (let i = 0; i < total; i++) {
+        const wait = t0 + (i * 1000) / per - Date.now();
+        if (wait > 0) await sleep(wait);
+        const before = Date.now();
+        const r = await client.sendText(conversationId, `${tag} ${s}/${i}`);
+        const acceptedAt = Date.now();
+        sent.push({ id: toBase64Url(r.messageId), acceptedAt, latency: acceptedAt - before });
+      }
+    }),
+  );
   return { sent, elapsed: (Date.now() - t0) / 1000 };
 }
 
@@ -146,7 +156,8 @@ async function main(): Promise<void> {
       '--org-anchors',
       anchors,
     ];
-    await cli(['order', 'recorded', ...adminArgs, '--add', 'trader']);
+    const traders = Array.from({ length: SENDERS }, (_, i) => `trader${i + 1}`);
+    await cli(['order', 'recorded', ...adminArgs, ...traders.flatMap((t) => ['--add', t])]);
     const device = async (user: string) => {
       const key = generateSigningKey();
       await cli([
@@ -175,20 +186,23 @@ async function main(): Promise<void> {
       await c.publishKeyPackages(2);
       return c;
     };
-    const trader = await device('trader');
     await device('client');
-    const { conversationId } = await trader.createConversation(['client']);
+    const senders: { client: OvertClient; conversationId: Uint8Array }[] = [];
+    for (const t of traders) {
+      const client = await device(t);
+      const { conversationId } = await client.createConversation(['client']);
+      senders.push({ client, conversationId });
+    }
 
     // Baseline: the same traffic, no order.
-    const baseline = await traffic(trader, conversationId, BASELINE_SECONDS, 'baseline');
+    const baseline = await traffic(senders, BASELINE_SECONDS, 'baseline');
 
     // The order: filed, approved by trustees 1 and 2, the archive following it.
     const filed = await cli([
       'order',
       'file',
       ...reqArgs,
-      '--subject',
-      'trader',
+      ...traders.flatMap((t) => ['--subject', t]),
       '--until',
       new Date(Date.now() + 3_600_000).toISOString(),
       '--legal-basis',
@@ -225,28 +239,30 @@ async function main(): Promise<void> {
       ],
       { env: { ...process.env, OVERT_CLI_SOURCE: '1' }, stdio: 'ignore', detached: true },
     );
-    const ordered = await traffic(trader, conversationId, SECONDS, 'order');
-    // Wait for the archive to catch up (at most 120 s), reading it with the requester key.
-    const want = new Set(ordered.sent.map((s) => s.id));
-    let shown: { messageId: string; archivedAt: number }[] = [];
-    const deadline = Date.now() + 120_000;
+    const ordered = await traffic(senders, SECONDS, 'order');
+    // Wait until the follower's archive holds as many messages as were sent, or makes no progress for 60 s.
+    let last = -1;
+    let still = Date.now();
     for (;;) {
       await sleep(2_000);
-      const a = await cli([
-        'order',
-        'archive',
-        id,
-        ...reqArgs,
-        '--out',
-        join(tmp, 'archive-check'),
-        '--show',
-      ]);
-      shown = a.shown as { messageId: string; archivedAt: number }[];
-      const have = new Set(shown.map((m) => m.messageId));
-      if ([...want].every((m) => have.has(m)) || Date.now() > deadline) break;
+      let n = 0;
+      try {
+        const a = JSON.parse(readFileSync(join(archive, 'archive.json'), 'utf8')) as {
+          batches: { opened: number }[];
+        };
+        n = a.batches.reduce((m, b) => m + b.opened, 0);
+      } catch {
+        n = 0;
+      }
+      if (n >= ordered.sent.length) break;
+      if (n !== last) {
+        last = n;
+        still = Date.now();
+      } else if (Date.now() - still > 60_000) break;
     }
     // The follower's own archive holds the timestamps that matter (it ran while the traffic did).
-    follower.kill('SIGTERM');
+    if (follower.pid !== undefined) process.kill(-follower.pid, 'SIGTERM');
+    await sleep(1_000);
     const followed = await cli(['order', 'archive', id, ...reqArgs, '--out', archive, '--show']);
     const at = new Map(
       (followed.shown as { messageId: string; archivedAt: number }[]).map((m) => [m.messageId, m.archivedAt]),
@@ -263,7 +279,7 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           bench: 'orders/archive-lag',
-          target: { rate: RATE, seconds: SECONDS, baselineSeconds: BASELINE_SECONDS },
+          target: { rate: RATE, seconds: SECONDS, baselineSeconds: BASELINE_SECONDS, senders: SENDERS },
           baseline: {
             messages: baseline.sent.length,
             rate: baseline.sent.length / baseline.elapsed,
