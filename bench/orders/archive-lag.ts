@@ -109,9 +109,12 @@ async function traffic(
   const t0 = Date.now();
   const per = RATE / senders.length;
   const total = Math.round(per * seconds);
+  const stop = t0 + seconds * 1000;
   await Promise.all(
     senders.map(async ({ client, conversationId }, s) => {
-      for (let i = 0; i < total; i++) {
+      // Paced at the target rate, and never past `seconds`: a machine that cannot keep up sends fewer (the
+      // achieved rate is reported).
+      for (let i = 0; i < total && Date.now() < stop; i++) {
         const wait = t0 + (i * 1000) / per - Date.now();
         if (wait > 0) await sleep(wait);
         const before = Date.now();
@@ -194,6 +197,7 @@ async function main(): Promise<void> {
       senders.push({ client, conversationId });
     }
 
+    process.stderr.write('bench/orders: system up, baseline traffic\n');
     // Baseline: the same traffic, no order.
     const baseline = await traffic(senders, BASELINE_SECONDS, 'baseline');
 
@@ -239,7 +243,9 @@ async function main(): Promise<void> {
       ],
       { env: { ...process.env, OVERT_CLI_SOURCE: '1' }, stdio: 'ignore', detached: true },
     );
+    process.stderr.write('bench/orders: order approved, archive following, traffic\n');
     const ordered = await traffic(senders, SECONDS, 'order');
+    process.stderr.write(`bench/orders: ${ordered.sent.length} sent, waiting for the archive\n`);
     // Wait until the follower's archive holds as many messages as were sent, or makes no progress for 60 s.
     let last = -1;
     let still = Date.now();
