@@ -21,7 +21,7 @@
  *   npx tsx bench/orders/archive-lag.ts [--rate 100] [--seconds 60] [--baseline-seconds 15] [--senders 2]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -241,7 +241,11 @@ async function main(): Promise<void> {
         '250',
         '--json',
       ],
-      { env: { ...process.env, OVERT_CLI_SOURCE: '1' }, stdio: 'ignore', detached: true },
+      {
+        env: { ...process.env, OVERT_CLI_SOURCE: '1' },
+        stdio: ['ignore', 'ignore', openSync(join(tmp, 'follower.err'), 'w')],
+        detached: true,
+      },
     );
     process.stderr.write('bench/orders: order approved, archive following, traffic\n');
     const ordered = await traffic(senders, SECONDS, 'order');
@@ -267,8 +271,15 @@ async function main(): Promise<void> {
       } else if (Date.now() - still > 60_000) break;
     }
     // The follower's own archive holds the timestamps that matter (it ran while the traffic did).
-    if (follower.pid !== undefined) process.kill(-follower.pid, 'SIGTERM');
+    const followerFailed = follower.exitCode !== null;
+    if (follower.pid !== undefined && !followerFailed)
+      try {
+        process.kill(-follower.pid, 'SIGTERM');
+      } catch {}
     await sleep(1_000);
+    const followerErrors = readFileSync(join(tmp, 'follower.err'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '').length;
     const followed = await cli(['order', 'archive', id, ...reqArgs, '--out', archive, '--show']);
     const at = new Map(
       (followed.shown as { messageId: string; archivedAt: number }[]).map((m) => [m.messageId, m.archivedAt]),
@@ -297,6 +308,8 @@ async function main(): Promise<void> {
             acceptanceMs: quantiles(ordered.sent.map((s) => s.latency)),
             archiveLagMs: quantiles(lags),
             missing,
+            followerExitedEarly: followerFailed,
+            followerPassesFailed: followerErrors,
             batches: (status.totals as { batches: number }).batches,
             envelopesInBatches: (status.totals as { envelopes: number }).envelopes,
           },

@@ -436,7 +436,7 @@ function readRecords(dir: string, key: Uint8Array, orderId: Uint8Array): Record<
     if (plain === null) throw archiveInvalid();
     const rec = JSON.parse(utf8Decode(plain)) as Record<string, unknown>;
     if (rec.batch !== batch) throw archiveInvalid();
-    out.push(rec);
+    if (!out.some((o) => o.batch === rec.batch && o.position === rec.position)) out.push(rec);
     at += 4 + len;
   }
   return out;
@@ -504,80 +504,96 @@ const orderArchive: Command = {
       const added: { batch: number; envelopes: number; opened: number }[] = [];
       let secretKeyCopy: Uint8Array | undefined;
       for (;;) {
-        const v = await orderView(ctx, id);
-        secretKeyCopy ??= v.keys.encryption.secretKey.slice();
-        const key = archiveKey(secretKeyCopy);
-        const k = v.status.checked.policy.policy.threshold;
-        // One worker pool per pass (starting one per batch costs more than a small batch's cryptography).
-        let crypto: PooledCaseCrypto | undefined;
+        let ended = false;
         try {
-          for (const b of v.status.batches) {
-            if (archive.batches.some((a) => a.batch === b.batch)) continue;
-            if (new Set(b.releases.map((r) => r.trustee)).size < k) continue;
-            crypto ??= new PooledCaseCrypto();
-            const c: Collected = await collectOrderBatch(
-              v.client,
-              {
-                orgKey: v.org.anchors.adminKey,
-                relayKey: v.org.accessKey,
-                requestId: id,
-                log: v.view,
-                secretKey: secretKeyCopy.slice(),
-                crypto,
-              },
-              { batch: b.batch, index: b.index, envelopeCount: b.envelopes },
-              v.answer.releases,
-            );
-            const caseDir = join(dir, `batch-${b.batch}`);
-            if (!existsSync(caseDir)) {
-              mkdirSync(caseDir, { mode: 0o700 });
-              saveCase(caseDir, relay, {
-                requestId: id,
-                view: v.view,
-                // The sealed bundles as collected (checked against their release entries), for evidence.
-                releases: c.log.releases.map((r) => ({
-                  trustee: r.release.release.trusteeIndex,
-                  index: r.index,
-                  batch: r.batch,
-                  sealed: r.sealed,
-                })),
-                envelopes: c.envelopes,
-              });
-            }
-            const now = Date.now();
-            for (const m of c.verdicts) {
-              if (!m.ok) continue;
-              appendFileSync(
-                join(dir, MESSAGES_FILE),
-                sealRecord(key, id, b.batch, {
-                  ...verdictJson(m),
-                  payload: toBase64(m.content.payload),
-                  archivedAt: now,
-                }),
-                { mode: 0o600 },
+          const v = await orderView(ctx, id);
+          secretKeyCopy ??= v.keys.encryption.secretKey.slice();
+          const key = archiveKey(secretKeyCopy);
+          const k = v.status.checked.policy.policy.threshold;
+          // One worker pool per pass (starting one per batch costs more than a small batch's cryptography).
+          let crypto: PooledCaseCrypto | undefined;
+          try {
+            for (const b of v.status.batches) {
+              if (archive.batches.some((a) => a.batch === b.batch)) continue;
+              if (new Set(b.releases.map((r) => r.trustee)).size < k) continue;
+              crypto ??= new PooledCaseCrypto();
+              const c: Collected = await collectOrderBatch(
+                v.client,
+                {
+                  orgKey: v.org.anchors.adminKey,
+                  relayKey: v.org.accessKey,
+                  requestId: id,
+                  log: v.view,
+                  secretKey: secretKeyCopy.slice(),
+                  crypto,
+                },
+                { batch: b.batch, index: b.index, envelopeCount: b.envelopes },
+                v.answer.releases,
               );
+              const caseDir = join(dir, `batch-${b.batch}`);
+              if (!existsSync(caseDir)) {
+                mkdirSync(caseDir, { mode: 0o700 });
+                saveCase(caseDir, relay, {
+                  requestId: id,
+                  view: v.view,
+                  // The sealed bundles as collected (checked against their release entries), for evidence.
+                  releases: c.log.releases.map((r) => ({
+                    trustee: r.release.release.trusteeIndex,
+                    index: r.index,
+                    batch: r.batch,
+                    sealed: r.sealed,
+                  })),
+                  envelopes: c.envelopes,
+                });
+              }
+              const now = Date.now();
+              // The batch's records in one append, then archive.json: a pass that fails before the append redoes
+              // the batch; one that fails between the two would append it twice (readers keep the first).
+              const records = c.verdicts.flatMap((m) =>
+                m.ok
+                  ? [
+                      sealRecord(key, id, b.batch, {
+                        ...verdictJson(m),
+                        payload: toBase64(m.content.payload),
+                        archivedAt: now,
+                      }),
+                    ]
+                  : [],
+              );
+              appendFileSync(join(dir, MESSAGES_FILE), concatBytes(...records), { mode: 0o600 });
+              const opened = c.verdicts.filter((m) => m.ok).length;
+              archive.batches.push({
+                batch: b.batch,
+                index: b.index,
+                envelopes: b.envelopes,
+                opened,
+                archivedAt: now,
+              });
+              archive.batches.sort((x, y) => x.batch - y.batch);
+              writeFileSync(join(dir, ARCHIVE_JSON), `${JSON.stringify(archive, null, 2)}\n`, {
+                mode: 0o600,
+              });
+              added.push({ batch: b.batch, envelopes: b.envelopes, opened });
             }
-            const opened = c.verdicts.filter((m) => m.ok).length;
-            archive.batches.push({
-              batch: b.batch,
-              index: b.index,
-              envelopes: b.envelopes,
-              opened,
-              archivedAt: now,
-            });
-            archive.batches.sort((x, y) => x.batch - y.batch);
-            writeFileSync(join(dir, ARCHIVE_JSON), `${JSON.stringify(archive, null, 2)}\n`, { mode: 0o600 });
-            added.push({ batch: b.batch, envelopes: b.envelopes, opened });
+          } finally {
+            await crypto?.close();
           }
-        } finally {
-          await crypto?.close();
+          ended = Date.now() >= v.status.checked.request.request.window.until;
+        } catch (e) {
+          // Following, a failed pass (the relay or the log briefly unreachable, a checkpoint not yet witnessed) is
+          // retried at the next interval; batches already archived stay, a half-done one is redone.
+          if (!follow) throw e;
+          ctx.io.stderr(
+            `overt order archive: a pass failed (${e instanceof Error ? e.message : 'error'}); retrying\n`,
+          );
         }
-        const ended = Date.now() >= v.status.checked.request.request.window.until;
         if (!follow || ended || Date.now() >= stopAt) break;
         await sleep(interval);
       }
-      const key = archiveKey(secretKeyCopy!);
-      const shown = ctx.values.show === true ? readRecords(dir, key, id) : undefined;
+      const shown =
+        ctx.values.show === true && secretKeyCopy !== undefined
+          ? readRecords(dir, archiveKey(secretKeyCopy), id)
+          : undefined;
       secretKeyCopy?.fill(0);
       const total = archive.batches.reduce((n, b) => n + b.opened, 0);
       emit(
