@@ -280,7 +280,16 @@ async function main(): Promise<void> {
     const followerErrors = readFileSync(join(tmp, 'follower.err'), 'utf8')
       .split('\n')
       .filter((l) => l !== '').length;
-    const followed = await cli(['order', 'archive', id, ...reqArgs, '--out', archive, '--show']);
+    // The relay rate-limits the requester (RLY-5): retry the reading pass a few times.
+    let followed: Record<string, unknown> | undefined;
+    for (let attempt = 0; followed === undefined; attempt++) {
+      try {
+        followed = await cli(['order', 'archive', id, ...reqArgs, '--out', archive, '--show']);
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        await sleep(3_000);
+      }
+    }
     const at = new Map(
       (followed.shown as { messageId: string; archivedAt: number }[]).map((m) => [m.messageId, m.archivedAt]),
     );
