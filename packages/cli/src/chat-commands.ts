@@ -866,10 +866,14 @@ const read: Command = {
           if (!(c instanceof Uint8Array)) continue;
           const id = toBase64Url(c);
           if (marks.some((m) => m.conversation === id)) continue;
-          const recorded = recordedMembers(
-            policy,
-            p.client.members(c).map((m) => m.userId),
-          );
+          // A rejected item may name a conversation this device does not know: no mark then.
+          let members: string[];
+          try {
+            members = p.client.members(c).map((m) => m.userId);
+          } catch {
+            continue;
+          }
+          const recorded = recordedMembers(policy, members);
           if (recorded.length > 0) marks.push({ conversation: id, recorded });
         }
       const self = policy !== undefined && recordedMembers(policy, [p.client.userId]).length > 0;
