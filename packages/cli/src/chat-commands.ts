@@ -16,7 +16,9 @@ import {
   fallbackFileName,
   isClientError,
   type Notice,
+  RECORDED_NOTICE,
   RelayTransport,
+  recordedMembers,
   TEXT_CONTENT_TYPE,
   validConversationName,
 } from '@overt/client';
@@ -464,12 +466,23 @@ const chatList: Command = {
       const p = await openProfile(profileDir(ctx), new SecretSource(ctx));
       // Received events stay unread in the store (client.md §4.3) for `overt read`.
       await p.client.receive();
+      // CLI-O1 (after-release.md §8.5): the recorded group comes from the policy on the verified log view.
+      const policy = (await p.client.kt.log.accessPolicy())?.policy;
       const chats = p.client.conversationIds().map((id) => {
         const name = p.client.conversationName(id);
+        const members = p.client.members(id);
+        const recorded =
+          policy === undefined
+            ? []
+            : recordedMembers(
+                policy,
+                members.map((m) => m.userId),
+              );
         return {
           conversation: toBase64Url(id),
           ...(name !== undefined ? { name } : {}),
-          members: p.client.members(id),
+          members,
+          ...(recorded.length > 0 ? { recorded } : {}),
         };
       });
       emit(
@@ -482,7 +495,7 @@ const chatList: Command = {
                 (c) =>
                   `${c.conversation}  ${c.name !== undefined ? `"${printable(c.name)}"  ` : ''}${printable(
                     c.members.map((m) => `${m.userId}/${m.deviceId}`).join(', '),
-                  )}`,
+                  )}${c.recorded !== undefined ? `  [recorded: ${printable(c.recorded.join(', '))}]` : ''}`,
               )
               .join('\n'),
       );
@@ -911,10 +924,41 @@ const read: Command = {
       const shown = [];
       for (const e of events) shown.push(await show(p, e));
       if (failure !== undefined && shown.length === 0) throw failure;
+      // CLI-O1 (after-release.md §8.5): conversations with a member of the recorded group are marked, from the
+      // policy on the verified log view; a recorded user is told so.
+      const policy = (await p.client.kt.log.accessPolicy())?.policy;
+      const marks: { conversation: string; recorded: string[] }[] = [];
+      if (policy !== undefined)
+        for (const e of events) {
+          const c = (e as { conversationId?: unknown }).conversationId;
+          if (!(c instanceof Uint8Array)) continue;
+          const id = toBase64Url(c);
+          if (marks.some((m) => m.conversation === id)) continue;
+          // A rejected item may name a conversation this device does not know: no mark then.
+          let members: string[];
+          try {
+            members = p.client.members(c).map((m) => m.userId);
+          } catch {
+            continue;
+          }
+          const recorded = recordedMembers(policy, members);
+          if (recorded.length > 0) marks.push({ conversation: id, recorded });
+        }
+      const self = policy !== undefined && recordedMembers(policy, [p.client.userId]).length > 0;
+      const markLines = [
+        ...(self ? [`RECORDED  ${RECORDED_NOTICE}`] : []),
+        ...marks.map((m) => `RECORDED  conversation ${m.conversation}: ${printable(m.recorded.join(', '))}`),
+      ];
       emit(
         ctx,
-        { ok: true, events: shown.map((s) => s.json) },
-        shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'),
+        {
+          ok: true,
+          events: shown.map((s) => s.json),
+          ...(marks.length > 0 || self ? { recorded: { self, conversations: marks } } : {}),
+        },
+        [shown.length === 0 ? 'no new messages' : shown.map((s) => s.text).join('\n'), ...markLines].join(
+          '\n',
+        ),
       );
       // Marked read once printed: a crash before this shows them again, never loses them.
       await done();

@@ -16,6 +16,7 @@ export type CommandModule =
   | 'report'
   | 'trustee'
   | 'request'
+  | 'order'
   | 'evidence'
   | 'up'
   | 'demo'
@@ -197,6 +198,26 @@ export const COMMAND_INDEX: readonly IndexEntry[] = [
     module: 'request',
   },
   {
+    path: ['order', 'file'],
+    summary: 'file a standing order over recorded users (or renew one): k trustees approve it, then it runs',
+    module: 'order',
+  },
+  {
+    path: ['order', 'status'],
+    summary: 'show a standing order: decisions, state, every batch with its count, releases and refusals',
+    module: 'order',
+  },
+  {
+    path: ['order', 'archive'],
+    summary: 'the compliance archive: collect every released batch of an order, kept encrypted at rest',
+    module: 'order',
+  },
+  {
+    path: ['order', 'recorded'],
+    summary: 'org admin: add users to or remove them from the recorded group (a new policy serial, logged)',
+    module: 'order',
+  },
+  {
     path: ['evidence', 'verify'],
     summary: 'verify an evidence bundle offline: receipts, signatures, shares, every message',
     module: 'evidence',
@@ -224,6 +245,8 @@ export async function loadModule(module: CommandModule): Promise<readonly Comman
       return (await import('./trustee-commands.js')).trusteeCommands;
     case 'request':
       return (await import('./request-commands.js')).requestCommands;
+    case 'order':
+      return (await import('./order-commands.js')).orderCommands;
     case 'evidence':
       return (await import('./evidence-commands.js')).evidenceCommands;
     case 'up':

@@ -84,7 +84,7 @@ import { Progress } from './tty.js';
 const DAY = 86_400_000;
 
 /** An ISO 8601 date or date-time option, in ms since the epoch. @throws UsageError. */
-function dateOption(ctx: CommandContext, name: string): number | undefined {
+export function dateOption(ctx: CommandContext, name: string): number | undefined {
   const v = optionalString(ctx, name);
   if (v === undefined) return undefined;
   const t = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? Date.parse(v) : Number.NaN;
@@ -93,7 +93,7 @@ function dateOption(ctx: CommandContext, name: string): number | undefined {
   return t;
 }
 
-function requireDate(ctx: CommandContext, name: string): number {
+export function requireDate(ctx: CommandContext, name: string): number {
   const t = dateOption(ctx, name);
   if (t === undefined) throw new UsageError(`--${name} is required`);
   return t;
@@ -108,7 +108,7 @@ function readInputFile(option: string, path: string): Uint8Array {
 }
 
 /** `--document FILE` (hashed with SHA-256) or `--document-hash HEX`, exactly one. */
-function documentHash(ctx: CommandContext): Uint8Array {
+export function documentHash(ctx: CommandContext): Uint8Array {
   const file = optionalString(ctx, 'document');
   const hash = optionalString(ctx, 'document-hash');
   if ((file === undefined) === (hash === undefined))
@@ -121,7 +121,7 @@ function documentHash(ctx: CommandContext): Uint8Array {
   return fromHex(hash!.toLowerCase());
 }
 
-function justification(ctx: CommandContext): string {
+export function justification(ctx: CommandContext): string {
   const text = optionalString(ctx, 'justification');
   const file = optionalString(ctx, 'justification-file');
   if ((text === undefined) === (file === undefined))
@@ -156,7 +156,7 @@ function conversationIds(ctx: CommandContext): Uint8Array[] {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Prints the anchors' provenance when they were not pinned. */
-function warnUnpinned(ctx: CommandContext, org: Org): void {
+export function warnUnpinned(ctx: CommandContext, org: Org): void {
   if (org.from === 'relay' && !ctx.json)
     ctx.io.stderr(
       'note: the org keys were read from the relay itself (trust on first use); pin them with --org-anchors FILE\n',

@@ -9,6 +9,7 @@ export * from './access/case-crypto.js';
 export * from './access/evidence.js';
 export * from './access/evidence-verify.js';
 export * from './access/notices.js';
+export * from './access/recorded.js';
 export * from './access/relay-client.js';
 export * from './access/requester.js';
 export * from './access/stats.js';

@@ -199,6 +199,8 @@ describe('workflow vectors', () => {
     policy: { signed: string; hash: string };
     request: { signed: string; hash: string; opening: string };
     decision: { signed: string };
+    policyV2: { body: string; signed: string; hash: string };
+    order: { signed: string; hash: string };
   };
 
   it('the generator reproduces vectors/workflow.json byte for byte', () => {
@@ -212,5 +214,19 @@ describe('workflow vectors', () => {
     expect(toHex(r.hash)).toBe(W.request.hash);
     checkOpening(r.request, decodeOpening(fromHex(W.request.opening)));
     expect(verifyDecision(fromHex(W.decision.signed), p, r).decision.verdict).toBe('approve');
+  });
+
+  it('a version 2 policy (recorded group) and a standing order verify from the file alone (after-release.md §8)', () => {
+    const p = verifyPolicy(fromHex(W.policyV2.signed), fromHex(W.keys.orgPublicKey));
+    expect(toHex(p.hash)).toBe(W.policyV2.hash);
+    expect(p.policy.version).toBe(2);
+    expect(p.policy.recorded).toEqual(['alice@example.org', 'trader2@example.org']);
+    const o = verifyRequest(fromHex(W.order.signed), p);
+    expect(toHex(o.hash)).toBe(W.order.hash);
+    expect(o.request.order).toEqual({});
+    // The version 1 policy of the same file names no recorded group: the order does not verify under it.
+    const p1 = verifyPolicy(fromHex(W.policy.signed), fromHex(W.keys.orgPublicKey));
+    expect(p1.policy.recorded).toBeUndefined();
+    expect(() => verifyRequest(fromHex(W.order.signed), p1)).toThrow(/another policy/);
   });
 });

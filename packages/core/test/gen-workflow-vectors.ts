@@ -10,17 +10,21 @@ import { fileURLToPath } from 'node:url';
 import { toHex } from '../src/bytes.js';
 import { signingSeed } from '../src/sign.js';
 import { encodePolicy, signPolicy } from '../src/workflow/policy.js';
-import { encodeOpening, encodeRequest } from '../src/workflow/request.js';
+import { encodeOpening, encodeRequest, signRequest } from '../src/workflow/request.js';
 import {
   committed,
+  order,
   orgKey,
   policy,
+  policyV2,
   request,
   requesterKeys,
   signedDecision,
   signedRequest,
   trusteeKeys,
+  verifiedOrder,
   verifiedPolicy,
+  verifiedPolicyV2,
   verifiedRequest,
 } from './workflow-fixtures.js';
 
@@ -50,6 +54,17 @@ export function buildWorkflowVectors(): unknown {
       confidentialCommitment: toHex(committed.commitment),
     },
     decision: { trusteeIndex: 1, verdict: 'approve', signed: toHex(signedDecision(req, 1)) },
+    // Standing orders (after-release.md §8): policy body version 2 and an order (request body version 2).
+    policyV2: {
+      body: toHex(encodePolicy(policyV2())),
+      signed: toHex(signPolicy(policyV2(), orgKey)),
+      hash: toHex(verifiedPolicyV2.hash),
+    },
+    order: {
+      body: toHex(encodeRequest(order())),
+      signed: toHex(signRequest(order(), requesterKeys.internal)),
+      hash: toHex(verifiedOrder().hash),
+    },
   };
 }
 

@@ -135,3 +135,35 @@ export function loggedDecisions(
 ): LoggedDecisions {
   return decisionsOnLog(pol, req, signed.map(decisionEntry));
 }
+
+// Standing orders (docs/spec/after-release.md §8): a version 2 policy with a recorded group, and an order.
+
+export const RECORDED = ['alice@example.org', 'trader2@example.org'];
+
+export function policyV2(overrides: Partial<Policy> = {}): Policy {
+  return policy({ version: 2, serial: 4, recorded: RECORDED, maxOrderMs: 92 * DAY, ...overrides });
+}
+
+export const verifiedPolicyV2 = verifyPolicy(signPolicy(policyV2(), orgKey), orgKey.publicKey);
+
+export function order(overrides: Partial<Request> = {}): Request {
+  const createdAt = SEND_TIME - 6 * DAY;
+  return request({
+    version: 2,
+    requestId: new Uint8Array(16).fill(0x78),
+    policyHash: verifiedPolicyV2.hash,
+    requesterId: 'internal-investigations',
+    legalBasis: 'MiFID II art. 16(7): recording of telephone conversations and electronic communications',
+    subjects: RECORDED,
+    createdAt,
+    window: { from: SEND_TIME - 5 * DAY, until: SEND_TIME + 85 * DAY },
+    maxEnvelopes: 1000,
+    sealUntil: createdAt,
+    order: {},
+    ...overrides,
+  });
+}
+
+export function verifiedOrder(overrides: Partial<Request> = {}): VerifiedRequest {
+  return verifyRequest(signRequest(order(overrides), requesterKeys.internal), verifiedPolicyV2);
+}

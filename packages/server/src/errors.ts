@@ -109,6 +109,7 @@ export type AccessErrorCode =
   | 'ACCESS_BAD_REQUEST'
   /** The request does not verify under the policy in force (ACC-R1). */
   | 'ACCESS_REQUEST_INVALID'
+  | 'ACCESS_ORDER_INVALID'
   /** Not exactly one sealed part per trustee of the policy (ACC-R3). */
   | 'ACCESS_SEALED_INVALID'
   /** The request id was used before with other bytes (ACC-R4). */
@@ -248,6 +249,7 @@ const STATUS: Record<RelayErrorCode, number> = {
   REPORT_UNKNOWN: 404,
   ACCESS_BAD_REQUEST: 400,
   ACCESS_REQUEST_INVALID: 400,
+  ACCESS_ORDER_INVALID: 400,
   ACCESS_SEALED_INVALID: 400,
   ACCESS_REQUEST_EXISTS: 409,
   ACCESS_REQUEST_UNKNOWN: 404,

@@ -97,6 +97,8 @@ export type RelayConfig = RelayStorageConfig & {
   readonly unsealKey?: UnsealKey;
   /** How often the unseal task looks for requests past their seal date (ACC-U4), default 5,000 ms. */
   readonly unsealPollMs?: number;
+  /** How often standing orders are executed in batches (after-release.md §8.3); default 1,000 ms. */
+  readonly orderBatchMs?: number;
   /**
    * Cross-node fan-out over NATS JetStream (relay.md §6.6), for several relay nodes on one PostgreSQL database.
    * Without it, pushes reach only the sockets of the node that stored the item.
@@ -283,6 +285,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
   }
   let sweeper: { stop(): Promise<void> } | undefined;
   let unsealer: { stop(): Promise<void> } | undefined;
+  let orders: { stop(): Promise<void> } | undefined;
   let url = '';
   return {
     get url() {
@@ -301,6 +304,8 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       sweeper = startBlobSweeper(storage, now, config.blobExpiryMs ?? DAY_MS, config.blobSweepMs ?? HOUR_MS);
       if (config.unsealKey !== undefined && config.accessKey !== undefined)
         unsealer = startUnsealTask(access, config.unsealPollMs ?? 5_000);
+      if (config.accessKey !== undefined)
+        orders = startPeriodic(() => access.runOrders(), config.orderBatchMs ?? 1_000, 'an order batch pass');
       await app.listen({ host: config.host ?? '127.0.0.1', port: config.port ?? 0 });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -308,6 +313,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       return url;
     },
     async stop() {
+      await orders?.stop();
       await unsealer?.stop();
       await sweeper?.stop();
       await app.close();
@@ -367,6 +373,39 @@ function startUnsealTask(access: AccessService, everyMs: number): { stop(): Prom
       .unsealDue()
       .catch(() => {
         console.warn('relay: an unseal pass failed; it will be retried');
+      })
+      .finally(() => {
+        busy = false;
+      });
+  };
+  pass();
+  const timer = setInterval(pass, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * A periodic task (the standing-order batches, after-release.md §8.3): one pass now and every `everyMs`, never
+ * two at once; a failed pass is retried at the next tick. The timer does not keep the process alive.
+ */
+function startPeriodic(
+  task: () => Promise<unknown>,
+  everyMs: number,
+  what: string,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  const pass = () => {
+    if (busy) return;
+    busy = true;
+    running = task()
+      .catch(() => {
+        console.warn(`relay: ${what} failed; it will be retried`);
       })
       .finally(() => {
         busy = false;

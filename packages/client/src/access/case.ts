@@ -12,7 +12,7 @@
  */
 import {
   type BundleShare,
-  batchRange,
+  batchRangeOf,
   checkExecutionLabels,
   checkShareBundle,
   compareBytes,
@@ -28,6 +28,7 @@ import {
   decodeRequest,
   decodeSigned,
   equalBytes,
+  executionRange,
   type Header,
   inScope,
   isOvertError,
@@ -261,7 +262,7 @@ export function verifyCaseLog(c: CaseEntries): CaseLog {
       fail('ACC-Q5', 'a release is logged before the execution', undefined, at);
     const release = wrap('ACC-Q5', 'a release', () => verifyRelease(b, policy, execution), at);
     const t = release.release.trusteeIndex;
-    const range = batchRange(r.batch, execution.execution.envelopeCount);
+    const range = batchRangeOf(execution.execution, r.batch);
     if (range.start === range.end)
       fail('ACC-Q5', `trustee ${t}'s release names a batch past the execution`, undefined, {
         ...at,
@@ -494,8 +495,10 @@ export async function openCaseEnvelopes(
   for (const list of byPosition.values()) list.sort((a, b) => a.trustee - b.trustee);
 
   const count = log.execution.execution.envelopeCount;
+  // A standing order's batch b holds positions b·1024 + i (after-release.md §8.3); a request's 0 … count − 1.
+  const first = executionRange(log.execution.execution).start;
   const sorted = [...envelopes].sort((a, b) => a.position - b.position);
-  if (sorted.length !== count || sorted.some((e, i) => e.position !== i))
+  if (sorted.length !== count || sorted.some((e, i) => e.position !== first + i))
     fail('ACC-Q7', "the served envelopes are not exactly the execution's positions");
   const bytesOf = new Map<number, Uint8Array>();
   const decoded: Decoded[] = sorted.map((e) => {

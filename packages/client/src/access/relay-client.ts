@@ -85,6 +85,8 @@ export interface RequestView {
   readonly status: AccessRequestStatus;
   readonly decisions: readonly { readonly decision: Uint8Array; readonly index: number }[];
   readonly execution?: { readonly execution: Uint8Array; readonly index: number };
+  /** A standing order's batch executions (after-release.md §8.3), by number; absent for a request. */
+  readonly batches?: readonly OrderBatch[];
   readonly releases: readonly {
     readonly trustee: number;
     readonly batch: number;
@@ -92,6 +94,29 @@ export interface RequestView {
     readonly index: number;
   }[];
   readonly refusals: readonly { readonly refusal: Uint8Array; readonly index: number }[];
+}
+
+/** One batch execution of a standing order, as the relay lists it (after-release.md §8.3). */
+export interface OrderBatch {
+  readonly batch: number;
+  readonly execution: Uint8Array;
+  readonly index: number;
+  readonly envelopeCount: number;
+}
+
+function orderBatches(v: Json | undefined): { batches?: OrderBatch[] } {
+  if (v === undefined) return {};
+  return {
+    batches: arr(v, 'batches').map((b, i) => {
+      const x = obj(b, `batches[${i}]`, ['batch', 'execution', 'index', 'envelopeCount']);
+      return {
+        batch: int(x.batch, 'batch'),
+        execution: b64(x.execution, 'execution'),
+        index: int(x.index, 'index'),
+        envelopeCount: int(x.envelopeCount, 'envelopeCount'),
+      };
+    }),
+  };
 }
 
 export interface ExecutedEnvelope {
@@ -463,7 +488,7 @@ export class AccessRelayClient {
       a.json,
       'answer',
       ['request', 'index', 'status', 'decisions', 'releases', 'refusals'],
-      ['execution'],
+      ['execution', 'batches'],
     );
     const execution =
       o.execution === undefined ? undefined : obj(o.execution, 'execution', ['execution', 'index']);
@@ -483,6 +508,7 @@ export class AccessRelayClient {
             },
           }
         : {}),
+      ...orderBatches(o.batches),
       releases: arr(o.releases, 'releases').map((r, i) => {
         const x = obj(r, `releases[${i}]`, ['trustee', 'batch', 'release', 'index']);
         return {

@@ -14,6 +14,7 @@ import {
   decodeEnvelopeHead,
   equalBytes,
   isOvertError,
+  ORDER_VERSION,
   openShareBundle,
   type RandomSource,
   RELAY_PART_INDEX,
@@ -83,6 +84,11 @@ export interface NewRequest {
    * trustees can (their deadline watcher).
    */
   readonly relayUnsealKey?: Uint8Array;
+  /**
+   * A standing order (after-release.md §8.2): request body version 2; `sealUntil` must then be `createdAt` (an order
+   * is never sealed). `previous` names the order it renews.
+   */
+  readonly order?: { readonly previous?: { readonly requestId: Uint8Array; readonly hash: Uint8Array } };
   readonly rng?: RandomSource;
 }
 
@@ -107,7 +113,7 @@ export async function buildRequest(p: NewRequest): Promise<BuiltRequest> {
   const sortedSubjects = [...p.subjects].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const conversations = [...(p.conversations ?? [])].sort(compareBytes);
   const q: Request = {
-    version: REQUEST_VERSION,
+    version: p.order !== undefined ? ORDER_VERSION : REQUEST_VERSION,
     orgId: p.policy.policy.orgId,
     requestId: rng(REQUEST_ID_BYTES),
     policyHash: p.policy.hash,
@@ -121,6 +127,7 @@ export async function buildRequest(p: NewRequest): Promise<BuiltRequest> {
     maxEnvelopes: p.maxEnvelopes,
     sealUntil: p.sealUntil,
     confidentialCommitment: commitment,
+    ...(p.order !== undefined ? { order: p.order } : {}),
   };
   const signed = signRequest(q, p.signingKey);
   const verified = verifyRequest(signed, p.policy);
@@ -164,6 +171,11 @@ export interface CollectInput {
   readonly envelopes: readonly CaseEnvelope[];
   /** The requester's HPKE secret key (its public half is in the policy). Secret. */
   readonly secretKey: Uint8Array;
+  /**
+   * A standing order's batch (after-release.md §8.4): the log index of the batch execution to collect; default the
+   * first execution of the request on the log.
+   */
+  readonly executionIndex?: number;
   /** Strict: any bad share fails its message (default false: reported, and k good ones still open it). */
   readonly strict?: boolean;
   /**
@@ -207,7 +219,7 @@ function sameId(a: Uint8Array | undefined, b: Uint8Array): boolean {
  * `senders` (user id and device id).
  */
 export function caseFromLog(
-  input: Pick<CollectInput, 'orgKey' | 'relayKey' | 'requestId' | 'log' | 'releases'>,
+  input: Pick<CollectInput, 'orgKey' | 'relayKey' | 'requestId' | 'log' | 'releases' | 'executionIndex'>,
   epochs: ReadonlySet<number>,
   senders: ReadonlySet<string>,
 ): CaseEntries {
@@ -236,7 +248,12 @@ export function caseFromLog(
         if (sameId(requestIdOf(e[0], e), input.requestId)) decisions.push(at(index));
         break;
       case ACCESS_ENTRY_TYPES.execution:
-        if (execution === undefined && sameId(requestIdOf(e[0], e), input.requestId)) execution = at(index);
+        if (
+          execution === undefined &&
+          (input.executionIndex === undefined || input.executionIndex === index) &&
+          sameId(requestIdOf(e[0], e), input.requestId)
+        )
+          execution = at(index);
         break;
       case 2: {
         // vec8 org ‖ u32 epoch: only the epochs asked for.
@@ -399,6 +416,41 @@ function removedBeforeSend(
       };
   }
   return v;
+}
+
+/**
+ * Collects one batch of a standing order (after-release.md §8.4): the releases of that batch, its envelopes
+ * (positions batch·1024 …), and {@link collect} with the batch execution in place of the execution.
+ */
+export async function collectOrderBatch(
+  relay: AccessRelay,
+  input: Omit<CollectInput, 'releases' | 'envelopes' | 'executionIndex'>,
+  batch: { readonly batch: number; readonly index: number; readonly envelopeCount: number },
+  releases: readonly { readonly trustee: number; readonly batch: number; readonly index: number }[],
+): Promise<Collected> {
+  const sealed: SealedRelease[] = [];
+  for (const r of releases)
+    if (r.batch === batch.batch)
+      sealed.push({
+        index: r.index,
+        batch: r.batch,
+        sealed: await relay.releaseBundle(input.requestId, r.trustee, r.batch),
+      });
+  const envelopes: CaseEnvelope[] = [];
+  let from: number | null = batch.batch * 1024;
+  while (from !== null && envelopes.length < batch.envelopeCount) {
+    const page = await relay.envelopes(input.requestId, from, batch.envelopeCount - envelopes.length);
+    for (const e of page.items)
+      if (envelopes.length < batch.envelopeCount)
+        envelopes.push({
+          position: e.position,
+          head: e.head,
+          ciphertext: await relay.ciphertext(input.requestId, e.position),
+        });
+    if (page.items.length === 0 || (page.next !== null && page.next <= from)) break;
+    from = page.next;
+  }
+  return collect({ ...input, releases: sealed, envelopes, executionIndex: batch.index });
 }
 
 /**

@@ -496,6 +496,12 @@ export class RelayTransport {
     return int(r?.enrolLogIndex, 'enrolLogIndex');
   }
 
+  /** Publishes a signed policy (admin; relay.md §4.3): the relay logs it when its serial is the next. */
+  async publishPolicy(signed: Uint8Array): Promise<{ serial: number; logIndex: number }> {
+    const r = await this.request('POST', '/v1/admin/policies', { statement: toBase64(signed) });
+    return { serial: int(r?.serial, 'serial'), logIndex: int(r?.logIndex, 'logIndex') };
+  }
+
   async removeDevice(deviceId: string, statement: Uint8Array): Promise<void> {
     await this.request('POST', `/v1/admin/devices/${encodeURIComponent(deviceId)}/removal`, {
       statement: toBase64(statement),

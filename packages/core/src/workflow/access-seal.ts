@@ -53,6 +53,32 @@ export function batchRange(b: number, count: number): { start: number; end: numb
   return { start, end: Math.min(start + RELEASE_BATCH, count) };
 }
 
+/**
+ * The positions `[start, end)` of an execution: `[0, count)` for a request's; `[b·1024, b·1024 + count)` for
+ * batch b of a standing order (after-release.md §8.3).
+ */
+export function executionRange(e: { readonly envelopeCount: number; readonly batch?: number }): {
+  start: number;
+  end: number;
+} {
+  const start = e.batch === undefined ? 0 : e.batch * RELEASE_BATCH;
+  return { start, end: start + e.envelopeCount };
+}
+
+/**
+ * The positions share-bundle batch `b` covers in an execution: {@link batchRange} for a request's; for an order's
+ * batch execution, all of its positions when `b` is its number and none otherwise.
+ */
+export function batchRangeOf(
+  e: { readonly envelopeCount: number; readonly batch?: number },
+  b: number,
+): { start: number; end: number } {
+  if (e.batch === undefined) return batchRange(b, e.envelopeCount);
+  if (!isUint(b, 0xffffffff))
+    throw new OvertError('SHARE_BUNDLE_INVALID', 'batch out of range', { check: 'ACC-2' });
+  return b === e.batch ? executionRange(e) : { start: 0, end: 0 };
+}
+
 /** The number of batches an execution of `count` envelopes has: ⌈count / 1024⌉. */
 export function batchCount(count: number): number {
   return Math.ceil(count / RELEASE_BATCH);
@@ -305,7 +331,7 @@ export async function openShareBundle(
     throw bundleInvalid('release is for another execution');
   if (findTrustee(policy.policy, x.trusteeIndex) === undefined)
     throw bundleInvalid('is from a trustee the policy does not list');
-  const range = batchRange(batch, e.envelopeCount);
+  const range = batchRangeOf(e, batch);
   if (range.start === range.end) throw bundleInvalid('batch is past the execution');
   const b = await decryptShareBundle(secretKey, e.requestId, execution.hash, x.trusteeIndex, batch, sealed);
   checkShareBundle(execution, release, batch, b);
@@ -354,7 +380,7 @@ export function checkShareBundle(
   const e = execution.execution;
   if (!equalBytes(x.executionHash, execution.hash) || !equalBytes(x.requestId, e.requestId))
     throw bundleInvalid('release is for another execution');
-  const range = batchRange(batch, e.envelopeCount);
+  const range = batchRangeOf(e, batch);
   if (
     !equalBytes(b.requestId, e.requestId) ||
     !equalBytes(b.executionHash, execution.hash) ||

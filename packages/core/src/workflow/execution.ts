@@ -28,6 +28,8 @@ import { REQUEST_ID_BYTES, type VerifiedRequest } from './request.js';
 import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const EXECUTION_VERSION = 1;
+/** Execution body version 2: one batch of a standing order (after-release.md §8.3). */
+export const BATCH_EXECUTION_VERSION = 2;
 export const TAG_EXECUTION_SIGNATURE = 'overt/workflow/v1/execution';
 export const TAG_EXECUTION_HASH = 'overt/workflow/v1/execution-hash';
 export const TAG_DECISION_HASH = 'overt/workflow/v1/decision-hash';
@@ -45,6 +47,8 @@ export interface Execution {
   /** executionRoot(labels) of the selected envelopes. */
   readonly merkleRoot: Uint8Array;
   readonly executedAt: number;
+  /** Version 2 only: the order's batch number (0, 1, …); its positions are [batch·1024, batch·1024 + count). */
+  readonly batch?: number;
 }
 
 declare const verifiedExecution: unique symbol;
@@ -70,7 +74,9 @@ function isSortedUniqueBytes(list: readonly Uint8Array[]): boolean {
 }
 
 export function validateExecution(e: Execution): void {
-  if (e.version !== EXECUTION_VERSION) invalid('version');
+  if (e.version !== EXECUTION_VERSION && e.version !== BATCH_EXECUTION_VERSION) invalid('version');
+  if ((e.version === BATCH_EXECUTION_VERSION) !== (e.batch !== undefined)) invalid('batch', 'WF-B1');
+  if (e.batch !== undefined && !isUint(e.batch, 0xffffffff)) invalid('batch', 'WF-B1');
   if (!isIdString(e.orgId, ORG_ID_MAX)) invalid('orgId');
   if (!isFixedBytes(e.requestId, REQUEST_ID_BYTES)) invalid('requestId');
   if (!isFixedBytes(e.requestHash, 32)) invalid('requestHash');
@@ -91,6 +97,7 @@ export function encodeExecution(e: Execution): Uint8Array {
   w.bytes(e.requestId).bytes(e.requestHash).u8(e.decisionHashes.length);
   for (const h of e.decisionHashes) w.bytes(h);
   w.u32(e.envelopeCount).bytes(e.merkleRoot).u64(e.executedAt);
+  if (e.batch !== undefined) w.u32(e.batch);
   return w.finish();
 }
 
@@ -98,7 +105,7 @@ export function decodeExecution(bytes: Uint8Array): Execution {
   return decodeAs('EXECUTION_INVALID', 'WF-E1', 'execution', () => {
     const r = new Reader(bytes);
     const version = r.u8('version');
-    if (version !== EXECUTION_VERSION) invalid('version');
+    if (version !== EXECUTION_VERSION && version !== BATCH_EXECUTION_VERSION) invalid('version');
     const orgId = readIdString(r, 'orgId', ORG_ID_MAX, () => invalid('orgId'));
     const requestId = r.bytes(REQUEST_ID_BYTES, 'requestId');
     const requestHash = r.bytes(32, 'requestHash');
@@ -114,6 +121,7 @@ export function decodeExecution(bytes: Uint8Array): Execution {
       envelopeCount: r.u32('envelopeCount'),
       merkleRoot: r.bytes(32, 'merkleRoot'),
       executedAt: r.u64('executedAt'),
+      ...(version === BATCH_EXECUTION_VERSION ? { batch: r.u32('batch') } : {}),
     };
     r.finish('execution');
     validateExecution(e);
@@ -193,6 +201,17 @@ export function executionFor(
   };
 }
 
+/** One batch of a standing order (after-release.md §8.3): an execution of body version 2 with its number. */
+export function batchExecutionFor(
+  order: VerifiedRequest,
+  approvals: readonly VerifiedDecision[],
+  labels: readonly Uint8Array[],
+  executedAt: number,
+  batch: number,
+): Execution {
+  return { ...executionFor(order, approvals, labels, executedAt), version: BATCH_EXECUTION_VERSION, batch };
+}
+
 /** Signs an execution with the relay's key. */
 export function signExecution(e: Execution, relayKey: SigningKeyPair): Uint8Array {
   return signBody(TAG_EXECUTION_SIGNATURE, relayKey, encodeExecution(e));
@@ -222,6 +241,9 @@ export function verifyExecution(
     !equalBytes(e.requestHash, request.hash)
   )
     invalid('request binding', 'WF-E2');
+  // WF-B1: a batch execution for an order, an ordinary one for a request; never one for the other.
+  if ((e.version === BATCH_EXECUTION_VERSION) !== (q.order !== undefined))
+    invalid('version (batch execution and order go together)', 'WF-B1');
   requireSignature(TAG_EXECUTION_SIGNATURE, relayPublicKey, s, 'execution', 'WF-E3');
   if (!isLoggedFor(logged, request)) invalid('decisions (logged for another request)', 'WF-E4');
   const byHash = new Map<string, VerifiedDecision>();
@@ -239,6 +261,8 @@ export function verifyExecution(
   const deny = denyingTrustees(logged);
   const approvers = [...relied].filter((i) => !deny.has(i)).sort((a, b) => a - b);
   if (approvers.length < policy.policy.threshold) invalid('approvals (fewer than k)', 'WF-E4');
+  if (e.batch !== undefined && e.envelopeCount < 1)
+    throw new OvertError('REQUEST_LIMIT', 'an empty batch is not logged', { check: 'WF-B2' });
   if (e.envelopeCount > q.maxEnvelopes || e.envelopeCount > policy.policy.limits.maxEnvelopes)
     throw new OvertError('REQUEST_LIMIT', 'execution selects more envelopes than allowed', {
       check: 'WF-E5',

@@ -27,6 +27,9 @@ import { MAX_PARTICIPANTS } from '../threshold.js';
 import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const POLICY_VERSION = 1;
+/** Policy body version 2 appends the recorded group and the longest order (after-release.md §8.1). */
+export const POLICY_VERSION_RECORDED = 2;
+export const MAX_RECORDED = 4096;
 export const TAG_POLICY_SIGNATURE = 'overt/workflow/v1/policy';
 export const TAG_POLICY_HASH = 'overt/workflow/v1/policy-hash';
 export const MAX_WITNESSES = 32;
@@ -93,6 +96,13 @@ export interface Policy {
   readonly epochLength: EpochLength;
   /** How long after an epoch ends its shares are kept before they are shredded. */
   readonly retentionMs: number;
+  /**
+   * Version 2 only (after-release.md §8.1): the users whose messages are recorded under standing orders, sorted
+   * by bytes, unique. Absent (or empty) in a version 1 policy.
+   */
+  readonly recorded?: readonly string[];
+  /** Version 2 only: the longest window of one standing order (ms); 0 or absent: no orders. */
+  readonly maxOrderMs?: number;
 }
 
 declare const verifiedPolicy: unique symbol;
@@ -120,7 +130,17 @@ function isEncryptionKey(b: unknown): b is Uint8Array {
 
 /** Every structural rule on a policy (WF-P1); throws POLICY_INVALID. */
 export function validatePolicy(p: Policy): void {
-  if (p.version !== POLICY_VERSION) invalid('version');
+  if (p.version !== POLICY_VERSION && p.version !== POLICY_VERSION_RECORDED) invalid('version');
+  if (p.version === POLICY_VERSION) {
+    if ((p.recorded?.length ?? 0) !== 0 || (p.maxOrderMs ?? 0) !== 0) invalid('recorded group (version 1)');
+  } else {
+    const rec = p.recorded ?? [];
+    if (rec.length > MAX_RECORDED) invalid('recorded count');
+    for (const u of rec) if (!isIdString(u, USER_ID_MAX)) invalid('recorded user');
+    if (!isSortedUniqueStrings(rec)) invalid('recorded order');
+    const m = p.maxOrderMs ?? 0;
+    if (!isMillis(m) || (rec.length > 0 && m < 1)) invalid('maxOrderMs');
+  }
   if (!isIdString(p.orgId, ORG_ID_MAX)) invalid('orgId');
   if (!isUint(p.serial, 0xffffffff)) invalid('serial');
   if (!isMillis(p.issuedAt)) invalid('issuedAt');
@@ -205,6 +225,12 @@ export function encodePolicy(p: Policy): Uint8Array {
   if (p.epochLength.kind === 'fixed') w.u8(EPOCH_FIXED).u64(p.epochLength.ms);
   else w.u8(EPOCH_CALENDAR_MONTH).u64(0);
   w.u64(p.retentionMs);
+  if (p.version === POLICY_VERSION_RECORDED) {
+    const rec = p.recorded ?? [];
+    w.u16(rec.length);
+    for (const u of rec) writeAscii(w, u);
+    w.u64(p.maxOrderMs ?? 0);
+  }
   return w.finish();
 }
 
@@ -214,7 +240,7 @@ export function decodePolicy(bytes: Uint8Array): Policy {
     const fail = (): never => invalid('encoding');
     const r = new Reader(bytes);
     const version = r.u8('version');
-    if (version !== POLICY_VERSION) invalid('version');
+    if (version !== POLICY_VERSION && version !== POLICY_VERSION_RECORDED) invalid('version');
     const orgId = readIdString(r, 'orgId', ORG_ID_MAX, fail);
     const serial = r.u32('serial');
     const issuedAt = r.u64('issuedAt');
@@ -263,6 +289,14 @@ export function decodePolicy(bytes: Uint8Array): Policy {
     else if (kind === EPOCH_FIXED) epochLength = { kind: 'fixed', ms };
     else return invalid('epoch length');
     const retentionMs = r.u64('retentionMs');
+    const recorded: string[] = [];
+    let maxOrderMs = 0;
+    if (version === POLICY_VERSION_RECORDED) {
+      const nr = r.u16('recorded count');
+      if (nr > MAX_RECORDED) invalid('recorded count');
+      for (let i = 0; i < nr; i++) recorded.push(readIdString(r, 'recorded user', USER_ID_MAX, fail));
+      maxOrderMs = r.u64('maxOrderMs');
+    }
     r.finish('policy');
     const p: Policy = {
       version,
@@ -277,6 +311,7 @@ export function decodePolicy(bytes: Uint8Array): Policy {
       limits,
       epochLength,
       retentionMs,
+      ...(version === POLICY_VERSION_RECORDED ? { recorded, maxOrderMs } : {}),
     };
     validatePolicy(p);
     return p;
@@ -309,4 +344,13 @@ export function findTrustee(p: Policy, index: number): TrusteeEntry | undefined 
 
 export function findRequester(p: Policy, id: string): RequesterEntry | undefined {
   return p.requesters.find((x) => x.id === id);
+}
+
+/** The recorded group of a policy (after-release.md §8.1): empty for a version 1 policy. */
+export function recordedGroup(p: Policy): readonly string[] {
+  return p.recorded ?? [];
+}
+
+export function isRecorded(p: Policy, userId: string): boolean {
+  return recordedGroup(p).includes(userId);
 }

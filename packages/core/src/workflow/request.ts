@@ -30,6 +30,11 @@ import { findRequester, type VerifiedPolicy } from './policy.js';
 import { decodeSigned, requireSignature, signBody } from './signed.js';
 
 export const REQUEST_VERSION = 1;
+/** Request body version 2: a standing order (after-release.md §8.2). */
+export const ORDER_VERSION = 2;
+export const ORDER_KIND_STANDING = 1;
+/** An order's batch is one share-bundle batch (access.md §3): at most this many envelopes. */
+export const ORDER_BATCH_MAX = 1024;
 export const REQUEST_ID_BYTES = 16;
 export const TAG_REQUEST_SIGNATURE = 'overt/workflow/v1/request';
 export const TAG_REQUEST_HASH = 'overt/workflow/v1/request-hash';
@@ -76,6 +81,17 @@ export interface Request {
   readonly sealUntil: number;
   /** taggedHash("overt/workflow/v1/request-confidential", salt, confidential encoding). */
   readonly confidentialCommitment: Uint8Array;
+  /** Version 2 only: the request is a standing order (after-release.md §8.2). */
+  readonly order?: OrderFields;
+}
+
+/** What a version 2 body adds: the kind (1, standing order) and the order it renews, if any. */
+export interface OrderFields {
+  readonly previous?: { readonly requestId: Uint8Array; readonly hash: Uint8Array };
+}
+
+export function isOrder(q: Request): boolean {
+  return q.version === ORDER_VERSION;
 }
 
 /** The confidential part: for the trustees' eyes until unseal. */
@@ -105,6 +121,10 @@ function invalid(what: string): never {
   throw new OvertError('REQUEST_INVALID', `request ${what} is invalid`, { check: 'WF-R1' });
 }
 
+function orderInvalid(what: string): never {
+  throw new OvertError('REQUEST_INVALID', `order ${what} is invalid`, { check: 'WF-O1' });
+}
+
 function utf8Length(s: unknown): number {
   return typeof s === 'string' ? utf8Encode(s).length : -1;
 }
@@ -116,7 +136,19 @@ function isSortedUniqueBytes(list: readonly Uint8Array[]): boolean {
 
 /** Structural rules on the public part (WF-R1); limits are checked against the policy in verifyRequest. */
 export function validateRequest(q: Request): void {
-  if (q.version !== REQUEST_VERSION) invalid('version');
+  if (q.version !== REQUEST_VERSION && q.version !== ORDER_VERSION) invalid('version');
+  if (q.version === REQUEST_VERSION && q.order !== undefined) invalid('order (version 1)');
+  if (q.version === ORDER_VERSION) {
+    if (q.order === undefined) orderInvalid('fields');
+    const prev = q.order.previous;
+    if (
+      prev !== undefined &&
+      (!isFixedBytes(prev.requestId, REQUEST_ID_BYTES) || !isFixedBytes(prev.hash, 32))
+    )
+      orderInvalid('previous');
+    if (q.sealUntil !== q.createdAt)
+      throw new OvertError('REQUEST_INVALID', 'an order is never sealed', { check: 'WF-O4' });
+  }
   if (!isIdString(q.orgId, ORG_ID_MAX)) invalid('orgId');
   if (!isFixedBytes(q.requestId, REQUEST_ID_BYTES)) invalid('requestId');
   if (!isFixedBytes(q.policyHash, 32)) invalid('policyHash');
@@ -152,6 +184,12 @@ export function encodeRequest(q: Request): Uint8Array {
   w.u16(q.conversations.length);
   for (const c of q.conversations) w.vec8(c);
   w.u32(q.maxEnvelopes).u64(q.sealUntil).bytes(q.confidentialCommitment);
+  if (q.version === ORDER_VERSION) {
+    w.u8(ORDER_KIND_STANDING);
+    const prev = q.order?.previous;
+    if (prev === undefined) w.u8(0);
+    else w.u8(1).bytes(prev.requestId).bytes(prev.hash);
+  }
   return w.finish();
 }
 
@@ -160,7 +198,7 @@ export function decodeRequest(bytes: Uint8Array): Request {
     const fail = (): never => invalid('encoding');
     const r = new Reader(bytes);
     const version = r.u8('version');
-    if (version !== REQUEST_VERSION) invalid('version');
+    if (version !== REQUEST_VERSION && version !== ORDER_VERSION) invalid('version');
     const orgId = readIdString(r, 'orgId', ORG_ID_MAX, fail);
     const requestId = r.bytes(REQUEST_ID_BYTES, 'requestId');
     const policyHash = r.bytes(32, 'policyHash');
@@ -191,11 +229,22 @@ export function decodeRequest(bytes: Uint8Array): Request {
       maxEnvelopes: r.u32('maxEnvelopes'),
       sealUntil: r.u64('sealUntil'),
       confidentialCommitment: r.bytes(32, 'confidentialCommitment'),
+      ...(version === ORDER_VERSION ? { order: readOrder(r) } : {}),
     };
     r.finish('request');
     validateRequest(q);
     return q;
   });
+}
+
+function readOrder(r: Reader): OrderFields {
+  if (r.u8('order kind') !== ORDER_KIND_STANDING) orderInvalid('kind');
+  const has = r.u8('has previous');
+  if (has === 0) return {};
+  if (has !== 1) orderInvalid('has previous');
+  return {
+    previous: { requestId: r.bytes(REQUEST_ID_BYTES, 'previous id'), hash: r.bytes(32, 'previous hash') },
+  };
 }
 
 export function requestHash(body: Uint8Array): Uint8Array {
@@ -229,7 +278,18 @@ export function verifyRequest(signed: Uint8Array, policy: VerifiedPolicy): Verif
   requireSignature(TAG_REQUEST_SIGNATURE, requester.signingKey, s, 'request', 'WF-R4');
   const l = p.limits;
   if (q.subjects.length > l.maxSubjects) limit('subjects');
-  if (q.window.until - q.window.from > l.maxWindowMs) limit('time window');
+  if (q.version === ORDER_VERSION) {
+    // WF-O2, WF-O3 (after-release.md §8.2): recorded subjects only, the order's own length and batch limits.
+    const group = new Set(p.recorded ?? []);
+    if (!q.subjects.every((u) => group.has(u)))
+      throw new OvertError('REQUEST_INVALID', 'an order names a user outside the recorded group', {
+        check: 'WF-O2',
+      });
+    if (q.window.until - q.window.from > (p.maxOrderMs ?? 0) || q.maxEnvelopes > ORDER_BATCH_MAX)
+      throw new OvertError('REQUEST_LIMIT', 'order exceeds the policy limit on its length or batch', {
+        check: 'WF-O3',
+      });
+  } else if (q.window.until - q.window.from > l.maxWindowMs) limit('time window');
   if (q.maxEnvelopes > l.maxEnvelopes) limit('envelopes');
   if (q.sealUntil - q.createdAt > l.maxSealMs) limit('seal length');
   return { request: q, hash: requestHash(s.body), signed: signed.slice() } as VerifiedRequest;
@@ -292,4 +352,30 @@ export function decodeOpening(bytes: Uint8Array): RequestOpening {
     r.finish('request opening');
     return { salt, confidential };
   });
+}
+
+/**
+ * WF-O5 (after-release.md §8.2): a renewal names a verified order of the same requester, logged before it, and
+ * starts exactly when that order ends. `previous` is the verified order the caller found on its view of the log
+ * under the id the renewal names (undefined when there is none). Throws REQUEST_INVALID (WF-O5).
+ */
+export function checkRenewal(order: VerifiedRequest, previous: VerifiedRequest | undefined): void {
+  const q = order.request;
+  const named = q.order?.previous;
+  if (named === undefined) return;
+  const fail = (): never => {
+    throw new OvertError('REQUEST_INVALID', 'the order it renews is not on the log or does not chain', {
+      check: 'WF-O5',
+    });
+  };
+  if (previous === undefined) fail();
+  const p = previous!.request;
+  if (
+    !isOrder(p) ||
+    !equalBytes(p.requestId, named.requestId) ||
+    !equalBytes(previous!.hash, named.hash) ||
+    p.requesterId !== q.requesterId ||
+    p.window.until !== q.window.from
+  )
+    fail();
 }

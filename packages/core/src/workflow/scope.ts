@@ -18,7 +18,7 @@ export interface Scope {
   readonly conversations: readonly Uint8Array[];
 }
 
-export type OutOfScopeReason = 'org' | 'window' | 'subject' | 'conversation';
+export type OutOfScopeReason = 'org' | 'window' | 'subject' | 'conversation' | 'recorded';
 
 export type ScopeDecision =
   | { readonly inScope: true }
@@ -62,4 +62,18 @@ export function checkInScope(header: HeaderFields, scope: Scope): void {
 export function checkEnvelopeCount(request: VerifiedRequest, count: number): void {
   if (!Number.isInteger(count) || count < 0 || count > request.request.maxEnvelopes)
     throw new OvertError('REQUEST_LIMIT', 'more envelopes than the request allows', { check: 'SCOPE-5' });
+}
+
+/**
+ * ORD-S1 (after-release.md §8.3): an envelope of a standing order's batch is in scope when it is in the order's
+ * scope and a subject that is its sender or one of its recipients is in `recorded`, the recorded group of the
+ * policy in force at the batch's log position. A user taken out of the group has nothing released from then on.
+ */
+export function inOrderScope(header: HeaderFields, scope: Scope, recorded: readonly string[]): ScopeDecision {
+  const d = inScope(header, scope);
+  if (!d.inScope) return d;
+  const live = new Set(scope.subjects.filter((s) => recorded.includes(s)));
+  if (!live.has(header.senderUserId) && !header.recipients.some((r) => live.has(r)))
+    return { inScope: false, reason: 'recorded', check: 'ORD-S1' };
+  return { inScope: true };
 }

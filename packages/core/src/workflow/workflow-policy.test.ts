@@ -123,7 +123,8 @@ describe('policy codec', () => {
     ['maxSubjects 0', { limits: { ...base.limits, maxSubjects: 0 } }],
     ['maxEnvelopes 0', { limits: { ...base.limits, maxEnvelopes: 0 } }],
     ['a fixed epoch of 0 ms', { epochLength: { kind: 'fixed', ms: 0 } }],
-    ['version 2', { version: 2 }],
+    ['version 3', { version: 3 }],
+    ['a recorded group on a version 1 body', { recorded: ['alice@example.org'] }],
   ])('refuses %s (POLICY_INVALID, WF-P1)', async (_, change) => {
     expect(await outcome(() => encodePolicy({ ...base, ...change }))).toBe('POLICY_INVALID WF-P1');
   });

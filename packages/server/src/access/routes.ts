@@ -215,6 +215,17 @@ export function registerAccessRoutes(route: AccessRoute, access: AccessService):
       ...(v.execution !== undefined
         ? { execution: { execution: toBase64(v.execution.signed), index: v.execution.logIndex } }
         : {}),
+      // A standing order's batch executions (after-release.md §8.3); absent for a request.
+      ...(v.batches.length > 0
+        ? {
+            batches: v.batches.map((b) => ({
+              batch: b.batch,
+              execution: toBase64(b.signed),
+              index: b.logIndex,
+              envelopeCount: b.envelopeCount,
+            })),
+          }
+        : {}),
       releases: v.releases.map((r) => ({
         trustee: r.trusteeIndex,
         batch: r.batch,

@@ -12,8 +12,10 @@
 import {
   approvingTrustees,
   batchCount,
+  batchExecutionFor,
   batchRange,
   checkApprovalQuorum,
+  checkRenewal,
   compareBytes,
   DECISION_ENTRY_TYPE,
   decisionsOnLog,
@@ -35,11 +37,14 @@ import {
   envelopeLabel,
   equalBytes,
   executionFor,
+  executionHash,
   findTrustee,
+  inOrderScope,
   inScope,
   isOvertError,
   type LoggedDecisions,
   MAX_ENTRY_SIGNED_BODY,
+  ORDER_BATCH_MAX,
   type OvertError,
   openConfidential,
   PUBLISHER_RELAY,
@@ -69,13 +74,14 @@ import { type PolicyInForce, policyInForce } from '../auth.js';
 import { RelayError, type RelayErrorCode } from '../errors.js';
 import type { LogPort } from '../log-port.js';
 import { logUnavailable, type RelayService } from '../service.js';
-import { verifyEpochKeyStatement } from '../statements.js';
+import { verifyEpochKeyStatement, verifyPolicyStatement } from '../statements.js';
 import type {
   AccessEntryRecord,
   AccessRequestRecord,
   AccessStatus,
   ExecutionRecord,
   ExtensionProposalRecord,
+  OrderBatchRecord,
   ReleaseRecord,
   SealedPart,
   SelectedEnvelope,
@@ -88,6 +94,24 @@ import { ShredService } from './shreds.js';
 export const MAX_MAIL_BYTES = 256 * 1024;
 /** Envelope heads scanned per storage read during a selection (§4.1). */
 const SCAN_PAGE = 1024;
+/**
+ * A batch of a standing order re-scans envelopes received this long before the previous batch's scan ended, so
+ * an envelope whose write committed after a scan had passed its receive time is not missed (after-release.md §8.3);
+ * envelopes already selected are skipped.
+ */
+const ORDER_LOOKBACK_MS = 2_000;
+/** The first batch of an order scans envelopes received from the order's start less the accepted clock skew. */
+const ORDER_FIRST_SCAN_SKEW_MS = 5 * 60_000;
+
+/** Whether a signed request body is a standing order (request body version 2), without verifying it. */
+export function isOrderRecord(signed: Uint8Array): boolean {
+  try {
+    return decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'REQUEST_INVALID', 'WF-R1').body[0] === 2;
+  } catch (e) {
+    if (isOvertError(e)) return false;
+    throw e;
+  }
+}
 
 /** Entry types of the access workflow (log entry.ts registry). */
 const T = {
@@ -173,6 +197,8 @@ export interface RequestView {
   readonly request: AccessRequestRecord;
   readonly decisions: readonly AccessEntryRecord[];
   readonly execution: ExecutionRecord | undefined;
+  /** A standing order's batch executions (after-release.md §8.3), by number; empty for a request. */
+  readonly batches: readonly OrderBatchRecord[];
   readonly releases: readonly ReleaseRecord[];
   readonly refusals: readonly AccessEntryRecord[];
 }
@@ -326,6 +352,17 @@ export class AccessService {
         if (equalBytes(stored.signed, signed)) return { record: stored, created: false };
         throw new RelayError('ACCESS_REQUEST_EXISTS', 'the request id is taken', { check: 'ACC-R4' });
       }
+      // ORD-R1, WF-O5: a renewal names a logged order it chains to (after-release.md §8.2).
+      const previous = vreq.request.order?.previous;
+      if (previous !== undefined) {
+        const p = await this.storage.access.getRequest(previous.requestId);
+        let pv: VerifiedRequest | undefined;
+        if (p !== undefined) {
+          const pPolicy = await this.policyOf(caller.inForce, p);
+          pv = asAccess('ACCESS_ORDER_INVALID', 'ORD-R1', () => verifyRequest(p.signed, pPolicy.policy));
+        }
+        asAccess('ACCESS_ORDER_INVALID', 'ORD-R1', () => checkRenewal(vreq, pv));
+      }
       const logIndex = await this.append(T.request, signed);
       const record: AccessRequestRecord = {
         requestId: vreq.request.requestId,
@@ -366,6 +403,7 @@ export class AccessService {
       request,
       decisions: entries.filter((e) => e.type === T.decision),
       execution: await this.storage.access.getExecution(requestId),
+      batches: isOrderRecord(request.signed) ? await this.storage.access.listOrderBatches(requestId) : [],
       releases: await this.storage.access.listReleases(requestId),
       refusals: entries.filter((e) => e.type === T.refusal),
     };
@@ -377,6 +415,22 @@ export class AccessService {
     const s = await this.storage.access.getSealed(requestId, caller.index);
     if (s === undefined) throw new RelayError('ACCESS_REQUEST_UNKNOWN', 'no sealed part for this trustee');
     return s;
+  }
+
+  /**
+   * The policy a logged request is judged under: the policy in force, except for a standing order filed under an
+   * earlier serial, which is judged under the policy it was filed under (after-release.md §8: the group may change
+   * while the order is in force; ORD-S1 then uses the policy in force at each batch).
+   */
+  private async policyOf(inForce: PolicyInForce, r: AccessRequestRecord): Promise<PolicyInForce> {
+    if (r.policySerial === inForce.record.serial || !isOrderRecord(r.signed)) return inForce;
+    const signed = await this.storage.access.policyBySerial(r.policySerial);
+    const admin = await this.storage.getOrgAdmin();
+    if (signed === undefined || admin === undefined) return inForce;
+    return {
+      record: { ...inForce.record, serial: r.policySerial, signed },
+      policy: verifyPolicyStatement(admin, signed),
+    };
   }
 
   /** The logged request, verified again under the policy in force (ACC-R1): what decisions bind. */
@@ -401,7 +455,6 @@ export class AccessService {
     caller: TrusteeCaller,
     signed: Uint8Array,
   ): Promise<{ index: number; created: boolean; execution?: { index: number } }> {
-    const inForce = caller.inForce;
     return this.exclusive(async () => {
       // The request id comes from the decision itself; verifyDecision checks the rest below.
       const requestId = asAccess(
@@ -416,6 +469,7 @@ export class AccessService {
         throw new RelayError('ACCESS_DECISION_INVALID', 'the decision names no logged request', {
           check: 'ACC-D1',
         });
+      const inForce = await this.policyOf(caller.inForce, request);
       const vreq = this.verified(inForce, request);
       const d: VerifiedDecision = asAccess('ACCESS_DECISION_INVALID', 'ACC-D1', () =>
         verifyDecision(signed, inForce.policy, vreq),
@@ -456,6 +510,8 @@ export class AccessService {
       await this.setStatus(request, 'denied');
       return undefined;
     }
+    // A standing order is executed in batches by runOrders (after-release.md §8.3), not once here.
+    if (vreq.request.order !== undefined) return undefined;
     try {
       checkApprovalQuorum(policy, vreq, logged);
     } catch (e) {
@@ -561,7 +617,19 @@ export class AccessService {
       if (envelope !== undefined) envelopes.push({ ...s, envelope });
     }
     const last = list[list.length - 1];
-    const next = last !== undefined && last.position + 1 < x.envelopeCount ? last.position + 1 : null;
+    const request = await this.storage.access.getRequest(requestId);
+    // An order's positions are batch·1024 + i over all its batches (after-release.md §8.3): a full page goes on.
+    const order = request !== undefined && isOrderRecord(request.signed);
+    const next =
+      last === undefined
+        ? null
+        : order
+          ? list.length === limit
+            ? last.position + 1
+            : null
+          : last.position + 1 < x.envelopeCount
+            ? last.position + 1
+            : null;
     return { envelopes, next };
   }
 
@@ -610,23 +678,43 @@ export class AccessService {
             .requestId,
       );
       const request = await this.storage.access.getRequest(requestId);
-      const x = request === undefined ? undefined : await this.storage.access.getExecution(requestId);
+      let x = request === undefined ? undefined : await this.storage.access.getExecution(requestId);
       if (request === undefined || x === undefined)
         throw new RelayError('ACCESS_RELEASE_INVALID', 'the release names no logged execution', {
           check: 'ACC-L1',
         });
-      const execution = await this.verifiedExecution(inForce, request, x);
+      const order = isOrderRecord(request.signed);
+      if (order) {
+        // A standing order: the release names one of its batch executions by hash (after-release.md §8.3).
+        const named = decodeRelease(
+          decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'RELEASE_INVALID', 'WF-L1').body,
+        ).executionHash;
+        const batches = await this.storage.access.listOrderBatches(requestId);
+        x = batches.find((b) => equalBytes(executionHash(signedBodyOf(b.signed)), named));
+        if (x === undefined)
+          throw new RelayError('ACCESS_RELEASE_INVALID', 'the release names no logged batch', {
+            check: 'ACC-L1',
+          });
+      }
+      const execution = await this.verifiedExecution(await this.policyOf(inForce, request), request, x);
       const r = asAccess('ACCESS_RELEASE_INVALID', 'ACC-L1', () =>
         verifyRelease(signed, inForce.policy, execution),
       );
       if (r.release.trusteeIndex !== caller.index)
         throw forbidden('ACC-L2', 'the release is signed for another trustee');
-      const batches = batchCount(x.envelopeCount);
-      const range = batch < batches ? batchRange(batch, x.envelopeCount) : { start: 0, end: 0 };
-      if (batch >= Math.max(batches, 1) || r.release.shareCount > range.end - range.start)
-        throw new RelayError('ACCESS_RELEASE_INVALID', 'the batch is not one of the execution', {
-          check: 'ACC-L5',
-        });
+      if (order) {
+        if (batch !== execution.execution.batch || r.release.shareCount > x.envelopeCount)
+          throw new RelayError('ACCESS_RELEASE_INVALID', "the batch is not the execution's", {
+            check: 'ACC-L5',
+          });
+      } else {
+        const batches = batchCount(x.envelopeCount);
+        const range = batch < batches ? batchRange(batch, x.envelopeCount) : { start: 0, end: 0 };
+        if (batch >= Math.max(batches, 1) || r.release.shareCount > range.end - range.start)
+          throw new RelayError('ACCESS_RELEASE_INVALID', 'the batch is not one of the execution', {
+            check: 'ACC-L5',
+          });
+      }
       if (!equalBytes(sha256(bundle), r.release.bundleHash))
         throw new RelayError('ACCESS_BUNDLE_MISMATCH', 'the bundle does not match the release', {
           check: 'ACC-L3',
@@ -657,7 +745,7 @@ export class AccessService {
   private async verifiedExecution(
     inForce: PolicyInForce,
     request: AccessRequestRecord,
-    x: ExecutionRecord,
+    x: ExecutionRecord | OrderBatchRecord,
   ): Promise<VerifiedExecution> {
     if (this.accessKey === undefined)
       throw new RelayError('ACCESS_DISABLED', 'the relay has no execution key', { check: 'ACC-X1' });
@@ -716,6 +804,139 @@ export class AccessService {
       await this.storage.access.putEntry({ logIndex: index, requestId, type: T.refusal, body: signed });
       return { index, created: true };
     });
+  }
+
+  // ── Standing orders (after-release.md §8.3) ─────────────────────────────────────────────────────────────
+
+  /**
+   * One pass of the order task: for every approved standing order in force, selects the envelopes received since
+   * its last batch that are in its scope and whose in-scope subject is in the recorded group of the policy in force
+   * now (ORD-S1 as the trustees will judge it at the batch's position), at most `max_envelopes`, and — when there is
+   * at least one — signs, logs and stores a batch execution (ORD-R2). Resolves the batches logged.
+   */
+  async runOrders(): Promise<OrderBatchRecord[]> {
+    const signer = this.accessKey;
+    if (signer === undefined) return [];
+    const logged: OrderBatchRecord[] = [];
+    let after = -1;
+    for (;;) {
+      const page = await this.storage.access.listRequests(after, 256);
+      for (const r of page) {
+        if (r.status === 'denied' || !isOrderRecord(r.signed)) continue;
+        const b = await this.exclusive(() => this.orderBatch(r, signer));
+        if (b !== undefined) logged.push(b);
+      }
+      if (page.length < 256) return logged;
+      after = page[page.length - 1]!.logIndex;
+    }
+  }
+
+  private async orderBatch(
+    r: AccessRequestRecord,
+    signer: SigningKeyPair,
+  ): Promise<OrderBatchRecord | undefined> {
+    const now = this.now();
+    const current = await policyInForce(this.storage);
+    if (current === undefined) return undefined;
+    const inForce = await this.policyOf(current, r);
+    let vreq: VerifiedRequest;
+    try {
+      vreq = verifyRequest(r.signed, inForce.policy);
+    } catch (e) {
+      if (isOvertError(e)) return undefined;
+      throw e;
+    }
+    const q = vreq.request;
+    if (now < q.window.from) return undefined;
+    const batches = await this.storage.access.listOrderBatches(q.requestId);
+    const last = batches[batches.length - 1];
+    // Past its end, an order is done once a batch has scanned beyond the end (late envelopes of the window).
+    if (last !== undefined && last.scannedUntil >= q.window.until + ORDER_LOOKBACK_MS) return undefined;
+    const decisions = await this.logged(inForce, vreq);
+    try {
+      checkApprovalQuorum(inForce.policy, vreq, decisions);
+    } catch (e) {
+      if (isOvertError(e)) return undefined;
+      throw e;
+    }
+    const recorded = current.policy.policy.recorded ?? [];
+    if (!q.subjects.some((u) => recorded.includes(u))) return undefined;
+    const scope = scopeOf(vreq);
+    const limit = Math.min(q.maxEnvelopes, inForce.policy.policy.limits.maxEnvelopes, ORDER_BATCH_MAX);
+    const from =
+      last === undefined ? q.window.from - ORDER_FIRST_SCAN_SKEW_MS : last.scannedUntil - ORDER_LOOKBACK_MS;
+    const found: { label: Uint8Array; messageId: Uint8Array }[] = [];
+    const taken = new Set<string>();
+    let cursor: { receivedAt: number; messageId: Uint8Array } | undefined;
+    let scannedUntil = last?.scannedUntil ?? from;
+    scan: for (;;) {
+      const page = await this.storage.access.scanEnvelopesReceived(q.orgId, from, cursor, SCAN_PAGE);
+      for (const e of page) {
+        // Only what was received before this pass: the next batch starts from here.
+        if (e.receivedAt > now) break scan;
+        cursor = { receivedAt: e.receivedAt, messageId: e.messageId };
+        let header: ReturnType<typeof decodeHeader>;
+        try {
+          header = decodeHeader(e.header);
+        } catch (err) {
+          if (isOvertError(err)) continue;
+          throw err;
+        }
+        if (e.signature.length !== 64 || !inOrderScope(header, scope, recorded).inScope) continue;
+        const key = Buffer.from(e.messageId).toString('hex');
+        if (taken.has(key) || (await this.storage.access.isSelected(q.requestId, e.messageId))) continue;
+        if (found.length === limit) break scan;
+        taken.add(key);
+        found.push({ label: envelopeLabel(e.header), messageId: e.messageId });
+        scannedUntil = Math.max(scannedUntil, e.receivedAt);
+      }
+      if (page.length < SCAN_PAGE) {
+        scannedUntil = Math.max(scannedUntil, now);
+        break;
+      }
+    }
+    if (found.length === 0) return undefined;
+    found.sort((a, b) => compareBytes(a.label, b.label));
+    const batch = last === undefined ? 0 : last.batch + 1;
+    const approving = new Set(approvingTrustees(decisions));
+    const approvals: VerifiedDecision[] = [];
+    const seen = new Set<number>();
+    for (const d of decisions.decisions) {
+      const i = d.decision.trusteeIndex;
+      if (d.decision.verdict === 'approve' && approving.has(i) && !seen.has(i)) {
+        seen.add(i);
+        approvals.push(d);
+      }
+    }
+    const signed = signExecution(
+      batchExecutionFor(
+        vreq,
+        approvals,
+        found.map((f) => f.label),
+        now,
+        batch,
+      ),
+      signer,
+    );
+    const logIndex = await this.append(T.execution, signed);
+    const record: OrderBatchRecord = {
+      requestId: q.requestId,
+      batch,
+      logIndex,
+      signed,
+      envelopeCount: found.length,
+      executedAt: now,
+      scannedUntil,
+    };
+    await this.storage.access.putOrderBatch(
+      record,
+      found.map((f, i) => ({
+        position: batch * ORDER_BATCH_MAX + i,
+        label: f.label,
+        messageId: f.messageId,
+      })),
+    );
+    return record;
   }
 
   // ── Unseals (after-release.md §1) ──────────────────────────────────────────────────────────────────────
@@ -847,6 +1068,7 @@ export class AccessService {
       unseal,
       decisions: entries.filter((e) => e.type === T.decision),
       execution: await this.storage.access.getExecution(requestId),
+      batches: isOrderRecord(request.signed) ? await this.storage.access.listOrderBatches(requestId) : [],
       releases: await this.storage.access.listReleases(requestId),
       refusals: entries.filter((e) => e.type === T.refusal),
       extensions: entries.filter((e) => e.type === T.extension),
@@ -987,4 +1209,9 @@ export class AccessService {
       return { signers: signatures.length, index: logIndex, created: true };
     });
   }
+}
+
+/** The body of a signed object (u32 len ‖ body ‖ signature), for hashing a stored execution. */
+function signedBodyOf(signed: Uint8Array): Uint8Array {
+  return decodeSigned(signed, MAX_ENTRY_SIGNED_BODY, 'EXECUTION_INVALID', 'WF-E1').body;
 }

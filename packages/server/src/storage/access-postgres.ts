@@ -14,6 +14,7 @@ import type {
   EnvelopeHeadRecord,
   ExecutionRecord,
   ExtensionProposalRecord,
+  OrderBatchRecord,
   ReleaseRecord,
   SealedPart,
   SelectedEnvelope,
@@ -24,6 +25,21 @@ import type {
 import { accessStatus } from './access-sqlite.js';
 import { capsuleColumn } from './rows.js';
 import { plainBytes } from './storage.js';
+
+export const POSTGRES_ORDER_MIGRATION = `
+  CREATE INDEX envelopes_by_received ON envelopes (org_id, received_at, message_id);
+  CREATE TABLE access_order_batches (
+    request_id bytea NOT NULL REFERENCES access_requests (request_id),
+    batch bigint NOT NULL CHECK (batch >= 0),
+    log_index bigint NOT NULL UNIQUE,
+    signed bytea NOT NULL,
+    envelope_count bigint NOT NULL CHECK (envelope_count >= 1),
+    executed_at bigint NOT NULL,
+    scanned_until bigint NOT NULL,
+    PRIMARY KEY (request_id, batch)
+  );
+  CREATE UNIQUE INDEX access_selection_by_message ON access_selection (request_id, message_id);
+`;
 
 export const POSTGRES_ACCESS_MIGRATION = `
   CREATE TABLE trustee_mail (
@@ -731,5 +747,116 @@ export class PostgresAccessStorage implements AccessStorage {
         ])
       ).map(shredFrom),
     );
+  }
+
+  async putOrderBatch(x: OrderBatchRecord, selection: readonly SelectedEnvelope[]): Promise<void> {
+    await this.tx('put order batch', async (c) => {
+      const r = await c.query(
+        'INSERT INTO access_order_batches (request_id, batch, log_index, signed, envelope_count, executed_at, ' +
+          'scanned_until) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (request_id, batch) DO NOTHING',
+        [x.requestId, x.batch, x.logIndex, x.signed, x.envelopeCount, x.executedAt, x.scannedUntil],
+      );
+      if (r.rowCount !== 1)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the batch is logged already', { check: 'ORD-R2' });
+      const anchor = await c.query(
+        'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) ' +
+          'VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id) DO NOTHING',
+        [x.requestId, x.logIndex, x.signed, x.envelopeCount, x.executedAt],
+      );
+      if (anchor.rowCount === 1)
+        await c.query("UPDATE access_requests SET status = 'executed' WHERE request_id = $1", [x.requestId]);
+      for (let i = 0; i < selection.length; i += SELECTION_CHUNK) {
+        const part = selection.slice(i, i + SELECTION_CHUNK);
+        await c.query(
+          'INSERT INTO access_selection (request_id, position, label, message_id) ' +
+            'SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::bytea[])',
+          [x.requestId, part.map((s) => s.position), part.map((s) => s.label), part.map((s) => s.messageId)],
+        );
+      }
+      await this.insertEntry(c, { logIndex: x.logIndex, requestId: x.requestId, type: 7, body: x.signed });
+    });
+  }
+
+  async listOrderBatches(requestId: Uint8Array): Promise<OrderBatchRecord[]> {
+    return this.read('list order batches', async (c) =>
+      (
+        await rows<{
+          batch: string;
+          log_index: string;
+          signed: Uint8Array;
+          envelope_count: string;
+          executed_at: string;
+          scanned_until: string;
+        }>(c, 'SELECT * FROM access_order_batches WHERE request_id = $1 ORDER BY batch', [requestId])
+      ).map((r) => ({
+        requestId: requestId.slice(),
+        batch: num(r.batch),
+        logIndex: num(r.log_index),
+        signed: plainBytes(r.signed),
+        envelopeCount: num(r.envelope_count),
+        executedAt: num(r.executed_at),
+        scannedUntil: num(r.scanned_until),
+      })),
+    );
+  }
+
+  async isSelected(requestId: Uint8Array, messageId: Uint8Array): Promise<boolean> {
+    return this.read(
+      'read selection',
+      async (c) =>
+        (
+          await rows(c, 'SELECT 1 FROM access_selection WHERE request_id = $1 AND message_id = $2', [
+            requestId,
+            messageId,
+          ])
+        ).length > 0,
+    );
+  }
+
+  async scanEnvelopesReceived(
+    orgId: string,
+    from: number,
+    cursor: { readonly receivedAt: number; readonly messageId: Uint8Array } | undefined,
+    limit: number,
+  ): Promise<(EnvelopeHeadRecord & { readonly receivedAt: number })[]> {
+    return this.read('scan envelopes received', async (c) => {
+      type Row = {
+        message_id: Uint8Array;
+        send_time: string;
+        header: Uint8Array;
+        capsule: Uint8Array;
+        received_at: string;
+      };
+      const cols = 'SELECT message_id, send_time, header, capsule, received_at FROM envelopes ';
+      const list =
+        cursor === undefined
+          ? await rows<Row>(
+              c,
+              `${cols}WHERE org_id = $1 AND received_at >= $2 ORDER BY received_at, message_id LIMIT $3`,
+              [orgId, from, limit],
+            )
+          : await rows<Row>(
+              c,
+              `${cols}WHERE org_id = $1 AND received_at >= $2 AND (received_at, message_id) > ($3, $4) ` +
+                'ORDER BY received_at, message_id LIMIT $5',
+              [orgId, from, cursor.receivedAt, cursor.messageId, limit],
+            );
+      return list.map((r) => ({
+        messageId: plainBytes(r.message_id),
+        sendTime: num(r.send_time),
+        header: plainBytes(r.header),
+        receivedAt: num(r.received_at),
+        ...capsuleColumn(r.capsule, 'postgres'),
+      }));
+    });
+  }
+
+  async policyBySerial(serial: number): Promise<Uint8Array | undefined> {
+    return this.read('read policy', async (c) => {
+      const r = (
+        await rows<{ policy: Uint8Array }>(c, 'SELECT policy FROM policies WHERE serial = $1', [serial])
+      )[0];
+      return r === undefined ? undefined : plainBytes(r.policy);
+    });
   }
 }

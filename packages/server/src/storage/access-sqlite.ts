@@ -14,6 +14,7 @@ import {
   type EnvelopeHeadRecord,
   type ExecutionRecord,
   type ExtensionProposalRecord,
+  type OrderBatchRecord,
   type ReleaseRecord,
   type SealedPart,
   type SelectedEnvelope,
@@ -23,6 +24,21 @@ import {
 } from './access.js';
 import { capsuleColumn } from './rows.js';
 import { plainBytes } from './storage.js';
+
+export const SQLITE_ORDER_MIGRATION = `
+  CREATE INDEX envelopes_by_received ON envelopes (org_id, received_at, message_id);
+  CREATE TABLE access_order_batches (
+    request_id BLOB NOT NULL REFERENCES access_requests (request_id),
+    batch INTEGER NOT NULL CHECK (batch >= 0),
+    log_index INTEGER NOT NULL UNIQUE,
+    signed BLOB NOT NULL,
+    envelope_count INTEGER NOT NULL CHECK (envelope_count >= 1),
+    executed_at INTEGER NOT NULL,
+    scanned_until INTEGER NOT NULL,
+    PRIMARY KEY (request_id, batch)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX access_selection_by_message ON access_selection (request_id, message_id);
+`;
 
 export const SQLITE_ACCESS_MIGRATION = `
   CREATE TABLE trustee_mail (
@@ -742,5 +758,128 @@ export class SqliteAccessStorage implements AccessStorage {
         .all(epoch)
         .map(shredFrom),
     );
+  }
+
+  async putOrderBatch(x: OrderBatchRecord, selection: readonly SelectedEnvelope[]): Promise<void> {
+    this.tx('put order batch', () => {
+      const taken = this.db
+        .prepare<[Uint8Array, number], { n: number }>(
+          'SELECT 1 AS n FROM access_order_batches WHERE request_id = ? AND batch = ?',
+        )
+        .get(x.requestId, x.batch);
+      if (taken !== undefined)
+        throw new RelayError('ACCESS_REQUEST_EXISTS', 'the batch is logged already', { check: 'ORD-R2' });
+      const anchor = this.db
+        .prepare<[Uint8Array], { n: number }>('SELECT 1 AS n FROM access_executions WHERE request_id = ?')
+        .get(x.requestId);
+      if (anchor === undefined) {
+        this.db
+          .prepare(
+            'INSERT INTO access_executions (request_id, log_index, signed, envelope_count, executed_at) ' +
+              'VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(x.requestId, x.logIndex, x.signed, x.envelopeCount, x.executedAt);
+        this.db
+          .prepare("UPDATE access_requests SET status = 'executed' WHERE request_id = ?")
+          .run(x.requestId);
+      }
+      this.db
+        .prepare(
+          'INSERT INTO access_order_batches (request_id, batch, log_index, signed, envelope_count, executed_at, ' +
+            'scanned_until) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(x.requestId, x.batch, x.logIndex, x.signed, x.envelopeCount, x.executedAt, x.scannedUntil);
+      const ins = this.db.prepare(
+        'INSERT INTO access_selection (request_id, position, label, message_id) VALUES (?, ?, ?, ?)',
+      );
+      for (const s of selection) ins.run(x.requestId, s.position, s.label, s.messageId);
+      this.insertEntry({ logIndex: x.logIndex, requestId: x.requestId, type: 7, body: x.signed });
+    });
+  }
+
+  async listOrderBatches(requestId: Uint8Array): Promise<OrderBatchRecord[]> {
+    return this.read('list order batches', () =>
+      this.db
+        .prepare<
+          [Uint8Array],
+          {
+            batch: number;
+            log_index: number;
+            signed: Uint8Array;
+            envelope_count: number;
+            executed_at: number;
+            scanned_until: number;
+          }
+        >('SELECT * FROM access_order_batches WHERE request_id = ? ORDER BY batch')
+        .all(requestId)
+        .map((r) => ({
+          requestId: requestId.slice(),
+          batch: r.batch,
+          logIndex: r.log_index,
+          signed: plainBytes(r.signed),
+          envelopeCount: r.envelope_count,
+          executedAt: r.executed_at,
+          scannedUntil: r.scanned_until,
+        })),
+    );
+  }
+
+  async isSelected(requestId: Uint8Array, messageId: Uint8Array): Promise<boolean> {
+    return this.read(
+      'read selection',
+      () =>
+        this.db
+          .prepare<[Uint8Array, Uint8Array], { n: number }>(
+            'SELECT 1 AS n FROM access_selection WHERE request_id = ? AND message_id = ?',
+          )
+          .get(requestId, messageId) !== undefined,
+    );
+  }
+
+  async scanEnvelopesReceived(
+    orgId: string,
+    from: number,
+    cursor: { readonly receivedAt: number; readonly messageId: Uint8Array } | undefined,
+    limit: number,
+  ): Promise<(EnvelopeHeadRecord & { readonly receivedAt: number })[]> {
+    return this.read('scan envelopes received', () => {
+      type Row = {
+        message_id: Uint8Array;
+        send_time: number;
+        header: Uint8Array;
+        capsule: Uint8Array;
+        received_at: number;
+      };
+      const cols = 'SELECT message_id, send_time, header, capsule, received_at FROM envelopes ';
+      const rows =
+        cursor === undefined
+          ? this.db
+              .prepare<[string, number, number], Row>(
+                `${cols}WHERE org_id = ? AND received_at >= ? ORDER BY received_at, message_id LIMIT ?`,
+              )
+              .all(orgId, from, limit)
+          : this.db
+              .prepare<[string, number, number, number, Uint8Array, number], Row>(
+                `${cols}WHERE org_id = ? AND received_at >= ? ` +
+                  'AND (received_at > ? OR (received_at = ? AND message_id > ?)) ORDER BY received_at, message_id LIMIT ?',
+              )
+              .all(orgId, from, cursor.receivedAt, cursor.receivedAt, cursor.messageId, limit);
+      return rows.map((r) => ({
+        messageId: plainBytes(r.message_id),
+        sendTime: r.send_time,
+        header: plainBytes(r.header),
+        receivedAt: r.received_at,
+        ...capsuleColumn(r.capsule, 'sqlite'),
+      }));
+    });
+  }
+
+  async policyBySerial(serial: number): Promise<Uint8Array | undefined> {
+    return this.read('read policy', () => {
+      const r = this.db
+        .prepare<[number], { policy: Uint8Array }>('SELECT policy FROM policies WHERE serial = ?')
+        .get(serial);
+      return r === undefined ? undefined : plainBytes(r.policy);
+    });
   }
 }

@@ -283,6 +283,61 @@ function contract(name: string, driver: () => Driver): void {
       expect((await s.access.getExtensionProposal(a.requestId, 1))?.signatures).toHaveLength(2);
     });
 
+    it('ORD-R2 (migration 11): order batches numbered once, the first one the anchor; selection by message; envelopes by receive time', async () => {
+      const q = request(1);
+      await s.access.putRequest(q, []);
+      const b0 = {
+        requestId: q.requestId,
+        batch: 0,
+        logIndex: 5,
+        signed: randomBytes(200),
+        envelopeCount: 2,
+        executedAt: T,
+        scannedUntil: T + 100,
+      };
+      const sel0 = [0, 1].map((position) => ({
+        position,
+        label: randomBytes(32),
+        messageId: randomBytes(16),
+      }));
+      await s.access.putOrderBatch(b0, sel0);
+      expect((await s.access.getRequest(q.requestId))?.status).toBe('executed');
+      expect((await s.access.getExecution(q.requestId))?.logIndex).toBe(5);
+      await rejects(s.access.putOrderBatch({ ...b0, logIndex: 6 }, []), 'ACCESS_REQUEST_EXISTS');
+      const b1 = {
+        ...b0,
+        batch: 1,
+        logIndex: 7,
+        signed: randomBytes(200),
+        envelopeCount: 1,
+        scannedUntil: T + 200,
+      };
+      const sel1 = [{ position: 1024, label: randomBytes(32), messageId: randomBytes(16) }];
+      await s.access.putOrderBatch(b1, sel1);
+      expect(await s.access.listOrderBatches(q.requestId)).toEqual([b0, b1]);
+      // The anchor stays the first batch; positions continue at batch·1024.
+      expect((await s.access.getExecution(q.requestId))?.logIndex).toBe(5);
+      expect(await s.access.listSelection(q.requestId, 1024, 10)).toEqual(sel1);
+      expect(await s.access.isSelected(q.requestId, sel0[1]!.messageId)).toBe(true);
+      expect(await s.access.isSelected(q.requestId, randomBytes(16))).toBe(false);
+      expect((await s.access.listEntries(q.requestId)).map((e) => [e.type, e.logIndex])).toEqual([
+        [5, 1],
+        [7, 5],
+        [7, 7],
+      ]);
+      // Envelopes by receive time, resumable, of the org only.
+      const es = [T + 3, T + 1, T + 2].map((t) => ({ ...envelope(t), receivedAt: t }));
+      for (const e of [...es, { ...envelope(T + 1, 'other.org'), receivedAt: T + 1 }])
+        expect(await s.putEnvelope(e)).toBe('stored');
+      const all = await s.access.scanEnvelopesReceived('org.example', T + 2, undefined, 10);
+      expect(all.map((e) => e.receivedAt)).toEqual([T + 2, T + 3]);
+      const first = await s.access.scanEnvelopesReceived('org.example', T, undefined, 1);
+      const rest = await s.access.scanEnvelopesReceived('org.example', T, first[0], 10);
+      expect([...first, ...rest].map((e) => e.receivedAt)).toEqual([T + 1, T + 2, T + 3]);
+      // Policies by serial.
+      expect(await s.access.policyBySerial(1)).toBeUndefined();
+    });
+
     it('scans envelope heads of the org in [from, until) by (send time, message id), resumable', async () => {
       const inside = [T, T, T + 1, T + 5].map((t) => envelope(t));
       for (const e of [...inside, envelope(T - 1), envelope(T + 10), envelope(T + 2, 'other.org')])

@@ -260,7 +260,53 @@ export interface AccessStorage {
 
   /** The logged shreds of `epoch`, by trustee index. */
   listShreds(epoch: number): Promise<ShredRecord[]>;
+
+  // Standing orders (after-release.md §8, migration 11).
+
+  /**
+   * Stores one logged batch execution of an order with its selection (positions batch·1024 + i) and its entry
+   * (type 7). The first batch also stands as the order's row of access_executions (the anchor the selection and
+   * the releases refer to) and marks the order `executed`. ACCESS_REQUEST_EXISTS (ORD-R2) when the batch number
+   * is taken.
+   */
+  putOrderBatch(batch: OrderBatchRecord, selection: readonly SelectedEnvelope[]): Promise<void>;
+
+  /** The order's logged batches, by number. */
+  listOrderBatches(requestId: Uint8Array): Promise<OrderBatchRecord[]>;
+
+  /** Whether the message is already in the order's selection (a batch never takes an envelope twice). */
+  isSelected(requestId: Uint8Array, messageId: Uint8Array): Promise<boolean>;
+
+  /**
+   * Stored envelopes of `orgId` received at or after `from` (relay clock), ordered by (received_at, message id),
+   * after `cursor`, at most `limit` (index envelopes_by_received, migration 11).
+   */
+  scanEnvelopesReceived(
+    orgId: string,
+    from: number,
+    cursor: { readonly receivedAt: number; readonly messageId: Uint8Array } | undefined,
+    limit: number,
+  ): Promise<(EnvelopeHeadRecord & { readonly receivedAt: number })[]>;
+
+  /** The signed policy of `serial` as logged (relay.md §4.3), or undefined. */
+  policyBySerial(serial: number): Promise<Uint8Array | undefined>;
 }
+
+/** One logged batch execution of a standing order (after-release.md §8.3). */
+export interface OrderBatchRecord {
+  readonly requestId: Uint8Array;
+  readonly batch: number;
+  readonly logIndex: number;
+  /** The signed batch execution (entry type 7's body, execution version 2). */
+  readonly signed: Uint8Array;
+  readonly envelopeCount: number;
+  readonly executedAt: number;
+  /** The relay-clock acceptance time up to which envelopes were scanned for this batch. */
+  readonly scannedUntil: number;
+}
+
+/** Migration 11: standing orders' batch executions and the received-time index (after-release.md §8.3). */
+export const ORDER_MIGRATION_NAME = 'standing orders';
 
 /** A trustee's logged shred statement (entry type 11, after-release.md §6). */
 export interface ShredRecord {

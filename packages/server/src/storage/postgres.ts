@@ -17,11 +17,13 @@ import { RelayError } from '../errors.js';
 import {
   ACCESS_MIGRATION_NAME,
   type AccessStorage,
+  ORDER_MIGRATION_NAME,
   SHRED_MIGRATION_NAME,
   UNSEAL_MIGRATION_NAME,
 } from './access.js';
 import {
   POSTGRES_ACCESS_MIGRATION,
+  POSTGRES_ORDER_MIGRATION,
   POSTGRES_SHRED_MIGRATION,
   POSTGRES_UNSEAL_MIGRATION,
   PostgresAccessStorage,
@@ -296,6 +298,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         FROM epoch_keys;
     `,
   },
+  // 11..14 are reserved for standing orders (after-release.md §8); the runner allows gaps.
+  { version: 11, name: ORDER_MIGRATION_NAME, sql: POSTGRES_ORDER_MIGRATION },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -14,11 +14,13 @@ import { RelayError } from '../errors.js';
 import {
   ACCESS_MIGRATION_NAME,
   type AccessStorage,
+  ORDER_MIGRATION_NAME,
   SHRED_MIGRATION_NAME,
   UNSEAL_MIGRATION_NAME,
 } from './access.js';
 import {
   SQLITE_ACCESS_MIGRATION,
+  SQLITE_ORDER_MIGRATION,
   SQLITE_SHRED_MIGRATION,
   SQLITE_UNSEAL_MIGRATION,
   SqliteAccessStorage,
@@ -292,6 +294,8 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         FROM epoch_keys;
     `,
   },
+  // 11..14 are reserved for standing orders (after-release.md §8); the runner allows gaps.
+  { version: 11, name: ORDER_MIGRATION_NAME, sql: SQLITE_ORDER_MIGRATION },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

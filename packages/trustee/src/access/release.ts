@@ -29,6 +29,7 @@ import {
   checkApprovalQuorum,
   checkEnvelopeCount,
   checkExecutionLabels,
+  checkRenewal,
   compareBytes,
   decisionHash,
   decisionsOnLog,
@@ -37,9 +38,11 @@ import {
   decodeEnvelopeHead,
   type EnvelopeHead,
   equalBytes,
+  inOrderScope,
   inScope,
   isOvertError,
   isSenderSignatureValid,
+  ORDER_BATCH_MAX,
   type RandomSource,
   type RefusalReason,
   randomBytes,
@@ -145,6 +148,8 @@ interface Cleared {
   readonly request: VerifiedRequest;
   readonly execution: VerifiedExecution;
   readonly size: number;
+  /** A standing order's batch: the recorded group of the policy at the batch's log position (ORD-S1). */
+  readonly recorded?: readonly string[];
 }
 
 export class ReleaseRule {
@@ -172,6 +177,7 @@ export class ReleaseRule {
       });
     const executions = this.o.tracker.executionsOf(requestId);
     if (executions.length === 0) return { status: 'waiting' };
+    if (isOrderBody(logged.signed)) return this.runOrder(logged.index, logged.signed, executions);
     let cleared: Cleared;
     try {
       cleared = this.clear(logged.index, logged.signed, executions);
@@ -181,6 +187,70 @@ export class ReleaseRule {
       return { status: 'refused', clause: e.clause, check: e.check };
     }
     return this.releaseAll(cleared, logged.index, logged.signed);
+  }
+
+  // ---- standing orders (after-release.md §8.3): every batch execution on its own ----
+
+  /**
+   * A standing order: REL-1..REL-3 for the order and each batch execution on the view, then REL-4 (with ORD-S1:
+   * the recorded group of the policy in force at the batch's position) and REL-5 for the batch's envelopes, one
+   * share-bundle batch per batch execution, numbered as the execution. An order is never finished here: new
+   * batches keep coming until its end.
+   */
+  private async runOrder(
+    requestIndex: number,
+    signed: Uint8Array,
+    executions: readonly IndexedEntry[],
+  ): Promise<ReleaseOutcome> {
+    const { store, relay, tracker } = this.o;
+    let batches = 0;
+    let mismatch = false;
+    for (const x of executions) {
+      let c: Cleared;
+      try {
+        c = this.clear(requestIndex, signed, [x]);
+      } catch (e) {
+        if (!(e instanceof Refuse)) throw e;
+        // REL-3 (not yet below a verified checkpoint) is retried; anything else refuses the order as a whole.
+        if (!e.final) continue;
+        await this.refuseRequest(requestIndex, signed, e);
+        return { status: 'refused', clause: e.clause, check: e.check };
+      }
+      const b = c.execution.execution.batch!;
+      batches++;
+      if (store.batch(c.request.request.requestId, b) !== undefined) continue;
+      const count = c.execution.execution.envelopeCount;
+      const served = await this.fetchEnvelopes(c.request.request.requestId, count, b * ORDER_BATCH_MAX);
+      if (served === undefined || !this.labelsMatch(c.execution, served)) {
+        mismatch = true;
+        continue;
+      }
+      const recorded = tracker.policyAt(x.index)?.policy.policy.recorded ?? [];
+      await this.sealBatch({ ...c, recorded }, b, served);
+    }
+    const requestId = tracker.allRequests().find((q) => q.index === requestIndex)!.requestId;
+    await this.flushRefusals(requestId);
+    let shares = 0;
+    for (const rec of store.batches(requestId)) {
+      shares += rec.shareCount;
+      if (rec.posted) continue;
+      await relay.submitRelease(rec.release, rec.sealed, rec.batch);
+      store.markBatchPosted(requestId, rec.batch);
+    }
+    if (mismatch) {
+      await this.refuseRequest(requestIndex, signed, new Refuse('REL-4', 'WF-E6', false));
+      return { status: 'refused', clause: 'REL-4', check: 'WF-E6' };
+    }
+    const refusals = store.refusals(requestId);
+    return {
+      status: 'released',
+      batches,
+      shares,
+      refused: {
+        'REL-4': refusals.filter((r) => r.reason === 4 && r.label.length > 0).length,
+        'REL-5': refusals.filter((r) => r.reason === 5).length,
+      },
+    };
   }
 
   // ---- REL-1 .. REL-3: the request as a whole ----
@@ -197,6 +267,22 @@ export class ReleaseRule {
     } catch (e) {
       if (!isOvertError(e)) throw e;
       throw new Refuse('REL-1', checkOf(e, 'WF-R1'), true);
+    }
+    // REL-1 for a renewal (WF-O5): the order it renews is on the view, verifies and chains to it.
+    const previous = request.request.order?.previous;
+    if (previous !== undefined) {
+      const p = tracker
+        .allRequests()
+        .find((q) => q.index < requestIndex && equalBytes(q.requestId, previous.requestId));
+      let pv: VerifiedRequest | undefined;
+      try {
+        const pp = p === undefined ? undefined : tracker.policyAt(p.index);
+        if (p !== undefined && pp !== undefined) pv = verifyRequest(p.signed, pp.policy);
+        checkRenewal(request, pv);
+      } catch (e) {
+        if (!isOvertError(e)) throw e;
+        throw new Refuse('REL-1', checkOf(e, 'WF-O5'), true);
+      }
     }
     // REL-2: over every decision on the view; the trustee's own approval; an execution that verifies.
     const logged = decisionsOnLog(
@@ -363,17 +449,22 @@ export class ReleaseRule {
   }
 
   /** Every envelope the relay serves for the execution, or undefined when the pages are not positions 0..n−1. */
-  private async fetchEnvelopes(requestId: Uint8Array, count: number): Promise<ServedEnvelope[] | undefined> {
+  private async fetchEnvelopes(
+    requestId: Uint8Array,
+    count: number,
+    start = 0,
+  ): Promise<ServedEnvelope[] | undefined> {
     const out: ServedEnvelope[] = [];
-    let from = 0;
+    let from = start;
     for (;;) {
-      const page = await this.o.relay.envelopes(requestId, from, ENVELOPE_PAGE);
+      const page = await this.o.relay.envelopes(requestId, from, Math.min(ENVELOPE_PAGE, count - out.length));
       for (const e of page.items) {
-        if (e.position !== out.length || out.length >= count) return undefined;
+        if (out.length >= count) break;
+        if (e.position !== start + out.length) return undefined;
         out.push(e);
       }
       if (page.next === null || out.length >= count) break;
-      if (page.next !== out.length) return undefined;
+      if (page.next !== start + out.length) return undefined;
       from = page.next;
     }
     return out.length === count ? out : undefined;
@@ -416,7 +507,9 @@ export class ReleaseRule {
         refused.push({ label: served.label, clause: 'REL-4' });
         continue;
       }
-      if (!equalBytes(head.label, served.label) || !inScope(head.header, scope).inScope) {
+      const judged =
+        c.recorded === undefined ? inScope(head.header, scope) : inOrderScope(head.header, scope, c.recorded);
+      if (!equalBytes(head.label, served.label) || !judged.inScope) {
         refused.push({ label: served.label, clause: 'REL-4' });
         continue;
       }
@@ -563,4 +656,10 @@ export function watchReleases(
       `release-unknown/${r.index}`,
     );
   };
+}
+
+/** Whether a signed request is a standing order (body version 2, after-release.md §8.2), from its first byte. */
+function isOrderBody(signed: Uint8Array): boolean {
+  const body = signedBody(signed);
+  return body !== undefined && body[0] === 2;
 }
