@@ -31,12 +31,15 @@ import { readDeployment } from './init.js';
 import { lockDataDir } from './lock.js';
 import { loadRelayKeys } from './relay-keys.js';
 import { loadState } from './system.js';
+import { defaultWebRoot } from './web-root.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_DB_SCHEMA = 'overt';
 
 export interface RelayNodeOptions {
   readonly dataDir: string;
+  /** The built web app served at `/` (relay.md §12); default packages/web/dist (web-root.ts). */
+  readonly webRoot?: string;
   readonly host?: string;
   readonly port: number;
   /** PostgreSQL (`postgres://…`): the relay's and the log's storage; absent: SQLite under dataDir. */
@@ -159,6 +162,7 @@ export async function startRelayNode(o: RelayNodeOptions): Promise<RunningRelayN
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
       now,
       ...(o.requestLog !== undefined ? { requestLog: o.requestLog } : {}),
+      webRoot: o.webRoot ?? defaultWebRoot(),
     });
     cleanups.push(async () => {
       const server = relay.app.server;

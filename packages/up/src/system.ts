@@ -45,6 +45,7 @@ import { lockDataDir } from './lock.js';
 import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { loadRelayKeys } from './relay-keys.js';
 import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
+import { defaultWebRoot } from './web-root.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_PORT = 8420;
@@ -56,6 +57,8 @@ const STATE_FILE = 'overt.json';
 
 export interface SystemOptions {
   readonly dataDir: string;
+  /** The built web app served at `/` (relay.md §12); default packages/web/dist (web-root.ts). */
+  readonly webRoot?: string;
   readonly host?: string;
   /** The relay's port; 0 picks a free one. */
   readonly port: number;
@@ -393,6 +396,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
       now,
       ...(options.requestLog !== undefined ? { requestLog: options.requestLog } : {}),
+      webRoot: options.webRoot ?? defaultWebRoot(),
     });
     cleanups.push(async () => {
       // A client holding a connection open (keep-alive, or a response it never read) must not hold up the stop.
