@@ -13,7 +13,9 @@ if (!existsSync(vite)) {
   process.exit(0);
 }
 const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', root));
-const check = spawnSync(process.execPath, [tsc, '-p', `${web}tsconfig.json`, '--noEmit'], { stdio: 'inherit' });
+const check = spawnSync(process.execPath, [tsc, '-p', `${web}tsconfig.json`, '--noEmit'], {
+  stdio: 'inherit',
+});
 if (check.status !== 0) process.exit(check.status ?? 1);
 const build = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn', web], { stdio: 'inherit' });
 process.exit(build.status ?? 1);

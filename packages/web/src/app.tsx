@@ -6,7 +6,14 @@ import type { AccessStats } from '@overt/client';
 import { toBase64 } from '@overt/core';
 import { useEffect, useState } from 'preact/hooks';
 import { BarChart } from './chart.js';
-import { type Dashboard, type EntryLookup, loadDashboard, lookupEntry, WebCheckError } from './verify.js';
+import {
+  type Dashboard,
+  type EntryLookup,
+  loadDashboard,
+  logFetch,
+  lookupEntry,
+  WebCheckError,
+} from './verify.js';
 
 type State =
   | { readonly kind: 'loading' }
@@ -238,7 +245,7 @@ function Search({ d }: { d: Dashboard }) {
     ev.preventDefault();
     setResult({ kind: 'busy' });
     try {
-      const e = await lookupEntry((u) => fetch(u), d.anchors.logUrl, d.checkpoint, Number(text.trim()));
+      const e = await lookupEntry(logFetch, d.anchors.logUrl, d.checkpoint, Number(text.trim()));
       setResult({ kind: 'ok', e });
     } catch (e) {
       setResult({ kind: 'failed', error: failure(e) });
@@ -291,7 +298,7 @@ function Search({ d }: { d: Dashboard }) {
 export function App() {
   const [state, setState] = useState<State>({ kind: 'loading' });
   useEffect(() => {
-    loadDashboard({ base: location.href, fetch: (u) => fetch(u), store: localStorage }).then(
+    loadDashboard({ base: location.href, fetch: logFetch, store: localStorage }).then(
       (d) => setState({ kind: 'ok', d }),
       (e) => setState({ kind: 'failed', error: failure(e) }),
     );

@@ -222,6 +222,14 @@ export interface Dashboard {
 
 export type FetchFn = (url: string) => Promise<Response>;
 
+/**
+ * The page's fetch: the checkpoint and partial tiles and bundles change as the log grows (the log serves them with a
+ * short max-age), so the browser revalidates them; full tiles and bundles are immutable and come from its cache.
+ */
+export function logFetch(url: string): Promise<Response> {
+  return /\/checkpoint$|\.p\/\d+$/.test(url) ? fetch(url, { cache: 'no-cache' }) : fetch(url);
+}
+
 async function getBytes(fetchFn: FetchFn, url: string): Promise<Uint8Array> {
   let res: Response;
   try {
