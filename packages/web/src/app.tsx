@@ -35,7 +35,7 @@ function Failure({ error, what }: { error: WebCheckError; what: string }) {
         ✗ {what} failed check {error.check}
       </strong>
       <div>
-        <code>{error.code}</code>: {error.message}
+        <code>{error.code}</code>: {error.detail}
       </div>
     </div>
   );

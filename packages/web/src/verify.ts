@@ -46,9 +46,10 @@ export class WebCheckError extends Error {
   constructor(
     readonly code: string,
     readonly check: string,
-    message: string,
+    /** What went wrong, without the code and check (the page shows those on their own). */
+    readonly detail: string,
   ) {
-    super(`${code} [${check}]: ${message}`);
+    super(`${code} [${check}]: ${detail}`);
     this.name = 'WebCheckError';
   }
 }

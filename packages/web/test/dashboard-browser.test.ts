@@ -11,21 +11,26 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeAccessStats } from '@overt/client';
-import { fromBase64, generateSigningKey, toBase64 } from '@overt/core';
+import { AccessRelayClient, buildRequest, computeAccessStats } from '@overt/client';
+import {
+  equalBytes,
+  fromBase64,
+  POLICY_ENTRY_TYPE,
+  sha256,
+  toBase64,
+  utf8Encode,
+  verifyPolicyEntry,
+} from '@overt/core';
 import {
   MemoryMonitorStore,
   Monitor,
   makeWitnessPolicy,
-  parseSignerKey,
   parseVerifierKey,
   type VerifiedCheckpoint,
 } from '@overt/log';
-import { signDeviceStatement } from '@overt/server';
-import { type RunningSystem, startSystem } from '@overt/up';
+import { type RunningSystem, requesterKeysFromSecret, startSystem } from '@overt/up';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '../../server/test/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const web = fileURLToPath(new URL('../', import.meta.url));
@@ -65,6 +70,33 @@ async function readLog(s: RunningSystem): Promise<{ checkpoint: VerifiedCheckpoi
 
 async function text(testId: string): Promise<string> {
   return (await page.getByTestId(testId).first().textContent()) ?? '';
+}
+
+/** The page's statistics are those computeAccessStats gives for the same log. */
+async function expectStats(s: RunningSystem, log: { checkpoint: VerifiedCheckpoint; entries: Uint8Array[] }) {
+  const anchors = {
+    orgKey: fromBase64(s.wellKnown.admin_key),
+    relayKey: fromBase64(s.wellKnown.accessKey),
+    orgId: s.wellKnown.org,
+  };
+  const stats = computeAccessStats(log, anchors, Date.now());
+  const t = stats.totals;
+  for (const [id, n] of [
+    ['requests', t.requests],
+    ['approvals', t.approvals],
+    ['denials', t.denials],
+    ['executions', t.executions],
+    ['released', t.envelopesReleased],
+    ['refusals', t.refusals],
+    ['unseals', t.unseals],
+    ['shreds', t.shreds],
+  ] as const)
+    expect(await text(`total-${id}`), id).toBe(String(n));
+  const seals = stats.seals;
+  expect(await text('seals')).toBe(
+    `${seals.sealed} sealed (${seals.due.length} due, ${seals.overdue.length} overdue), ${seals.unsealed} unsealed`,
+  );
+  return stats;
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.md)', () => {
@@ -111,40 +143,41 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
     // The heartbeat re-cosigns without appending, so the page and this test see the same tree.
     expect(size).toBe(log.checkpoint.size);
     expect(await text('root')).toBe(toBase64(log.checkpoint.rootHash));
-    const stats = computeAccessStats(
-      log,
-      {
-        orgKey: fromBase64(s.wellKnown.admin_key),
-        relayKey: fromBase64(s.wellKnown.accessKey),
-        orgId: s.wellKnown.org,
-      },
-      Date.now(),
-    );
-    expect(await text('total-requests')).toBe(String(stats.totals.requests));
-    expect(await text('total-approvals')).toBe(String(stats.totals.approvals));
-    expect(await text('total-denials')).toBe(String(stats.totals.denials));
-    expect(await text('total-released')).toBe(String(stats.totals.envelopesReleased));
-    expect(await text('total-shreds')).toBe(String(stats.totals.shreds));
-    expect(await text('seals')).toContain(`${stats.seals.sealed} sealed`);
+    await expectStats(s, log);
   });
 
   it('after entries are added, a reload proves the log consistent with the checkpoint seen before', async () => {
     const s = sys!;
     const before = (await readLog(s)).checkpoint.size;
-    // Two entries on the relay's log: a user's device enrolled by the admin (directory statements).
-    const admin = parseSignerKey(readFileSync(s.adminKeyPath, 'utf8').trim());
-    const client = new Client(s.url, admin.keyPair, { kind: 'admin' });
-    expect((await client.request('POST', '/v1/admin/users', { userId: 'dana' })).status).toBe(201);
-    const statement = signDeviceStatement(admin.keyPair, {
-      kind: 'added',
-      orgId: s.wellKnown.org,
-      userId: 'dana',
-      deviceId: 'dana-laptop',
-      identityKey: generateSigningKey().publicKey,
-      time: Date.now(),
+    // An access request filed by the deployment's requester (its keys from requester/secret.key, start.md §4.3):
+    // one more entry, and statistics that are not all zero (a request, sealed and due, per month, per requester).
+    const entries = (await readLog(s)).entries;
+    const policy = entries
+      .filter((e) => e[0] === POLICY_ENTRY_TYPE)
+      .map((e) => verifyPolicyEntry(fromBase64(s.wellKnown.admin_key), e))
+      .sort((a, b) => b.policy.serial - a.policy.serial)[0]!;
+    const keys = await requesterKeysFromSecret(readFileSync(join(s.dataDir, 'requester', 'secret.key')));
+    const requester = policy.policy.requesters.find((r) =>
+      equalBytes(r.signingKey, keys.signingKey.publicKey),
+    )!;
+    const now = Date.now();
+    const built = await buildRequest({
+      policy,
+      requesterId: requester.id,
+      signingKey: keys.signingKey,
+      legalBasis: 'Court order 7/2026',
+      documentHash: sha256(utf8Encode('Court order 7/2026')),
+      subjects: ['dana'],
+      window: { from: now - 3_600_000, until: now },
+      maxEnvelopes: policy.policy.limits.maxEnvelopes,
+      sealUntil: now + 86_400_000,
+      createdAt: now,
+      confidential: { justification: 'dashboard test', caseReference: 'CASE-7' },
     });
-    const r = await client.request('POST', '/v1/admin/devices', { statement: toBase64(statement) });
-    expect(r.status).toBe(201);
+    await new AccessRelayClient({
+      url: s.url,
+      signer: { kind: 'requester', id: requester.id, key: keys.signingKey },
+    }).fileRequest(built.signed, built.sealed);
     let after = before;
     for (let i = 0; i < 100 && after <= before; i++) {
       await new Promise((res) => setTimeout(res, 100));
@@ -154,7 +187,14 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
     await page.reload();
     await page.getByTestId('checkpoint-status').waitFor({ timeout: 30_000 });
     expect(await text('consistency')).toContain(`consistent with the checkpoint seen before (size ${before}`);
-    expect(Number(await text('size'))).toBeGreaterThanOrEqual(after);
+    const log = await readLog(s);
+    expect(Number(await text('size'))).toBe(log.checkpoint.size);
+    const stats = await expectStats(s, log);
+    expect(stats.totals.requests).toBe(1);
+    expect(stats.seals.due).toHaveLength(1);
+    expect(await page.getByRole('img', { name: /Per requester: local-requester 1 requests/ }).count()).toBe(
+      1,
+    );
     await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
   });
 
