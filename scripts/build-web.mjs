@@ -1,5 +1,5 @@
 // `npm run build`'s third step (after `tsc --build` and the CLI bundle): type-checks and builds the web app
-// (packages/web) into packages/web/dist with Vite; the relay serves it at `/` (relay.md §12). When Vite is not
+// (packages/web) into packages/web/dist with Vite; the relay serves it at `/` (web.md §4). When Vite is not
 // installed it says so and exits 0: the system runs without the page, and `/` explains how to build it.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The dashboard's production build: static files under dist/, served by the relay at `/` (relay.md §12).
+// The dashboard's production build: static files under dist/, served by the relay at `/` (web.md §4).
 // Preact's JSX through Vite's own transform (no Babel preset); ES2022 for libsodium's top-level await in @overt/core.
 import { defineConfig } from 'vite';
 

@@ -38,7 +38,7 @@ export const DEFAULT_DB_SCHEMA = 'overt';
 
 export interface RelayNodeOptions {
   readonly dataDir: string;
-  /** The built web app served at `/` (relay.md §12); default packages/web/dist (web-root.ts). */
+  /** The built web app served at `/` (web.md §4); default packages/web/dist (web-root.ts). */
   readonly webRoot?: string;
   readonly host?: string;
   readonly port: number;

@@ -57,7 +57,7 @@ const STATE_FILE = 'overt.json';
 
 export interface SystemOptions {
   readonly dataDir: string;
-  /** The built web app served at `/` (relay.md §12); default packages/web/dist (web-root.ts). */
+  /** The built web app served at `/` (web.md §4); default packages/web/dist (web-root.ts). */
   readonly webRoot?: string;
   readonly host?: string;
   /** The relay's port; 0 picks a free one. */

@@ -1,5 +1,5 @@
 /**
- * The web app's static files (relay.md §12): `GET /` and every path outside the relay's own prefixes is answered
+ * The web app's static files (web.md §4): `GET /` and every path outside the relay's own prefixes is answered
  * from the built app's directory — a file when one exists (with its content type; hashed assets cached as
  * immutable), otherwise `index.html` (the single-page app routes in the browser). Never under `/v1/`, `/log/`,
  * `/.well-known/` or `/healthz`: those stay the relay's, and an unknown path there is RELAY_NOT_FOUND (RLY-6).
