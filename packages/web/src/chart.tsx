@@ -13,7 +13,7 @@ export function BarChart(props: {
   const max = Math.max(1, ...groups.flatMap((g) => g.values));
   const barW = 14;
   const gap = 18;
-  const groupW = series.length * barW + gap;
+  const groupW = Math.max(series.length * barW + gap, 96);
   const h = 160;
   const left = 32;
   const width = Math.max(240, left + groups.length * groupW + 8);
@@ -57,7 +57,7 @@ export function BarChart(props: {
                 </rect>
               ))}
               <text x={(series.length * barW) / 2} y={h + 16} text-anchor="middle" class="tick">
-                {g.label.length > 12 ? `${g.label.slice(0, 11)}…` : g.label}
+                {g.label.length > 16 ? `${g.label.slice(0, 15)}…` : g.label}
               </text>
             </g>
           ))}

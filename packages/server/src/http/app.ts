@@ -403,10 +403,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return problem(reply, new RelayError('RELAY_INTERNAL', 'internal error'));
   });
   const web = o.web;
+  const webServed = new WeakSet<object>();
   app.setNotFoundHandler(async (req, reply) => {
     if (web !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
       const a = await web.answer(req.url);
-      if (a !== undefined) return reply.code(a.status).headers(a.headers).send(a.body);
+      if (a !== undefined) {
+        webServed.add(reply);
+        return reply.code(a.status).headers(a.headers).send(a.body);
+      }
     }
     return problem(reply, new RelayError('RELAY_NOT_FOUND', 'no such endpoint', { check: 'RLY-6' }));
   });
@@ -424,7 +428,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       try {
         requestLog({
           method: req.method,
-          route: req.routeOptions.url ?? '(unmatched)',
+          // The web app's files (static.ts) are one route: `/*` (web), never their paths.
+          route: req.routeOptions.url ?? (webServed.has(reply) ? '/* (web)' : '(unmatched)'),
           status: reply.statusCode,
           ms: reply.elapsedTime,
           ...(refused !== undefined ? { code: refused.code } : {}),
