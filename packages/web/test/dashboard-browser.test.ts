@@ -16,6 +16,7 @@ import {
   equalBytes,
   fromBase64,
   POLICY_ENTRY_TYPE,
+  sealConfidential,
   sha256,
   toBase64,
   utf8Encode,
@@ -115,7 +116,13 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
       },
       build: { outDir: out, emptyOutDir: true },
     });
-    sys = await startSystem({ dataDir: join(tmp, 'data'), port: 0, webRoot: out, heartbeatMs: 1_000 });
+    sys = await startSystem({
+      dataDir: join(tmp, 'data'),
+      port: 0,
+      webRoot: out,
+      heartbeatMs: 1_000,
+      unsealPollMs: 200,
+    });
     context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
       executablePath: CHROMIUM,
       headless: true,
@@ -149,8 +156,9 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
   it('after entries are added, a reload proves the log consistent with the checkpoint seen before', async () => {
     const s = sys!;
     const before = (await readLog(s)).checkpoint.size;
-    // An access request filed by the deployment's requester (its keys from requester/secret.key, start.md §4.3):
-    // one more entry, and statistics that are not all zero (a request, sealed and due, per month, per requester).
+    // An access request filed by the deployment's requester (its keys from requester/secret.key, start.md §4.3),
+    // sealed for a second, its opening sealed to the relay's unseal key: the relay unseals it (after-release.md §1).
+    // Two more entries, and statistics that are not all zero (a request, unsealed, per month, per requester).
     const entries = (await readLog(s)).entries;
     const policy = entries
       .filter((e) => e[0] === POLICY_ENTRY_TYPE)
@@ -170,20 +178,24 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
       subjects: ['dana'],
       window: { from: now - 3_600_000, until: now },
       maxEnvelopes: policy.policy.limits.maxEnvelopes,
-      sealUntil: now + 86_400_000,
+      sealUntil: now + 1_000,
       createdAt: now,
       confidential: { justification: 'dashboard test', caseReference: 'CASE-7' },
     });
     await new AccessRelayClient({
       url: s.url,
       signer: { kind: 'requester', id: requester.id, key: keys.signingKey },
-    }).fileRequest(built.signed, built.sealed);
+    }).fileRequest(
+      built.signed,
+      built.sealed,
+      await sealConfidential(fromBase64(s.wellKnown.unsealKey), 0, built.verified, built.opening),
+    );
     let after = before;
-    for (let i = 0; i < 100 && after <= before; i++) {
+    for (let i = 0; i < 150 && after < before + 2; i++) {
       await new Promise((res) => setTimeout(res, 100));
       after = (await readLog(s)).checkpoint.size;
     }
-    expect(after).toBeGreaterThan(before);
+    expect(after).toBe(before + 2);
     await page.reload();
     await page.getByTestId('checkpoint-status').waitFor({ timeout: 30_000 });
     expect(await text('consistency')).toContain(`consistent with the checkpoint seen before (size ${before}`);
@@ -191,7 +203,10 @@ describe.skipIf(!existsSync(CHROMIUM))('transparency dashboard in chromium (web.
     expect(Number(await text('size'))).toBe(log.checkpoint.size);
     const stats = await expectStats(s, log);
     expect(stats.totals.requests).toBe(1);
-    expect(stats.seals.due).toHaveLength(1);
+    expect(stats.seals.unsealed).toBe(1);
+    const row = await text('unsealed');
+    for (const shown of ['Court order 7/2026', 'dashboard test', 'CASE-7', requester.id, 'relay'])
+      expect(row).toContain(shown);
     expect(await page.getByRole('img', { name: /Per requester: local-requester 1 requests/ }).count()).toBe(
       1,
     );
