@@ -23,6 +23,12 @@ if (process.env.OVERT_START_SOURCE === '1') {
     stdio: 'inherit',
   });
   if (bundle.status !== 0) process.exit(bundle.status ?? 1);
+  // `npm run build`'s third step: the web app (packages/web, Vite), served by the relay at `/`. Without Vite the
+  // system still starts; `/` then says the app is not built.
+  const web = spawnSync(process.execPath, [fileURLToPath(new URL('scripts/build-web.mjs', root))], {
+    stdio: 'inherit',
+  });
+  if (web.status !== 0) process.exit(web.status ?? 1);
   // `npm start` is `overt up` (its options, and --demo-users): the command's bundle runs it and exits when done.
   process.argv = [process.argv[0], 'overt', 'up', ...process.argv.slice(2)];
   await import(new URL('packages/cli/dist/bundle/run.js', root).href);

@@ -25,7 +25,7 @@ function sources(dir: string): string[] {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (p.endsWith('.ts') && !p.endsWith('.test.ts') && !p.endsWith('.d.ts')) out.push(p);
+    else if (/\.tsx?$/.test(p) && !p.endsWith('.test.ts') && !p.endsWith('.d.ts')) out.push(p);
   }
   return out;
 }
@@ -42,7 +42,7 @@ function imports(file: string): string[] {
 }
 
 function isBrowserSafe(pkg: string, file: string): boolean {
-  if (pkg === 'core') return true;
+  if (pkg === 'core' || pkg === 'web') return true;
   if (pkg === 'client') return !relative(join(packages, 'client', 'src'), file).startsWith('node');
   if (pkg === 'log') return !relative(join(packages, 'log', 'src'), file).startsWith('service');
   return false;
@@ -82,7 +82,25 @@ describe('layering (docs/ARCHITECTURE.md)', () => {
     expect(bad).toEqual([]);
   });
 
-  for (const pkg of present.filter((p) => p === 'core' || p === 'log' || p === 'client')) {
+  it('the web app imports only core, the verifying half of log and the browser half of client (no service, no node)', () => {
+    const bad: string[] = [];
+    for (const file of sources(join(packages, 'web', 'src')))
+      for (const spec of imports(file))
+        if (spec.startsWith('@overt/') && !/^@overt\/(core|log|client)$/.test(spec))
+          bad.push(`${relative(root, file)} -> ${spec}`);
+    expect(bad).toEqual([]);
+  });
+
+  it('nothing imports the web app', () => {
+    const bad: string[] = [];
+    for (const pkg of present.filter((p) => p !== 'web'))
+      for (const file of sources(join(packages, pkg, 'src')))
+        for (const spec of imports(file))
+          if (/^@overt\/web(\/|$)/.test(spec)) bad.push(`${relative(root, file)} -> ${spec}`);
+    expect(bad).toEqual([]);
+  });
+
+  for (const pkg of present.filter((p) => p === 'core' || p === 'log' || p === 'client' || p === 'web')) {
     it(`${pkg}'s browser-safe sources use no node: module and no Buffer`, () => {
       const bad: string[] = [];
       for (const file of sources(join(packages, pkg, 'src')).filter((f) => isBrowserSafe(pkg, f))) {

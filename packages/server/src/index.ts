@@ -8,6 +8,7 @@ export * from './epochs.js';
 export * from './errors.js';
 export * from './franking.js';
 export { buildApp, DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMITS, type RateLimits } from './http/app.js';
+export { isReservedPath, StaticSite, WEB_CSP } from './http/static.js';
 export * from './hub.js';
 export * from './log-port.js';
 export * from './mls-framing.js';

@@ -23,6 +23,7 @@ import {
   type SocketStats,
   writeProblem,
 } from './http/app.js';
+import { StaticSite } from './http/static.js';
 import { MailboxHub } from './hub.js';
 import { IngestPipeline } from './ingest/pipeline.js';
 import { IngestRules } from './ingest/rules.js';
@@ -55,6 +56,11 @@ export type RelayConfig = RelayStorageConfig & {
   readonly log: LogPort;
   /** The log's HTTP handler (@overt/log/service createLogHandler with prefix '/log/'), served under /log/. */
   readonly logHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /**
+   * The built web app's directory (packages/web/dist), served at `/` outside the relay's own prefixes (relay.md
+   * §12). A directory without index.html gives a page saying the app is not built; undefined serves nothing.
+   */
+  readonly webRoot?: string;
   /** Signed-request freshness window in ms (AUTH-5), default 30 s. */
   readonly freshnessMs?: number;
   /** Envelope send-time window in ms (RLY-12), default 5 minutes. */
@@ -232,6 +238,7 @@ export async function createRelay(config: RelayConfig): Promise<Relay> {
       limits,
       addressBuckets,
       socketStats,
+      ...(config.webRoot !== undefined ? { web: new StaticSite(config.webRoot) } : {}),
       ...(config.requestLog !== undefined ? { requestLog: config.requestLog } : {}),
       ...(logHandler !== undefined
         ? {

@@ -308,6 +308,8 @@ export async function startHarness(
     /** The relay's X25519 unseal key (after-release.md §1), default none; its task's period (default 5 s). */
     unsealKey?: { readonly secretKey: Uint8Array; readonly publicKey: Uint8Array };
     unsealPollMs?: number;
+    /** The built web app's directory, served at `/` (web.md §4); default none. */
+    webRoot?: string;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'overt-relay-http-'));
@@ -335,6 +337,7 @@ export async function startHarness(
     adminPublicKey: adminKey.publicKey,
     log: sequencer,
     logHandler: createLogHandler({ storage: logStorage, sequencer, prefix: '/log/' }),
+    ...(options.webRoot !== undefined ? { webRoot: options.webRoot } : {}),
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.freshnessMs ? { freshnessMs: options.freshnessMs } : {}),

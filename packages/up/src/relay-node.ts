@@ -32,12 +32,15 @@ import { lockDataDir } from './lock.js';
 import { loadRelayKeys } from './relay-keys.js';
 import { stopRelay } from './relay-stop.js';
 import { loadState } from './system.js';
+import { defaultWebRoot } from './web-root.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_DB_SCHEMA = 'overt';
 
 export interface RelayNodeOptions {
   readonly dataDir: string;
+  /** The built web app served at `/` (web.md §4); default packages/web/dist (web-root.ts). */
+  readonly webRoot?: string;
   readonly host?: string;
   readonly port: number;
   /** PostgreSQL (`postgres://…`): the relay's and the log's storage; absent: SQLite under dataDir. */
@@ -160,6 +163,7 @@ export async function startRelayNode(o: RelayNodeOptions): Promise<RunningRelayN
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
       now,
       ...(o.requestLog !== undefined ? { requestLog: o.requestLog } : {}),
+      webRoot: o.webRoot ?? defaultWebRoot(),
     });
     cleanups.push(() => stopRelay(relay));
     const health = async (): Promise<RelayHealth> => {

@@ -46,6 +46,7 @@ import { ensurePolicy, type PolicyOutcome } from './policy.js';
 import { loadRelayKeys } from './relay-keys.js';
 import { stopRelay } from './relay-stop.js';
 import { forkTrusteeChild, type TrusteeChildInfo } from './trustees.js';
+import { defaultWebRoot } from './web-root.js';
 import { buildWellKnown, type WellKnownDocument } from './well-known.js';
 
 export const DEFAULT_PORT = 8420;
@@ -57,6 +58,8 @@ const STATE_FILE = 'overt.json';
 
 export interface SystemOptions {
   readonly dataDir: string;
+  /** The built web app served at `/` (web.md §4); default packages/web/dist (web-root.ts). */
+  readonly webRoot?: string;
   readonly host?: string;
   /** The relay's port; 0 picks a free one. */
   readonly port: number;
@@ -394,6 +397,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
       logHandler: createLogHandler({ storage, prefix: '/log/' }),
       now,
       ...(options.requestLog !== undefined ? { requestLog: options.requestLog } : {}),
+      webRoot: options.webRoot ?? defaultWebRoot(),
     });
     cleanups.push(() => stopRelay(relay));
     relay.app.get('/.well-known/overt', async (_req, reply) => {

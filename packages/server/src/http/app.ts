@@ -57,6 +57,7 @@ import {
   parseParams,
   queries,
 } from './schemas.js';
+import type { StaticSite } from './static.js';
 
 export interface RateLimits {
   /** Per authenticated device (and the admin). */
@@ -74,6 +75,8 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
 export interface AppOptions {
+  /** The web app's static files (static.ts), answered for GET outside the relay's own prefixes. */
+  readonly web?: StaticSite;
   readonly service: RelayService;
   readonly hub: MailboxHub;
   /** The WebSocket send path (relay.md §6.8). */
@@ -399,9 +402,18 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     console.error('relay: internal error', error);
     return problem(reply, new RelayError('RELAY_INTERNAL', 'internal error'));
   });
-  app.setNotFoundHandler((_req, reply) =>
-    problem(reply, new RelayError('RELAY_NOT_FOUND', 'no such endpoint', { check: 'RLY-6' })),
-  );
+  const web = o.web;
+  const webServed = new WeakSet<object>();
+  app.setNotFoundHandler(async (req, reply) => {
+    if (web !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      const a = await web.answer(req.url);
+      if (a !== undefined) {
+        webServed.add(reply);
+        return reply.code(a.status).headers(a.headers).send(a.body);
+      }
+    }
+    return problem(reply, new RelayError('RELAY_NOT_FOUND', 'no such endpoint', { check: 'RLY-6' }));
+  });
 
   app.addHook('onRequest', async (req) => {
     addressBuckets.take(`addr:${req.ip}`);
@@ -416,7 +428,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       try {
         requestLog({
           method: req.method,
-          route: req.routeOptions.url ?? '(unmatched)',
+          // The web app's files (static.ts) are one route: `/*` (web), never their paths.
+          route: req.routeOptions.url ?? (webServed.has(reply) ? '/* (web)' : '(unmatched)'),
           status: reply.statusCode,
           ms: reply.elapsedTime,
           ...(refused !== undefined ? { code: refused.code } : {}),
