@@ -176,15 +176,12 @@ describe('overt init and the services on their own', () => {
         );
       await Promise.all(daemons.map((d) => d.waitFor((e) => e.event === 'listening')));
       const relayPort = await freePort();
-      const relayD = startDaemon([
-        'relay',
-        'serve',
-        '--data',
-        relayDir,
-        '--port',
-        String(relayPort),
-        '--json',
-      ]);
+      // On SQLite under --data, whatever the environment says: with DATABASE_URL (CI) the relay would share the
+      // default schema with other runs. PostgreSQL is relay-node.test.ts's, each run in a schema of its own.
+      const relayD = startDaemon(
+        ['relay', 'serve', '--data', relayDir, '--port', String(relayPort), '--json'],
+        { DATABASE_URL: undefined },
+      );
       daemons.push(relayD);
       const up = await relayD.waitFor((e) => e.event === 'listening', 60_000);
       expect(up).toMatchObject({ org: ORG, policy: { status: 'published', serial: 1, logIndex: 0 } });

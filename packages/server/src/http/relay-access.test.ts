@@ -603,9 +603,12 @@ describe('ACC-0: malformed bodies, paths and queries are ACCESS_BAD_REQUEST and 
           const keys = Object.keys(body);
           const key = keys[k % keys.length]!;
           if (how === 'replace') {
-            // A small non-negative integer is a valid `to` or `batch`; a valid base64 string a valid bytes field.
-            if ((key === 'to' || key === 'batch') && typeof value === 'number' && value >= 0 && value <= 255)
-              return;
+            // A trustee index 0..255 is a valid `to`, a u32 a valid `batch` (an order's batches run past 255,
+            // after-release.md §8); a valid base64 string a valid bytes field.
+            if (typeof value === 'number' && Number.isInteger(value) && value >= 0) {
+              if (key === 'to' && value <= 255) return;
+              if (key === 'batch' && value <= 0xffffffff) return;
+            }
             body[key] = value;
           } else if (how === 'remove') delete body[key];
           else body.unexpected = value;
