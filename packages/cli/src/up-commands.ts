@@ -86,6 +86,7 @@ export async function ensureDemoUsers(system: RunningSystem, io: Io): Promise<st
     `  ${env}npx overt send --as alice --to bob 'hi'`,
     `  ${env}npx overt read --as bob`,
     `  ${env}npx overt chat new --as alice --with bob,carol --name 'Q4 plans'`,
+    `  ${env}npx overt demo --server ${system.url}    the access story, then attacks A1–A16, against this system`,
   ];
 }
 

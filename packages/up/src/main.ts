@@ -31,6 +31,7 @@ export function describe(s: RunningSystem): string[] {
   const lines = [
     `Overt is running. Data directory: ${s.dataDir}`,
     `  relay        ${s.url}`,
+    `  dashboard    ${s.url}/  (the public transparency dashboard: the log verified in your browser)`,
     `  well-known   ${s.url}/.well-known/overt`,
     `  log          ${s.wellKnown.log.url}  (origin ${s.wellKnown.log.origin}, ${s.logSize} entries)`,
     `               vkey ${s.wellKnown.log.vkey}`,
