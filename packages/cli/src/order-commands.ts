@@ -72,6 +72,7 @@ import {
   requesterIdOf,
   requesterOptions,
   requestIdArg,
+  subjectsOption,
 } from './requester.js';
 
 const DAY = 86_400_000;
@@ -121,9 +122,7 @@ const orderFile: Command = {
   run: (ctx) =>
     guarded(ctx, async () => {
       const relay = relayOption(ctx);
-      const subjects = stringList(ctx, 'subject');
-      if (subjects.length === 0) throw new UsageError('--subject is required (repeat it for several users)');
-      if (new Set(subjects).size !== subjects.length) throw new UsageError('a --subject is given twice');
+      const subjects = subjectsOption(ctx);
       const until = requireDate(ctx, 'until');
       const legalBasis = requireString(ctx, 'legal-basis');
       const docHash = documentHash(ctx);

@@ -77,6 +77,7 @@ import {
   requesterIdOf,
   requesterOptions,
   requestIdArg,
+  subjectsOption,
   verifyEvidenceWithWorkers,
 } from './requester.js';
 import { Progress } from './tty.js';
@@ -231,9 +232,7 @@ const requestFile: Command = {
   run: (ctx) =>
     guarded(ctx, async () => {
       const relay = relayOption(ctx);
-      const subjects = stringList(ctx, 'subject');
-      if (subjects.length === 0) throw new UsageError('--subject is required (repeat it for several users)');
-      if (new Set(subjects).size !== subjects.length) throw new UsageError('a --subject is given twice');
+      const subjects = subjectsOption(ctx);
       const from = requireDate(ctx, 'from');
       const until = requireDate(ctx, 'until');
       if (until <= from) throw new UsageError('--until must be after --from');

@@ -47,6 +47,7 @@ import {
   fileReason,
   networkReason,
   optionalString,
+  stringList,
   UnavailableError,
   UsageError,
 } from './command.js';
@@ -545,4 +546,12 @@ export async function verifyEvidenceWithWorkers(
   } finally {
     await crypto.close();
   }
+}
+
+/** The --subject options of a request or an order: at least one, none twice. @throws UsageError. */
+export function subjectsOption(ctx: CommandContext): string[] {
+  const subjects = stringList(ctx, 'subject');
+  if (subjects.length === 0) throw new UsageError('--subject is required (repeat it for several users)');
+  if (new Set(subjects).size !== subjects.length) throw new UsageError('a --subject is given twice');
+  return subjects;
 }

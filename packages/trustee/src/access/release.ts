@@ -202,7 +202,7 @@ export class ReleaseRule {
     signed: Uint8Array,
     executions: readonly IndexedEntry[],
   ): Promise<ReleaseOutcome> {
-    const { store, relay, tracker } = this.o;
+    const { store, tracker } = this.o;
     let batches = 0;
     let mismatch = false;
     for (const x of executions) {
@@ -230,13 +230,7 @@ export class ReleaseRule {
     }
     const requestId = tracker.allRequests().find((q) => q.index === requestIndex)!.requestId;
     await this.flushRefusals(requestId);
-    let shares = 0;
-    for (const rec of store.batches(requestId)) {
-      shares += rec.shareCount;
-      if (rec.posted) continue;
-      await relay.submitRelease(rec.release, rec.sealed, rec.batch);
-      store.markBatchPosted(requestId, rec.batch);
-    }
+    const shares = await this.postBatches(requestId);
     if (mismatch) {
       await this.refuseRequest(requestIndex, signed, new Refuse('REL-4', 'WF-E6', false));
       return { status: 'refused', clause: 'REL-4', check: 'WF-E6' };
@@ -395,6 +389,18 @@ export class ReleaseRule {
     await this.flushRefusals(requestId);
   }
 
+  /** Posts every recorded batch release the relay has not taken yet; returns the shares of all of them. */
+  private async postBatches(requestId: Uint8Array): Promise<number> {
+    let shares = 0;
+    for (const rec of this.o.store.batches(requestId)) {
+      shares += rec.shareCount;
+      if (rec.posted) continue;
+      await this.o.relay.submitRelease(rec.release, rec.sealed, rec.batch);
+      this.o.store.markBatchPosted(requestId, rec.batch);
+    }
+    return shares;
+  }
+
   private async flushRefusals(requestId: Uint8Array): Promise<void> {
     for (const r of this.o.store.refusals(requestId)) {
       if (r.posted) continue;
@@ -406,7 +412,7 @@ export class ReleaseRule {
   // ---- REL-4, REL-5 and the shares, batch by batch ----
 
   private async releaseAll(c: Cleared, requestIndex: number, signed: Uint8Array): Promise<ReleaseOutcome> {
-    const { store, relay } = this.o;
+    const { store } = this.o;
     const requestId = c.request.request.requestId;
     const count = c.execution.execution.envelopeCount;
     const batches = batchCount(count);
@@ -424,13 +430,7 @@ export class ReleaseRule {
     }
     await this.flushRefusals(requestId);
     // Batches recorded before (this run or an interrupted one) are sent even when this run stops at REL-4.
-    let shares = 0;
-    for (const rec of store.batches(requestId)) {
-      shares += rec.shareCount;
-      if (rec.posted) continue;
-      await relay.submitRelease(rec.release, rec.sealed, rec.batch);
-      store.markBatchPosted(requestId, rec.batch);
-    }
+    const shares = await this.postBatches(requestId);
     if (mismatch) {
       await this.refuseRequest(requestIndex, signed, new Refuse('REL-4', 'WF-E6', false));
       return { status: 'refused', clause: 'REL-4', check: 'WF-E6' };
