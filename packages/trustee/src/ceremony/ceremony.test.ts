@@ -205,7 +205,8 @@ describe('trustee ceremony (access.md §7)', () => {
     const parties = vs.map((v, i) =>
       party(v.vault, mailbox, log, epochs, i === 2 ? cheat : undefined, 4_000),
     );
-    await drive(parties, () => allHold(parties.slice(0, 2), epochs), 50_000);
+    // A loaded machine can make an attempt fail and the proposer start another: allow for several attempts.
+    await drive(parties, () => allHold(parties.slice(0, 2), epochs), 140_000);
     // The cheater saw itself answer the complaint: its transcript differs, it confirms nothing, holds no share.
     expect(await parties[2]!.vault.share(700)).toBeUndefined();
     const finished = parties[0]!.events.find((e) => e.type === 'finished');
@@ -214,7 +215,7 @@ describe('trustee ceremony (access.md §7)', () => {
     expect(log.statements).toHaveLength(1);
     expect(await sharesInterpolate(parties, 700, [0, 1])).toBe(true);
     expect(log.statements[0]!.statement.signatures.map((x) => x.index)).toEqual([1, 2]);
-  }, 60_000);
+  }, 160_000);
 
   it('refuses forged, misdirected and out-of-policy mail (CER-1) and a proposal that does not match the policy (CER-2)', async () => {
     const vs = await Promise.all([1, 2, 3].map((i) => newVault(i)));
